@@ -1,0 +1,48 @@
+# One command per job; each sets up what it needs on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export CONVEYOR_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test check lint types imports unit bench server postgres clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+test: $(STAMP) postgres lint types imports unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP) postgres
+	$(BIN)/pytest -q
+
+bench: $(STAMP) postgres
+	$(BIN)/python bench/run.py
+
+server: $(STAMP)
+	$(BIN)/conveyor server
+
+# Start the machine's PostgreSQL server when it is down; tests that need it skip otherwise.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+	  (command -v pg_ctlcluster >/dev/null && \
+	   pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start) || \
+	  echo "PostgreSQL is not available: its tests will be skipped"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .conveyor
