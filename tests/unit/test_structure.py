@@ -1,0 +1,224 @@
+"""Structural rules of a pipeline, one case per rule (pure: no server, no database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conveyor.domain.catalog import builtin_action_type
+from conveyor.domain.errors import (
+    InvalidActionDeclarationException,
+    InvalidStageDeclarationException,
+    InvalidStructureException,
+)
+from conveyor.domain.pipeline import PipelineType, parse_pipeline
+from conveyor.domain.structure import check, effective_type, format_path
+from tests.support.declarations import build_action, pipeline, source_action
+
+
+def problems(declaration: dict[str, Any]) -> list[tuple[str, type, str]]:
+    return [
+        (p.where, p.error, p.message)
+        for p in check(parse_pipeline(declaration), builtin_action_type, "us-east-1")
+    ]
+
+
+def test_valid_pipeline_has_no_problems() -> None:
+    assert problems(pipeline()) == []
+
+
+def test_format_path() -> None:
+    assert format_path(("stages", 1, "actions", 0, "inputArtifacts", 0)) == (
+        "stages[1].actions[0].inputArtifacts[0]"
+    )
+
+
+def stage(name: str, *actions: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "actions": list(actions)}
+
+
+CASES: list[tuple[str, dict[str, Any], str, type]] = [
+    (
+        "one stage",
+        pipeline(stages=[stage("S", source_action())]),
+        "stages",
+        InvalidStructureException,
+    ),
+    (
+        "build first",
+        pipeline(
+            stages=[stage("S", source_action(), build_action()), stage("B", build_action("X"))]
+        ),
+        "stages[0].actions[1]",
+        InvalidStructureException,
+    ),
+    (
+        "no source first",
+        pipeline(
+            stages=[stage("S", build_action(inputs=())), stage("B", build_action("X", inputs=()))]
+        ),
+        "stages[0].actions",
+        InvalidStructureException,
+    ),
+    (
+        "input consumed before produced",
+        pipeline(stages=[stage("S", source_action()), stage("B", build_action(inputs=("Later",)))]),
+        "stages[1].actions[0].inputArtifacts[0]",
+        InvalidStructureException,
+    ),
+    (
+        "same runOrder cannot feed",
+        pipeline(
+            stages=[
+                stage("S", source_action()),
+                stage(
+                    "B",
+                    {**build_action("A"), "outputArtifacts": [{"name": "O"}]},
+                    build_action("C", inputs=("O",)),
+                ),
+            ]
+        ),
+        "stages[1].actions[1].inputArtifacts[0]",
+        InvalidStructureException,
+    ),
+    (
+        "missing configuration",
+        pipeline(
+            stages=[
+                stage("S", source_action()),
+                stage("B", {**build_action(), "configuration": {}}),
+            ]
+        ),
+        "stages[1].actions[0].configuration",
+        InvalidActionDeclarationException,
+    ),
+    (
+        "too many outputs",
+        pipeline(
+            stages=[
+                stage("S", {**source_action(), "outputArtifacts": [{"name": "A"}, {"name": "B"}]}),
+                stage("B", build_action(inputs=("A",))),
+            ]
+        ),
+        "stages[0].actions[0].outputArtifacts",
+        InvalidActionDeclarationException,
+    ),
+    (
+        "reserved namespace",
+        pipeline(
+            stages=[
+                stage("S", {**source_action(), "namespace": "variables"}),
+                stage("B", build_action()),
+            ]
+        ),
+        "stages[0].actions[0].namespace",
+        InvalidActionDeclarationException,
+    ),
+    (
+        "commands on a build",
+        pipeline(
+            stages=[
+                stage("S", source_action()),
+                stage("B", {**build_action(), "commands": ["make"]}),
+            ]
+        ),
+        "stages[1].actions[0].commands",
+        InvalidActionDeclarationException,
+    ),
+    (
+        "both artifact stores",
+        pipeline(artifactStores={"us-east-1": {"type": "S3", "location": "bucket"}}),
+        "artifactStores",
+        InvalidStructureException,
+    ),
+    (
+        "region without stores",
+        pipeline(
+            stages=[
+                stage("S", source_action()),
+                stage("B", {**build_action(), "region": "eu-west-1"}),
+            ]
+        ),
+        "stages[1].actions[0].region",
+        InvalidStructureException,
+    ),
+    (
+        "retry with conditions",
+        pipeline(
+            pipelineType="V2",
+            stages=[
+                stage("S", source_action()),
+                {
+                    **stage("B", build_action()),
+                    "onFailure": {
+                        "result": "RETRY",
+                        "conditions": [{"result": "FAIL", "rules": []}],
+                    },
+                },
+            ],
+        ),
+        "stages[1].onFailure",
+        InvalidStageDeclarationException,
+    ),
+    (
+        "trigger on a git source",
+        pipeline(
+            triggers=[
+                {
+                    "providerType": "CodeStarSourceConnection",
+                    "gitConfiguration": {"sourceActionName": "Source"},
+                }
+            ]
+        ),
+        "triggers[0].gitConfiguration.sourceActionName",
+        InvalidStructureException,
+    ),
+    (
+        "commands on V1",
+        pipeline(
+            pipelineType="V1",
+            stages=[
+                stage("S", source_action()),
+                stage(
+                    "B",
+                    {
+                        "name": "Run",
+                        "actionTypeId": {
+                            "category": "Compute",
+                            "owner": "AWS",
+                            "provider": "Commands",
+                            "version": "1",
+                        },
+                        "commands": ["true"],
+                        "inputArtifacts": [{"name": "SourceOutput"}],
+                    },
+                ),
+            ],
+        ),
+        "pipelineType",
+        InvalidActionDeclarationException,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "declaration", "where", "error"), CASES, ids=[c[0] for c in CASES]
+)
+def test_structure_rule(case: str, declaration: dict[str, Any], where: str, error: type) -> None:
+    found = problems(declaration)
+    assert (where, error) in [(w, e) for w, e, _ in found], found
+
+
+def test_every_problem_is_reported() -> None:
+    declaration = pipeline(
+        stages=[stage("S", source_action(), source_action()), stage("S", build_action(inputs=()))]
+    )
+    found = problems(declaration)
+    assert len(found) >= 4
+
+
+def test_effective_type_promotes_only_undeclared() -> None:
+    assert effective_type(parse_pipeline(pipeline())) is PipelineType.V1
+    assert effective_type(parse_pipeline(pipeline(executionMode="PARALLEL"))) is PipelineType.V2
+    assert effective_type(parse_pipeline(pipeline(pipelineType="V2"))) is PipelineType.V2
