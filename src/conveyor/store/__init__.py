@@ -1,0 +1,91 @@
+"""Persistence: the only package that speaks SQL.
+
+`Store.read()` and `Store.write()` open a transaction and hand out a `Tx` whose attributes
+are the repositories of each concept. The store knows no business rules: it reads and writes
+rows, guards updates with the value it expects, and translates driver errors at one seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
+from conveyor.store.database import WRITE, create_engine, describe_url, migrate
+from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
+from conveyor.store.meta import Meta
+from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
+from conveyor.store.tags import Tags
+
+__all__ = [
+    "ActionTypeRecord",
+    "DuplicateKey",
+    "PipelineRecord",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "Tx",
+]
+
+
+class Tx:
+    """One transaction's view of the repositories."""
+
+    def __init__(self, conn: sa.Connection, declarations: DeclarationCache | None) -> None:
+        self.pipelines = Pipelines(conn, declarations)
+        self.tags = Tags(conn)
+        self.action_types = ActionTypes(conn)
+        self.meta = Meta(conn)
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._declarations = DeclarationCache()
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date, or raise `StoreUnavailable` saying why."""
+        try:
+            engine = create_engine(url)
+            migrate(engine)
+        except (sa.exc.SQLAlchemyError, ImportError, OSError) as exc:
+            shown = describe_url(url)
+            reason = getattr(exc, "orig", None) or exc
+            raise StoreUnavailable(f"cannot open the database {shown}: {reason}") from exc
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def reads_never_wait(self) -> bool:
+        """Whether a read never waits for a writer and takes microseconds (SQLite with WAL)."""
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._transaction(write=False) as tx:
+            yield tx
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self._transaction(write=True) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Tx]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{WRITE: write})
+                with conn.begin():
+                    yield Tx(conn, None if write else self._declarations)
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateKey(str(exc.orig)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
