@@ -1,0 +1,119 @@
+"""Settings: every default in one place, read from the environment and an optional file.
+
+Precedence, highest first: explicit arguments (command-line options), environment variables
+(``CONVEYOR_*``), ``$CONVEYOR_HOME/settings.yaml``, the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8470
+DEFAULT_HOME = ".conveyor"
+DEFAULT_ACCOUNT = "000000000000"
+DEFAULT_REGION = "us-east-1"
+
+
+class SettingsError(ValueError):
+    """A settings file or variable that cannot be used as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path = Path(DEFAULT_HOME)
+    # None means SQLite at $home/conveyor.db.
+    database_url: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    account: str = DEFAULT_ACCOUNT
+    region: str = DEFAULT_REGION
+    # Quotas; None is unlimited. AWS allows 1,000 pipelines and 50 custom action types.
+    max_pipelines: int | None = None
+    max_custom_action_types: int | None = None
+    # Tags per resource, as CodePipeline allows.
+    max_tags: int = 50
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'conveyor.db').resolve()}"
+
+
+_ENV = {
+    "home": "CONVEYOR_HOME",
+    "database_url": "CONVEYOR_DATABASE_URL",
+    "host": "CONVEYOR_HOST",
+    "port": "CONVEYOR_PORT",
+    "account": "CONVEYOR_ACCOUNT_ID",
+    "region": "CONVEYOR_REGION",
+    "max_pipelines": "CONVEYOR_MAX_PIPELINES",
+    "max_custom_action_types": "CONVEYOR_MAX_CUSTOM_ACTION_TYPES",
+    "max_tags": "CONVEYOR_MAX_TAGS",
+}
+_NULLABLE = frozenset({"database_url", "max_pipelines", "max_custom_action_types"})
+_KINDS: dict[str, type] = {
+    "home": Path,
+    "database_url": str,
+    "host": str,
+    "port": int,
+    "account": str,
+    "region": str,
+    "max_pipelines": int,
+    "max_custom_action_types": int,
+    "max_tags": int,
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    kind = _KINDS[name]
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name!r}: {value!r} is not a valid {kind.__name__}") from exc
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from defaults, then the settings file, then the environment, then overrides."""
+    env = os.environ if environ is None else environ
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    home = Path(given.get("home") or env.get(_ENV["home"]) or DEFAULT_HOME)
+    values: dict[str, Any] = {}
+    values.update(_read_file(home / "settings.yaml"))
+    for name, var in _ENV.items():
+        if env.get(var):
+            values[name] = env[var]
+    values.update(given)
+    values["home"] = home
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(unknown)}")
+    coerced = {name: _coerce(name, value) for name, value in values.items()}
+    chosen = {k: v for k, v in coerced.items() if v is not None or k in _NULLABLE}
+    return replace(Settings(), **chosen)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a mapping of setting names to values")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}

@@ -1,0 +1,48 @@
+"""Settings: defaults, file, environment and overrides, in that order of precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor.config import Settings, SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings(environ={})
+    assert settings == Settings()
+    assert settings.database.startswith("sqlite:///")
+    assert settings.database.endswith(".conveyor/conveyor.db")
+
+
+def test_precedence(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text("port: 9000\nregion: eu-west-1\nmax-tags: 10\n")
+    env = {"CONVEYOR_HOME": str(tmp_path), "CONVEYOR_PORT": "9100"}
+    settings = load_settings({"region": "ap-south-1"}, environ=env)
+    assert (settings.home, settings.port, settings.region, settings.max_tags) == (
+        tmp_path,
+        9100,
+        "ap-south-1",
+        10,
+    )
+
+
+def test_database_url_from_environment() -> None:
+    env = {"CONVEYOR_DATABASE_URL": "postgresql://db/x"}
+    assert load_settings(environ=env).database == "postgresql://db/x"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("port: [1]\n", "port"),
+        ("colour: red\n", "unknown settings: colour"),
+        ("- a\n", "mapping"),
+        ("a: [\n", "YAML"),
+    ],
+)
+def test_bad_settings_files(tmp_path: Path, content: str, fragment: str) -> None:
+    (tmp_path / "settings.yaml").write_text(content)
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings(environ={"CONVEYOR_HOME": str(tmp_path)})
