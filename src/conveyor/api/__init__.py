@@ -1,0 +1,1 @@
+"""The CodePipeline JSON API: protocol, model-driven validation, one handler per operation."""

@@ -1,0 +1,28 @@
+"""The operation table: one handler function per operation, named in botocore's snake_case.
+
+An operation of the model without a handler is routed all the same and answers
+``UnsupportedOperationException`` naming it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from types import ModuleType
+
+from conveyor.api.context import Handler
+from conveyor.api.handlers import actiontypes, pipelines, tags
+from conveyor.api.model import operation_names, snake_case
+
+MODULES: tuple[ModuleType, ...] = (pipelines, tags, actiontypes)
+
+
+@cache
+def handlers() -> dict[str, Handler]:
+    """Operation name → handler, for every operation that has one."""
+    by_snake = {snake_case(name): name for name in operation_names()}
+    table: dict[str, Handler] = {}
+    for module in MODULES:
+        for attr, value in vars(module).items():
+            if attr in by_snake and callable(value) and value.__module__ == module.__name__:
+                table[by_snake[attr]] = value
+    return table

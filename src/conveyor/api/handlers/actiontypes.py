@@ -1,0 +1,67 @@
+"""Action type operations: ListActionTypes, GetActionType, CreateCustomActionType,
+UpdateActionType, DeleteCustomActionType."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor.api.context import Context, Params
+from conveyor.api.shapes import (
+    action_type_shape,
+    compact,
+    declaration_shape,
+    tags_from,
+    tags_shape,
+    type_id_from,
+)
+from conveyor.domain.actiontype import ActionOwner
+
+PAGE = 100
+_DEFINITION_MEMBERS = (
+    "settings",
+    "configurationProperties",
+    "inputArtifactDetails",
+    "outputArtifactDetails",
+)
+
+
+def list_action_types(ctx: Context, params: Params) -> dict[str, Any]:
+    owner = params.get("actionOwnerFilter")
+    region = params.get("regionFilter")
+    query = {"owner": owner, "region": region}
+    start = ctx.tokens.read("ListActionTypes", query, params.get("nextToken")) or 0
+    types = (
+        []
+        if region not in (None, ctx.services.scope.region)
+        else ctx.services.action_types.all(owner)
+    )
+    end = start + PAGE
+    return compact(
+        actionTypes=[action_type_shape(t) for t in types[start:end]],
+        nextToken=ctx.tokens.issue("ListActionTypes", query, end) if end < len(types) else None,
+    )
+
+
+def get_action_type(ctx: Context, params: Params) -> dict[str, Any]:
+    action_type = ctx.services.action_types.get(type_id_from(params))
+    return {"actionType": declaration_shape(action_type)}
+
+
+def create_custom_action_type(ctx: Context, params: Params) -> dict[str, Any]:
+    type_id = type_id_from(params, owner=ActionOwner.CUSTOM)
+    definition = {k: params[k] for k in _DEFINITION_MEMBERS if k in params}
+    created = ctx.services.action_types.create_custom(
+        type_id, definition, tags_from(params.get("tags"))
+    )
+    return compact(
+        actionType=action_type_shape(created.action_type),
+        tags=tags_shape(created.tags) or None,
+    )
+
+
+def update_action_type(ctx: Context, params: Params) -> None:
+    ctx.services.action_types.update_declared(params["actionType"])
+
+
+def delete_custom_action_type(ctx: Context, params: Params) -> None:
+    ctx.services.action_types.delete_custom(type_id_from(params, owner=ActionOwner.CUSTOM))

@@ -1,0 +1,156 @@
+"""AWS JSON 1.1 over HTTP: dispatch on ``X-Amz-Target``, validate, call, answer.
+
+Every response carries ``x-amzn-RequestId``. Errors are ``{"__type", "message"}`` with the
+code also in ``x-amzn-ErrorType``; HTTP 400, 409 for ``ConflictException``, and 500
+``InternalFailure`` for anything unexpected, which is logged with its traceback and never
+shown on the wire. ``Server-Timing: app;dur=<ms>`` tells how long the server itself took.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from conveyor.api.context import Context
+from conveyor.api.handlers import handlers
+from conveyor.api.model import TARGET_PREFIX, operation, operation_names
+from conveyor.api.pagination import PageTokens
+from conveyor.api.validate import summarize, validate_input
+from conveyor.domain.errors import (
+    ConveyorError,
+    InternalFailure,
+    SerializationException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from conveyor.engine.services import Services
+
+log = logging.getLogger("conveyor.api")
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+def _headers(request_id: str, started: float) -> dict[str, str]:
+    elapsed = (time.perf_counter() - started) * 1000
+    return {"x-amzn-RequestId": request_id, "Server-Timing": f"app;dur={elapsed:.3f}"}
+
+
+def _error_response(error: ConveyorError, request_id: str, started: float) -> Response:
+    body = json.dumps({"__type": error.code, "message": error.message})
+    headers = _headers(request_id, started)
+    headers["x-amzn-ErrorType"] = error.code
+    return Response(body, status_code=error.status, media_type=CONTENT_TYPE, headers=headers)
+
+
+def _operation_of(target: str | None) -> str:
+    prefix, _, name = (target or "").partition(".")
+    if prefix != TARGET_PREFIX or name not in operation_names():
+        raise UnknownOperationException(f"Operation '{target}' is not a CodePipeline operation.")
+    return name
+
+
+def _number(text: str) -> float | int:
+    """JSON numbers written with a fraction or exponent; ``5.0`` is the integer 5."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def _params(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body, parse_float=_number)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise SerializationException("The request body is nested too deeply.") from exc
+    if not isinstance(params, dict):
+        raise SerializationException("The request body must be a JSON object.")
+    # Escapes such as \ud800 decode to strings that no store or client can encode.
+    if b"\\u" in body and _has_lone_surrogate(params):
+        raise SerializationException("The request body has a string that is not valid Unicode.")
+    return params
+
+
+def _is_read(name: str) -> bool:
+    return name.startswith(("Get", "List"))
+
+
+def create_app(services: Services) -> ASGIApp:
+    table = handlers()
+    tokens = PageTokens(services.token_key)
+    # Handing a request to a worker thread costs more than a SQLite read itself; a read that
+    # cannot wait on a writer runs on the event loop, everything else in the thread pool.
+    inline_reads = services.store.reads_never_wait
+
+    async def dispatch(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        try:
+            name = _operation_of(request.headers.get("x-amz-target"))
+            params = _params(await request.body())
+            errors = validate_input(operation(name).input_shape, params)
+            if errors:
+                raise ValidationException(summarize(errors))
+            handler = table.get(name)
+            if handler is None:
+                raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
+            context = Context(services, tokens, request_id)
+            if inline_reads and _is_read(name):
+                result = handler(context, params)
+            else:
+                result = await run_in_threadpool(handler, context, params)
+        except ConveyorError as error:
+            return _error_response(error, request_id, started)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return _error_response(
+                InternalFailure("The server hit an unexpected error; see its log."),
+                request_id,
+                started,
+            )
+        return Response(
+            json.dumps(result if result is not None else {}),
+            media_type=CONTENT_TYPE,
+            headers=_headers(request_id, started),
+        )
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    site = Starlette(routes=[Route("/health", health, methods=["GET"])])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /`` straight to the dispatcher, which answers every error itself; the rest
+        of the site through Starlette's routing and middleware."""
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
+            response = await dispatch(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await site(scope, receive, send)
+
+    return app
