@@ -1,0 +1,51 @@
+"""``conveyor``: the entry point and its commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from conveyor import __version__
+from conveyor.config import SettingsError, load_settings
+
+
+@click.group()
+@click.version_option(__version__, prog_name="conveyor")
+def cli() -> None:
+    """Conveyor: continuous delivery on the CodePipeline model, on your own machines."""
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [default: 8470].")
+@click.option(
+    "--home", help="Folder for state and artifacts [default: ./.conveyor, or $CONVEYOR_HOME]."
+)
+@click.option("--database", help="postgresql://… URL [default: SQLite under the home folder].")
+def server(host: str | None, port: int | None, home: str | None, database: str | None) -> None:
+    """Serve the CodePipeline API until interrupted (SIGINT or SIGTERM)."""
+    from conveyor.server import serve
+    from conveyor.store import StoreUnavailable
+
+    try:
+        settings = load_settings(
+            {"host": host, "port": port, "home": home, "database_url": database}
+        )
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    click.echo(
+        f"conveyor {__version__} listening on http://{settings.host}:{settings.port}", err=True
+    )
+    try:
+        serve(settings)
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def main() -> None:
+    sys.exit(cli())
