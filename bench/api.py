@@ -1,0 +1,430 @@
+"""API throughput: GetPipeline requests per second against Conveyor and against moto's server.
+
+Both run as subprocesses on free loopback ports (Conveyor on SQLite in a temporary home) and
+hold the same two-stage pipeline. The same pre-built GetPipeline request, with a fake SigV4
+``Authorization`` header as boto3 sends, then goes in a loop over one keep-alive connection,
+and over 4 connections from 4 threads, after a warm-up. moto is the yardstick because it is
+what people run locally today: Conveyor should answer reads at least five times as fast and
+spend under 1 ms per request itself (its ``Server-Timing`` header), or it becomes the
+bottleneck of every tool that polls it. One ``GET /health`` round trip is timed too: a socket
+without TCP_NODELAY shows up there as ~40 ms (Nagle's algorithm meeting delayed ACKs).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+ACCESS_KEY = "testing"
+PIPELINE = "bench"
+ROLE = "conveyor-bench"
+
+WARMUP = 300  # requests before measuring, split among the threads
+REQUESTS = 3000  # requests measured, split among the threads
+TIME_CAP = 15.0  # seconds per measurement, whichever comes first
+THREADS = 4
+HEALTH_TRIPS = 200
+START_TIMEOUT = 30.0
+
+AIM_RATIO = 5.0
+AIM_SERVER_P50_MS = 1.0
+AIM_HEALTH_MS = 10.0  # far below the ~40 ms of a Nagle / delayed-ACK stall
+
+TIMES = "\u00d7"  # the multiplication sign, spelled out for ruff
+
+TARGET = "CodePipeline_20150709.GetPipeline"
+BODY = json.dumps({"name": PIPELINE}).encode()
+HEADERS = {
+    "Content-Type": "application/x-amz-json-1.1",
+    "X-Amz-Target": TARGET,
+    "X-Amz-Date": "20250101T000000Z",
+    # moto picks the service and region from the credential scope; nobody checks the signature.
+    "Authorization": (
+        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20250101/{REGION}/codepipeline/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64
+    ),
+    "Content-Length": str(len(BODY)),
+}
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "codepipeline.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def declaration(role_arn: str) -> dict[str, Any]:
+    """A valid two-stage pipeline (as in tests/support/declarations.py): Git, then CodeBuild."""
+    return {
+        "name": PIPELINE,
+        "roleArn": role_arn,
+        "artifactStore": {"type": "S3", "location": "conveyor-artifacts"},
+        "stages": [
+            {
+                "name": "Source",
+                "actions": [
+                    {
+                        "name": "Source",
+                        "actionTypeId": {
+                            "category": "Source",
+                            "owner": "AWS",
+                            "provider": "Git",
+                            "version": "1",
+                        },
+                        "configuration": {
+                            "RepositoryUrl": "https://example.com/app.git",
+                            "BranchName": "main",
+                        },
+                        "outputArtifacts": [{"name": "SourceOutput"}],
+                    }
+                ],
+            },
+            {
+                "name": "Build",
+                "actions": [
+                    {
+                        "name": "Build",
+                        "actionTypeId": {
+                            "category": "Build",
+                            "owner": "AWS",
+                            "provider": "CodeBuild",
+                            "version": "1",
+                        },
+                        "configuration": {"ProjectName": "app"},
+                        "inputArtifacts": [{"name": "SourceOutput"}],
+                    }
+                ],
+            },
+        ],
+    }
+
+
+# --- the servers -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _clean_environ() -> dict[str, str]:
+    """The environment minus anything that could point a server at other state or accounts."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CONVEYOR_", "MOTO_", "AWS_"))
+    }
+
+
+def _answers(port: int, path: str) -> int | None:
+    """The status of ``GET path``, or None when nothing answers yet."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=2)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def subprocess_server(
+    name: str, args: list[str], port: int, log: Path, ready: Callable[[int], bool]
+) -> Iterator[int]:
+    """Run ``args`` until the block ends; yield its port once ``ready(port)`` holds."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_clean_environ(),
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not ready(port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{name} did not start ({' '.join(args)}):\n{tail}")
+                time.sleep(0.05)
+            yield port
+        finally:
+            _stop(process)
+
+
+def conveyor(home: Path) -> AbstractContextManager[int]:
+    port = free_port()
+    args = [sys.executable, "-m", "conveyor", "server", "--host", HOST, "--port", str(port)]
+    args += ["--home", str(home)]
+    return subprocess_server(
+        "conveyor", args, port, home / "server.log", lambda p: _answers(p, "/health") == 200
+    )
+
+
+def moto(folder: Path) -> AbstractContextManager[int]:
+    port = free_port()
+    args = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+    return subprocess_server(
+        "moto", args, port, folder / "moto.log", lambda p: _answers(p, "/") is not None
+    )
+
+
+def endpoint(port: int) -> str:
+    return f"http://{HOST}:{port}"
+
+
+def client(service: str, endpoint: str) -> Any:
+    session: Any = boto3.session.Session()  # Any: the stubs want a literal service name
+    return session.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=ACCESS_KEY,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def moto_role(endpoint: str) -> str:
+    """An IAM role in moto that CodePipeline may assume: moto checks for one."""
+    iam = client("iam", endpoint)
+    created = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(TRUST))
+    return str(created["Role"]["Arn"])
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What the client saw over one measurement (several connections for the threaded one)."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
+    reconnects: int = 0
+    started: float = float("inf")
+    ended: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def rate(self) -> float:
+        return self.count / (self.ended - self.started) if self.count else 0.0
+
+    def merge(self, other: Run) -> None:
+        self.latencies_ms += other.latencies_ms
+        self.server_ms += other.server_ms
+        self.reconnects += other.reconnects
+        self.started = min(self.started, other.started)
+        self.ended = max(self.ended, other.ended)
+
+
+def _server_timing(header: str | None) -> float | None:
+    """The ``dur`` of ``Server-Timing: app;dur=<ms>``, if any."""
+    for part in (header or "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == "dur":
+            return float(value)
+    return None
+
+
+def _requests(conn: http.client.HTTPConnection, count: int, deadline: float, into: Run) -> None:
+    perf = time.perf_counter
+    for _ in range(count):
+        if perf() > deadline:
+            break
+        sent = perf()
+        conn.request("POST", "/", BODY, HEADERS)
+        response = conn.getresponse()
+        payload = response.read()
+        took = perf() - sent
+        if response.status != 200:
+            raise RuntimeError(f"GetPipeline answered {response.status}: {payload[:300]!r}")
+        into.latencies_ms.append(took * 1000)
+        dur = _server_timing(response.getheader("Server-Timing"))
+        if dur is not None:
+            into.server_ms.append(dur)
+        if response.will_close:
+            into.reconnects += 1
+
+
+def check_answer(port: int) -> None:
+    """Make sure the loop measures GetPipeline: unsigned, moto answers S3's ListBuckets with 200."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request("POST", "/", BODY, HEADERS)
+        payload = conn.getresponse().read()
+    finally:
+        conn.close()
+    try:
+        name = json.loads(payload)["pipeline"]["name"]
+    except (ValueError, KeyError, TypeError):
+        name = None
+    if name != PIPELINE:
+        raise RuntimeError(f"port {port} did not answer GetPipeline: {payload[:300]!r}")
+
+
+def _connection_loop(port: int, warmup: int, count: int, start: threading.Barrier) -> Run:
+    run = Run()
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        _requests(conn, warmup, time.perf_counter() + TIME_CAP, Run())
+        start.wait()
+        run.started = time.perf_counter()
+        _requests(conn, count, run.started + TIME_CAP, run)
+        run.ended = time.perf_counter()
+    finally:
+        conn.close()
+    return run
+
+
+def measure(port: int, threads: int) -> Run:
+    """GetPipeline in a loop over ``threads`` keep-alive connections, one per thread."""
+    start = threading.Barrier(threads)
+    results: list[Run] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(_connection_loop(port, WARMUP // threads, REQUESTS // threads, start))
+        except BaseException as exc:
+            errors.append(exc)
+            start.abort()
+
+    workers = [threading.Thread(target=work, name=f"bench-{i}") for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
+    total = Run()
+    for result in results:
+        total.merge(result)
+    return total
+
+
+def health_round_trip(port: int) -> list[float]:
+    """Milliseconds per keep-alive ``GET /health``, after one to open the connection."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    times: list[float] = []
+    try:
+        for i in range(HEALTH_TRIPS + 1):
+            sent = time.perf_counter()
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            response.read()
+            if i:
+                times.append((time.perf_counter() - sent) * 1000)
+    finally:
+        conn.close()
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, q in (0, 100]."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{percentile(values, q):>9.3f}" if values else f"{'-':>9}"
+
+
+def report(runs: dict[tuple[str, int], Run], health: list[float]) -> None:
+    print(f"GetPipeline: {REQUESTS} requests after {WARMUP} warm-up, cap {TIME_CAP:.0f} s")
+    print(
+        f"{'server':<9}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'srv p50':>9}{'srv p99':>9}{'reconn':>8}"
+    )
+    for (name, threads), run in runs.items():
+        print(
+            f"{name:<9}{threads:>6}{run.rate:>9.0f}{_ms(run.latencies_ms, 50)}"
+            f"{_ms(run.latencies_ms, 99)}{_ms(run.server_ms, 50)}{_ms(run.server_ms, 99)}"
+            f"{run.reconnects:>8}"
+        )
+    print("(p50/p99: client-observed; srv: Server-Timing; reconn: server closed the connection)")
+    ratios = {n: runs["conveyor", n].rate / runs["moto", n].rate for n in (1, THREADS)}
+    listed = ", ".join(f"{ratio:.1f}{TIMES} with {n} conn" for n, ratio in ratios.items())
+    print(f"ratio conveyor/moto: {listed}")
+    h50 = percentile(health, 50)
+    print(f"GET /health keep-alive round trip: p50 {h50:.3f} ms, max {max(health):.3f} ms")
+    server_p50 = percentile(runs["conveyor", 1].server_ms, 50)
+    print(f"aim: \u2265 {AIM_RATIO:.0f}{TIMES} moto's throughput, server-side p50 < 1 ms")
+    for n, ratio in ratios.items():
+        print(f"  {verdict(ratio >= AIM_RATIO)}  throughput {ratio:.1f}{TIMES} moto ({n} conn)")
+    print(f"  {verdict(server_p50 < AIM_SERVER_P50_MS)}  server-side p50 {server_p50:.3f} ms")
+    print(f"  {verdict(h50 < AIM_HEALTH_MS)}  /health round trip {h50:.3f} ms (TCP_NODELAY guard)")
+
+
+def main() -> None:
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-bench-")))
+        home = folder / "home"
+        home.mkdir()
+        ports = {"conveyor": stack.enter_context(conveyor(home))}
+        ports["moto"] = stack.enter_context(moto(folder))
+
+        role_arn = moto_role(endpoint(ports["moto"]))
+        for port in ports.values():
+            client("codepipeline", endpoint(port)).create_pipeline(pipeline=declaration(role_arn))
+            check_answer(port)
+
+        runs: dict[tuple[str, int], Run] = {}
+        for threads in (1, THREADS):
+            for name, port in ports.items():
+                runs[name, threads] = measure(port, threads)
+        health = health_round_trip(ports["conveyor"])
+    report(runs, health)
+
+
+if __name__ == "__main__":
+    main()
