@@ -1,0 +1,119 @@
+"""The contract between a worker and a provider: what a job hands over, what comes back.
+
+A provider gets everything it needs in a `JobContext` (resolved configuration, where its input
+artifacts are and where its outputs go, a fresh workspace, a log, a cancel flag) and answers
+with a `JobResult`. It never touches the database or the engine: the worker reports the result
+through the job protocol (acknowledge, then success or failure), like any remote job worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from conveyor.artifacts import ArtifactStore
+
+
+class FailureType(StrEnum):
+    """CodePipeline's ``FailureType``: why a job failed."""
+
+    JOB_FAILED = "JobFailed"
+    CONFIGURATION_ERROR = "ConfigurationError"
+    PERMISSION_ERROR = "PermissionError"
+    REVISION_OUT_OF_SYNC = "RevisionOutOfSync"
+    REVISION_UNAVAILABLE = "RevisionUnavailable"
+    SYSTEM_UNAVAILABLE = "SystemUnavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactLocation:
+    """An artifact as a job sees it: its name, where its zip is, and its revision if known."""
+
+    name: str
+    bucket: str
+    key: str
+    revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputArtifact:
+    """Where an output artifact's zip must be written; ``files`` are Commands output globs."""
+
+    name: str
+    bucket: str
+    key: str
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentVariable:
+    name: str
+    value: str
+    type: str = "PLAINTEXT"
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    job_id: str
+    pipeline_name: str
+    pipeline_execution_id: str
+    stage_name: str
+    action_name: str
+    action_execution_id: str
+    # Configuration with every #{namespace.variable} already resolved.
+    configuration: Mapping[str, str]
+    input_artifacts: tuple[ArtifactLocation, ...]
+    output_artifacts: tuple[OutputArtifact, ...]
+    artifacts: ArtifactStore
+    # An empty folder that belongs to this job alone; the worker removes it afterwards.
+    workspace: Path
+    # Where the action's output goes; kept as the action's log.
+    log: TextIO
+    # Set when the action is stopped (abandoned) or runs out of time: stop as soon as possible.
+    cancelled: threading.Event
+    # Compute/Commands fields of the action declaration, already resolved.
+    commands: tuple[str, ...] = ()
+    output_variables: tuple[str, ...] = ()
+    environment_variables: tuple[EnvironmentVariable, ...] = ()
+    # A source revision to fetch instead of the branch head (StartPipelineExecution
+    # sourceRevisions, or a retry that must see the same revision again).
+    source_revision: str | None = None
+    # Seconds the job may still run; None when there is no limit.
+    time_left: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A source action's revision: shown as ``currentRevision`` and in ``artifactRevisions``."""
+
+    revision_id: str
+    change_identifier: str
+    created: float | None = None
+    summary: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    succeeded: bool
+    summary: str | None = None
+    output_variables: Mapping[str, str] = field(default_factory=dict)
+    revision: Revision | None = None
+    external_execution_id: str | None = None
+    # For failures: why, and the message shown in errorDetails.
+    failure_type: FailureType = FailureType.JOB_FAILED
+    message: str | None = None
+
+    @classmethod
+    def failed(cls, message: str, failure_type: FailureType = FailureType.JOB_FAILED) -> JobResult:
+        return cls(succeeded=False, message=message, failure_type=failure_type)
+
+
+class Provider(Protocol):
+    def run(self, context: JobContext) -> JobResult:
+        """Do the action's work; raise nothing for expected failures, return them."""
+        ...
