@@ -1,0 +1,348 @@
+"""The decider: given the live state of a pipeline and a command, what happens next.
+
+`decide` is pure. It works on private mutable copies of the runs, applies the command (after
+checking its preconditions: an illegal command raises the CodePipeline error that says why),
+then settles the pipeline until nothing more can move:
+
+- a run inside a stage starts the next runOrder group once the previous one has succeeded;
+  the stage fails once an action failed and none is still running; a requested stop waits
+  for the running actions (or abandons them) and ends the run ``Stopped``;
+- a run whose stage succeeded waits in front of the next stage (an inbound execution), or
+  succeeds after the last one;
+- waiting runs enter a stage when its way in is open and, in SUPERSEDED and QUEUED modes,
+  the stage is not locked by another run: QUEUED admits them first in, first out;
+  SUPERSEDED keeps only the newest waiting run, the others end ``Superseded``; PARALLEL
+  never locks;
+- a run of an older pipeline version starts nothing new: it is ``Cancelled`` once its
+  running actions are done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from conveyor.domain.errors import (
+    ConflictException,
+    DuplicatedStopRequestException,
+    NotLatestPipelineExecutionException,
+    PipelineExecutionNotStoppableException,
+    StageNotFoundException,
+    StageNotRetryableException,
+)
+from conveyor.domain.execution import (
+    ActionAbandoned,
+    ActionRun,
+    ActionStarted,
+    Command,
+    Effect,
+    Retry,
+    RetryMode,
+    Run,
+    RunMoved,
+    RunStatusChanged,
+    Snapshot,
+    StageEntered,
+    StageStatusChanged,
+    Stop,
+    StopRecorded,
+    StopRequest,
+)
+from conveyor.domain.pipeline import ExecutionMode
+from conveyor.domain.plan import StagePlan
+from conveyor.domain.status import (
+    ACTIVE_EXECUTION,
+    ACTIVE_STAGE,
+    ActionStatus,
+    ExecutionStatus,
+    StageStatus,
+)
+
+A, E, S = ActionStatus, ExecutionStatus, StageStatus
+FAILED_ACTIONS = frozenset({A.FAILED, A.ABANDONED})
+
+
+@dataclass(slots=True)
+class _Stage:
+    name: str
+    status: StageStatus
+    attempt: int
+    base_attempt: int
+    actions: dict[str, ActionRun] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Run:
+    id: str
+    seq: int
+    version: int
+    status: ExecutionStatus
+    stage_index: int
+    waiting: bool
+    arrived: float
+    stop: StopRequest | None
+    stage: _Stage | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_EXECUTION
+
+
+def _live(run: Run) -> _Run:
+    stage = None
+    if run.stage is not None:
+        s = run.stage
+        stage = _Stage(s.stage, s.status, s.attempt, s.base_attempt, dict(s.actions))
+    return _Run(
+        run.id,
+        run.seq,
+        run.version,
+        run.status,
+        run.stage_index,
+        run.waiting,
+        run.arrived,
+        run.stop,
+        stage,
+    )
+
+
+class _Decider:
+    def __init__(self, snapshot: Snapshot, now: float) -> None:
+        self.snapshot = snapshot
+        self.now = now
+        self.runs = sorted((_live(r) for r in snapshot.runs), key=lambda r: r.seq)
+        self.effects: list[Effect] = []
+
+    # -- small writes that record an effect each --------------------------------------------
+
+    def run_status(self, run: _Run, new: ExecutionStatus, summary: str | None = None) -> None:
+        if run.status != new:
+            self.effects.append(RunStatusChanged(run.id, run.status, new, summary))
+            run.status = new
+
+    def stage_status(self, run: _Run, new: StageStatus) -> None:
+        stage = run.stage
+        assert stage is not None
+        if stage.status != new:
+            self.effects.append(StageStatusChanged(run.id, stage.name, stage.status, new))
+            stage.status = new
+
+    def move(self, run: _Run, stage_index: int, *, waiting: bool) -> None:
+        run.stage_index, run.waiting, run.arrived = stage_index, waiting, self.now
+        if waiting:
+            run.stage = None
+        self.effects.append(RunMoved(run.id, stage_index, waiting, self.now))
+
+    def start(self, run: _Run, action: str) -> None:
+        stage = run.stage
+        assert stage is not None
+        stage.actions[action] = ActionRun("", action, A.IN_PROGRESS, stage.attempt)
+        self.effects.append(ActionStarted(run.id, stage.name, action, stage.attempt))
+
+    def plan(self, run: _Run) -> StagePlan:
+        return self.snapshot.plans[run.version].stages[run.stage_index]
+
+    def find(self, run_id: str) -> _Run:
+        for run in self.runs:
+            if run.id == run_id:
+                return run
+        raise KeyError(run_id)  # pragma: no cover - the engine always loads the target
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def stop(self, command: Stop) -> None:
+        run = self.find(command.run_id)
+        if not run.active:
+            raise PipelineExecutionNotStoppableException(
+                f"Execution {run.id} is {run.status}; only an execution in progress can be stopped."
+            )
+        already_abandoning = run.stop is not None and run.stop.abandon
+        if run.status == E.STOPPING and (not command.abandon or already_abandoning):
+            raise DuplicatedStopRequestException(
+                f"Execution {run.id} is already stopping; only a stop that abandons its "
+                "running actions can follow."
+            )
+        reason = (
+            command.reason
+            if command.reason is not None
+            else (run.stop.reason if run.stop else None)
+        )
+        run.stop = StopRequest(command.abandon, reason)
+        self.effects.append(StopRecorded(run.id, command.abandon, reason))
+        if run.waiting:
+            self.run_status(run, E.STOPPED, "Stopped before entering a stage")
+
+    def retry(self, command: Retry) -> None:
+        run = self.find(command.run_id)
+        plan = self.snapshot.plans[run.version]
+        index = plan.index(command.stage)
+        if index is None:
+            raise StageNotFoundException(f"Stage '{command.stage}' does not exist.")
+        if run.version != self.snapshot.version:
+            raise StageNotRetryableException(
+                f"The pipeline was updated after execution {run.id} ran; its stage "
+                f"'{command.stage}' can no longer be retried."
+            )
+        stage = run.stage
+        if run.stage_index != index or run.waiting or stage is None:
+            raise StageNotRetryableException(
+                f"Execution {run.id} did not stop or fail in stage '{command.stage}'."
+            )
+        if stage.status not in (S.FAILED, S.STOPPED) or run.status not in (E.FAILED, E.STOPPED):
+            raise StageNotRetryableException(
+                f"Stage '{command.stage}' of execution {run.id} is {stage.status}; only a failed "
+                "or stopped stage can be retried."
+            )
+        if self.snapshot.latest_in_stage.get(command.stage, run.id) != run.id:
+            raise NotLatestPipelineExecutionException(
+                f"Execution {run.id} is not the latest execution in stage '{command.stage}'."
+            )
+        if (
+            any(
+                r.active and not r.waiting and r.stage_index == index
+                for r in self.runs
+                if r is not run
+            )
+            and self.snapshot.mode != ExecutionMode.PARALLEL
+        ):
+            raise ConflictException(f"Stage '{command.stage}' is busy with another execution.")
+        failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
+        if command.mode == RetryMode.FAILED_ACTIONS and not failed:
+            raise StageNotRetryableException(
+                f"Stage '{command.stage}' of execution {run.id} has no failed actions."
+            )
+        old = stage.status
+        stage.attempt += 1
+        if command.mode == RetryMode.ALL_ACTIONS:
+            stage.base_attempt = stage.attempt
+            stage.actions = {}
+        self.effects.append(
+            StageEntered(run.id, stage.name, stage.attempt, stage.base_attempt, retry_of=old)
+        )
+        stage.status = S.IN_PROGRESS
+        run.stop = None
+        self.run_status(run, E.IN_PROGRESS)
+        if command.mode == RetryMode.FAILED_ACTIONS:
+            for action in failed:
+                self.start(run, action.action)
+
+    # -- settling ---------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        changed = True
+        while changed:
+            before = len(self.effects)
+            for run in self.runs:
+                if run.active and not run.waiting:
+                    self.settle_running(run)
+            for index in sorted({r.stage_index for r in self.runs if r.active and r.waiting}):
+                self.admit(index)
+            changed = len(self.effects) != before
+
+    def settle_running(self, run: _Run) -> None:
+        stage = run.stage
+        assert stage is not None
+        plan = self.plan(run)
+        running = [a for a in stage.actions.values() if a.status == A.IN_PROGRESS]
+        if run.stop is not None:
+            self.settle_stop(run, running)
+            return
+        failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
+        if failed:
+            if not running:
+                self.stage_status(run, S.FAILED)
+                first = failed[0]
+                detail = f": {first.message}" if first.message else ""
+                self.run_status(
+                    run,
+                    E.FAILED,
+                    f"Action '{first.action}' in stage '{stage.name}' failed{detail}",
+                )
+            return
+        outdated = run.version != self.snapshot.version
+        for group in plan.groups:
+            states = [stage.actions.get(name) for name in group]
+            if all(s is not None and s.status == A.SUCCEEDED for s in states):
+                continue
+            if outdated:
+                if not running:
+                    self.stage_status(run, S.CANCELLED)
+                    self.run_status(run, E.CANCELLED, "The pipeline was updated")
+                return
+            for name, state in zip(group, states, strict=True):
+                if state is None:
+                    self.start(run, name)
+            return
+        self.stage_status(run, S.SUCCEEDED)
+        stages = self.snapshot.plans[run.version].stages
+        if run.stage_index + 1 == len(stages):
+            self.run_status(run, E.SUCCEEDED)
+        else:
+            self.move(run, run.stage_index + 1, waiting=True)
+
+    def settle_stop(self, run: _Run, running: list[ActionRun]) -> None:
+        assert run.stop is not None and run.stage is not None
+        if run.stop.abandon:
+            for action in running:
+                self.effects.append(ActionAbandoned(run.id, run.stage.name, action.action))
+                run.stage.actions[action.action] = replace(action, status=A.ABANDONED)
+            running = []
+        if running:
+            self.stage_status(run, S.STOPPING)
+            self.run_status(run, E.STOPPING)
+            return
+        if run.stage.status == S.IN_PROGRESS:
+            self.stage_status(run, S.STOPPING)
+        self.stage_status(run, S.STOPPED)
+        if run.status == E.IN_PROGRESS:
+            self.run_status(run, E.STOPPING)
+        self.run_status(run, E.STOPPED, run.stop.reason)
+
+    def admit(self, index: int) -> None:
+        mode = self.snapshot.mode
+        waiting = [r for r in self.runs if r.active and r.waiting and r.stage_index == index]
+        for run in waiting:
+            if run.version != self.snapshot.version:
+                self.run_status(run, E.CANCELLED, "The pipeline was updated")
+        waiting = [r for r in waiting if r.active]
+        if mode == ExecutionMode.SUPERSEDED and len(waiting) > 1:
+            newest = max(waiting, key=lambda r: r.seq)
+            for run in waiting:
+                if run is not newest:
+                    self.run_status(run, E.SUPERSEDED, f"Superseded by execution {newest.id}")
+            waiting = [newest]
+        plan = self.snapshot.plans[self.snapshot.version].stages[index]
+        if plan.name in self.snapshot.closed:
+            return
+        waiting.sort(key=lambda r: (r.arrived, r.seq))
+        for run in waiting:
+            if mode != ExecutionMode.PARALLEL and self.locked(index):
+                return
+            self.enter(run, plan)
+
+    def locked(self, index: int) -> bool:
+        return any(
+            r.active
+            and not r.waiting
+            and r.stage_index == index
+            and r.stage is not None
+            and r.stage.status in ACTIVE_STAGE
+            for r in self.runs
+        )
+
+    def enter(self, run: _Run, plan: StagePlan) -> None:
+        run.waiting = False
+        run.stage = _Stage(plan.name, S.IN_PROGRESS, 1, 1)
+        self.effects.append(RunMoved(run.id, plan.index, False, run.arrived))
+        self.effects.append(StageEntered(run.id, plan.name, 1, 1))
+        self.settle_running(run)
+
+
+def decide(snapshot: Snapshot, command: Command | None, now: float) -> list[Effect]:
+    """The effects of ``command`` (or of nothing, to let the pipeline move on) on ``snapshot``."""
+    decider = _Decider(snapshot, now)
+    if isinstance(command, Stop):
+        decider.stop(command)
+    elif isinstance(command, Retry):
+        decider.retry(command)
+    decider.settle()
+    return decider.effects

@@ -1,0 +1,105 @@
+"""Every status an execution, stage, action or job can have, and the moves between them.
+
+Each enum's values are CodePipeline's strings. Each has one table of legal moves: the decider
+only asks for listed moves, and every SQL update that changes a status is guarded by the
+status it expects, so a move that is not in the table, or that lost a race, changes nothing.
+``docs/state-machines.md`` draws these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeVar
+
+
+class ExecutionStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    SUCCEEDED = "Succeeded"
+    SUPERSEDED = "Superseded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+class StageStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    SKIPPED = "Skipped"
+
+
+class ActionStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ABANDONED = "Abandoned"
+
+
+class JobStatus(StrEnum):
+    CREATED = "Created"
+    QUEUED = "Queued"
+    DISPATCHED = "Dispatched"
+    IN_PROGRESS = "InProgress"
+    TIMED_OUT = "TimedOut"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+E, S, A, J = ExecutionStatus, StageStatus, ActionStatus, JobStatus
+
+EXECUTION_MOVES: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = {
+    # Stopped straight from InProgress: a stop of an execution with nothing running.
+    E.IN_PROGRESS: frozenset(
+        {E.STOPPING, E.STOPPED, E.SUCCEEDED, E.SUPERSEDED, E.FAILED, E.CANCELLED}
+    ),
+    E.STOPPING: frozenset({E.STOPPED}),
+    # A retried stage puts a failed or stopped execution back in progress, same id.
+    E.FAILED: frozenset({E.IN_PROGRESS}),
+    E.STOPPED: frozenset({E.IN_PROGRESS}),
+    E.SUCCEEDED: frozenset(),
+    E.SUPERSEDED: frozenset(),
+    E.CANCELLED: frozenset(),
+}
+
+STAGE_MOVES: Mapping[StageStatus, frozenset[StageStatus]] = {
+    S.IN_PROGRESS: frozenset({S.STOPPING, S.STOPPED, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+    S.STOPPING: frozenset({S.STOPPED}),
+    S.FAILED: frozenset({S.IN_PROGRESS}),
+    S.STOPPED: frozenset({S.IN_PROGRESS}),
+    S.SUCCEEDED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.SKIPPED: frozenset(),
+}
+
+ACTION_MOVES: Mapping[ActionStatus, frozenset[ActionStatus]] = {
+    A.IN_PROGRESS: frozenset({A.SUCCEEDED, A.FAILED, A.ABANDONED}),
+    A.SUCCEEDED: frozenset(),
+    A.FAILED: frozenset(),
+    A.ABANDONED: frozenset(),
+}
+
+JOB_MOVES: Mapping[JobStatus, frozenset[JobStatus]] = {
+    J.CREATED: frozenset({J.QUEUED, J.FAILED}),
+    J.QUEUED: frozenset({J.DISPATCHED, J.FAILED, J.TIMED_OUT}),
+    J.DISPATCHED: frozenset({J.IN_PROGRESS, J.SUCCEEDED, J.FAILED, J.TIMED_OUT}),
+    J.IN_PROGRESS: frozenset({J.SUCCEEDED, J.FAILED, J.TIMED_OUT}),
+    J.SUCCEEDED: frozenset(),
+    J.FAILED: frozenset(),
+    J.TIMED_OUT: frozenset(),
+}
+
+ACTIVE_EXECUTION = frozenset({E.IN_PROGRESS, E.STOPPING})
+ACTIVE_STAGE = frozenset({S.IN_PROGRESS, S.STOPPING})
+ACTIVE_JOB = frozenset({J.QUEUED, J.DISPATCHED, J.IN_PROGRESS})
+
+
+Status = TypeVar("Status", bound=StrEnum)
+
+
+def can_move(table: Mapping[Status, frozenset[Status]], old: Status, new: Status) -> bool:
+    return new in table[old]

@@ -1,0 +1,308 @@
+"""The decider, case by case: a snapshot and a command in, the effects out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conveyor.domain.decider import decide
+from conveyor.domain.errors import (
+    DuplicatedStopRequestException,
+    NotLatestPipelineExecutionException,
+    PipelineExecutionNotStoppableException,
+    StageNotRetryableException,
+)
+from conveyor.domain.execution import (
+    ActionAbandoned,
+    ActionRun,
+    ActionStarted,
+    Retry,
+    RetryMode,
+    Run,
+    RunMoved,
+    RunStatusChanged,
+    Snapshot,
+    StageEntered,
+    StageRun,
+    StageStatusChanged,
+    Stop,
+    StopRequest,
+)
+from conveyor.domain.pipeline import ExecutionMode, parse_pipeline
+from conveyor.domain.plan import make_plan
+from conveyor.domain.status import ActionStatus as A
+from conveyor.domain.status import ExecutionStatus as E
+from conveyor.domain.status import StageStatus as S
+from tests.support.declarations import build_action, pipeline, source_action
+
+
+def three_stages() -> dict[str, Any]:
+    build_a = {**build_action("A"), "runOrder": 1}
+    build_b = {**build_action("B"), "runOrder": 1}
+    test = {**build_action("T"), "runOrder": 2}
+    return pipeline(
+        stages=[
+            {"name": "Source", "actions": [source_action()]},
+            {"name": "Build", "actions": [build_a, build_b, test]},
+            {"name": "Deploy", "actions": [build_action("D")]},
+        ]
+    )
+
+
+PLAN = make_plan(parse_pipeline(three_stages()), 1)
+
+
+def snapshot(
+    *runs: Run,
+    mode: ExecutionMode = ExecutionMode.SUPERSEDED,
+    version: int = 1,
+    closed: frozenset[str] = frozenset(),
+    latest: dict[str, str] | None = None,
+) -> Snapshot:
+    plans = {1: PLAN, 2: make_plan(parse_pipeline(three_stages()), 2)}
+    return Snapshot(version, mode, plans, closed, runs, latest or {})
+
+
+def waiting(run_id: str, seq: int, index: int = 0, arrived: float = 0.0, version: int = 1) -> Run:
+    return Run(run_id, seq, version, E.IN_PROGRESS, index, True, arrived)
+
+
+def inside(
+    run_id: str,
+    seq: int,
+    index: int,
+    stage: str,
+    status: S = S.IN_PROGRESS,
+    run_status: E = E.IN_PROGRESS,
+    stop: StopRequest | None = None,
+    version: int = 1,
+    attempt: int = 1,
+    **actions: A,
+) -> Run:
+    runs = {
+        name: ActionRun(f"{run_id}-{name}", name, st, attempt, "boom" if st == A.FAILED else None)
+        for name, st in actions.items()
+    }
+    return Run(
+        run_id,
+        seq,
+        version,
+        run_status,
+        index,
+        False,
+        0.0,
+        stop,
+        StageRun(stage, status, attempt, 1, runs),
+    )
+
+
+def started(effects: list[Any]) -> list[str]:
+    return [e.action for e in effects if isinstance(e, ActionStarted)]
+
+
+def statuses(effects: list[Any]) -> list[tuple[str, E]]:
+    return [(e.run_id, e.new) for e in effects if isinstance(e, RunStatusChanged)]
+
+
+def test_a_new_run_enters_the_first_stage_and_starts_its_source() -> None:
+    effects = decide(snapshot(waiting("r1", 1)), None, 10.0)
+    assert effects[0] == RunMoved("r1", 0, False, 0.0)
+    assert effects[1] == StageEntered("r1", "Source", 1, 1)
+    assert started(effects) == ["Source"]
+
+
+def test_a_run_order_group_runs_in_parallel_then_the_next_group() -> None:
+    effects = decide(snapshot(inside("r1", 1, 1, "Build")), None, 1.0)
+    assert started(effects) == ["A", "B"]
+    effects = decide(
+        snapshot(inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.IN_PROGRESS)), None, 1.0
+    )
+    assert effects == []
+    effects = decide(snapshot(inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.SUCCEEDED)), None, 1.0)
+    assert started(effects) == ["T"]
+
+
+def test_a_succeeded_stage_moves_the_run_into_the_next_stage() -> None:
+    effects = decide(
+        snapshot(inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.SUCCEEDED, T=A.SUCCEEDED)),
+        None,
+        5.0,
+    )
+    assert effects[0] == StageStatusChanged("r1", "Build", S.IN_PROGRESS, S.SUCCEEDED)
+    assert effects[1] == RunMoved("r1", 2, True, 5.0)
+    assert StageEntered("r1", "Deploy", 1, 1) in effects
+    assert started(effects) == ["D"]
+
+
+def test_the_last_stage_succeeding_ends_the_run() -> None:
+    effects = decide(snapshot(inside("r1", 1, 2, "Deploy", D=A.SUCCEEDED)), None, 5.0)
+    assert statuses(effects) == [("r1", E.SUCCEEDED)]
+
+
+def test_a_failed_action_fails_the_stage_once_the_others_finish() -> None:
+    assert (
+        decide(snapshot(inside("r1", 1, 1, "Build", A=A.FAILED, B=A.IN_PROGRESS)), None, 1.0) == []
+    )
+    effects = decide(snapshot(inside("r1", 1, 1, "Build", A=A.FAILED, B=A.SUCCEEDED)), None, 1.0)
+    assert StageStatusChanged("r1", "Build", S.IN_PROGRESS, S.FAILED) in effects
+    assert statuses(effects) == [("r1", E.FAILED)]
+    summary = next(e for e in effects if isinstance(e, RunStatusChanged)).summary
+    assert summary == "Action 'A' in stage 'Build' failed: boom"
+    assert started(effects) == []
+
+
+def test_superseded_keeps_only_the_newest_waiting_run() -> None:
+    busy = inside("r1", 1, 1, "Build", A=A.IN_PROGRESS, B=A.IN_PROGRESS)
+    effects = decide(snapshot(busy, waiting("r2", 2, 1), waiting("r3", 3, 1)), None, 1.0)
+    assert statuses(effects) == [("r2", E.SUPERSEDED)]
+    assert started(effects) == []
+
+
+def test_superseded_never_touches_a_run_inside_a_stage() -> None:
+    busy = inside("r1", 1, 0, "Source", Source=A.IN_PROGRESS)
+    effects = decide(snapshot(busy, waiting("r2", 2, 0)), None, 1.0)
+    assert effects == []
+
+
+def test_queued_admits_first_in_first_out() -> None:
+    done = inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.SUCCEEDED, T=A.SUCCEEDED)
+    runs = (done, waiting("r3", 3, 1, arrived=1.0), waiting("r2", 2, 1, arrived=2.0))
+    effects = decide(snapshot(*runs, mode=ExecutionMode.QUEUED), None, 9.0)
+    entered = {e.stage: e.run_id for e in effects if isinstance(e, StageEntered)}
+    assert entered == {"Deploy": "r1", "Build": "r3"}  # r3 arrived at Build before r2
+    assert statuses(effects) == []
+
+
+def test_parallel_never_locks() -> None:
+    busy = inside("r1", 1, 1, "Build", A=A.IN_PROGRESS, B=A.IN_PROGRESS)
+    effects = decide(
+        snapshot(busy, waiting("r2", 2, 1), waiting("r3", 3, 1), mode=ExecutionMode.PARALLEL),
+        None,
+        1.0,
+    )
+    assert [e.run_id for e in effects if isinstance(e, StageEntered)] == ["r2", "r3"]
+
+
+def test_a_closed_transition_holds_the_run() -> None:
+    effects = decide(snapshot(waiting("r1", 1, 1), closed=frozenset({"Build"})), None, 1.0)
+    assert effects == []
+
+
+def test_stop_and_wait_then_stopped_when_actions_finish() -> None:
+    effects = decide(
+        snapshot(inside("r1", 1, 1, "Build", A=A.IN_PROGRESS, B=A.IN_PROGRESS)),
+        Stop("r1", False, "why"),
+        1.0,
+    )
+    assert statuses(effects) == [("r1", E.STOPPING)]
+    stopping = inside(
+        "r1",
+        1,
+        1,
+        "Build",
+        S.STOPPING,
+        E.STOPPING,
+        StopRequest(False, "why"),
+        A=A.SUCCEEDED,
+        B=A.SUCCEEDED,
+    )
+    effects = decide(snapshot(stopping), None, 2.0)
+    assert started(effects) == []
+    assert statuses(effects) == [("r1", E.STOPPED)]
+
+
+def test_stop_and_abandon_stops_at_once() -> None:
+    effects = decide(
+        snapshot(inside("r1", 1, 1, "Build", A=A.IN_PROGRESS, B=A.SUCCEEDED)), Stop("r1", True), 1.0
+    )
+    assert ActionAbandoned("r1", "Build", "A") in effects
+    assert statuses(effects) == [("r1", E.STOPPING), ("r1", E.STOPPED)]
+
+
+def test_stop_escalation_and_duplicates() -> None:
+    stopping = inside(
+        "r1", 1, 1, "Build", S.STOPPING, E.STOPPING, StopRequest(False), A=A.IN_PROGRESS
+    )
+    with pytest.raises(DuplicatedStopRequestException):
+        decide(snapshot(stopping), Stop("r1", False), 1.0)
+    effects = decide(snapshot(stopping), Stop("r1", True), 1.0)
+    assert statuses(effects) == [("r1", E.STOPPED)]
+    finished = inside("r1", 1, 1, "Build", S.SUCCEEDED, E.SUCCEEDED)
+    with pytest.raises(PipelineExecutionNotStoppableException):
+        decide(snapshot(finished), Stop("r1", True), 1.0)
+
+
+def test_stopping_a_waiting_run_stops_it_without_a_stage() -> None:
+    effects = decide(
+        snapshot(waiting("r1", 1, 1), closed=frozenset({"Build"})), Stop("r1", False), 1.0
+    )
+    assert statuses(effects) == [("r1", E.STOPPED)]
+
+
+def test_retry_failed_actions_reruns_only_those() -> None:
+    failed = inside("r1", 1, 1, "Build", S.FAILED, E.FAILED, A=A.FAILED, B=A.SUCCEEDED)
+    effects = decide(
+        snapshot(failed, latest={"Build": "r1"}),
+        Retry("r1", "Build", RetryMode.FAILED_ACTIONS),
+        1.0,
+    )
+    assert StageEntered("r1", "Build", 2, 1, retry_of=S.FAILED) in effects
+    assert statuses(effects) == [("r1", E.IN_PROGRESS)]
+    assert started(effects) == ["A"]
+
+
+def test_retry_all_actions_starts_the_stage_over() -> None:
+    failed = inside("r1", 1, 1, "Build", S.FAILED, E.FAILED, A=A.FAILED, B=A.SUCCEEDED)
+    effects = decide(snapshot(failed), Retry("r1", "Build", RetryMode.ALL_ACTIONS), 1.0)
+    assert StageEntered("r1", "Build", 2, 2, retry_of=S.FAILED) in effects
+    assert started(effects) == ["A", "B"]
+
+
+@pytest.mark.parametrize(
+    ("run", "latest", "version", "error"),
+    [
+        (inside("r1", 1, 1, "Build", A=A.IN_PROGRESS), {}, 1, StageNotRetryableException),
+        (
+            inside("r1", 1, 1, "Build", S.SUCCEEDED, E.SUCCEEDED, A=A.SUCCEEDED),
+            {},
+            1,
+            StageNotRetryableException,
+        ),
+        (
+            inside("r1", 1, 1, "Build", S.FAILED, E.FAILED, A=A.FAILED),
+            {"Build": "r9"},
+            1,
+            NotLatestPipelineExecutionException,
+        ),
+        (
+            inside("r1", 1, 1, "Build", S.FAILED, E.FAILED, A=A.FAILED),
+            {},
+            2,
+            StageNotRetryableException,
+        ),
+        (
+            inside("r1", 1, 2, "Deploy", S.FAILED, E.FAILED, D=A.FAILED),
+            {},
+            1,
+            StageNotRetryableException,
+        ),
+    ],
+)
+def test_retry_preconditions(run: Run, latest: dict[str, str], version: int, error: type) -> None:
+    with pytest.raises(error):
+        decide(
+            snapshot(run, latest=latest, version=version),
+            Retry("r1", "Build", RetryMode.FAILED_ACTIONS),
+            1.0,
+        )
+
+
+def test_an_update_cancels_waiting_runs_and_lets_running_actions_finish() -> None:
+    running = inside("r1", 1, 1, "Build", A=A.IN_PROGRESS, B=A.SUCCEEDED)
+    effects = decide(snapshot(running, waiting("r2", 2, 0), version=2), None, 1.0)
+    assert statuses(effects) == [("r2", E.CANCELLED)]
+    done = inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.SUCCEEDED)
+    effects = decide(snapshot(done, version=2), None, 1.0)
+    assert started(effects) == []
+    assert statuses(effects) == [("r1", E.CANCELLED)]
