@@ -13,20 +13,32 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from conveyor.store.actions import ActionBrief, ActionRecord, Actions
 from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
 from conveyor.store.database import WRITE, create_engine, describe_url, migrate
 from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
+from conveyor.store.events import EventRecord, Events
+from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
+from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
 from conveyor.store.tags import Tags
+from conveyor.store.transitions import TransitionRecord, Transitions
 
 __all__ = [
+    "ActionBrief",
+    "ActionRecord",
     "ActionTypeRecord",
     "DuplicateKey",
+    "EventRecord",
+    "ExecutionRecord",
+    "JobRecord",
     "PipelineRecord",
+    "StageRecord",
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "TransitionRecord",
     "Tx",
 ]
 
@@ -36,6 +48,11 @@ class Tx:
 
     def __init__(self, conn: sa.Connection, declarations: DeclarationCache | None) -> None:
         self.pipelines = Pipelines(conn, declarations)
+        self.executions = Executions(conn)
+        self.actions = Actions(conn)
+        self.jobs = Jobs(conn)
+        self.transitions = Transitions(conn)
+        self.events = Events(conn)
         self.tags = Tags(conn)
         self.action_types = ActionTypes(conn)
         self.meta = Meta(conn)

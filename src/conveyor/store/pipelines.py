@@ -20,6 +20,8 @@ from conveyor.store.tables import pipeline_versions, pipelines
 # Statements built once: building a statement costs as much as running it on SQLite.
 _BY_NAME = sa.select(pipelines).where(pipelines.c.name == sa.bindparam("name"))
 _BY_NAME_LOCKED = _BY_NAME.with_for_update()
+_BY_ID = sa.select(pipelines).where(pipelines.c.id == sa.bindparam("id"))
+_BY_ID_LOCKED = _BY_ID.with_for_update()
 _DECLARATION = sa.select(pipeline_versions.c.declaration).where(
     pipeline_versions.c.pipeline_id == sa.bindparam("pipeline_id"),
     pipeline_versions.c.version == sa.bindparam("version"),
@@ -86,6 +88,11 @@ class Pipelines:
         """The pipeline named ``name``; ``lock`` holds its row until the transaction ends."""
         query = _BY_NAME_LOCKED if lock else _BY_NAME
         row = self._conn.execute(query, {"name": name}).first()
+        return None if row is None else _record(row)
+
+    def get_by_id(self, pipeline_id: int, *, lock: bool = False) -> PipelineRecord | None:
+        query = _BY_ID_LOCKED if lock else _BY_ID
+        row = self._conn.execute(query, {"id": pipeline_id}).first()
         return None if row is None else _record(row)
 
     def declaration(self, pipeline_id: int, version: int) -> dict[str, Any] | None:

@@ -74,3 +74,160 @@ action_types = sa.Table(
     sa.Column("created", sa.Float(precision=53), nullable=False),
     sa.Column("updated", sa.Float(precision=53), nullable=False),
 )
+
+
+# One pipeline execution. ``stage_index``/``waiting`` say where it is: inside that stage, or
+# waiting in front of it. ``variables``, ``outputs`` (namespace → output variables) and
+# ``artifacts`` (artifact name → location and revision) are JSON.
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("stage_index", sa.Integer, nullable=False),
+    sa.Column("waiting", sa.Boolean, nullable=False),
+    sa.Column("arrived", sa.Float(precision=53), nullable=False),
+    sa.Column("stop_abandon", sa.Boolean),
+    sa.Column("stop_reason", sa.Text),
+    sa.Column("trigger_type", sa.String(40), nullable=False),
+    sa.Column("trigger_detail", sa.Text),
+    sa.Column("execution_mode", sa.String(20), nullable=False),
+    sa.Column("execution_type", sa.String(20), nullable=False),
+    sa.Column("client_token", sa.String(128)),
+    sa.Column("variables", sa.Text, nullable=False),
+    sa.Column("source_revisions", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("artifacts", sa.Text, nullable=False),
+    sa.Column("started", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_executions_pipeline_id_status", "pipeline_id", "status"),
+    sa.Index("ix_executions_pipeline_id_seq", "pipeline_id", "seq"),
+    sa.UniqueConstraint("pipeline_id", "client_token", name="uq_executions_pipeline_id_token"),
+)
+
+stage_executions = sa.Table(
+    "stage_executions",
+    metadata,
+    sa.Column(
+        "execution_id",
+        sa.String(36),
+        sa.ForeignKey("executions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(100), primary_key=True),
+    sa.Column("pipeline_id", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("base_attempt", sa.Integer, nullable=False),
+    sa.Column("manual_retries", sa.Integer, nullable=False),
+    sa.Column("entered", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_stage_executions_pipeline_id_stage", "pipeline_id", "stage"),
+)
+
+# One attempt of one action. ``input``, ``output_artifacts``, ``output_variables`` and
+# ``revision`` are JSON in the wire shapes they are read back in.
+action_executions = sa.Table(
+    "action_executions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "execution_id",
+        sa.String(36),
+        sa.ForeignKey("executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("pipeline_id", sa.Integer, nullable=False),
+    sa.Column("pipeline_version", sa.Integer, nullable=False),
+    sa.Column("stage", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Column("deadline", sa.Float(precision=53)),
+    sa.Column("summary", sa.Text),
+    sa.Column("external_id", sa.Text),
+    sa.Column("external_url", sa.Text),
+    sa.Column("error_code", sa.String(50)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("percent_complete", sa.Integer),
+    sa.Column("token", sa.String(36)),
+    sa.Column("updated_by", sa.Text),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("output_artifacts", sa.Text, nullable=False),
+    sa.Column("output_variables", sa.Text),
+    sa.Column("revision", sa.Text),
+    sa.Index("ix_action_executions_execution_id", "execution_id"),
+    sa.Index("ix_action_executions_pipeline_id_started", "pipeline_id", "started"),
+    sa.Index("ix_action_executions_status_deadline", "status", "deadline"),
+)
+
+# Work for a job worker: one per attempt of an action that does work (and one more per
+# continuation). ``data`` is the wire ``JobData``; ``owner`` is the worker holding the lease.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "action_execution_id",
+        sa.String(36),
+        sa.ForeignKey("action_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("pipeline_id", sa.Integer, nullable=False),
+    sa.Column("type_category", sa.String(20), nullable=False),
+    sa.Column("type_owner", sa.String(20), nullable=False),
+    sa.Column("type_provider", sa.String(35), nullable=False),
+    sa.Column("type_version", sa.String(9), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("nonce", sa.String(50), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("lease_until", sa.Float(precision=53)),
+    sa.Column("query_value", sa.String(50)),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_jobs_status_type", "status", "type_provider", "type_category", "created"),
+    sa.Index("ix_jobs_status_lease_until", "status", "lease_until"),
+    sa.Index("ix_jobs_action_execution_id", "action_execution_id"),
+)
+
+transitions = sa.Table(
+    "transitions",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(100), primary_key=True),
+    sa.Column("direction", sa.String(10), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("changed_by", sa.Text),
+    sa.Column("changed_at", sa.Float(precision=53), nullable=False),
+)
+
+# Every state change as an EventBridge event, written in the transaction that made it.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline_name", sa.String(100), nullable=False),
+    sa.Column("time", sa.Float(precision=53), nullable=False),
+    sa.Column("detail_type", sa.String(100), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_events_pipeline_name_seq", "pipeline_name", "seq"),
+    sqlite_autoincrement=True,
+)

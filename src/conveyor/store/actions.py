@@ -1,0 +1,225 @@
+"""Queries on action executions: one row per attempt of an action."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from conveyor.store.rows import dumps, guarded_update, loads
+from conveyor.store.tables import action_executions
+
+_BRIEF = sa.select(
+    action_executions.c.id,
+    action_executions.c.execution_id,
+    action_executions.c.stage,
+    action_executions.c.action,
+    action_executions.c.status,
+    action_executions.c.attempt,
+    action_executions.c.error_message,
+).where(action_executions.c.execution_id.in_(sa.bindparam("ids", expanding=True)))
+_BY_ID = sa.select(action_executions).where(action_executions.c.id == sa.bindparam("id"))
+
+
+@dataclass(frozen=True, slots=True)
+class ActionBrief:
+    """What the decider needs of an attempt."""
+
+    id: str
+    execution_id: str
+    stage: str
+    action: str
+    status: str
+    attempt: int
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    id: str
+    execution_id: str
+    pipeline_id: int
+    pipeline_version: int
+    stage: str
+    action: str
+    attempt: int
+    status: str
+    started: float
+    updated: float
+    deadline: float | None
+    summary: str | None
+    external_id: str | None
+    external_url: str | None
+    error_code: str | None
+    error_message: str | None
+    percent_complete: int | None
+    token: str | None
+    updated_by: str | None
+    input: dict[str, Any]
+    output_artifacts: list[dict[str, Any]]
+    output_variables: dict[str, str] | None
+    revision: dict[str, Any] | None
+
+
+_JSON = ("input", "output_artifacts", "output_variables", "revision")
+
+
+def _record(row: sa.Row[Any]) -> ActionRecord:
+    values = row._asdict()
+    for name in _JSON:
+        values[name] = loads(values[name])
+    return ActionRecord(**values)
+
+
+class Actions:
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def insert(self, record: ActionRecord) -> None:
+        values = {
+            name: (
+                dumps(getattr(record, name))
+                if name in _JSON and getattr(record, name) is not None
+                else getattr(record, name)
+            )
+            for name in ActionRecord.__dataclass_fields__
+        }
+        self._conn.execute(sa.insert(action_executions).values(**values))
+
+    def get(self, action_execution_id: str) -> ActionRecord | None:
+        row = self._conn.execute(_BY_ID, {"id": action_execution_id}).first()
+        return None if row is None else _record(row)
+
+    def briefs(self, execution_ids: Sequence[str]) -> list[ActionBrief]:
+        """Every attempt of every action of these executions, oldest attempt first."""
+        if not execution_ids:
+            return []
+        rows = self._conn.execute(_BRIEF, {"ids": list(execution_ids)})
+        briefs = [ActionBrief(**row._asdict()) for row in rows]
+        briefs.sort(key=lambda b: b.attempt)
+        return briefs
+
+    def update(self, action_execution_id: str, expected: str | None, **values: Any) -> bool:
+        for name in _JSON:
+            if name in values and values[name] is not None:
+                values[name] = dumps(values[name])
+        return guarded_update(
+            self._conn,
+            action_executions,
+            action_executions.c.id == action_execution_id,
+            expected,
+            values,
+        )
+
+    def latest(self, execution_id: str, stage: str, action: str) -> ActionRecord | None:
+        query = (
+            sa.select(action_executions)
+            .where(
+                action_executions.c.execution_id == execution_id,
+                action_executions.c.stage == stage,
+                action_executions.c.action == action,
+            )
+            .order_by(action_executions.c.attempt.desc())
+            .limit(1)
+        )
+        row = self._conn.execute(query).first()
+        return None if row is None else _record(row)
+
+    def latest_of_pipeline(self, pipeline_id: int, stage: str, action: str) -> ActionRecord | None:
+        """The most recently started attempt of this action in any execution."""
+        query = (
+            sa.select(action_executions)
+            .where(
+                action_executions.c.pipeline_id == pipeline_id,
+                action_executions.c.stage == stage,
+                action_executions.c.action == action,
+            )
+            .order_by(action_executions.c.started.desc(), action_executions.c.attempt.desc())
+            .limit(1)
+        )
+        row = self._conn.execute(query).first()
+        return None if row is None else _record(row)
+
+    def by_token(
+        self, pipeline_id: int, stage: str, action: str, token: str
+    ) -> ActionRecord | None:
+        query = sa.select(action_executions).where(
+            action_executions.c.pipeline_id == pipeline_id,
+            action_executions.c.stage == stage,
+            action_executions.c.action == action,
+            action_executions.c.token == token,
+        )
+        row = self._conn.execute(query).first()
+        return None if row is None else _record(row)
+
+    def latest_revision(self, pipeline_id: int, stage: str, action: str) -> dict[str, Any] | None:
+        """The revision of the last successful attempt of a source action."""
+        query = (
+            sa.select(action_executions.c.revision)
+            .where(
+                action_executions.c.pipeline_id == pipeline_id,
+                action_executions.c.stage == stage,
+                action_executions.c.action == action,
+                action_executions.c.revision.is_not(None),
+            )
+            .order_by(action_executions.c.started.desc())
+            .limit(1)
+        )
+        value: dict[str, Any] | None = loads(self._conn.execute(query).scalar())
+        return value
+
+    def of_execution(self, execution_id: str) -> list[ActionRecord]:
+        query = (
+            sa.select(action_executions)
+            .where(action_executions.c.execution_id == execution_id)
+            .order_by(action_executions.c.started, action_executions.c.attempt)
+        )
+        return [_record(row) for row in self._conn.execute(query)]
+
+    def page(
+        self,
+        pipeline_id: int,
+        execution_id: str | None,
+        before: tuple[float, str] | None,
+        limit: int,
+    ) -> list[ActionRecord]:
+        """Newest first; ``before`` is the (started, id) of the last row of the previous page."""
+        query = sa.select(action_executions).where(action_executions.c.pipeline_id == pipeline_id)
+        if execution_id is not None:
+            query = query.where(action_executions.c.execution_id == execution_id)
+        if before is not None:
+            started, last_id = before
+            query = query.where(
+                sa.or_(
+                    action_executions.c.started < started,
+                    sa.and_(
+                        action_executions.c.started == started, action_executions.c.id < last_id
+                    ),
+                )
+            )
+        query = query.order_by(
+            action_executions.c.started.desc(), action_executions.c.id.desc()
+        ).limit(limit)
+        return [_record(row) for row in self._conn.execute(query)]
+
+    def overdue(self, now: float, limit: int = 100) -> list[ActionRecord]:
+        """Attempts still in progress past their deadline."""
+        query = (
+            sa.select(action_executions)
+            .where(
+                action_executions.c.status == "InProgress",
+                action_executions.c.deadline.is_not(None),
+                action_executions.c.deadline < now,
+            )
+            .limit(limit)
+        )
+        return [_record(row) for row in self._conn.execute(query)]
+
+    def next_deadline(self) -> float | None:
+        query = sa.select(sa.func.min(action_executions.c.deadline)).where(
+            action_executions.c.status == "InProgress"
+        )
+        value = self._conn.execute(query).scalar()
+        return None if value is None else float(value)

@@ -1,0 +1,47 @@
+"""The event log: EventBridge-shaped state changes, in the order they were committed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from conveyor.store.rows import dumps
+from conveyor.store.tables import events
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    seq: int
+    pipeline_name: str
+    time: float
+    detail_type: str
+    body: dict[str, Any]
+
+
+class Events:
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def append(
+        self, pipeline_name: str, time: float, detail_type: str, body: dict[str, Any]
+    ) -> None:
+        self._conn.execute(
+            sa.insert(events).values(
+                pipeline_name=pipeline_name, time=time, detail_type=detail_type, body=dumps(body)
+            )
+        )
+
+    def after(
+        self, seq: int, limit: int = 1000, pipeline_name: str | None = None
+    ) -> list[EventRecord]:
+        query = sa.select(events).where(events.c.seq > seq)
+        if pipeline_name is not None:
+            query = query.where(events.c.pipeline_name == pipeline_name)
+        query = query.order_by(events.c.seq).limit(limit)
+        return [
+            EventRecord(row.seq, row.pipeline_name, row.time, row.detail_type, json.loads(row.body))
+            for row in self._conn.execute(query)
+        ]

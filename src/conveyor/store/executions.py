@@ -1,0 +1,213 @@
+"""Queries on pipeline executions and their stage executions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from conveyor.store.rows import dumps, guarded_update, loads
+from conveyor.store.tables import executions, stage_executions
+
+_ACTIVE = sa.select(executions).where(
+    executions.c.pipeline_id == sa.bindparam("pipeline_id"),
+    executions.c.status.in_(["InProgress", "Stopping"]),
+)
+_BY_ID = sa.select(executions).where(executions.c.id == sa.bindparam("id"))
+_STAGES_OF = sa.select(stage_executions).where(
+    stage_executions.c.execution_id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    id: str
+    pipeline_id: int
+    seq: int
+    version: int
+    status: str
+    summary: str | None
+    stage_index: int
+    waiting: bool
+    arrived: float
+    stop_abandon: bool | None
+    stop_reason: str | None
+    trigger_type: str
+    trigger_detail: str | None
+    execution_mode: str
+    execution_type: str
+    client_token: str | None
+    variables: list[dict[str, str]]
+    source_revisions: list[dict[str, str]]
+    outputs: dict[str, dict[str, str]]
+    artifacts: dict[str, dict[str, Any]]
+    started: float
+    updated: float
+
+
+_JSON = ("variables", "source_revisions", "outputs", "artifacts")
+
+
+def _execution(row: sa.Row[Any]) -> ExecutionRecord:
+    values = row._asdict()
+    for name in _JSON:
+        values[name] = loads(values[name])
+    values["waiting"] = bool(values["waiting"])
+    if values["stop_abandon"] is not None:
+        values["stop_abandon"] = bool(values["stop_abandon"])
+    return ExecutionRecord(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class StageRecord:
+    execution_id: str
+    stage: str
+    pipeline_id: int
+    status: str
+    attempt: int
+    base_attempt: int
+    manual_retries: int
+    entered: float
+    updated: float
+
+
+def _stage(row: sa.Row[Any]) -> StageRecord:
+    return StageRecord(**row._asdict())
+
+
+class Executions:
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def insert(self, record: ExecutionRecord) -> None:
+        values = {
+            name: (dumps(getattr(record, name)) if name in _JSON else getattr(record, name))
+            for name in ExecutionRecord.__dataclass_fields__
+        }
+        self._conn.execute(sa.insert(executions).values(**values))
+
+    def get(self, execution_id: str) -> ExecutionRecord | None:
+        row = self._conn.execute(_BY_ID, {"id": execution_id}).first()
+        return None if row is None else _execution(row)
+
+    def active(self, pipeline_id: int) -> list[ExecutionRecord]:
+        rows = self._conn.execute(_ACTIVE, {"pipeline_id": pipeline_id})
+        return [_execution(row) for row in rows]
+
+    def by_token(self, pipeline_id: int, token: str) -> ExecutionRecord | None:
+        query = sa.select(executions).where(
+            executions.c.pipeline_id == pipeline_id, executions.c.client_token == token
+        )
+        row = self._conn.execute(query).first()
+        return None if row is None else _execution(row)
+
+    def next_seq(self, pipeline_id: int) -> int:
+        query = sa.select(sa.func.max(executions.c.seq)).where(
+            executions.c.pipeline_id == pipeline_id
+        )
+        return int(self._conn.execute(query).scalar() or 0) + 1
+
+    def count_active(self, pipeline_id: int) -> int:
+        query = sa.select(sa.func.count()).where(
+            executions.c.pipeline_id == pipeline_id,
+            executions.c.status.in_(["InProgress", "Stopping"]),
+        )
+        return int(self._conn.execute(query).scalar_one())
+
+    def update(self, execution_id: str, expected: str | None, **values: Any) -> bool:
+        """Change the execution if its status is ``expected``; JSON columns are encoded."""
+        for name in _JSON:
+            if name in values:
+                values[name] = dumps(values[name])
+        return guarded_update(
+            self._conn, executions, executions.c.id == execution_id, expected, values
+        )
+
+    def page(
+        self, pipeline_id: int, before_seq: int | None, limit: int, succeeded_in: str | None
+    ) -> list[ExecutionRecord]:
+        """Newest first, starting below ``before_seq``; optionally only those that succeeded
+        in the stage ``succeeded_in``."""
+        query = sa.select(executions).where(executions.c.pipeline_id == pipeline_id)
+        if before_seq is not None:
+            query = query.where(executions.c.seq < before_seq)
+        if succeeded_in is not None:
+            query = query.where(
+                executions.c.id.in_(
+                    sa.select(stage_executions.c.execution_id).where(
+                        stage_executions.c.pipeline_id == pipeline_id,
+                        stage_executions.c.stage == succeeded_in,
+                        stage_executions.c.status == "Succeeded",
+                    )
+                )
+            )
+        query = query.order_by(executions.c.seq.desc()).limit(limit)
+        return [_execution(row) for row in self._conn.execute(query)]
+
+    # -- stage executions -------------------------------------------------------------------
+
+    def stages_of(self, execution_ids: Sequence[str]) -> list[StageRecord]:
+        if not execution_ids:
+            return []
+        return [_stage(r) for r in self._conn.execute(_STAGES_OF, {"ids": list(execution_ids)})]
+
+    def stage(self, execution_id: str, stage: str) -> StageRecord | None:
+        query = sa.select(stage_executions).where(
+            stage_executions.c.execution_id == execution_id, stage_executions.c.stage == stage
+        )
+        row = self._conn.execute(query).first()
+        return None if row is None else _stage(row)
+
+    def enter_stage(self, execution_id: str, pipeline_id: int, stage: str, now: float) -> None:
+        self._conn.execute(
+            sa.insert(stage_executions).values(
+                execution_id=execution_id,
+                stage=stage,
+                pipeline_id=pipeline_id,
+                status="InProgress",
+                attempt=1,
+                base_attempt=1,
+                manual_retries=0,
+                entered=now,
+                updated=now,
+            )
+        )
+
+    def retry_stage(
+        self, execution_id: str, stage: str, expected: str, attempt: int, base: int, now: float
+    ) -> bool:
+        key = sa.and_(
+            stage_executions.c.execution_id == execution_id, stage_executions.c.stage == stage
+        )
+        values = {
+            "status": "InProgress",
+            "attempt": attempt,
+            "base_attempt": base,
+            "manual_retries": stage_executions.c.manual_retries + 1,
+            "entered": now,
+            "updated": now,
+        }
+        return guarded_update(self._conn, stage_executions, key, expected, values)
+
+    def set_stage_status(
+        self, execution_id: str, stage: str, expected: str, new: str, now: float
+    ) -> bool:
+        key = sa.and_(
+            stage_executions.c.execution_id == execution_id, stage_executions.c.stage == stage
+        )
+        return guarded_update(
+            self._conn, stage_executions, key, expected, {"status": new, "updated": now}
+        )
+
+    def latest_in_stage(self, pipeline_id: int, stage: str) -> StageRecord | None:
+        """The stage execution of the execution that entered ``stage`` last."""
+        query = (
+            sa.select(stage_executions)
+            .where(stage_executions.c.pipeline_id == pipeline_id, stage_executions.c.stage == stage)
+            .order_by(stage_executions.c.entered.desc())
+            .limit(1)
+        )
+        row = self._conn.execute(query).first()
+        return None if row is None else _stage(row)

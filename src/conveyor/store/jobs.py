@@ -1,0 +1,186 @@
+"""Queries on jobs: the queue job workers claim work from.
+
+A claim moves ``Queued`` jobs to ``Dispatched`` with a new nonce and a lease. On PostgreSQL
+it skips rows another server is claiming (``FOR UPDATE SKIP LOCKED``); on SQLite the single
+writer makes the select-then-update atomic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from conveyor.domain.actiontype import ActionTypeId
+from conveyor.store.rows import dumps, guarded_update, loads
+from conveyor.store.tables import jobs
+
+_BY_ID = sa.select(jobs).where(jobs.c.id == sa.bindparam("id"))
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    action_execution_id: str
+    pipeline_id: int
+    type_id: ActionTypeId
+    status: str
+    nonce: str
+    owner: str | None
+    lease_until: float | None
+    query_value: str | None
+    data: dict[str, Any]
+    created: float
+    updated: float
+
+
+def _record(row: sa.Row[Any]) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        action_execution_id=row.action_execution_id,
+        pipeline_id=row.pipeline_id,
+        type_id=ActionTypeId(
+            row.type_category, row.type_owner, row.type_provider, row.type_version
+        ),
+        status=row.status,
+        nonce=row.nonce,
+        owner=row.owner,
+        lease_until=row.lease_until,
+        query_value=row.query_value,
+        data=loads(row.data),
+        created=row.created,
+        updated=row.updated,
+    )
+
+
+def _type_filter(types: Sequence[ActionTypeId]) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        *(
+            sa.and_(
+                jobs.c.type_provider == t.provider,
+                jobs.c.type_category == t.category,
+                jobs.c.type_owner == t.owner,
+                jobs.c.type_version == t.version,
+            )
+            for t in types
+        )
+    )
+
+
+class Jobs:
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def insert(self, record: JobRecord) -> None:
+        t = record.type_id
+        self._conn.execute(
+            sa.insert(jobs).values(
+                id=record.id,
+                action_execution_id=record.action_execution_id,
+                pipeline_id=record.pipeline_id,
+                type_category=t.category,
+                type_owner=t.owner,
+                type_provider=t.provider,
+                type_version=t.version,
+                status=record.status,
+                nonce=record.nonce,
+                owner=record.owner,
+                lease_until=record.lease_until,
+                query_value=record.query_value,
+                data=dumps(record.data),
+                created=record.created,
+                updated=record.updated,
+            )
+        )
+
+    def get(self, job_id: str) -> JobRecord | None:
+        row = self._conn.execute(_BY_ID, {"id": job_id}).first()
+        return None if row is None else _record(row)
+
+    def claimable(
+        self, types: Sequence[ActionTypeId], limit: int, query_value: str | None = None
+    ) -> list[JobRecord]:
+        """Queued jobs of these types, oldest first, locked for this transaction."""
+        if not types:
+            return []
+        query = sa.select(jobs).where(jobs.c.status == "Queued", _type_filter(types))
+        if query_value is not None:
+            query = query.where(jobs.c.query_value == query_value)
+        query = query.order_by(jobs.c.created).limit(limit)
+        if self._conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [_record(row) for row in self._conn.execute(query)]
+
+    def update(self, job_id: str, expected: str | None, **values: Any) -> bool:
+        if "data" in values:
+            values["data"] = dumps(values["data"])
+        return guarded_update(self._conn, jobs, jobs.c.id == job_id, expected, values)
+
+    def renew(self, job_id: str, owner: str, lease_until: float, now: float) -> bool:
+        """Extend the lease of a job this owner still holds."""
+        result = self._conn.execute(
+            sa.update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.owner == owner,
+                jobs.c.status.in_(["Dispatched", "InProgress"]),
+            )
+            .values(lease_until=lease_until, updated=now)
+        )
+        return result.rowcount == 1
+
+    def active_for(self, action_execution_id: str) -> list[JobRecord]:
+        query = sa.select(jobs).where(
+            jobs.c.action_execution_id == action_execution_id,
+            jobs.c.status.in_(["Queued", "Dispatched", "InProgress"]),
+        )
+        return [_record(row) for row in self._conn.execute(query)]
+
+    def expired(self, now: float, limit: int = 100) -> list[JobRecord]:
+        query = (
+            sa.select(jobs)
+            .where(
+                jobs.c.status.in_(["Dispatched", "InProgress"]),
+                jobs.c.lease_until < now,
+            )
+            .limit(limit)
+        )
+        return [_record(row) for row in self._conn.execute(query)]
+
+    def held_by(self, owner_prefix: str, limit: int = 1000) -> list[JobRecord]:
+        """Jobs in the hands of workers whose identity starts with ``owner_prefix``."""
+        query = (
+            sa.select(jobs)
+            .where(
+                jobs.c.status.in_(["Dispatched", "InProgress"]),
+                jobs.c.owner.startswith(owner_prefix, autoescape=True),
+            )
+            .limit(limit)
+        )
+        return [_record(row) for row in self._conn.execute(query)]
+
+    def count_queued(self, types: Sequence[ActionTypeId]) -> int:
+        if not types:
+            return 0
+        query = sa.select(sa.func.count()).where(jobs.c.status == "Queued", _type_filter(types))
+        return int(self._conn.execute(query).scalar_one())
+
+    def active_of_pipeline(self, pipeline_id: int) -> list[str]:
+        query = sa.select(jobs.c.id).where(
+            jobs.c.pipeline_id == pipeline_id,
+            jobs.c.status.in_(["Queued", "Dispatched", "InProgress"]),
+        )
+        return [row.id for row in self._conn.execute(query)]
+
+    def count_queued_any(self) -> int:
+        query = sa.select(sa.func.count()).where(jobs.c.status == "Queued")
+        return int(self._conn.execute(query).scalar_one())
+
+    def next_lease_end(self) -> float | None:
+        query = sa.select(sa.func.min(jobs.c.lease_until)).where(
+            jobs.c.status.in_(["Dispatched", "InProgress"])
+        )
+        value = self._conn.execute(query).scalar()
+        return None if value is None else float(value)
