@@ -39,6 +39,8 @@ class Settings:
     max_custom_action_types: int | None = None
     # Tags per resource, as CodePipeline allows.
     max_tags: int = 50
+    # In-process job workers: how many actions run at once on this server.
+    workers: int = 4
 
     @property
     def database(self) -> str:
@@ -57,6 +59,7 @@ _ENV = {
     "max_pipelines": "CONVEYOR_MAX_PIPELINES",
     "max_custom_action_types": "CONVEYOR_MAX_CUSTOM_ACTION_TYPES",
     "max_tags": "CONVEYOR_MAX_TAGS",
+    "workers": "CONVEYOR_WORKERS",
 }
 _NULLABLE = frozenset({"database_url", "max_pipelines", "max_custom_action_types"})
 _KINDS: dict[str, type] = {
@@ -69,6 +72,7 @@ _KINDS: dict[str, type] = {
     "max_pipelines": int,
     "max_custom_action_types": int,
     "max_tags": int,
+    "workers": int,
 }
 
 

@@ -26,6 +26,8 @@ from conveyor.domain.structure import check, effective_type
 from conveyor.domain.tags import merged_tags
 from conveyor.engine.actiontypes import resolver, secret_names
 from conveyor.engine.clock import Clock
+from conveyor.engine.executions import ExecutionService
+from conveyor.engine.runner import Outcome
 from conveyor.store import DuplicateKey, PipelineRecord, Store, Tx
 
 
@@ -54,7 +56,9 @@ class PipelineService:
         *,
         max_pipelines: int | None,
         max_tags: int,
+        executions: ExecutionService,
     ) -> None:
+        self._executions = executions
         self._store = store
         self._scope = scope
         self._clock = clock
@@ -62,6 +66,22 @@ class PipelineService:
         self._max_tags = max_tags
 
     def create(
+        self,
+        declaration: Mapping[str, Any],
+        tags: list[tuple[str, str]],
+        *,
+        caller: str | None = None,
+        start: bool = True,
+    ) -> CreatedPipeline:
+        """Store a new pipeline and, as CodePipeline does, start its first execution."""
+        created = self._create(declaration, tags)
+        if start:
+            self._executions.start(
+                declaration["name"], trigger_type="CreatePipeline", trigger_detail=caller
+            )
+        return created
+
+    def _create(
         self, declaration: Mapping[str, Any], tags: list[tuple[str, str]]
     ) -> CreatedPipeline:
         name = declaration["name"]
@@ -110,7 +130,16 @@ class PipelineService:
             )
 
     def update(self, declaration: Mapping[str, Any]) -> Declaration:
-        """A new version of the pipeline named in the declaration; the name itself never changes."""
+        """A new version of the pipeline named in the declaration; the name itself never changes.
+
+        Executions of earlier versions finish the actions they are running, start nothing new
+        and end ``Cancelled``; new executions run the new version.
+        """
+        updated = self._update(declaration)
+        self._executions.advance(declaration["name"])
+        return updated
+
+    def _update(self, declaration: Mapping[str, Any]) -> Declaration:
         name = declaration["name"]
         with self._store.write() as tx:
             record = self._existing(tx, name, lock=True)
@@ -128,10 +157,16 @@ class PipelineService:
             return masked(stored, secret_names(tx))
 
     def delete(self, name: str) -> None:
-        """Remove the pipeline, every version and its tags; no error when there is none."""
+        """Remove the pipeline, its versions, executions and tags; no error when there is none.
+
+        Jobs still running for it are cancelled.
+        """
         with self._store.write() as tx:
+            record = tx.pipelines.get(name, lock=True)
+            running = tx.jobs.active_of_pipeline(record.id) if record else []
             if tx.pipelines.delete(name):
                 tx.tags.clear(self._scope.pipeline(name))
+        self._executions.after_commit(Outcome(cancelled_jobs=running))
 
     def page(self, after: str | None, limit: int) -> tuple[list[PipelineRecord], str | None]:
         """Up to ``limit`` pipelines by name after ``after``, and where the next page starts."""

@@ -8,9 +8,16 @@ from dataclasses import dataclass
 from conveyor.domain.arn import Scope
 from conveyor.engine.actiontypes import ActionTypeService
 from conveyor.engine.clock import Clock, SystemClock
+from conveyor.engine.executions import ExecutionService
+from conveyor.engine.jobs import LEASE_SECONDS, JobService
+from conveyor.engine.notify import Notifier
 from conveyor.engine.pipelines import PipelineService
+from conveyor.engine.plans import Plans
+from conveyor.engine.runner import Runner
+from conveyor.engine.sweeper import Sweeper
 from conveyor.engine.tags import TagService
-from conveyor.store import Store
+from conveyor.engine.views import Views
+from conveyor.store import DuplicateKey, Store
 
 _TOKEN_KEY = "page_token_key"
 
@@ -20,6 +27,7 @@ class Limits:
     max_pipelines: int | None = None
     max_custom_action_types: int | None = None
     max_tags: int = 50
+    lease_seconds: float = LEASE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +35,14 @@ class Services:
     store: Store
     scope: Scope
     clock: Clock
+    notifier: Notifier
     pipelines: PipelineService
     action_types: ActionTypeService
     tags: TagService
+    executions: ExecutionService
+    jobs: JobService
+    views: Views
+    sweeper: Sweeper
     # Signs page tokens; shared through the database by every server of one installation.
     token_key: bytes
 
@@ -38,14 +51,22 @@ class Services:
         cls, store: Store, scope: Scope, limits: Limits, clock: Clock | None = None
     ) -> Services:
         clock = clock or SystemClock()
-        with store.write() as tx:
-            key = tx.meta.setdefault(_TOKEN_KEY, secrets.token_hex(32))
+        notifier = Notifier()
+        plans = Plans()
+        runner = Runner(scope, clock, plans)
+        executions = ExecutionService(store, scope, clock, runner, notifier)
         return cls(
             store=store,
             scope=scope,
             clock=clock,
+            notifier=notifier,
             pipelines=PipelineService(
-                store, scope, clock, max_pipelines=limits.max_pipelines, max_tags=limits.max_tags
+                store,
+                scope,
+                clock,
+                max_pipelines=limits.max_pipelines,
+                max_tags=limits.max_tags,
+                executions=executions,
             ),
             action_types=ActionTypeService(
                 store,
@@ -55,5 +76,20 @@ class Services:
                 max_tags=limits.max_tags,
             ),
             tags=TagService(store, scope, clock, max_tags=limits.max_tags),
-            token_key=bytes.fromhex(key),
+            executions=executions,
+            jobs=JobService(store, clock, runner, executions, limits.lease_seconds),
+            views=Views(store, scope, plans),
+            sweeper=Sweeper(store, clock, runner, executions, notifier),
+            token_key=_token_key(store),
         )
+
+
+def _token_key(store: Store) -> bytes:
+    """The installation's page-token key, made by whichever server starts first."""
+    try:
+        with store.write() as tx:
+            key = tx.meta.setdefault(_TOKEN_KEY, secrets.token_hex(32))
+    except DuplicateKey:
+        with store.read() as tx:
+            key = tx.meta.get(_TOKEN_KEY) or ""
+    return bytes.fromhex(key)

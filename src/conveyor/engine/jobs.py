@@ -1,0 +1,232 @@
+"""The job protocol: poll, acknowledge, renew, then report success or failure.
+
+In-process workers and remote job workers go through these same calls. A poll hands out
+queued jobs with a fresh nonce and a lease; a worker acknowledges with the nonce, renews the
+lease while it works, and reports once. A success with a continuation token queues a new job
+for the same action, which stays in progress; a result for a job that is no longer active
+(abandoned, timed out, already reported) is an ``InvalidJobStateException``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.errors import (
+    InvalidJobStateException,
+    InvalidNonceException,
+    JobNotFoundException,
+    OutputVariablesSizeExceededException,
+)
+from conveyor.domain.status import JobStatus
+from conveyor.domain.variables import MAX_OUTPUT_BYTES, output_size
+from conveyor.engine.clock import Clock
+from conveyor.engine.completion import Finish, finish_action
+from conveyor.engine.executions import ExecutionService
+from conveyor.engine.runner import Outcome, Runner
+from conveyor.store import JobRecord, PipelineRecord, Store, Tx
+
+# Seconds a worker holds a job without renewing; workers renew every third of it.
+LEASE_SECONDS = 30.0
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        runner: Runner,
+        executions: ExecutionService,
+        lease: float = LEASE_SECONDS,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._runner = runner
+        self._executions = executions
+        self.lease = lease
+
+    def poll(
+        self,
+        types: Sequence[ActionTypeId],
+        *,
+        owner: str,
+        limit: int = 1,
+        query_value: str | None = None,
+        until_deadline: bool = False,
+    ) -> list[JobRecord]:
+        """Claim up to ``limit`` queued jobs of these types for ``owner``.
+
+        ``until_deadline`` leases each job until its action's deadline instead of for a
+        renewable while: remote job workers have no way to renew a lease.
+        """
+        with self._store.write() as tx:
+            now = self._clock.now()
+            claimed = []
+            for job in tx.jobs.claimable(types, limit, query_value):
+                nonce = secrets.token_hex(8)
+                deadline = (job.data.get("conveyor") or {}).get("deadline")
+                lease_until = deadline if until_deadline and deadline else now + self.lease
+                if tx.jobs.update(
+                    job.id,
+                    JobStatus.QUEUED,
+                    status=JobStatus.DISPATCHED,
+                    nonce=nonce,
+                    owner=owner,
+                    lease_until=lease_until,
+                    updated=now,
+                ):
+                    claimed.append(
+                        replace(
+                            job,
+                            status=JobStatus.DISPATCHED,
+                            nonce=nonce,
+                            owner=owner,
+                            lease_until=lease_until,
+                        )
+                    )
+            return claimed
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._store.read() as tx:
+            return _job(tx, job_id)
+
+    def acknowledge(self, job_id: str, nonce: str) -> str:
+        with self._store.write() as tx:
+            job = _job(tx, job_id)
+            if job.nonce != nonce:
+                raise InvalidNonceException(
+                    f"The nonce '{nonce}' is not the nonce of job {job_id}."
+                )
+            if job.status == JobStatus.DISPATCHED:
+                tx.jobs.update(
+                    job_id,
+                    JobStatus.DISPATCHED,
+                    status=JobStatus.IN_PROGRESS,
+                    updated=self._clock.now(),
+                )
+                return JobStatus.IN_PROGRESS
+            return job.status
+
+    def renew(self, job_id: str, owner: str) -> bool:
+        """Extend the lease; False when the job is no longer this owner's to run."""
+        with self._store.write() as tx:
+            now = self._clock.now()
+            return tx.jobs.renew(job_id, owner, now + self.lease, now)
+
+    def succeed(
+        self,
+        job_id: str,
+        *,
+        summary: str | None = None,
+        external_id: str | None = None,
+        external_url: str | None = None,
+        percent_complete: int | None = None,
+        output_variables: Mapping[str, str] | None = None,
+        revision: Mapping[str, Any] | None = None,
+        continuation_token: str | None = None,
+    ) -> None:
+        variables = dict(output_variables or {})
+        if output_size(variables) > MAX_OUTPUT_BYTES:
+            raise OutputVariablesSizeExceededException(
+                f"The output variables of job {job_id} take {output_size(variables)} bytes; "
+                f"the limit is {MAX_OUTPUT_BYTES}."
+            )
+
+        def work(tx: Tx) -> tuple[None, Outcome]:
+            job, pipeline = self._active(tx, job_id)
+            now = self._clock.now()
+            tx.jobs.update(
+                job.id, job.status, status=JobStatus.SUCCEEDED, lease_until=None, updated=now
+            )
+            action = tx.actions.get(job.action_execution_id)
+            assert action is not None
+            if continuation_token:
+                data = dict(job.data)
+                data["continuationToken"] = continuation_token
+                tx.jobs.insert(
+                    replace(
+                        job,
+                        id=str(uuid.uuid4()),
+                        status=JobStatus.QUEUED,
+                        nonce=secrets.token_hex(8),
+                        owner=None,
+                        lease_until=None,
+                        data=data,
+                        created=now,
+                        updated=now,
+                    )
+                )
+                tx.actions.update(
+                    action.id,
+                    "InProgress",
+                    summary=summary,
+                    external_id=external_id,
+                    percent_complete=percent_complete,
+                    updated=now,
+                )
+                return None, Outcome(jobs_queued=True)
+            finish = Finish(
+                succeeded=True,
+                summary=summary,
+                external_id=external_id,
+                external_url=external_url,
+                output_variables=variables,
+                revision=dict(revision) if revision else None,
+                percent_complete=percent_complete,
+            )
+            return None, finish_action(tx, self._runner, pipeline, action, finish)
+
+        self._executions.write(work)
+
+    def fail(
+        self,
+        job_id: str,
+        *,
+        failure_type: str,
+        message: str,
+        external_id: str | None = None,
+        external_url: str | None = None,
+    ) -> None:
+        def work(tx: Tx) -> tuple[None, Outcome]:
+            job, pipeline = self._active(tx, job_id)
+            tx.jobs.update(
+                job.id,
+                job.status,
+                status=JobStatus.FAILED,
+                lease_until=None,
+                updated=self._clock.now(),
+            )
+            action = tx.actions.get(job.action_execution_id)
+            assert action is not None
+            finish = Finish(
+                succeeded=False,
+                external_id=external_id,
+                external_url=external_url,
+                error_code=failure_type,
+                error_message=message,
+            )
+            return None, finish_action(tx, self._runner, pipeline, action, finish)
+
+        self._executions.write(work)
+
+    def _active(self, tx: Tx, job_id: str) -> tuple[JobRecord, PipelineRecord]:
+        """The job, still waiting for its result, and its pipeline locked."""
+        job = _job(tx, job_id)
+        pipeline = tx.pipelines.get_by_id(job.pipeline_id, lock=True)
+        job = _job(tx, job_id)
+        if pipeline is None or job.status not in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS):
+            raise InvalidJobStateException(
+                f"Job {job_id} is {job.status}; it no longer takes a result."
+            )
+        return job, pipeline
+
+
+def _job(tx: Tx, job_id: str) -> JobRecord:
+    job = tx.jobs.get(job_id)
+    if job is None:
+        raise JobNotFoundException(f"Job {job_id} does not exist.")
+    return job

@@ -1,0 +1,47 @@
+"""Wake-ups inside one process: new jobs for idle workers, cancellations for busy ones.
+
+The engine calls these after its transaction commits. A wake-up that is lost (another server
+queued the job) only delays the work until the next sweep, which wakes the workers too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._jobs = threading.Condition()
+        self._generation = 0
+        self._cancel_listeners: list[Callable[[str], None]] = []
+        self._lock = threading.Lock()
+
+    def jobs_queued(self) -> None:
+        with self._jobs:
+            self._generation += 1
+            self._jobs.notify_all()
+
+    def wait_for_jobs(self, seen: int, timeout: float) -> int:
+        """Block until jobs were queued after generation ``seen`` (or ``timeout``); the
+        generation now, to pass next time."""
+        with self._jobs:
+            if self._generation == seen:
+                self._jobs.wait(timeout)
+            return self._generation
+
+    @property
+    def generation(self) -> int:
+        with self._jobs:
+            return self._generation
+
+    def on_cancel(self, listener: Callable[[str], None]) -> None:
+        with self._lock:
+            self._cancel_listeners.append(listener)
+
+    def jobs_cancelled(self, job_ids: list[str]) -> None:
+        with self._lock:
+            listeners = list(self._cancel_listeners)
+        for job_id in job_ids:
+            for listener in listeners:
+                listener(job_id)

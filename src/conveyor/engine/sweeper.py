@@ -1,0 +1,150 @@
+"""The sweeper: the periodic pass that catches whatever no notification will.
+
+It fails actions whose worker stopped renewing its lease and actions past their deadline
+(approvals too), fails at start-up the jobs a previous run of this node held when it died,
+and wakes the workers if queued jobs are waiting, in case a wake-up was lost. Each fix is
+its own transaction with the pipeline locked, like any other change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from conveyor.domain.plan import APPROVAL
+from conveyor.domain.status import JobStatus
+from conveyor.engine.clock import Clock
+from conveyor.engine.completion import Finish, finish_action
+from conveyor.engine.executions import ExecutionService
+from conveyor.engine.notify import Notifier
+from conveyor.engine.runner import Outcome, Runner
+from conveyor.store import ActionRecord, JobRecord, Store, Tx
+
+log = logging.getLogger("conveyor.sweeper")
+INTERVAL = 1.0
+
+
+class Sweeper:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        runner: Runner,
+        executions: ExecutionService,
+        notifier: Notifier,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._runner = runner
+        self._executions = executions
+        self._notifier = notifier
+
+    def recover(self, node: str, incarnation: str) -> int:
+        """Fail the jobs that earlier runs of this node held: nobody will finish them."""
+        with self._store.read() as tx:
+            orphans = [
+                j
+                for j in tx.jobs.held_by(f"{node}/")
+                if not (j.owner or "").startswith(f"{node}/{incarnation}/")
+            ]
+        for job in orphans:
+            self._fail_job(
+                job,
+                JobStatus.FAILED,
+                "Conveyor stopped while this action was running, so its result is unknown; "
+                "retry the stage to run it again.",
+            )
+        return len(orphans)
+
+    def sweep(self) -> None:
+        now = self._clock.now()
+        with self._store.read() as tx:
+            expired = tx.jobs.expired(now)
+            overdue = tx.actions.overdue(now)
+            queued = tx.jobs.count_queued_any()
+        for job in expired:
+            self._fail_job(
+                job,
+                JobStatus.TIMED_OUT,
+                "The worker running this action stopped renewing its lease (it may have "
+                "stopped or lost its connection).",
+            )
+        for action in overdue:
+            self._time_out(action)
+        if queued:
+            self._notifier.jobs_queued()
+
+    def run(self, stop: threading.Event, interval: float = INTERVAL) -> None:
+        while not stop.wait(interval):
+            try:
+                self.sweep()
+            except Exception:  # keep sweeping: one bad pass must not end the loop
+                log.exception("sweep failed")
+
+    def _fail_job(self, job: JobRecord, status: JobStatus, message: str) -> None:
+        def work(tx: Tx) -> tuple[None, Outcome]:
+            pipeline = tx.pipelines.get_by_id(job.pipeline_id, lock=True)
+            current = tx.jobs.get(job.id)
+            if (
+                pipeline is None
+                or current is None
+                or current.status
+                not in (
+                    JobStatus.DISPATCHED,
+                    JobStatus.IN_PROGRESS,
+                )
+            ):
+                return None, Outcome()
+            tx.jobs.update(
+                job.id, current.status, status=status, lease_until=None, updated=self._clock.now()
+            )
+            action = tx.actions.get(job.action_execution_id)
+            outcome = Outcome(cancelled_jobs=[job.id])
+            if action is not None and action.status == "InProgress":
+                outcome.merge(
+                    finish_action(
+                        tx,
+                        self._runner,
+                        pipeline,
+                        action,
+                        Finish(succeeded=False, error_code="JobFailed", error_message=message),
+                    )
+                )
+            return None, outcome
+
+        self._executions.write(work)
+
+    def _time_out(self, action: ActionRecord) -> None:
+        def work(tx: Tx) -> tuple[None, Outcome]:
+            pipeline = tx.pipelines.get_by_id(action.pipeline_id, lock=True)
+            current = tx.actions.get(action.id)
+            if pipeline is None or current is None or current.status != "InProgress":
+                return None, Outcome()
+            outcome = Outcome()
+            for job in tx.jobs.active_for(action.id):
+                tx.jobs.update(
+                    job.id,
+                    job.status,
+                    status=JobStatus.TIMED_OUT,
+                    lease_until=None,
+                    updated=self._clock.now(),
+                )
+                outcome.cancelled_jobs.append(job.id)
+            minutes = round(((current.deadline or 0) - current.started) / 60)
+            plan = self._runner.plans.get(tx, pipeline.id, current.pipeline_version)
+            stage = plan.stage(current.stage)
+            is_approval = stage is not None and stage.actions[current.action].type_id == APPROVAL
+            what = "The approval request" if is_approval else "The action"
+            message = f"{what} timed out after {minutes} minutes."
+            outcome.merge(
+                finish_action(
+                    tx,
+                    self._runner,
+                    pipeline,
+                    current,
+                    Finish(succeeded=False, error_code="JobFailed", error_message=message),
+                )
+            )
+            return None, outcome
+
+        self._executions.write(work)

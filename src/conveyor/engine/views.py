@@ -1,0 +1,169 @@
+"""Reading executions back: pipeline state, executions, and action executions.
+
+Each read is one read transaction and returns records; the API layer shapes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.domain.arn import Scope
+from conveyor.domain.errors import PipelineExecutionNotFoundException, PipelineNotFoundException
+from conveyor.domain.plan import Plan
+from conveyor.engine.plans import Plans
+from conveyor.store import (
+    ActionRecord,
+    ExecutionRecord,
+    PipelineRecord,
+    StageRecord,
+    Store,
+    TransitionRecord,
+    Tx,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionView:
+    name: str
+    latest: ActionRecord | None
+    revision: dict[str, Any] | None
+    is_approval: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StageView:
+    name: str
+    index: int
+    inbound: list[ExecutionRecord]
+    transition: TransitionRecord | None
+    latest: StageRecord | None
+    actions: list[ActionView]
+
+
+@dataclass(frozen=True, slots=True)
+class StateView:
+    pipeline: PipelineRecord
+    stages: list[StageView]
+
+
+class Views:
+    def __init__(self, store: Store, scope: Scope, plans: Plans) -> None:
+        self._store = store
+        self._scope = scope
+        self._plans = plans
+
+    def _pipeline(self, tx: Tx, name: str) -> PipelineRecord:
+        record = tx.pipelines.get(name)
+        if record is None:
+            raise PipelineNotFoundException(
+                f"Account '{self._scope.account}' does not have a pipeline with name '{name}'"
+            )
+        return record
+
+    def _execution(self, tx: Tx, pipeline: PipelineRecord, execution_id: str) -> ExecutionRecord:
+        record = tx.executions.get(execution_id)
+        if record is None or record.pipeline_id != pipeline.id:
+            raise PipelineExecutionNotFoundException(
+                f"Account '{self._scope.account}' does not have an execution with id "
+                f"'{execution_id}' for pipeline '{pipeline.name}'"
+            )
+        return record
+
+    def state(self, name: str) -> StateView:
+        with self._store.read() as tx:
+            pipeline = self._pipeline(tx, name)
+            plan: Plan = self._plans.get(tx, pipeline.id, pipeline.version)
+            active = tx.executions.active(pipeline.id)
+            transitions = tx.transitions.of(pipeline.id)
+            stages = []
+            for stage in plan.stages:
+                inbound = sorted(
+                    (r for r in active if r.waiting and r.stage_index == stage.index),
+                    key=lambda r: (r.arrived, r.seq),
+                )
+                actions = []
+                for action in stage.stage.actions:
+                    latest = tx.actions.latest_of_pipeline(pipeline.id, stage.name, action.name)
+                    revision = (
+                        tx.actions.latest_revision(pipeline.id, stage.name, action.name)
+                        if action.is_source
+                        else None
+                    )
+                    actions.append(
+                        ActionView(
+                            action.name,
+                            latest,
+                            revision,
+                            action.type_id.category == "Approval",
+                        )
+                    )
+                stages.append(
+                    StageView(
+                        stage.name,
+                        stage.index,
+                        inbound,
+                        _transition(transitions, plan, stage.index),
+                        tx.executions.latest_in_stage(pipeline.id, stage.name),
+                        actions,
+                    )
+                )
+            return StateView(pipeline, stages)
+
+    def execution(self, name: str, execution_id: str) -> tuple[PipelineRecord, ExecutionRecord]:
+        with self._store.read() as tx:
+            pipeline = self._pipeline(tx, name)
+            return pipeline, self._execution(tx, pipeline, execution_id)
+
+    def executions(
+        self, name: str, before_seq: int | None, limit: int, succeeded_in: str | None
+    ) -> tuple[list[ExecutionRecord], int | None]:
+        with self._store.read() as tx:
+            pipeline = self._pipeline(tx, name)
+            rows = tx.executions.page(pipeline.id, before_seq, limit + 1, succeeded_in)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, (rows[-1].seq if more else None)
+
+    def action_executions(
+        self,
+        name: str,
+        execution_id: str | None,
+        latest_only: bool,
+        before: tuple[float, str] | None,
+        limit: int,
+    ) -> tuple[PipelineRecord, list[ActionRecord], tuple[float, str] | None]:
+        with self._store.read() as tx:
+            pipeline = self._pipeline(tx, name)
+            if execution_id is not None:
+                self._execution(tx, pipeline, execution_id)
+            if latest_only and execution_id is not None:
+                every = tx.actions.of_execution(execution_id)
+                newest: dict[tuple[str, str], ActionRecord] = {}
+                for row in every:
+                    newest[(row.stage, row.action)] = row
+                rows = sorted(newest.values(), key=lambda r: (r.started, r.id), reverse=True)
+                if before is not None:
+                    rows = [r for r in rows if (r.started, r.id) < before]
+                rows = rows[: limit + 1]
+            else:
+                rows = tx.actions.page(pipeline.id, execution_id, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return pipeline, rows, ((rows[-1].started, rows[-1].id) if more else None)
+
+
+def _transition(
+    transitions: list[TransitionRecord], plan: Plan, index: int
+) -> TransitionRecord | None:
+    """The state of the way into a stage: its inbound transition, or the previous stage's
+    outbound one, whichever is disabled (the inbound one when both are enabled)."""
+    name = plan.stages[index].name
+    previous = plan.stages[index - 1].name if index > 0 else None
+    inbound = next((t for t in transitions if t.stage == name and t.direction == "Inbound"), None)
+    outbound = next(
+        (t for t in transitions if t.stage == previous and t.direction == "Outbound"), None
+    )
+    if outbound is not None and not outbound.enabled:
+        return outbound
+    return inbound

@@ -1,0 +1,1 @@
+"""Job workers: claim jobs, run the provider for their action type, report the result."""

@@ -1,0 +1,249 @@
+"""A pool of in-process workers, speaking the job protocol like a remote worker would.
+
+Each worker thread polls for a job of the types it has providers for, acknowledges it with
+its nonce, runs the provider in a fresh workspace with the action's log open, and reports
+success or failure. Idle workers sleep on the notifier, so a queued job is picked up within
+milliseconds; a heartbeat thread renews the leases of running jobs, and a job whose lease
+cannot be renewed (abandoned, timed out) is cancelled, which kills its processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from conveyor.actions.base import (
+    ArtifactLocation,
+    EnvironmentVariable,
+    JobContext,
+    JobResult,
+    OutputArtifact,
+    Provider,
+)
+from conveyor.artifacts import ArtifactStore
+from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.errors import ConveyorError
+from conveyor.engine.jobs import JobService
+from conveyor.engine.notify import Notifier
+from conveyor.store import JobRecord
+
+log = logging.getLogger("conveyor.worker")
+IDLE_WAIT = 1.0
+
+
+def _location(artifact: Mapping[str, Any]) -> tuple[str, str]:
+    s3 = artifact["location"]["s3Location"]
+    return s3["bucketName"], s3["objectKey"]
+
+
+def job_context(
+    job: JobRecord,
+    artifacts: ArtifactStore,
+    workspace: Path,
+    log_file: Any,
+    cancelled: threading.Event,
+    now: float,
+) -> JobContext:
+    data = job.data
+    extra = data.get("conveyor") or {}
+    context = data["pipelineContext"]
+    outputs = []
+    files = extra.get("outputFiles") or {}
+    for artifact in data.get("outputArtifacts") or ():
+        bucket, key = _location(artifact)
+        outputs.append(
+            OutputArtifact(artifact["name"], bucket, key, tuple(files.get(artifact["name"], ())))
+        )
+    inputs = []
+    for artifact in data.get("inputArtifacts") or ():
+        bucket, key = _location(artifact)
+        inputs.append(ArtifactLocation(artifact["name"], bucket, key, artifact.get("revision")))
+    deadline = extra.get("deadline")
+    return JobContext(
+        job_id=job.id,
+        pipeline_name=context["pipelineName"],
+        pipeline_execution_id=context["pipelineExecutionId"],
+        stage_name=context["stage"]["name"],
+        action_name=context["action"]["name"],
+        action_execution_id=context["action"]["actionExecutionId"],
+        configuration=data["actionConfiguration"]["configuration"],
+        input_artifacts=tuple(inputs),
+        output_artifacts=tuple(outputs),
+        artifacts=artifacts,
+        workspace=workspace,
+        log=log_file,
+        cancelled=cancelled,
+        commands=tuple(extra.get("commands") or ()),
+        output_variables=tuple(extra.get("outputVariables") or ()),
+        environment_variables=tuple(
+            EnvironmentVariable(v["name"], v["value"], v.get("type") or "PLAINTEXT")
+            for v in extra.get("environmentVariables") or ()
+        ),
+        source_revision=extra.get("sourceRevision"),
+        time_left=None if deadline is None else max(0.0, deadline - now),
+    )
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        jobs: JobService,
+        notifier: Notifier,
+        artifacts: ArtifactStore,
+        providers: Mapping[ActionTypeId, Provider],
+        home: Path,
+        *,
+        size: int,
+        owner: str,
+    ) -> None:
+        self._jobs = jobs
+        self._notifier = notifier
+        self._artifacts = artifacts
+        self._providers = dict(providers)
+        self._types = list(self._providers)
+        self._work = home / "work"
+        self._logs = home / "logs"
+        self._size = size
+        self._owner = owner
+        self._stop = threading.Event()
+        # Job id → (its cancel flag, the worker identity that holds its lease).
+        self._running: dict[str, tuple[threading.Event, str]] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        notifier.on_cancel(self._cancel)
+
+    def start(self) -> None:
+        self._work.mkdir(parents=True, exist_ok=True)
+        self._logs.mkdir(parents=True, exist_ok=True)
+        for index in range(self._size):
+            thread = threading.Thread(
+                target=self._loop,
+                args=(f"{self._owner}/worker-{index}",),
+                name=f"conveyor-worker-{index}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+        self._threads.append(
+            threading.Thread(target=self._heartbeat, name="conveyor-heartbeat", daemon=True)
+        )
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; cancel running jobs and wait for the workers to report."""
+        self._stop.set()
+        with self._lock:
+            for cancelled, _ in self._running.values():
+                cancelled.set()
+        self._notifier.jobs_queued()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _cancel(self, job_id: str) -> None:
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is not None:
+            running[0].set()
+
+    def _loop(self, owner: str) -> None:
+        seen = self._notifier.generation
+        while not self._stop.is_set():
+            try:
+                claimed = self._jobs.poll(self._types, owner=owner, limit=1)
+            except Exception:
+                log.exception("polling for jobs failed")
+                claimed = []
+                self._stop.wait(IDLE_WAIT)
+            if not claimed:
+                seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
+                continue
+            self._run(claimed[0], owner)
+
+    def _run(self, job: JobRecord, owner: str) -> None:
+        cancelled = threading.Event()
+        with self._lock:
+            self._running[job.id] = (cancelled, owner)
+        workspace = self._work / job.id
+        try:
+            self._jobs.acknowledge(job.id, job.nonce)
+            workspace.mkdir(parents=True, exist_ok=True)
+            action_execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
+            with open(self._logs / f"{action_execution}.log", "a", encoding="utf-8") as log_file:
+                context = job_context(
+                    job, self._artifacts, workspace, log_file, cancelled, time.time()
+                )
+                result = self._provide(job, context)
+            self._report(job, result)
+        except ConveyorError as exc:  # the job was abandoned or timed out meanwhile
+            log.info("job %s: %s", job.id, exc.message)
+        except Exception:
+            log.exception("job %s failed in the worker", job.id)
+            with contextlib.suppress(ConveyorError):
+                self._jobs.fail(
+                    job.id,
+                    failure_type="SystemUnavailable",
+                    message="The worker failed unexpectedly while running this action; "
+                    "see the server log.",
+                )
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def _provide(self, job: JobRecord, context: JobContext) -> JobResult:
+        provider = self._providers[job.type_id]
+        try:
+            return provider.run(context)
+        except Exception as exc:
+            log.exception("provider for %s failed", job.type_id)
+            return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
+
+    def _report(self, job: JobRecord, result: JobResult) -> None:
+        if result.succeeded:
+            revision = None
+            if result.revision is not None:
+                r = result.revision
+                revision = {
+                    k: v
+                    for k, v in {
+                        "revisionId": r.revision_id,
+                        "revisionChangeIdentifier": r.change_identifier,
+                        "created": r.created,
+                        "revisionSummary": r.summary,
+                        "revisionUrl": r.url,
+                    }.items()
+                    if v is not None
+                }
+            self._jobs.succeed(
+                job.id,
+                summary=result.summary,
+                external_id=result.external_execution_id,
+                output_variables=result.output_variables,
+                revision=revision,
+            )
+        else:
+            self._jobs.fail(
+                job.id,
+                failure_type=result.failure_type.value,
+                message=(result.message or "The action failed.")[:5000],
+                external_id=result.external_execution_id,
+            )
+
+    def _heartbeat(self) -> None:
+        interval = self._jobs.lease / 3
+        while not self._stop.wait(interval):
+            with self._lock:
+                running = dict(self._running)
+            for job_id, (cancelled, owner) in running.items():
+                try:
+                    if not self._jobs.renew(job_id, owner):
+                        cancelled.set()
+                except Exception:
+                    log.exception("renewing the lease of job %s failed", job_id)
