@@ -1,4 +1,4 @@
-"""Assembling a running server: settings → store → services → ASGI app → uvicorn."""
+"""Assembling a running server: settings → store → services → ASGI app, workers and sweeper."""
 
 from __future__ import annotations
 
@@ -6,21 +6,80 @@ import logging
 import signal
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from conveyor.actions.registry import PROVIDERS
 from conveyor.api.protocol import create_app
+from conveyor.artifacts.local import LocalBuckets
 from conveyor.config import Settings
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
 from conveyor.store import Store
+from conveyor.worker.pool import WorkerPool
 
 log = logging.getLogger("conveyor.server")
+
+
+def node_id(home: Path) -> str:
+    """This installation's stable identity on this machine, kept in the home folder."""
+    path = home / "node-id"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        value = uuid.uuid4().hex[:12]
+        path.write_text(value + "\n", encoding="utf-8")
+        return value
+
+
+@dataclass
+class Engine:
+    """The background half of a server: the worker pool and the sweeper."""
+
+    services: Services
+    settings: Settings
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _pool: WorkerPool | None = None
+
+    def start(self) -> None:
+        node = node_id(self.settings.home)
+        incarnation = uuid.uuid4().hex[:8]
+        recovered = self.services.sweeper.recover(node, incarnation)
+        if recovered:
+            log.warning("failed %d actions that were running when Conveyor stopped", recovered)
+        self._pool = WorkerPool(
+            self.services.jobs,
+            self.services.notifier,
+            LocalBuckets(self.settings.home / "buckets"),
+            PROVIDERS,
+            self.settings.home,
+            size=self.settings.workers,
+            owner=f"{node}/{incarnation}",
+        )
+        self._pool.start()
+        sweeper = threading.Thread(
+            target=self.services.sweeper.run,
+            args=(self._stop,),
+            name="conveyor-sweeper",
+            daemon=True,
+        )
+        sweeper.start()
+        self._threads.append(sweeper)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._pool is not None:
+            self._pool.stop()
+        for thread in self._threads:
+            thread.join(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +87,7 @@ class Application:
     store: Store
     services: Services
     app: ASGIApp
+    engine: Engine
 
 
 def build(settings: Settings) -> Application:
@@ -42,7 +102,7 @@ def build(settings: Settings) -> Application:
             max_tags=settings.max_tags,
         ),
     )
-    return Application(store, services, create_app(services))
+    return Application(store, services, create_app(services), Engine(services, settings))
 
 
 class _Server(uvicorn.Server):
@@ -80,9 +140,11 @@ def serve(settings: Settings) -> None:
         settings.port,
         application.store.dialect,
     )
+    application.engine.start()
     try:
         _Server(_config(application.app, settings.host, settings.port)).run()
     finally:
+        application.engine.stop()
         application.store.close()
 
 
@@ -101,6 +163,7 @@ def running(settings: Settings) -> Iterator[Running]:
         port = probe.getsockname()[1]
     server = uvicorn.Server(_config(application.app, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, name="conveyor-server", daemon=True)
+    application.engine.start()
     thread.start()
     try:
         while not server.started:
@@ -111,4 +174,5 @@ def running(settings: Settings) -> Iterator[Running]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        application.engine.stop()
         application.store.close()

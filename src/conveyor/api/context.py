@@ -15,6 +15,8 @@ class Context:
     services: Services
     tokens: PageTokens
     request_id: str
+    # Who is calling, as an ARN (from the access key of the request's signature).
+    caller: str
 
 
 Params = dict[str, Any]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -96,6 +97,16 @@ def _params(body: bytes) -> dict[str, Any]:
     return params
 
 
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def _caller(request: Request, services: Services) -> str:
+    """The caller as an IAM user ARN named after the access key that signed the request."""
+    match = _CREDENTIAL.search(request.headers.get("authorization", ""))
+    user = match[1] if match else "anonymous"
+    return f"arn:aws:iam::{services.scope.account}:user/{user}"
+
+
 def _is_read(name: str) -> bool:
     return name.startswith(("Get", "List"))
 
@@ -119,7 +130,7 @@ def create_app(services: Services) -> ASGIApp:
             handler = table.get(name)
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
-            context = Context(services, tokens, request_id)
+            context = Context(services, tokens, request_id, _caller(request, services))
             if inline_reads and _is_read(name):
                 result = handler(context, params)
             else:

@@ -10,10 +10,10 @@ from functools import cache
 from types import ModuleType
 
 from conveyor.api.context import Handler
-from conveyor.api.handlers import actiontypes, pipelines, tags
+from conveyor.api.handlers import actiontypes, executions, jobs, pipelines, tags
 from conveyor.api.model import operation_names, snake_case
 
-MODULES: tuple[ModuleType, ...] = (pipelines, tags, actiontypes)
+MODULES: tuple[ModuleType, ...] = (pipelines, tags, actiontypes, executions, jobs)
 
 
 @cache

@@ -11,7 +11,9 @@ DEFAULT_PAGE = 100
 
 
 def create_pipeline(ctx: Context, params: Params) -> dict[str, Any]:
-    created = ctx.services.pipelines.create(params["pipeline"], tags_from(params.get("tags")))
+    created = ctx.services.pipelines.create(
+        params["pipeline"], tags_from(params.get("tags")), caller=ctx.caller
+    )
     return compact(pipeline=created.declaration, tags=tags_shape(created.tags) or None)
 
 

@@ -1,0 +1,87 @@
+"""Job worker operations for custom actions: PollForJobs, AcknowledgeJob, GetJobDetails,
+PutJobSuccessResult, PutJobFailureResult."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor.api.context import Context, Params
+from conveyor.api.shapes import compact, type_id_from
+from conveyor.domain.actiontype import ActionOwner
+from conveyor.domain.errors import ActionTypeNotFoundException, ValidationException
+from conveyor.store import JobRecord
+
+
+def _wire(ctx: Context, job: JobRecord) -> dict[str, Any]:
+    data = {k: v for k, v in job.data.items() if k != "conveyor"}
+    return {"id": job.id, "nonce": job.nonce, "accountId": ctx.services.scope.account, "data": data}
+
+
+def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
+    type_id = type_id_from(params["actionTypeId"])
+    if type_id.owner != ActionOwner.CUSTOM:
+        raise ActionTypeNotFoundException(
+            f"PollForJobs serves custom action types only; {type_id} is owned by {type_id.owner}."
+        )
+    action_type = ctx.services.action_types.get(type_id)
+    query = params.get("queryParam") or {}
+    query_value = None
+    if query:
+        ((key, query_value),) = query.items()
+        prop = action_type.find_property(key)
+        if prop is None or not prop.queryable:
+            raise ValidationException(
+                f"queryParam names '{key}', which is not the queryable property of {type_id}."
+            )
+    jobs = ctx.services.jobs.poll(
+        [type_id],
+        owner=f"remote/{ctx.caller}",
+        limit=params.get("maxBatchSize") or 1,
+        query_value=query_value,
+        until_deadline=True,
+    )
+    return {"jobs": [_wire(ctx, job) for job in jobs]}
+
+
+def acknowledge_job(ctx: Context, params: Params) -> dict[str, Any]:
+    return {"status": ctx.services.jobs.acknowledge(params["jobId"], params["nonce"])}
+
+
+def get_job_details(ctx: Context, params: Params) -> dict[str, Any]:
+    job = _wire(ctx, ctx.services.jobs.get(params["jobId"]))
+    return {"jobDetails": {"id": job["id"], "data": job["data"], "accountId": job["accountId"]}}
+
+
+def put_job_success_result(ctx: Context, params: Params) -> None:
+    details = params.get("executionDetails") or {}
+    revision = params.get("currentRevision")
+    if params.get("continuationToken") and params.get("outputVariables"):
+        raise ValidationException(
+            "outputVariables can only be given with the final result, not with a continuationToken."
+        )
+    ctx.services.jobs.succeed(
+        params["jobId"],
+        summary=details.get("summary"),
+        external_id=details.get("externalExecutionId"),
+        percent_complete=details.get("percentComplete"),
+        output_variables=params.get("outputVariables"),
+        revision=compact(
+            revisionId=revision["revision"],
+            revisionChangeIdentifier=revision["changeIdentifier"],
+            created=revision.get("created"),
+            revisionSummary=revision.get("revisionSummary"),
+        )
+        if revision
+        else None,
+        continuation_token=params.get("continuationToken"),
+    )
+
+
+def put_job_failure_result(ctx: Context, params: Params) -> None:
+    failure = params["failureDetails"]
+    ctx.services.jobs.fail(
+        params["jobId"],
+        failure_type=failure["type"],
+        message=failure["message"],
+        external_id=failure.get("externalExecutionId"),
+    )
