@@ -101,6 +101,7 @@ def build(settings: Settings) -> Application:
             max_custom_action_types=settings.max_custom_action_types,
             max_tags=settings.max_tags,
         ),
+        runnable=frozenset(PROVIDERS),
     )
     return Application(store, services, create_app(services), Engine(services, settings))
 

@@ -801,3 +801,22 @@ def test_get_pipeline_state_of_a_new_pipeline_shape(client: Any, repo: Path) -> 
     with pytest.raises(ClientError) as excinfo:
         client.get_pipeline_state(name="nope")
     assert code(excinfo) == "PipelineNotFoundException"
+
+
+def test_an_action_type_without_a_provider_fails_at_once(client: Any, repo: Path) -> None:
+    build = {
+        "name": "Build",
+        "actionTypeId": {
+            "category": "Build",
+            "owner": "AWS",
+            "provider": "CodeBuild",
+            "version": "1",
+        },
+        "configuration": {"ProjectName": "app"},
+        "inputArtifacts": [{"name": "Src"}],
+    }
+    client.create_pipeline(pipeline=declaration("app", repo, stage("Build", build)))
+    execution_id = latest_execution_id(client, "app")
+    assert wait_status(client, "app", execution_id, "Failed", "Succeeded") == "Failed"
+    message = action_state(client, "app", "Build", "Build")["errorDetails"]["message"]
+    assert "cannot run action type AWS/Build/CodeBuild/1" in message

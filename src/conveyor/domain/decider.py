@@ -19,6 +19,7 @@ then settles the pipeline until nothing more can move:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from conveyor.domain.errors import (
@@ -52,9 +53,13 @@ from conveyor.domain.plan import StagePlan
 from conveyor.domain.status import (
     ACTIVE_EXECUTION,
     ACTIVE_STAGE,
+    EXECUTION_MOVES,
+    STAGE_MOVES,
     ActionStatus,
     ExecutionStatus,
     StageStatus,
+    Status,
+    can_move,
 )
 
 A, E, S = ActionStatus, ExecutionStatus, StageStatus
@@ -87,6 +92,12 @@ class _Run:
         return self.status in ACTIVE_EXECUTION
 
 
+def _legal(table: Mapping[Status, frozenset[Status]], old: Status, new: Status) -> None:
+    """A move outside the status tables is a bug in the decider, never a user error."""
+    if not can_move(table, old, new):
+        raise AssertionError(f"illegal status move {old} -> {new}")
+
+
 def _live(run: Run) -> _Run:
     stage = None
     if run.stage is not None:
@@ -116,6 +127,7 @@ class _Decider:
 
     def run_status(self, run: _Run, new: ExecutionStatus, summary: str | None = None) -> None:
         if run.status != new:
+            _legal(EXECUTION_MOVES, run.status, new)
             self.effects.append(RunStatusChanged(run.id, run.status, new, summary))
             run.status = new
 
@@ -123,6 +135,7 @@ class _Decider:
         stage = run.stage
         assert stage is not None
         if stage.status != new:
+            _legal(STAGE_MOVES, stage.status, new)
             self.effects.append(StageStatusChanged(run.id, stage.name, stage.status, new))
             stage.status = new
 

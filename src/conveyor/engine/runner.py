@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.decider import decide
 from conveyor.domain.events import (
@@ -70,10 +71,14 @@ class Outcome:
 
 
 class Runner:
-    def __init__(self, scope: Scope, clock: Clock, plans: Plans) -> None:
+    def __init__(
+        self, scope: Scope, clock: Clock, plans: Plans, runnable: frozenset[ActionTypeId]
+    ) -> None:
         self.scope = scope
         self.clock = clock
         self.plans = plans
+        # The built-in (AWS-owned) types this installation has providers for.
+        self.runnable = runnable
 
     # -- snapshot ---------------------------------------------------------------------------
 
@@ -273,7 +278,9 @@ class Runner:
                 record = tx.executions.get(effect.run_id)
                 assert record is not None
                 plan = snapshot.plans[record.version]
-                start = prepare_action(tx, self.scope, pipeline, plan, record, effect, now)
+                start = prepare_action(
+                    tx, self.scope, pipeline, plan, record, effect, now, self.runnable
+                )
                 if start.failure is not None:
                     failed_to_start = True
                 else:

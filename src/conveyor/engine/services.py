@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.actiontypes import ActionTypeService
 from conveyor.engine.clock import Clock, SystemClock
@@ -48,12 +49,18 @@ class Services:
 
     @classmethod
     def build(
-        cls, store: Store, scope: Scope, limits: Limits, clock: Clock | None = None
+        cls,
+        store: Store,
+        scope: Scope,
+        limits: Limits,
+        clock: Clock | None = None,
+        runnable: frozenset[ActionTypeId] = frozenset(),
     ) -> Services:
+        """``runnable``: the built-in action types this process has providers for."""
         clock = clock or SystemClock()
         notifier = Notifier()
         plans = Plans()
-        runner = Runner(scope, clock, plans)
+        runner = Runner(scope, clock, plans, runnable)
         executions = ExecutionService(store, scope, clock, runner, notifier)
         return cls(
             store=store,

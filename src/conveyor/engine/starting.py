@@ -99,6 +99,7 @@ def prepare_action(
     record: ExecutionRecord,
     effect: ActionStarted,
     now: float,
+    runnable: frozenset[ActionTypeId],
 ) -> ActionStart:
     stage = plan.stage(effect.stage)
     assert stage is not None
@@ -110,6 +111,12 @@ def prepare_action(
     start = ActionStart(effect.run_id, effect.stage, effect.action, str(uuid.uuid4()))
 
     failure: str | None = None
+    if (
+        action.type_id.owner == "AWS"
+        and action.type_id != APPROVAL
+        and (action.type_id not in runnable)
+    ):
+        failure = f"This Conveyor installation cannot run action type {action.type_id} yet."
     values = _values(record, plan.scopes[(stage.name, action.name)])
     try:
         configuration = {k: resolve(v, values) for k, v in action.config.items()}
@@ -119,7 +126,7 @@ def prepare_action(
             for v in action.environment_variables
         ]
     except UnresolvedVariable as exc:
-        failure = f"Could not resolve the action's configuration: {exc}"
+        failure = failure or f"Could not resolve the action's configuration: {exc}"
         configuration, commands, environment = dict(action.config), [], []
 
     inputs: list[dict[str, Any]] = []
@@ -148,7 +155,7 @@ def prepare_action(
         }
         for o in action.output_artifacts
     ]
-    timeout = _timeout(action, action_type.job_timeout if action_type else None)
+    timeout = action_timeout(action, action_type.job_timeout if action_type else None)
     input_shape = {
         "actionTypeId": _type_shape(action.type_id),
         "configuration": _masked(dict(action.config), secret),
@@ -254,7 +261,9 @@ def prepare_action(
     return start
 
 
-def _timeout(action: Action, job_timeout: int | None) -> float:
+def action_timeout(action: Action, job_timeout: int | None) -> float:
+    """Seconds an attempt may run: the approval's timeoutInMinutes (7 days by default), or
+    the action type's job timeout (1 hour by default)."""
     if action.type_id == APPROVAL:
         minutes = action.timeout_in_minutes
         return minutes * 60.0 if minutes else APPROVAL_TIMEOUT

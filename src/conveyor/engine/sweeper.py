@@ -13,11 +13,13 @@ import threading
 
 from conveyor.domain.plan import APPROVAL
 from conveyor.domain.status import JobStatus
+from conveyor.engine.actiontypes import resolver
 from conveyor.engine.clock import Clock
 from conveyor.engine.completion import Finish, finish_action
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.runner import Outcome, Runner
+from conveyor.engine.starting import action_timeout
 from conveyor.store import ActionRecord, JobRecord, Store, Tx
 
 log = logging.getLogger("conveyor.sweeper")
@@ -130,11 +132,14 @@ class Sweeper:
                     updated=self._clock.now(),
                 )
                 outcome.cancelled_jobs.append(job.id)
-            minutes = round(((current.deadline or 0) - current.started) / 60)
             plan = self._runner.plans.get(tx, pipeline.id, current.pipeline_version)
             stage = plan.stage(current.stage)
-            is_approval = stage is not None and stage.actions[current.action].type_id == APPROVAL
-            what = "The approval request" if is_approval else "The action"
+            assert stage is not None
+            declared = stage.actions[current.action]
+            action_type = resolver(tx)(declared.type_id)
+            seconds = action_timeout(declared, action_type.job_timeout if action_type else None)
+            minutes = round(seconds / 60)
+            what = "The approval request" if declared.type_id == APPROVAL else "The action"
             message = f"{what} timed out after {minutes} minutes."
             outcome.merge(
                 finish_action(

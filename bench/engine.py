@@ -1,0 +1,446 @@
+"""Engine overhead: what Conveyor adds to each action beyond the process the action runs.
+
+A Conveyor server runs as a subprocess on a free loopback port (SQLite in a temporary home,
+and PostgreSQL in a fresh schema when ``CONVEYOR_TEST_DATABASE_URL`` answers) with one
+pipeline: a Git source over a small local repository, then a stage of 20 Commands actions
+running ``true``, one after the other (runOrder 1..20). Every action therefore costs the engine
+a full round: queue a job, wake a worker, poll, acknowledge, unpack the source artifact, start
+one bash, report, advance the execution. After the execution that creating the pipeline starts
+(the warm-up), a few more are started one after the other and timed.
+
+The cost of an action is the 20-action stage's wall time divided by 20, taken from the
+server's timestamps (millisecond resolution, so ~0.1 ms per action over the stage); the floor
+is what starting bash costs in this very run, measured in this process. Conveyor should add
+at most 2 ms per action above that floor, or a pipeline of many small steps spends its time
+in bookkeeping, and a triggered execution should have its first action under way within
+20 ms. For attribution, the floor is also taken through the provider's own process runner and
+through the whole Commands provider (unpacking the artifact included), so the table separates
+the provider's share from the engine's. The action timestamps mark when the engine started an
+action (its job queued) and when its result was recorded, so worker wake-up, acknowledgement
+and the provider fall inside an action's duration; the gaps between actions are the engine's
+time from one result to the next job queued.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from api import HOST, client, endpoint, free_port, subprocess_server, verdict
+
+from conveyor.actions.base import ArtifactLocation, JobContext
+from conveyor.actions.commands import Commands
+from conveyor.actions.process import run_process
+from conveyor.artifacts.local import LocalBuckets
+
+PIPELINE = "bench-engine"
+ROLE = "arn:aws:iam::000000000000:role/conveyor-bench"
+ACTIONS = 20  # Commands actions in the measured stage, run one after the other
+EXECUTIONS = 5  # measured executions, after the warm-up one
+FLOOR_RUNS = 200  # bash starts for the floor
+PROVIDER_RUNS = 50  # whole Commands provider runs
+POLL = 0.01  # seconds between GetPipelineExecution calls while waiting
+EXECUTION_TIMEOUT = 20.0
+DATABASE_ENV = "CONVEYOR_TEST_DATABASE_URL"
+
+AIM_OVERHEAD_MS = 2.0
+AIM_TRIGGER_MS = 20.0
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Conveyor Bench",
+    "GIT_AUTHOR_EMAIL": "bench@conveyor.invalid",
+    "GIT_COMMITTER_NAME": "Conveyor Bench",
+    "GIT_COMMITTER_EMAIL": "bench@conveyor.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "/nonexistent",
+    "PATH": os.environ.get("PATH", os.defpath),
+}
+FILES = {
+    "README.md": "A small repository for the engine benchmark.\n",
+    "Makefile": "all:\n\ttrue\n",
+    "src/app.py": "print('hello')\n",
+    "src/util.py": "def double(x):\n    return 2 * x\n",
+    "tests/test_app.py": "def test_nothing():\n    assert True\n",
+    "docs/notes.txt": "notes\n" * 50,
+}
+
+
+# --- the pipeline ------------------------------------------------------------------------------
+
+
+def make_repo(path: Path) -> None:
+    """A git repository on branch main with one commit of a handful of files."""
+    path.mkdir(parents=True)
+    for name, content in FILES.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(content)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "first"]):
+        subprocess.run(["git", *args], cwd=path, env=GIT_ENV, check=True, capture_output=True)
+
+
+def _type(category: str, provider: str) -> dict[str, str]:
+    return {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
+
+
+def declaration(repo: Path) -> dict[str, Any]:
+    """Git source, then ``ACTIONS`` Commands actions in sequence over the source artifact."""
+    source = {
+        "name": "Source",
+        "actionTypeId": _type("Source", "Git"),
+        "configuration": {"RepositoryUrl": str(repo), "BranchName": "main"},
+        "outputArtifacts": [{"name": "Src"}],
+    }
+    steps = [
+        {
+            "name": f"Step{order:02d}",
+            "actionTypeId": _type("Compute", "Commands"),
+            "commands": ["true"],
+            "inputArtifacts": [{"name": "Src"}],
+            "runOrder": order,
+        }
+        for order in range(1, ACTIONS + 1)
+    ]
+    return {
+        "name": PIPELINE,
+        "roleArn": ROLE,
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Steps", "actions": steps},
+        ],
+    }
+
+
+# --- one execution -----------------------------------------------------------------------------
+
+
+def _epoch(value: datetime) -> float:
+    return value.timestamp()
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution's timings in milliseconds, from server timestamps unless said otherwise."""
+
+    call_ms: float  # StartPipelineExecution round trip (client clock)
+    client_ms: float  # from the call to seeing Succeeded (client clock, POLL granularity)
+    total_ms: float  # execution startTime to lastUpdateTime
+    trigger_ms: float  # execution startTime to the Source action's startTime
+    trigger_client_ms: float  # the call being sent (client clock) to the Source's startTime
+    source_ms: float  # the Source action's own duration
+    stage_ms: float  # the Source action's end to the last Commands action's end
+    busy_ms: float  # the Commands actions' own durations, summed
+    gaps_ms: list[float]  # each Commands action's start minus the previous action's end
+
+    @property
+    def per_action_ms(self) -> float:
+        return self.stage_ms / ACTIONS
+
+
+@dataclass(frozen=True)
+class Started:
+    """An execution as the client started it: perf_counter around the call, epoch before."""
+
+    execution_id: str
+    sent: float
+    returned: float
+    sent_epoch: float
+
+
+def wait_done(cp: Any, execution_id: str) -> dict[str, Any]:
+    """The execution once it has succeeded (anything else ends the benchmark)."""
+    deadline = time.monotonic() + EXECUTION_TIMEOUT
+    while True:
+        found = cp.get_pipeline_execution(pipelineName=PIPELINE, pipelineExecutionId=execution_id)
+        execution: dict[str, Any] = found["pipelineExecution"]
+        if execution["status"] == "Succeeded":
+            return execution
+        if execution["status"] != "InProgress":
+            raise RuntimeError(f"execution {execution_id} ended {execution['status']}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"execution {execution_id} still running after the time limit")
+        time.sleep(POLL)
+
+
+def action_details(cp: Any, execution_id: str) -> list[dict[str, Any]]:
+    """The execution's action executions, Source first, then the steps in order."""
+    details: list[dict[str, Any]] = []
+    pages = cp.get_paginator("list_action_executions").paginate(
+        pipelineName=PIPELINE, filter={"pipelineExecutionId": execution_id}
+    )
+    for page in pages:
+        details += page["actionExecutionDetails"]
+    if len(details) != ACTIONS + 1:
+        raise RuntimeError(f"execution {execution_id} has {len(details)} action executions")
+    return sorted(details, key=lambda d: (d["stageName"] != "Source", d["actionName"]))
+
+
+def run_once(cp: Any) -> Execution:
+    """Start an execution, wait for it to succeed, and read its timings back."""
+    sent_epoch, sent = time.time(), time.perf_counter()
+    execution_id = cp.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]
+    returned = time.perf_counter()
+    execution = wait_done(cp, execution_id)
+    seen = time.perf_counter()
+    started, ended = _epoch(execution["startTime"]), _epoch(execution["lastUpdateTime"])
+    spans = [
+        (_epoch(d["startTime"]), _epoch(d["lastUpdateTime"]))
+        for d in action_details(cp, execution_id)
+    ]
+    (source_start, source_end), steps = spans[0], spans[1:]
+    previous_ends = [source_end] + [end for _, end in steps[:-1]]
+    return Execution(
+        call_ms=(returned - sent) * 1000,
+        client_ms=(seen - sent) * 1000,
+        total_ms=(ended - started) * 1000,
+        trigger_ms=(source_start - started) * 1000,
+        trigger_client_ms=(source_start - sent_epoch) * 1000,
+        source_ms=(source_end - source_start) * 1000,
+        stage_ms=(steps[-1][1] - source_end) * 1000,
+        busy_ms=sum(end - start for start, end in steps) * 1000,
+        gaps_ms=[
+            (start - end) * 1000 for (start, _), end in zip(steps, previous_ends, strict=True)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    executions: list[Execution]
+
+    def median(self, value: Callable[[Execution], float]) -> float:
+        return statistics.median(value(e) for e in self.executions)
+
+
+def conveyor_server(home: Path, database: str | None) -> Any:
+    """The server as a subprocess, as ``conveyor server`` runs it; yields its port."""
+    port = free_port()
+    args = [sys.executable, "-m", "conveyor", "server", "--host", HOST, "--port", str(port)]
+    args += ["--home", str(home)]
+    if database:
+        args += ["--database", database]
+    return subprocess_server("conveyor", args, port, home / "server.log", _healthy)
+
+
+def _healthy(port: int) -> bool:
+    conn = http.client.HTTPConnection(HOST, port, timeout=2)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def measure(name: str, folder: Path, repo: Path, database: str | None) -> tuple[Backend, Path]:
+    """Warm up, then time ``EXECUTIONS`` executions; also a copy of the source artifact."""
+    home = folder / f"home-{name}"
+    home.mkdir()
+    with conveyor_server(home, database) as port:
+        cp = client("codepipeline", endpoint(port))
+        cp.create_pipeline(pipeline=declaration(repo))
+        summaries = cp.list_pipeline_executions(pipelineName=PIPELINE)
+        warmup = summaries["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
+        wait_done(cp, warmup)
+        executions = [run_once(cp) for _ in range(EXECUTIONS)]
+        source = action_details(cp, warmup)[0]
+        location = source["output"]["outputArtifacts"][0]["s3location"]
+        artifact = folder / f"source-{name}.zip"
+        shutil.copyfile(home / "buckets" / location["bucket"] / location["key"], artifact)
+    return Backend(name, executions), artifact
+
+
+# --- the floor ---------------------------------------------------------------------------------
+
+
+def _median_ms(runs: int, once: Callable[[], object]) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        once()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class Floor:
+    bash_ms: float  # subprocess.run(["bash", "-c", "true"])
+    process_ms: float  # the provider's run_process over bash --noprofile --norc -c true
+    provider_ms: float  # the whole Commands provider over the source artifact (commands: true)
+
+
+def floor(folder: Path, artifact: Path) -> Floor:
+    """The cost of the action itself, outside Conveyor's engine, timed in this process."""
+    bash = shutil.which("bash") or "/bin/bash"
+    env = {"PATH": os.environ.get("PATH", os.defpath)}
+    bash_ms = _median_ms(FLOOR_RUNS, lambda: subprocess.run(["bash", "-c", "true"], check=True))
+    work = folder / "floor"
+    work.mkdir()
+    argv = [bash, "--noprofile", "--norc", "-c", "true"]
+    process_ms = _median_ms(
+        FLOOR_RUNS,
+        lambda: run_process(
+            argv, cwd=work, env=env, log=io.StringIO(), cancelled=threading.Event()
+        ),
+    )
+    buckets = LocalBuckets(folder / "buckets")
+    buckets.put("artifacts", "source.zip", artifact)
+    provider = Commands()
+
+    def run_provider() -> None:
+        workspace = work / uuid.uuid4().hex
+        workspace.mkdir()
+        with open(work / "provider.log", "a", encoding="utf-8") as log:
+            result = provider.run(_context(workspace, buckets, log))
+        shutil.rmtree(workspace)
+        if not result.succeeded:
+            raise RuntimeError(f"the Commands provider failed: {result.message}")
+
+    return Floor(bash_ms, process_ms, _median_ms(PROVIDER_RUNS, run_provider))
+
+
+def _context(workspace: Path, buckets: LocalBuckets, log: Any) -> JobContext:
+    """What the worker hands the provider for one of the benchmark's steps."""
+    return JobContext(
+        job_id=str(uuid.uuid4()),
+        pipeline_name=PIPELINE,
+        pipeline_execution_id=str(uuid.uuid4()),
+        stage_name="Steps",
+        action_name="Step01",
+        action_execution_id=str(uuid.uuid4()),
+        configuration={},
+        input_artifacts=(ArtifactLocation("Src", "artifacts", "source.zip", "0" * 40),),
+        output_artifacts=(),
+        artifacts=buckets,
+        workspace=workspace,
+        log=log,
+        cancelled=threading.Event(),
+        commands=("true",),
+    )
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str | None]:
+    """A URL whose connections see only a fresh schema, dropped afterwards; None if the
+    database does not answer."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2, autocommit=True) as conn:
+            schema = f"bench_{uuid.uuid4().hex[:12]}"
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.Error as exc:
+        print(f"PostgreSQL at ${DATABASE_ENV} does not answer, skipped: {exc}".strip())
+        yield None
+        return
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def report(backends: list[Backend], measured: Floor) -> None:
+    base = measured.bash_ms
+    print(
+        f"{ACTIONS} Commands actions (`true`) in sequence after a Git source; "
+        f"medians of {EXECUTIONS} executions after a warm-up"
+    )
+    print(
+        f"floor, median of {FLOOR_RUNS}: bash -c true {base:.3f} ms; the provider's run_process "
+        f"{measured.process_ms:.3f} ms; whole Commands provider {measured.provider_ms:.3f} ms "
+        f"({PROVIDER_RUNS} runs)"
+    )
+    rows: list[tuple[str, Callable[[Backend], float], str]] = [
+        ("per action", lambda b: b.median(lambda e: e.per_action_ms), "stage wall time / 20"),
+        ("  action itself", lambda b: b.median(lambda e: e.busy_ms / ACTIONS), "mean duration"),
+        ("  gap before it", lambda b: b.median(lambda e: sum(e.gaps_ms) / ACTIONS), "mean"),
+        ("  gap, max", lambda b: b.median(lambda e: max(e.gaps_ms)), "result → next start"),
+        ("overhead", lambda b: b.median(lambda e: e.per_action_ms) - base, "per action − floor"),
+        (
+            "  provider's part",
+            lambda b: measured.provider_ms - base,
+            "Commands provider − floor",
+        ),
+        (
+            "  engine's part",
+            lambda b: b.median(lambda e: e.per_action_ms) - measured.provider_ms,
+            "per action − provider",
+        ),
+        ("trigger→1st action", lambda b: b.median(lambda e: e.trigger_client_ms), "call sent"),
+        ("  server side", lambda b: b.median(lambda e: e.trigger_ms), "execution start"),
+        ("StartPipelineExec.", lambda b: b.median(lambda e: e.call_ms), "round trip"),
+        ("Source action", lambda b: b.median(lambda e: e.source_ms), "duration"),
+        ("execution", lambda b: b.median(lambda e: e.total_ms), "server start → end"),
+        (
+            "  seen by client",
+            lambda b: b.median(lambda e: e.client_ms),
+            f"poll {POLL * 1000:.0f} ms",
+        ),
+    ]
+    print(f"{'ms':<20}" + "".join(f"{b.name:>12}" for b in backends))
+    for label, value, note in rows:
+        print(f"{label:<20}" + "".join(f"{value(b):>12.3f}" for b in backends) + f"   {note}")
+    print(
+        f"aims: \u2264 {AIM_OVERHEAD_MS:.0f} ms per action above the floor, "
+        f"trigger-to-first-action < {AIM_TRIGGER_MS:.0f} ms"
+    )
+    for b in backends:
+        overhead = b.median(lambda e: e.per_action_ms) - base
+        trigger = b.median(lambda e: e.trigger_client_ms)
+        print(
+            f"  {verdict(overhead <= AIM_OVERHEAD_MS)}  {b.name}: {overhead:.3f} ms per action "
+            "above the floor"
+        )
+        print(
+            f"  {verdict(trigger < AIM_TRIGGER_MS)}  {b.name}: trigger-to-first-action "
+            f"{trigger:.3f} ms"
+        )
+
+
+def main() -> None:
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-bench-")))
+        repo = folder / "repo"
+        make_repo(repo)
+        backends = []
+        sqlite, artifact = measure("sqlite", folder, repo, None)
+        backends.append(sqlite)
+        url = os.environ.get(DATABASE_ENV)
+        if url:
+            database = stack.enter_context(postgres_schema(url))
+            if database is not None:
+                backends.append(measure("postgresql", folder, repo, database)[0])
+        else:
+            print(f"${DATABASE_ENV} is not set: PostgreSQL skipped")
+        measured = floor(folder, artifact)
+    report(backends, measured)
+
+
+if __name__ == "__main__":
+    main()
