@@ -1,24 +1,25 @@
 """Engine overhead: what Conveyor adds to each action beyond the process the action runs.
 
 A Conveyor server runs as a subprocess on a free loopback port (SQLite in a temporary home,
-and PostgreSQL in a fresh schema when ``CONVEYOR_TEST_DATABASE_URL`` answers) with one
+then PostgreSQL in a fresh schema when ``CONVEYOR_TEST_DATABASE_URL`` answers) with one
 pipeline: a Git source over a small local repository, then a stage of 20 Commands actions
-running ``true``, one after the other (runOrder 1..20). Every action therefore costs the engine
-a full round: queue a job, wake a worker, poll, acknowledge, unpack the source artifact, start
-one bash, report, advance the execution. After the execution that creating the pipeline starts
-(the warm-up), a few more are started one after the other and timed.
+running ``true``, one after the other (runOrder 1..20). Every action costs the engine a full
+round: queue a job, wake a worker, claim, acknowledge, unpack the source artifact, start one
+bash, report, advance the execution. The execution that creating the pipeline starts is the
+warm-up; a few more are then started one after the other and timed.
 
-The cost of an action is the 20-action stage's wall time divided by 20, taken from the
-server's timestamps (millisecond resolution, so ~0.1 ms per action over the stage); the floor
-is what starting bash costs in this very run, measured in this process. Conveyor should add
-at most 2 ms per action above that floor, or a pipeline of many small steps spends its time
-in bookkeeping, and a triggered execution should have its first action under way within
-20 ms. For attribution, the floor is also taken through the provider's own process runner and
-through the whole Commands provider (unpacking the artifact included), so the table separates
-the provider's share from the engine's. The action timestamps mark when the engine started an
-action (its job queued) and when its result was recorded, so worker wake-up, acknowledgement
-and the provider fall inside an action's duration; the gaps between actions are the engine's
-time from one result to the next job queued.
+The cost of an action is the 20-action stage's wall time divided by 20, from the server's
+timestamps (rounded to the millisecond, so within ~0.1 ms per action over the stage). The
+floor is what starting bash costs, measured in this process in the same run once the servers
+are gone: Conveyor should add at most 2 ms per action above it, or a pipeline of many small
+steps spends its time in bookkeeping. For attribution the table also times the provider's own
+process runner and the whole Commands provider as the worker runs it (fresh workspace, artifact
+unpacked, bash, workspace removed), which splits the overhead into the provider's share and the
+engine's. Trigger-to-first-action runs from sending StartPipelineExecution to the Source
+action's startTime, and should stay under 20 ms. An action's startTime is when the engine
+started it (its job queued) and its lastUpdateTime when its result was recorded, so worker
+wake-up, acknowledgement and the provider count in the action's own duration, and a gap
+between actions is the engine's time from one result to the next job queued.
 """
 
 from __future__ import annotations
@@ -35,14 +36,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from api import HOST, client, endpoint, free_port, subprocess_server, verdict
-
 from conveyor.actions.base import ArtifactLocation, JobContext
 from conveyor.actions.commands import Commands
 from conveyor.actions.process import run_process
@@ -51,10 +51,10 @@ from conveyor.artifacts.local import LocalBuckets
 PIPELINE = "bench-engine"
 ROLE = "arn:aws:iam::000000000000:role/conveyor-bench"
 ACTIONS = 20  # Commands actions in the measured stage, run one after the other
-EXECUTIONS = 5  # measured executions, after the warm-up one
+EXECUTIONS = 8  # measured executions, after the warm-up one
 FLOOR_RUNS = 200  # bash starts for the floor
 PROVIDER_RUNS = 50  # whole Commands provider runs
-POLL = 0.01  # seconds between GetPipelineExecution calls while waiting
+POLL = 0.02  # seconds between GetPipelineExecution calls while waiting
 EXECUTION_TIMEOUT = 20.0
 DATABASE_ENV = "CONVEYOR_TEST_DATABASE_URL"
 
@@ -139,6 +139,7 @@ class Execution:
     """One execution's timings in milliseconds, from server timestamps unless said otherwise."""
 
     call_ms: float  # StartPipelineExecution round trip (client clock)
+    call_server_ms: float  # the server's own time for it (its Server-Timing header)
     client_ms: float  # from the call to seeing Succeeded (client clock, POLL granularity)
     total_ms: float  # execution startTime to lastUpdateTime
     trigger_ms: float  # execution startTime to the Source action's startTime
@@ -151,16 +152,6 @@ class Execution:
     @property
     def per_action_ms(self) -> float:
         return self.stage_ms / ACTIONS
-
-
-@dataclass(frozen=True)
-class Started:
-    """An execution as the client started it: perf_counter around the call, epoch before."""
-
-    execution_id: str
-    sent: float
-    returned: float
-    sent_epoch: float
 
 
 def wait_done(cp: Any, execution_id: str) -> dict[str, Any]:
@@ -176,6 +167,15 @@ def wait_done(cp: Any, execution_id: str) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise RuntimeError(f"execution {execution_id} still running after the time limit")
         time.sleep(POLL)
+
+
+def summary_of(cp: Any, execution_id: str) -> dict[str, Any]:
+    """The execution's summary from ListPipelineExecutions: it has the start and end times."""
+    for page in cp.get_paginator("list_pipeline_executions").paginate(pipelineName=PIPELINE):
+        for summary in page["pipelineExecutionSummaries"]:
+            if summary["pipelineExecutionId"] == execution_id:
+                return dict(summary)
+    raise RuntimeError(f"execution {execution_id} is not listed")
 
 
 def action_details(cp: Any, execution_id: str) -> list[dict[str, Any]]:
@@ -194,11 +194,14 @@ def action_details(cp: Any, execution_id: str) -> list[dict[str, Any]]:
 def run_once(cp: Any) -> Execution:
     """Start an execution, wait for it to succeed, and read its timings back."""
     sent_epoch, sent = time.time(), time.perf_counter()
-    execution_id = cp.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]
+    response = cp.start_pipeline_execution(name=PIPELINE)
     returned = time.perf_counter()
-    execution = wait_done(cp, execution_id)
+    execution_id = response["pipelineExecutionId"]
+    timing = response["ResponseMetadata"]["HTTPHeaders"].get("server-timing", "")
+    wait_done(cp, execution_id)
     seen = time.perf_counter()
-    started, ended = _epoch(execution["startTime"]), _epoch(execution["lastUpdateTime"])
+    summary = summary_of(cp, execution_id)
+    started, ended = _epoch(summary["startTime"]), _epoch(summary["lastUpdateTime"])
     spans = [
         (_epoch(d["startTime"]), _epoch(d["lastUpdateTime"]))
         for d in action_details(cp, execution_id)
@@ -207,6 +210,7 @@ def run_once(cp: Any) -> Execution:
     previous_ends = [source_end] + [end for _, end in steps[:-1]]
     return Execution(
         call_ms=(returned - sent) * 1000,
+        call_server_ms=float(timing.partition("dur=")[2] or "nan"),
         client_ms=(seen - sent) * 1000,
         total_ms=(ended - started) * 1000,
         trigger_ms=(source_start - started) * 1000,
@@ -229,7 +233,7 @@ class Backend:
         return statistics.median(value(e) for e in self.executions)
 
 
-def conveyor_server(home: Path, database: str | None) -> Any:
+def conveyor_server(home: Path, database: str | None) -> AbstractContextManager[int]:
     """The server as a subprocess, as ``conveyor server`` runs it; yields its port."""
     port = free_port()
     args = [sys.executable, "-m", "conveyor", "server", "--host", HOST, "--port", str(port)]
@@ -284,7 +288,7 @@ def _median_ms(runs: int, once: Callable[[], object]) -> float:
 class Floor:
     bash_ms: float  # subprocess.run(["bash", "-c", "true"])
     process_ms: float  # the provider's run_process over bash --noprofile --norc -c true
-    provider_ms: float  # the whole Commands provider over the source artifact (commands: true)
+    provider_ms: float  # the Commands provider as the worker runs it, workspace included
 
 
 def floor(folder: Path, artifact: Path) -> Floor:
@@ -381,20 +385,21 @@ def report(backends: list[Backend], measured: Floor) -> None:
         ("  action itself", lambda b: b.median(lambda e: e.busy_ms / ACTIONS), "mean duration"),
         ("  gap before it", lambda b: b.median(lambda e: sum(e.gaps_ms) / ACTIONS), "mean"),
         ("  gap, max", lambda b: b.median(lambda e: max(e.gaps_ms)), "result → next start"),
-        ("overhead", lambda b: b.median(lambda e: e.per_action_ms) - base, "per action − floor"),
+        ("overhead", lambda b: b.median(lambda e: e.per_action_ms) - base, "per action - floor"),
         (
             "  provider's part",
             lambda b: measured.provider_ms - base,
-            "Commands provider − floor",
+            "Commands provider - floor",
         ),
         (
             "  engine's part",
             lambda b: b.median(lambda e: e.per_action_ms) - measured.provider_ms,
-            "per action − provider",
+            "per action - provider",
         ),
         ("trigger→1st action", lambda b: b.median(lambda e: e.trigger_client_ms), "call sent"),
         ("  server side", lambda b: b.median(lambda e: e.trigger_ms), "execution start"),
         ("StartPipelineExec.", lambda b: b.median(lambda e: e.call_ms), "round trip"),
+        ("  in the server", lambda b: b.median(lambda e: e.call_server_ms), "Server-Timing"),
         ("Source action", lambda b: b.median(lambda e: e.source_ms), "duration"),
         ("execution", lambda b: b.median(lambda e: e.total_ms), "server start → end"),
         (

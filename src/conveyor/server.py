@@ -23,6 +23,7 @@ from conveyor.config import Settings
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
 from conveyor.store import Store
+from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
 
 log = logging.getLogger("conveyor.server")
@@ -50,8 +51,11 @@ class Engine:
     _pool: WorkerPool | None = None
 
     def start(self) -> None:
+        """End what an earlier run of this server left running, fail the actions it was
+        running (their results are unknown), then start the workers and the sweeper."""
         node = node_id(self.settings.home)
         incarnation = uuid.uuid4().hex[:8]
+        leftovers.clean(self.settings.home / "work")
         recovered = self.services.sweeper.recover(node, incarnation)
         if recovered:
             log.warning("failed %d actions that were running when Conveyor stopped", recovered)

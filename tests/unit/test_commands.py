@@ -13,7 +13,6 @@ import pytest
 
 from conveyor.actions.base import (
     ArtifactLocation,
-    EnvironmentVariable,
     FailureType,
     JobContext,
     JobResult,
@@ -25,6 +24,7 @@ from conveyor.actions.registry import provider_for
 from conveyor.artifacts.archive import pack, unpack
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.pipeline import EnvironmentVariable
 
 
 def _input(tmp_path: Path, name: str, files: dict[str, str]) -> ArtifactLocation:

@@ -9,13 +9,14 @@ through the job protocol (acknowledge, then success or failure), like any remote
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, TextIO
 
 from conveyor.artifacts import ArtifactStore
+from conveyor.domain.pipeline import EnvironmentVariable
 
 
 class FailureType(StrEnum):
@@ -50,13 +51,6 @@ class OutputArtifact:
 
 
 @dataclass(frozen=True, slots=True)
-class EnvironmentVariable:
-    name: str
-    value: str
-    type: str = "PLAINTEXT"
-
-
-@dataclass(frozen=True, slots=True)
 class JobContext:
     job_id: str
     pipeline_name: str
@@ -84,6 +78,9 @@ class JobContext:
     source_revision: str | None = None
     # Seconds the job may still run; None when there is no limit.
     time_left: float | None = None
+    # Told the process group id of every process the provider starts, so that a server that
+    # dies mid-action can find and end them when it starts again.
+    process_started: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

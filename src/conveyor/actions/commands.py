@@ -180,6 +180,7 @@ class Commands:
                 cancelled=context.cancelled,
                 deadline=deadline,
                 side=(read_end, side_fd),
+                started=context.process_started,
             )
         except OSError as error:
             return JobResult.failed(f"Cannot start bash: {error}", FailureType.SYSTEM_UNAVAILABLE)

@@ -126,6 +126,7 @@ class _Git:
             cancelled=self.context.cancelled,
             deadline=self.deadline,
             capture_stdout=capture,
+            started=self.context.process_started,
         )
         if result.stopped:
             happened = "Timed out" if result.stopped == "timed out" else "Stopped"

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -173,13 +173,15 @@ def run_process(
     deadline: float | None = None,
     capture_stdout: bool = False,
     side: tuple[int, int] | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` in a new process group and stream its output to ``log``.
 
     With ``capture_stdout`` only stderr is logged and stdout is returned. ``side`` is a pipe
     (read end, write end) whose write end the child inherits; this call closes both ends and
     returns what the child wrote to it. On ``cancelled`` or at ``deadline`` (`time.monotonic`)
-    the group gets SIGTERM, then SIGKILL after a grace period.
+    the group gets SIGTERM, then SIGKILL after a grace period. ``started`` is told the process
+    group's id as soon as it exists.
     """
     try:
         proc = subprocess.Popen(
@@ -196,6 +198,9 @@ def run_process(
         if side:
             os.close(side[0])
         raise
+    else:
+        if started is not None:
+            started(proc.pid)
     finally:
         if side:
             os.close(side[1])

@@ -32,9 +32,19 @@ class Finish:
 
 
 def finish_action(
-    tx: Tx, runner: Runner, pipeline: PipelineRecord, action: ActionRecord, finish: Finish
+    tx: Tx,
+    runner: Runner,
+    pipeline: PipelineRecord,
+    action: ActionRecord,
+    finish: Finish,
+    *,
+    job_done: bool = False,
 ) -> Outcome:
-    """Record the result of an attempt still in progress and advance its execution."""
+    """Record the result of an attempt still in progress and advance its execution.
+
+    ``job_done``: the caller has already settled the attempt's job, so there is none left
+    active to close.
+    """
     now = runner.clock.now()
     status = ActionStatus.SUCCEEDED if finish.succeeded else ActionStatus.FAILED
     changed = tx.actions.update(
@@ -54,8 +64,9 @@ def finish_action(
     )
     if not changed:
         return Outcome()
-    for job in tx.jobs.active_for(action.id):
-        tx.jobs.update(job.id, job.status, status="Failed", lease_until=None, updated=now)
+    if not job_done:
+        for job in tx.jobs.active_for(action.id):
+            tx.jobs.update(job.id, job.status, status="Failed", lease_until=None, updated=now)
     if finish.succeeded:
         _publish(tx, action, finish, now)
     plan = runner.plans.get(tx, pipeline.id, action.pipeline_version)

@@ -12,8 +12,6 @@ from conveyor.domain.errors import (
     ActionNotFoundException,
     ApprovalAlreadyCompletedException,
     InvalidApprovalTokenException,
-    PipelineExecutionNotFoundException,
-    PipelineNotFoundException,
     StageNotFoundException,
     ValidationException,
 )
@@ -21,6 +19,7 @@ from conveyor.domain.events import PIPELINE, pipeline_detail
 from conveyor.domain.execution import Retry, RetryMode, Stop
 from conveyor.domain.plan import APPROVAL, Plan
 from conveyor.domain.status import ActionStatus, ExecutionStatus
+from conveyor.engine import lookup
 from conveyor.engine.clock import Clock
 from conveyor.engine.completion import Finish, finish_action
 from conveyor.engine.notify import Notifier
@@ -52,32 +51,24 @@ class ExecutionService:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _pipeline(self, tx: Tx, name: str) -> PipelineRecord:
-        record = tx.pipelines.get(name, lock=True)
-        if record is None:
-            raise PipelineNotFoundException(
-                f"Account '{self._scope.account}' does not have a pipeline with name '{name}'"
-            )
-        return record
+        return lookup.pipeline(tx, self._scope, name, lock=True)
 
     def _execution(self, tx: Tx, pipeline: PipelineRecord, execution_id: str) -> ExecutionRecord:
-        record = tx.executions.get(execution_id)
-        if record is None or record.pipeline_id != pipeline.id:
-            raise PipelineExecutionNotFoundException(
-                f"Account '{self._scope.account}' does not have an execution with id "
-                f"'{execution_id}' for pipeline '{pipeline.name}'"
-            )
-        return record
+        return lookup.execution(tx, self._scope, pipeline, execution_id)
 
-    def after_commit(self, outcome: Outcome) -> None:
+    def after_commit(self, outcome: Outcome, *, taker: bool = False) -> None:
+        """Wake whoever must act now that the change is committed. ``taker``: the caller is
+        a worker of this process that will claim a job next, so one wake-up fewer."""
         if outcome.cancelled_jobs:
             self._notifier.jobs_cancelled(outcome.cancelled_jobs)
-        if outcome.jobs_queued:
-            self._notifier.jobs_queued()
+        wake = outcome.jobs_queued - (1 if taker else 0)
+        if wake > 0:
+            self._notifier.jobs_queued(wake)
 
-    def write(self, work: Callable[[Tx], tuple[T, Outcome]]) -> T:
+    def write(self, work: Callable[[Tx], tuple[T, Outcome]], *, taker: bool = False) -> T:
         with self._store.write() as tx:
             result, outcome = work(tx)
-        self.after_commit(outcome)
+        self.after_commit(outcome, taker=taker)
         return result
 
     # -- commands -----------------------------------------------------------------------------

@@ -17,10 +17,14 @@ class Notifier:
         self._cancel_listeners: list[Callable[[str], None]] = []
         self._lock = threading.Lock()
 
-    def jobs_queued(self) -> None:
+    def jobs_queued(self, count: int | None = None) -> None:
+        """Wake ``count`` idle workers (one per new job), or all of them when None."""
         with self._jobs:
             self._generation += 1
-            self._jobs.notify_all()
+            if count is None:
+                self._jobs.notify_all()
+            else:
+                self._jobs.notify(count)
 
     def wait_for_jobs(self, seen: int, timeout: float) -> int:
         """Block until jobs were queued after generation ``seen`` (or ``timeout``); the

@@ -24,6 +24,7 @@ from conveyor.domain.errors import (
 from conveyor.domain.pipeline import ExecutionMode, parse_pipeline
 from conveyor.domain.structure import check, effective_type
 from conveyor.domain.tags import merged_tags
+from conveyor.engine import lookup
 from conveyor.engine.actiontypes import resolver, secret_names
 from conveyor.engine.clock import Clock
 from conveyor.engine.executions import ExecutionService
@@ -177,12 +178,7 @@ class PipelineService:
         return rows, (rows[-1].name if more else None)
 
     def _existing(self, tx: Tx, name: str, *, lock: bool = False) -> PipelineRecord:
-        record = tx.pipelines.get(name, lock=lock)
-        if record is None:
-            raise PipelineNotFoundException(
-                f"Account '{self._scope.account}' does not have a pipeline with name '{name}'"
-            )
-        return record
+        return lookup.pipeline(tx, self._scope, name, lock=lock)
 
     def _accept(
         self,

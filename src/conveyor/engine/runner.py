@@ -62,11 +62,11 @@ MAX_ROUNDS = 100
 class Outcome:
     """What the caller must do after commit: wake workers, cancel jobs."""
 
-    jobs_queued: bool = False
+    jobs_queued: int = 0
     cancelled_jobs: list[str] = field(default_factory=list)
 
     def merge(self, other: Outcome) -> None:
-        self.jobs_queued |= other.jobs_queued
+        self.jobs_queued += other.jobs_queued
         self.cancelled_jobs += other.cancelled_jobs
 
 
@@ -93,9 +93,13 @@ class Runner:
         for record in records.values():
             if record.version not in plans:
                 plans[record.version] = self.plans.get(tx, pipeline.id, record.version)
-        ids = list(records)
-        stages = {(s.execution_id, s.stage): s for s in tx.executions.stages_of(ids)}
-        briefs = tx.actions.briefs(ids)
+        inside = [
+            (r.id, plans[r.version].stages[r.stage_index].name)
+            for r in records.values()
+            if not r.waiting and r.stage_index < len(plans[r.version].stages)
+        ]
+        stages = {(s.execution_id, s.stage): s for s in tx.executions.stages_at(inside)}
+        briefs = tx.actions.briefs(inside)
         runs = []
         for record in records.values():
             plan = plans[record.version]
@@ -275,7 +279,9 @@ class Runner:
                     ),
                 )
             elif isinstance(effect, ActionStarted):
-                record = tx.executions.get(effect.run_id)
+                # The snapshot's row has all that starting needs (variables, outputs,
+                # artifacts); moves and status changes since then do not touch those.
+                record = records.get(effect.run_id) or tx.executions.get(effect.run_id)
                 assert record is not None
                 plan = snapshot.plans[record.version]
                 start = prepare_action(
@@ -284,7 +290,7 @@ class Runner:
                 if start.failure is not None:
                     failed_to_start = True
                 else:
-                    outcome.jobs_queued |= start.job is not None
+                    outcome.jobs_queued += start.job is not None
                 self.action_event(tx, pipeline, plan, start, ActionStatus.IN_PROGRESS)
                 if start.failure is not None:
                     self.action_event(tx, pipeline, plan, start, ActionStatus.FAILED)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.domain.arn import Scope
-from conveyor.domain.errors import PipelineExecutionNotFoundException, PipelineNotFoundException
 from conveyor.domain.plan import Plan
+from conveyor.engine import lookup
 from conveyor.engine.plans import Plans
 from conveyor.store import (
     ActionRecord,
@@ -54,21 +54,10 @@ class Views:
         self._plans = plans
 
     def _pipeline(self, tx: Tx, name: str) -> PipelineRecord:
-        record = tx.pipelines.get(name)
-        if record is None:
-            raise PipelineNotFoundException(
-                f"Account '{self._scope.account}' does not have a pipeline with name '{name}'"
-            )
-        return record
+        return lookup.pipeline(tx, self._scope, name)
 
     def _execution(self, tx: Tx, pipeline: PipelineRecord, execution_id: str) -> ExecutionRecord:
-        record = tx.executions.get(execution_id)
-        if record is None or record.pipeline_id != pipeline.id:
-            raise PipelineExecutionNotFoundException(
-                f"Account '{self._scope.account}' does not have an execution with id "
-                f"'{execution_id}' for pipeline '{pipeline.name}'"
-            )
-        return record
+        return lookup.execution(tx, self._scope, pipeline, execution_id)
 
     def state(self, name: str) -> StateView:
         with self._store.read() as tx:

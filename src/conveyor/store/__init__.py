@@ -7,6 +7,7 @@ rows, guards updates with the value it expects, and translates driver errors at 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -62,6 +63,11 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._declarations = DeclarationCache()
+        # SQLite takes one writer at a time, and a writer that finds the database locked
+        # sleeps in steps of 1, 2, 5, 10 ms before trying again. Writers of this process
+        # queue here instead and go the moment the previous one commits; other processes
+        # on the same file still meet SQLite's own lock.
+        self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -96,11 +102,22 @@ class Store:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Tx]:
+        if write and self._writer is not None:
+            with self._writer, self._open(write=True) as tx:
+                yield tx
+        else:
+            with self._open(write=write) as tx:
+                yield tx
+
+    @contextmanager
+    def _open(self, *, write: bool) -> Iterator[Tx]:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE: write})
                 with conn.begin():
-                    yield Tx(conn, None if write else self._declarations)
+                    tx = Tx(conn, None if write else self._declarations)
+                    yield tx
+                    tx.events.flush()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(str(exc.orig)) from exc
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from conveyor.store.rows import dumps, guarded_update, loads
+from conveyor.store import fast
+from conveyor.store.rows import dumps, guarded_update, insert, loads
 from conveyor.store.tables import action_executions
 
 _BRIEF = sa.select(
@@ -19,7 +20,11 @@ _BRIEF = sa.select(
     action_executions.c.status,
     action_executions.c.attempt,
     action_executions.c.error_message,
-).where(action_executions.c.execution_id.in_(sa.bindparam("ids", expanding=True)))
+).where(
+    sa.tuple_(action_executions.c.execution_id, action_executions.c.stage).in_(
+        sa.bindparam("pairs", expanding=True)
+    )
+)
 _BY_ID = sa.select(action_executions).where(action_executions.c.id == sa.bindparam("id"))
 
 
@@ -66,8 +71,8 @@ class ActionRecord:
 _JSON = ("input", "output_artifacts", "output_variables", "revision")
 
 
-def _record(row: sa.Row[Any]) -> ActionRecord:
-    values = row._asdict()
+def _record(row: Mapping[Any, Any]) -> ActionRecord:
+    values = dict(row)
     for name in _JSON:
         values[name] = loads(values[name])
     return ActionRecord(**values)
@@ -86,17 +91,17 @@ class Actions:
             )
             for name in ActionRecord.__dataclass_fields__
         }
-        self._conn.execute(sa.insert(action_executions).values(**values))
+        insert(self._conn, action_executions, values)
 
     def get(self, action_execution_id: str) -> ActionRecord | None:
-        row = self._conn.execute(_BY_ID, {"id": action_execution_id}).first()
-        return None if row is None else _record(row)
+        rows = fast.fetch(self._conn, _BY_ID, {"id": action_execution_id})
+        return _record(rows[0]) if rows else None
 
-    def briefs(self, execution_ids: Sequence[str]) -> list[ActionBrief]:
-        """Every attempt of every action of these executions, oldest attempt first."""
-        if not execution_ids:
+    def briefs(self, stages: Sequence[tuple[str, str]]) -> list[ActionBrief]:
+        """Every attempt of every action in these (execution id, stage) pairs, oldest first."""
+        if not stages:
             return []
-        rows = self._conn.execute(_BRIEF, {"ids": list(execution_ids)})
+        rows = self._conn.execute(_BRIEF, {"pairs": list(stages)})
         briefs = [ActionBrief(**row._asdict()) for row in rows]
         briefs.sort(key=lambda b: b.attempt)
         return briefs
@@ -106,11 +111,7 @@ class Actions:
             if name in values and values[name] is not None:
                 values[name] = dumps(values[name])
         return guarded_update(
-            self._conn,
-            action_executions,
-            action_executions.c.id == action_execution_id,
-            expected,
-            values,
+            self._conn, action_executions, {"id": action_execution_id}, expected, values
         )
 
     def latest(self, execution_id: str, stage: str, action: str) -> ActionRecord | None:
@@ -125,7 +126,7 @@ class Actions:
             .limit(1)
         )
         row = self._conn.execute(query).first()
-        return None if row is None else _record(row)
+        return None if row is None else _record(row._mapping)
 
     def latest_of_pipeline(self, pipeline_id: int, stage: str, action: str) -> ActionRecord | None:
         """The most recently started attempt of this action in any execution."""
@@ -140,7 +141,7 @@ class Actions:
             .limit(1)
         )
         row = self._conn.execute(query).first()
-        return None if row is None else _record(row)
+        return None if row is None else _record(row._mapping)
 
     def by_token(
         self, pipeline_id: int, stage: str, action: str, token: str
@@ -152,7 +153,7 @@ class Actions:
             action_executions.c.token == token,
         )
         row = self._conn.execute(query).first()
-        return None if row is None else _record(row)
+        return None if row is None else _record(row._mapping)
 
     def latest_revision(self, pipeline_id: int, stage: str, action: str) -> dict[str, Any] | None:
         """The revision of the last successful attempt of a source action."""
@@ -176,7 +177,7 @@ class Actions:
             .where(action_executions.c.execution_id == execution_id)
             .order_by(action_executions.c.started, action_executions.c.attempt)
         )
-        return [_record(row) for row in self._conn.execute(query)]
+        return [_record(row._mapping) for row in self._conn.execute(query)]
 
     def page(
         self,
@@ -202,7 +203,7 @@ class Actions:
         query = query.order_by(
             action_executions.c.started.desc(), action_executions.c.id.desc()
         ).limit(limit)
-        return [_record(row) for row in self._conn.execute(query)]
+        return [_record(row._mapping) for row in self._conn.execute(query)]
 
     def overdue(self, now: float, limit: int = 100) -> list[ActionRecord]:
         """Attempts still in progress past their deadline."""
@@ -215,7 +216,7 @@ class Actions:
             )
             .limit(limit)
         )
-        return [_record(row) for row in self._conn.execute(query)]
+        return [_record(row._mapping) for row in self._conn.execute(query)]
 
     def next_deadline(self) -> float | None:
         query = sa.select(sa.func.min(action_executions.c.deadline)).where(

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from conveyor.store.rows import dumps
+from conveyor.store.rows import dumps, insert_many
 from conveyor.store.tables import events
 
 
@@ -22,21 +22,33 @@ class EventRecord:
 
 
 class Events:
+    """Events are kept until the transaction is about to commit, then written in one insert."""
+
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
+        self._pending: list[dict[str, Any]] = []
 
     def append(
         self, pipeline_name: str, time: float, detail_type: str, body: dict[str, Any]
     ) -> None:
-        self._conn.execute(
-            sa.insert(events).values(
-                pipeline_name=pipeline_name, time=time, detail_type=detail_type, body=dumps(body)
-            )
+        self._pending.append(
+            {
+                "pipeline_name": pipeline_name,
+                "time": time,
+                "detail_type": detail_type,
+                "body": dumps(body),
+            }
         )
+
+    def flush(self) -> None:
+        if self._pending:
+            insert_many(self._conn, events, self._pending)
+            self._pending = []
 
     def after(
         self, seq: int, limit: int = 1000, pipeline_name: str | None = None
     ) -> list[EventRecord]:
+        self.flush()
         query = sa.select(events).where(events.c.seq > seq)
         if pipeline_name is not None:
             query = query.where(events.c.pipeline_name == pipeline_name)

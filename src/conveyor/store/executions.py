@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from conveyor.store.rows import dumps, guarded_update, loads
+from conveyor.store import fast
+from conveyor.store.rows import dumps, guarded_update, insert, loads
 from conveyor.store.tables import executions, stage_executions
 
 _ACTIVE = sa.select(executions).where(
     executions.c.pipeline_id == sa.bindparam("pipeline_id"),
-    executions.c.status.in_(["InProgress", "Stopping"]),
+    sa.or_(executions.c.status == "InProgress", executions.c.status == "Stopping"),
 )
 _BY_ID = sa.select(executions).where(executions.c.id == sa.bindparam("id"))
-_STAGES_OF = sa.select(stage_executions).where(
-    stage_executions.c.execution_id.in_(sa.bindparam("ids", expanding=True))
+_STAGES_AT = sa.select(stage_executions).where(
+    sa.tuple_(stage_executions.c.execution_id, stage_executions.c.stage).in_(
+        sa.bindparam("pairs", expanding=True)
+    )
 )
 
 
@@ -50,8 +53,8 @@ class ExecutionRecord:
 _JSON = ("variables", "source_revisions", "outputs", "artifacts")
 
 
-def _execution(row: sa.Row[Any]) -> ExecutionRecord:
-    values = row._asdict()
+def _execution(row: Mapping[Any, Any]) -> ExecutionRecord:
+    values = dict(row)
     for name in _JSON:
         values[name] = loads(values[name])
     values["waiting"] = bool(values["waiting"])
@@ -73,27 +76,33 @@ class StageRecord:
     updated: float
 
 
-def _stage(row: sa.Row[Any]) -> StageRecord:
-    return StageRecord(**row._asdict())
+def _stage(row: Mapping[Any, Any]) -> StageRecord:
+    return StageRecord(**row)
 
 
 class Executions:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
 
+    @property
+    def dialect_locks_rows(self) -> bool:
+        """Whether writers can run side by side (PostgreSQL), so a row read before taking a
+        lock may have changed since; SQLite has one writer at a time."""
+        return self._conn.dialect.name != "sqlite"
+
     def insert(self, record: ExecutionRecord) -> None:
         values = {
             name: (dumps(getattr(record, name)) if name in _JSON else getattr(record, name))
             for name in ExecutionRecord.__dataclass_fields__
         }
-        self._conn.execute(sa.insert(executions).values(**values))
+        insert(self._conn, executions, values)
 
     def get(self, execution_id: str) -> ExecutionRecord | None:
-        row = self._conn.execute(_BY_ID, {"id": execution_id}).first()
-        return None if row is None else _execution(row)
+        rows = fast.fetch(self._conn, _BY_ID, {"id": execution_id})
+        return _execution(rows[0]) if rows else None
 
     def active(self, pipeline_id: int) -> list[ExecutionRecord]:
-        rows = self._conn.execute(_ACTIVE, {"pipeline_id": pipeline_id})
+        rows = fast.fetch(self._conn, _ACTIVE, {"pipeline_id": pipeline_id})
         return [_execution(row) for row in rows]
 
     def by_token(self, pipeline_id: int, token: str) -> ExecutionRecord | None:
@@ -101,7 +110,7 @@ class Executions:
             executions.c.pipeline_id == pipeline_id, executions.c.client_token == token
         )
         row = self._conn.execute(query).first()
-        return None if row is None else _execution(row)
+        return None if row is None else _execution(row._mapping)
 
     def next_seq(self, pipeline_id: int) -> int:
         query = sa.select(sa.func.max(executions.c.seq)).where(
@@ -121,9 +130,7 @@ class Executions:
         for name in _JSON:
             if name in values:
                 values[name] = dumps(values[name])
-        return guarded_update(
-            self._conn, executions, executions.c.id == execution_id, expected, values
-        )
+        return guarded_update(self._conn, executions, {"id": execution_id}, expected, values)
 
     def page(
         self, pipeline_id: int, before_seq: int | None, limit: int, succeeded_in: str | None
@@ -144,43 +151,45 @@ class Executions:
                 )
             )
         query = query.order_by(executions.c.seq.desc()).limit(limit)
-        return [_execution(row) for row in self._conn.execute(query)]
+        return [_execution(row._mapping) for row in self._conn.execute(query)]
 
     # -- stage executions -------------------------------------------------------------------
 
-    def stages_of(self, execution_ids: Sequence[str]) -> list[StageRecord]:
-        if not execution_ids:
+    def stages_at(self, stages: Sequence[tuple[str, str]]) -> list[StageRecord]:
+        """The stage executions of these (execution id, stage) pairs."""
+        if not stages:
             return []
-        return [_stage(r) for r in self._conn.execute(_STAGES_OF, {"ids": list(execution_ids)})]
+        rows = self._conn.execute(_STAGES_AT, {"pairs": list(stages)})
+        return [_stage(r._mapping) for r in rows]
 
     def stage(self, execution_id: str, stage: str) -> StageRecord | None:
         query = sa.select(stage_executions).where(
             stage_executions.c.execution_id == execution_id, stage_executions.c.stage == stage
         )
         row = self._conn.execute(query).first()
-        return None if row is None else _stage(row)
+        return None if row is None else _stage(row._mapping)
 
     def enter_stage(self, execution_id: str, pipeline_id: int, stage: str, now: float) -> None:
-        self._conn.execute(
-            sa.insert(stage_executions).values(
-                execution_id=execution_id,
-                stage=stage,
-                pipeline_id=pipeline_id,
-                status="InProgress",
-                attempt=1,
-                base_attempt=1,
-                manual_retries=0,
-                entered=now,
-                updated=now,
-            )
+        insert(
+            self._conn,
+            stage_executions,
+            {
+                "execution_id": execution_id,
+                "stage": stage,
+                "pipeline_id": pipeline_id,
+                "status": "InProgress",
+                "attempt": 1,
+                "base_attempt": 1,
+                "manual_retries": 0,
+                "entered": now,
+                "updated": now,
+            },
         )
 
     def retry_stage(
         self, execution_id: str, stage: str, expected: str, attempt: int, base: int, now: float
     ) -> bool:
-        key = sa.and_(
-            stage_executions.c.execution_id == execution_id, stage_executions.c.stage == stage
-        )
+        key = {"execution_id": execution_id, "stage": stage}
         values = {
             "status": "InProgress",
             "attempt": attempt,
@@ -194,9 +203,7 @@ class Executions:
     def set_stage_status(
         self, execution_id: str, stage: str, expected: str, new: str, now: float
     ) -> bool:
-        key = sa.and_(
-            stage_executions.c.execution_id == execution_id, stage_executions.c.stage == stage
-        )
+        key = {"execution_id": execution_id, "stage": stage}
         return guarded_update(
             self._conn, stage_executions, key, expected, {"status": new, "updated": now}
         )
@@ -210,4 +217,4 @@ class Executions:
             .limit(1)
         )
         row = self._conn.execute(query).first()
-        return None if row is None else _stage(row)
+        return None if row is None else _stage(row._mapping)

@@ -7,14 +7,16 @@ writer makes the select-then-update atomic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from conveyor.domain.actiontype import ActionTypeId
-from conveyor.store.rows import dumps, guarded_update, loads
+from conveyor.store import fast
+from conveyor.store.rows import dumps, guarded_update, insert, loads
 from conveyor.store.tables import jobs
 
 _BY_ID = sa.select(jobs).where(jobs.c.id == sa.bindparam("id"))
@@ -36,22 +38,22 @@ class JobRecord:
     updated: float
 
 
-def _record(row: sa.Row[Any]) -> JobRecord:
+def _record(row: Mapping[Any, Any]) -> JobRecord:
     return JobRecord(
-        id=row.id,
-        action_execution_id=row.action_execution_id,
-        pipeline_id=row.pipeline_id,
+        id=row["id"],
+        action_execution_id=row["action_execution_id"],
+        pipeline_id=row["pipeline_id"],
         type_id=ActionTypeId(
-            row.type_category, row.type_owner, row.type_provider, row.type_version
+            row["type_category"], row["type_owner"], row["type_provider"], row["type_version"]
         ),
-        status=row.status,
-        nonce=row.nonce,
-        owner=row.owner,
-        lease_until=row.lease_until,
-        query_value=row.query_value,
-        data=loads(row.data),
-        created=row.created,
-        updated=row.updated,
+        status=row["status"],
+        nonce=row["nonce"],
+        owner=row["owner"],
+        lease_until=row["lease_until"],
+        query_value=row["query_value"],
+        data=loads(row["data"]),
+        created=row["created"],
+        updated=row["updated"],
     )
 
 
@@ -69,14 +71,29 @@ def _type_filter(types: Sequence[ActionTypeId]) -> sa.ColumnElement[bool]:
     )
 
 
+@cache
+def _claimable(
+    types: tuple[ActionTypeId, ...], by_query: bool, skip_locked: bool
+) -> sa.Select[Any]:
+    query = sa.select(jobs).where(jobs.c.status == "Queued", _type_filter(types))
+    if by_query:
+        query = query.where(jobs.c.query_value == sa.bindparam("query_value"))
+    query = query.order_by(jobs.c.created).limit(sa.bindparam("limit"))
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
 class Jobs:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
 
     def insert(self, record: JobRecord) -> None:
         t = record.type_id
-        self._conn.execute(
-            sa.insert(jobs).values(
+        insert(
+            self._conn,
+            jobs,
+            dict(
                 id=record.id,
                 action_execution_id=record.action_execution_id,
                 pipeline_id=record.pipeline_id,
@@ -92,12 +109,12 @@ class Jobs:
                 data=dumps(record.data),
                 created=record.created,
                 updated=record.updated,
-            )
+            ),
         )
 
     def get(self, job_id: str) -> JobRecord | None:
-        row = self._conn.execute(_BY_ID, {"id": job_id}).first()
-        return None if row is None else _record(row)
+        rows = fast.fetch(self._conn, _BY_ID, {"id": job_id})
+        return _record(rows[0]) if rows else None
 
     def claimable(
         self, types: Sequence[ActionTypeId], limit: int, query_value: str | None = None
@@ -105,18 +122,18 @@ class Jobs:
         """Queued jobs of these types, oldest first, locked for this transaction."""
         if not types:
             return []
-        query = sa.select(jobs).where(jobs.c.status == "Queued", _type_filter(types))
+        query = _claimable(
+            tuple(types), query_value is not None, self._conn.dialect.name == "postgresql"
+        )
+        params: dict[str, Any] = {"limit": limit}
         if query_value is not None:
-            query = query.where(jobs.c.query_value == query_value)
-        query = query.order_by(jobs.c.created).limit(limit)
-        if self._conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return [_record(row) for row in self._conn.execute(query)]
+            params["query_value"] = query_value
+        return [_record(row) for row in fast.fetch(self._conn, query, params)]
 
     def update(self, job_id: str, expected: str | None, **values: Any) -> bool:
         if "data" in values:
             values["data"] = dumps(values["data"])
-        return guarded_update(self._conn, jobs, jobs.c.id == job_id, expected, values)
+        return guarded_update(self._conn, jobs, {"id": job_id}, expected, values)
 
     def renew(self, job_id: str, owner: str, lease_until: float, now: float) -> bool:
         """Extend the lease of a job this owner still holds."""
@@ -136,7 +153,7 @@ class Jobs:
             jobs.c.action_execution_id == action_execution_id,
             jobs.c.status.in_(["Queued", "Dispatched", "InProgress"]),
         )
-        return [_record(row) for row in self._conn.execute(query)]
+        return [_record(row._mapping) for row in self._conn.execute(query)]
 
     def expired(self, now: float, limit: int = 100) -> list[JobRecord]:
         query = (
@@ -147,7 +164,7 @@ class Jobs:
             )
             .limit(limit)
         )
-        return [_record(row) for row in self._conn.execute(query)]
+        return [_record(row._mapping) for row in self._conn.execute(query)]
 
     def held_by(self, owner_prefix: str, limit: int = 1000) -> list[JobRecord]:
         """Jobs in the hands of workers whose identity starts with ``owner_prefix``."""
@@ -159,7 +176,7 @@ class Jobs:
             )
             .limit(limit)
         )
-        return [_record(row) for row in self._conn.execute(query)]
+        return [_record(row._mapping) for row in self._conn.execute(query)]
 
     def count_queued(self, types: Sequence[ActionTypeId]) -> int:
         if not types:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
 import sqlalchemy as sa
 
+from conveyor.store import fast
 from conveyor.store.tables import pipeline_versions, pipelines
 
 # Statements built once: building a statement costs as much as running it on SQLite.
@@ -40,15 +42,15 @@ class PipelineRecord:
     updated: float
 
 
-def _record(row: sa.Row[Any]) -> PipelineRecord:
+def _record(row: Mapping[Any, Any]) -> PipelineRecord:
     return PipelineRecord(
-        row.id,
-        row.name,
-        row.version,
-        row.pipeline_type,
-        row.execution_mode,
-        row.created,
-        row.updated,
+        row["id"],
+        row["name"],
+        row["version"],
+        row["pipeline_type"],
+        row["execution_mode"],
+        row["created"],
+        row["updated"],
     )
 
 
@@ -87,13 +89,13 @@ class Pipelines:
     def get(self, name: str, *, lock: bool = False) -> PipelineRecord | None:
         """The pipeline named ``name``; ``lock`` holds its row until the transaction ends."""
         query = _BY_NAME_LOCKED if lock else _BY_NAME
-        row = self._conn.execute(query, {"name": name}).first()
-        return None if row is None else _record(row)
+        rows = fast.fetch(self._conn, query, {"name": name})
+        return _record(rows[0]) if rows else None
 
     def get_by_id(self, pipeline_id: int, *, lock: bool = False) -> PipelineRecord | None:
         query = _BY_ID_LOCKED if lock else _BY_ID
-        row = self._conn.execute(query, {"id": pipeline_id}).first()
-        return None if row is None else _record(row)
+        rows = fast.fetch(self._conn, query, {"id": pipeline_id})
+        return _record(rows[0]) if rows else None
 
     def declaration(self, pipeline_id: int, version: int) -> dict[str, Any] | None:
         """The declaration of one version (shared: do not modify it)."""
@@ -119,7 +121,7 @@ class Pipelines:
         query = sa.select(pipelines).order_by(pipelines.c.name).limit(limit)
         if after is not None:
             query = query.where(pipelines.c.name > after)
-        return [_record(row) for row in self._conn.execute(query)]
+        return [_record(row._mapping) for row in self._conn.execute(query)]
 
     def insert(
         self,

@@ -1,11 +1,20 @@
-"""Helpers shared by the repositories: JSON columns and guarded updates."""
+"""Helpers shared by the repositories: JSON columns, and statements built once.
+
+Building a SQLAlchemy statement and its cache key costs several times what SQLite takes to
+run it, so the statements the engine runs for every action (guarded updates, inserts) are
+built once per shape and run with bound parameters.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+
+from conveyor.store import fast
 
 
 def dumps(value: Any) -> str:
@@ -16,13 +25,51 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+@cache
+def _update(
+    table: sa.Table, keys: tuple[str, ...], guarded: bool, columns: tuple[str, ...]
+) -> sa.Update:
+    condition = [table.c[k] == sa.bindparam(f"key_{k}") for k in keys]
+    if guarded:
+        condition.append(table.c.status == sa.bindparam("expected_status"))
+    return sa.update(table).where(*condition).values({c: sa.bindparam(f"new_{c}") for c in columns})
+
+
+@cache
+def insert_statement(table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
+    return sa.insert(table).values({c: sa.bindparam(c) for c in columns})
+
+
+def insert(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
+    fast.execute(conn, insert_statement(table, tuple(values)), values)
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        fast.execute_many(conn, insert_statement(table, tuple(rows[0])), rows)
+
+
 def guarded_update(
     conn: sa.Connection,
     table: sa.Table,
-    key: sa.ColumnElement[bool],
+    key: Mapping[str, Any],
     expected: str | None,
-    values: dict[str, Any],
+    values: Mapping[str, Any],
 ) -> bool:
-    """Update the row at ``key`` if its status is ``expected`` (any, when None): True if it was."""
-    condition = key if expected is None else sa.and_(key, table.c.status == expected)
-    return conn.execute(sa.update(table).where(condition).values(**values)).rowcount == 1
+    """Update the row at ``key`` if its status is ``expected`` (any, when None): True if it was.
+
+    Values are plain values; a SQL expression (such as ``column + 1``) takes the slower path
+    of a statement built for the call.
+    """
+    if any(isinstance(v, sa.ClauseElement) for v in values.values()):
+        condition = [table.c[k] == v for k, v in key.items()]
+        if expected is not None:
+            condition.append(table.c.status == expected)
+        statement = sa.update(table).where(*condition).values(**values)
+        return conn.execute(statement).rowcount == 1
+    statement = _update(table, tuple(key), expected is not None, tuple(sorted(values)))
+    params = {f"key_{k}": v for k, v in key.items()}
+    params.update({f"new_{c}": v for c, v in values.items()})
+    if expected is not None:
+        params["expected_status"] = expected
+    return fast.execute(conn, statement, params) == 1

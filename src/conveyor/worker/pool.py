@@ -14,13 +14,13 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from conveyor.actions.base import (
     ArtifactLocation,
-    EnvironmentVariable,
     JobContext,
     JobResult,
     OutputArtifact,
@@ -29,9 +29,11 @@ from conveyor.actions.base import (
 from conveyor.artifacts import ArtifactStore
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
+from conveyor.domain.pipeline import EnvironmentVariable
 from conveyor.engine.jobs import JobService
 from conveyor.engine.notify import Notifier
 from conveyor.store import JobRecord
+from conveyor.worker import leftovers
 
 log = logging.getLogger("conveyor.worker")
 IDLE_WAIT = 1.0
@@ -49,6 +51,7 @@ def job_context(
     log_file: Any,
     cancelled: threading.Event,
     now: float,
+    process_started: Callable[[int], None] | None = None,
 ) -> JobContext:
     data = job.data
     extra = data.get("conveyor") or {}
@@ -87,6 +90,7 @@ def job_context(
         ),
         source_revision=extra.get("sourceRevision"),
         time_left=None if deadline is None else max(0.0, deadline - now),
+        process_started=process_started,
     )
 
 
@@ -116,6 +120,8 @@ class WorkerPool:
         self._running: dict[str, tuple[threading.Event, str]] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Workspaces are removed off the workers' path: the next job need not wait for it.
+        self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-cleaner")
         notifier.on_cancel(self._cancel)
 
     def start(self) -> None:
@@ -145,6 +151,7 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self._cleaner.shutdown(wait=True)
 
     def _cancel(self, job_id: str) -> None:
         with self._lock:
@@ -156,15 +163,15 @@ class WorkerPool:
         seen = self._notifier.generation
         while not self._stop.is_set():
             try:
-                claimed = self._jobs.poll(self._types, owner=owner, limit=1)
+                claimed = self._jobs.claim(self._types, owner=owner)
             except Exception:
-                log.exception("polling for jobs failed")
-                claimed = []
+                log.exception("claiming a job failed")
+                claimed = None
                 self._stop.wait(IDLE_WAIT)
-            if not claimed:
+            if claimed is None:
                 seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
                 continue
-            self._run(claimed[0], owner)
+            self._run(claimed, owner)
 
     def _run(self, job: JobRecord, owner: str) -> None:
         cancelled = threading.Event()
@@ -172,12 +179,17 @@ class WorkerPool:
             self._running[job.id] = (cancelled, owner)
         workspace = self._work / job.id
         try:
-            self._jobs.acknowledge(job.id, job.nonce)
             workspace.mkdir(parents=True, exist_ok=True)
             action_execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
             with open(self._logs / f"{action_execution}.log", "a", encoding="utf-8") as log_file:
                 context = job_context(
-                    job, self._artifacts, workspace, log_file, cancelled, time.time()
+                    job,
+                    self._artifacts,
+                    workspace,
+                    log_file,
+                    cancelled,
+                    time.time(),
+                    lambda pid: leftovers.record(self._work, job.id, pid),
                 )
                 result = self._provide(job, context)
             self._report(job, result)
@@ -195,7 +207,8 @@ class WorkerPool:
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
-            shutil.rmtree(workspace, ignore_errors=True)
+            leftovers.forget(self._work, job.id)
+            self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
 
     def _provide(self, job: JobRecord, context: JobContext) -> JobResult:
         provider = self._providers[job.type_id]
@@ -227,6 +240,7 @@ class WorkerPool:
                 external_id=result.external_execution_id,
                 output_variables=result.output_variables,
                 revision=revision,
+                taker=True,
             )
         else:
             self._jobs.fail(
@@ -234,6 +248,7 @@ class WorkerPool:
                 failure_type=result.failure_type.value,
                 message=(result.message or "The action failed.")[:5000],
                 external_id=result.external_execution_id,
+                taker=True,
             )
 
     def _heartbeat(self) -> None:
