@@ -13,7 +13,8 @@ from conveyor.domain.errors import (
     InvalidStructureException,
 )
 from conveyor.domain.pipeline import PipelineType, parse_pipeline
-from conveyor.domain.structure import check, effective_type, format_path
+from conveyor.domain.problems import format_path
+from conveyor.domain.structure import check, effective_type
 from tests.support.declarations import build_action, pipeline, source_action
 
 

@@ -7,12 +7,9 @@ server can answer with the first and ``conveyor validate`` can list them all.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from conveyor.domain.actiontype import ActionOwner, ActionType, ActionTypeId
+from conveyor.domain.actionrules import COMMANDS, check_action
 from conveyor.domain.errors import (
     ConveyorError,
     InvalidActionDeclarationException,
@@ -20,14 +17,13 @@ from conveyor.domain.errors import (
     InvalidStageDeclarationException,
     InvalidStructureException,
 )
-from conveyor.domain.pipeline import Action, ExecutionMode, Pipeline, PipelineType, Stage
+from conveyor.domain.pipeline import ExecutionMode, Pipeline, PipelineType, Stage
+from conveyor.domain.problems import Path, Problem, Resolver
 
 MIN_STAGES = 2
 MAX_STAGES = 50
 MAX_ACTIONS_PER_STAGE = 50
 RESERVED_NAMESPACES = frozenset({"codepipeline", "variables"})
-APPROVAL = ActionTypeId("Approval", "AWS", "Manual", "1")
-COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
 CONNECTION_SOURCE = "CodeStarSourceConnection"
 # Condition results each kind of stage condition may ask for.
 CONDITION_RESULTS = {
@@ -35,29 +31,6 @@ CONDITION_RESULTS = {
     "onSuccess": frozenset({"ROLLBACK", "FAIL"}),
     "onFailure": frozenset({"ROLLBACK", "FAIL", "RETRY", "SKIP"}),
 }
-_QUERYABLE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,20}")
-
-Path = tuple[str | int, ...]
-Resolver = Callable[[ActionTypeId], ActionType | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: Path
-    error: type[ConveyorError]
-    message: str
-
-    @property
-    def where(self) -> str:
-        return format_path(self.path)
-
-
-def format_path(path: Path) -> str:
-    """``("stages", 1, "actions", 0)`` as ``stages[1].actions[0]``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 def v2_features(pipeline: Pipeline) -> list[tuple[str, type[ConveyorError]]]:
@@ -91,7 +64,7 @@ def check(pipeline: Pipeline, resolve: Resolver, region: str) -> list[Problem]:
     problems += _check_stages(pipeline)
     for s, stage in enumerate(pipeline.stages):
         for a, action in enumerate(stage.actions):
-            problems += _check_action(("stages", s, "actions", a), stage, action, resolve)
+            problems += check_action(("stages", s, "actions", a), stage, action, resolve)
     problems += _check_artifacts(pipeline)
     problems += _check_namespaces(pipeline)
     problems += _check_variables_and_triggers(pipeline)
@@ -258,121 +231,6 @@ def _check_stage(s: int, stage: Stage) -> list[Problem]:
                 InvalidStageDeclarationException,
                 f"Stage '{stage.name}' retries on failure, which cannot be combined with "
                 "onFailure conditions.",
-            )
-        )
-    return problems
-
-
-def _check_action(path: Path, stage: Stage, action: Action, resolve: Resolver) -> list[Problem]:
-    def problem(where: Path, message: str) -> Problem:
-        return Problem((*path, *where), InvalidActionDeclarationException, message)
-
-    label = f"Action '{action.name}' in stage '{stage.name}'"
-    action_type = resolve(action.type_id)
-    if action_type is None:
-        return [
-            problem(
-                ("actionTypeId",),
-                f"ActionType (Category: '{action.type_id.category}', Provider: "
-                f"'{action.type_id.provider}', Owner: '{action.type_id.owner}', Version: "
-                f"'{action.type_id.version}') in action '{action.name}' is not available.",
-            )
-        ]
-    problems = []
-    config = action.config
-    for prop in action_type.properties:
-        if prop.required and prop.name not in config:
-            problems.append(
-                problem(
-                    ("configuration",),
-                    f"{label} is missing the required configuration property '{prop.name}'.",
-                )
-            )
-        if (
-            prop.queryable
-            and prop.name in config
-            and not _QUERYABLE_VALUE.fullmatch(config[prop.name])
-        ):
-            problems.append(
-                problem(
-                    ("configuration", prop.name),
-                    f"{label}: the queryable property '{prop.name}' takes at most 20 letters, "
-                    "digits, '_' or '-'.",
-                )
-            )
-    for key in config:
-        if action_type.find_property(key) is None:
-            known = ", ".join(p.name for p in action_type.properties) or "none"
-            problems.append(
-                problem(
-                    ("configuration", key),
-                    f"{label} has unknown configuration property '{key}' for action type "
-                    f"{action.type_id} (known: {known}).",
-                )
-            )
-    for where, count, bounds, word in (
-        ("inputArtifacts", len(action.input_artifacts), action_type.input_artifacts, "input"),
-        ("outputArtifacts", len(action.output_artifacts), action_type.output_artifacts, "output"),
-    ):
-        if count < bounds.minimum:
-            problems.append(
-                problem(
-                    (where,),
-                    f"Action {action.name} declares {count} {word} artifacts which is less "
-                    f"than the minimum count ({bounds.minimum}).",
-                )
-            )
-        elif count > bounds.maximum:
-            problems.append(
-                problem(
-                    (where,),
-                    f"Action {action.name} declares {count} {word} artifacts which is more "
-                    f"than the maximum count ({bounds.maximum}).",
-                )
-            )
-    if action.timeout_in_minutes is not None and action.type_id != APPROVAL:
-        problems.append(
-            problem(
-                ("timeoutInMinutes",),
-                f"{label}: timeoutInMinutes is only allowed on manual approval actions.",
-            )
-        )
-    if action.type_id == COMMANDS:
-        if not action.commands:
-            problems.append(
-                problem(
-                    ("commands",), f"Action {action.name} must have a non-empty commands field."
-                )
-            )
-    else:
-        for field, value in (
-            ("commands", action.commands),
-            ("outputVariables", action.output_variables),
-            ("environmentVariables", action.environment_variables),
-        ):
-            if value:
-                problems.append(
-                    problem(
-                        (field,),
-                        f"The following action cannot contain a {field} field: {action.name}. "
-                        f"To use the {field} field, use a compute action.",
-                    )
-                )
-        for o, artifact in enumerate(action.output_artifacts):
-            if artifact.files:
-                problems.append(
-                    problem(
-                        ("outputArtifacts", o, "files"),
-                        f"{label}: output artifact files are only allowed on Commands actions.",
-                    )
-                )
-    if action.region and (
-        action.is_source or action.type_id.owner in (ActionOwner.THIRD_PARTY, ActionOwner.CUSTOM)
-    ):
-        problems.append(
-            problem(
-                ("region",),
-                f"{label}: source, third-party and custom actions cannot run in another Region.",
             )
         )
     return problems

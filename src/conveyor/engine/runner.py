@@ -32,25 +32,21 @@ from conveyor.domain.events import (
 )
 from conveyor.domain.execution import (
     ActionAbandoned,
-    ActionRun,
     ActionStarted,
     Command,
     Effect,
-    Run,
     RunMoved,
     RunStatusChanged,
     Snapshot,
     StageEntered,
-    StageRun,
     StageStatusChanged,
     StopRecorded,
-    StopRequest,
 )
-from conveyor.domain.pipeline import ExecutionMode
 from conveyor.domain.plan import Plan
-from conveyor.domain.status import ActionStatus, ExecutionStatus, StageStatus
+from conveyor.domain.status import ActionStatus, ExecutionStatus
 from conveyor.engine.clock import Clock
 from conveyor.engine.plans import Plans
+from conveyor.engine.snapshot import load_snapshot
 from conveyor.engine.starting import ActionStart, prepare_action
 from conveyor.store import ExecutionRecord, PipelineRecord, Tx
 
@@ -82,70 +78,6 @@ class Runner:
 
     # -- snapshot ---------------------------------------------------------------------------
 
-    def snapshot(
-        self, tx: Tx, pipeline: PipelineRecord, extra: Iterable[ExecutionRecord] = ()
-    ) -> tuple[Snapshot, dict[str, ExecutionRecord]]:
-        records = {r.id: r for r in tx.executions.active(pipeline.id)}
-        for record in extra:
-            records[record.id] = record
-        current = self.plans.get(tx, pipeline.id, pipeline.version)
-        plans = {pipeline.version: current}
-        for record in records.values():
-            if record.version not in plans:
-                plans[record.version] = self.plans.get(tx, pipeline.id, record.version)
-        inside = [
-            (r.id, plans[r.version].stages[r.stage_index].name)
-            for r in records.values()
-            if not r.waiting and r.stage_index < len(plans[r.version].stages)
-        ]
-        stages = {(s.execution_id, s.stage): s for s in tx.executions.stages_at(inside)}
-        briefs = tx.actions.briefs(inside)
-        runs = []
-        for record in records.values():
-            plan = plans[record.version]
-            stage_run = None
-            if not record.waiting and record.stage_index < len(plan.stages):
-                name = plan.stages[record.stage_index].name
-                stage = stages.get((record.id, name))
-                if stage is not None:
-                    actions: dict[str, ActionRun] = {}
-                    for b in briefs:
-                        if (
-                            b.execution_id == record.id
-                            and b.stage == name
-                            and (b.attempt >= stage.base_attempt)
-                        ):
-                            actions[b.action] = ActionRun(
-                                b.id, b.action, ActionStatus(b.status), b.attempt, b.error_message
-                            )
-                    stage_run = StageRun(
-                        name, StageStatus(stage.status), stage.attempt, stage.base_attempt, actions
-                    )
-            stop = None
-            if record.stop_abandon is not None:
-                stop = StopRequest(record.stop_abandon, record.stop_reason)
-            runs.append(
-                Run(
-                    record.id,
-                    record.seq,
-                    record.version,
-                    ExecutionStatus(record.status),
-                    record.stage_index,
-                    record.waiting,
-                    record.arrived,
-                    stop,
-                    stage_run,
-                )
-            )
-        snapshot = Snapshot(
-            version=pipeline.version,
-            mode=ExecutionMode(pipeline.execution_mode),
-            plans=plans,
-            closed=_closed(tx, pipeline, current),
-            runs=tuple(runs),
-        )
-        return snapshot, records
-
     # -- advancing --------------------------------------------------------------------------
 
     def advance(
@@ -160,7 +92,7 @@ class Runner:
         outcome = Outcome()
         extra = list(extra)
         for _ in range(MAX_ROUNDS):
-            snapshot, records = self.snapshot(tx, pipeline, extra)
+            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra)
             if latest_in_stage is not None and command is not None:
                 snapshot = Snapshot(
                     snapshot.version,
@@ -387,17 +319,3 @@ def _with_stop(record: ExecutionRecord, effect: StopRecorded) -> ExecutionRecord
     from dataclasses import replace
 
     return replace(record, stop_abandon=effect.abandon, stop_reason=effect.reason)
-
-
-def _closed(tx: Tx, pipeline: PipelineRecord, plan: Plan) -> frozenset[str]:
-    """Stages whose way in is disabled: their inbound, or the previous stage's outbound."""
-    disabled = {(t.stage, t.direction) for t in tx.transitions.of(pipeline.id) if not t.enabled}
-    if not disabled:
-        return frozenset()
-    closed = set()
-    for stage in plan.stages:
-        if (stage.name, "Inbound") in disabled:
-            closed.add(stage.name)
-        if stage.index > 0 and (plan.stages[stage.index - 1].name, "Outbound") in disabled:
-            closed.add(stage.name)
-    return frozenset(closed)
