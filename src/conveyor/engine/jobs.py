@@ -67,27 +67,11 @@ class JobService:
             now = self._clock.now()
             claimed = []
             for job in tx.jobs.claimable(types, limit, query_value):
-                nonce = secrets.token_hex(8)
                 deadline = (job.data.get("conveyor") or {}).get("deadline")
                 lease_until = deadline if until_deadline and deadline else now + self.lease
-                if tx.jobs.update(
-                    job.id,
-                    JobStatus.QUEUED,
-                    status=JobStatus.DISPATCHED,
-                    nonce=nonce,
-                    owner=owner,
-                    lease_until=lease_until,
-                    updated=now,
-                ):
-                    claimed.append(
-                        replace(
-                            job,
-                            status=JobStatus.DISPATCHED,
-                            nonce=nonce,
-                            owner=owner,
-                            lease_until=lease_until,
-                        )
-                    )
+                taken = _take(tx, job, JobStatus.DISPATCHED, owner, lease_until, now)
+                if taken is not None:
+                    claimed.append(taken)
             return claimed
 
     def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None:
@@ -102,24 +86,9 @@ class JobService:
         with self._store.write() as tx:
             now = self._clock.now()
             for job in tx.jobs.claimable(types, 1):
-                nonce = secrets.token_hex(8)
-                lease_until = now + self.lease
-                if tx.jobs.update(
-                    job.id,
-                    JobStatus.QUEUED,
-                    status=JobStatus.IN_PROGRESS,
-                    nonce=nonce,
-                    owner=owner,
-                    lease_until=lease_until,
-                    updated=now,
-                ):
-                    return replace(
-                        job,
-                        status=JobStatus.IN_PROGRESS,
-                        nonce=nonce,
-                        owner=owner,
-                        lease_until=lease_until,
-                    )
+                taken = _take(tx, job, JobStatus.IN_PROGRESS, owner, now + self.lease, now)
+                if taken is not None:
+                    return taken
             return None
 
     def get(self, job_id: str) -> JobRecord:
@@ -260,6 +229,24 @@ class JobService:
                 f"Job {job_id} is {job.status}; it no longer takes a result."
             )
         return job, pipeline
+
+
+def _take(
+    tx: Tx, job: JobRecord, status: JobStatus, owner: str, lease_until: float, now: float
+) -> JobRecord | None:
+    """Move a queued job to ``status`` for ``owner`` with a fresh nonce and lease."""
+    nonce = secrets.token_hex(8)
+    if not tx.jobs.update(
+        job.id,
+        JobStatus.QUEUED,
+        status=status,
+        nonce=nonce,
+        owner=owner,
+        lease_until=lease_until,
+        updated=now,
+    ):
+        return None
+    return replace(job, status=status, nonce=nonce, owner=owner, lease_until=lease_until)
 
 
 def _job(tx: Tx, job_id: str) -> JobRecord:
