@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,19 @@ class Settings:
     max_tags: int = 50
     # In-process job workers: how many actions run at once on this server.
     workers: int = 4
+    # CodeCommit repository names → git URLs or folders (default: $home/repositories/<name>).
+    repositories: Mapping[str, str] = field(default_factory=dict)
+    # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId.
+    connections: Mapping[str, str] = field(default_factory=dict)
+    # Parameter Store and Secrets Manager values for builds (default: $home/secrets.yaml).
+    secrets_file: Path | None = None
+    # An S3-compatible endpoint: when set, buckets are real buckets reached with boto3.
+    s3_endpoint: str | None = None
+    # The address people use to reach this server, for links such as action log URLs
+    # (default: http://<host>:<port>).
+    public_url: str | None = None
+    # The largest an artifact may be, unpacked, in bytes.
+    max_artifact_bytes: int | None = 5 * 1024**3
 
     @property
     def database(self) -> str:
@@ -60,8 +73,22 @@ _ENV = {
     "max_custom_action_types": "CONVEYOR_MAX_CUSTOM_ACTION_TYPES",
     "max_tags": "CONVEYOR_MAX_TAGS",
     "workers": "CONVEYOR_WORKERS",
+    "secrets_file": "CONVEYOR_SECRETS_FILE",
+    "s3_endpoint": "CONVEYOR_S3_ENDPOINT",
+    "public_url": "CONVEYOR_PUBLIC_URL",
+    "max_artifact_bytes": "CONVEYOR_MAX_ARTIFACT_BYTES",
 }
-_NULLABLE = frozenset({"database_url", "max_pipelines", "max_custom_action_types"})
+_NULLABLE = frozenset(
+    {
+        "database_url",
+        "max_pipelines",
+        "max_custom_action_types",
+        "secrets_file",
+        "s3_endpoint",
+        "public_url",
+        "max_artifact_bytes",
+    }
+)
 _KINDS: dict[str, type] = {
     "home": Path,
     "database_url": str,
@@ -73,6 +100,12 @@ _KINDS: dict[str, type] = {
     "max_custom_action_types": int,
     "max_tags": int,
     "workers": int,
+    "repositories": dict,
+    "connections": dict,
+    "secrets_file": Path,
+    "s3_endpoint": str,
+    "public_url": str,
+    "max_artifact_bytes": int,
 }
 
 

@@ -9,14 +9,15 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from conveyor.actions.registry import PROVIDERS
+from conveyor.actions.base import ProviderConfig
+from conveyor.actions.registry import providers
 from conveyor.api.protocol import create_app
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.config import Settings
@@ -38,6 +39,19 @@ def node_id(home: Path) -> str:
         value = uuid.uuid4().hex[:12]
         path.write_text(value + "\n", encoding="utf-8")
         return value
+
+
+def provider_config(settings: Settings) -> ProviderConfig:
+    return ProviderConfig(
+        home=settings.home,
+        region=settings.region,
+        account=settings.account,
+        repositories=settings.repositories,
+        connections=settings.connections,
+        secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
+        cache=settings.home / "cache",
+        max_artifact_bytes=settings.max_artifact_bytes,
+    )
 
 
 @dataclass
@@ -63,7 +77,7 @@ class Engine:
             self.services.jobs,
             self.services.notifier,
             LocalBuckets(self.settings.home / "buckets"),
-            PROVIDERS,
+            providers(provider_config(self.settings)),
             self.settings.home,
             size=self.settings.workers,
             owner=f"{node}/{incarnation}",
@@ -105,9 +119,19 @@ def build(settings: Settings) -> Application:
             max_custom_action_types=settings.max_custom_action_types,
             max_tags=settings.max_tags,
         ),
-        runnable=frozenset(PROVIDERS),
+        runnable=frozenset(providers(provider_config(settings))),
+        log_base=public_url(settings),
     )
-    return Application(store, services, create_app(services), Engine(services, settings))
+    app = create_app(services, settings.home / "logs")
+    return Application(store, services, app, Engine(services, settings))
+
+
+def public_url(settings: Settings) -> str:
+    """Where people reach this server: the setting, or the address it listens on."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
 
 
 class _Server(uvicorn.Server):
@@ -162,10 +186,10 @@ class Running:
 @contextmanager
 def running(settings: Settings) -> Iterator[Running]:
     """A server on a free loopback port in a background thread, for tests and benchmarks."""
-    application = build(settings)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    application = build(replace(settings, host="127.0.0.1", port=port))
     server = uvicorn.Server(_config(application.app, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, name="conveyor-server", daemon=True)
     application.engine.start()

@@ -17,10 +17,11 @@ from conveyor.actions.base import (
     JobContext,
     JobResult,
     OutputArtifact,
+    ProviderConfig,
 )
 from conveyor.actions.commands import Commands
 from conveyor.actions.git import GitSource
-from conveyor.actions.registry import provider_for
+from conveyor.actions.registry import providers
 from conveyor.artifacts.archive import pack, unpack
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.domain.actiontype import ActionTypeId
@@ -275,6 +276,7 @@ def test_odd_commands_still_report_properly(tmp_path: Path, command: str) -> Non
 
 
 def test_the_registry_maps_the_builtin_types() -> None:
-    assert isinstance(provider_for(ActionTypeId("Compute", "AWS", "Commands", "1")), Commands)
-    assert isinstance(provider_for(ActionTypeId("Source", "AWS", "Git", "1")), GitSource)
-    assert provider_for(ActionTypeId("Deploy", "AWS", "S3", "1")) is None
+    built = providers(ProviderConfig(home=Path("/nonexistent")))
+    assert isinstance(built[ActionTypeId("Compute", "AWS", "Commands", "1")], Commands)
+    assert isinstance(built[ActionTypeId("Source", "AWS", "Git", "1")], GitSource)
+    assert ActionTypeId("Approval", "AWS", "Manual", "1") not in built

@@ -110,6 +110,32 @@ class JobResult:
         return cls(succeeded=False, message=message, failure_type=failure_type)
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """What providers need to know about this installation, from its settings."""
+
+    home: Path
+    region: str = "us-east-1"
+    account: str = "000000000000"
+    # CodeCommit repository name → git URL or folder; unnamed ones are
+    # ``home/repositories/<name>``.
+    repositories: Mapping[str, str] = field(default_factory=dict)
+    # CodeStar connection ARN → base URL (a git host) or folder under which
+    # ``FullRepositoryId`` is found; without one, ``home/repositories/<FullRepositoryId>``.
+    connections: Mapping[str, str] = field(default_factory=dict)
+    # A YAML file with ``parameters`` (Parameter Store names → values) and ``secrets``
+    # (Secrets Manager ids → strings, JSON text for keyed secrets); None: there are none.
+    secrets: Path | None = None
+    # Build caches kept between builds of the same project on this host.
+    cache: Path | None = None
+    # The largest an artifact may be, unpacked, in bytes; None: no limit.
+    max_artifact_bytes: int | None = None
+
+    @property
+    def repositories_folder(self) -> Path:
+        return self.home / "repositories"
+
+
 class Provider(Protocol):
     def run(self, context: JobContext) -> JobResult:
         """Do the action's work; raise nothing for expected failures, return them."""

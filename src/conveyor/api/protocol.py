@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.api.context import Context
 from conveyor.api.handlers import handlers
+from conveyor.api.logs import make_log_endpoint
 from conveyor.api.model import TARGET_PREFIX, operation, operation_names
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
@@ -111,7 +113,9 @@ def _is_read(name: str) -> bool:
     return name.startswith(("Get", "List"))
 
 
-def create_app(services: Services) -> ASGIApp:
+def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
+    """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, and action logs from the
+    folder ``logs`` on ``/logs/<actionExecutionId>``."""
     table = handlers()
     tokens = PageTokens(services.token_key)
     # Handing a request to a worker thread costs more than a SQLite read itself; a read that
@@ -153,7 +157,16 @@ def create_app(services: Services) -> ASGIApp:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    site = Starlette(routes=[Route("/health", health, methods=["GET"])])
+    routes = [Route("/health", health, methods=["GET"])]
+    if logs is not None:
+        routes.append(
+            Route(
+                "/logs/{action_execution_id}",
+                make_log_endpoint(services, logs),
+                methods=["GET"],
+            )
+        )
+    site = Starlette(routes=routes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         """``POST /`` straight to the dispatcher, which answers every error itself; the rest

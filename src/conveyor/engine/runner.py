@@ -68,13 +68,19 @@ class Outcome:
 
 class Runner:
     def __init__(
-        self, scope: Scope, clock: Clock, plans: Plans, runnable: frozenset[ActionTypeId]
+        self,
+        scope: Scope,
+        clock: Clock,
+        plans: Plans,
+        runnable: frozenset[ActionTypeId],
+        log_base: str | None = None,
     ) -> None:
         self.scope = scope
         self.clock = clock
         self.plans = plans
         # The built-in (AWS-owned) types this installation has providers for.
         self.runnable = runnable
+        self.log_base = log_base
 
     # -- snapshot ---------------------------------------------------------------------------
 
@@ -217,7 +223,15 @@ class Runner:
                 assert record is not None
                 plan = snapshot.plans[record.version]
                 start = prepare_action(
-                    tx, self.scope, pipeline, plan, record, effect, now, self.runnable
+                    tx,
+                    self.scope,
+                    pipeline,
+                    plan,
+                    record,
+                    effect,
+                    now,
+                    self.runnable,
+                    self.log_base,
                 )
                 if start.failure is not None:
                     failed_to_start = True

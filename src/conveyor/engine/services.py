@@ -55,12 +55,14 @@ class Services:
         limits: Limits,
         clock: Clock | None = None,
         runnable: frozenset[ActionTypeId] = frozenset(),
+        log_base: str | None = None,
     ) -> Services:
-        """``runnable``: the built-in action types this process has providers for."""
+        """``runnable``: the built-in action types this process has providers for;
+        ``log_base``: the server's URL, under which ``/logs/<id>`` serves action logs."""
         clock = clock or SystemClock()
         notifier = Notifier()
         plans = Plans()
-        runner = Runner(scope, clock, plans, runnable)
+        runner = Runner(scope, clock, plans, runnable, log_base)
         executions = ExecutionService(store, scope, clock, runner, notifier)
         return cls(
             store=store,

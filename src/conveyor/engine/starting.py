@@ -100,6 +100,7 @@ def prepare_action(
     effect: ActionStarted,
     now: float,
     runnable: frozenset[ActionTypeId],
+    log_base: str | None = None,
 ) -> ActionStart:
     stage = plan.stage(effect.stage)
     assert stage is not None
@@ -185,7 +186,9 @@ def prepare_action(
             deadline=now + timeout if failure is None else None,
             summary=None,
             external_id=start.token,
-            external_url=None,
+            external_url=f"{log_base}/logs/{start.action_execution_id}"
+            if log_base and not is_approval and failure is None
+            else None,
             error_code="JobFailed" if failure else None,
             error_message=failure,
             percent_complete=None,

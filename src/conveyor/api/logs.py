@@ -1,0 +1,72 @@
+"""Serving action logs: ``GET /logs/<actionExecutionId>``, or followed with ``?follow=1``.
+
+Each action execution's output is a file the worker appends to. Reading it returns what is
+there; following it streams what is written until the action is no longer in progress,
+so ``curl -N`` or ``conveyor logs`` can watch a build as it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+from conveyor.engine.services import Services
+
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# How often a followed log is checked for more output, in seconds.
+FOLLOW_INTERVAL = 0.2
+CHUNK = 64 * 1024
+
+
+def log_path(logs: Path, action_execution_id: str) -> Path:
+    return logs / f"{action_execution_id}.log"
+
+
+def make_log_endpoint(services: Services, logs: Path) -> Callable[[Request], Awaitable[Response]]:
+    """The ``/logs/{id}`` endpoint for logs kept in the folder ``logs``."""
+
+    def status(action_execution_id: str) -> str | None:
+        with services.store.read() as tx:
+            found = tx.actions.get(action_execution_id)
+        return None if found is None else found.status
+
+    async def follow(path: Path, action_execution_id: str) -> AsyncIterator[bytes]:
+        offset = 0
+        while True:
+            chunk = b""
+            if path.exists():
+                with open(path, "rb") as log:
+                    log.seek(offset)
+                    chunk = log.read(CHUNK)
+            if chunk:
+                offset += len(chunk)
+                yield chunk
+                continue
+            if await run_in_threadpool(status, action_execution_id) != "InProgress":
+                return
+            await asyncio.sleep(FOLLOW_INTERVAL)
+
+    async def endpoint(request: Request) -> Response:
+        action_execution_id = request.path_params["action_execution_id"]
+        if not _ID.fullmatch(action_execution_id):
+            return PlainTextResponse("Not a valid action execution id.\n", status_code=400)
+        known = await run_in_threadpool(status, action_execution_id)
+        if known is None:
+            return PlainTextResponse(
+                f"No action execution {action_execution_id}.\n", status_code=404
+            )
+        path = log_path(logs, action_execution_id)
+        if request.query_params.get("follow") in ("1", "true", "yes"):
+            return StreamingResponse(
+                follow(path, action_execution_id), media_type="text/plain; charset=utf-8"
+            )
+        text = path.read_bytes() if path.exists() else b""
+        return Response(text, media_type="text/plain; charset=utf-8")
+
+    return endpoint
