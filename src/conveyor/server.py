@@ -19,7 +19,9 @@ from starlette.types import ASGIApp
 from conveyor.actions.base import ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.api.protocol import create_app
+from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
+from conveyor.artifacts.s3 import S3Buckets
 from conveyor.config import Settings
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
@@ -39,6 +41,13 @@ def node_id(home: Path) -> str:
         value = uuid.uuid4().hex[:12]
         path.write_text(value + "\n", encoding="utf-8")
         return value
+
+
+def buckets(settings: Settings) -> ArtifactStore:
+    """Buckets are folders under the home, or real buckets when an S3 endpoint is set."""
+    if settings.s3_endpoint:
+        return S3Buckets(settings.s3_endpoint, settings.region)
+    return LocalBuckets(settings.home / "buckets")
 
 
 def provider_config(settings: Settings) -> ProviderConfig:
@@ -76,7 +85,7 @@ class Engine:
         self._pool = WorkerPool(
             self.services.jobs,
             self.services.notifier,
-            LocalBuckets(self.settings.home / "buckets"),
+            buckets(self.settings),
             providers(provider_config(self.settings)),
             self.settings.home,
             size=self.settings.workers,

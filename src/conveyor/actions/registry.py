@@ -9,14 +9,35 @@ from __future__ import annotations
 from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.commands import Commands
 from conveyor.actions.git import GitSource
+from conveyor.actions.s3deploy import S3Deploy
+from conveyor.actions.sources import CodeCommitSource, ConnectionSource, S3Source
 from conveyor.domain.actiontype import ActionTypeId
 
-__all__ = ["COMMANDS", "GIT_SOURCE", "providers"]
+__all__ = [
+    "CODECOMMIT_SOURCE",
+    "COMMANDS",
+    "CONNECTION_SOURCE",
+    "GIT_SOURCE",
+    "S3_DEPLOY",
+    "S3_SOURCE",
+    "providers",
+]
 
 GIT_SOURCE = ActionTypeId("Source", "AWS", "Git", "1")
+CODECOMMIT_SOURCE = ActionTypeId("Source", "AWS", "CodeCommit", "1")
+CONNECTION_SOURCE = ActionTypeId("Source", "AWS", "CodeStarSourceConnection", "1")
+S3_SOURCE = ActionTypeId("Source", "AWS", "S3", "1")
 COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
+S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
     """The provider of each built-in action type this installation runs."""
-    return {GIT_SOURCE: GitSource(), COMMANDS: Commands()}
+    return {
+        GIT_SOURCE: GitSource(),
+        CODECOMMIT_SOURCE: CodeCommitSource(config),
+        CONNECTION_SOURCE: ConnectionSource(config),
+        S3_SOURCE: S3Source(config),
+        COMMANDS: Commands(),
+        S3_DEPLOY: S3Deploy(config),
+    }

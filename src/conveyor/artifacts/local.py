@@ -3,19 +3,29 @@
 Bucket ``B`` is the folder ``root / B`` and key ``a/b.zip`` the file ``root / B / a / b.zip``.
 Objects are written atomically (a temporary name, then a rename) and are never changed in
 place afterwards, so `put` and `get` hard-link instead of copying whenever the file system
-allows it. Bucket names and keys that could reach outside ``root`` are refused.
+allows it (a copy keeps the file's mode). Bucket names and keys that could reach outside
+``root`` are refused. There are no versions: `stat` reports none, and the ETag is the content's
+MD5 hex, as S3 gives for a single-part upload (remembered per file, since files never change in
+place). Content type, Cache-Control and canned ACLs mean nothing on a disk and are ignored.
 """
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import os
 import secrets
 import shutil
+import threading
 from pathlib import Path
 
-from conveyor.artifacts import ArtifactError
+from conveyor.artifacts import ArtifactError, ObjectInfo
 
 __all__ = ["LocalBuckets"]
+
+_PARTIAL = ".partial"
+_DIGESTS_KEPT = 1024
+_FileId = tuple[int, int, int, int]
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -23,6 +33,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+        shutil.copymode(source, target)
 
 
 class LocalBuckets:
@@ -30,6 +41,8 @@ class LocalBuckets:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._digests: dict[_FileId, str] = {}
+        self._lock = threading.Lock()
 
     def path(self, bucket: str, key: str) -> Path:
         """Where the object ``key`` of ``bucket`` lives (whether or not it exists)."""
@@ -40,10 +53,19 @@ class LocalBuckets:
             raise ArtifactError(f"Invalid object key {key!r} in bucket {bucket}")
         return self.root.joinpath(bucket, *parts)
 
-    def put(self, bucket: str, key: str, source: Path) -> None:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        source: Path,
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        acl: str | None = None,
+    ) -> None:
         """Store ``source`` as ``key``; readers see the old object or the new one, never half."""
         target = self.path(bucket, key)
-        partial = target.with_name(f".{target.name}.{secrets.token_hex(6)}.partial")
+        partial = target.with_name(f".{target.name}.{secrets.token_hex(6)}{_PARTIAL}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             _link_or_copy(source, partial)
@@ -52,9 +74,13 @@ class LocalBuckets:
             partial.unlink(missing_ok=True)
             raise ArtifactError(f"Cannot store {key} in bucket {bucket}: {error}") from error
 
-    def get(self, bucket: str, key: str, destination: Path) -> None:
+    def get(
+        self, bucket: str, key: str, destination: Path, *, version_id: str | None = None
+    ) -> None:
         """Make ``destination`` a copy of the object (a hard link when on the same disk)."""
         source = self.path(bucket, key)
+        if version_id is not None:
+            raise ArtifactError(f"No version {version_id} of {key} in bucket {bucket}")
         if not source.is_file():
             raise ArtifactError(f"No object {key} in bucket {bucket}")
         try:
@@ -65,3 +91,38 @@ class LocalBuckets:
 
     def exists(self, bucket: str, key: str) -> bool:
         return self.path(bucket, key).is_file()
+
+    def stat(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
+        path = self.path(bucket, key)
+        if version_id is not None:
+            return None
+        try:
+            with open(path, "rb") as file:
+                info = os.fstat(file.fileno())
+                file_id = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+                with self._lock:
+                    etag = self._digests.get(file_id)
+                if etag is None:
+                    etag = hashlib.file_digest(file, "md5").hexdigest()
+                    with self._lock:
+                        if len(self._digests) >= _DIGESTS_KEPT:
+                            self._digests.clear()
+                        self._digests[file_id] = etag
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        except OSError as error:
+            raise ArtifactError(f"Cannot read {key} in bucket {bucket}: {error}") from error
+        return ObjectInfo(info.st_size, etag, None, info.st_mtime)
+
+    def list(self, bucket: str, prefix: str = "") -> builtins.list[str]:
+        folder = self.path(bucket, "x").parent
+        keys: builtins.list[str] = []
+        for parent, folders, files in os.walk(folder):
+            folders.sort()
+            base = os.path.relpath(parent, folder).replace(os.sep, "/")
+            for name in files:
+                key = name if base == "." else f"{base}/{name}"
+                partial = name.startswith(".") and name.endswith(_PARTIAL)
+                if key.startswith(prefix) and not partial:
+                    keys.append(key)
+        return sorted(keys)
