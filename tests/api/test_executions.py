@@ -803,20 +803,17 @@ def test_get_pipeline_state_of_a_new_pipeline_shape(client: Any, repo: Path) -> 
     assert code(excinfo) == "PipelineNotFoundException"
 
 
-def test_an_action_type_without_a_provider_fails_at_once(client: Any, repo: Path) -> None:
-    build = {
-        "name": "Build",
-        "actionTypeId": {
-            "category": "Build",
-            "owner": "AWS",
-            "provider": "CodeBuild",
-            "version": "1",
-        },
-        "configuration": {"ProjectName": "app"},
-        "inputArtifacts": [{"name": "Src"}],
-    }
-    client.create_pipeline(pipeline=declaration("app", repo, stage("Build", build)))
-    execution_id = latest_execution_id(client, "app")
-    assert wait_status(client, "app", execution_id, "Failed", "Succeeded") == "Failed"
-    message = action_state(client, "app", "Build", "Build")["errorDetails"]["message"]
-    assert "cannot run action type AWS/Build/CodeBuild/1" in message
+def test_an_action_type_without_a_provider_fails_at_once(store: Any, repo: Path) -> None:
+    """An installation without a provider for a built-in type fails its actions at once,
+    saying so, instead of leaving them queued until they time out."""
+    from conveyor.domain.arn import Scope
+    from conveyor.engine.services import Limits, Services
+
+    services = Services.build(store, Scope("us-east-1", "000000000000"), Limits())
+    services.pipelines.create(
+        declaration("app", repo, stage("Build", commands("Make", "true"))), []
+    )
+    executions, _ = services.views.executions("app", None, 10, None)
+    [execution] = executions
+    assert execution.status == "Failed"
+    assert "cannot run action type AWS/Source/Git/1" in (execution.summary or "")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from functools import cache
 from shutil import which
 
-from conveyor.actions.base import FailureType, JobContext, JobResult
+from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
 from conveyor.actions.process import ProcessResult, run_process
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.archive import pack, unpack
@@ -119,14 +119,15 @@ def _read_report(side: bytes) -> tuple[int, int | None, dict[str, str]]:
     return started, status, variables
 
 
-def _unpack_inputs(context: JobContext) -> None:
+def _unpack_inputs(context: JobContext, max_bytes: int | None) -> None:
     for index, artifact in enumerate(context.input_artifacts):
         if not _ARTIFACT.match(artifact.name):
             raise ArtifactError(f"Invalid input artifact name {artifact.name!r}")
         archive = context.workspace / f".conveyor-input-{index}.zip"
         context.artifacts.get(artifact.bucket, artifact.key, archive)
         try:
-            unpack(archive, context.workspace / artifact.name if index else context.workspace)
+            target = context.workspace / artifact.name if index else context.workspace
+            unpack(archive, target, max_bytes=max_bytes)
         except ArtifactError as error:
             raise ArtifactError(f"Input artifact {artifact.name}: {error}") from error
         finally:
@@ -154,6 +155,9 @@ def _shorten(command: str) -> str:
 class Commands:
     """Runs the action's commands in one bash process over its unpacked input artifacts."""
 
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        self._max_bytes = config.max_artifact_bytes if config else None
+
     def run(self, context: JobContext) -> JobResult:
         started_at = time.monotonic()
         deadline = None if context.time_left is None else started_at + context.time_left
@@ -164,7 +168,7 @@ class Commands:
         except _Misconfigured as error:
             return JobResult.failed(str(error), FailureType.CONFIGURATION_ERROR)
         try:
-            _unpack_inputs(context)
+            _unpack_inputs(context, self._max_bytes)
         except ArtifactError as error:
             return JobResult.failed(str(error))
         read_end, write_end = os.pipe()

@@ -7,6 +7,7 @@ Conveyor runs itself; other types (custom, third-party) are served by job worker
 from __future__ import annotations
 
 from conveyor.actions.base import Provider, ProviderConfig
+from conveyor.actions.codebuild import CodeBuild
 from conveyor.actions.commands import Commands
 from conveyor.actions.git import GitSource
 from conveyor.actions.s3deploy import S3Deploy
@@ -14,6 +15,8 @@ from conveyor.actions.sources import CodeCommitSource, ConnectionSource, S3Sourc
 from conveyor.domain.actiontype import ActionTypeId
 
 __all__ = [
+    "CODEBUILD",
+    "CODEBUILD_TEST",
     "CODECOMMIT_SOURCE",
     "COMMANDS",
     "CONNECTION_SOURCE",
@@ -28,16 +31,21 @@ CODECOMMIT_SOURCE = ActionTypeId("Source", "AWS", "CodeCommit", "1")
 CONNECTION_SOURCE = ActionTypeId("Source", "AWS", "CodeStarSourceConnection", "1")
 S3_SOURCE = ActionTypeId("Source", "AWS", "S3", "1")
 COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
+CODEBUILD = ActionTypeId("Build", "AWS", "CodeBuild", "1")
+CODEBUILD_TEST = ActionTypeId("Test", "AWS", "CodeBuild", "1")
 S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
     """The provider of each built-in action type this installation runs."""
+    codebuild = CodeBuild(config)
     return {
         GIT_SOURCE: GitSource(),
+        CODEBUILD: codebuild,
+        CODEBUILD_TEST: codebuild,
         CODECOMMIT_SOURCE: CodeCommitSource(config),
         CONNECTION_SOURCE: ConnectionSource(config),
         S3_SOURCE: S3Source(config),
-        COMMANDS: Commands(),
+        COMMANDS: Commands(config),
         S3_DEPLOY: S3Deploy(config),
     }
