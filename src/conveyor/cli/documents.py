@@ -53,7 +53,8 @@ def for_local_use(declaration: dict[str, Any], folder: Path) -> dict[str, Any]:
             if not isinstance(action, dict):
                 continue
             type_id = action.get("actionTypeId") or {}
-            key = _PATH_PROPERTIES.get((type_id.get("category"), type_id.get("provider")))
+            kind = (str(type_id.get("category")), str(type_id.get("provider")))
+            key = _PATH_PROPERTIES.get(kind)
             config = action.get("configuration")
             if key and isinstance(config, dict) and isinstance(config.get(key), str):
                 config[key] = _resolve(config[key], folder)
