@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import subprocess
 import threading
 from pathlib import Path
 
@@ -15,36 +14,7 @@ from conveyor.actions.base import FailureType, JobContext, JobResult, OutputArti
 from conveyor.actions.git import GitSource
 from conveyor.artifacts.archive import unpack
 from conveyor.artifacts.local import LocalBuckets
-
-_GIT_ENV = {
-    **os.environ,
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "Ada",
-    "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada",
-    "GIT_COMMITTER_EMAIL": "ada@example.com",
-}
-
-
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=_GIT_ENV, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
-
-
-def _commit(repo: Path, message: str, when: str) -> str:
-    _git(repo, "add", "-A")
-    env_date = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
-    subprocess.run(
-        ["git", "commit", "-q", "-F", "-"],
-        cwd=repo,
-        env={**_GIT_ENV, **env_date},
-        input=message.encode(),
-        check=True,
-    )
-    return _git(repo, "rev-parse", "HEAD")
+from tests.support.gitrepo import commit_all, git
 
 
 @pytest.fixture
@@ -52,20 +22,20 @@ def repo(tmp_path: Path) -> Path:
     """A repository named ``app`` with two commits on ``main`` and one on ``feature``."""
     path = tmp_path / "app"
     path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
+    git(path, "init", "-q", "-b", "main")
     (path / "README.md").write_text("version 1\n")
     (path / "run.sh").write_text("#!/bin/sh\n")
     (path / "run.sh").chmod(0o755)
     (path / "lib").mkdir()
     (path / "lib" / "code.py").write_text("x = 1\n")
     (path / "latest").symlink_to("lib/code.py")
-    _commit(path, "First commit", "2024-01-02T03:04:05+00:00")
+    commit_all(path, "First commit", "2024-01-02T03:04:05+00:00")
     (path / "README.md").write_text("version 2\n")
-    _commit(path, "Second commit\n\nWith a body.", "2024-02-03T04:05:06+00:00")
-    _git(path, "checkout", "-q", "-b", "feature")
+    commit_all(path, "Second commit\n\nWith a body.", "2024-02-03T04:05:06+00:00")
+    git(path, "checkout", "-q", "-b", "feature")
     (path / "feature.txt").write_text("feature\n")
-    _commit(path, "Feature", "2024-03-04T05:06:07+00:00")
-    _git(path, "checkout", "-q", "main")
+    commit_all(path, "Feature", "2024-03-04T05:06:07+00:00")
+    git(path, "checkout", "-q", "main")
     return path
 
 
@@ -104,7 +74,7 @@ def _ok(result: JobResult) -> JobResult:
 def test_branch_head_is_emitted_with_modes_and_links_and_no_git_folder(
     tmp_path: Path, repo: Path
 ) -> None:
-    head = _git(repo, "rev-parse", "main")
+    head = git(repo, "rev-parse", "main")
     result = _ok(GitSource().run(_context(tmp_path, {"RepositoryUrl": str(repo)})))
     out = _emitted(tmp_path)
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "latest", "lib", "run.sh"]
@@ -125,8 +95,8 @@ def test_branch_head_is_emitted_with_modes_and_links_and_no_git_folder(
     assert result.revision.summary == result.summary == "Second commit"
 
 
-def test_source_revision_checks_out_an_older_commit(tmp_path: Path, repo: Path) -> None:
-    first = _git(repo, "rev-parse", "main~1")
+def test_source_revision_checks_out_an_oldercommit_all(tmp_path: Path, repo: Path) -> None:
+    first = git(repo, "rev-parse", "main~1")
     context = _context(tmp_path, {"RepositoryUrl": str(repo)}, source_revision=first)
     result = _ok(GitSource().run(context))
     assert result.output_variables["CommitId"] == first
@@ -139,13 +109,13 @@ def test_a_url_is_fetched_shallowly(tmp_path: Path, repo: Path) -> None:
     result = _ok(GitSource().run(context))
     assert (_emitted(tmp_path) / "feature.txt").read_text() == "feature\n"
     assert result.output_variables["BranchName"] == "feature"
-    assert _git(context.workspace / "git", "rev-list", "--count", "FETCH_HEAD") == "1"
+    assert git(context.workspace / "git", "rev-list", "--count", "FETCH_HEAD") == "1"
     assert isinstance(context.log, io.StringIO)
     assert "FETCH_HEAD" in context.log.getvalue()  # what git printed
 
 
-def test_a_url_with_source_revision_fetches_that_commit(tmp_path: Path, repo: Path) -> None:
-    first = _git(repo, "rev-parse", "main~1")
+def test_a_url_with_source_revision_fetches_thatcommit_all(tmp_path: Path, repo: Path) -> None:
+    first = git(repo, "rev-parse", "main~1")
     context = _context(tmp_path, {"RepositoryUrl": f"file://{repo}"}, source_revision=first)
     assert _ok(GitSource().run(context)).output_variables["CommitId"] == first
 
@@ -210,7 +180,7 @@ def test_the_global_git_configuration_cannot_change_the_files(
 
 def test_a_huge_commit_message_is_cut_to_100_kb(tmp_path: Path, repo: Path) -> None:
     (repo / "big.txt").write_text("big\n")
-    _commit(repo, "é" * 80_000, "2024-04-05T06:07:08+00:00")
+    commit_all(repo, "é" * 80_000, "2024-04-05T06:07:08+00:00")
     result = _ok(GitSource().run(_context(tmp_path, {"RepositoryUrl": str(repo)})))
     message = result.output_variables["CommitMessage"]
     assert len(message.encode()) <= 100 * 1024 and message.startswith("éé")

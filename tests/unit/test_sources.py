@@ -16,47 +16,25 @@ from conveyor.actions.base import FailureType, JobContext, JobResult, OutputArti
 from conveyor.actions.sources import CodeCommitSource, ConnectionSource, S3Source
 from conveyor.artifacts.archive import unpack
 from conveyor.artifacts.local import LocalBuckets
+from tests.support.gitrepo import GIT_ENV, commit_all, git
 
 ARN = "arn:aws:codestar-connections:us-east-1:000000000000:connection/abc-123"
-_GIT_ENV = {
-    **os.environ,
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "Ada",
-    "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada",
-    "GIT_COMMITTER_EMAIL": "ada@example.com",
-}
-
-
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=_GIT_ENV, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
-
-
-def _commit(repo: Path, message: str, when: str) -> str:
-    _git(repo, "add", "-A")
-    env = {**_GIT_ENV, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
-    subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=env, check=True)
-    return _git(repo, "rev-parse", "HEAD")
 
 
 def _make_repo(path: Path) -> Path:
     """Two commits on ``main`` (README v1, v2 and an executable) and one on ``feature``."""
     path.mkdir(parents=True)
-    _git(path, "init", "-q", "-b", "main")
+    git(path, "init", "-q", "-b", "main")
     (path / "README.md").write_text("version 1\n")
     (path / "run.sh").write_text("#!/bin/sh\n")
     (path / "run.sh").chmod(0o755)
-    _commit(path, "First", "2024-01-02T03:04:05+00:00")
+    commit_all(path, "First", "2024-01-02T03:04:05+00:00")
     (path / "README.md").write_text("version 2\n")
-    _commit(path, "Second", "2024-02-03T04:05:06+00:00")
-    _git(path, "checkout", "-q", "-b", "feature")
+    commit_all(path, "Second", "2024-02-03T04:05:06+00:00")
+    git(path, "checkout", "-q", "-b", "feature")
     (path / "feature.txt").write_text("feature\n")
-    _commit(path, "Feature", "2024-03-04T05:06:07+00:00")
-    _git(path, "checkout", "-q", "main")
+    commit_all(path, "Feature", "2024-03-04T05:06:07+00:00")
+    git(path, "checkout", "-q", "main")
     return path
 
 
@@ -110,7 +88,7 @@ def test_codecommit_reads_the_named_folder_of_the_home(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "run.sh"]
     assert (out / "README.md").read_text() == "version 2\n"
     assert os.access(out / "run.sh", os.X_OK)
-    head = _git(repo, "rev-parse", "main")
+    head = git(repo, "rev-parse", "main")
     assert result.output_variables == {
         "CommitId": head,
         "BranchName": "main",
@@ -137,10 +115,10 @@ def test_codecommit_mapped_to_a_url_and_to_a_folder_relative_to_home(tmp_path: P
     assert _ok(CodeCommitSource(config).run(context)).output_variables["CommitMessage"] == "Second"
 
 
-def test_codecommit_finds_a_bare_repository_named_with_dot_git(tmp_path: Path) -> None:
+def test_codecommit_finds_a_bare_repository_named_with_dotgit(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path / "app")
     bare = tmp_path / "home" / "repositories" / "app.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], env=_GIT_ENV, check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], env=GIT_ENV, check=True)
     context = _context(tmp_path, {"RepositoryName": "app", "BranchName": "main"})
     result = _ok(CodeCommitSource(ProviderConfig(home=tmp_path / "home")).run(context))
     assert result.output_variables["RepositoryName"] == "app"
@@ -185,7 +163,7 @@ def test_connection_mapped_to_a_folder_base(tmp_path: Path) -> None:
     result = _ok(ConnectionSource(config).run(_context(tmp_path, _connection())))
     assert not (_emitted(tmp_path) / ".git").exists()
     assert result.output_variables == {
-        "CommitId": _git(repo, "rev-parse", "main"),
+        "CommitId": git(repo, "rev-parse", "main"),
         "BranchName": "main",
         "CommitMessage": "Second",
         "AuthorDate": "2024-02-03T04:05:06+00:00",
@@ -211,17 +189,17 @@ def test_connection_mapped_to_a_url_base_and_unmapped(tmp_path: Path) -> None:
 
 def test_clone_ref_emits_a_full_clone_with_its_git_folder(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path / "forge" / "acme" / "app")
-    first = _git(repo, "rev-parse", "main~1")
+    first = git(repo, "rev-parse", "main~1")
     config = ProviderConfig(home=tmp_path / "home", connections={ARN: str(tmp_path / "forge")})
     context = _context(tmp_path, _connection(OutputArtifactFormat="CODEBUILD_CLONE_REF"))
     result = _ok(ConnectionSource(config).run(context))
     out = _emitted(tmp_path)
     assert (out / ".git" / "HEAD").is_file()
-    assert _git(out, "log", "--format=%s") == "Second\nFirst"
-    assert _git(out, "rev-parse", "HEAD") == result.output_variables["CommitId"]
-    assert _git(out, "rev-parse", "--abbrev-ref", "HEAD") == "main"
-    assert _git(out, "log", "-1", "--format=%s", "origin/feature") == "Feature"
-    assert _git(out, "status", "--porcelain") == ""
+    assert git(out, "log", "--format=%s") == "Second\nFirst"
+    assert git(out, "rev-parse", "HEAD") == result.output_variables["CommitId"]
+    assert git(out, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert git(out, "log", "-1", "--format=%s", "origin/feature") == "Feature"
+    assert git(out, "status", "--porcelain") == ""
     context = _context(
         tmp_path, _connection(OutputArtifactFormat="CODEBUILD_CLONE_REF"), 2, source_revision=first
     )
