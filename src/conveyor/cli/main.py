@@ -8,6 +8,7 @@ import sys
 import click
 
 from conveyor import __version__
+from conveyor.cli import client, validate
 from conveyor.config import SettingsError, load_settings
 
 
@@ -45,6 +46,10 @@ def server(host: str | None, port: int | None, home: str | None, database: str |
         serve(settings)
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+client.register(cli)
+validate.register(cli)
 
 
 def main() -> None:
