@@ -8,7 +8,7 @@ import sys
 import click
 
 from conveyor import __version__
-from conveyor.cli import client, validate
+from conveyor.cli import client, run, validate
 from conveyor.config import SettingsError, load_settings
 
 
@@ -50,6 +50,7 @@ def server(host: str | None, port: int | None, home: str | None, database: str |
 
 client.register(cli)
 validate.register(cli)
+run.register(cli)
 
 
 def main() -> None:
