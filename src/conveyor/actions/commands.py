@@ -15,25 +15,21 @@ import re
 import shlex
 import time
 from collections.abc import Sequence
-from functools import cache
-from shutil import which
 
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
 from conveyor.actions.process import ProcessResult, run_process
+from conveyor.actions.shell import (
+    ARTIFACT_NAME,
+    INHERITED,
+    SIDE_FD_MIN,
+    VARIABLE_NAME,
+    bash,
+    shorten,
+)
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.archive import pack, unpack
 
 __all__ = ["Commands"]
-
-_SIDE_FD_MIN = 100  # the side channel's fd in bash: high, out of the way of user redirections
-_INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
-_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_ARTIFACT = re.compile(r"[A-Za-z0-9_-]+\Z")
-
-
-@cache
-def _bash() -> str:
-    return which("bash") or "/bin/bash"
 
 
 class _Misconfigured(Exception):
@@ -41,7 +37,7 @@ class _Misconfigured(Exception):
 
 
 def _environment(context: JobContext) -> dict[str, str]:
-    env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    env = {name: os.environ[name] for name in INHERITED if name in os.environ}
     env.setdefault("PATH", os.defpath)
     env.update(
         CODEBUILD_CI="true",
@@ -79,7 +75,7 @@ def _script(commands: Sequence[str], variables: Sequence[str], fd: int) -> str:
     """Bash source running each command in turn; progress and variables go to ``fd``."""
     report = [f"printf 'X%d\\0' \"$__conveyor_status\" >&{fd}"]
     for name in variables:
-        if _VARIABLE.match(name):
+        if VARIABLE_NAME.match(name):
             report.append(
                 f'[ -z "${{{name}+x}}" ] || printf \'V%s\\0%s\\0\' {name} "${name}" >&{fd}'
             )
@@ -121,7 +117,7 @@ def _read_report(side: bytes) -> tuple[int, int | None, dict[str, str]]:
 
 def _unpack_inputs(context: JobContext, max_bytes: int | None) -> None:
     for index, artifact in enumerate(context.input_artifacts):
-        if not _ARTIFACT.match(artifact.name):
+        if not ARTIFACT_NAME.match(artifact.name):
             raise ArtifactError(f"Invalid input artifact name {artifact.name!r}")
         archive = context.workspace / f".conveyor-input-{index}.zip"
         context.artifacts.get(artifact.bucket, artifact.key, archive)
@@ -147,11 +143,6 @@ def _pack_outputs(context: JobContext) -> None:
             archive.unlink(missing_ok=True)
 
 
-def _shorten(command: str) -> str:
-    first = command.strip().split("\n", 1)[0]
-    return first if len(first) <= 200 and first == command.strip() else first[:200] + " ..."
-
-
 class Commands:
     """Runs the action's commands in one bash process over its unpacked input artifacts."""
 
@@ -172,12 +163,12 @@ class Commands:
         except ArtifactError as error:
             return JobResult.failed(str(error))
         read_end, write_end = os.pipe()
-        side_fd = fcntl.fcntl(write_end, fcntl.F_DUPFD_CLOEXEC, _SIDE_FD_MIN)
+        side_fd = fcntl.fcntl(write_end, fcntl.F_DUPFD_CLOEXEC, SIDE_FD_MIN)
         os.close(write_end)
         script = _script(context.commands, context.output_variables, side_fd)
         try:
             outcome = run_process(
-                [_bash(), "--noprofile", "--norc", "-c", script],
+                [bash(), "--noprofile", "--norc", "-c", script],
                 cwd=context.workspace,
                 env=env,
                 log=context.log,
@@ -210,7 +201,7 @@ class Commands:
     ) -> str:
         total = len(context.commands)
         which_command = (
-            f"command {number} of {total} ({_shorten(context.commands[number - 1])})"
+            f"command {number} of {total} ({shorten(context.commands[number - 1])})"
             if 0 < number <= total
             else "the commands"
         )

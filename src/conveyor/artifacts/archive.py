@@ -29,7 +29,7 @@ _MAX_LINK_TARGET = 4096
 _SMALL_FILE = 4 << 20  # Files up to this size are read whole; larger ones are streamed.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # The earliest date a zip entry can carry.
 _Entry = tuple[str, str, os.stat_result]
-_EVERYTHING = re.compile(".*", re.DOTALL)
+EVERYTHING = re.compile(".*", re.DOTALL)
 
 
 def _segment_regex(segment: str) -> str:
@@ -52,7 +52,7 @@ def _segment_regex(segment: str) -> str:
     return "".join(out)
 
 
-def _glob_regex(patterns: Sequence[str]) -> re.Pattern[str]:
+def glob_regex(patterns: Sequence[str]) -> re.Pattern[str]:
     """One regex matching any path (relative, ``/``-separated) that one of the globs matches."""
     alternatives: list[str] = []
     for raw in patterns:
@@ -60,7 +60,7 @@ def _glob_regex(patterns: Sequence[str]) -> re.Pattern[str]:
         while pattern.startswith("./"):
             pattern = pattern[2:]
         if pattern in ("", ".", "**", "**/*"):
-            return _EVERYTHING
+            return EVERYTHING
         segments = pattern.split("/")
         regex = ""
         for index, segment in enumerate(segments):
@@ -148,7 +148,7 @@ def pack(
     target = os.path.realpath(destination)
     inside = target.startswith(base + os.sep)
     skip = os.path.relpath(target, base).replace(os.sep, "/") if inside else None
-    include, leave_out = _glob_regex(patterns), _glob_regex(exclude) if exclude else None
+    include, leave_out = glob_regex(patterns), glob_regex(exclude) if exclude else None
     entries: list[_Entry] = []
     try:
         _collect(base, "", include, leave_out, skip, False, entries)

@@ -23,7 +23,7 @@ import yaml
 
 from conveyor.actions.base import JobContext, ProviderConfig
 from conveyor.actions.codebuild.buildspec import Env
-from conveyor.actions.commands import _INHERITED
+from conveyor.actions.shell import INHERITED
 
 __all__ = [
     "BuildEnvironment",
@@ -218,7 +218,7 @@ def build_environment(
     context: JobContext, config: ProviderConfig, spec: Env, base: Mapping[str, str]
 ) -> BuildEnvironment:
     """Inherited basics, then ``base`` (CodeBuild's own), the buildspec's, the action's."""
-    variables = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    variables = {name: os.environ[name] for name in INHERITED if name in os.environ}
     variables.setdefault("PATH", os.defpath)
     variables.update(base)
     store = _Secrets(config.secrets)

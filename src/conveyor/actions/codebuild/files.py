@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.artifacts.archive import _EVERYTHING, _glob_regex
+from conveyor.artifacts.archive import EVERYTHING, glob_regex
 
 __all__ = ["Entry", "base_directories", "select", "stage"]
 
@@ -43,7 +43,7 @@ class _Walk:
     ) -> None:
         self.base = base
         self.within = within
-        self.include = _EVERYTHING
+        self.include = EVERYTHING
         self.exclude = exclude
         self.links = links
         self.out: dict[str, Entry] = {}
@@ -117,12 +117,12 @@ def select(
     are followed only to targets under ``within`` (default: ``base``)."""
     real = os.path.realpath(base)
     bound = real if within is None else os.path.realpath(within)
-    walk = _Walk(real, bound, _glob_regex(exclude) if exclude else None, keep_links)
+    walk = _Walk(real, bound, glob_regex(exclude) if exclude else None, keep_links)
     for pattern in patterns:
         prefix, literal = _split(pattern)
         if ".." in prefix.split("/"):
             continue
-        walk.include = _glob_regex([pattern])
+        walk.include = glob_regex([pattern])
         if literal and prefix:
             parent = os.path.realpath(os.path.join(real, os.path.dirname(prefix)))
             walk.visit(os.path.join(real, prefix), parent, prefix, False)

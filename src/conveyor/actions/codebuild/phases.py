@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from conveyor.actions.codebuild.buildspec import PHASES, Phase
-from conveyor.actions.commands import _VARIABLE
+from conveyor.actions.shell import VARIABLE_NAME
 
 __all__ = ["Command", "Outcome", "read_outcome", "script"]
 
@@ -106,7 +106,7 @@ def _side_variables(names: Sequence[str], fd: int) -> list[str]:
     return [
         f'  [ -z "${{{name}+x}}" ] || printf \'V%s\\0%s\\0\' {name} "${name}" 2>/dev/null >&{fd}'
         for name in names
-        if _VARIABLE.match(name)
+        if VARIABLE_NAME.match(name)
     ]
 
 

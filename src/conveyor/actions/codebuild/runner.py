@@ -19,8 +19,8 @@ from typing import TextIO
 
 from conveyor.actions.codebuild.buildspec import BuildSpec
 from conveyor.actions.codebuild.phases import Command, Outcome, read_outcome, script
-from conveyor.actions.commands import _SIDE_FD_MIN, _bash, _shorten
 from conveyor.actions.process import ProcessResult, run_process
+from conveyor.actions.shell import SIDE_FD_MIN, bash, shorten
 
 __all__ = ["Attempt", "run_attempt"]
 
@@ -45,7 +45,7 @@ class Attempt:
             where = "finally block of " if failing.in_finally else ""
             return (
                 f"Build failed in {where}phase {failing.phase}: "
-                f"{_shorten(failing.text)} exited with {status}",
+                f"{shorten(failing.text)} exited with {status}",
                 "",
             )
         if outcome.done and not outcome.failed:
@@ -55,14 +55,14 @@ class Attempt:
         if command is None:
             return (f"Build failed: the build shell exited with {status}", "")
         return (
-            f"Build failed in phase {command.phase}: {_shorten(command.text)} exited with {status}",
+            f"Build failed in phase {command.phase}: {shorten(command.text)} exited with {status}",
             "; it ended the shell, so the rest of the build did not run",
         )
 
     def stopped_headline(self, elapsed: float) -> str:
         command = self._command(self.outcome.command)
         where = (
-            f" in phase {command.phase} while running {_shorten(command.text)}" if command else ""
+            f" in phase {command.phase} while running {shorten(command.text)}" if command else ""
         )
         if self.process.stopped == "timed out":
             return f"Build timed out after {elapsed:.0f} s{where}"
@@ -85,7 +85,7 @@ def run_attempt(
     """Run every phase of ``spec`` once; raises OSError when the shell cannot start."""
     read_end, write_end = os.pipe()
     try:
-        side_fd = fcntl.fcntl(write_end, fcntl.F_DUPFD_CLOEXEC, _SIDE_FD_MIN)
+        side_fd = fcntl.fcntl(write_end, fcntl.F_DUPFD_CLOEXEC, SIDE_FD_MIN)
     finally:
         os.close(write_end)
     sh = spec.env.shell == "sh"
@@ -103,10 +103,10 @@ def run_attempt(
         os.close(read_end)
         os.close(side_fd)
         raise
-    argv = [_bash(), "--noprofile", "--norc", str(path)]
+    argv = [bash(), "--noprofile", "--norc", str(path)]
     if sh:
         trampoline = f'exec {_SH_FD}>&{side_fd} {side_fd}>&- && exec /bin/sh "$1"'
-        argv = [_bash(), "--noprofile", "--norc", "-c", trampoline, "bash", str(path)]
+        argv = [bash(), "--noprofile", "--norc", "-c", trampoline, "bash", str(path)]
     process = run_process(
         argv,
         cwd=cwd,

@@ -22,7 +22,7 @@ import yaml
 
 from conveyor.actions.base import JobContext
 from conveyor.actions.codebuild.environment import Misconfigured
-from conveyor.actions.commands import _ARTIFACT
+from conveyor.actions.shell import ARTIFACT_NAME
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.archive import unpack
 
@@ -54,7 +54,7 @@ def layout(context: JobContext) -> Layout:
     if len(inputs) > MAX_INPUTS:
         raise Misconfigured(f"a CodeBuild action takes at most {MAX_INPUTS} input artifacts")
     for artifact in inputs:
-        if not _ARTIFACT.match(artifact.name):
+        if not ARTIFACT_NAME.match(artifact.name):
             raise Misconfigured(f"invalid input artifact name {artifact.name!r}")
     names = [a.name for a in inputs]
     primary = (context.configuration.get("PrimarySource") or "").strip() or None
