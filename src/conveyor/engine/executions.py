@@ -56,19 +56,17 @@ class ExecutionService:
     def _execution(self, tx: Tx, pipeline: PipelineRecord, execution_id: str) -> ExecutionRecord:
         return lookup.execution(tx, self._scope, pipeline, execution_id)
 
-    def after_commit(self, outcome: Outcome, *, taker: bool = False) -> None:
-        """Wake whoever must act now that the change is committed. ``taker``: the caller is
-        a worker of this process that will claim a job next, so one wake-up fewer."""
+    def after_commit(self, outcome: Outcome) -> None:
+        """Wake whoever must act now that the change is committed."""
         if outcome.cancelled_jobs:
             self._notifier.jobs_cancelled(outcome.cancelled_jobs)
-        wake = outcome.jobs_queued - (1 if taker else 0)
-        if wake > 0:
-            self._notifier.jobs_queued(wake)
+        if outcome.jobs_queued > 0:
+            self._notifier.jobs_queued(outcome.jobs_queued)
 
-    def write(self, work: Callable[[Tx], tuple[T, Outcome]], *, taker: bool = False) -> T:
+    def write(self, work: Callable[[Tx], tuple[T, Outcome]]) -> T:
         with self._store.write() as tx:
             result, outcome = work(tx)
-        self.after_commit(outcome, taker=taker)
+        self.after_commit(outcome)
         return result
 
     # -- commands -----------------------------------------------------------------------------

@@ -30,6 +30,9 @@ from conveyor.engine.executions import ExecutionService
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.store import JobRecord, PipelineRecord, Store, Tx
 
+# A worker that reports a result and takes its next job at once: the types it runs, its id.
+Taker = tuple[Sequence[ActionTypeId], str]
+
 # Seconds a worker holds a job without renewing; workers renew every third of it.
 LEASE_SECONDS = 30.0
 
@@ -129,9 +132,10 @@ class JobService:
         output_variables: Mapping[str, str] | None = None,
         revision: Mapping[str, Any] | None = None,
         continuation_token: str | None = None,
-        taker: bool = False,
-    ) -> None:
-        """Report success. ``taker``: the reporting worker will claim the next job itself."""
+        next_for: Taker | None = None,
+    ) -> JobRecord | None:
+        """Report success. With ``next_for`` (types, owner) the reporting worker claims its
+        next job in the same transaction: the job this result queued, typically."""
         variables = dict(output_variables or {})
         if output_size(variables) > MAX_OUTPUT_BYTES:
             raise OutputVariablesSizeExceededException(
@@ -139,7 +143,7 @@ class JobService:
                 f"the limit is {MAX_OUTPUT_BYTES}."
             )
 
-        def work(tx: Tx) -> tuple[None, Outcome]:
+        def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
             job, pipeline = self._active(tx, job_id)
             now = self._clock.now()
             tx.jobs.update(
@@ -171,7 +175,7 @@ class JobService:
                     percent_complete=percent_complete,
                     updated=now,
                 )
-                return None, Outcome(jobs_queued=1)
+                return self._claim_next(tx, next_for, Outcome(jobs_queued=1))
             finish = Finish(
                 succeeded=True,
                 summary=summary,
@@ -181,9 +185,10 @@ class JobService:
                 revision=dict(revision) if revision else None,
                 percent_complete=percent_complete,
             )
-            return None, finish_action(tx, self._runner, pipeline, action, finish, job_done=True)
+            outcome = finish_action(tx, self._runner, pipeline, action, finish, job_done=True)
+            return self._claim_next(tx, next_for, outcome)
 
-        self._executions.write(work, taker=taker)
+        return self._executions.write(work)
 
     def fail(
         self,
@@ -193,9 +198,11 @@ class JobService:
         message: str,
         external_id: str | None = None,
         external_url: str | None = None,
-        taker: bool = False,
-    ) -> None:
-        def work(tx: Tx) -> tuple[None, Outcome]:
+        next_for: Taker | None = None,
+    ) -> JobRecord | None:
+        """Report failure; ``next_for`` as for `succeed`."""
+
+        def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
             job, pipeline = self._active(tx, job_id)
             tx.jobs.update(
                 job.id,
@@ -213,9 +220,25 @@ class JobService:
                 error_code=failure_type,
                 error_message=message,
             )
-            return None, finish_action(tx, self._runner, pipeline, action, finish, job_done=True)
+            outcome = finish_action(tx, self._runner, pipeline, action, finish, job_done=True)
+            return self._claim_next(tx, next_for, outcome)
 
-        self._executions.write(work, taker=taker)
+        return self._executions.write(work)
+
+    def _claim_next(
+        self, tx: Tx, next_for: Taker | None, outcome: Outcome
+    ) -> tuple[JobRecord | None, Outcome]:
+        """Claim a job for the reporting worker in this transaction; one wake-up fewer."""
+        if next_for is None:
+            return None, outcome
+        types, owner = next_for
+        now = self._clock.now()
+        for job in tx.jobs.claimable(types, 1):
+            taken = _take(tx, job, JobStatus.IN_PROGRESS, owner, now + self.lease, now)
+            if taken is not None:
+                outcome.jobs_queued = max(0, outcome.jobs_queued - 1)
+                return taken, outcome
+        return None, outcome
 
     def _active(self, tx: Tx, job_id: str) -> tuple[JobRecord, PipelineRecord]:
         """The job, still waiting for its result, and its pipeline locked."""

@@ -171,9 +171,12 @@ class WorkerPool:
             if claimed is None:
                 seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
                 continue
-            self._run(claimed, owner)
+            # Reporting a result claims the next job in the same transaction when there is one.
+            while claimed is not None and not self._stop.is_set():
+                claimed = self._run(claimed, owner)
 
-    def _run(self, job: JobRecord, owner: str) -> None:
+    def _run(self, job: JobRecord, owner: str) -> JobRecord | None:
+        """Run one job and report it; the next job, when reporting claimed one."""
         cancelled = threading.Event()
         with self._lock:
             self._running[job.id] = (cancelled, owner)
@@ -192,7 +195,7 @@ class WorkerPool:
                     lambda pid: leftovers.record(self._work, job.id, pid),
                 )
                 result = self._provide(job, context)
-            self._report(job, result)
+            return self._report(job, result, owner)
         except ConveyorError as exc:  # the job was abandoned or timed out meanwhile
             log.info("job %s: %s", job.id, exc.message)
         except Exception:
@@ -209,6 +212,7 @@ class WorkerPool:
                 self._running.pop(job.id, None)
             leftovers.forget(self._work, job.id)
             self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
+        return None
 
     def _provide(self, job: JobRecord, context: JobContext) -> JobResult:
         provider = self._providers[job.type_id]
@@ -218,7 +222,7 @@ class WorkerPool:
             log.exception("provider for %s failed", job.type_id)
             return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
 
-    def _report(self, job: JobRecord, result: JobResult) -> None:
+    def _report(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
         if result.succeeded:
             revision = None
             if result.revision is not None:
@@ -234,22 +238,21 @@ class WorkerPool:
                     }.items()
                     if v is not None
                 }
-            self._jobs.succeed(
+            return self._jobs.succeed(
                 job.id,
                 summary=result.summary,
                 external_id=result.external_execution_id,
                 output_variables=result.output_variables,
                 revision=revision,
-                taker=True,
+                next_for=(self._types, owner),
             )
-        else:
-            self._jobs.fail(
-                job.id,
-                failure_type=result.failure_type.value,
-                message=(result.message or "The action failed.")[:5000],
-                external_id=result.external_execution_id,
-                taker=True,
-            )
+        return self._jobs.fail(
+            job.id,
+            failure_type=result.failure_type.value,
+            message=(result.message or "The action failed.")[:5000],
+            external_id=result.external_execution_id,
+            next_for=(self._types, owner),
+        )
 
     def _heartbeat(self) -> None:
         interval = self._jobs.lease / 3
