@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,13 +16,14 @@ from types import FrameType
 import uvicorn
 from starlette.types import ASGIApp
 
-from conveyor.actions.base import ProviderConfig
+from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.api.protocol import create_app
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.artifacts.s3 import S3Buckets
 from conveyor.config import Settings
+from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
 from conveyor.store import Store
@@ -69,6 +70,7 @@ class Engine:
 
     services: Services
     settings: Settings
+    providers: Mapping[ActionTypeId, Provider]
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _pool: WorkerPool | None = None
@@ -86,7 +88,7 @@ class Engine:
             self.services.jobs,
             self.services.notifier,
             buckets(self.settings),
-            providers(provider_config(self.settings)),
+            self.providers,
             self.settings.home,
             size=self.settings.workers,
             owner=f"{node}/{incarnation}",
@@ -119,6 +121,7 @@ class Application:
 
 def build(settings: Settings) -> Application:
     settings.home.mkdir(parents=True, exist_ok=True)
+    built = providers(provider_config(settings))
     store = Store.open(settings.database)
     services = Services.build(
         store,
@@ -128,11 +131,11 @@ def build(settings: Settings) -> Application:
             max_custom_action_types=settings.max_custom_action_types,
             max_tags=settings.max_tags,
         ),
-        runnable=frozenset(providers(provider_config(settings))),
+        runnable=frozenset(built),
         log_base=public_url(settings),
     )
     app = create_app(services, settings.home / "logs")
-    return Application(store, services, app, Engine(services, settings))
+    return Application(store, services, app, Engine(services, settings, built))
 
 
 def public_url(settings: Settings) -> str:

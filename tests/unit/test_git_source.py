@@ -5,16 +5,15 @@ from __future__ import annotations
 import io
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
 
-from conveyor.actions.base import FailureType, JobContext, JobResult, OutputArtifact
+from conveyor.actions.base import FailureType, JobResult
 from conveyor.actions.git import GitSource
 from conveyor.artifacts.archive import unpack
-from conveyor.artifacts.local import LocalBuckets
 from tests.support.gitrepo import commit_all, git
+from tests.support.jobs import source_context
 
 
 @pytest.fixture
@@ -39,27 +38,6 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def _context(tmp_path: Path, configuration: dict[str, str], **extra: object) -> JobContext:
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    return JobContext(
-        job_id="job-1",
-        pipeline_name="pipe",
-        pipeline_execution_id="exec-1",
-        stage_name="Source",
-        action_name="Checkout",
-        action_execution_id="act-1",
-        configuration=configuration,
-        input_artifacts=(),
-        output_artifacts=(OutputArtifact("SourceOutput", "artifacts", "pipe/SourceOut.zip"),),
-        artifacts=LocalBuckets(tmp_path / "buckets"),
-        workspace=workspace,
-        log=io.StringIO(),
-        cancelled=threading.Event(),
-        **extra,  # type: ignore[arg-type]
-    )
-
-
 def _emitted(tmp_path: Path) -> Path:
     out = tmp_path / "emitted"
     unpack(tmp_path / "buckets" / "artifacts" / "pipe" / "SourceOut.zip", out)
@@ -75,7 +53,7 @@ def test_branch_head_is_emitted_with_modes_and_links_and_no_git_folder(
     tmp_path: Path, repo: Path
 ) -> None:
     head = git(repo, "rev-parse", "main")
-    result = _ok(GitSource().run(_context(tmp_path, {"RepositoryUrl": str(repo)})))
+    result = _ok(GitSource().run(source_context(tmp_path, {"RepositoryUrl": str(repo)})))
     out = _emitted(tmp_path)
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "latest", "lib", "run.sh"]
     assert (out / "README.md").read_text() == "version 2\n"
@@ -97,7 +75,7 @@ def test_branch_head_is_emitted_with_modes_and_links_and_no_git_folder(
 
 def test_source_revision_checks_out_an_oldercommit_all(tmp_path: Path, repo: Path) -> None:
     first = git(repo, "rev-parse", "main~1")
-    context = _context(tmp_path, {"RepositoryUrl": str(repo)}, source_revision=first)
+    context = source_context(tmp_path, {"RepositoryUrl": str(repo)}, source_revision=first)
     result = _ok(GitSource().run(context))
     assert result.output_variables["CommitId"] == first
     assert (_emitted(tmp_path) / "README.md").read_text() == "version 1\n"
@@ -105,7 +83,7 @@ def test_source_revision_checks_out_an_oldercommit_all(tmp_path: Path, repo: Pat
 
 def test_a_url_is_fetched_shallowly(tmp_path: Path, repo: Path) -> None:
     configuration = {"RepositoryUrl": f"file://{repo}", "BranchName": "feature"}
-    context = _context(tmp_path, configuration)
+    context = source_context(tmp_path, configuration)
     result = _ok(GitSource().run(context))
     assert (_emitted(tmp_path) / "feature.txt").read_text() == "feature\n"
     assert result.output_variables["BranchName"] == "feature"
@@ -116,7 +94,7 @@ def test_a_url_is_fetched_shallowly(tmp_path: Path, repo: Path) -> None:
 
 def test_a_url_with_source_revision_fetches_thatcommit_all(tmp_path: Path, repo: Path) -> None:
     first = git(repo, "rev-parse", "main~1")
-    context = _context(tmp_path, {"RepositoryUrl": f"file://{repo}"}, source_revision=first)
+    context = source_context(tmp_path, {"RepositoryUrl": f"file://{repo}"}, source_revision=first)
     assert _ok(GitSource().run(context)).output_variables["CommitId"] == first
 
 
@@ -124,14 +102,14 @@ def test_a_relative_path_is_relative_to_the_working_directory(
     tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = _ok(GitSource().run(_context(tmp_path, {"RepositoryUrl": "app"})))
+    result = _ok(GitSource().run(source_context(tmp_path, {"RepositoryUrl": "app"})))
     assert result.output_variables["RepositoryName"] == "app"
 
 
 @pytest.mark.parametrize("scheme", ["", "file://"])
 def test_an_unknown_branch_is_revision_unavailable(tmp_path: Path, repo: Path, scheme: str) -> None:
     configuration = {"RepositoryUrl": f"{scheme}{repo}", "BranchName": "nope"}
-    result = GitSource().run(_context(tmp_path, configuration))
+    result = GitSource().run(source_context(tmp_path, configuration))
     assert not result.succeeded
     assert result.failure_type == FailureType.REVISION_UNAVAILABLE
     assert result.message == f"Branch nope not found in {scheme}{repo}"
@@ -140,14 +118,14 @@ def test_an_unknown_branch_is_revision_unavailable(tmp_path: Path, repo: Path, s
 @pytest.mark.parametrize("scheme", ["", "file://"])
 def test_an_unreachable_repository_is_revision_unavailable(tmp_path: Path, scheme: str) -> None:
     url = f"{scheme}{tmp_path / 'missing'}"
-    result = GitSource().run(_context(tmp_path, {"RepositoryUrl": url}))
+    result = GitSource().run(source_context(tmp_path, {"RepositoryUrl": url}))
     assert not result.succeeded
     assert result.failure_type == FailureType.REVISION_UNAVAILABLE
     assert result.message is not None and url in result.message
 
 
 def test_an_unknown_commit_is_revision_unavailable(tmp_path: Path, repo: Path) -> None:
-    context = _context(tmp_path, {"RepositoryUrl": str(repo)}, source_revision="ab" * 20)
+    context = source_context(tmp_path, {"RepositoryUrl": str(repo)}, source_revision="ab" * 20)
     result = GitSource().run(context)
     assert (result.succeeded, result.failure_type) == (False, FailureType.REVISION_UNAVAILABLE)
 
@@ -164,7 +142,7 @@ def test_an_unknown_commit_is_revision_unavailable(tmp_path: Path, repo: Path) -
 def test_bad_configuration_is_a_configuration_error(
     tmp_path: Path, configuration: dict[str, str]
 ) -> None:
-    result = GitSource().run(_context(tmp_path, configuration))
+    result = GitSource().run(source_context(tmp_path, configuration))
     assert (result.succeeded, result.failure_type) == (False, FailureType.CONFIGURATION_ERROR)
 
 
@@ -174,20 +152,20 @@ def test_the_global_git_configuration_cannot_change_the_files(
     config = tmp_path / "gitconfig"
     config.write_text("[core]\n\tautocrlf = true\n")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    _ok(GitSource().run(_context(tmp_path, {"RepositoryUrl": f"file://{repo}"})))
+    _ok(GitSource().run(source_context(tmp_path, {"RepositoryUrl": f"file://{repo}"})))
     assert (_emitted(tmp_path) / "README.md").read_bytes() == b"version 2\n"
 
 
 def test_a_huge_commit_message_is_cut_to_100_kb(tmp_path: Path, repo: Path) -> None:
     (repo / "big.txt").write_text("big\n")
     commit_all(repo, "é" * 80_000, "2024-04-05T06:07:08+00:00")
-    result = _ok(GitSource().run(_context(tmp_path, {"RepositoryUrl": str(repo)})))
+    result = _ok(GitSource().run(source_context(tmp_path, {"RepositoryUrl": str(repo)})))
     message = result.output_variables["CommitMessage"]
     assert len(message.encode()) <= 100 * 1024 and message.startswith("éé")
 
 
 def test_a_cancelled_job_stops(tmp_path: Path, repo: Path) -> None:
-    context = _context(tmp_path, {"RepositoryUrl": f"file://{repo}"})
+    context = source_context(tmp_path, {"RepositoryUrl": f"file://{repo}"})
     context.cancelled.set()
     result = GitSource().run(context)
     assert not result.succeeded and result.message is not None

@@ -6,17 +6,17 @@ import hashlib
 import io
 import os
 import subprocess
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conveyor.actions.base import FailureType, JobContext, JobResult, OutputArtifact, ProviderConfig
+from conveyor.actions.base import FailureType, JobResult, ProviderConfig
 from conveyor.actions.sources import CodeCommitSource, ConnectionSource, S3Source
 from conveyor.artifacts.archive import unpack
 from conveyor.artifacts.local import LocalBuckets
 from tests.support.gitrepo import GIT_ENV, commit_all, git
+from tests.support.jobs import source_context
 
 ARN = "arn:aws:codestar-connections:us-east-1:000000000000:connection/abc-123"
 
@@ -36,30 +36,6 @@ def _make_repo(path: Path) -> Path:
     commit_all(path, "Feature", "2024-03-04T05:06:07+00:00")
     git(path, "checkout", "-q", "main")
     return path
-
-
-def _context(
-    tmp_path: Path, configuration: dict[str, str], run: int = 1, **extra: object
-) -> JobContext:
-    """A job of run ``run``: its own workspace, the buckets of ``tmp_path`` shared."""
-    workspace = tmp_path / f"workspace-{run}"
-    workspace.mkdir()
-    return JobContext(
-        job_id="job-1",
-        pipeline_name="pipe",
-        pipeline_execution_id="exec-1",
-        stage_name="Source",
-        action_name="Checkout",
-        action_execution_id="act-1",
-        configuration=configuration,
-        input_artifacts=(),
-        output_artifacts=(OutputArtifact("SourceOutput", "artifacts", "pipe/SourceOut.zip"),),
-        artifacts=LocalBuckets(tmp_path / "buckets"),
-        workspace=workspace,
-        log=io.StringIO(),
-        cancelled=threading.Event(),
-        **extra,  # type: ignore[arg-type]
-    )
 
 
 def _emitted(tmp_path: Path, name: str = "emitted") -> Path:
@@ -82,7 +58,7 @@ def _failed(result: JobResult, failure_type: FailureType) -> str:
 def test_codecommit_reads_the_named_folder_of_the_home(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path / "home" / "repositories" / "app")
     config = ProviderConfig(home=tmp_path / "home")
-    context = _context(tmp_path, {"RepositoryName": "app", "BranchName": "main"})
+    context = source_context(tmp_path, {"RepositoryName": "app", "BranchName": "main"})
     result = _ok(CodeCommitSource(config).run(context))
     out = _emitted(tmp_path)
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "run.sh"]
@@ -107,11 +83,11 @@ def test_codecommit_mapped_to_a_url_and_to_a_folder_relative_to_home(tmp_path: P
     config = ProviderConfig(
         home=home, repositories={"svc": f"file://{repo}", "rel": "../elsewhere/app"}
     )
-    context = _context(tmp_path, {"RepositoryName": "svc", "BranchName": "feature"})
+    context = source_context(tmp_path, {"RepositoryName": "svc", "BranchName": "feature"})
     result = _ok(CodeCommitSource(config).run(context))
     assert result.output_variables["RepositoryName"] == "svc"
     assert (_emitted(tmp_path) / "feature.txt").read_text() == "feature\n"
-    context = _context(tmp_path, {"RepositoryName": "rel", "BranchName": "main"}, 2)
+    context = source_context(tmp_path, {"RepositoryName": "rel", "BranchName": "main"}, 2)
     assert _ok(CodeCommitSource(config).run(context)).output_variables["CommitMessage"] == "Second"
 
 
@@ -119,7 +95,7 @@ def test_codecommit_finds_a_bare_repository_named_with_dotgit(tmp_path: Path) ->
     repo = _make_repo(tmp_path / "app")
     bare = tmp_path / "home" / "repositories" / "app.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], env=GIT_ENV, check=True)
-    context = _context(tmp_path, {"RepositoryName": "app", "BranchName": "main"})
+    context = source_context(tmp_path, {"RepositoryName": "app", "BranchName": "main"})
     result = _ok(CodeCommitSource(ProviderConfig(home=tmp_path / "home")).run(context))
     assert result.output_variables["RepositoryName"] == "app"
 
@@ -127,13 +103,13 @@ def test_codecommit_finds_a_bare_repository_named_with_dotgit(tmp_path: Path) ->
 def test_codecommit_missing_repository_or_branch_is_revision_unavailable(tmp_path: Path) -> None:
     _make_repo(tmp_path / "home" / "repositories" / "app")
     config = ProviderConfig(home=tmp_path / "home")
-    context = _context(tmp_path, {"RepositoryName": "nope", "BranchName": "main"})
+    context = source_context(tmp_path, {"RepositoryName": "nope", "BranchName": "main"})
     message = _failed(CodeCommitSource(config).run(context), FailureType.REVISION_UNAVAILABLE)
     assert (
         message
         == f"Repository nope not found: there is no folder {config.repositories_folder / 'nope'}"
     )
-    context = _context(tmp_path, {"RepositoryName": "app", "BranchName": "gone"}, 2)
+    context = source_context(tmp_path, {"RepositoryName": "app", "BranchName": "gone"}, 2)
     message = _failed(CodeCommitSource(config).run(context), FailureType.REVISION_UNAVAILABLE)
     assert message.startswith("Branch gone not found in")
 
@@ -149,7 +125,9 @@ def test_codecommit_missing_repository_or_branch_is_revision_unavailable(tmp_pat
     ],
 )
 def test_codecommit_bad_configuration(tmp_path: Path, configuration: dict[str, str]) -> None:
-    result = CodeCommitSource(ProviderConfig(home=tmp_path)).run(_context(tmp_path, configuration))
+    result = CodeCommitSource(ProviderConfig(home=tmp_path)).run(
+        source_context(tmp_path, configuration)
+    )
     _failed(result, FailureType.CONFIGURATION_ERROR)
 
 
@@ -160,7 +138,7 @@ def _connection(full_id: str = "acme/app", **more: str) -> dict[str, str]:
 def test_connection_mapped_to_a_folder_base(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path / "forge" / "acme" / "app")
     config = ProviderConfig(home=tmp_path / "home", connections={ARN: str(tmp_path / "forge")})
-    result = _ok(ConnectionSource(config).run(_context(tmp_path, _connection())))
+    result = _ok(ConnectionSource(config).run(source_context(tmp_path, _connection())))
     assert not (_emitted(tmp_path) / ".git").exists()
     assert result.output_variables == {
         "CommitId": git(repo, "rev-parse", "main"),
@@ -177,13 +155,15 @@ def test_connection_mapped_to_a_folder_base(tmp_path: Path) -> None:
 def test_connection_mapped_to_a_url_base_and_unmapped(tmp_path: Path) -> None:
     _make_repo(tmp_path / "forge" / "acme" / "app")
     config = ProviderConfig(home=tmp_path / "home", connections={ARN: f"file://{tmp_path}/forge/"})
-    context = _context(tmp_path, _connection())
+    context = source_context(tmp_path, _connection())
     _ok(ConnectionSource(config).run(context))
     assert isinstance(context.log, io.StringIO)
     assert f"of file://{tmp_path}/forge/acme/app\n" in context.log.getvalue()
     _make_repo(tmp_path / "home" / "repositories" / "acme" / "web")
     unmapped = ProviderConfig(home=tmp_path / "home")
-    result = _ok(ConnectionSource(unmapped).run(_context(tmp_path, _connection("acme/web"), 2)))
+    result = _ok(
+        ConnectionSource(unmapped).run(source_context(tmp_path, _connection("acme/web"), 2))
+    )
     assert result.output_variables["FullRepositoryName"] == "acme/web"
 
 
@@ -191,7 +171,7 @@ def test_clone_ref_emits_a_full_clone_with_its_git_folder(tmp_path: Path) -> Non
     repo = _make_repo(tmp_path / "forge" / "acme" / "app")
     first = git(repo, "rev-parse", "main~1")
     config = ProviderConfig(home=tmp_path / "home", connections={ARN: str(tmp_path / "forge")})
-    context = _context(tmp_path, _connection(OutputArtifactFormat="CODEBUILD_CLONE_REF"))
+    context = source_context(tmp_path, _connection(OutputArtifactFormat="CODEBUILD_CLONE_REF"))
     result = _ok(ConnectionSource(config).run(context))
     out = _emitted(tmp_path)
     assert (out / ".git" / "HEAD").is_file()
@@ -200,7 +180,7 @@ def test_clone_ref_emits_a_full_clone_with_its_git_folder(tmp_path: Path) -> Non
     assert git(out, "rev-parse", "--abbrev-ref", "HEAD") == "main"
     assert git(out, "log", "-1", "--format=%s", "origin/feature") == "Feature"
     assert git(out, "status", "--porcelain") == ""
-    context = _context(
+    context = source_context(
         tmp_path, _connection(OutputArtifactFormat="CODEBUILD_CLONE_REF"), 2, source_revision=first
     )
     assert _ok(ConnectionSource(config).run(context)).output_variables["CommitId"] == first
@@ -210,7 +190,7 @@ def test_clone_ref_emits_a_full_clone_with_its_git_folder(tmp_path: Path) -> Non
 def test_connection_missing_repository_is_revision_unavailable(tmp_path: Path) -> None:
     config = ProviderConfig(home=tmp_path / "home", connections={ARN: str(tmp_path / "forge")})
     message = _failed(
-        ConnectionSource(config).run(_context(tmp_path, _connection())),
+        ConnectionSource(config).run(source_context(tmp_path, _connection())),
         FailureType.REVISION_UNAVAILABLE,
     )
     assert (
@@ -230,7 +210,9 @@ def test_connection_missing_repository_is_revision_unavailable(tmp_path: Path) -
     ],
 )
 def test_connection_bad_configuration(tmp_path: Path, configuration: dict[str, str]) -> None:
-    result = ConnectionSource(ProviderConfig(home=tmp_path)).run(_context(tmp_path, configuration))
+    result = ConnectionSource(ProviderConfig(home=tmp_path)).run(
+        source_context(tmp_path, configuration)
+    )
     _failed(result, FailureType.CONFIGURATION_ERROR)
 
 
@@ -244,7 +226,7 @@ def _zip(path: Path, files: dict[str, str]) -> Path:
 def test_s3_source_emits_the_object_with_its_etag(tmp_path: Path) -> None:
     drop = _zip(tmp_path / "drop.zip", {"app.py": "print(1)\n"})
     LocalBuckets(tmp_path / "buckets").put("drops", "releases/app.zip", drop)
-    context = _context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "releases/app.zip"})
+    context = source_context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "releases/app.zip"})
     result = _ok(S3Source(ProviderConfig(home=tmp_path)).run(context))
     etag = hashlib.md5(drop.read_bytes()).hexdigest()
     assert result.output_variables == {"ETag": etag}
@@ -262,7 +244,7 @@ def test_s3_source_revision_is_the_etag_again_or_another_key_when_allowed(tmp_pa
     runs = iter(range(10))
 
     def run(configuration: dict[str, str], revision: str) -> JobResult:
-        context = _context(tmp_path, configuration, next(runs), source_revision=revision)
+        context = source_context(tmp_path, configuration, next(runs), source_revision=revision)
         return S3Source(config).run(context)
 
     plain = {"S3Bucket": "drops", "S3ObjectKey": "app.zip"}
@@ -282,11 +264,11 @@ def test_s3_source_refuses_what_is_not_a_readable_zip_or_not_there(tmp_path: Pat
     (tmp_path / "text").write_text("not a zip")
     store.put("drops", "app.zip", tmp_path / "text")
     config = ProviderConfig(home=tmp_path)
-    context = _context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "app.zip"})
+    context = source_context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "app.zip"})
     message = _failed(S3Source(config).run(context), FailureType.JOB_FAILED)
     assert message.startswith("s3://drops/app.zip is not a readable zip")
     assert not (tmp_path / "buckets" / "artifacts").exists()
-    context = _context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "gone.zip"}, 2)
+    context = source_context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "gone.zip"}, 2)
     message = _failed(S3Source(config).run(context), FailureType.REVISION_UNAVAILABLE)
     assert message == "No object gone.zip in bucket drops"
 
@@ -296,7 +278,7 @@ def test_s3_source_refuses_a_zip_bigger_than_allowed(tmp_path: Path) -> None:
         "drops", "a.zip", _zip(tmp_path / "a.zip", {"big": "x" * 5000})
     )
     config = ProviderConfig(home=tmp_path, max_artifact_bytes=1000)
-    context = _context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "a.zip"})
+    context = source_context(tmp_path, {"S3Bucket": "drops", "S3ObjectKey": "a.zip"})
     assert "over 1000" in _failed(S3Source(config).run(context), FailureType.JOB_FAILED)
 
 
@@ -309,5 +291,5 @@ def test_s3_source_refuses_a_zip_bigger_than_allowed(tmp_path: Path) -> None:
     ],
 )
 def test_s3_source_bad_configuration(tmp_path: Path, configuration: dict[str, str]) -> None:
-    result = S3Source(ProviderConfig(home=tmp_path)).run(_context(tmp_path, configuration))
+    result = S3Source(ProviderConfig(home=tmp_path)).run(source_context(tmp_path, configuration))
     _failed(result, FailureType.CONFIGURATION_ERROR)
