@@ -515,19 +515,23 @@ def test_stop_unknown_execution(client: Any, repo: Path) -> None:
     assert code(excinfo) == "PipelineExecutionNotFoundException"
 
 
+def failing_until(
+    client: Any, repo: Path, flag: Path, *before: dict[str, Any], name: str = "Flaky"
+) -> str:
+    """Create ``app`` whose Build stage holds ``before`` and an action that fails until
+    ``flag`` exists; the id of its first execution, once that has failed."""
+    failing = commands(name, f"test -f {flag}")
+    client.create_pipeline(pipeline=declaration("app", repo, stage("Build", *before, failing)))
+    execution_id = latest_execution_id(client, "app")
+    assert wait_status(client, "app", execution_id, "Failed") == "Failed"
+    return execution_id
+
+
 def test_retry_failed_actions_keeps_the_execution_id(
     client: Any, repo: Path, tmp_path: Path
 ) -> None:
     flag = tmp_path / "fixed"
-    client.create_pipeline(
-        pipeline=declaration(
-            "app",
-            repo,
-            stage("Build", commands("Good", "true"), commands("Flaky", f"test -f {flag}")),
-        )
-    )
-    execution_id = latest_execution_id(client, "app")
-    assert wait_status(client, "app", execution_id, "Failed") == "Failed"
+    execution_id = failing_until(client, repo, flag, commands("Good", "true"))
     good_before = action_state(client, "app", "Build", "Good")["actionExecutionId"]
     with pytest.raises(ClientError) as excinfo:
         client.retry_stage_execution(
@@ -562,15 +566,7 @@ def test_retry_failed_actions_keeps_the_execution_id(
 
 def test_retry_all_actions_reruns_everything(client: Any, repo: Path, tmp_path: Path) -> None:
     flag = tmp_path / "fixed"
-    client.create_pipeline(
-        pipeline=declaration(
-            "app",
-            repo,
-            stage("Build", commands("Good", "true"), commands("Flaky", f"test -f {flag}")),
-        )
-    )
-    execution_id = latest_execution_id(client, "app")
-    wait_status(client, "app", execution_id, "Failed")
+    execution_id = failing_until(client, repo, flag, commands("Good", "true"))
     good_before = action_state(client, "app", "Build", "Good")["actionExecutionId"]
     flag.touch()
     client.retry_stage_execution(
@@ -587,11 +583,7 @@ def test_retry_is_refused_once_a_newer_execution_entered_the_stage(
     client: Any, repo: Path, tmp_path: Path
 ) -> None:
     flag = tmp_path / "fixed"
-    client.create_pipeline(
-        pipeline=declaration("app", repo, stage("Build", commands("Flaky", f"test -f {flag}")))
-    )
-    first = latest_execution_id(client, "app")
-    wait_status(client, "app", first, "Failed")
+    first = failing_until(client, repo, flag)
     second = client.start_pipeline_execution(name="app")["pipelineExecutionId"]
     wait_status(client, "app", second, "Failed")
     with pytest.raises(ClientError) as excinfo:
@@ -729,11 +721,7 @@ def test_list_action_executions_latest_only_and_errors(
     client: Any, repo: Path, tmp_path: Path
 ) -> None:
     flag = tmp_path / "fixed"
-    client.create_pipeline(
-        pipeline=declaration("app", repo, stage("Build", commands("Flaky", f"test -f {flag}")))
-    )
-    execution_id = latest_execution_id(client, "app")
-    wait_status(client, "app", execution_id, "Failed")
+    execution_id = failing_until(client, repo, flag)
     flag.touch()
     client.retry_stage_execution(
         pipelineName="app",

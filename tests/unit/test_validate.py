@@ -89,30 +89,20 @@ def test_structure_and_list_types() -> None:
     assert "at 'tags' failed to satisfy constraint: Member must be of type list" in found[1]
 
 
-def test_map_keys_and_values() -> None:
-    params = {
-        "pipeline": {
-            "name": "p",
-            "roleArn": "arn:aws:iam::000000000000:role/r",
-            "stages": [
-                {
-                    "name": "s",
-                    "actions": [
-                        {
-                            "name": "a",
-                            "actionTypeId": {
-                                "category": "Build",
-                                "owner": "AWS",
-                                "provider": "X",
-                                "version": "1",
-                            },
-                            "configuration": {"k" * 51: "v", "empty": ""},
-                        }
-                    ],
-                }
-            ],
-        }
+def one_action(configuration: dict[str, str]) -> dict[str, Any]:
+    """CreatePipeline input: one stage with one action carrying ``configuration``."""
+    action_type = {"category": "Build", "owner": "AWS", "provider": "X", "version": "1"}
+    action = {"name": "a", "actionTypeId": action_type, "configuration": configuration}
+    pipeline = {
+        "name": "p",
+        "roleArn": "arn:aws:iam::000000000000:role/r",
+        "stages": [{"name": "s", "actions": [action]}],
     }
+    return {"pipeline": pipeline}
+
+
+def test_map_keys_and_values() -> None:
+    params = one_action({"k" * 51: "v", "empty": ""})
     found = errors("CreatePipeline", params)
     path = "'pipeline.stages.1.member.actions.1.member.configuration'"
     assert any(
@@ -133,29 +123,7 @@ def test_configuration_values_may_be_long() -> None:
     params = {"actionType": None}
     assert errors("UpdateActionType", params)  # required
     long_value = {"ProjectName": "x" * 50_000}
-    params2 = {
-        "pipeline": {
-            "name": "p",
-            "roleArn": "arn:aws:iam::000000000000:role/r",
-            "stages": [
-                {
-                    "name": "s",
-                    "actions": [
-                        {
-                            "name": "a",
-                            "actionTypeId": {
-                                "category": "Build",
-                                "owner": "AWS",
-                                "provider": "X",
-                                "version": "1",
-                            },
-                            "configuration": long_value,
-                        }
-                    ],
-                }
-            ],
-        }
-    }
+    params2 = one_action(long_value)
     assert errors("CreatePipeline", params2) == []
     long_value["ProjectName"] = "x" * 50_001
     assert len(errors("CreatePipeline", params2)) == 1
