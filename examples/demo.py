@@ -1,10 +1,10 @@
 """The demo behind ``make demo``: a real pipeline run on this machine with ``conveyor run``.
 
-It makes a git repository of the sample hello-service, then runs ``examples/pipeline.yaml``
-(Source → Build with a buildspec, unit tests and a JUnit report → a manual approval, which
-``--approve`` answers → Deploy to a local bucket) with the live view, and ends by showing
-where the deployed files are and how to look at the same pipeline through a server with the
-AWS CLI.
+It makes a git repository of the sample hello-service in ``.conveyor-demo/hello-service``, then
+runs the pipeline in it, ``pipeline.json`` (Source → Build with a buildspec, unit tests and a
+JUnit report → a manual approval, which ``--approve`` answers → Deploy to a local bucket), with
+the live view, and ends by showing where the deployed files are. The README's tour takes the
+same pipeline further: ``--source``, ``--revision``, ``--var``, a server and the AWS CLI.
 """
 
 from __future__ import annotations
@@ -36,19 +36,13 @@ def make_repository(folder: Path) -> None:
 def main() -> int:
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
-    make_repository(DEMO / "hello-service")
+    repository = DEMO / "hello-service"
+    make_repository(repository)
     home = DEMO / "home"
-    command = [
-        sys.executable,
-        "-m",
-        "conveyor",
-        "run",
-        str(HERE / "pipeline.yaml"),
-        "--approve",
-        "--home",
-        str(home),
-    ]
-    print(f"$ conveyor run examples/pipeline.yaml --approve --home {home.relative_to(Path.cwd())}")
+    pipeline = repository / "pipeline.json"
+    command = [sys.executable, "-m", "conveyor", "run", str(pipeline), "--approve"]
+    command += ["--home", str(home)]
+    print(f"$ conveyor run {_shown(pipeline)} --approve --home {_shown(home)}")
     result = subprocess.run(command, check=False)
     site = home / "buckets" / "hello-site"
     if result.returncode == 0 and site.is_dir():
@@ -56,16 +50,17 @@ def main() -> int:
         for path in sorted(site.rglob("*")):
             if path.is_file():
                 print(f"  {path.relative_to(site)}: {path.read_text().strip()[:70]}")
-    conveyor = Path(sys.executable).with_name("conveyor")
-    print(
-        "\nLook at the same pipeline through a server and the AWS CLI:\n"
-        f"  {conveyor} server --home {home} &\n"
-        "  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1 \\\n"
-        "    aws codepipeline get-pipeline-state --name hello-service "
-        "--endpoint-url http://127.0.0.1:8470\n"
-        f"  {conveyor} show hello-service"
-    )
+    print("\nNext: the README's tour runs the same pipeline with your changes, an older commit,")
+    print("a server, the AWS CLI and the conveyor client commands.")
     return result.returncode
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is under it, as a person would type it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,8 @@ def load_settings(
     """Settings from defaults, then the settings file, then the environment, then overrides."""
     env = os.environ if environ is None else environ
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    home = Path(given.get("home") or env.get(_ENV["home"]) or DEFAULT_HOME)
+    # Absolute: workers run git and builds in other folders, where a relative home means nothing.
+    home = Path(given.get("home") or env.get(_ENV["home"]) or DEFAULT_HOME).absolute()
     values: dict[str, Any] = {}
     values.update(_read_file(home / "settings.yaml"))
     for name, var in _ENV.items():
