@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from conveyor.cli import history, render
-from conveyor.cli.documents import DocumentError, for_local_use, read_document
+from conveyor.cli.documents import DocumentError, load_pipeline
 from conveyor.cli.remote import Api, CommandError, action_of, remote, stage_of, state_of
 
 PIPELINE_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -32,7 +32,7 @@ def pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
 
 def pipeline_file(path: Path) -> dict[str, Any]:
     try:
-        return for_local_use(read_document(path), path.resolve().parent)
+        return load_pipeline(path)
     except DocumentError as exc:
         raise CommandError(str(exc)) from None
 
