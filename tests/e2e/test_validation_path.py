@@ -4,6 +4,8 @@ messages, each problem at its line and column, with the member or provider proba
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import click
@@ -188,3 +190,115 @@ def test_server_mode_knows_the_types_the_server_has(server: Running, tmp_path: P
     assert "is missing the required configuration property 'Path'" in checked.stdout
     vault.write_text(_with_source(CUSTOM, {"Path": "secret/app"}))
     assert invoke("validate", str(vault), "--server", "--endpoint", server.endpoint).exit_code == 0
+
+
+REFERENCES = """\
+name: refs
+pipelineType: V2
+variables: [{name: environment, defaultValue: dev}]
+stages:
+  - name: Source
+    actions:
+      - name: Checkout
+        actionTypeId: {category: Source, owner: AWS, provider: Git, version: "1"}
+        configuration: {RepositoryUrl: REPOSITORY, BranchName: main}
+        outputArtifacts: [{name: Src}]
+        namespace: SourceVariables
+  - name: Build
+    actions:
+      - name: Make
+        actionTypeId: {category: Build, owner: AWS, provider: CodeBuild, version: "1"}
+        configuration: {ProjectName: refs}
+        inputArtifacts: [{name: Src}]
+        namespace: BuildVariables
+      - name: Use
+        runOrder: 2
+        actionTypeId: {category: Compute, owner: AWS, provider: Commands, version: "1"}
+        commands:
+          - "echo #{SourceVariables.CommitId} #{BuildVariables.VERSION} #{variables.environment}"
+          - "echo #{Source.Nope} #{SourceVariables.Commit} #{BuildVariables.VERSOIN}"
+          - "echo #{variables.enviroment} #{codepipeline.PipelineExecutionId}"
+        inputArtifacts: [{name: Src}]
+"""
+
+
+def _repository(folder: Path, buildspec: str) -> Path:
+    folder.mkdir()
+    (folder / "buildspec.yml").write_text(buildspec)
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "Build"]):
+        subprocess.run(["git", *args], cwd=folder, env=GIT_ENV, check=True)
+    return folder
+
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t.invalid",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+EXPORTS = (
+    "version: 0.2\nenv:\n  exported-variables: [VERSION]\nphases:\n  build:\n    commands: [true]\n"
+)
+
+
+def test_variable_references_name_what_runs_before_and_what_it_sets(tmp_path: Path) -> None:
+    repository = _repository(tmp_path / "repo", EXPORTS)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(REFERENCES.replace("REPOSITORY", str(repository)))
+    result = invoke("run", str(path))
+    assert result.exit_code == 1
+    second = f"{path}:24:13: stages[1].actions[1].commands[1]"
+    third = f"{path}:25:13: stages[1].actions[1].commands[2]"
+    assert sorted(line for line in result.output.splitlines() if "#{" in line) == [
+        f"{second}: #{{BuildVariables.VERSOIN}}: action 'Make' sets no variable 'VERSOIN' "
+        "(it sets: VERSION). Did you mean 'VERSION'?",
+        f"{second}: #{{SourceVariables.Commit}}: action 'Checkout' sets no variable 'Commit' "
+        "(it sets: AuthorDate, BranchName, CommitId, CommitMessage, CommitterDate, "
+        "RepositoryName). Did you mean 'CommitId'?",
+        f"{third}: #{{variables.enviroment}}: the pipeline declares no variable "
+        "'enviroment' (it declares: environment). Did you mean 'environment'?",
+        f"Error: {second}: #{{Source.Nope}}: no action declares namespace 'Source'.",
+    ]
+    assert result.output.endswith("4 problems\n")
+
+
+def test_a_namespace_of_the_same_run_order_is_not_visible(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(REFERENCES.replace("REPOSITORY", "/nowhere").replace("runOrder: 2", ""))
+    result = invoke("validate", str(path))
+    assert "namespace 'BuildVariables' belongs to action 'Make', which does not run before " in (
+        result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("buildspec", "message"),
+    [
+        ("version: 0.2\nphase: {}\n", "Invalid buildspec (buildspec.yml on branch main of "),
+        (None, "no buildspec: buildspec.yml on branch main of "),
+    ],
+)
+def test_the_buildspec_in_a_local_repository_is_parsed(
+    tmp_path: Path, buildspec: str | None, message: str
+) -> None:
+    repository = _repository(tmp_path / "repo", buildspec or EXPORTS)
+    if buildspec is None:
+        subprocess.run(["git", "rm", "-q", "buildspec.yml"], cwd=repository, check=True)
+        subprocess.run(["git", "commit", "-qm", "No"], cwd=repository, env=GIT_ENV, check=True)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(REFERENCES.replace("REPOSITORY", str(repository)))
+    result = invoke("validate", str(path))
+    assert f"{path}:14:9: stages[1].actions[0]: {message}" in result.stdout
+
+
+def test_an_inline_buildspec_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    inline = '{ProjectName: refs, BuildSpec: "version: 0.3\\nphases: {}"}'
+    path.write_text(REFERENCES.replace("{ProjectName: refs}", inline))
+    result = invoke("validate", str(path))
+    assert (
+        "stages[1].actions[0].configuration.BuildSpec: Invalid buildspec (BuildSpec (inline)): "
+        "line 1: version 0.3 is not supported; use 0.2"
+    ) in result.stdout

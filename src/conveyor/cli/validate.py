@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from conveyor.cli import render
+from conveyor.cli import crosscheck, render
 from conveyor.cli.documents import (
     DocumentError,
     for_local_use,
@@ -198,6 +198,8 @@ def _structural(
             found.append(Finding(problem.where, problem.message + hint))
         else:
             found.append(Finding(problem.where, problem.message))
+    for extra in crosscheck.problems(pipeline, _did_you_mean):
+        found.append(Finding(extra.where, extra.message))
     return found
 
 
