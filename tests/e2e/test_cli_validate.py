@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from conveyor.cli import validate
 from conveyor.cli.validate import document_path
+from conveyor.server import Running
 from tests.support.engine import approval, commands, git_source, stage
 
 
@@ -160,13 +161,14 @@ def test_an_unknown_aws_type_is_an_error(tmp_path: Path) -> None:
     assert result.stdout.endswith("1 problem\n")
 
 
-def test_server_mode_takes_no_local_defaults(tmp_path: Path) -> None:
+def test_server_mode_takes_no_local_defaults(tmp_path: Path, server: Running) -> None:
     path = write(tmp_path / "p.yaml", local_pipeline())
-    result = run(str(path), "--server")
+    result = run(str(path), "--server", "--endpoint", server.endpoint)
     assert result.exit_code == 1
     assert findings(result) == ["roleArn: Member must not be null", "1 problem"]
     document = local_pipeline(roleArn="arn:aws:iam::000000000000:role/x")
-    assert run(str(write(tmp_path / "full.yaml", document)), "--server").exit_code == 0
+    full = str(write(tmp_path / "full.yaml", document))
+    assert run(full, "--server", "--endpoint", server.endpoint).exit_code == 0
 
 
 def test_json_output_lists_the_findings(tmp_path: Path) -> None:
