@@ -11,7 +11,7 @@ from conveyor.config import Settings, SettingsError, load_settings
 
 def test_defaults() -> None:
     settings = load_settings(environ={})
-    assert settings == Settings()
+    assert settings == Settings(home=Settings().home.absolute())
     assert settings.database.startswith("sqlite:///")
     assert settings.database.endswith(".conveyor/conveyor.db")
 
@@ -46,3 +46,11 @@ def test_bad_settings_files(tmp_path: Path, content: str, fragment: str) -> None
     (tmp_path / "settings.yaml").write_text(content)
     with pytest.raises(SettingsError, match=fragment):
         load_settings(environ={"CONVEYOR_HOME": str(tmp_path)})
+
+
+def test_a_relative_home_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers run git and builds in other folders: a relative home must not depend on them."""
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"home": "../elsewhere"}, environ={})
+    assert settings.home == tmp_path / ".." / "elsewhere"
+    assert settings.home.is_absolute()
