@@ -4,12 +4,13 @@ four accept and refuse the same files with the same messages.
 
 First the service model's shapes (required members, lengths, patterns, enums, types), every
 violation at its path in the document; when the shapes are fine, the structural rules with the
-built-in action catalog. Custom and third-party action types cannot be known without a
-server, so they are warnings and the rules that need the type are skipped for them. Members
-the model does not know are warnings (the server drops them), with the member meant when one
-is close. Each finding carries its line and column in the file. By default ``roleArn`` and
-``artifactStore`` may be left out, as for local use; ``--server`` checks the file exactly as a
-server would get it.
+built-in action catalog. Custom and third-party action types cannot be known offline, so they
+are warnings and the rules that need the type are skipped for them; ``--server`` asks the
+server for its types instead. Members the model does not know are warnings (the server drops
+them), with the member meant when one is close. Then what would only fail an execution later
+(`conveyor.cli.crosscheck`: variable references, the buildspecs it can read). Each finding
+carries its line and column in the file. By default ``roleArn`` and ``artifactStore`` may be
+left out, as for local use; ``--server`` checks the file exactly as a server would get it.
 """
 
 from __future__ import annotations
@@ -141,11 +142,6 @@ def _unknown_type(type_id: ActionTypeId | None) -> str:
         providers = sorted({t.id.provider for t in BUILTIN_ACTION_TYPES})
         hint = _did_you_mean(type_id.provider, providers)
     return hint.replace("Did you mean", "Did you mean provider")
-
-
-def findings(declaration: dict[str, Any], region: str) -> list[Finding]:
-    """Every problem and warning of ``declaration``, model shapes first."""
-    return examine(declaration, region).findings
 
 
 def examine(
