@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from conveyor.config import Settings, SettingsError, load_settings
 
 def test_defaults() -> None:
     settings = load_settings(environ={})
-    assert settings == Settings()
+    assert replace(settings, home=Settings().home) == Settings()
+    assert settings.home == Path.cwd() / ".conveyor"
     assert settings.database.startswith("sqlite:///")
     assert settings.database.endswith(".conveyor/conveyor.db")
 
@@ -26,6 +28,20 @@ def test_precedence(tmp_path: Path) -> None:
         "ap-south-1",
         10,
     )
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_relative_home_is_made_absolute_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if given == "option":
+        settings = load_settings({"home": "state"}, environ={})
+    else:
+        settings = load_settings(environ={"CONVEYOR_HOME": "state"})
+    monkeypatch.chdir("/")
+    assert settings.home == tmp_path / "state"
+    assert settings.database == f"sqlite:///{(tmp_path / 'state' / 'conveyor.db').resolve()}"
 
 
 def test_database_url_from_environment() -> None:
