@@ -40,16 +40,20 @@ def test_dash_h_is_help(args: list[str]) -> None:
     assert short.stdout == long.stdout
 
 
-def test_the_entry_point_imports_no_database_server_or_aws_library() -> None:
+def imported(modules: str, among: tuple[str, ...]) -> list[str]:
+    """Which of the top-level packages ``among`` importing ``modules`` loads."""
     code = (
-        "import json, sys, conveyor.cli.main; "
-        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))"
+        f"import json, sys, {modules}; "
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(among)!r})))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     )
+    return list(json.loads(result.stdout))
 
-    assert json.loads(result.stdout) == []
+
+def test_the_entry_point_imports_no_database_server_or_aws_library() -> None:
+    assert imported("conveyor.cli.main", HEAVY) == []
 
 
 def broken_pipeline(folder: Path) -> Path:
@@ -103,3 +107,8 @@ def test_bash_completes_commands_and_options() -> None:
     commands, options = result.stdout.split("--\n")
     assert commands.split() == ["run"]
     assert options.split() == ["--approve"]
+
+
+def test_a_local_run_loads_neither_the_http_stack_nor_alembic() -> None:
+    modules = "conveyor.cli.run, conveyor.cli.live, conveyor.worker.embedded"
+    assert imported(modules, ("alembic", "uvicorn", "starlette", "botocore")) == []

@@ -73,8 +73,8 @@ def execute(
 ) -> int:
     """Run the pipeline in ``file`` once; the exit status for the command."""
     from conveyor.cli.live import artifact_notes, choose_display  # rich, in its turn
-    from conveyor.server import build
     from conveyor.store import StoreUnavailable
+    from conveyor.worker.embedded import assemble  # the engine without the HTTP stack
 
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-run-")))
@@ -95,7 +95,7 @@ def execute(
         stack.callback(wakeup.close)  # last: the engine's threads may still wake it
         stack.enter_context(signals_handled(signals, wakeup))
         try:
-            application = build(settings)
+            application = assemble(settings)
         except StoreUnavailable as exc:
             raise click.ClickException(str(exc)) from exc
         stack.callback(application.store.close)
