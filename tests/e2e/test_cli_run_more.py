@@ -111,3 +111,21 @@ def test_the_live_view_keeps_its_clock_running_while_an_approval_is_asked(
     assert status == 0, output
     assert "Release/Gate: approved (fine by me)" in output
     assert "Ship it?" in output
+
+
+def test_with_no_color_an_approval_is_asked_in_plain_lines(tmp_path: Path) -> None:
+    make_repo(tmp_path / "repo")
+    file = pipeline_file(
+        tmp_path, ("Release", [approval("Gate"), shell("Ship", "echo shipped", run_order=2)])
+    )
+
+    status, output = at_terminal(
+        [file],
+        [(b"Approve? [y/N] ", b"n\n"), (b"Comment (optional): ", b"not today\n")],
+        NO_COLOR="1",
+    )
+
+    assert status == 1, output
+    assert "\x1b" not in output
+    assert "Release/Gate: rejected (not today)" in output
+    assert said(output, "Release/Ship Not run")
