@@ -1,7 +1,9 @@
 """Settings: every default in one place, read from the environment and an optional file.
 
 Precedence, highest first: explicit arguments (command-line options), environment variables
-(``CONVEYOR_*``), ``$CONVEYOR_HOME/settings.yaml``, the defaults below.
+(``CONVEYOR_*``), ``$CONVEYOR_HOME/settings.yaml``, the defaults below. The home is made
+absolute once, here: actions run programs (git, builds) in folders of their own, where a home
+given as ``./.conveyor`` would name another place.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
@@ -125,8 +125,7 @@ def load_settings(
     """Settings from defaults, then the settings file, then the environment, then overrides."""
     env = os.environ if environ is None else environ
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    # Absolute: workers run git and builds in other folders, where a relative home means nothing.
-    home = Path(given.get("home") or env.get(_ENV["home"]) or DEFAULT_HOME).absolute()
+    home = Path(given.get("home") or env.get(_ENV["home"]) or DEFAULT_HOME).expanduser().absolute()
     values: dict[str, Any] = {}
     values.update(_read_file(home / "settings.yaml"))
     for name, var in _ENV.items():
@@ -146,6 +145,8 @@ def load_settings(
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    import yaml  # here: most commands never read a settings file
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

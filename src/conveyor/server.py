@@ -1,4 +1,5 @@
-"""Assembling a running server: settings → store → services → ASGI app, workers and sweeper."""
+"""Assembling a running server: the embedded engine (store, services, workers and sweeper,
+`conveyor.worker.embedded`) with the ASGI app in front, served by uvicorn."""
 
 from __future__ import annotations
 
@@ -6,109 +7,21 @@ import logging
 import signal
 import socket
 import threading
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from conveyor.actions.base import Provider, ProviderConfig
-from conveyor.actions.registry import providers
 from conveyor.api.protocol import create_app
-from conveyor.artifacts import ArtifactStore
-from conveyor.artifacts.local import LocalBuckets
-from conveyor.artifacts.s3 import S3Buckets
 from conveyor.config import Settings
-from conveyor.domain.actiontype import ActionTypeId
-from conveyor.domain.arn import Scope
-from conveyor.engine.services import Limits, Services
+from conveyor.engine.services import Services
 from conveyor.store import Store
-from conveyor.worker import leftovers
-from conveyor.worker.pool import WorkerPool
+from conveyor.worker.embedded import Engine, assemble
 
 log = logging.getLogger("conveyor.server")
-
-
-def node_id(home: Path) -> str:
-    """This installation's stable identity on this machine, kept in the home folder."""
-    path = home / "node-id"
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        value = uuid.uuid4().hex[:12]
-        path.write_text(value + "\n", encoding="utf-8")
-        return value
-
-
-def buckets(settings: Settings) -> ArtifactStore:
-    """Buckets are folders under the home, or real buckets when an S3 endpoint is set."""
-    if settings.s3_endpoint:
-        return S3Buckets(settings.s3_endpoint, settings.region)
-    return LocalBuckets(settings.home / "buckets")
-
-
-def provider_config(settings: Settings) -> ProviderConfig:
-    return ProviderConfig(
-        home=settings.home,
-        region=settings.region,
-        account=settings.account,
-        repositories=settings.repositories,
-        connections=settings.connections,
-        secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
-        cache=settings.home / "cache",
-        max_artifact_bytes=settings.max_artifact_bytes,
-    )
-
-
-@dataclass
-class Engine:
-    """The background half of a server: the worker pool and the sweeper."""
-
-    services: Services
-    settings: Settings
-    providers: Mapping[ActionTypeId, Provider]
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-    _pool: WorkerPool | None = None
-
-    def start(self) -> None:
-        """End what an earlier run of this server left running, fail the actions it was
-        running (their results are unknown), then start the workers and the sweeper."""
-        node = node_id(self.settings.home)
-        incarnation = uuid.uuid4().hex[:8]
-        leftovers.clean(self.settings.home / "work")
-        recovered = self.services.sweeper.recover(node, incarnation)
-        if recovered:
-            log.warning("failed %d actions that were running when Conveyor stopped", recovered)
-        self._pool = WorkerPool(
-            self.services.jobs,
-            self.services.notifier,
-            buckets(self.settings),
-            self.providers,
-            self.settings.home,
-            size=self.settings.workers,
-            owner=f"{node}/{incarnation}",
-        )
-        self._pool.start()
-        sweeper = threading.Thread(
-            target=self.services.sweeper.run,
-            args=(self._stop,),
-            name="conveyor-sweeper",
-            daemon=True,
-        )
-        sweeper.start()
-        self._threads.append(sweeper)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._pool is not None:
-            self._pool.stop()
-        for thread in self._threads:
-            thread.join(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,30 +33,9 @@ class Application:
 
 
 def build(settings: Settings) -> Application:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    built = providers(provider_config(settings))
-    store = Store.open(settings.database)
-    services = Services.build(
-        store,
-        Scope(settings.region, settings.account),
-        Limits(
-            max_pipelines=settings.max_pipelines,
-            max_custom_action_types=settings.max_custom_action_types,
-            max_tags=settings.max_tags,
-        ),
-        runnable=frozenset(built),
-        log_base=public_url(settings),
-    )
-    app = create_app(services, settings.home / "logs")
-    return Application(store, services, app, Engine(services, settings, built))
-
-
-def public_url(settings: Settings) -> str:
-    """Where people reach this server: the setting, or the address it listens on."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}"
+    local = assemble(settings)
+    app = create_app(local.services, settings.home / "logs")
+    return Application(local.store, local.services, app, local.engine)
 
 
 class _Server(uvicorn.Server):

@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from conveyor.cli import client as client_commands
+from conveyor.cli.main import cli as conveyor_cli
 from conveyor.server import Running
 from tests.conftest import make_client
 from tests.support.engine import (
@@ -300,3 +301,14 @@ def test_the_installed_commands(conveyor: Conveyor) -> None:
         [*command, "list", "--json"], capture_output=True, text=True, env=env, check=False
     )
     assert [p["name"] for p in json.loads(listed.stdout)["pipelines"]] == ["app"]
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [("1", False), ("", True)])
+def test_show_and_list_honour_no_color(conveyor: Conveyor, no_color: str, coloured: bool) -> None:
+    path = conveyor.file("app", stage("Build", commands("Make", "echo made")))
+    conveyor("create", str(path))
+    for command in ("list", "show"):
+        args = [command, *(["app"] if command == "show" else []), "--endpoint", conveyor.endpoint]
+        result = CliRunner().invoke(conveyor_cli, args, color=True, env={"NO_COLOR": no_color})
+        assert result.exit_code == 0, result.output
+        assert ("\x1b[" in result.stdout) is coloured, command

@@ -2,127 +2,24 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import re
-import select
 import signal
-import struct
-import subprocess
-import sys
-import termios
 import time
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from tests.e2e.runs import (
+    NO_TERMINAL,
+    at_terminal,
+    conveyor_run,
+    finish,
+    pipeline_file,
+    running,
+    said,
+    shell,
+    start_run,
+    wait_running,
+)
 from tests.support.engine import approval, commit, git, make_repo
-
-CONVEYOR = [sys.executable, "-m", "conveyor"]
-NO_TERMINAL = "run again with --approve, or answer at a terminal"
-
-
-def said(output: str, text: str) -> bool:
-    """Whether ``output`` holds ``text``, however many spaces align its columns."""
-    return re.sub(r"[ \t]+", " ", text) in re.sub(r"[ \t]+", " ", output)
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR" and not k.startswith("CONVEYOR")}
-    return {**env, "TERM": "xterm-256color", **extra}
-
-
-def conveyor_run(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CONVEYOR, "run", *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env=environment(),
-        timeout=timeout,
-    )
-
-
-def at_terminal(
-    args: Sequence[str | Path],
-    answers: Sequence[tuple[bytes, bytes]],
-    timeout: float = 30,
-    **env: str,
-) -> tuple[int, str]:
-    """Run `conveyor run` at a pty, answering each prompt once it appears; exit status, output."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: a 120-column terminal, then conveyor
-        try:
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-            os.execve(CONVEYOR[0], [*CONVEYOR, "run", *map(str, args)], environment(**env))
-        finally:
-            os._exit(127)
-    output, pending, seen = b"", list(answers), 0
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError:  # EIO: the child is gone
-                    break
-                if not data:
-                    break
-                output += data
-            if pending and (at := output.find(pending[0][0], seen)) >= 0:
-                seen = at + len(pending[0][0])
-                os.write(fd, pending.pop(0)[1])
-        else:
-            os.kill(pid, signal.SIGKILL)
-            raise AssertionError(f"timed out; output so far:\n{output.decode(errors='replace')}")
-    finally:
-        os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
-
-
-def shell(name: str, *lines: str, run_order: int = 1) -> dict[str, Any]:
-    return {
-        "name": name,
-        "actionTypeId": {
-            "category": "Compute",
-            "owner": "AWS",
-            "provider": "Commands",
-            "version": "1",
-        },
-        "inputArtifacts": [{"name": "Src"}],
-        "commands": list(lines),
-        "runOrder": run_order,
-    }
-
-
-def pipeline_file(folder: Path, *stages: tuple[str, list[dict[str, Any]]], **extra: Any) -> Path:
-    """A YAML pipeline in ``folder`` with a Git source on ``./repo`` (a relative path) and no
-    roleArn or artifactStore, as people write them for local runs."""
-    source = {
-        "name": "Source",
-        "namespace": "SRC",
-        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "Git", "version": "1"},
-        "configuration": {"RepositoryUrl": "repo", "BranchName": "main"},
-        "outputArtifacts": [{"name": "Src"}],
-    }
-    declaration = {
-        "name": "local",
-        "pipelineType": "V2",
-        "stages": [
-            {"name": "Source", "actions": [source]},
-            *({"name": name, "actions": actions} for name, actions in stages),
-        ],
-        **extra,
-    }
-    path = folder / "pipeline.yaml"
-    path.write_text(yaml.safe_dump({"pipeline": declaration}, sort_keys=False))
-    return path
 
 
 def test_a_succeeding_run_names_every_action_and_sums_up(tmp_path: Path) -> None:
@@ -274,34 +171,6 @@ def test_no_color_at_a_terminal_prints_plain_lines(tmp_path: Path) -> None:
     assert said(output, "Build/UnitTests Succeeded")
 
 
-def start_run(file: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*CONVEYOR, "run", str(file)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=environment(),
-        text=True,
-    )
-
-
-def wait_running(process: subprocess.Popen[str], marker: str) -> None:
-    deadline = time.monotonic() + 20
-    while not running(marker):
-        assert process.poll() is None and time.monotonic() < deadline, "the action never started"
-        time.sleep(0.05)
-
-
-def finish(process: subprocess.Popen[str], timeout: float) -> str:
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return output
-
-
 def test_ctrl_c_stops_the_run_once_running_actions_finish(tmp_path: Path) -> None:
     make_repo(tmp_path / "repo")
     marker = f"conveyor-test-{uuid.uuid4().hex[:12]}"
@@ -346,11 +215,6 @@ def test_ctrl_c_twice_abandons_the_run_and_leaves_nothing_running(tmp_path: Path
     assert said(output, "Build/Sleep Abandoned")
     assert said(output, "After/Never Not run")
     assert "Execution Stopped" in output
-
-
-def running(marker: str) -> bool:
-    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
-    return bool(found.stdout.strip())
 
 
 def test_a_home_keeps_state_and_a_second_run_updates_the_pipeline(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from conveyor.config import Settings, SettingsError, load_settings
 
 def test_defaults() -> None:
     settings = load_settings(environ={})
-    assert settings == Settings(home=Settings().home.absolute())
+    assert replace(settings, home=Settings().home) == Settings()
+    assert settings.home == Path.cwd() / ".conveyor"
     assert settings.database.startswith("sqlite:///")
     assert settings.database.endswith(".conveyor/conveyor.db")
 
@@ -26,6 +28,20 @@ def test_precedence(tmp_path: Path) -> None:
         "ap-south-1",
         10,
     )
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_relative_home_is_made_absolute_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if given == "option":
+        settings = load_settings({"home": "state"}, environ={})
+    else:
+        settings = load_settings(environ={"CONVEYOR_HOME": "state"})
+    monkeypatch.chdir("/")
+    assert settings.home == tmp_path / "state"
+    assert settings.database == f"sqlite:///{(tmp_path / 'state' / 'conveyor.db').resolve()}"
 
 
 def test_database_url_from_environment() -> None:
@@ -46,11 +62,3 @@ def test_bad_settings_files(tmp_path: Path, content: str, fragment: str) -> None
     (tmp_path / "settings.yaml").write_text(content)
     with pytest.raises(SettingsError, match=fragment):
         load_settings(environ={"CONVEYOR_HOME": str(tmp_path)})
-
-
-def test_a_relative_home_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers run git and builds in other folders: a relative home must not depend on them."""
-    monkeypatch.chdir(tmp_path)
-    settings = load_settings({"home": "../elsewhere"}, environ={})
-    assert settings.home == tmp_path / ".." / "elsewhere"
-    assert settings.home.is_absolute()

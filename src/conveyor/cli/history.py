@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,6 +121,8 @@ def _log_url(api: Api, name: str, stage: str, action: str) -> dict[str, Any]:
 @remote
 def logs(api: Api, name: str, stage: str, action: str, follow: bool) -> None:
     """Print the log of an action's latest execution."""
+    import urllib.request  # here: it imports http.client and email, which take a while
+
     latest = _log_url(api, name, stage, action)
     url = str(latest["externalExecutionUrl"])
     if follow:

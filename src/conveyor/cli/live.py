@@ -1,34 +1,35 @@
 """What `conveyor run` shows while an execution runs: a live table on a terminal, plain lines
 elsewhere, and the same summary at the end.
 
-Both displays are fed snapshots (`rows` of a `StateView` for one execution) as often as the
-caller likes; they print what changed. The live view redraws a table of stages and actions with
-their status, elapsed time and the last line each is logging; the plain printer writes one line
-per status change (``Build/UnitTests  Succeeded  1.2s``). Either prints the tail of a failed
-action's log as soon as it fails.
+Both displays are fed snapshots (`rows` of a `StateView` for one execution) whenever the
+engine reports a change; they print what changed. The live view draws a table of stages and
+actions with their status, elapsed time and what each is saying (`rows.last_line`, or a
+build's test summary once done); it redraws itself ten times a second from the last
+snapshot, so its clocks run between changes and while an approval is being asked. The plain
+printer writes one line per status change (``Build/UnitTests  Succeeded  1.2s``). Either
+prints the tail of a failed action's log as soon as it fails.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from conveyor.engine.views import StateView
-from conveyor.store import ExecutionRecord
+from conveyor.cli.prompt import Question
+from conveyor.cli.rows import Row, duration, first_line, last_line, log_tail, reported_tests
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only once a run starts
+    from conveyor.store import ExecutionRecord
 
 TAIL_LINES = 15
-_READ_BYTES = 8192
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
 STYLES = {
     "InProgress": "bold cyan",
     "Stopping": "bold yellow",
@@ -41,101 +42,6 @@ STYLES = {
 }
 NOT_RUN = "Not run"
 PENDING = "Pending"
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One action of the execution being watched; ``status`` None: not started (yet)."""
-
-    stage: str
-    action: str
-    status: str | None = None
-    started: float | None = None
-    updated: float | None = None
-    log: Path | None = None
-    summary: str | None = None
-    error: str | None = None
-    is_approval: bool = False
-    token: str | None = None
-    configuration: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return f"{self.stage}/{self.action}"
-
-    def elapsed(self, now: float) -> float | None:
-        if self.started is None:
-            return None
-        end = now if self.status == "InProgress" or self.updated is None else self.updated
-        return max(0.0, end - self.started)
-
-
-def rows(state: StateView, execution_id: str, logs: Path) -> list[Row]:
-    """The actions of ``state`` as the execution ``execution_id`` ran them (so far)."""
-    result = []
-    for stage in state.stages:
-        for action in stage.actions:
-            record = action.latest
-            if record is None or record.execution_id != execution_id:
-                result.append(Row(stage.name, action.name, is_approval=action.is_approval))
-                continue
-            resolved = record.input.get("resolvedConfiguration") or {}
-            result.append(
-                Row(
-                    stage=stage.name,
-                    action=action.name,
-                    status=record.status,
-                    started=record.started,
-                    updated=record.updated,
-                    log=None if action.is_approval else logs / f"{record.id}.log",
-                    summary=record.summary,
-                    error=record.error_message,
-                    is_approval=action.is_approval,
-                    token=record.token,
-                    configuration={str(k): str(v) for k, v in resolved.items()},
-                )
-            )
-    return result
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _clean(line: str) -> str:
-    return _CONTROL.sub("", line.rsplit("\r", 1)[-1]).rstrip()
-
-
-def log_tail(path: Path | None, count: int) -> list[str]:
-    """The last ``count`` lines of the log at ``path`` (none when there is no such file)."""
-    if path is None:
-        return []
-    try:
-        with path.open("rb") as log:
-            size = log.seek(0, 2)
-            log.seek(max(0, size - _READ_BYTES * max(1, count // 4)))
-            data = log.read()
-    except OSError:
-        return []
-    lines = [_clean(line) for line in data.decode("utf-8", "replace").splitlines()]
-    return lines[-count:]
-
-
-def last_line(path: Path | None) -> str:
-    return next((line for line in reversed(log_tail(path, 5)) if line.strip()), "")
-
-
-def first_line(text: str | None) -> str:
-    return (text or "").strip().split("\n", 1)[0]
 
 
 def failure_report(row: Row) -> list[Text]:
@@ -193,8 +99,12 @@ def artifact_notes(home: Path, kept: bool) -> list[str]:
 class Display:
     """Base of both displays: tracks status changes and reports failures once."""
 
+    # Whether the question is typed a key at a time (and drawn here), or a line at a time.
+    keys = False
+
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.question: Question | None = None
         self._seen: dict[str, str | None] = {}
 
     def feed(self, snapshot: Sequence[Row], execution: ExecutionRecord) -> None:
@@ -215,14 +125,21 @@ class Display:
     def message(self, text: str, style: str = "") -> None:
         self.console.print(Text(text, style=style))
 
-    @contextmanager
-    def paused(self) -> Iterator[Console]:
-        """The console, free for a question at the terminal."""
-        yield self.console
+    def ask(self, question: Question | None) -> None:
+        """Show ``question`` (its request, then its prompt), or that none is asked now."""
+        if question is not None and question is not self.question:
+            for line in question.request():
+                self.message(line, "bold yellow" if not line.startswith(" ") else "")
+        self.question = question
+        self.prompted()
+
+    def prompted(self) -> None:
+        """The question's prompt or typed text changed."""
 
     def close(
         self, snapshot: Sequence[Row], execution: ExecutionRecord, notes: Sequence[str]
     ) -> None:
+        self.question = None
         self.feed(snapshot, execution)
         self.stop()
         for line in summary(snapshot, execution, notes):
@@ -238,6 +155,7 @@ class PlainPrinter(Display):
     def __init__(self, console: Console, names: Sequence[str]) -> None:
         super().__init__(console)
         self._width = max((len(name) for name in names), default=0)
+        self._prompt: str | None = None
 
     def changed(self, row: Row) -> None:
         if row.status is None:
@@ -250,26 +168,43 @@ class PlainPrinter(Display):
         self.console.print(Text(text.rstrip()))
         super().changed(row)
 
+    def prompted(self) -> None:
+        """Print each prompt once; the terminal echoes what is typed after it."""
+        prompt = self.question.prompt if self.question else None
+        if prompt is not None and prompt != self._prompt:
+            self.console.print(Text(prompt), end="")
+            self.console.file.flush()
+        self._prompt = prompt
+
 
 class LiveView(Display):
-    """A table redrawn in place: stages, actions, coloured status, time, last log line."""
+    """A table redrawn in place: stages, actions, coloured status, time, what each says."""
+
+    keys = True
 
     def __init__(self, console: Console, title: str) -> None:
         super().__init__(console)
         self._title = title
-        self._live = self._start()
-
-    def _start(self) -> Live:
-        # A new Live each time: a restarted one would move the cursor up over what was
-        # printed while it was stopped.
-        live = Live(console=self.console, refresh_per_second=10, transient=False)
-        live.start()
-        return live
+        self._snapshot: tuple[Sequence[Row], ExecutionRecord] | None = None
+        self._live = Live(
+            console=self.console,
+            get_renderable=self._render,
+            refresh_per_second=10,
+            transient=False,
+        )
+        self._live.start()
 
     def draw(self, snapshot: Sequence[Row], execution: ExecutionRecord) -> None:
-        self._live.update(self._render(snapshot, execution))
+        self._snapshot = (snapshot, execution)
+        self._live.refresh()
 
-    def _render(self, snapshot: Sequence[Row], execution: ExecutionRecord) -> RenderableType:
+    def prompted(self) -> None:
+        self._live.refresh()
+
+    def _render(self) -> RenderableType:
+        if self._snapshot is None:
+            return Text(self._title, style="bold")
+        snapshot, execution = self._snapshot
         now = time.time()
         active = execution.status in ("InProgress", "Stopping")
         end = now if active else execution.updated
@@ -295,32 +230,34 @@ class LiveView(Display):
                 row.action,
                 Text(status, style=STYLES.get(status, "dim")),
                 duration(row.elapsed(now)),
-                self._output(row),
+                output(row),
             )
             previous = row.stage
-        return Group(header, table)
-
-    @staticmethod
-    def _output(row: Row) -> Text:
-        if row.status == "Failed":
-            return Text(first_line(row.error), style="red")
-        if row.is_approval and row.status == "InProgress":
-            return Text("waiting for approval", style="yellow")
-        if row.is_approval:
-            return Text(row.summary or "", style="dim")
-        line = last_line(row.log) if row.status else ""
-        return Text(line, style="" if row.status == "InProgress" else "dim")
-
-    @contextmanager
-    def paused(self) -> Iterator[Console]:
-        self._live.stop()
-        try:
-            yield self.console
-        finally:
-            self._live = self._start()
+        question = self.question
+        if question is None:
+            return Group(header, table)
+        asked = Text.assemble(
+            (f"{question.row.name}: ", "bold yellow"), question.prompt, question.line.text, "▌"
+        )
+        return Group(header, table, Text(), asked)
 
     def stop(self) -> None:
         self._live.stop()
+
+
+def output(row: Row) -> Text:
+    """The live view's last column for ``row``: its error, its tests, or its last log line."""
+    if row.status == "Failed":
+        return Text(first_line(row.error), style="red")
+    if row.is_approval and row.status == "InProgress":
+        return Text("waiting for approval", style="yellow")
+    if row.is_approval:
+        return Text(row.summary or "", style="dim")
+    if row.status is None:
+        return Text("")
+    if row.status != "InProgress" and (tests := reported_tests(row)):
+        return Text(tests)
+    return Text(last_line(row.log), style="" if row.status == "InProgress" else "dim")
 
 
 def choose_display(title: str, names: Sequence[str]) -> Display:
@@ -330,18 +267,3 @@ def choose_display(title: str, names: Sequence[str]) -> Display:
         return LiveView(console, title)
     plain = Console(color_system=None, highlight=False, soft_wrap=True, emoji=False)
     return PlainPrinter(plain, names)
-
-
-def ask_approval(console: Console, row: Row) -> tuple[bool, str]:
-    """Show the approval request ``row`` and ask for a decision: approved?, the comment."""
-    console.print(Text(f"{row.name} waits for your approval.", style="bold yellow"))
-    for key, label in (("CustomData", "Comments"), ("ExternalEntityLink", "Review")):
-        if row.configuration.get(key):
-            console.print(Text(f"  {label}: {row.configuration[key]}"))
-    try:
-        answer = console.input(Text("Approve? [y/N] ")).strip().lower()
-        comment = console.input(Text("Comment (optional): ")).strip()
-    except EOFError:
-        console.print()
-        return False, ""
-    return answer in ("y", "yes"), comment

@@ -1,21 +1,88 @@
-"""``conveyor``: the entry point and its commands."""
+"""``conveyor``: the entry point and its commands.
+
+Start-up is kept short, since ``conveyor --version``, ``--help`` and every shell-completion
+answer run it: a command's module is imported only when the command runs (or all of them, to
+list them), and the modules import the database, the engine, the server and boto3 only inside
+the commands that need them.
+"""
 
 from __future__ import annotations
 
-import logging
+import importlib
+import os
 import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import click
 
 from conveyor import __version__
-from conveyor.cli import client, run, validate
-from conveyor.config import SettingsError, load_settings
+
+# The habits of gh, docker and terraform: -h as well as --help, on every command.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+PROG = "conveyor"
+COMPLETE_VAR = "_CONVEYOR_COMPLETE"  # what `conveyor completion` scripts set
+# Each module's ``register(group)`` adds these commands (a test keeps the lists true).
+MODULES: Mapping[str, Sequence[str]] = {
+    "conveyor.cli.run": ("run",),
+    "conveyor.cli.validate": ("validate",),
+    "conveyor.cli.completion": ("completion",),
+    "conveyor.cli.client": (
+        "list",
+        "show",
+        "create",
+        "update",
+        "delete",
+        "start",
+        "stop",
+        "retry",
+        "approve",
+        "reject",
+        "enable",
+        "disable",
+        "executions",
+        "history",
+        "logs",
+    ),
+}
 
 
-@click.group()
+class Commands(click.Group):
+    """A group whose command modules are imported when one of their commands is wanted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: set[str] = set()
+
+    def _load(self, module: str) -> None:
+        if module not in self._loaded:
+            self._loaded.add(module)
+            importlib.import_module(module).register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module, names in MODULES.items():
+            if cmd_name in names:
+                self._load(module)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in MODULES:
+            self._load(module)
+        return super().list_commands(ctx)
+
+
+def no_color() -> bool:
+    """Whether the user asked for no colours (https://no-color.org: set and not empty)."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+@click.group(cls=Commands, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="conveyor")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Conveyor: continuous delivery on the CodePipeline model, on your own machines."""
+    if no_color():
+        ctx.color = False  # every command's click.echo leaves the ANSI styles out
 
 
 @cli.command()
@@ -27,6 +94,9 @@ def cli() -> None:
 @click.option("--database", help="postgresql://… URL [default: SQLite under the home folder].")
 def server(host: str | None, port: int | None, home: str | None, database: str | None) -> None:
     """Serve the CodePipeline API until interrupted (SIGINT or SIGTERM)."""
+    import logging
+
+    from conveyor.config import SettingsError, load_settings
     from conveyor.server import serve
     from conveyor.store import StoreUnavailable
 
@@ -48,10 +118,5 @@ def server(host: str | None, port: int | None, home: str | None, database: str |
         raise click.ClickException(str(exc)) from exc
 
 
-client.register(cli)
-validate.register(cli)
-run.register(cli)
-
-
 def main() -> None:
-    sys.exit(cli())
+    sys.exit(cli(prog_name=PROG, complete_var=COMPLETE_VAR))

@@ -11,18 +11,11 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
 import click
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-)
 
 from conveyor.cli import render
 
@@ -139,6 +132,15 @@ def action_of(state: dict[str, Any], stage: str, action: str) -> dict[str, Any]:
 @contextmanager
 def translated(endpoint: str) -> Iterator[None]:
     """Turn what boto3 and urllib raise into `CommandError`s with one line to say."""
+    import urllib.error
+
+    from botocore.exceptions import (  # here: botocore takes a while to import
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+    )
+
     try:
         yield
     except ClientError as exc:

@@ -3,42 +3,34 @@
 An engine runs in the process, its state in a temporary home (or ``--home``). The pipeline is
 created (or updated, when the home has it already) without starting, then one execution starts
 with the ``--var`` values and ``--revision`` commits, and the command watches it through the
-engine's views until it ends: exit status 0 when it succeeded, 1 when it did not, 130 when it
-was stopped with Ctrl-C (the first stops it and lets running actions finish, a second abandons
-them). Manual approvals are asked at the terminal, approved by ``--approve``, and rejected when
-there is no terminal to ask at.
+engine's views until it ends (`conveyor.cli.watch`): exit status 0 when it succeeded, 1 when
+it did not, 130 when it was stopped with Ctrl-C (the first stops it and lets running actions
+finish, a second abandons them), 143 when SIGTERM abandoned it. Manual approvals are asked at
+the terminal, approved by ``--approve``, and rejected when there is no terminal to ask at.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from conveyor.cli.documents import DocumentError
-from conveyor.cli.live import Display, Row, artifact_notes, ask_approval, choose_display, rows
 from conveyor.cli.localsource import LocalSourceError, prepare
+from conveyor.cli.watch import CALLER, INTERRUPTED, Signals, Wakeup, Watch, signals_handled
 from conveyor.config import Settings, SettingsError, load_settings
 from conveyor.domain.errors import ConveyorError, PipelineNameInUseException
-from conveyor.domain.status import ACTIVE_EXECUTION
-from conveyor.engine.services import Services
-from conveyor.store import ExecutionRecord, StoreUnavailable
 
-POLL = 0.05
-INTERRUPTED = 130
-CALLER = "conveyor run"
-NO_TERMINAL = "No terminal to ask at: run again with --approve, or answer at a terminal"
+if TYPE_CHECKING:  # the engine (and SQLAlchemy) is imported only once a run starts
+    from conveyor.engine.services import Services
+
 # Settings that would make a throwaway run share state with an installation.
 _SHARED = ("CONVEYOR_HOME", "CONVEYOR_DATABASE_URL", "CONVEYOR_S3_ENDPOINT")
 
@@ -51,118 +43,6 @@ def _pairs(values: Sequence[str], option: str, what: str) -> list[tuple[str, str
             raise click.BadParameter(f"expected {what}, got {value!r}", param_hint=option)
         result.append((name, rest))
     return result
-
-
-@dataclass
-class _Interrupts:
-    """Counts SIGINTs; interrupts a question being asked, and gives up at the third."""
-
-    count: int = 0
-    handled: int = 0
-    asking: bool = False
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.count += 1
-        if self.asking or self.count >= 3:
-            raise KeyboardInterrupt  # the third: leave now; stopping the engine kills the rest
-
-
-@dataclass
-class _Watch:
-    """One execution being watched: answers its approvals and passes on Ctrl-C."""
-
-    services: Services
-    pipeline: str
-    execution_id: str
-    display: Display
-    approve_all: bool
-    interactive: bool
-    interrupts: _Interrupts = field(default_factory=_Interrupts)
-    answered: set[str] = field(default_factory=set)
-
-    def until_done(self, logs: Path) -> tuple[list[Row], ExecutionRecord]:
-        while True:
-            self._interrupted()
-            _, execution = self.services.views.execution(self.pipeline, self.execution_id)
-            snapshot = rows(self.services.views.state(self.pipeline), self.execution_id, logs)
-            if execution.status not in ACTIVE_EXECUTION:
-                return snapshot, execution
-            self.display.feed(snapshot, execution)
-            for row in snapshot:
-                waiting = row.is_approval and row.status == "InProgress"
-                if waiting and row.token and row.token not in self.answered:
-                    self.answered.add(row.token)
-                    self._approval(row)
-            time.sleep(POLL)
-
-    def _interrupted(self) -> None:
-        """Stop on the first Ctrl-C, abandon on the next (two in a row count as both)."""
-        while self.interrupts.handled < self.interrupts.count:
-            self.interrupts.handled += 1
-            first = self.interrupts.handled == 1
-            try:
-                self.services.executions.stop(
-                    self.pipeline,
-                    self.execution_id,
-                    abandon=not first,
-                    reason="Stopped with Ctrl-C" if first else "Abandoned with Ctrl-C",
-                )
-            except ConveyorError:
-                continue  # it ended meanwhile, or is already abandoning
-            if first:
-                self.display.message(
-                    "Stopping: running actions finish first; press Ctrl-C again to abandon them.",
-                    "yellow",
-                )
-                self._reject_waiting()
-            else:
-                self.display.message("Abandoning the running actions.", "yellow")
-
-    def _reject_waiting(self) -> None:
-        """A stop waits for running actions: approvals waiting for an answer are rejected."""
-        state = self.services.views.state(self.pipeline)
-        for row in rows(state, self.execution_id, Path()):
-            if row.is_approval and row.status == "InProgress" and row.token:
-                self.answered.add(row.token)
-                self._answer(row, False, "Stopped with Ctrl-C")
-
-    def _approval(self, row: Row) -> None:
-        if self.interrupts.handled:
-            self._answer(row, False, "Stopped with Ctrl-C")
-        elif self.approve_all:
-            self._answer(row, True, "Approved with --approve")
-            self.display.message(f"{row.name}: approved (--approve)")
-        elif not self.interactive:
-            self.display.message(f"{row.name} waits for an approval. {NO_TERMINAL}.", "red")
-            self._answer(row, False, NO_TERMINAL)
-        else:
-            self._ask(row)
-
-    def _ask(self, row: Row) -> None:
-        with self.display.paused() as console:
-            self.interrupts.asking = True
-            try:
-                approved, comment = ask_approval(console, row)
-            except KeyboardInterrupt:
-                console.print()
-                return  # the stop that follows rejects it
-            finally:
-                self.interrupts.asking = False
-        self._answer(row, approved, comment or ("Approved" if approved else "Rejected"))
-
-    def _answer(self, row: Row, approved: bool, summary: str) -> None:
-        try:
-            self.services.executions.approve(
-                self.pipeline,
-                row.stage,
-                row.action,
-                row.token or "",
-                approved=approved,
-                summary=summary,
-                caller=CALLER,
-            )
-        except ConveyorError as exc:  # answered or timed out meanwhile
-            self.display.message(f"{row.name}: {exc.message}", "yellow")
 
 
 def _settings(home: Path, temporary: bool) -> Settings:
@@ -192,7 +72,9 @@ def execute(
     keep: bool,
 ) -> int:
     """Run the pipeline in ``file`` once; the exit status for the command."""
-    from conveyor.server import build
+    from conveyor.cli.live import artifact_notes, choose_display  # rich, in its turn
+    from conveyor.store import StoreUnavailable
+    from conveyor.worker.embedded import assemble  # the engine without the HTTP stack
 
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-run-")))
@@ -207,8 +89,13 @@ def execute(
             home = Path(tempfile.mkdtemp(prefix="conveyor-home-"))
             if not keep:
                 stack.callback(shutil.rmtree, home, ignore_errors=True)
+        settings = _settings(home, temporary=temporary)
+        # From here a stop signal stops the execution, and the engine kills what runs.
+        signals, wakeup = Signals(), Wakeup()
+        stack.callback(wakeup.close)  # last: the engine's threads may still wake it
+        stack.enter_context(signals_handled(signals, wakeup))
         try:
-            application = build(_settings(home, temporary=temporary))
+            application = assemble(settings)
         except StoreUnavailable as exc:
             raise click.ClickException(str(exc)) from exc
         stack.callback(application.store.close)
@@ -231,26 +118,29 @@ def execute(
             raise click.ClickException(f"{exc.code}: {exc.message}") from exc
         names = [f"{s['name']}/{a['name']}" for s in declaration["stages"] for a in s["actions"]]
         display = choose_display(f"{declaration['name']} {execution_id}", names)
-        watch = _Watch(
+        watch = Watch(
             services,
             declaration["name"],
             execution_id,
             display,
             approve_all=approve,
             interactive=sys.stdin.isatty(),
+            signals=signals,
+            wakeup=wakeup,
         )
-        previous = signal.signal(signal.SIGINT, watch.interrupts)
-        stack.callback(signal.signal, signal.SIGINT, previous)
         try:
-            snapshot_rows, execution = watch.until_done(home / "logs")
+            snapshot_rows, execution = watch.until_done(settings.home / "logs")
         except BaseException:
             display.stop()
             raise
-        display.close(snapshot_rows, execution, artifact_notes(home, kept=keep or not temporary))
+        display.close(
+            snapshot_rows, execution, artifact_notes(settings.home, kept=keep or not temporary)
+        )
         if keep and temporary:
             display.message(f"Kept the home: {home}")
-        if watch.interrupts.count:
-            return INTERRUPTED
+        stopped = signals.exit_status()
+        if stopped is not None:
+            return stopped
         return 0 if execution.status == "Succeeded" else 1
 
 

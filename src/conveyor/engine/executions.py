@@ -62,6 +62,7 @@ class ExecutionService:
             self._notifier.jobs_cancelled(outcome.cancelled_jobs)
         if outcome.jobs_queued > 0:
             self._notifier.jobs_queued(outcome.jobs_queued)
+        self._notifier.changed()
 
     def write(self, work: Callable[[Tx], tuple[T, Outcome]]) -> T:
         with self._store.write() as tx:

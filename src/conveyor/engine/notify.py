@@ -1,4 +1,5 @@
-"""Wake-ups inside one process: new jobs for idle workers, cancellations for busy ones.
+"""Wake-ups inside one process: new jobs for idle workers, cancellations for busy ones, and
+changes for whoever watches executions (`conveyor run` redraws on them instead of polling).
 
 The engine calls these after its transaction commits. A wake-up that is lost (another server
 queued the job) only delays the work until the next sweep, which wakes the workers too.
@@ -15,6 +16,8 @@ class Notifier:
         self._jobs = threading.Condition()
         self._generation = 0
         self._cancel_listeners: list[Callable[[str], None]] = []
+        # A tuple, replaced whole: `changed` runs after every commit and reads it unlocked.
+        self._change_listeners: tuple[Callable[[], None], ...] = ()
         self._lock = threading.Lock()
 
     def jobs_queued(self, count: int | None = None) -> None:
@@ -49,3 +52,13 @@ class Notifier:
         for job_id in job_ids:
             for listener in listeners:
                 listener(job_id)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (quickly, it runs on the committing thread) after every change."""
+        with self._lock:
+            self._change_listeners = (*self._change_listeners, listener)
+
+    def changed(self) -> None:
+        """An execution, stage or action changed: tell the listeners."""
+        for listener in self._change_listeners:
+            listener()

@@ -3,6 +3,10 @@
 SQLite gets one writer at a time through ``BEGIN IMMEDIATE``, so two writers never deadlock on
 a lock upgrade; readers use plain ``BEGIN`` and run beside the writer thanks to WAL.
 PostgreSQL migrations run under an advisory lock, so several servers may start together.
+A database with no tables yet (a fresh home, each `conveyor run`) gets the declared schema in
+one go, stamped with the latest migration, without loading Alembic at all: the migrations
+build exactly that schema (tests/store/test_migrations.py), and this takes a few milliseconds
+where Alembic takes hundreds.
 """
 
 from __future__ import annotations
@@ -11,11 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from conveyor.store.tables import metadata
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The latest migration's revision: what a fresh database is stamped with (a test checks it).
+HEAD = "0002"
+# Alembic's own bookkeeping table, as Alembic creates it.
+_VERSIONS = sa.Table(
+    "alembic_version",
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 # An arbitrary key for pg_advisory_lock, shared by every Conveyor server.
 _MIGRATION_LOCK = 847_001
 WRITE = "conveyor_write"
@@ -79,11 +92,25 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Apply every migration not yet applied."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    """Bring the schema up to date: declare it on an empty database, else apply every
+    migration not yet applied."""
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        if sa.inspect(conn).get_table_names():
+            upgrade(conn)
+        else:
+            metadata.create_all(conn)
+            _VERSIONS.create(conn)
+            conn.execute(_VERSIONS.insert().values(version_num=HEAD))
+
+
+def upgrade(conn: sa.Connection) -> None:
+    """Apply, on ``conn``, every migration not yet applied."""
+    from alembic import command  # here: Alembic takes a while to import
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")

@@ -1,0 +1,166 @@
+"""Start-up: how long `conveyor` takes before it does anything a person asked for.
+
+Three figures, each the median of several runs of a fresh process, against the floor of a bare
+``python3 -c pass`` measured in the same run:
+
+- ``conveyor --version`` and ``conveyor --help``: what every shell-completion answer costs too.
+  Aim: 300 ms at most.
+- ``conveyor run`` to its first action's process: from starting the command to the moment the
+  Git source action starts ``git`` (a shim first in ``PATH`` notes the time), and to the
+  moment the first Commands action's bash runs its first command. This is what a person
+  waits before anything happens: imports, a fresh home's database, the engine and its workers,
+  the pipeline created and started. Aim: 150 ms at most to the first action.
+
+Every process runs as an installed one does, with its bytecode cached: the benchmark drops
+``PYTHONDONTWRITEBYTECODE`` (set on some machines), and a warm-up run writes the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+RUNS = 7
+CONVEYOR = [sys.executable, "-m", "conveyor"]
+AIM_HELP = 0.300
+AIM_FIRST_ACTION = 0.150
+
+
+def _environ() -> dict[str, str]:
+    """This environment, without settings that would point at other state or skip bytecode."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CONVEYOR") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+
+
+def _wall(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, env=_environ())
+    return time.perf_counter() - started
+
+
+def _median(measure: Callable[[], float]) -> float:
+    measure()  # warm the page cache and the bytecode
+    return statistics.median(measure() for _ in range(RUNS))
+
+
+def _repository(folder: Path) -> Path:
+    repo = folder / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("hello\n")
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["-c", "user.name=bench", "-c", "user.email=b@x", "commit", "-qm", "first"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    return repo
+
+
+def _pipeline(folder: Path, marks: Path) -> Path:
+    source = {
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "Git", "version": "1"},
+        "configuration": {"RepositoryUrl": "repo", "BranchName": "main"},
+        "outputArtifacts": [{"name": "Src"}],
+    }
+    build = {
+        "name": "First",
+        "actionTypeId": {
+            "category": "Compute",
+            "owner": "AWS",
+            "provider": "Commands",
+            "version": "1",
+        },
+        "inputArtifacts": [{"name": "Src"}],
+        "commands": [f"echo $EPOCHREALTIME > {marks / 'commands'}"],
+    }
+    declaration = {
+        "name": "bench-startup",
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Build", "actions": [build]},
+        ],
+    }
+    path = folder / "pipeline.yaml"
+    path.write_text(yaml.safe_dump({"pipeline": declaration}, sort_keys=False))
+    return path
+
+
+def _git_shim(folder: Path, marks: Path) -> Path:
+    """A ``git`` that notes when it is first started, then runs the real one."""
+    real = shutil.which("git")
+    assert real is not None, "git is needed"
+    shims = folder / "bin"
+    shims.mkdir()
+    shim = shims / "git"
+    shim.write_text(
+        "#!/bin/bash\n"
+        f"[ -e {marks / 'git'} ] || echo $EPOCHREALTIME > {marks / 'git'}\n"
+        f'exec {real} "$@"\n'
+    )
+    shim.chmod(0o755)
+    return shims
+
+
+def _first_action(folder: Path) -> tuple[float, float]:
+    """Seconds from starting `conveyor run` to the source's git and to the first command."""
+    marks = folder / "marks"
+    shutil.rmtree(marks, ignore_errors=True)
+    marks.mkdir()
+    file = _pipeline(folder, marks)
+    env = _environ()
+    env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env['PATH']}"
+    started = time.time()
+    subprocess.run(
+        [*CONVEYOR, "run", str(file)],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=folder,
+    )
+    git = float((marks / "git").read_text()) - started
+    commands = float((marks / "commands").read_text()) - started
+    return git, commands
+
+
+def _row(name: str, seconds: float, floor: float, aim: float | None) -> None:
+    verdict = "" if aim is None else ("  ok" if seconds <= aim else f"  MISSED (aim {aim:.3f} s)")
+    print(f"{name:<44} {seconds * 1000:8.1f} ms   {(seconds - floor) * 1000:8.1f} ms{verdict}")
+
+
+def main() -> None:
+    floor = _median(lambda: _wall([sys.executable, "-c", "pass"]))
+    version = _median(lambda: _wall([*CONVEYOR, "--version"]))
+    helped = _median(lambda: _wall([*CONVEYOR, "--help"]))
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-startup-") as name:
+        folder = Path(name)
+        _repository(folder)
+        _git_shim(folder, folder / "marks")
+        _first_action(folder)  # warm-up
+        firsts = [_first_action(folder) for _ in range(RUNS)]
+    git = statistics.median(first[0] for first in firsts)
+    commands = statistics.median(first[1] for first in firsts)
+    print(f"{'median of ' + str(RUNS) + ' fresh processes':<44} {'wall':>11}   {'- floor':>11}")
+    _row("floor: python3 -c pass", floor, floor, None)
+    _row("conveyor --version", version, floor, AIM_HELP)
+    _row("conveyor --help", helped, floor, AIM_HELP)
+    _row("conveyor run -> first action (git starts)", git, floor, AIM_FIRST_ACTION)
+    _row("conveyor run -> first Commands action runs", commands, floor, None)
+
+
+if __name__ == "__main__":
+    main()
