@@ -1,4 +1,10 @@
-"""Assembling a running server: settings → store → services → ASGI app, workers and sweeper."""
+"""Assembling a running server: settings → home lock → store → services → ASGI app, workers
+and sweeper.
+
+The order matters: a process takes its home's lock before it touches anything in it, and a
+server binds its port before it recovers what an earlier run left; a second server on the
+same home or port is refused without having ended anybody's actions.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from starlette.types import ASGIApp
 
 from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
+from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
@@ -26,6 +33,8 @@ from conveyor.config import Settings
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
+from conveyor.home import HomeLock, lock_home
+from conveyor.listener import bind, config
 from conveyor.store import Store
 from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
@@ -102,6 +111,14 @@ class Engine:
         )
         sweeper.start()
         self._threads.append(sweeper)
+        watch = threading.Thread(
+            target=self.services.health.run,
+            args=(self._stop,),
+            name="conveyor-health",
+            daemon=True,
+        )
+        watch.start()
+        self._threads.append(watch)
 
     def stop(self) -> None:
         self._stop.set()
@@ -117,12 +134,25 @@ class Application:
     services: Services
     app: ASGIApp
     engine: Engine
+    home_lock: HomeLock
+
+    def close(self) -> None:
+        """Close the store, then give up the home."""
+        self.store.close()
+        self.home_lock.release()
 
 
-def build(settings: Settings) -> Application:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    built = providers(provider_config(settings))
-    store = Store.open(settings.database)
+def build(settings: Settings, holder: str = "conveyor run") -> Application:
+    """Everything a server or ``conveyor run`` needs, once the home is this process's;
+    ``holder`` says what this process is to another that finds the home taken
+    (`conveyor.home.HomeInUse`)."""
+    home_lock = lock_home(settings.home, holder)
+    try:
+        built = providers(provider_config(settings))
+        store = Store.open(settings.database)
+    except BaseException:
+        home_lock.release()
+        raise
     services = Services.build(
         store,
         Scope(settings.region, settings.account),
@@ -134,8 +164,8 @@ def build(settings: Settings) -> Application:
         runnable=frozenset(built),
         log_base=public_url(settings),
     )
-    app = create_app(services, settings.home / "logs")
-    return Application(store, services, app, Engine(services, settings, built))
+    app = limit_bodies(create_app(services, settings.home / "logs"))
+    return Application(store, services, app, Engine(services, settings, built), home_lock)
 
 
 def public_url(settings: Settings) -> str:
@@ -146,13 +176,27 @@ def public_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+class CannotServe(RuntimeError):
+    """The server cannot listen where it was told to."""
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server, except that a stop signal ends the process with status 0.
+    """uvicorn's server, except that it says when it listens and a stop signal ends the
+    process with status 0.
 
     uvicorn re-raises SIGINT or SIGTERM once it has shut down gracefully, so the process
     reports it was killed; for Conveyor a signal is a request to stop, and a stop that finishes
     its work is a success. A second SIGINT still forces the exit.
     """
+
+    def __init__(self, config: uvicorn.Config, announce: str | None = None) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._announce:
+            log.info("%s", self._announce)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
@@ -160,33 +204,29 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _config(app: ASGIApp, sock_host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=sock_host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-    )
+def serve(settings: Settings, version: str = "") -> None:
+    """Serve until SIGINT or SIGTERM, then finish the requests under way and close the store.
 
-
-def serve(settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM, then finish the requests under way and close the store."""
-    application = build(settings)
-    log.info(
-        "serving on http://%s:%d (database %s)",
-        settings.host,
-        settings.port,
-        application.store.dialect,
-    )
-    application.engine.start()
+    Raises `HomeInUse` when another process has the home, `CannotServe` when the port is
+    taken, `StoreUnavailable` when the database cannot be opened: each before anything in
+    the home was touched.
+    """
+    address = f"http://{settings.host}:{settings.port}"
+    application = build(settings, holder=f"conveyor server on {address}")
     try:
-        _Server(_config(application.app, settings.host, settings.port)).run()
+        try:
+            sock = bind(settings.host, settings.port)
+        except OSError as exc:
+            raise CannotServe(f"cannot listen on {address}: {exc.strerror or exc}") from exc
+        application.engine.start()
+        announce = (
+            f"conveyor {version} listening on {address} (database {application.store.dialect})"
+        )
+        server = _Server(config(application.app, settings.host, settings.port), announce)
+        server.run(sockets=[sock])
     finally:
         application.engine.stop()
-        application.store.close()
+        application.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +238,17 @@ class Running:
 @contextmanager
 def running(settings: Settings) -> Iterator[Running]:
     """A server on a free loopback port in a background thread, for tests and benchmarks."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    application = build(replace(settings, host="127.0.0.1", port=port))
-    server = uvicorn.Server(_config(application.app, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, name="conveyor-server", daemon=True)
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    try:
+        application = build(replace(settings, host="127.0.0.1", port=port), "a test server")
+    except BaseException:
+        sock.close()
+        raise
+    server = uvicorn.Server(config(application.app, "127.0.0.1", port))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="conveyor-server", daemon=True
+    )
     application.engine.start()
     thread.start()
     try:
@@ -216,4 +261,5 @@ def running(settings: Settings) -> Iterator[Running]:
         server.should_exit = True
         thread.join(timeout=15)
         application.engine.stop()
-        application.store.close()
+        application.close()
+        sock.close()

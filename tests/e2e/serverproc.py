@@ -41,11 +41,14 @@ def server_process(
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "conveyor", "server", "--port", str(port), "--home", str(home)]
+    # The log goes to a file beside the home: a pipe nobody reads would fill and stall the
+    # server once it has logged 64 KiB.
+    log = open(home.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         command,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
         wait_until_up(endpoint, process)
@@ -58,5 +61,4 @@ def server_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        log.close()

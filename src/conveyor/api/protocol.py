@@ -109,18 +109,13 @@ def _caller(request: Request, services: Services) -> str:
     return f"arn:aws:iam::{services.scope.account}:user/{user}"
 
 
-def _is_read(name: str) -> bool:
-    return name.startswith(("Get", "List"))
-
-
 def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
     """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, and action logs from the
     folder ``logs`` on ``/logs/<actionExecutionId>``."""
     table = handlers()
     tokens = PageTokens(services.token_key)
-    # Handing a request to a worker thread costs more than a SQLite read itself; a read that
-    # cannot wait on a writer runs on the event loop, everything else in the thread pool.
-    inline_reads = services.store.reads_never_wait
+    # Every handler runs in the thread pool (bounded): a store call on the event loop, even a
+    # SQLite read of microseconds, stalls every other connection while it runs or waits.
 
     async def dispatch(request: Request) -> Response:
         started = time.perf_counter()
@@ -135,10 +130,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
             context = Context(services, tokens, request_id, _caller(request, services))
-            if inline_reads and _is_read(name):
-                result = handler(context, params)
-            else:
-                result = await run_in_threadpool(handler, context, params)
+            result = await run_in_threadpool(handler, context, params)
         except ConveyorError as error:
             return _error_response(error, request_id, started)
         except Exception:
@@ -155,7 +147,9 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         )
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        """The database's state as last seen, without waiting on it: 503 while it is away."""
+        state = services.health.current
+        return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
     routes = [Route("/health", health, methods=["GET"])]
     if logs is not None:

@@ -33,6 +33,7 @@ from conveyor.config import Settings, SettingsError, load_settings
 from conveyor.domain.errors import ConveyorError, PipelineNameInUseException
 from conveyor.domain.status import ACTIVE_EXECUTION
 from conveyor.engine.services import Services
+from conveyor.home import HomeInUse
 from conveyor.store import ExecutionRecord, StoreUnavailable
 
 POLL = 0.05
@@ -209,9 +210,9 @@ def execute(
                 stack.callback(shutil.rmtree, home, ignore_errors=True)
         try:
             application = build(_settings(home, temporary=temporary))
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, HomeInUse) as exc:
             raise click.ClickException(str(exc)) from exc
-        stack.callback(application.store.close)
+        stack.callback(application.close)
         application.engine.start()
         stack.callback(application.engine.stop)
         services = application.services

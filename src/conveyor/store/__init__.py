@@ -85,11 +85,6 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @property
-    def reads_never_wait(self) -> bool:
-        """Whether a read never waits for a writer and takes microseconds (SQLite with WAL)."""
-        return self.dialect == "sqlite"
-
     @contextmanager
     def read(self) -> Iterator[Tx]:
         with self._transaction(write=False) as tx:
