@@ -9,6 +9,7 @@ from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.actiontypes import ActionTypeService
 from conveyor.engine.clock import Clock, SystemClock
+from conveyor.engine.eventlog import log_events
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.health import DatabaseWatch
 from conveyor.engine.jobs import LEASE_SECONDS, JobService
@@ -63,6 +64,7 @@ class Services:
         """``runnable``: the built-in action types this process has providers for;
         ``log_base``: the server's URL, under which ``/logs/<id>`` serves action logs."""
         clock = clock or SystemClock()
+        store.on_events = log_events
         notifier = Notifier()
         plans = Plans()
         runner = Runner(scope, clock, plans, runnable, log_base)
