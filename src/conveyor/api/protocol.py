@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +26,7 @@ from conveyor.api.context import Context
 from conveyor.api.handlers import handlers
 from conveyor.api.logs import make_log_endpoint
 from conveyor.api.model import TARGET_PREFIX, operation, operation_names
+from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
 from conveyor.domain.errors import (
@@ -109,13 +109,17 @@ def _caller(request: Request, services: Services) -> str:
     return f"arn:aws:iam::{services.scope.account}:user/{user}"
 
 
+def _is_read(name: str) -> bool:
+    return name.startswith(("Get", "List"))
+
+
 def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
     """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, and action logs from the
     folder ``logs`` on ``/logs/<actionExecutionId>``."""
     table = handlers()
     tokens = PageTokens(services.token_key)
-    # Every handler runs in the thread pool (bounded): a store call on the event loop, even a
-    # SQLite read of microseconds, stalls every other connection while it runs or waits.
+    # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
+    offload = Offloader()
 
     async def dispatch(request: Request) -> Response:
         started = time.perf_counter()
@@ -130,7 +134,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
             context = Context(services, tokens, request_id, _caller(request, services))
-            result = await run_in_threadpool(handler, context, params)
+            result = await offload(handler, context, params, write=not _is_read(name))
         except ConveyorError as error:
             return _error_response(error, request_id, started)
         except Exception:
@@ -156,7 +160,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         routes.append(
             Route(
                 "/logs/{action_execution_id}",
-                make_log_endpoint(services, logs),
+                make_log_endpoint(services, logs, offload),
                 methods=["GET"],
             )
         )
