@@ -4,7 +4,8 @@ uvicorn closes a connection that stays idle after a response (``timeout_keep_ali
 answers 503 past ``limit_concurrency``, but it waits forever for the headers of a request
 that a client started and never finished, or never started at all: 22,000 silent connections
 then take every file descriptor. The protocol here gives each request's headers a deadline
-from the moment the connection opens or the previous response ends, and refuses connections
+from the moment the connection opens or the previous response ends, closes a connection
+whose headers grow past ``MAX_HEADER_BYTES`` (httptools sets no limit), and refuses connections
 beyond the limit at once instead of holding them open. The request body's size is the
 dispatcher's concern (a 413 in the API's own error format).
 """
@@ -24,6 +25,8 @@ KEEP_ALIVE_SECONDS = 5
 HEADER_SECONDS = 10.0
 # Connections at once; requests beyond it are answered 503, connections far beyond it closed.
 MAX_CONNECTIONS = 1000
+# The most a request line and headers may take (h11's default limit too).
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class _Protocol(HttpToolsProtocol):
@@ -34,6 +37,8 @@ class _Protocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_deadline: asyncio.TimerHandle | None = None
+        # Bytes received while waiting for the current request's headers.
+        self._header_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -43,6 +48,15 @@ class _Protocol(HttpToolsProtocol):
             transport.close()
             return
         self._await_headers()
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self._header_deadline is not None
+        super().data_received(data)
+        if waiting and self._header_deadline is not None:  # the headers are still incomplete
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._cancel_deadline()
+                self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._cancel_deadline()
@@ -59,6 +73,7 @@ class _Protocol(HttpToolsProtocol):
 
     def _await_headers(self) -> None:
         self._cancel_deadline()
+        self._header_bytes = 0
         self._header_deadline = self.loop.call_later(self.header_seconds, self._too_slow)
 
     def _cancel_deadline(self) -> None:

@@ -124,3 +124,20 @@ def test_health_answers_while_a_handler_waits_on_the_database(
         gate.set()
         reader.join(30)
     assert [e.response["Error"]["Code"] for e in errors] == ["PipelineNotFoundException"]
+
+
+def test_endless_headers_are_cut_off(server: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Headers past the limit close the connection at once, well before the header deadline
+    (here longer than the socket's timeout, so only the limit can close it)."""
+    monkeypatch.setattr(listener._Protocol, "header_seconds", 120.0)
+    closed = False
+    with socket.create_connection(address(server)) as sock:
+        sock.settimeout(20)
+        try:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(1000):
+                sock.sendall(b"X-Padding: " + b"x" * 1000 + b"\r\n")
+            closed = sock.recv(1024) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+    assert closed
