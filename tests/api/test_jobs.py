@@ -224,3 +224,37 @@ def test_an_approval_times_out(server: Running, client: Any, repo: Path) -> None
     assert action_state(client, "app", "Gate", "Approve")["errorDetails"]["message"] == (
         "The approval request timed out after 5 minutes."
     )
+
+
+def test_job_operations_do_not_serve_built_in_jobs(
+    server: Running, client: Any, repo: Path, tmp_path: Path
+) -> None:
+    """A Commands job belongs to the server's own workers: a job worker who learns its id can
+    neither read it nor end the running action with a forged result."""
+    release = tmp_path / "release"
+    wait = f"while [ ! -e {release} ]; do sleep 0.05; done; exit 3"
+    client.create_pipeline(pipeline=declaration("app", repo, stage("Build", commands("Run", wait))))
+    execution_id = latest_execution_id(client, "app")
+    state = wait_for(
+        lambda: (
+            (s := action_state(client, "app", "Build", "Run")).get("status") == "InProgress" and s
+        ),
+        what="the action to run",
+    )
+    with server.application.store.read() as tx:
+        [job] = tx.jobs.active_for(state["actionExecutionId"])
+    for call in (
+        lambda: client.get_job_details(jobId=job.id),
+        lambda: client.acknowledge_job(jobId=job.id, nonce=job.nonce),
+        lambda: client.put_job_success_result(jobId=job.id),
+        lambda: client.put_job_failure_result(
+            jobId=job.id, failureDetails={"type": "JobFailed", "message": "forged"}
+        ),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert code(excinfo) == "JobNotFoundException"
+    assert action_state(client, "app", "Build", "Run")["status"] == "InProgress"
+    release.touch()
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed") == "Failed"
+    assert "forged" not in str(action_state(client, "app", "Build", "Run"))

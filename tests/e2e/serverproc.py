@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,16 +36,34 @@ def wait_until_up(endpoint: str, process: subprocess.Popen[bytes], timeout: floa
 
 @contextmanager
 def server_process(
-    home: Path, port: int | None = None, env: Mapping[str, str] | None = None
+    home: Path,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The server on ``port`` (a free one by default); its log in ``server-<port>.log``
+    beside the home."""
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "conveyor", "server", "--port", str(port), "--home", str(home)]
+    command = [
+        sys.executable,
+        "-m",
+        "conveyor",
+        "server",
+        "--port",
+        str(port),
+        "--home",
+        str(home),
+        *args,
+    ]
+    # The log goes to a file beside the home: a pipe nobody reads would fill and stall the
+    # server once it has logged 64 KiB.
+    log = open(home.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         command,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
         wait_until_up(endpoint, process)
@@ -58,5 +76,4 @@ def server_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        log.close()

@@ -14,6 +14,14 @@ import pytest
 from tests.conftest import make_client
 from tests.e2e.serverproc import server_process
 from tests.support.declarations import pipeline
+from tests.support.engine import (
+    commands,
+    declaration,
+    latest_execution_id,
+    make_repo,
+    stage,
+    wait_status,
+)
 
 AWS = str(Path(sys.executable).with_name("aws"))
 AWS_ENV = {
@@ -101,3 +109,39 @@ def test_server_reports_bad_settings_clearly(
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
     assert "secret" not in result.stderr
+
+
+def test_server_logs_each_state_change_as_json(tmp_path: Path) -> None:
+    """One line per execution state change and per action end, each a JSON object with the
+    facts as keys; the "listening" line comes once the server listens."""
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    home = tmp_path / "home"
+    with server_process(home, args=["--log-format", "json"]) as (endpoint, process):
+        client = make_client(endpoint)
+        client.create_pipeline(
+            pipeline=declaration("app", repo, stage("Build", commands("Make", "false")))
+        )
+        execution_id = latest_execution_id(client, "app")
+        wait_status(client, "app", execution_id, "Failed")
+        port = endpoint.rpartition(":")[2]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    lines = [
+        json.loads(line) for line in (tmp_path / f"server-{port}.log").read_text().splitlines()
+    ]
+    assert any("listening on" in line["message"] for line in lines)
+    changes = [
+        (line.get("stage"), line.get("action"), line["state"])
+        for line in lines
+        if line["logger"] == "conveyor.events"
+        and line["level"] == "INFO"
+        and line["execution"] == execution_id
+        and line["pipeline"] == "app"
+    ]
+    assert changes == [
+        (None, None, "STARTED"),
+        ("Source", "Source", "SUCCEEDED"),
+        ("Build", "Make", "FAILED"),
+        (None, None, "FAILED"),
+    ]

@@ -12,10 +12,10 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
+from conveyor.api.offload import Offloader
 from conveyor.engine.services import Services
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -28,7 +28,9 @@ def log_path(logs: Path, action_execution_id: str) -> Path:
     return logs / f"{action_execution_id}.log"
 
 
-def make_log_endpoint(services: Services, logs: Path) -> Callable[[Request], Awaitable[Response]]:
+def make_log_endpoint(
+    services: Services, logs: Path, offload: Offloader
+) -> Callable[[Request], Awaitable[Response]]:
     """The ``/logs/{id}`` endpoint for logs kept in the folder ``logs``."""
 
     def status(action_execution_id: str) -> str | None:
@@ -48,7 +50,7 @@ def make_log_endpoint(services: Services, logs: Path) -> Callable[[Request], Awa
                 offset += len(chunk)
                 yield chunk
                 continue
-            if await run_in_threadpool(status, action_execution_id) != "InProgress":
+            if await offload(status, action_execution_id) != "InProgress":
                 return
             await asyncio.sleep(FOLLOW_INTERVAL)
 
@@ -56,7 +58,7 @@ def make_log_endpoint(services: Services, logs: Path) -> Callable[[Request], Awa
         action_execution_id = request.path_params["action_execution_id"]
         if not _ID.fullmatch(action_execution_id):
             return PlainTextResponse("Not a valid action execution id.\n", status_code=400)
-        known = await run_in_threadpool(status, action_execution_id)
+        known = await offload(status, action_execution_id)
         if known is None:
             return PlainTextResponse(
                 f"No action execution {action_execution_id}.\n", status_code=404

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +26,7 @@ from conveyor.api.context import Context
 from conveyor.api.handlers import handlers
 from conveyor.api.logs import make_log_endpoint
 from conveyor.api.model import TARGET_PREFIX, operation, operation_names
+from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
 from conveyor.domain.errors import (
@@ -118,9 +118,8 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
     folder ``logs`` on ``/logs/<actionExecutionId>``."""
     table = handlers()
     tokens = PageTokens(services.token_key)
-    # Handing a request to a worker thread costs more than a SQLite read itself; a read that
-    # cannot wait on a writer runs on the event loop, everything else in the thread pool.
-    inline_reads = services.store.reads_never_wait
+    # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
+    offload = Offloader()
 
     async def dispatch(request: Request) -> Response:
         started = time.perf_counter()
@@ -135,10 +134,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
             context = Context(services, tokens, request_id, _caller(request, services))
-            if inline_reads and _is_read(name):
-                result = handler(context, params)
-            else:
-                result = await run_in_threadpool(handler, context, params)
+            result = await offload(handler, context, params, write=not _is_read(name))
         except ConveyorError as error:
             return _error_response(error, request_id, started)
         except Exception:
@@ -155,14 +151,16 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         )
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        """The database's state as last seen, without waiting on it: 503 while it is away."""
+        state = services.health.current
+        return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
     routes = [Route("/health", health, methods=["GET"])]
     if logs is not None:
         routes.append(
             Route(
                 "/logs/{action_execution_id}",
-                make_log_endpoint(services, logs),
+                make_log_endpoint(services, logs, offload),
                 methods=["GET"],
             )
         )

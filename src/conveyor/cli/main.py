@@ -92,12 +92,21 @@ def cli(ctx: click.Context) -> None:
     "--home", help="Folder for state and artifacts [default: ./.conveyor, or $CONVEYOR_HOME]."
 )
 @click.option("--database", help="postgresql://… URL [default: SQLite under the home folder].")
-def server(host: str | None, port: int | None, home: str | None, database: str | None) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for people, or one JSON object a line for log shippers.",
+)
+def server(
+    host: str | None, port: int | None, home: str | None, database: str | None, log_format: str
+) -> None:
     """Serve the CodePipeline API until interrupted (SIGINT or SIGTERM)."""
-    import logging
-
     from conveyor.config import SettingsError, load_settings
-    from conveyor.server import serve
+    from conveyor.home import HomeInUse
+    from conveyor.logformat import configure_logging
+    from conveyor.server import CannotServe, serve
     from conveyor.store import StoreUnavailable
 
     try:
@@ -106,15 +115,10 @@ def server(host: str | None, port: int | None, home: str | None, database: str |
         )
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    click.echo(
-        f"conveyor {__version__} listening on http://{settings.host}:{settings.port}", err=True
-    )
+    configure_logging(log_format)
     try:
-        serve(settings)
-    except StoreUnavailable as exc:
+        serve(settings, __version__)
+    except (HomeInUse, CannotServe, StoreUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -73,6 +73,7 @@ def execute(
 ) -> int:
     """Run the pipeline in ``file`` once; the exit status for the command."""
     from conveyor.cli.live import artifact_notes, choose_display  # rich, in its turn
+    from conveyor.home import HomeInUse
     from conveyor.store import StoreUnavailable
     from conveyor.worker.embedded import assemble  # the engine without the HTTP stack
 
@@ -96,9 +97,9 @@ def execute(
         stack.enter_context(signals_handled(signals, wakeup))
         try:
             application = assemble(settings)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, HomeInUse) as exc:
             raise click.ClickException(str(exc)) from exc
-        stack.callback(application.store.close)
+        stack.callback(application.close)
         application.engine.start()
         stack.callback(application.engine.stop)
         services = application.services

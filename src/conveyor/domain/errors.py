@@ -9,6 +9,8 @@ the spec, the raise and the test. Only the protocol layer turns these into respo
     ├── ConflictException              409
     ├── UnknownOperationException      an X-Amz-Target that is not an operation of the model
     ├── SerializationException         a body that is not a JSON object
+    ├── RequestEntityTooLargeException 413: a body over the server's limit
+    ├── RequestTimeoutException        408: a body that did not arrive in time
     ├── UnsupportedOperationException  an operation Conveyor does not serve yet
     └── InternalFailure                500: anything unexpected, logged by the protocol layer
 """
@@ -209,6 +211,14 @@ class UnknownOperationException(ConveyorError):
 
 class SerializationException(ConveyorError):
     pass
+
+
+class RequestEntityTooLargeException(ConveyorError):
+    status = 413
+
+
+class RequestTimeoutException(ConveyorError):
+    status = 408
 
 
 class UnsupportedOperationException(ConveyorError):

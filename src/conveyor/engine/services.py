@@ -9,7 +9,9 @@ from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.actiontypes import ActionTypeService
 from conveyor.engine.clock import Clock, SystemClock
+from conveyor.engine.eventlog import log_events
 from conveyor.engine.executions import ExecutionService
+from conveyor.engine.health import DatabaseWatch
 from conveyor.engine.jobs import LEASE_SECONDS, JobService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.pipelines import PipelineService
@@ -44,6 +46,8 @@ class Services:
     jobs: JobService
     views: Views
     sweeper: Sweeper
+    # Whether the database answers, for /health.
+    health: DatabaseWatch
     # Signs page tokens; shared through the database by every server of one installation.
     token_key: bytes
 
@@ -60,6 +64,7 @@ class Services:
         """``runnable``: the built-in action types this process has providers for;
         ``log_base``: the server's URL, under which ``/logs/<id>`` serves action logs."""
         clock = clock or SystemClock()
+        store.on_events = log_events
         notifier = Notifier()
         plans = Plans()
         runner = Runner(scope, clock, plans, runnable, log_base)
@@ -89,6 +94,7 @@ class Services:
             jobs=JobService(store, clock, runner, executions, limits.lease_seconds),
             views=Views(store, scope, plans),
             sweeper=Sweeper(store, clock, runner, executions, notifier),
+            health=DatabaseWatch(store),
             token_key=_token_key(store),
         )
 

@@ -20,10 +20,12 @@ from conveyor.engine.executions import ExecutionService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.engine.starting import action_timeout
-from conveyor.store import ActionRecord, JobRecord, Store, Tx
+from conveyor.store import ActionRecord, JobRecord, PipelineRecord, Store, Tx
 
 log = logging.getLogger("conveyor.sweeper")
 INTERVAL = 1.0
+CRASHED = "Conveyor stopped while this action was running, so its result is unknown; "
+RETRY = "retry the stage to run it again."
 
 
 class Sweeper:
@@ -50,12 +52,7 @@ class Sweeper:
                 if not (j.owner or "").startswith(f"{node}/{incarnation}/")
             ]
         for job in orphans:
-            self._fail_job(
-                job,
-                JobStatus.FAILED,
-                "Conveyor stopped while this action was running, so its result is unknown; "
-                "retry the stage to run it again.",
-            )
+            self._fail_job(job, JobStatus.FAILED, CRASHED + RETRY, crashed=True)
         return len(orphans)
 
     def sweep(self) -> None:
@@ -83,7 +80,9 @@ class Sweeper:
             except Exception:  # keep sweeping: one bad pass must not end the loop
                 log.exception("sweep failed")
 
-    def _fail_job(self, job: JobRecord, status: JobStatus, message: str) -> None:
+    def _fail_job(
+        self, job: JobRecord, status: JobStatus, message: str, *, crashed: bool = False
+    ) -> None:
         def work(tx: Tx) -> tuple[None, Outcome]:
             pipeline = tx.pipelines.get_by_id(job.pipeline_id, lock=True)
             current = tx.jobs.get(job.id)
@@ -112,6 +111,8 @@ class Sweeper:
                         Finish(succeeded=False, error_code="JobFailed", error_message=message),
                     )
                 )
+                if crashed:
+                    _unless_retryable(tx, pipeline, action)
             return None, outcome
 
         self._executions.write(work)
@@ -153,3 +154,22 @@ class Sweeper:
             return None, outcome
 
         self._executions.write(work)
+
+
+def _unless_retryable(tx: Tx, pipeline: PipelineRecord, action: ActionRecord) -> None:
+    """Tell what to do instead of retrying when the failed stage can no longer be retried:
+    the pipeline changed, or a newer execution entered the stage (as one waiting behind
+    does the moment this one fails)."""
+    latest = tx.executions.latest_in_stage(pipeline.id, action.stage)
+    if pipeline.version != action.pipeline_version:
+        why = "the pipeline was updated since this execution started, so "
+    elif latest is not None and latest.execution_id != action.execution_id:
+        why = f"a newer execution ({latest.execution_id}) has entered this stage since, so "
+    else:
+        return
+    instead = f"{why}this stage cannot be retried: start a new execution to run the action again."
+    tx.actions.update(action.id, None, error_message=CRASHED + instead)
+    execution = tx.executions.get(action.execution_id)
+    if execution is not None and execution.summary and RETRY in execution.summary:
+        summary = execution.summary.replace(RETRY, instead)
+        tx.executions.update(execution.id, None, summary=summary)

@@ -8,8 +8,9 @@ rows, guards updates with the value it expects, and translates driver errors at 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -68,6 +69,8 @@ class Store:
         # queue here instead and go the moment the previous one commits; other processes
         # on the same file still meet SQLite's own lock.
         self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # Called with a transaction's events once it has committed (the server logs them).
+        self.on_events: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -84,11 +87,6 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
-
-    @property
-    def reads_never_wait(self) -> bool:
-        """Whether a read never waits for a writer and takes microseconds (SQLite with WAL)."""
-        return self.dialect == "sqlite"
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -118,6 +116,8 @@ class Store:
                     tx = Tx(conn, None if write else self._declarations)
                     yield tx
                     tx.events.flush()
+            if tx.events.appended and self.on_events is not None:
+                self.on_events(tx.events.appended)
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(str(exc.orig)) from exc
 

@@ -27,10 +27,13 @@ class Events:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
         self._pending: list[dict[str, Any]] = []
+        # Every event of this transaction as (detail-type, body), for `Store.on_events`.
+        self.appended: list[tuple[str, dict[str, Any]]] = []
 
     def append(
         self, pipeline_name: str, time: float, detail_type: str, body: dict[str, Any]
     ) -> None:
+        self.appended.append((detail_type, body))
         self._pending.append(
             {
                 "pipeline_name": pipeline_name,

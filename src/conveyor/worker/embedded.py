@@ -23,6 +23,7 @@ from conveyor.config import Settings
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
+from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
 from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
@@ -101,6 +102,14 @@ class Engine:
         )
         sweeper.start()
         self._threads.append(sweeper)
+        watch = threading.Thread(
+            target=self.services.health.run,
+            args=(self._stop,),
+            name="conveyor-health",
+            daemon=True,
+        )
+        watch.start()
+        self._threads.append(watch)
 
     def stop(self) -> None:
         self._stop.set()
@@ -115,13 +124,25 @@ class Embedded:
     store: Store
     services: Services
     engine: Engine
+    home_lock: HomeLock
+
+    def close(self) -> None:
+        """Close the store, then give up the home."""
+        self.store.close()
+        self.home_lock.release()
 
 
-def assemble(settings: Settings) -> Embedded:
-    """The store, services and (not yet started) engine that ``settings`` describe."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    built = providers(provider_config(settings))
-    store = Store.open(settings.database)
+def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
+    """The store, services and (not yet started) engine that ``settings`` describe, once the
+    home is this process's; ``holder`` says what this process is to another that finds the
+    home taken (`conveyor.home.HomeInUse`)."""
+    home_lock = lock_home(settings.home, holder)
+    try:
+        built = providers(provider_config(settings))
+        store = Store.open(settings.database)
+    except BaseException:
+        home_lock.release()
+        raise
     services = Services.build(
         store,
         Scope(settings.region, settings.account),
@@ -133,7 +154,7 @@ def assemble(settings: Settings) -> Embedded:
         runnable=frozenset(built),
         log_base=public_url(settings),
     )
-    return Embedded(store, services, Engine(services, settings, built))
+    return Embedded(store, services, Engine(services, settings, built), home_lock)
 
 
 def public_url(settings: Settings) -> str:

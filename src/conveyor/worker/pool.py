@@ -37,6 +37,8 @@ from conveyor.worker import leftovers
 
 log = logging.getLogger("conveyor.worker")
 IDLE_WAIT = 1.0
+# The longest pause between tries while a worker keeps failing, in seconds.
+MAX_PAUSE = 10.0
 
 
 def _location(artifact: Mapping[str, Any]) -> tuple[str, str]:
@@ -160,20 +162,26 @@ class WorkerPool:
             running[0].set()
 
     def _loop(self, owner: str) -> None:
+        """Claim and run jobs until stopped. Nothing ends this loop but the stop: a failure
+        (the database away, typically) is logged and retried after a pause that grows while
+        the failures go on, and a job whose result could not be reported is left to its
+        lease, which the sweeper fails once it runs out."""
         seen = self._notifier.generation
+        pause = IDLE_WAIT
         while not self._stop.is_set():
             try:
                 claimed = self._jobs.claim(self._types, owner=owner)
+                if claimed is None:
+                    seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
+                # Reporting a result claims the next job in the same transaction when there
+                # is one.
+                while claimed is not None and not self._stop.is_set():
+                    claimed = self._run(claimed, owner)
+                pause = IDLE_WAIT
             except Exception:
-                log.exception("claiming a job failed")
-                claimed = None
-                self._stop.wait(IDLE_WAIT)
-            if claimed is None:
-                seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
-                continue
-            # Reporting a result claims the next job in the same transaction when there is one.
-            while claimed is not None and not self._stop.is_set():
-                claimed = self._run(claimed, owner)
+                log.exception("worker %s failed; trying again in %.0f s", owner, pause)
+                self._stop.wait(pause)
+                pause = min(pause * 2, MAX_PAUSE)
 
     def _run(self, job: JobRecord, owner: str) -> JobRecord | None:
         """Run one job and report it; the next job, when reporting claimed one."""

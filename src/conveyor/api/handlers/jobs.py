@@ -1,5 +1,11 @@
 """Job worker operations for custom actions: PollForJobs, AcknowledgeJob, GetJobDetails,
-PutJobSuccessResult, PutJobFailureResult."""
+PutJobSuccessResult, PutJobFailureResult.
+
+They serve the jobs of custom (and third-party) action types only. The jobs of built-in
+actions (Commands, CodeBuild, approvals' neighbours) belong to this server's own workers: to
+a job worker they do not exist, so nobody who learns such a job's id can read its data or
+end a running action with a forged result.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,11 @@ from typing import Any
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact, type_id_from
 from conveyor.domain.actiontype import ActionOwner
-from conveyor.domain.errors import ActionTypeNotFoundException, ValidationException
+from conveyor.domain.errors import (
+    ActionTypeNotFoundException,
+    JobNotFoundException,
+    ValidationException,
+)
 from conveyor.store import JobRecord
 
 
@@ -43,12 +53,21 @@ def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
     return {"jobs": [_wire(ctx, job) for job in jobs]}
 
 
+def _workers_job(ctx: Context, job_id: str) -> JobRecord:
+    """The job, if it is one a job worker may see: of a custom or third-party action type."""
+    job = ctx.services.jobs.get(job_id)
+    if job.type_id.owner == ActionOwner.AWS:
+        raise JobNotFoundException(f"Job {job_id} does not exist.")
+    return job
+
+
 def acknowledge_job(ctx: Context, params: Params) -> dict[str, Any]:
+    _workers_job(ctx, params["jobId"])
     return {"status": ctx.services.jobs.acknowledge(params["jobId"], params["nonce"])}
 
 
 def get_job_details(ctx: Context, params: Params) -> dict[str, Any]:
-    job = _wire(ctx, ctx.services.jobs.get(params["jobId"]))
+    job = _wire(ctx, _workers_job(ctx, params["jobId"]))
     return {"jobDetails": {"id": job["id"], "data": job["data"], "accountId": job["accountId"]}}
 
 
@@ -59,6 +78,7 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
         raise ValidationException(
             "outputVariables can only be given with the final result, not with a continuationToken."
         )
+    _workers_job(ctx, params["jobId"])
     ctx.services.jobs.succeed(
         params["jobId"],
         summary=details.get("summary"),
@@ -79,6 +99,7 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
 
 def put_job_failure_result(ctx: Context, params: Params) -> None:
     failure = params["failureDetails"]
+    _workers_job(ctx, params["jobId"])
     ctx.services.jobs.fail(
         params["jobId"],
         failure_type=failure["type"],
