@@ -62,6 +62,7 @@ LARGE_EXECUTIONS = 2
 LARGE_PROVIDER_RUNS = 5
 POLL = 0.02  # seconds between GetPipelineExecution calls while waiting
 EXECUTION_TIMEOUT = 20.0
+LARGE_TIMEOUT = 600.0  # seconds for an execution over a large source on a busy machine
 DATABASE_ENV = "CONVEYOR_TEST_DATABASE_URL"
 
 AIM_OVERHEAD_MS = 2.0
@@ -169,9 +170,9 @@ class Execution:
         return self.stage_ms / ACTIONS
 
 
-def wait_done(cp: Any, execution_id: str) -> dict[str, Any]:
+def wait_done(cp: Any, execution_id: str, timeout: float = EXECUTION_TIMEOUT) -> dict[str, Any]:
     """The execution once it has succeeded (anything else ends the benchmark)."""
-    deadline = time.monotonic() + EXECUTION_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         found = cp.get_pipeline_execution(pipelineName=PIPELINE, pipelineExecutionId=execution_id)
         execution: dict[str, Any] = found["pipelineExecution"]
@@ -206,14 +207,14 @@ def action_details(cp: Any, execution_id: str) -> list[dict[str, Any]]:
     return sorted(details, key=lambda d: (d["stageName"] != "Source", d["actionName"]))
 
 
-def run_once(cp: Any) -> Execution:
+def run_once(cp: Any, timeout: float) -> Execution:
     """Start an execution, wait for it to succeed, and read its timings back."""
     sent_epoch, sent = time.time(), time.perf_counter()
     response = cp.start_pipeline_execution(name=PIPELINE)
     returned = time.perf_counter()
     execution_id = response["pipelineExecutionId"]
     timing = response["ResponseMetadata"]["HTTPHeaders"].get("server-timing", "")
-    wait_done(cp, execution_id)
+    wait_done(cp, execution_id, timeout)
     seen = time.perf_counter()
     summary = summary_of(cp, execution_id)
     started, ended = _epoch(summary["startTime"]), _epoch(summary["lastUpdateTime"])
@@ -281,8 +282,9 @@ def measure(
         cp.create_pipeline(pipeline=declaration(repo))
         summaries = cp.list_pipeline_executions(pipelineName=PIPELINE)
         warmup = summaries["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
-        wait_done(cp, warmup)
-        executions = [run_once(cp) for _ in range(runs)]
+        timeout = EXECUTION_TIMEOUT if files == len(FILES) else LARGE_TIMEOUT
+        wait_done(cp, warmup, timeout)
+        executions = [run_once(cp, timeout) for _ in range(runs)]
         source = action_details(cp, warmup)[0]
         location = source["output"]["outputArtifacts"][0]["s3location"]
         artifact = folder / f"source-{files}-{name.replace('/', '-')}.zip"

@@ -25,6 +25,10 @@ _BRIEF = sa.select(
         sa.bindparam("pairs", expanding=True)
     )
 )
+_BRIEF_AT = sa.select(*_BRIEF.selected_columns).where(
+    action_executions.c.execution_id == sa.bindparam("execution_id"),
+    action_executions.c.stage == sa.bindparam("stage"),
+)
 _BY_ID = sa.select(action_executions).where(action_executions.c.id == sa.bindparam("id"))
 
 
@@ -101,8 +105,17 @@ class Actions:
         """Every attempt of every action in these (execution id, stage) pairs, oldest first."""
         if not stages:
             return []
-        rows = self._conn.execute(_BRIEF, {"pairs": list(stages)})
-        briefs = [ActionBrief(**row._asdict()) for row in rows]
+        if len(stages) <= fast.FEW_KEYS:
+            briefs = [
+                ActionBrief(**row)
+                for execution_id, stage in dict.fromkeys(stages)
+                for row in fast.fetch(
+                    self._conn, _BRIEF_AT, {"execution_id": execution_id, "stage": stage}
+                )
+            ]
+        else:
+            rows = self._conn.execute(_BRIEF, {"pairs": list(stages)})
+            briefs = [ActionBrief(**row._asdict()) for row in rows]
         briefs.sort(key=lambda b: b.attempt)
         return briefs
 

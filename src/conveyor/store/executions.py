@@ -22,6 +22,10 @@ _STAGES_AT = sa.select(stage_executions).where(
         sa.bindparam("pairs", expanding=True)
     )
 )
+_STAGE_AT = sa.select(stage_executions).where(
+    stage_executions.c.execution_id == sa.bindparam("execution_id"),
+    stage_executions.c.stage == sa.bindparam("stage"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +163,14 @@ class Executions:
         """The stage executions of these (execution id, stage) pairs."""
         if not stages:
             return []
+        if len(stages) <= fast.FEW_KEYS:
+            return [
+                _stage(row)
+                for execution_id, stage in dict.fromkeys(stages)
+                for row in fast.fetch(
+                    self._conn, _STAGE_AT, {"execution_id": execution_id, "stage": stage}
+                )
+            ]
         rows = self._conn.execute(_STAGES_AT, {"pairs": list(stages)})
         return [_stage(r._mapping) for r in rows]
 
