@@ -130,6 +130,8 @@ def build(settings: Settings) -> Application:
             max_pipelines=settings.max_pipelines,
             max_custom_action_types=settings.max_custom_action_types,
             max_tags=settings.max_tags,
+            event_retention_days=settings.event_retention_days,
+            job_retention_days=settings.job_retention_days,
         ),
         runnable=frozenset(built),
         log_base=public_url(settings),
