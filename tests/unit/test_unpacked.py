@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,23 @@ def test_least_recently_used_artifacts_go_beyond_the_bound(
         > 0
     )
     assert _snapshot(tmp_path / "again") == _snapshot(tmp_path / "w0")
+
+
+def test_the_bytes_kept_are_bounded_too(tmp_path: Path, stored: LocalBuckets) -> None:
+    cache = Unpacked(tmp_path / "cache", kept_bytes=1)
+    for index in range(3):
+        cache.materialise(
+            stored, "art", "a.zip", tmp_path / f"w{index}", scratch=tmp_path / "scratch.zip"
+        )
+        assert (tmp_path / f"w{index}" / "README.md").read_text() == "readme"
+    instance = next(p for p in (tmp_path / "cache").iterdir() if p.is_dir())
+    _wait_until(lambda: not [p for p in instance.iterdir() if p.is_dir()])
+
+
+def _wait_until(check: Callable[[], bool]) -> None:
+    """Removal happens off the caller's path: wait for it (bounded, never a time assertion)."""
+    for _ in range(1000):
+        if check():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the unpacked copy was never removed")

@@ -42,6 +42,7 @@ __all__ = ["Unpacked"]
 _FICLONE = 0x40049409  # ioctl: make the target share the source's extents (copy-on-write)
 _NOT_CLONED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
 _KEPT = 64  # unpacked objects kept
+_KEPT_BYTES = 2 << 30  # and the most their files may take together
 _LOCK = ".lock"
 _Key = tuple[str, str, str, int, str | None]
 
@@ -69,6 +70,7 @@ class _Tree:
         self.count = count  # what `archive.unpack` counted: the archive's entries
         self.entries = entries
         self.portable = portable
+        self.size = sum(entry.size for entry in entries)
         self.users = 0
 
 
@@ -142,10 +144,18 @@ class _Copier:
 class Unpacked:
     """A bounded set of unpacked artifacts under ``root``, copied into workspaces on demand."""
 
-    def __init__(self, root: Path, *, max_bytes: int | None = None, kept: int = _KEPT) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_bytes: int | None = None,
+        kept: int = _KEPT,
+        kept_bytes: int = _KEPT_BYTES,
+    ) -> None:
         self.max_bytes = max_bytes
         self._root = root
         self._kept = kept
+        self._kept_bytes = kept_bytes
         self._folder: Path | None = None  # made on first use
         self._trees: OrderedDict[_Key, _Tree] = OrderedDict()
         self._unpacking: dict[_Key, threading.Lock] = {}
@@ -259,11 +269,14 @@ class Unpacked:
     def _evict(self) -> list[_Tree]:
         """Drop the least recently used unused trees beyond the bound (caller holds the lock)."""
         evicted: list[_Tree] = []
+        size = sum(tree.size for tree in self._trees.values())
         for name in list(self._trees):
-            if len(self._trees) <= self._kept:
+            if len(self._trees) <= self._kept and size <= self._kept_bytes:
                 break
             if self._trees[name].users == 0:
-                evicted.append(self._trees.pop(name))
+                tree = self._trees.pop(name)
+                size -= tree.size
+                evicted.append(tree)
         return evicted
 
     def _copy(self, tree: _Tree, destination: Path) -> int:
