@@ -50,19 +50,39 @@ AIM_HEALTH_MS = 10.0  # far below the ~40 ms of a Nagle / delayed-ACK stall
 
 TIMES = "\u00d7"  # the multiplication sign, spelled out for ruff
 
-TARGET = "CodePipeline_20150709.GetPipeline"
-BODY = json.dumps({"name": PIPELINE}).encode()
-HEADERS = {
-    "Content-Type": "application/x-amz-json-1.1",
-    "X-Amz-Target": TARGET,
-    "X-Amz-Date": "20250101T000000Z",
-    # moto picks the service and region from the credential scope; nobody checks the signature.
-    "Authorization": (
-        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20250101/{REGION}/codepipeline/aws4_request, "
-        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64
-    ),
-    "Content-Length": str(len(BODY)),
-}
+STATE_PIPELINE = "bench-state"
+STATE_STEPS = 20  # Commands actions after the source: 21 actions in all
+
+
+@dataclass(frozen=True)
+class Call:
+    """One pre-built request: the operation and its JSON body, with boto3's headers."""
+
+    operation: str
+    body: bytes
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"CodePipeline_20150709.{self.operation}",
+            "X-Amz-Date": "20250101T000000Z",
+            # moto picks the service and region from the credential scope; nobody checks the
+            # signature.
+            "Authorization": (
+                f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20250101/{REGION}/codepipeline/"
+                "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+                "Signature=" + "0" * 64
+            ),
+            "Content-Length": str(len(self.body)),
+        }
+
+
+def call(operation: str, pipeline: str) -> Call:
+    return Call(operation, json.dumps({"name": pipeline}).encode())
+
+
+GET_PIPELINE = call("GetPipeline", PIPELINE)
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -118,6 +138,35 @@ def declaration(role_arn: str) -> dict[str, Any]:
                 ],
             },
         ],
+    }
+
+
+def state_declaration(role_arn: str) -> dict[str, Any]:
+    """A 21-action pipeline: a Git source (a folder that does not exist, so its one execution
+    fails at once), then ``STATE_STEPS`` Commands actions one after the other."""
+    source = declaration(role_arn)["stages"][0]
+    source["actions"][0]["configuration"]["RepositoryUrl"] = "/nonexistent/bench.git"
+    steps = [
+        {
+            "name": f"Step{order:02d}",
+            "actionTypeId": {
+                "category": "Compute",
+                "owner": "AWS",
+                "provider": "Commands",
+                "version": "1",
+            },
+            "commands": ["true"],
+            "inputArtifacts": [{"name": "SourceOutput"}],
+            "runOrder": order,
+        }
+        for order in range(1, STATE_STEPS + 1)
+    ]
+    return {
+        "name": STATE_PIPELINE,
+        "roleArn": role_arn,
+        "artifactStore": {"type": "S3", "location": "conveyor-artifacts"},
+        "pipelineType": "V2",
+        "stages": [source, {"name": "Steps", "actions": steps}],
     }
 
 
@@ -267,18 +316,21 @@ def _server_timing(header: str | None) -> float | None:
     return None
 
 
-def _requests(conn: http.client.HTTPConnection, count: int, deadline: float, into: Run) -> None:
+def _requests(
+    conn: http.client.HTTPConnection, request: Call, count: int, deadline: float, into: Run
+) -> None:
     perf = time.perf_counter
+    body, headers = request.body, request.headers
     for _ in range(count):
         if perf() > deadline:
             break
         sent = perf()
-        conn.request("POST", "/", BODY, HEADERS)
+        conn.request("POST", "/", body, headers)
         response = conn.getresponse()
         payload = response.read()
         took = perf() - sent
         if response.status != 200:
-            raise RuntimeError(f"GetPipeline answered {response.status}: {payload[:300]!r}")
+            raise RuntimeError(f"{request.operation} answered {response.status}: {payload[:300]!r}")
         into.latencies_ms.append(took * 1000)
         dur = _server_timing(response.getheader("Server-Timing"))
         if dur is not None:
@@ -287,45 +339,51 @@ def _requests(conn: http.client.HTTPConnection, count: int, deadline: float, int
             into.reconnects += 1
 
 
-def check_answer(port: int) -> None:
-    """Make sure the loop measures GetPipeline: unsigned, moto answers S3's ListBuckets with 200."""
+def check_answer(port: int, request: Call = GET_PIPELINE) -> None:
+    """Make sure the loop measures the operation: unsigned, moto answers S3's ListBuckets with
+    200."""
     conn = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
-        conn.request("POST", "/", BODY, HEADERS)
+        conn.request("POST", "/", request.body, request.headers)
         payload = conn.getresponse().read()
     finally:
         conn.close()
     try:
-        name = json.loads(payload)["pipeline"]["name"]
+        answer = json.loads(payload)
+        name = answer["pipeline"]["name"] if "pipeline" in answer else answer["pipelineName"]
     except (ValueError, KeyError, TypeError):
         name = None
-    if name != PIPELINE:
-        raise RuntimeError(f"port {port} did not answer GetPipeline: {payload[:300]!r}")
+    if name != json.loads(request.body)["name"]:
+        raise RuntimeError(f"port {port} did not answer {request.operation}: {payload[:300]!r}")
 
 
-def _connection_loop(port: int, warmup: int, count: int, start: threading.Barrier) -> Run:
+def _connection_loop(
+    port: int, request: Call, warmup: int, count: int, start: threading.Barrier
+) -> Run:
     run = Run()
     conn = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
-        _requests(conn, warmup, time.perf_counter() + TIME_CAP, Run())
+        _requests(conn, request, warmup, time.perf_counter() + TIME_CAP, Run())
         start.wait()
         run.started = time.perf_counter()
-        _requests(conn, count, run.started + TIME_CAP, run)
+        _requests(conn, request, count, run.started + TIME_CAP, run)
         run.ended = time.perf_counter()
     finally:
         conn.close()
     return run
 
 
-def measure(port: int, threads: int) -> Run:
-    """GetPipeline in a loop over ``threads`` keep-alive connections, one per thread."""
+def measure(port: int, threads: int, request: Call = GET_PIPELINE) -> Run:
+    """A request in a loop over ``threads`` keep-alive connections, one per thread."""
     start = threading.Barrier(threads)
     results: list[Run] = []
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
-            results.append(_connection_loop(port, WARMUP // threads, REQUESTS // threads, start))
+            results.append(
+                _connection_loop(port, request, WARMUP // threads, REQUESTS // threads, start)
+            )
         except BaseException as exc:
             errors.append(exc)
             start.abort()
@@ -379,7 +437,7 @@ def _ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q):>9.3f}" if values else f"{'-':>9}"
 
 
-def report(runs: dict[tuple[str, int], Run], health: list[float]) -> None:
+def report(runs: dict[tuple[str, int], Run], health: list[float], state: dict[str, Run]) -> None:
     print(f"GetPipeline: {REQUESTS} requests after {WARMUP} warm-up, cap {TIME_CAP:.0f} s")
     print(
         f"{'server':<9}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
@@ -403,6 +461,17 @@ def report(runs: dict[tuple[str, int], Run], health: list[float]) -> None:
         print(f"  {verdict(ratio >= AIM_RATIO)}  throughput {ratio:.1f}{TIMES} moto ({n} conn)")
     print(f"  {verdict(server_p50 < AIM_SERVER_P50_MS)}  server-side p50 {server_p50:.3f} ms")
     print(f"  {verdict(h50 < AIM_HEALTH_MS)}  /health round trip {h50:.3f} ms (TCP_NODELAY guard)")
+    print(
+        f"GetPipelineState of a {STATE_STEPS + 1}-action pipeline on one connection (moto has "
+        "no GetPipelineState: its GetPipeline of the same pipeline is the yardstick)"
+    )
+    for name, run in state.items():
+        print(
+            f"  {name:<26}{run.rate:>8.0f} req/s  p50 {_ms(run.latencies_ms, 50)} ms  "
+            f"srv p50 {_ms(run.server_ms, 50)} ms"
+        )
+    ours, theirs = state["conveyor GetPipelineState"].rate, state["moto GetPipeline"].rate
+    print(f"  {verdict(ours >= theirs)}  GetPipelineState at {ours / theirs:.1f}{TIMES} moto")
 
 
 def main() -> None:
@@ -423,7 +492,16 @@ def main() -> None:
             for name, port in ports.items():
                 runs[name, threads] = measure(port, threads)
         health = health_round_trip(ports["conveyor"])
-    report(runs, health)
+        for port in ports.values():
+            cp = client("codepipeline", endpoint(port))
+            cp.create_pipeline(pipeline=state_declaration(role_arn))
+        get_state = call("GetPipelineState", STATE_PIPELINE)
+        check_answer(ports["conveyor"], get_state)
+        state = {
+            "conveyor GetPipelineState": measure(ports["conveyor"], 1, get_state),
+            "moto GetPipeline": measure(ports["moto"], 1, call("GetPipeline", STATE_PIPELINE)),
+        }
+    report(runs, health, state)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ class Settings:
     public_url: str | None = None
     # The largest an artifact may be, unpacked, in bytes.
     max_artifact_bytes: int | None = 5 * 1024**3
+    # Days to keep events, and finished jobs with their data; None keeps them for ever.
+    event_retention_days: float | None = None
+    job_retention_days: float | None = None
 
     @property
     def database(self) -> str:
@@ -77,6 +80,8 @@ _ENV = {
     "s3_endpoint": "CONVEYOR_S3_ENDPOINT",
     "public_url": "CONVEYOR_PUBLIC_URL",
     "max_artifact_bytes": "CONVEYOR_MAX_ARTIFACT_BYTES",
+    "event_retention_days": "CONVEYOR_EVENT_RETENTION_DAYS",
+    "job_retention_days": "CONVEYOR_JOB_RETENTION_DAYS",
 }
 _NULLABLE = frozenset(
     {
@@ -87,6 +92,8 @@ _NULLABLE = frozenset(
         "s3_endpoint",
         "public_url",
         "max_artifact_bytes",
+        "event_retention_days",
+        "job_retention_days",
     }
 )
 _KINDS: dict[str, type] = {
@@ -106,6 +113,8 @@ _KINDS: dict[str, type] = {
     "s3_endpoint": str,
     "public_url": str,
     "max_artifact_bytes": int,
+    "event_retention_days": float,
+    "job_retention_days": float,
 }
 
 

@@ -214,3 +214,14 @@ def test_unpack_reports_a_broken_zip(tmp_path: Path) -> None:
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(ArtifactError, match=r"bad\.zip"):
         unpack(tmp_path / "bad.zip", tmp_path / "out")
+
+
+def test_unpack_gives_files_the_time_the_zip_records(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    for name, size in (("small.txt", 10), ("large.bin", 100_000)):
+        (tmp_path / "src" / name).write_bytes(b"x" * size)
+        os.utime(tmp_path / "src" / name, (1_000_000_000, 1_000_000_000))
+    pack(tmp_path / "src", tmp_path / "a.zip")
+    unpack(tmp_path / "a.zip", tmp_path / "out")
+    for name in ("small.txt", "large.bin"):
+        assert abs((tmp_path / "out" / name).stat().st_mtime - 1_000_000_000) <= 2

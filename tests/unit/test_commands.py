@@ -50,7 +50,7 @@ def _context(
     **extra: object,
 ) -> JobContext:
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
+    workspace.mkdir(parents=True)
     return JobContext(
         job_id="job-1",
         pipeline_name="pipe",
@@ -61,7 +61,7 @@ def _context(
         configuration={},
         input_artifacts=inputs or (_input(tmp_path, "Src", {"app.txt": "app\n"}),),
         output_artifacts=outputs,
-        artifacts=LocalBuckets(tmp_path / "buckets"),
+        artifacts=extra.pop("artifacts", None) or LocalBuckets(tmp_path / "buckets"),  # type: ignore[arg-type]
         workspace=workspace,
         log=io.StringIO(),
         cancelled=threading.Event(),
@@ -280,3 +280,23 @@ def test_the_registry_maps_the_builtin_types() -> None:
     assert isinstance(built[ActionTypeId("Compute", "AWS", "Commands", "1")], Commands)
     assert isinstance(built[ActionTypeId("Source", "AWS", "Git", "1")], GitSource)
     assert ActionTypeId("Approval", "AWS", "Manual", "1") not in built
+
+
+def test_actions_sharing_an_unpacked_input_cannot_change_it_for_each_other(
+    tmp_path: Path,
+) -> None:
+    built = providers(ProviderConfig(home=tmp_path / "home"))
+    commands = built[ActionTypeId("Compute", "AWS", "Commands", "1")]
+    source = _input(tmp_path, "Src", {"app.txt": "app\n", "bin/tool": "tool\n"})
+    seen = []
+    for name in ("first", "second"):
+        context = _context(
+            tmp_path / name,
+            ("cat app.txt", "echo changed > app.txt", "chmod 700 bin/tool"),
+            (source,),
+            artifacts=LocalBuckets(tmp_path / "buckets"),
+        )
+        _ok(commands.run(context))
+        seen.append(_log(context))
+    assert seen[0].count("app\n") == seen[1].count("app\n") == 1
+    assert list((tmp_path / "home" / "unpacked").glob("*/*"))

@@ -1,10 +1,11 @@
 """The ``Compute/AWS/Commands/1`` provider: run an action's shell commands over its artifacts.
 
 Input artifacts are unpacked into the workspace (the first at its root, the others in folders
-named after them), then every command runs in one bash process, in order, so ``cd`` and
-``export`` carry over; the first failing command stops the rest. Output goes to the job log as
-it comes; the output variables are read from the shell once the commands are done, and the
-output artifact is zipped from the workspace.
+named after them; copied from the server's shared unpacked copy when it has one), then every
+command runs in one bash process, in order, so ``cd`` and ``export`` carry over; the first
+failing command stops the rest. Output goes to the job log as it comes; the output variables
+are read from the shell once the commands are done, and the output artifact is zipped from the
+workspace.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
+from conveyor.actions.inputs import unpack_input
 from conveyor.actions.process import ProcessResult, run_process
 from conveyor.actions.shell import (
     ARTIFACT_NAME,
@@ -27,7 +29,8 @@ from conveyor.actions.shell import (
     shorten,
 )
 from conveyor.artifacts import ArtifactError
-from conveyor.artifacts.archive import pack, unpack
+from conveyor.artifacts.archive import pack
+from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["Commands"]
 
@@ -115,19 +118,21 @@ def _read_report(side: bytes) -> tuple[int, int | None, dict[str, str]]:
     return started, status, variables
 
 
-def _unpack_inputs(context: JobContext, max_bytes: int | None) -> None:
+def _unpack_inputs(context: JobContext, max_bytes: int | None, unpacked: Unpacked | None) -> None:
     for index, artifact in enumerate(context.input_artifacts):
         if not ARTIFACT_NAME.match(artifact.name):
             raise ArtifactError(f"Invalid input artifact name {artifact.name!r}")
-        archive = context.workspace / f".conveyor-input-{index}.zip"
-        context.artifacts.get(artifact.bucket, artifact.key, archive)
         try:
-            target = context.workspace / artifact.name if index else context.workspace
-            unpack(archive, target, max_bytes=max_bytes)
+            unpack_input(
+                context,
+                artifact,
+                context.workspace / artifact.name if index else context.workspace,
+                scratch=context.workspace / f".conveyor-input-{index}.zip",
+                max_bytes=max_bytes,
+                unpacked=unpacked,
+            )
         except ArtifactError as error:
             raise ArtifactError(f"Input artifact {artifact.name}: {error}") from error
-        finally:
-            archive.unlink(missing_ok=True)
 
 
 def _pack_outputs(context: JobContext) -> None:
@@ -146,8 +151,11 @@ def _pack_outputs(context: JobContext) -> None:
 class Commands:
     """Runs the action's commands in one bash process over its unpacked input artifacts."""
 
-    def __init__(self, config: ProviderConfig | None = None) -> None:
+    def __init__(
+        self, config: ProviderConfig | None = None, unpacked: Unpacked | None = None
+    ) -> None:
         self._max_bytes = config.max_artifact_bytes if config else None
+        self._unpacked = unpacked
 
     def run(self, context: JobContext) -> JobResult:
         started_at = time.monotonic()
@@ -159,7 +167,7 @@ class Commands:
         except _Misconfigured as error:
             return JobResult.failed(str(error), FailureType.CONFIGURATION_ERROR)
         try:
-            _unpack_inputs(context, self._max_bytes)
+            _unpack_inputs(context, self._max_bytes, self._unpacked)
         except ArtifactError as error:
             return JobResult.failed(str(error))
         read_end, write_end = os.pipe()

@@ -12,6 +12,7 @@ from conveyor.actions.commands import Commands
 from conveyor.actions.git import GitSource
 from conveyor.actions.s3deploy import S3Deploy
 from conveyor.actions.sources import CodeCommitSource, ConnectionSource, S3Source
+from conveyor.artifacts.unpacked import Unpacked
 from conveyor.domain.actiontype import ActionTypeId
 
 __all__ = [
@@ -37,8 +38,10 @@ S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
-    """The provider of each built-in action type this installation runs."""
-    codebuild = CodeBuild(config)
+    """The provider of each built-in action type this installation runs; those that read
+    input artifacts share one set of unpacked artifacts under ``home/unpacked``."""
+    unpacked = Unpacked(config.home / "unpacked", max_bytes=config.max_artifact_bytes)
+    codebuild = CodeBuild(config, unpacked)
     return {
         GIT_SOURCE: GitSource(),
         CODEBUILD: codebuild,
@@ -46,6 +49,6 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         CODECOMMIT_SOURCE: CodeCommitSource(config),
         CONNECTION_SOURCE: ConnectionSource(config),
         S3_SOURCE: S3Source(config),
-        COMMANDS: Commands(config),
-        S3_DEPLOY: S3Deploy(config),
+        COMMANDS: Commands(config, unpacked),
+        S3_DEPLOY: S3Deploy(config, unpacked),
     }

@@ -18,8 +18,9 @@ import os
 from pathlib import Path
 
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
+from conveyor.actions.inputs import unpack_input
 from conveyor.artifacts import ArtifactError
-from conveyor.artifacts.archive import unpack
+from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["S3Deploy"]
 
@@ -61,8 +62,9 @@ def _files(root: Path) -> list[tuple[str, Path]]:
 class S3Deploy:
     """Deploys one input artifact to ``BucketName``, extracted under a prefix or as one zip."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, unpacked: Unpacked | None = None) -> None:
         self.config = config
+        self.unpacked = unpacked
 
     def run(self, context: JobContext) -> JobResult:
         try:
@@ -95,9 +97,9 @@ class S3Deploy:
             raise _Misconfigured("An S3 deploy action has exactly one input artifact")
         artifact = context.input_artifacts[0]
         archive = context.workspace / "artifact.zip"
-        context.artifacts.get(artifact.bucket, artifact.key, archive)
         store = context.artifacts
         if extract == "false":
+            context.artifacts.get(artifact.bucket, artifact.key, archive)
             store.put(
                 bucket, object_key, archive, content_type=_ZIP, cache_control=cache_control, acl=acl
             )
@@ -106,7 +108,14 @@ class S3Deploy:
                 succeeded=True, summary=f"Deployed 1 file to s3://{bucket}/{object_key}"
             )
         root = context.workspace / "files"
-        unpack(archive, root, max_bytes=self.config.max_artifact_bytes)
+        unpack_input(
+            context,
+            artifact,
+            root,
+            scratch=archive,
+            max_bytes=self.config.max_artifact_bytes,
+            unpacked=self.unpacked,
+        )
         prefix = object_key.strip("/")
         files = _files(root)
         for done, (name, path) in enumerate(files):

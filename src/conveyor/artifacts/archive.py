@@ -302,6 +302,7 @@ def _unpack(source: zipfile.ZipFile, destination: Path, max_bytes: int | None) -
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             with source.open(entry) as data, open(os.open(path, flags, 0o600), "wb") as out:
                 shutil.copyfileobj(data, out, 1 << 20)
+                out.flush()  # a write after the utime below would set the time to now
                 os.fchmod(out.fileno(), mode & 0o777 or 0o644)
                 moment = time.mktime((*entry.date_time, 0, 0, -1))
                 os.utime(out.fileno(), (moment, moment))

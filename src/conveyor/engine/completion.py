@@ -101,10 +101,14 @@ def finish_action(
 
 
 def _publish(tx: Tx, action: ActionRecord, finish: Finish, now: float) -> None:
+    namespace = action.input.get("namespace")
+    if not namespace and not action.output_artifacts:
+        # Nothing to publish: the execution only learns that it changed.
+        tx.executions.update(action.execution_id, None, updated=now)
+        return
     execution = tx.executions.get(action.execution_id)
     assert execution is not None
     outputs = dict(execution.outputs)
-    namespace = action.input.get("namespace")
     if namespace:
         outputs[namespace] = dict(finish.output_variables)
     artifacts = dict(execution.artifacts)

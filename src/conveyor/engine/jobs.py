@@ -242,11 +242,9 @@ class JobService:
 
     def _active(self, tx: Tx, job_id: str) -> tuple[JobRecord, PipelineRecord]:
         """The job, still waiting for its result, and its pipeline locked."""
+        pipeline = tx.pipelines.lock_of_job(job_id)
+        # Read once the lock is held: another server may have changed the job meanwhile.
         job = _job(tx, job_id)
-        pipeline = tx.pipelines.get_by_id(job.pipeline_id, lock=True)
-        if tx.executions.dialect_locks_rows:
-            # Another server may have changed the job while this one waited for the lock.
-            job = _job(tx, job_id)
         if pipeline is None or job.status not in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS):
             raise InvalidJobStateException(
                 f"Job {job_id} is {job.status}; it no longer takes a result."

@@ -17,7 +17,7 @@ from conveyor.engine.notify import Notifier
 from conveyor.engine.pipelines import PipelineService
 from conveyor.engine.plans import Plans
 from conveyor.engine.runner import Runner
-from conveyor.engine.sweeper import Sweeper
+from conveyor.engine.sweeper import Retention, Sweeper
 from conveyor.engine.tags import TagService
 from conveyor.engine.views import Views
 from conveyor.store import DuplicateKey, Store
@@ -31,6 +31,9 @@ class Limits:
     max_custom_action_types: int | None = None
     max_tags: int = 50
     lease_seconds: float = LEASE_SECONDS
+    # Days to keep events and finished jobs; None keeps them for ever.
+    event_retention_days: float | None = None
+    job_retention_days: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,14 @@ class Services:
             executions=executions,
             jobs=JobService(store, clock, runner, executions, limits.lease_seconds),
             views=Views(store, scope, plans),
-            sweeper=Sweeper(store, clock, runner, executions, notifier),
+            sweeper=Sweeper(
+                store,
+                clock,
+                runner,
+                executions,
+                notifier,
+                retention=Retention.of_days(limits.event_retention_days, limits.job_retention_days),
+            ),
             health=DatabaseWatch(store),
             token_key=_token_key(store),
         )

@@ -3,13 +3,15 @@
 It fails actions whose worker stopped renewing its lease and actions past their deadline
 (approvals too), fails at start-up the jobs a previous run of this node held when it died,
 and wakes the workers if queued jobs are waiting, in case a wake-up was lost. Each fix is
-its own transaction with the pipeline locked, like any other change.
+its own transaction with the pipeline locked, like any other change. Every few minutes it
+also removes events and finished jobs older than the retention settings say to keep.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from conveyor.domain.plan import APPROVAL
 from conveyor.domain.status import JobStatus
@@ -26,6 +28,21 @@ log = logging.getLogger("conveyor.sweeper")
 INTERVAL = 1.0
 CRASHED = "Conveyor stopped while this action was running, so its result is unknown; "
 RETRY = "retry the stage to run it again."
+PRUNE_INTERVAL = 300.0  # seconds between removals of what is past its retention
+_DAY = 86400.0
+_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT)
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Seconds to keep events and finished jobs (their data with them); None: for ever."""
+
+    events: float | None = None
+    jobs: float | None = None
+
+    @classmethod
+    def of_days(cls, events: float | None, jobs: float | None) -> Retention:
+        return cls(None if events is None else events * _DAY, None if jobs is None else jobs * _DAY)
 
 
 class Sweeper:
@@ -36,12 +53,15 @@ class Sweeper:
         runner: Runner,
         executions: ExecutionService,
         notifier: Notifier,
+        retention: Retention | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._runner = runner
         self._executions = executions
         self._notifier = notifier
+        self._retention = retention or Retention()
+        self._pruned = float("-inf")
 
     def recover(self, node: str, incarnation: str) -> int:
         """Fail the jobs that earlier runs of this node held: nobody will finish them."""
@@ -72,6 +92,19 @@ class Sweeper:
             self._time_out(action)
         if queued:
             self._notifier.jobs_queued()
+        if now - self._pruned >= PRUNE_INTERVAL:
+            self._pruned = now
+            self.prune(now)
+
+    def prune(self, now: float) -> tuple[int, int]:
+        """Remove events and finished jobs past their retention; how many of each."""
+        events = jobs = 0
+        with self._store.write() as tx:
+            if self._retention.events is not None:
+                events = tx.events.prune(now - self._retention.events)
+            if self._retention.jobs is not None:
+                jobs = tx.jobs.prune(now - self._retention.jobs, _FINISHED)
+        return events, jobs
 
     def run(self, stop: threading.Event, interval: float = INTERVAL) -> None:
         while not stop.wait(interval):

@@ -25,6 +25,27 @@ _BRIEF = sa.select(
         sa.bindparam("pairs", expanding=True)
     )
 )
+_BRIEF_AT = sa.select(*_BRIEF.selected_columns).where(
+    action_executions.c.execution_id == sa.bindparam("execution_id"),
+    action_executions.c.stage == sa.bindparam("stage"),
+)
+_OF_ACTION = (
+    action_executions.c.pipeline_id == sa.bindparam("pipeline_id"),
+    action_executions.c.stage == sa.bindparam("stage"),
+    action_executions.c.action == sa.bindparam("action"),
+)
+_LATEST_OF_PIPELINE = (
+    sa.select(action_executions)
+    .where(*_OF_ACTION)
+    .order_by(action_executions.c.started.desc(), action_executions.c.attempt.desc())
+    .limit(1)
+)
+_LATEST_REVISION = (
+    sa.select(action_executions.c.revision)
+    .where(*_OF_ACTION, action_executions.c.revision.is_not(None))
+    .order_by(action_executions.c.started.desc())
+    .limit(1)
+)
 _BY_ID = sa.select(action_executions).where(action_executions.c.id == sa.bindparam("id"))
 
 
@@ -101,8 +122,17 @@ class Actions:
         """Every attempt of every action in these (execution id, stage) pairs, oldest first."""
         if not stages:
             return []
-        rows = self._conn.execute(_BRIEF, {"pairs": list(stages)})
-        briefs = [ActionBrief(**row._asdict()) for row in rows]
+        if len(stages) <= fast.FEW_KEYS:
+            briefs = [
+                ActionBrief(**row)
+                for execution_id, stage in dict.fromkeys(stages)
+                for row in fast.fetch(
+                    self._conn, _BRIEF_AT, {"execution_id": execution_id, "stage": stage}
+                )
+            ]
+        else:
+            rows = self._conn.execute(_BRIEF, {"pairs": list(stages)})
+            briefs = [ActionBrief(**row._asdict()) for row in rows]
         briefs.sort(key=lambda b: b.attempt)
         return briefs
 
@@ -130,18 +160,9 @@ class Actions:
 
     def latest_of_pipeline(self, pipeline_id: int, stage: str, action: str) -> ActionRecord | None:
         """The most recently started attempt of this action in any execution."""
-        query = (
-            sa.select(action_executions)
-            .where(
-                action_executions.c.pipeline_id == pipeline_id,
-                action_executions.c.stage == stage,
-                action_executions.c.action == action,
-            )
-            .order_by(action_executions.c.started.desc(), action_executions.c.attempt.desc())
-            .limit(1)
-        )
-        row = self._conn.execute(query).first()
-        return None if row is None else _record(row._mapping)
+        keys = {"pipeline_id": pipeline_id, "stage": stage, "action": action}
+        rows = fast.fetch(self._conn, _LATEST_OF_PIPELINE, keys)
+        return _record(rows[0]) if rows else None
 
     def by_token(
         self, pipeline_id: int, stage: str, action: str, token: str
@@ -157,18 +178,9 @@ class Actions:
 
     def latest_revision(self, pipeline_id: int, stage: str, action: str) -> dict[str, Any] | None:
         """The revision of the last successful attempt of a source action."""
-        query = (
-            sa.select(action_executions.c.revision)
-            .where(
-                action_executions.c.pipeline_id == pipeline_id,
-                action_executions.c.stage == stage,
-                action_executions.c.action == action,
-                action_executions.c.revision.is_not(None),
-            )
-            .order_by(action_executions.c.started.desc())
-            .limit(1)
-        )
-        value: dict[str, Any] | None = loads(self._conn.execute(query).scalar())
+        keys = {"pipeline_id": pipeline_id, "stage": stage, "action": action}
+        rows = fast.fetch(self._conn, _LATEST_REVISION, keys)
+        value: dict[str, Any] | None = loads(rows[0]["revision"]) if rows else None
         return value
 
     def of_execution(self, execution_id: str) -> list[ActionRecord]:

@@ -48,6 +48,10 @@ class Events:
             insert_many(self._conn, events, self._pending)
             self._pending = []
 
+    def prune(self, before: float) -> int:
+        """Remove the events older than ``before``; how many."""
+        return int(self._conn.execute(sa.delete(events).where(events.c.time < before)).rowcount)
+
     def after(
         self, seq: int, limit: int = 1000, pipeline_name: str | None = None
     ) -> list[EventRecord]:

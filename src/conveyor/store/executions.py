@@ -22,6 +22,19 @@ _STAGES_AT = sa.select(stage_executions).where(
         sa.bindparam("pairs", expanding=True)
     )
 )
+_LATEST_IN_STAGE = (
+    sa.select(stage_executions)
+    .where(
+        stage_executions.c.pipeline_id == sa.bindparam("pipeline_id"),
+        stage_executions.c.stage == sa.bindparam("stage"),
+    )
+    .order_by(stage_executions.c.entered.desc())
+    .limit(1)
+)
+_STAGE_AT = sa.select(stage_executions).where(
+    stage_executions.c.execution_id == sa.bindparam("execution_id"),
+    stage_executions.c.stage == sa.bindparam("stage"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +172,14 @@ class Executions:
         """The stage executions of these (execution id, stage) pairs."""
         if not stages:
             return []
+        if len(stages) <= fast.FEW_KEYS:
+            return [
+                _stage(row)
+                for execution_id, stage in dict.fromkeys(stages)
+                for row in fast.fetch(
+                    self._conn, _STAGE_AT, {"execution_id": execution_id, "stage": stage}
+                )
+            ]
         rows = self._conn.execute(_STAGES_AT, {"pairs": list(stages)})
         return [_stage(r._mapping) for r in rows]
 
@@ -210,11 +231,7 @@ class Executions:
 
     def latest_in_stage(self, pipeline_id: int, stage: str) -> StageRecord | None:
         """The stage execution of the execution that entered ``stage`` last."""
-        query = (
-            sa.select(stage_executions)
-            .where(stage_executions.c.pipeline_id == pipeline_id, stage_executions.c.stage == stage)
-            .order_by(stage_executions.c.entered.desc())
-            .limit(1)
+        rows = fast.fetch(
+            self._conn, _LATEST_IN_STAGE, {"pipeline_id": pipeline_id, "stage": stage}
         )
-        row = self._conn.execute(query).first()
-        return None if row is None else _stage(row._mapping)
+        return _stage(rows[0]) if rows else None

@@ -33,6 +33,10 @@ class _Compiled:
         return tuple(merged[name] for name in self.positions)
 
 
+# Up to this many keys are looked up one fast statement each rather than in one IN query
+# through SQLAlchemy, which costs more than several lookups on an index.
+FEW_KEYS = 8
+
 # (id of the statement, dialect name) → its compiled form; the statement is kept alive there.
 _compiled: dict[tuple[int, str], _Compiled] = {}
 _lock = Lock()

@@ -130,6 +130,11 @@ class Jobs:
             params["query_value"] = query_value
         return [_record(row) for row in fast.fetch(self._conn, query, params)]
 
+    def prune(self, before: float, statuses: Sequence[str]) -> int:
+        """Remove the jobs in one of ``statuses`` last changed before ``before``; how many."""
+        query = sa.delete(jobs).where(jobs.c.status.in_(list(statuses)), jobs.c.updated < before)
+        return int(self._conn.execute(query).rowcount)
+
     def update(self, job_id: str, expected: str | None, **values: Any) -> bool:
         if "data" in values:
             values["data"] = dumps(values["data"])

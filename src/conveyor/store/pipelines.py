@@ -17,13 +17,23 @@ from typing import Any
 import sqlalchemy as sa
 
 from conveyor.store import fast
-from conveyor.store.tables import pipeline_versions, pipelines
+from conveyor.store.tables import jobs, pipeline_versions, pipelines
 
 # Statements built once: building a statement costs as much as running it on SQLite.
 _BY_NAME = sa.select(pipelines).where(pipelines.c.name == sa.bindparam("name"))
 _BY_NAME_LOCKED = _BY_NAME.with_for_update()
 _BY_ID = sa.select(pipelines).where(pipelines.c.id == sa.bindparam("id"))
 _BY_ID_LOCKED = _BY_ID.with_for_update()
+_OF_JOB_LOCKED = (
+    sa.select(pipelines)
+    .where(
+        pipelines.c.id
+        == sa.select(jobs.c.pipeline_id)
+        .where(jobs.c.id == sa.bindparam("job_id"))
+        .scalar_subquery()
+    )
+    .with_for_update()
+)
 _DECLARATION = sa.select(pipeline_versions.c.declaration).where(
     pipeline_versions.c.pipeline_id == sa.bindparam("pipeline_id"),
     pipeline_versions.c.version == sa.bindparam("version"),
@@ -95,6 +105,12 @@ class Pipelines:
     def get_by_id(self, pipeline_id: int, *, lock: bool = False) -> PipelineRecord | None:
         query = _BY_ID_LOCKED if lock else _BY_ID
         rows = fast.fetch(self._conn, query, {"id": pipeline_id})
+        return _record(rows[0]) if rows else None
+
+    def lock_of_job(self, job_id: str) -> PipelineRecord | None:
+        """The pipeline of the job, locked: one round trip where a lookup of the job and then
+        of its pipeline would take two."""
+        rows = fast.fetch(self._conn, _OF_JOB_LOCKED, {"job_id": job_id})
         return _record(rows[0]) if rows else None
 
     def declaration(self, pipeline_id: int, version: int) -> dict[str, Any] | None:

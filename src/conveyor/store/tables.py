@@ -131,7 +131,7 @@ stage_executions = sa.Table(
     sa.Column("manual_retries", sa.Integer, nullable=False),
     sa.Column("entered", sa.Float(precision=53), nullable=False),
     sa.Column("updated", sa.Float(precision=53), nullable=False),
-    sa.Index("ix_stage_executions_pipeline_id_stage", "pipeline_id", "stage"),
+    sa.Index("ix_stage_executions_pipeline_id_stage_entered", "pipeline_id", "stage", "entered"),
 )
 
 # One attempt of one action. ``input``, ``output_artifacts``, ``output_variables`` and
@@ -170,6 +170,13 @@ action_executions = sa.Table(
     sa.Index("ix_action_executions_execution_id", "execution_id"),
     sa.Index("ix_action_executions_pipeline_id_started", "pipeline_id", "started"),
     sa.Index("ix_action_executions_status_deadline", "status", "deadline"),
+    sa.Index(
+        "ix_action_executions_pipeline_id_stage_action_started",
+        "pipeline_id",
+        "stage",
+        "action",
+        "started",
+    ),
 )
 
 # Work for a job worker: one per attempt of an action that does work (and one more per

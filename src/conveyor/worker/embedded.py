@@ -150,6 +150,8 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
             max_pipelines=settings.max_pipelines,
             max_custom_action_types=settings.max_custom_action_types,
             max_tags=settings.max_tags,
+            event_retention_days=settings.event_retention_days,
+            job_retention_days=settings.job_retention_days,
         ),
         runnable=frozenset(built),
         log_base=public_url(settings),

@@ -35,6 +35,7 @@ from conveyor.actions.codebuild.runner import Attempt, run_attempt
 from conveyor.actions.codebuild.sources import Layout, layout, read_buildspec, unpack_inputs
 from conveyor.actions.process import run_process
 from conveyor.artifacts import ArtifactError
+from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["CodeBuild"]
 
@@ -44,8 +45,9 @@ _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,254}\Z")
 class CodeBuild:
     """Runs a buildspec over the action's input artifacts, as CodeBuild would for CodePipeline."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, unpacked: Unpacked | None = None) -> None:
         self.config = config
+        self.unpacked = unpacked
 
     def run(self, context: JobContext) -> JobResult:
         started = time.monotonic()
@@ -61,7 +63,9 @@ class CodeBuild:
         build_id = f"{project}:{context.action_execution_id}"
         container(context.log, f"Running build {build_id} of project {project}")
         try:
-            return _Build(self.config, context, project, build_id, started, deadline).run()
+            build = _Build(self.config, context, project, build_id, started, deadline)
+            build.unpacked = self.unpacked
+            return build.run()
         except Misconfigured as error:
             message = str(error)
             failure = FailureType.CONFIGURATION_ERROR
@@ -94,6 +98,7 @@ class _Build:
         self.deadline = deadline
         self.log: TextIO = context.log
         self.where: Layout = layout(context)
+        self.unpacked: Unpacked | None = None
 
     def note(self, message: str) -> None:
         container(self.log, message)
@@ -101,7 +106,7 @@ class _Build:
     def download(self) -> None:
         self.note("Entering phase DOWNLOAD_SOURCE")
         try:
-            unpack_inputs(self.context, self.where, self.config.max_artifact_bytes)
+            unpack_inputs(self.context, self.where, self.config.max_artifact_bytes, self.unpacked)
         except ArtifactError as error:
             raise ArtifactError(f"DOWNLOAD_SOURCE failed: {error}") from error
 

@@ -22,9 +22,10 @@ import yaml
 
 from conveyor.actions.base import JobContext
 from conveyor.actions.codebuild.environment import Misconfigured
+from conveyor.actions.inputs import unpack_input
 from conveyor.actions.shell import ARTIFACT_NAME
 from conveyor.artifacts import ArtifactError
-from conveyor.artifacts.archive import unpack
+from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["Layout", "layout", "read_buildspec", "unpack_inputs"]
 
@@ -75,7 +76,9 @@ def layout(context: JobContext) -> Layout:
     return Layout(workspace, primary, sources)
 
 
-def unpack_inputs(context: JobContext, where: Layout, max_bytes: int | None) -> int:
+def unpack_inputs(
+    context: JobContext, where: Layout, max_bytes: int | None, unpacked: Unpacked | None = None
+) -> int:
     """(Re)create the source folders from the input artifacts; total entries unpacked."""
     where.scratch.mkdir(parents=True, exist_ok=True)
     for folder in (where.source, *where.sources.values()):
@@ -83,14 +86,17 @@ def unpack_inputs(context: JobContext, where: Layout, max_bytes: int | None) -> 
     where.source.mkdir()
     total = 0
     for index, artifact in enumerate(context.input_artifacts):
-        archive = where.scratch / f"input-{index}.zip"
         try:
-            context.artifacts.get(artifact.bucket, artifact.key, archive)
-            total += unpack(archive, where.sources[artifact.name], max_bytes=max_bytes)
+            total += unpack_input(
+                context,
+                artifact,
+                where.sources[artifact.name],
+                scratch=where.scratch / f"input-{index}.zip",
+                max_bytes=max_bytes,
+                unpacked=unpacked,
+            )
         except ArtifactError as error:
             raise ArtifactError(f"Input artifact {artifact.name}: {error}") from error
-        finally:
-            archive.unlink(missing_ok=True)
     return total
 
 
