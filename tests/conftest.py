@@ -80,13 +80,13 @@ def server(settings: Settings) -> Iterator[Running]:
         yield live
 
 
-def make_client(endpoint: str, *, validate: bool = True) -> Any:
+def make_client(endpoint: str, *, validate: bool = True, access_key: str = "conveyor") -> Any:
     """A boto3 client; ``validate=False`` sends what it is given, as the JS SDK does."""
     return boto3.client(
         "codepipeline",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="conveyor",
+        aws_access_key_id=access_key,
         aws_secret_access_key="conveyor",
         config=Config(
             parameter_validation=validate, retries={"mode": "standard", "max_attempts": 1}

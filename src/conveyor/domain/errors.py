@@ -10,6 +10,7 @@ the spec, the raise and the test. Only the protocol layer turns these into respo
     ├── UnknownOperationException      an X-Amz-Target that is not an operation of the model
     ├── SerializationException         a body that is not a JSON object
     ├── UnsupportedOperationException  an operation Conveyor does not serve yet
+    ├── UnrecognizedClientException    a signature whose access key cannot be one
     └── InternalFailure                500: anything unexpected, logged by the protocol layer
 """
 
@@ -213,6 +214,10 @@ class SerializationException(ConveyorError):
 
 class UnsupportedOperationException(ConveyorError):
     pass
+
+
+class UnrecognizedClientException(ConveyorError):
+    """The request's signature names an access key no AWS account could have."""
 
 
 class InternalFailure(ConveyorError):
