@@ -2,20 +2,24 @@
 
 Python's JSON decoder recurses once per level of nesting, and where it gives up depends on how
 deep the caller's own stack already is, so a body would be accepted or refused by chance and a
-later recursive walk could still overflow. Instead every body is held to ``MAX_DEPTH`` levels,
+later recursive walk could still overflow (326 lists around an escaped string did, in the
+walk that looked for lone surrogates). Instead every body is held to ``MAX_DEPTH`` levels,
 checked without recursion: far more than any input of the model needs (eleven levels, in
-``UpdatePipeline``), and always within what the decoder manages.
+``UpdatePipeline``), and half of what the decoder manages on a request's stack (about a dozen
+frames deep, of the interpreter's thousand).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from conveyor.domain.errors import SerializationException
 
 MAX_DEPTH = 500
 _TOO_DEEP = f"The request body is nested more than {MAX_DEPTH} levels deep."
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _number(text: str) -> float | int:
@@ -24,37 +28,29 @@ def _number(text: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check_tree(params: Any, strings: bool) -> None:
-    """Refuse a value nested deeper than ``MAX_DEPTH``, or (with ``strings``) holding a string
-    that is not valid Unicode; a walk with a stack of its own, not the interpreter's."""
-    pending: list[tuple[Any, int]] = [(params, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-            if strings and not all(_encodable(key) for key in value):
-                raise SerializationException(
-                    "The request body has a string that is not valid Unicode."
-                )
-        elif isinstance(value, list):
-            children = value
-        else:
-            if strings and isinstance(value, str) and not _encodable(value):
-                raise SerializationException(
-                    "The request body has a string that is not valid Unicode."
-                )
-            continue
+def _too_deep(params: Any) -> bool:
+    """Whether ``params`` nests deeper than ``MAX_DEPTH``, found level by level, without
+    recursion."""
+    level: list[Any] = [params]
+    depth = 1
+    while level:
         if depth > MAX_DEPTH:
-            raise SerializationException(_TOO_DEEP)
-        pending.extend((child, depth + 1) for child in children)
+            return True
+        below: list[Any] = []
+        for value in level:
+            children = value.values() if isinstance(value, dict) else value
+            below.extend(child for child in children if isinstance(child, dict | list))
+        level = below
+        depth += 1
+    return False
+
+
+def _has_lone_surrogate(params: Any) -> bool:
+    try:
+        json.dumps(params, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse(body: bytes) -> dict[str, Any]:
@@ -62,17 +58,19 @@ def parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body, parse_float=_number)
+        # Strictly: json.loads would let UTF-8-encoded surrogates through.
+        text = body.decode(json.detect_encoding(body))
+        params = json.loads(text, parse_float=_number)
     except (UnicodeDecodeError, ValueError) as exc:
         raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise SerializationException(_TOO_DEEP) from exc
     if not isinstance(params, dict):
         raise SerializationException("The request body must be a JSON object.")
-    # A body with no more brackets than MAX_DEPTH cannot nest deeper, and only escapes such
-    # as \ud800 decode to strings that no store or client can encode: most bodies skip the walk.
-    deep = body.count(b"[") + body.count(b"{") > MAX_DEPTH
-    escaped = b"\\u" in body
-    if deep or escaped:
-        _check_tree(params, strings=escaped)
+    # A body with no more brackets than MAX_DEPTH cannot nest deeper: most skip the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _too_deep(params):
+        raise SerializationException(_TOO_DEEP)
+    # Escapes such as \ud800 decode to strings that no store or client can encode.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(params):
+        raise SerializationException("The request body has a string that is not valid Unicode.")
     return params
