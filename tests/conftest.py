@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ HAVE_POSTGRES = _postgres_available()
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def fresh_schema() -> Iterator[str]:
     """A URL whose connections see only a fresh schema of their own, dropped afterwards."""
     if POSTGRES_URL is None:
         pytest.skip("CONVEYOR_TEST_DATABASE_URL is not set")
@@ -50,6 +51,12 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -80,13 +87,13 @@ def server(settings: Settings) -> Iterator[Running]:
         yield live
 
 
-def make_client(endpoint: str, *, validate: bool = True) -> Any:
+def make_client(endpoint: str, *, validate: bool = True, access_key: str = "conveyor") -> Any:
     """A boto3 client; ``validate=False`` sends what it is given, as the JS SDK does."""
     return boto3.client(
         "codepipeline",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="conveyor",
+        aws_access_key_id=access_key,
         aws_secret_access_key="conveyor",
         config=Config(
             parameter_validation=validate, retries={"mode": "standard", "max_attempts": 1}

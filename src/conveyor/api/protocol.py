@@ -14,7 +14,6 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from conveyor.api.body import parse
 from conveyor.api.context import Context
 from conveyor.api.handlers import handlers
 from conveyor.api.logs import make_log_endpoint
@@ -32,8 +32,8 @@ from conveyor.api.validate import summarize, validate_input
 from conveyor.domain.errors import (
     ConveyorError,
     InternalFailure,
-    SerializationException,
     UnknownOperationException,
+    UnrecognizedClientException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -62,50 +62,22 @@ def _operation_of(target: str | None) -> str:
     return name
 
 
-def _number(text: str) -> float | int:
-    """JSON numbers written with a fraction or exponent; ``5.0`` is the integer 5."""
-    value = float(text)
-    return int(value) if value.is_integer() else value
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
-
-
-def _params(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        params = json.loads(body, parse_float=_number)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise SerializationException("The request body is nested too deeply.") from exc
-    if not isinstance(params, dict):
-        raise SerializationException("The request body must be a JSON object.")
-    # Escapes such as \ud800 decode to strings that no store or client can encode.
-    if b"\\u" in body and _has_lone_surrogate(params):
-        raise SerializationException("The request body has a string that is not valid Unicode.")
-    return params
-
-
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+# The longest access key id AWS issues (IAM's AccessKeyId shape); the caller's ARN, and the
+# owner of the jobs it claims, are stored in columns sized for it.
+MAX_ACCESS_KEY = 128
 
 
 def _caller(request: Request, services: Services) -> str:
     """The caller as an IAM user ARN named after the access key that signed the request."""
     match = _CREDENTIAL.search(request.headers.get("authorization", ""))
     user = match[1] if match else "anonymous"
+    if len(user) > MAX_ACCESS_KEY:
+        raise UnrecognizedClientException(
+            "The security token included in the request is invalid: the access key in the"
+            f" Credential of the Authorization header has {len(user)} characters, more than"
+            f" the {MAX_ACCESS_KEY} an access key may have."
+        )
     return f"arn:aws:iam::{services.scope.account}:user/{user}"
 
 
@@ -126,7 +98,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         request_id = str(uuid.uuid4())
         try:
             name = _operation_of(request.headers.get("x-amz-target"))
-            params = _params(await request.body())
+            params = parse(await request.body())
             errors = validate_input(operation(name).input_shape, params)
             if errors:
                 raise ValidationException(summarize(errors))

@@ -9,6 +9,9 @@ collected in one pass; the protocol layer joins them into one ``ValidationExcept
 
 Paths use member names, and ``.N.member`` with 1-based indexes inside lists.
 
+No string may hold U+0000: PostgreSQL's text cannot store it, and a string that one database
+keeps and the other refuses would make the answer depend on the deployment.
+
 Members the model does not know, and members sent as null, are removed from the input while
 it is checked, as AWS's typed deserializer drops them: nothing unmodelled is stored or echoed.
 """
@@ -189,6 +192,8 @@ def _string(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         errors.append(_error(value, path, "Member must be of type string"))
         return
     _count(shape, value, path, errors)
+    if "\x00" in value:
+        errors.append(_error(value, path, "Member must not contain null characters"))
     pattern = shape.metadata.get("pattern")
     if pattern is not None and not _pattern(pattern).fullmatch(value):
         errors.append(

@@ -12,6 +12,7 @@ the spec, the raise and the test. Only the protocol layer turns these into respo
     ├── RequestEntityTooLargeException 413: a body over the server's limit
     ├── RequestTimeoutException        408: a body that did not arrive in time
     ├── UnsupportedOperationException  an operation Conveyor does not serve yet
+    ├── UnrecognizedClientException    a signature whose access key cannot be one
     └── InternalFailure                500: anything unexpected, logged by the protocol layer
 """
 
@@ -223,6 +224,10 @@ class RequestTimeoutException(ConveyorError):
 
 class UnsupportedOperationException(ConveyorError):
     pass
+
+
+class UnrecognizedClientException(ConveyorError):
+    """The request's signature names an access key no AWS account could have."""
 
 
 class InternalFailure(ConveyorError):
