@@ -33,7 +33,7 @@ def services(settings: Settings, tmp_path: Path) -> Iterator[Services]:
         application.services.pipelines.create(pipeline, [])
         yield application.services
     finally:
-        application.store.close()
+        application.close()
 
 
 def crash_in_source(services: Services, newer: bool) -> tuple[str, str]:
