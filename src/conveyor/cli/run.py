@@ -72,7 +72,6 @@ def execute(
     keep: bool,
 ) -> int:
     """Run the pipeline in ``file`` once; the exit status for the command."""
-    from conveyor.cli.live import artifact_notes, choose_display  # rich, in its turn
     from conveyor.home import HomeInUse
     from conveyor.store import StoreUnavailable
     from conveyor.worker.embedded import assemble  # the engine without the HTTP stack
@@ -117,6 +116,9 @@ def execute(
             )
         except ConveyorError as exc:
             raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+        # Only now: rich takes a while to import, and the first action need not wait for it.
+        from conveyor.cli.live import artifact_notes, choose_display
+
         names = [f"{s['name']}/{a['name']}" for s in declaration["stages"] for a in s["actions"]]
         display = choose_display(f"{declaration['name']} {execution_id}", names)
         watch = Watch(
