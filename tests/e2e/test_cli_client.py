@@ -26,6 +26,7 @@ from tests.support.engine import (
     commands,
     make_repo,
     stage,
+    stage_state,
     wait_for,
     wait_status,
 )
@@ -147,8 +148,15 @@ def test_start_with_variables_then_executions_history_and_logs(conveyor: Conveyo
 
     execution = conveyor("start", "app", "--var", "GREETING=world").stdout.strip()
     assert conveyor.latest("app") == execution
+    # Once this execution is in the stage, --follow follows its action, or prints the whole
+    # log at once if the action has already ended.
     wait_for(
-        lambda: action_state(conveyor.api, "app", "Build", "Make").get("status") == "InProgress"
+        lambda: (
+            stage_state(conveyor.api, "app", "Build")
+            .get("latestExecution", {})
+            .get("pipelineExecutionId")
+            == execution
+        )
     )
     followed = conveyor("logs", "app", "Build", "Make", "--follow").stdout
     assert followed.index("hello world") < followed.index("done")

@@ -7,6 +7,7 @@ action (or a recorded process group) running and check it is still there afterwa
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -78,7 +79,8 @@ def test_a_second_process_on_a_home_in_use_is_refused_and_touches_nothing(
         assert f"pid {first.pid}" in second.stderr
         assert "Traceback" not in second.stderr
         document = tmp_path / "pipeline.json"
-        document.write_text('{"name": "other"}')
+        other = declaration("other", repo, stage("Build", commands("Echo", "echo hello")))
+        document.write_text(json.dumps(other))
         run = conveyor("run", document, "--home", home)
         assert run.returncode == 1
         assert "is in use by conveyor server" in run.stderr
