@@ -33,15 +33,21 @@ def address(server: Running) -> tuple[str, int]:
 
 def post(server: Running, body: bytes | Iterator[bytes], **headers: str) -> Any:
     connection = http.client.HTTPConnection(*address(server), timeout=30)
-    connection.request(
-        "POST",
-        "/",
-        body=body,
-        headers={"X-Amz-Target": TARGET, "Content-Type": "application/x-amz-json-1.1", **headers},
-    )
-    response = connection.getresponse()
-    payload = response.read()
-    connection.close()
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=body,
+            headers={
+                "X-Amz-Target": TARGET,
+                "Content-Type": "application/x-amz-json-1.1",
+                **headers,
+            },
+        )
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
     return response, json.loads(payload)
 
 
@@ -52,10 +58,16 @@ def test_a_body_over_the_limit_is_refused_with_413(server: Running) -> None:
     assert error["__type"] == "RequestEntityTooLargeException"
     assert str(MAX_BODY_BYTES) in error["message"]
     # Without a length given: the body is counted as it arrives.
+    # The server answers and closes as soon as the limit is passed; a client still sending
+    # may then see the connection reset before it reads the answer, which refuses it too.
     chunk = b" " * (1024 * 1024)
-    streamed, error = post(server, iter([chunk] * 11))
-    assert streamed.status == 413
-    assert error["__type"] == "RequestEntityTooLargeException"
+    try:
+        streamed, error = post(server, iter([chunk] * 11))
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    else:
+        assert streamed.status == 413
+        assert error["__type"] == "RequestEntityTooLargeException"
     # A body within the limit is served.
     ok, answer = post(server, b"{}" + b" " * (MAX_BODY_BYTES - 2))
     assert ok.status == 200 and answer == {"pipelines": []}
