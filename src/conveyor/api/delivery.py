@@ -13,7 +13,8 @@ A delivery is answered with JSON saying what became of it:
 413     the body is over the server's limit (`conveyor.api.limits`)
 ======  ===============================================================================
 
-Every answer but a 200 starts nothing. Bodies are read whole, within the server's size and
+Every answer but a 200 starts nothing. ``Server-Timing: app;dur=<ms>`` says how long the
+server took, as on the API. Bodies are read whole, within the server's size and
 time limits, before anything here runs; the checks run off the event loop.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -73,6 +75,7 @@ def webhook_routes(services: Services, offload: Offloader) -> list[Route]:
         }
 
     async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
         headers = {
             name: value
             for name in (SIGNATURE_256, SIGNATURE_1)
@@ -91,7 +94,9 @@ def webhook_routes(services: Services, offload: Offloader) -> list[Route]:
         except Exception:
             log.exception("a webhook delivery failed")
             status, answer = 500, {"message": "The server hit an unexpected error; see its log."}
-        return JSONResponse(answer, status_code=status)
+        elapsed = (time.perf_counter() - started) * 1000
+        timing = {"Server-Timing": f"app;dur={elapsed:.3f}"}
+        return JSONResponse(answer, status_code=status, headers=timing)
 
     return [Route(PATH + "{token}", endpoint, methods=["POST"])]
 
