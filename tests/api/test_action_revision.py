@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from conveyor.server import Running
 from tests.support.engine import (
     commands,
     commit,
@@ -141,3 +142,51 @@ def test_a_commit_the_repository_does_not_have_fails_the_source(app: Any) -> Non
         "pipelineExecution"
     ]
     assert summary["trigger"]["triggerType"] == "PutActionRevision"
+
+
+@pytest.mark.parametrize(
+    ("provider", "configuration", "folder"),
+    [
+        ("CodeCommit", {"RepositoryName": "website", "BranchName": "main"}, ("website",)),
+        (
+            "CodeStarSourceConnection",
+            {
+                "ConnectionArn": "arn:aws:codestar-connections:us-east-1:000000000000:connection/c",
+                "FullRepositoryId": "acme/api",
+                "BranchName": "main",
+            },
+            ("acme", "api"),
+        ),
+    ],
+)
+def test_codecommit_and_connection_sources_fetch_the_given_commit(
+    client: Any,
+    server: Running,
+    provider: str,
+    configuration: dict[str, str],
+    folder: tuple[str, ...],
+) -> None:
+    repo = server.application.engine.settings.home.joinpath("repositories", *folder)
+    old = make_repo(repo, {"version.txt": "one\n"}, "version one")
+    commit(repo, {"version.txt": "two\n"}, "version two")
+    source = {
+        "name": "Source",
+        "actionTypeId": {
+            "category": "Source",
+            "owner": "AWS",
+            "provider": provider,
+            "version": "1",
+        },
+        "configuration": configuration,
+        "outputArtifacts": [{"name": "Src"}],
+    }
+    build = commands("Read", "export CONTENT=$(cat version.txt)", outputVariables=["CONTENT"])
+    pipeline = declaration("app", repo, stage("Build", build))
+    pipeline["stages"][0]["actions"] = [source]
+    client.create_pipeline(pipeline=pipeline)
+    answer = put(client, old)
+    execution_id = answer["pipelineExecutionId"]
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed") == "Succeeded"
+    seen = outputs(client, execution_id)
+    assert seen["Source"]["CommitId"] == old
+    assert seen["Read"]["CONTENT"] == "one"
