@@ -1,6 +1,7 @@
 """A signed webhook delivery → an execution started: how long does the server take?
 
-Conveyor runs as a subprocess on SQLite. A pipeline (a Git source from a local repository,
+Conveyor runs as a subprocess on SQLite, then on PostgreSQL when ``$CONVEYOR_TEST_DATABASE_URL``
+names one. A pipeline (a Git source from a local repository,
 then a Commands action) has a ``GITHUB_HMAC`` webhook with a ``refs/heads/{BranchName}``
 filter. Deliveries of a push payload, each signed, go over one keep-alive connection; each
 answer says which execution it started, and ``Server-Timing`` says how long the server took
@@ -16,13 +17,15 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from api import HOST, client, conveyor, endpoint, percentile, verdict
+from api import HOST, client, endpoint, percentile, verdict
+from engine import DATABASE_ENV, conveyor_server, postgres_schema
 from server import declaration, make_repo
 
 DELIVERIES = 200
@@ -89,13 +92,12 @@ def health(conn: http.client.HTTPConnection) -> float:
     return (time.perf_counter() - sent) * 1000
 
 
-def main() -> None:
+def measure(folder: Path, database: str | None) -> tuple[Timed, Timed, list[float]]:
+    """Deliveries and API starts, interleaved, and /health round trips, on one server."""
     with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-bench-")))
-        home = folder / "home"
+        home = folder / f"home-{'postgresql' if database else 'sqlite'}"
         home.mkdir()
-        make_repo(folder / "repo")
-        port = stack.enter_context(conveyor(home))
+        port = stack.enter_context(conveyor_server(home, database))
         codepipeline: Any = client("codepipeline", endpoint(port))
         pipeline = declaration(folder / "repo")
         pipeline["executionMode"] = "SUPERSEDED"
@@ -121,11 +123,24 @@ def main() -> None:
             deliver(conn, path, webhooks)
             start(conn, starts)
             floor.append(health(conn))
-    report(webhooks, starts, floor)
+    return webhooks, starts, floor
 
 
-def report(webhooks: Timed, starts: Timed, floor: list[float]) -> None:
-    print(f"{DELIVERIES} signed deliveries, each starting an execution (SQLite)")
+def main() -> None:
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-bench-")))
+        make_repo(folder / "repo")
+        report("SQLite", *measure(folder, None))
+        url = os.environ.get(DATABASE_ENV)
+        database = stack.enter_context(postgres_schema(url)) if url else None
+        if database is not None:
+            report("PostgreSQL", *measure(folder, database))
+        elif not url:
+            print(f"${DATABASE_ENV} is not set: PostgreSQL skipped")
+
+
+def report(database: str, webhooks: Timed, starts: Timed, floor: list[float]) -> None:
+    print(f"{DELIVERIES} signed deliveries, each starting an execution ({database})")
     print(f"{'':<34}{'p50 ms':>9}{'p90 ms':>9}{'max ms':>9}")
     rows = (
         ("webhook POST, server-side", webhooks.server_ms),

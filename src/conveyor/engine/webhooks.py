@@ -56,12 +56,29 @@ class WebhookView:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """The webhook's target as a version of its pipeline declares it."""
+
+    version: int
+    configuration: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The webhook's target is not there any more: the error the webhook then shows."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Found:
-    """The webhook a delivery's URL names."""
+    """The webhook a delivery's URL names, and its target as it was then."""
 
     record: WebhookRecord
     definition: WebhookDefinition
     arn: str
+    target: Target | Gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,31 +189,35 @@ class WebhookService:
     # -- deliveries ---------------------------------------------------------------------------
 
     def find(self, token: str) -> Found | None:
-        """The webhook whose URL ends in ``token``."""
+        """The webhook whose URL ends in ``token``, with its target."""
         with self._store.read() as tx:
             record = tx.webhooks.by_token(token)
-        if record is None:
-            return None
-        return Found(record, parse_definition(record.definition), self._scope.webhook(record.name))
+            if record is None:
+                return None
+            definition = parse_definition(record.definition)
+            target = self._target_of(tx, definition)
+        return Found(record, definition, self._scope.webhook(record.name), target)
 
     def trigger(self, found: Found, payload: Any) -> Delivered | Refusal:
-        """Start the webhook's pipeline when ``payload`` passes its filters."""
+        """Start the webhook's pipeline when ``payload`` passes its filters.
+
+        The filters run outside any transaction, against the target `find` saw; the start
+        checks, with the pipeline locked, that the pipeline is still at that version, and
+        runs them again if it is not."""
         definition = found.definition
-        with self._store.read() as tx:
-            checked = self._checked(tx, definition, payload)
-        if isinstance(checked, _Gone):
+        checked = _matched(definition, found.target, payload)
+        if isinstance(checked, Gone):
             with self._store.write() as tx:
-                return self._failed(tx, found, checked.code, checked.message)
+                return self._failed(tx, found, checked)
         if not isinstance(checked, int):
             return checked
 
         def work(tx: Tx) -> tuple[Delivered | Refusal, Outcome]:
             pipeline = tx.pipelines.get(definition.target_pipeline, lock=True)
             if pipeline is None or pipeline.version != checked:
-                # Changed since the filters were checked: check them again, now under lock.
-                again = self._checked(tx, definition, payload)
-                if isinstance(again, _Gone):
-                    return self._failed(tx, found, again.code, again.message), Outcome()
+                again = _matched(definition, self._target_of(tx, definition), payload)
+                if isinstance(again, Gone):
+                    return self._failed(tx, found, again), Outcome()
                 if not isinstance(again, int):
                     return again, Outcome()
             assert pipeline is not None
@@ -210,41 +231,39 @@ class WebhookService:
             return self._executions.write(work)
         except ConveyorError as error:
             with self._store.write() as tx:
-                return self._failed(tx, found, error.code, error.message)
+                return self._failed(tx, found, Gone(error.code, error.message))
 
-    def _checked(
-        self, tx: Tx, definition: WebhookDefinition, payload: Any
-    ) -> int | Delivered | Refusal | _Gone:
-        """The pipeline version whose target action's filters the payload passes; or the
-        delivery ignored, refused, or failed because the target is gone."""
+    def _target_of(self, tx: Tx, definition: WebhookDefinition) -> Target | Gone:
         name = definition.target_pipeline
         pipeline = tx.pipelines.get(name)
         if pipeline is None:
-            return _Gone("PipelineNotFoundException", f"The webhook's pipeline '{name}' is gone.")
+            return Gone("PipelineNotFoundException", f"The webhook's pipeline '{name}' is gone.")
         action = target_action(self._plans.get(tx, pipeline.id, pipeline.version), definition)
         if action is None:
-            return _Gone(
+            return Gone(
                 "ActionNotFoundException",
                 f"Pipeline '{name}' has no source action '{definition.target_action}' in its "
                 "first stage any more.",
             )
         problem = check_placeholders(definition, action.config)
         if problem is not None:
-            return _Gone("InvalidWebhookFilterPatternException", problem)
-        try:
-            reason = unmatched(definition, payload, action.config)
-        except RecursionError:
-            return Refusal(400, "The body is nested too deeply for the filters to be applied.")
-        return pipeline.version if reason is None else Delivered(None, reason)
+            return Gone("InvalidWebhookFilterPatternException", problem)
+        return Target(pipeline.version, action.config)
 
-    def _failed(self, tx: Tx, found: Found, code: str, message: str) -> Refusal:
-        tx.webhooks.failed(found.record.name, code, message)
-        return Refusal(_TARGET_GONE, message)
+    def _failed(self, tx: Tx, found: Found, gone: Gone) -> Refusal:
+        tx.webhooks.failed(found.record.name, gone.code, gone.message)
+        return Refusal(_TARGET_GONE, gone.message)
 
 
-@dataclass(frozen=True, slots=True)
-class _Gone:
-    """The webhook's target is not there any more: the error the webhook then shows."""
-
-    code: str
-    message: str
+def _matched(
+    definition: WebhookDefinition, target: Target | Gone, payload: Any
+) -> int | Delivered | Refusal | Gone:
+    """The pipeline version whose filters the payload passes; or the delivery ignored,
+    refused, or failed because the target is gone."""
+    if isinstance(target, Gone):
+        return target
+    try:
+        reason = unmatched(definition, payload, target.configuration)
+    except RecursionError:
+        return Refusal(400, "The body is nested too deeply for the filters to be applied.")
+    return target.version if reason is None else Delivered(None, reason)

@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from conveyor.store.rows import dumps, loads
 from conveyor.store.tables import webhooks
 
+# Statements a delivery runs, built once.
 _BY_TOKEN = sa.select(webhooks).where(webhooks.c.token == sa.bindparam("token"))
+_TRIGGERED = (
+    sa.update(webhooks)
+    .where(webhooks.c.name == sa.bindparam("key"))
+    .values(last_triggered=sa.bindparam("when"), error_code=None, error_message=None)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +90,7 @@ class Webhooks:
 
     def triggered(self, name: str, when: float) -> None:
         """A delivery started the webhook's pipeline at ``when``."""
-        self._conn.execute(
-            sa.update(webhooks)
-            .where(webhooks.c.name == name)
-            .values(last_triggered=when, error_code=None, error_message=None)
-        )
+        self._conn.execute(_TRIGGERED, {"key": name, "when": when})
 
     def failed(self, name: str, code: str, message: str) -> None:
         """A delivery that passed its checks could not start the pipeline, for this reason."""
