@@ -26,14 +26,20 @@ from conveyor.domain.errors import (
 )
 from conveyor.engine import lookup
 from conveyor.engine.clock import Clock
-from conveyor.engine.executions import REVISION_TYPES, ExecutionService
+from conveyor.engine.executions import ExecutionService
 from conveyor.engine.plans import Plans
 from conveyor.engine.runner import Outcome
 from conveyor.store import Tx
 
 TRIGGER = "PutActionRevision"
-# The revision type a start pins for a source provider's revisions, by provider.
-PINNED_AS = {provider: sorted(types)[0] for provider, types in REVISION_TYPES.items()}
+# The revision type an ActionRevision's revisionId is, by source provider.
+PINNED_AS = {
+    "Git": "COMMIT_ID",
+    "CodeCommit": "COMMIT_ID",
+    "CodeStarSourceConnection": "COMMIT_ID",
+    "S3": "S3_OBJECT_VERSION_ID",
+    "ECR": "IMAGE_DIGEST",
+}
 _COMMIT_ID = re.compile(r"[0-9a-fA-F]{4,64}\Z")
 _MAX_DETAIL = 1024
 
