@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conveyor.server import Running
+from tests.conftest import make_client
 from tests.support.engine import (
     commands,
     commit,
@@ -190,3 +192,14 @@ def test_codecommit_and_connection_sources_fetch_the_given_commit(
     seen = outputs(client, execution_id)
     assert seen["Source"]["CommitId"] == old
     assert seen["Read"]["CONTENT"] == "one"
+
+
+def test_the_same_revision_put_at_once_starts_one_execution(
+    app: Any, repo: Path, server: Running
+) -> None:
+    new = commit(repo, {"version.txt": "two\n"}, "version two")
+    clients = [make_client(server.endpoint) for _ in range(4)]
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(lambda c: put(c, new), clients))
+    assert sorted(a["newRevision"] for a in answers) == [False, False, False, True]
+    assert len({a["pipelineExecutionId"] for a in answers}) == 1
