@@ -24,8 +24,10 @@ from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
+from conveyor.store.revisions import ActionRevisions
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
+from conveyor.store.webhooks import WebhookRecord, Webhooks
 
 __all__ = [
     "ActionBrief",
@@ -42,6 +44,7 @@ __all__ = [
     "StoreUnavailable",
     "TransitionRecord",
     "Tx",
+    "WebhookRecord",
 ]
 
 
@@ -58,6 +61,8 @@ class Tx:
         self.tags = Tags(conn)
         self.action_types = ActionTypes(conn)
         self.meta = Meta(conn)
+        self.webhooks = Webhooks(conn)
+        self.action_revisions = ActionRevisions(conn)
 
 
 class Store:
