@@ -16,15 +16,11 @@ from botocore.exceptions import ClientError
 from conveyor.api.limits import MAX_BODY_BYTES
 from conveyor.server import Running
 from tests.support.engine import commands, declaration, make_repo, stage
+from tests.support.errors import code
 
 ARN = "arn:aws:codepipeline:us-east-1:000000000000:webhook:hook"
 SECRET = "s3cret-token"
 PUSH = {"ref": "refs/heads/main", "repository": {"name": "app"}, "after": "a" * 40}
-
-
-def code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    value: str = excinfo.value.response["Error"]["Code"]
-    return value
 
 
 def webhook(
