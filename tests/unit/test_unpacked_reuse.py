@@ -133,9 +133,32 @@ def test_an_untouched_copy_is_lent_again_as_it_is(tmp_path: Path) -> None:
     assert _marks(second) == inodes
 
 
+def test_names_an_action_added_are_removed_and_the_rest_kept(tmp_path: Path) -> None:
+    buckets, cache = _stored(tmp_path), Unpacked(tmp_path / "cache")
+    first, second = tmp_path / "w1" / "src", tmp_path / "w2" / "src"
+    cache.materialise(buckets, "art", "a.zip", first, scratch=tmp_path / "s.zip")
+    inodes = _marks(first)
+    (first / "build").mkdir()
+    (first / "build" / "out.bin").write_bytes(b"x")
+    (first / "docs" / "deep" / "__pycache__").mkdir()
+    cache.reclaim(first)
+    cache.materialise(buckets, "art", "a.zip", second, scratch=tmp_path / "s.zip")
+    assert not (second / "build").exists()
+    assert not (second / "docs" / "deep" / "__pycache__").exists()
+    again = _marks(second)
+    assert {name for name in inodes if again[name] != inodes[name]} <= {Path("docs/deep")}
+
+
 def test_only_what_the_action_changed_is_made_again(tmp_path: Path) -> None:
     buckets, cache = _stored(tmp_path), Unpacked(tmp_path / "cache")
     first, second = tmp_path / "w1" / "src", tmp_path / "w2" / "src"
+    # Once an action has changed a file, a folder is kept to make changed files from.
+    cache.materialise(buckets, "art", "a.zip", first, scratch=tmp_path / "s.zip")
+    (first / "zero").write_text("changed")
+    cache.reclaim(first)
+    cache.materialise(buckets, "art", "a.zip", first, scratch=tmp_path / "s.zip")
+    assert (first / "zero").read_text() == ""
+    cache.reclaim(first)
     cache.materialise(buckets, "art", "a.zip", first, scratch=tmp_path / "s.zip")
     inodes = _marks(first)
     (first / "README.md").write_text("changed")

@@ -26,7 +26,7 @@ import stat
 import time
 from dataclasses import dataclass
 
-__all__ = ["Entry", "Marks", "copy_tree", "manifest", "restore"]
+__all__ = ["Copier", "Entry", "Marks", "NoSource", "copy_tree", "manifest", "marks_of", "restore"]
 
 _FICLONE = 0x40049409  # ioctl: make the target share the source's extents (copy-on-write)
 _NOT_CLONED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
@@ -135,15 +135,22 @@ def _mark(path: str) -> tuple[int, int]:
     return info.st_ino, info.st_ctime_ns
 
 
-def _make(copier: Copier, root: str, target: str, entry: Entry, marks: Marks) -> None:
+class NoSource(OSError):
+    """A file must be made again and there is no tree to copy it from."""
+
+
+def _make(copier: Copier, root: str | None, target: str, entry: Entry, marks: Marks) -> None:
     """Make one path of the tree in the copy (a folder's mode and mark come at the end)."""
     path = os.path.join(target, entry.rel)
+    if entry.kind == "f" and root is None:
+        raise NoSource(errno.ENOENT, "no tree to copy from", entry.rel)
     if entry.kind == "d":
         os.mkdir(path, 0o700)
     elif entry.kind == "l":
         os.symlink(entry.target, path)
         marks[entry.rel] = _mark(path)
     else:
+        assert root is not None
         marks[entry.rel] = copier.copy(os.path.join(root, entry.rel), path, entry)
 
 
@@ -201,6 +208,20 @@ def _remove(path: str, info: os.stat_result) -> None:
         os.unlink(path)
 
 
+def marks_of(target: str, entries: tuple[Entry, ...], clock: str) -> Marks:
+    """The marks of a tree that is at ``target`` as ``entries`` list it (just unpacked)."""
+    held = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        marks: Marks = {}
+        for entry in entries:
+            found = os.stat(entry.rel, dir_fd=held, follow_symlinks=False)
+            marks[entry.rel] = (found.st_ino, found.st_ctime_ns)
+    finally:
+        os.close(held)
+    _settle(marks, clock)
+    return marks
+
+
 def _untouched(entries: tuple[Entry, ...], target: str, marks: Marks) -> bool:
     """Whether every path of the copy still has its mark (names added aside)."""
     held = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -228,7 +249,7 @@ def _drop_extra_names(folder: str, expected: frozenset[str]) -> bool:
 
 def restore(
     copier: Copier,
-    root: str,
+    root: str | None,
     entries: tuple[Entry, ...],
     names: dict[str, frozenset[str]],
     target: str,
@@ -238,7 +259,8 @@ def restore(
 ) -> None:
     """Make the used copy at ``target`` (a folder of mode ``mode``) equal to the tree at
     ``root`` again, updating ``marks`` (``clock`` as for `copy_tree`); raises `OSError` when
-    it cannot (the caller then makes a new copy)."""
+    it cannot (the caller then makes a new copy): `NoSource` when a file must be made again
+    and ``root`` is None (the tree is not at hand; names an action added can go without)."""
     info = os.lstat(target)
     if not stat.S_ISDIR(info.st_mode):
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", target)
@@ -253,7 +275,7 @@ def restore(
 
 def _repair(
     copier: Copier,
-    root: str,
+    root: str | None,
     entries: tuple[Entry, ...],
     names: dict[str, frozenset[str]],
     target: str,

@@ -35,7 +35,17 @@ from pathlib import Path
 
 from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.archive import unpack
-from conveyor.artifacts.trees import Copier, Entry, Marks, children, copy_tree, manifest, restore
+from conveyor.artifacts.trees import (
+    Copier,
+    Entry,
+    Marks,
+    NoSource,
+    children,
+    copy_tree,
+    manifest,
+    marks_of,
+    restore,
+)
 
 __all__ = ["Unpacked"]
 
@@ -73,24 +83,30 @@ class _Copy:
 
 
 class _Tree:
-    """An unpacked object: its folder, its manifest, how many copies are being made, and the
-    used copies handed back, ready to be made like new."""
+    """An unpacked object: its folder (None while it is lent out itself), its manifest, how
+    many calls are using it, and the used copies handed back, ready to be made like new."""
 
     def __init__(
         self, folder: Path, count: int, entries: tuple[Entry, ...], portable: bool
     ) -> None:
-        self.folder = folder
+        self.folder: Path | None = folder
         self.count = count  # what `archive.unpack` counted: the archive's entries
         self.entries = entries
         self.names = children(entries)
         self.portable = portable
         self.size = sum(entry.size for entry in entries)
         self.users = 0
+        self.out = 0  # copies lent and not handed back yet
         self.spares: list[_Copy] = []
+        # While no action has changed a file of the tree, its folder is lent out itself and a
+        # copy made only for actions that run at the same time; once one has, a folder is kept
+        # to make changed files again from.
+        self.lend_own = True
+        self.unpacking = threading.Lock()
 
     @property
     def kept_bytes(self) -> int:
-        return self.size * (1 + len(self.spares))
+        return self.size * (len(self.spares) + (self.folder is not None))
 
 
 class Unpacked:
@@ -155,7 +171,7 @@ class Unpacked:
         try:
             if not tree.portable:
                 return self._unpack_directly(store, bucket, key, destination, scratch)
-            return self._lend(tree, destination)
+            return self._lend(store, name, tree, destination)
         finally:
             self._release(name, tree)
 
@@ -164,6 +180,8 @@ class Unpacked:
         for the next action; what cannot be kept is left where it is, to be removed."""
         with self._lock:
             lent = self._lent.pop(str(destination), None)
+            if lent is not None:
+                lent[0].out -= 1
         if lent is None:
             return
         tree, copy = lent
@@ -240,22 +258,29 @@ class Unpacked:
                 return tree
 
     def _unpack(self, store: ArtifactStore, name: _Key) -> _Tree:
-        bucket, key = name[0], name[1]
-        folder = self._work() / secrets.token_hex(8)
-        archive = folder.with_suffix(".zip")
+        folder, count = self._unpack_folder(store, name)
         try:
-            store.get(bucket, key, archive)
-            count = unpack(archive, folder, max_bytes=self.max_bytes)
-            try:
-                entries, portable = manifest(str(folder))
-            except OSError:
-                entries, portable = (), False
+            entries, portable = manifest(str(folder))
+        except OSError:
+            entries, portable = (), False
+        return _Tree(folder, count, entries, portable)
+
+    def _unpack_folder(self, store: ArtifactStore, name: _Key) -> tuple[Path, int]:
+        """The object unpacked into a new folder of this instance's; its entry count."""
+        folder = self._work() / secrets.token_hex(8)
+        try:
+            return folder, self._unpack_into(store, name, folder)
         except BaseException:
             _in_background(shutil.rmtree, folder, True)
             raise
+
+    def _unpack_into(self, store: ArtifactStore, name: _Key, folder: Path) -> int:
+        archive = self._work() / f"{secrets.token_hex(8)}.zip"
+        try:
+            store.get(name[0], name[1], archive)
+            return unpack(archive, folder, max_bytes=self.max_bytes)
         finally:
             archive.unlink(missing_ok=True)
-        return _Tree(folder, count, entries, portable)
 
     def _release(self, name: _Key, tree: _Tree) -> None:
         with self._lock:
@@ -277,18 +302,19 @@ class Unpacked:
                 evicted.append(tree)
         return evicted
 
-    def _lend(self, tree: _Tree, destination: Path) -> int:
-        """Put a copy of ``tree`` at ``destination``: a used one made like new when there is
-        one, a new one otherwise; either is handed back by `reclaim`."""
+    def _lend(self, store: ArtifactStore, name: _Key, tree: _Tree, destination: Path) -> int:
+        """Put a copy of ``tree`` at ``destination``, the cheapest way there is: a used copy
+        made like new, the unpacked folder itself, the object unpacked again, or a copy of
+        the folder; whichever it is, `reclaim` takes it back."""
         target = str(destination)
-        copy = self._used_copy(tree, target)
-        if copy is None:
-            try:
-                clock = self._clock()
-                marks = copy_tree(self._copier, str(tree.folder), tree.entries, target, clock)
-                copy = _Copy(target, stat.S_IMODE(os.lstat(target).st_mode), marks)
-            except OSError as error:
-                raise ArtifactError(f"Cannot copy the unpacked artifact: {error}") from error
+        try:
+            copy = (
+                self._used_copy(tree, target)
+                or self._own_folder(tree, target)
+                or self._copied(store, name, tree, target)
+            )
+        except OSError as error:
+            raise ArtifactError(f"Cannot copy the unpacked artifact: {error}") from error
         try:
             copy.hold()
         except OSError:
@@ -296,7 +322,10 @@ class Unpacked:
         with self._lock:
             previous = self._lent.pop(target, None)
             self._lent[target] = (tree, copy)
-        if previous is not None:  # lent there before and never handed back
+            tree.out += 1
+            if previous is not None:  # lent there before and never handed back
+                previous[0].out -= 1
+        if previous is not None:
             previous[1].release()
         return tree.count
 
@@ -308,9 +337,8 @@ class Unpacked:
                 if not tree.spares:
                     return None
                 copy = tree.spares.pop()
-            root = str(tree.folder)
+                root = None if tree.folder is None else str(tree.folder)
             try:
-                clock = self._clock()
                 restore(
                     self._copier,
                     root,
@@ -319,15 +347,49 @@ class Unpacked:
                     copy.folder,
                     copy.marks,
                     copy.mode,
-                    clock,
+                    self._clock(),
                 )
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 os.rename(copy.folder, target)
-            except OSError:
+            except OSError as error:
+                if isinstance(error, NoSource):
+                    tree.lend_own = False  # its actions change its files: keep a folder
                 _in_background(shutil.rmtree, copy.folder, True)
                 continue
             copy.folder = target
             return copy
+
+    def _own_folder(self, tree: _Tree, target: str) -> _Copy | None:
+        """The unpacked folder itself, moved to ``target``, when it is the only copy wanted
+        (no other call is using the tree, no copy is out) and no action has changed the
+        tree's files."""
+        with self._lock:
+            alone = tree.users == 1 and tree.out == 0
+            if not tree.lend_own or tree.folder is None or not alone:
+                return None
+            folder, tree.folder = tree.folder, None
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.rename(folder, target)
+        except OSError:
+            with self._lock:
+                tree.folder = folder
+            return None
+        marks = marks_of(target, tree.entries, self._clock())
+        return _Copy(target, stat.S_IMODE(os.lstat(target).st_mode), marks)
+
+    def _copied(self, store: ArtifactStore, name: _Key, tree: _Tree, target: str) -> _Copy:
+        """A new copy of the unpacked folder at ``target``; the object is unpacked again first
+        when its folder is lent out itself."""
+        with tree.unpacking:  # one folder made again, however many calls want one
+            with self._lock:
+                folder = tree.folder
+            if folder is None:
+                folder, _ = self._unpack_folder(store, name)
+                with self._lock:
+                    tree.folder = folder
+        marks = copy_tree(self._copier, str(folder), tree.entries, target, self._clock())
+        return _Copy(target, stat.S_IMODE(os.lstat(target).st_mode), marks)
 
 
 def _has_content(folder: Path) -> bool:
@@ -354,7 +416,8 @@ def _remove_stale(root: Path) -> None:
 
 def _remove(tree: _Tree) -> None:
     """Remove an evicted tree and the copies kept with it, off the caller's path."""
-    for folder in [str(tree.folder), *(copy.folder for copy in tree.spares)]:
+    own = [] if tree.folder is None else [str(tree.folder)]
+    for folder in [*own, *(copy.folder for copy in tree.spares)]:
         _in_background(shutil.rmtree, folder, True)
 
 
