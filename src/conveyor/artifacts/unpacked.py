@@ -1,19 +1,22 @@
-"""Artifacts unpacked once and copied into each action's workspace from there.
+"""Artifacts unpacked once per execution and lent to each action that reads them.
 
 Every action of an execution that reads the same artifact would otherwise fetch and unpack the
 same zip, checking every entry again; with a source of thousands of files that dominates the
 action. `Unpacked` keeps each object it has unpacked (named by bucket, key and the object's ETag,
-size and version, so a rewritten object is never taken for the old one) in a folder of its own
-with a manifest of what is there, and `materialise` copies it into a destination instead.
+size and version, so a rewritten object is never taken for the old one) with a manifest of what
+is there, and `materialise` lends a copy of it to a destination instead.
 
-The copy is made by `trees.copy_tree`. Once the action is over, the worker hands the copy back
-(`reclaim`): it is kept beside the unpacked tree, and the next action that reads the same
-artifact gets it made like new by `trees.restore`, which touches only what the action changed
-(with an untouched source of thousands of files that is one `lstat` each, instead of creating
-them all again). Modes, modification times and symbolic links come out exactly as
-`archive.unpack` leaves them. An archive with a link to an absolute path, one that cannot be
-unpacked, or a destination that already has something in it, is unpacked directly as before,
-since only a plain unpack checks those against the destination itself.
+Once the action is over, the worker hands the copy back (`reclaim`), and the next action that
+reads the same artifact gets it made like new by `trees.restore`, which touches only what the
+action changed (with an untouched source of thousands of files that is one `lstat` each,
+instead of creating them all again). The first action takes the unpacked folder itself; a
+copy of a folder (`trees.copy_tree`) is made only for actions that run at the same time, or
+once an action has changed one of the tree's files, since a changed file is made again from
+such a folder (names an action only added are simply removed). Modes, modification times and
+symbolic links come out exactly as `archive.unpack` leaves them. An archive with a link to an
+absolute path, one that cannot be unpacked, or a destination that already has something in it,
+is unpacked directly as before, since only a plain unpack checks those against the destination
+itself.
 
 Unpacked objects are kept up to a bound, least recently used first out, and removed off the
 caller's path; one being copied is never removed. Each instance works in a folder of its own,
