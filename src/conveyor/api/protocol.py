@@ -29,6 +29,7 @@ from conveyor.api.model import TARGET_PREFIX, operation, operation_names
 from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
+from conveyor.console import console_routes
 from conveyor.domain.errors import (
     ConveyorError,
     InternalFailure,
@@ -127,7 +128,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         state = services.health.current
         return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
-    routes = [Route("/health", health, methods=["GET"])]
+    routes = [Route("/health", health, methods=["GET"]), *console_routes(services, logs)]
     if logs is not None:
         routes.append(
             Route(

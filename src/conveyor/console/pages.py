@@ -1,0 +1,243 @@
+"""The console's pages, one function each: read through the engine's services and views,
+off the event loop, and render. An error the API would answer becomes a page saying it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from conveyor.console import present
+from conveyor.console.ansi import to_html
+from conveyor.console.models import execution_model, pipeline_model
+from conveyor.console.render import Renderer
+from conveyor.domain.errors import (
+    ActionExecutionNotFoundException,
+    ConveyorError,
+    PipelineNotFoundException,
+    ValidationException,
+)
+from conveyor.engine.services import Services
+from conveyor.store import ActionRecord, ExecutionRecord
+
+PAGE = 25
+SCAN = 1000  # executions read at most to fill a page filtered by status
+STATUSES = ("InProgress", "Stopping", "Stopped", "Succeeded", "Failed", "Superseded", "Cancelled")
+Endpoint = Callable[[Request], Awaitable[Response]]
+R = TypeVar("R")
+P = TypeVar("P")
+
+
+def filled(
+    fetch: Callable[[P | None], tuple[list[R], P | None]],
+    position: P | None,
+    *,
+    keep: Callable[[R], bool],
+    cursor: Callable[[R], P],
+    past: Callable[[R], bool] = lambda _: False,
+) -> tuple[list[R], P | None]:
+    """Up to `PAGE` rows that ``keep`` accepts, read page by page from ``position`` (at most
+    `SCAN` rows), and where the next page starts (None: no more). ``past`` says a row lies
+    beyond every row ``keep`` could accept."""
+    rows: list[R] = []
+    scanned = 0
+    while scanned < SCAN:
+        page, following = fetch(position)
+        scanned += len(page)
+        for row in page:
+            if past(row):
+                return rows, None
+            if keep(row):
+                rows.append(row)
+                if len(rows) == PAGE:
+                    more = row is not page[-1] or following is not None
+                    return rows, cursor(row) if more else None
+        if following is None:
+            return rows, None
+        position = following
+    return rows, position
+
+
+def _number(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise ValidationException(f"The query parameter '{name}' must be a whole number.")
+    return int(value)
+
+
+class Pages:
+    def __init__(self, services: Services, renderer: Renderer, logs: Path | None) -> None:
+        self.services = services
+        self.renderer = renderer
+        self.logs = logs
+
+    def endpoint(self, build: Callable[[Request], tuple[str, dict[str, Any]]]) -> Endpoint:
+        """An endpoint that runs ``build`` in a thread and renders the template it names."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                template, values = await run_in_threadpool(build, request)
+            except ConveyorError as error:
+                return self.renderer.failure(request, error)
+            return self.renderer.page(request, template, values)
+
+        return endpoint
+
+    # -- pipelines ----------------------------------------------------------------------------
+
+    def pipelines(self, request: Request) -> tuple[str, dict[str, Any]]:
+        """Pipelines by name, a page at a time, optionally those whose name starts with ``q``."""
+        prefix = request.query_params.get("q", "").strip()
+        after = request.query_params.get("after") or (prefix[:-1] or None)
+        records, following = filled(
+            lambda position: self.services.pipelines.page(position, PAGE),
+            after,
+            keep=lambda r: r.name.startswith(prefix),
+            cursor=lambda r: r.name,
+            past=lambda r: bool(prefix) and r.name > prefix and not r.name.startswith(prefix),
+        )
+        rows = []
+        for record in records:
+            state = self.services.views.state(record.name)
+            latest, _ = self.services.views.executions(record.name, None, 1, None)
+            rows.append({"record": record, "state": state, "latest": latest[0] if latest else None})
+        return "pipelines.html", {
+            "title": "Pipelines",
+            "rows": rows,
+            "q": prefix,
+            "following": following,
+            "revisions": present_revisions,
+        }
+
+    def pipeline(self, request: Request) -> tuple[str, dict[str, Any]]:
+        name = request.path_params["name"]
+        state = self.services.views.state(name)
+        view = self.services.pipelines.get(name, state.pipeline.version)
+        model = pipeline_model(state, view.declaration, time.time())
+        return "pipeline.html", {"title": name, "pipeline": model}
+
+    # -- executions ---------------------------------------------------------------------------
+
+    def history(self, request: Request) -> tuple[str, dict[str, Any]]:
+        name = request.path_params["name"]
+        status = request.query_params.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise ValidationException(
+                f"The status filter '{status}' is not one of {', '.join(STATUSES)}."
+            )
+        rows, following = filled(
+            lambda position: self.services.views.executions(name, position, PAGE, None),
+            _number(request, "before"),
+            keep=lambda r: status is None or r.status == status,
+            cursor=lambda r: r.seq,
+        )
+        return "history.html", {
+            "title": f"{name}: executions",
+            "name": name,
+            "rows": rows,
+            "status": status,
+            "statuses": STATUSES,
+            "following": following,
+            "revisions": present_revisions,
+        }
+
+    def execution(self, request: Request) -> tuple[str, dict[str, Any]]:
+        name = request.path_params["name"]
+        execution_id = request.path_params["execution_id"]
+        _, record = self.services.views.execution(name, execution_id)
+        _, attempts, _ = self.services.views.action_executions(
+            name, execution_id, False, None, 10000
+        )
+        declaration = self.services.pipelines.get(name, record.version).declaration
+        model = execution_model(record, attempts, declaration, time.time())
+        return "execution.html", {"title": f"{name}: {execution_id}", "name": name, "run": model}
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    def log(self, request: Request) -> tuple[str, dict[str, Any]]:
+        name = request.path_params["name"]
+        action_execution_id = request.path_params["action_execution_id"]
+        record = self._action(name, action_execution_id)
+        text = ""
+        size = 0
+        if self.logs is not None:
+            path = self.logs / f"{record.id}.log"
+            if path.exists():
+                data = path.read_bytes()
+                size = len(data)
+                text = to_html(data.decode("utf-8", "replace"))
+        return "log.html", {
+            "title": f"{name}: {record.stage}/{record.action} log",
+            "name": name,
+            "action": record,
+            "log": text,
+            "size": size,
+            "downloadable": self.logs is not None,
+        }
+
+    def _action(self, name: str, action_execution_id: str) -> ActionRecord:
+        with self.services.store.read() as tx:
+            pipeline = tx.pipelines.get(name)
+            record = tx.actions.get(action_execution_id)
+        if pipeline is None:
+            raise PipelineNotFoundException(f"Pipeline '{name}' does not exist.")
+        if record is None or record.pipeline_id != pipeline.id:
+            raise ActionExecutionNotFoundException(
+                f"Pipeline '{name}' has no action execution '{action_execution_id}'."
+            )
+        return record
+
+    # -- definitions and action types ---------------------------------------------------------
+
+    def definition(self, request: Request) -> tuple[str, dict[str, Any]]:
+        name = request.path_params["name"]
+        latest = self.services.pipelines.get(name)
+        newest = int(latest.declaration.get("version") or 1)
+        version = _number(request, "version") or newest
+        shown = self.services.pipelines.get(name, version)
+        form = request.query_params.get("format", "yaml")
+        if form not in ("yaml", "json"):
+            raise ValidationException("The query parameter 'format' must be yaml or json.")
+        text = (present.as_json if form == "json" else present.as_yaml)(shown.declaration)
+        compare = _number(request, "compare")
+        lines = None
+        if compare is not None:
+            other = self.services.pipelines.get(name, compare).declaration
+            lines = present.diff(
+                present.as_yaml(other),
+                present.as_yaml(shown.declaration),
+                f"version {compare}",
+                f"version {version}",
+            )
+        return "definition.html", {
+            "title": f"{name}: definition",
+            "name": name,
+            "version": version,
+            "versions": list(range(newest, 0, -1)),
+            "format": form,
+            "text": text,
+            "compare": compare,
+            "diff": lines,
+            "view": shown,
+        }
+
+    def action_types(self, request: Request) -> tuple[str, dict[str, Any]]:
+        types = self.services.action_types.all()
+        return "action_types.html", {"title": "Action types", "types": types}
+
+
+def present_revisions(record: ExecutionRecord) -> list[tuple[str, str, str | None]]:
+    """(artifact, short revision id, summary) of each source revision of an execution."""
+    return [
+        (name, str(entry["revisionId"])[:12], entry.get("revisionSummary"))
+        for name, entry in record.artifacts.items()
+        if entry.get("revisionId")
+    ]

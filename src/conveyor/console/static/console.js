@@ -1,0 +1,48 @@
+// Live updates: one EventSource per page on the server's event stream. Each message about
+// this page's pipeline re-renders the page's live part (#live) with htmx; a message that
+// arrives while a refresh is under way, or while someone types in a form of that part,
+// causes one more refresh once that is over. Without JavaScript the pages work as they are.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (live && window.EventSource && window.htmx) {
+    var wanted = live.getAttribute("data-live");
+    var query = wanted && wanted !== "*" ? "?pipeline=" + encodeURIComponent(wanted) : "";
+    var busy = false, again = false;
+    var typing = function () {
+      var active = document.activeElement;
+      return active && live.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+    };
+    var refresh = function () {
+      if (busy || typing()) { again = true; return; }
+      busy = true; again = false;
+      htmx.ajax("GET", window.location.pathname + window.location.search,
+                { target: "#live", swap: "innerHTML" })
+        .then(function () {
+          busy = false;
+          document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
+          if (again) { refresh(); }
+        }, function () { busy = false; });
+    };
+    live.addEventListener("focusout", function () { if (again) { setTimeout(refresh, 0); } });
+    var source = new EventSource("/console/events" + query);
+    source.onmessage = refresh;
+    source.onopen = function () { document.documentElement.setAttribute("data-live", "open"); };
+  }
+  // A running action's log: new lines arrive as HTML already made safe by the server.
+  var log = document.getElementById("log");
+  var follow = log && log.getAttribute("data-follow");
+  if (follow && window.EventSource) {
+    var stream = new EventSource(follow);
+    stream.addEventListener("log", function (event) {
+      var atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.insertAdjacentHTML("beforeend", JSON.parse(event.data));
+      if (atEnd) { log.scrollTop = log.scrollHeight; }
+    });
+    stream.addEventListener("end", function () {
+      stream.close();
+      var state = document.getElementById("follow-state");
+      if (state) { state.textContent = "The action has finished: reload for its final status."; }
+    });
+  }
+})();

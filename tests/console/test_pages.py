@@ -1,0 +1,159 @@
+"""The console's pages over HTTP, as a browser without JavaScript sees them, checked against
+what the API answers for the same pipeline."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.console.conftest import Console, gated
+from tests.support.engine import action_state, approval_token, latest_execution_id
+
+OPEN = "This server is open to anyone who can reach it"
+
+
+def waiting_for_approval(api: Any) -> str:
+    execution_id = latest_execution_id(api, "app")
+    approval_token(api, "app")
+    return execution_id
+
+
+def test_console_root_is_the_pipeline_list_and_the_api_still_answers_post(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    page = console.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert OPEN in page.text
+    assert 'href="/pipelines/app"' in page.text
+    # The API shares the root: a POST with X-Amz-Target is still CodePipeline.
+    assert api.list_pipelines()["pipelines"][0]["name"] == "app"
+
+
+def test_pipeline_page_shows_what_get_pipeline_state_says(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    execution_id = waiting_for_approval(api)
+    page = console.get("/pipelines/app").text
+    assert OPEN in page
+    state = api.get_pipeline_state(name="app")
+    for stage in state["stageStates"]:
+        status = stage.get("latestExecution", {}).get("status", "Not run")
+        header = re.search(
+            rf'<h2>{stage["stageName"]}</h2> <span class="chip [a-z]+" title="{status}">', page
+        )
+        assert header, f"stage {stage['stageName']} is not shown as {status}"
+        for action in stage["actionStates"]:
+            shown = re.search(
+                rf'id="action-{stage["stageName"]}-{action["actionName"]}">.*?class="chip [a-z]+" title="([A-Za-z ]+)"',
+                page,
+                re.S,
+            )
+            expected = action.get("latestExecution", {}).get("status", "Not run")
+            assert shown and shown[1] == expected
+    assert "Check the build" in page  # the approval's CustomData
+    assert 'href="https://example.com/r"' in page
+    assert f"/pipelines/app/executions/{execution_id}" in page
+    assert "Commands" in page and "Git" in page  # provider labels
+    assert "the first commit" in page  # the source revision's message
+
+
+def test_pipelines_page_filters_by_name_prefix_and_pages(
+    console: Console, api: Any, repo: Path
+) -> None:
+    for name in ("alpha", "alpine", "beta"):
+        api.create_pipeline(pipeline=gated(repo, name))
+    page = console.get("/?q=alp").text
+    assert "/pipelines/alpha" in page and "/pipelines/alpine" in page
+    assert "/pipelines/beta" not in page
+    assert "/pipelines/beta" in console.get("/?q=b").text
+    assert "No pipeline whose name starts with" in console.get("/?q=zz").text
+
+
+def test_history_lists_executions_and_filters_by_status(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    execution_id = waiting_for_approval(api)
+    page = console.get("/pipelines/app/executions").text
+    assert execution_id[:8] in page and "InProgress" in page
+    assert execution_id[:8] not in console.get("/pipelines/app/executions?status=Succeeded").text
+    refused = console.get("/pipelines/app/executions?status=Bogus")
+    assert refused.status_code == 400 and "ValidationException" in refused.text
+
+
+def test_execution_page_draws_every_attempt_on_a_timeline(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    execution_id = waiting_for_approval(api)
+    page = console.get(f"/pipelines/app/executions/{execution_id}").text
+    bars = re.findall(r'class="bar [a-z]+" style="margin-left: ([\d.]+)%; width: ([\d.]+)%"', page)
+    assert len(bars) == 3  # Source, Make, Approve
+    lefts = [float(left) for left, _ in bars]
+    assert lefts == sorted(lefts)  # drawn in the order they ran
+    assert all(0 <= float(left) + float(width) <= 100.01 for left, width in bars)
+    assert "the first commit" in page
+
+
+def test_log_page_renders_colours_and_escapes_the_rest(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    waiting_for_approval(api)
+    make = action_state(api, "app", "Build", "Make")["actionExecutionId"]
+    page = console.get(f"/pipelines/app/logs/{make}")
+    assert page.status_code == 200
+    assert '<span class="fg1">red</span>' in page.text
+    assert "&lt;b&gt;plain&lt;/b&gt;" in page.text
+    assert f'href="/logs/{make}" download=' in page.text
+    missing = console.get("/pipelines/app/logs/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404 and "ActionExecutionNotFoundException" in missing.text
+
+
+def test_definition_shows_yaml_json_and_a_diff_between_versions(
+    console: Console, api: Any, repo: Path
+) -> None:
+    declared = gated(repo)
+    api.create_pipeline(pipeline=declared)
+    declared["stages"][3]["actions"][0]["commands"] = ["echo shipped again"]
+    api.update_pipeline(pipeline=declared)
+    yaml_page = console.get("/pipelines/app/definition").text
+    assert "version 2" in yaml_page and "echo shipped again" in yaml_page
+    assert "&#34;pipeline&#34;" in console.get("/pipelines/app/definition?format=json").text
+    diff = console.get("/pipelines/app/definition?version=2&compare=1").text
+    assert re.search(r'<span class="del">-\s+- echo shipped</span>', diff)
+    assert re.search(r'<span class="add">\+\s+- echo shipped again</span>', diff)
+    missing = console.get("/pipelines/app/definition?version=9")
+    assert missing.status_code == 404 and "PipelineVersionNotFoundException" in missing.text
+
+
+def test_action_types_page_lists_the_catalog_with_properties(console: Console, api: Any) -> None:
+    api.create_custom_action_type(
+        category="Build",
+        provider="Mine",
+        version="1",
+        configurationProperties=[
+            {"name": "Flavour", "required": True, "key": True, "secret": False}
+        ],
+        inputArtifactDetails={"minimumCount": 0, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 1},
+    )
+    page = console.get("/action-types").text
+    assert "<strong>Mine</strong>" in page and "<code>Flavour</code>" in page
+    assert "<strong>Commands</strong>" in page  # a built-in one
+
+
+def test_unknown_pipeline_is_a_404_page_naming_the_api_error(console: Console) -> None:
+    page = console.get("/pipelines/nope")
+    assert page.status_code == 404
+    assert "PipelineNotFoundException" in page.text and OPEN in page.text
+
+
+def test_static_files_are_served_from_the_package(console: Console) -> None:
+    htmx = console.get("/console/static/htmx.min.js")
+    assert htmx.status_code == 200 and "htmx" in htmx.text[:200]
+    assert console.get("/console/static/console.css").status_code == 200
