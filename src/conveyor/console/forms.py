@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -25,12 +24,25 @@ CSRF_REFUSED = (
     " Reload the page and send it again."
 )
 Endpoint = Callable[[Request], Awaitable[Response]]
-Change = Callable[[str, FormData], str]  # (pipeline, form) -> the notice to show
+Form = dict[str, str]
+Change = Callable[[str, Form], str]  # (pipeline, form) -> the notice to show
+URLENCODED = "application/x-www-form-urlencoded"
 
 
-def _field(form: FormData, name: str, *, required: bool = True) -> str | None:
-    value = form.get(name)
-    text = value.strip() if isinstance(value, str) else ""
+async def read_form(request: Request) -> Form:
+    """A URL-encoded form, the first value of each field (the console's forms send no files)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = (await request.body()).decode("utf-8", "replace")
+    if body and kind != URLENCODED:
+        raise ValidationException(f"A form must be sent as {URLENCODED}, not '{kind}'.")
+    form: Form = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        form.setdefault(key, value)
+    return form
+
+
+def _field(form: Form, name: str, *, required: bool = True) -> str | None:
+    text = form.get(name, "").strip()
     if required and not text:
         raise ValidationException(f"The field '{name}' is required.")
     return text or None
@@ -63,8 +75,8 @@ class Forms:
     def endpoint(self, change: Change) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             name = request.path_params["name"]
-            form = await request.form()
             try:
+                form = await read_form(request)
                 if not self.pages.renderer.tokens.accepts(
                     request.cookies.get(COOKIE), _field(form, FIELD, required=False)
                 ):
@@ -72,10 +84,10 @@ class Forms:
                 notice = await run_in_threadpool(change, name, form)
             except ConveyorError as error:
                 return await self._refused(request, name, error)
-            target = form.get("back") if isinstance(form.get("back"), str) else None
-            if not target or not str(target).startswith("/") or str(target).startswith("//"):
+            target = form.get("back", "")
+            if not target.startswith("/") or target.startswith("//"):
                 target = f"/pipelines/{quote(name, safe='')}"
-            separator = "&" if "?" in str(target) else "?"
+            separator = "&" if "?" in target else "?"
             return RedirectResponse(
                 f"{target}{separator}{urlencode({'notice': notice})}", status_code=303
             )
@@ -92,7 +104,7 @@ class Forms:
 
     # -- the changes --------------------------------------------------------------------------
 
-    def release(self, name: str, form: FormData) -> str:
+    def release(self, name: str, form: Form) -> str:
         variables = [
             {"name": n, "value": v}
             for n, v in _pairs(_field(form, "variables", required=False), "variables", 2, "=")
@@ -113,7 +125,7 @@ class Forms:
         )
         return f"Started execution {execution_id}."
 
-    def stop(self, name: str, form: FormData) -> str:
+    def stop(self, name: str, form: Form) -> str:
         execution_id = _field(form, "pipelineExecutionId") or ""
         abandon = form.get("abandon") in ("1", "on", "true")
         self.services.executions.stop(
@@ -121,7 +133,7 @@ class Forms:
         )
         return f"{'Abandoning' if abandon else 'Stopping'} execution {execution_id}."
 
-    def retry(self, name: str, form: FormData) -> str:
+    def retry(self, name: str, form: Form) -> str:
         stage = _field(form, "stageName") or ""
         mode = _field(form, "retryMode") or ""
         if mode not in {m.value for m in RetryMode}:
@@ -133,7 +145,7 @@ class Forms:
         )
         return f"Retrying stage {stage} of execution {execution_id}."
 
-    def approve(self, name: str, form: FormData) -> str:
+    def approve(self, name: str, form: Form) -> str:
         stage = _field(form, "stageName") or ""
         action = _field(form, "actionName") or ""
         decision = _field(form, "status") or ""
@@ -150,7 +162,7 @@ class Forms:
         )
         return f"{stage}/{action}: {decision.lower()}."
 
-    def transition(self, name: str, form: FormData) -> str:
+    def transition(self, name: str, form: Form) -> str:
         stage = _field(form, "stageName") or ""
         direction = _field(form, "transitionType") or ""
         if direction not in ("Inbound", "Outbound"):
