@@ -157,3 +157,23 @@ def test_static_files_are_served_from_the_package(console: Console) -> None:
     htmx = console.get("/console/static/htmx.min.js")
     assert htmx.status_code == 200 and "htmx" in htmx.text[:200]
     assert console.get("/console/static/console.css").status_code == 200
+
+
+def test_a_refresh_by_the_page_gets_only_its_live_part(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    execution_id = waiting_for_approval(api)
+    for path in (
+        "/",
+        "/pipelines/app",
+        "/pipelines/app/executions",
+        f"/pipelines/app/executions/{execution_id}",
+    ):
+        part = console.get(path, headers={"HX-Request": "true"})
+        assert part.status_code == 200, path
+        assert "<html" not in part.text and "app" in part.text, path
+    assert (
+        'id="action-Gate-Approve"'
+        in console.get("/pipelines/app", headers={"HX-Request": "true"}).text
+    )

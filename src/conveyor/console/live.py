@@ -9,7 +9,8 @@ for changes made by another server on the same database. ``?pipeline=NAME`` keep
 pipeline's events.
 
 Each message is ``id: <seq>`` and ``data: <json>`` with ``type`` (``pipeline``, ``stage``,
-``action``), ``pipeline``, ``execution``, ``stage``, ``action`` and ``state``. A stream ends
+``action``), ``pipeline``, ``execution``, ``stage``, ``action`` and ``state``; a change that
+records no event (a transition) is said as ``{"type": "change"}`` without an id. A stream ends
 after `LIFETIME` seconds (the browser reconnects on its own) and when the server stops.
 
 Starlette's `StreamingResponse` carries it; the format is small enough not to need a library.
@@ -36,6 +37,9 @@ BACKSTOP = 5.0  # seconds between two reads of the log when nothing woke the str
 LIFETIME = 300.0  # seconds a stream stays open before the client is asked to reconnect
 RETRY_MS = 1000  # how soon a browser reconnects
 BATCH = 500
+# Said when a change committed without an event (a transition enabled or disabled): which
+# pipeline is not known, so every page refreshes.
+CHANGED = 'data: {"type":"change"}\n\n'
 _TYPES = {PIPELINE: "pipeline", STAGE: "stage", ACTION: "action"}
 
 
@@ -117,9 +121,9 @@ def make_stream(store: Store, notifier: Notifier) -> Any:
         with store.read() as tx:
             return tx.events.last_seq()
 
-    def read(after: int, pipeline: str | None) -> list[EventRecord]:
+    def read(after: int, pipeline: str | None) -> tuple[list[EventRecord], int]:
         with store.read() as tx:
-            return tx.events.after(after, BATCH, pipeline)
+            return tx.events.after(after, BATCH, pipeline), tx.events.last_seq()
 
     async def events(seen: int, pipeline: str | None) -> AsyncIterator[str]:
         waiter = hub.subscribe()
@@ -127,19 +131,26 @@ def make_stream(store: Store, notifier: Notifier) -> Any:
         deadline = loop.time() + LIFETIME
         try:
             yield f"retry: {RETRY_MS}\n: open\n\n"
+            newest = None  # the log's newest event when last read
+            woke = False
             while not hub.closed:
-                records = await run_in_threadpool(read, seen, pipeline)
+                records, last = await run_in_threadpool(read, seen, pipeline)
                 for record in records:
                     seen = record.seq
                     yield message(record)
                 if len(records) == BATCH:
                     continue
+                if woke and last == newest:
+                    yield CHANGED  # a commit that recorded no event: a transition changed
+                newest = last
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return
                 try:
                     await asyncio.wait_for(woken.wait(), min(BACKSTOP, remaining))
+                    woke = True
                 except TimeoutError:
+                    woke = False
                     yield ": ping\n\n"
                 woken.clear()
         finally:

@@ -2,7 +2,7 @@
 page has (the CSRF token, a notice, the warning that the server is open), and the cookie.
 
 A request made by the page itself to refresh its live part (``HX-Request``) gets only that
-part, rendered from the same template block as the whole page.
+part: the template ``<page>_live.html`` that the whole page includes.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Renderer:
     def __init__(self, tokens: Tokens) -> None:
         self.env = environment()
         self.tokens = tokens
+        self.live = frozenset(n for n in self.env.list_templates() if n.endswith("_live.html"))
 
     def page(
         self,
@@ -69,11 +70,10 @@ class Renderer:
             "age": lambda moment: present.age(moment, now),
             "request_path": request.url.path,
         }
-        loaded = self.env.get_template(template)
-        if request.headers.get("hx-request") and "live" in loaded.blocks:
-            body = "".join(loaded.blocks["live"](loaded.new_context(context)))
-        else:
-            body = loaded.render(context)
+        live = template.replace(".html", "_live.html")
+        if request.headers.get("hx-request") and live in self.live:
+            template = live
+        body = self.env.get_template(template).render(context)
         response = HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
         if fresh is not None:
             response.set_cookie(COOKIE, fresh, httponly=True, samesite="strict", path="/")
