@@ -1,5 +1,6 @@
 """The console's pages, one function each: read through the engine's services and views,
 off the event loop, and render. An error the API would answer becomes a page saying it.
+Each answer says in ``Server-Timing`` how long the server took, as the API's do.
 """
 
 from __future__ import annotations
@@ -83,11 +84,16 @@ class Pages:
         """An endpoint that runs ``build`` in a thread and renders the template it names."""
 
         async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
             try:
                 template, values = await run_in_threadpool(build, request)
             except ConveyorError as error:
-                return self.renderer.failure(request, error)
-            return self.renderer.page(request, template, values)
+                response = self.renderer.failure(request, error)
+            else:
+                response = self.renderer.page(request, template, values)
+            elapsed = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = f"app;dur={elapsed:.3f}"
+            return response
 
         return endpoint
 
