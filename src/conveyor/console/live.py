@@ -130,7 +130,9 @@ def make_stream(store: Store, notifier: Notifier) -> Any:
         loop, woken = waiter
         deadline = loop.time() + LIFETIME
         try:
-            yield f"retry: {RETRY_MS}\n: open\n\n"
+            # The id says where the stream starts, so a client that reconnects before any
+            # event came misses none either.
+            yield f"retry: {RETRY_MS}\nid: {seen}\n: open\n\n"
             newest = None  # the log's newest event when last read
             woke = False
             while not hub.closed:
