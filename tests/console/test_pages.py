@@ -7,6 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from conveyor.console import pages
 from tests.console.conftest import Console, gated
 from tests.support.engine import action_state, approval_token, latest_execution_id
 
@@ -59,6 +62,26 @@ def test_pipeline_page_shows_what_get_pipeline_state_says(
     assert f"/pipelines/app/executions/{execution_id}" in page
     assert "Commands" in page and "Git" in page  # provider labels
     assert "the first commit" in page  # the source revision's message
+
+
+def test_pipelines_page_shows_the_stages_of_the_latest_execution(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    execution_id = waiting_for_approval(api)
+    page = console.get("/").text
+    chips = re.findall(
+        r'<span class="chip [a-z]+" title="([A-Za-z ]+)">(\w+)<span class="sr">', page
+    )
+    assert chips == [
+        ("Succeeded", "Source"),
+        ("Succeeded", "Build"),
+        ("InProgress", "Gate"),
+        ("Not run", "Deploy"),
+    ]
+    assert f"/pipelines/app/executions/{execution_id}" in page
+    assert "CreatePipeline" in page  # the trigger
+    assert "the first commit" in page  # the source revision
 
 
 def test_pipelines_page_filters_by_name_prefix_and_pages(
@@ -177,3 +200,48 @@ def test_a_refresh_by_the_page_gets_only_its_live_part(
         'id="action-Gate-Approve"'
         in console.get("/pipelines/app", headers={"HX-Request": "true"}).text
     )
+
+
+def test_pipelines_and_history_are_paged(
+    console: Console, api: Any, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "PAGE", 2)
+    for name in ("a1", "a2", "a3", "b1"):
+        api.create_pipeline(pipeline=gated(repo, name))
+    first = console.get("/").text
+    assert "/pipelines/a1" in first and "/pipelines/a2" in first and "/pipelines/a3" not in first
+    following = re.search(r'rel="next" href="([^"]+)"', first)
+    assert following
+    second = console.get(following[1].replace("&amp;", "&")).text
+    assert "/pipelines/a3" in second and "/pipelines/b1" in second
+    assert 'rel="next"' not in second  # nothing after b1
+    only_a = console.get("/?q=a&after=a2").text
+    assert "/pipelines/a3" in only_a and "/pipelines/b1" not in only_a
+    for _ in range(2):
+        api.start_pipeline_execution(name="a1")
+    ids = [
+        e["pipelineExecutionId"]
+        for e in api.list_pipeline_executions(pipelineName="a1")["pipelineExecutionSummaries"]
+    ]
+    newest = console.get("/pipelines/a1/executions").text
+    assert ids[0][:8] in newest and ids[1][:8] in newest and ids[2][:8] not in newest
+    older = re.search(r'rel="next" href="([^"]+)"', newest)
+    assert older
+    rest = console.get("/pipelines/a1/executions" + older[1].replace("&amp;", "&")).text
+    assert ids[2][:8] in rest and 'rel="next"' not in rest
+
+
+def test_a_script_link_in_an_approval_is_not_made_clickable_and_pages_refuse_framing(
+    console: Console, api: Any, repo: Path
+) -> None:
+    declared = gated(repo)
+    declared["stages"][2]["actions"][0]["configuration"]["ExternalEntityLink"] = (
+        "javascript:alert(1)"
+    )
+    api.create_pipeline(pipeline=declared)
+    waiting_for_approval(api)
+    page = console.get("/pipelines/app")
+    assert 'href="javascript:' not in page.text
+    assert "<code>javascript:alert(1)</code>" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"

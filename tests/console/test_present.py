@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conveyor.console.ansi import Ansi, to_html
 from conveyor.console.csrf import Tokens
-from conveyor.console.present import age, diff, duration, run_order_groups, timeline, tone
+from conveyor.console.present import age, diff, duration, link, run_order_groups, timeline, tone
 
 
 def test_ansi_colours_become_classes_and_text_is_escaped() -> None:
@@ -76,3 +76,12 @@ def test_csrf_tokens_are_signed_by_the_key() -> None:
     assert not tokens.accepts(token, None)
     assert not Tokens(b"x" * 32).valid(token)  # another installation's
     assert not tokens.valid("nonce.forged") and not tokens.valid(None)
+
+
+def test_only_web_links_are_made_clickable() -> None:
+    assert link("https://example.com/r") == "https://example.com/r"
+    assert link("HTTP://example.com") == "HTTP://example.com"
+    assert link("javascript:alert(1)") is None
+    assert link(" JavaScript:alert(1)") is None
+    assert link("data:text/html,x") is None
+    assert link("/relative") is None and link(None) is None

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from conveyor.console.csrf import COOKIE, FIELD
 from conveyor.console.pages import Pages
+from conveyor.console.render import HEADERS
 from conveyor.domain.errors import ConveyorError, ValidationException
 from conveyor.domain.execution import RetryMode
 
@@ -80,7 +81,7 @@ class Forms:
                 if not self.pages.renderer.tokens.accepts(
                     request.cookies.get(COOKIE), _field(form, FIELD, required=False)
                 ):
-                    return HTMLResponse(CSRF_REFUSED, status_code=403)
+                    return HTMLResponse(CSRF_REFUSED, status_code=403, headers=HEADERS)
                 notice = await run_in_threadpool(change, name, form)
             except ConveyorError as error:
                 return await self._refused(request, name, error)

@@ -25,7 +25,7 @@ from conveyor.domain.errors import (
     ValidationException,
 )
 from conveyor.engine.services import Services
-from conveyor.store import ActionRecord, ExecutionRecord
+from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord
 
 PAGE = 25
 SCAN = 1000  # executions read at most to fill a page filtered by status
@@ -86,7 +86,7 @@ class Pages:
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
             try:
-                template, values = await run_in_threadpool(build, request)
+                template, values = await run_in_threadpool(self._read, build, request)
             except ConveyorError as error:
                 response = self.renderer.failure(request, error)
             else:
@@ -96,6 +96,16 @@ class Pages:
             return response
 
         return endpoint
+
+    def _read(
+        self, build: Callable[[Request], tuple[str, dict[str, Any]]], request: Request
+    ) -> tuple[str, dict[str, Any]]:
+        """``build``'s page, with the newest event before it read: the page's event stream
+        starts there, so a change made while the page loads still reaches it."""
+        with self.services.store.read() as tx:
+            since = tx.events.last_seq()
+        template, values = build(request)
+        return template, {**values, "since": since}
 
     # -- pipelines ----------------------------------------------------------------------------
 
@@ -110,18 +120,37 @@ class Pages:
             cursor=lambda r: r.name,
             past=lambda r: bool(prefix) and r.name > prefix and not r.name.startswith(prefix),
         )
-        rows = []
-        for record in records:
-            state = self.services.views.state(record.name)
-            latest, _ = self.services.views.executions(record.name, None, 1, None)
-            rows.append({"record": record, "state": state, "latest": latest[0] if latest else None})
         return "pipelines.html", {
             "title": "Pipelines",
-            "rows": rows,
+            "rows": self._latest(records),
             "q": prefix,
             "following": following,
             "revisions": present_revisions,
         }
+
+    def _latest(self, records: list[PipelineRecord]) -> list[dict[str, Any]]:
+        """Each pipeline with its latest execution and that execution's stage statuses (in
+        the stage order of the version it runs), all in one read."""
+        rows = []
+        with self.services.store.read() as tx:
+            for record in records:
+                found = tx.executions.page(record.id, None, 1, None)
+                latest = found[0] if found else None
+                version = latest.version if latest else record.version
+                declared = tx.pipelines.declaration(record.id, version) or {}
+                names = [s["name"] for s in declared.get("stages", [])]
+                statuses = {}
+                if latest is not None:
+                    pairs = [(latest.id, n) for n in names]
+                    statuses = {s.stage: s.status for s in tx.executions.stages_at(pairs)}
+                rows.append(
+                    {
+                        "record": record,
+                        "latest": latest,
+                        "stages": [(n, statuses.get(n)) for n in names],
+                    }
+                )
+        return rows
 
     def pipeline(self, request: Request) -> tuple[str, dict[str, Any]]:
         name = request.path_params["name"]

@@ -64,6 +64,15 @@ def age(moment: float | None, now: float) -> str:
     return f"{int(seconds)} s ago"
 
 
+def link(url: str | None) -> str | None:
+    """``url`` if a browser may follow it from a page (http or https); None otherwise, so that
+    a ``javascript:`` link in a pipeline's configuration is never made clickable."""
+    if not url:
+        return None
+    scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
+    return url if scheme in ("http", "https") else None
+
+
 def timestamp(moment: float | None) -> str:
     """An ISO 8601 time in UTC to the second, for ``<time datetime>`` and titles."""
     if moment is None:

@@ -23,6 +23,18 @@ OPEN = (
     "This server is open to anyone who can reach it: there is no sign-in yet, so anyone on "
     "its network can see and change every pipeline."
 )
+# Pages load scripts and styles from the server only, and no other site may frame them (a
+# framed page could be clicked through); style attributes draw the timeline.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 # Errors that say a thing does not exist answer 404 on a page; the rest keep the API's status.
 _NOT_FOUND = ("NotFoundException", "NotFound")
 
@@ -38,6 +50,7 @@ def environment() -> Environment:
     env.filters["duration"] = present.duration
     env.filters["timestamp"] = present.timestamp
     env.filters["path"] = lambda value: quote(str(value), safe="")
+    env.filters["link"] = present.link
     env.globals["OPEN"] = OPEN
     env.globals["FIELD"] = FIELD
     return env
@@ -74,7 +87,7 @@ class Renderer:
         if request.headers.get("hx-request") and live in self.live:
             template = live
         body = self.env.get_template(template).render(context)
-        response = HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+        response = HTMLResponse(body, status_code=status, headers=HEADERS)
         if fresh is not None:
             response.set_cookie(COOKIE, fresh, httponly=True, samesite="strict", path="/")
         return response

@@ -7,7 +7,9 @@
   var live = document.getElementById("live");
   if (live && window.EventSource && window.htmx) {
     var wanted = live.getAttribute("data-live");
-    var query = wanted && wanted !== "*" ? "?pipeline=" + encodeURIComponent(wanted) : "";
+    // From the event before the page was read, so that nothing between the two is missed.
+    var query = "?after=" + encodeURIComponent(live.getAttribute("data-since") || "");
+    if (wanted && wanted !== "*") { query += "&pipeline=" + encodeURIComponent(wanted); }
     var busy = false, again = false;
     var typing = function () {
       var active = document.activeElement;
