@@ -301,3 +301,22 @@ def test_forms_work_without_javascript_and_by_keyboard(
         context.close()
     assert wait_status(api, "app", execution_id, "Succeeded", "Failed") == "Succeeded"
     assert action_state(api, "app", "Gate", "Approve")["summary"] == "By keyboard"
+
+
+def test_what_was_typed_survives_a_live_refresh(page: Any, api: Any, repo: Path) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    approval_token(api, "app")
+    page.goto("/pipelines/app")
+    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    page.get_by_label("Comment").fill("Half a thought")
+    page.locator("h1").click()  # the field loses focus: refreshes go ahead
+    page.evaluate(
+        "window.refreshed = 0;"
+        "document.addEventListener('conveyor:refreshed', () => { window.refreshed += 1; })"
+    )
+    api.disable_stage_transition(
+        pipelineName="app", stageName="Deploy", transitionType="Inbound", reason="Freeze"
+    )
+    page.wait_for_function("window.refreshed > 0")
+    assert "Freeze" in page.locator("#live").inner_text()
+    assert page.get_by_label("Comment").input_value() == "Half a thought"

@@ -3,6 +3,7 @@ CSRF token, and shows the API's error when the engine refuses."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,21 @@ def test_release_change_starts_an_execution_with_variables_and_redirects(
     assert started["trigger"]["triggerType"] == "StartPipelineExecution"
     assert {"name": "COLOUR", "resolvedValue": "green"} in started["variables"]
     assert "Started execution" in console.get(answer.headers["location"]).text
+
+
+def test_release_change_sent_twice_starts_one_execution(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    approval_token(api, "app")
+    token = re.search(
+        r'name="clientRequestToken" value="([^"]+)"', console.get("/pipelines/app").text
+    )
+    assert token
+    for _ in range(2):
+        answer = console.post("/pipelines/app/release", {"clientRequestToken": token[1]})
+        assert answer.status_code == 303
+    assert len(executions(api)) == 2  # the first, and one started by the form
 
 
 def test_a_post_without_the_csrf_token_or_with_a_forged_one_changes_nothing(

@@ -121,7 +121,7 @@ class Forms:
             trigger_type="StartPipelineExecution",
             trigger_detail=self.caller,
             variables=variables,
-            client_token=None,
+            client_token=_field(form, "clientRequestToken", required=False),
             source_revisions=revisions,
         )
         return f"Started execution {execution_id}."

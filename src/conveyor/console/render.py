@@ -8,6 +8,7 @@ part: the template ``<page>_live.html`` that the whole page includes.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +53,8 @@ def environment() -> Environment:
     env.filters["path"] = lambda value: quote(str(value), safe="")
     env.filters["link"] = present.link
     env.globals["OPEN"] = OPEN
+    # A fresh clientRequestToken for each Release change form: sent twice, it starts one.
+    env.globals["request_token"] = lambda: str(uuid.uuid4())
     env.globals["FIELD"] = FIELD
     return env
 

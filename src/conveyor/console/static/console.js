@@ -1,7 +1,8 @@
 // Live updates: one EventSource per page on the server's event stream. Each message about
 // this page's pipeline re-renders the page's live part (#live) with htmx; a message that
 // arrives while a refresh is under way, or while someone types in a form of that part,
-// causes one more refresh once that is over. Without JavaScript the pages work as they are.
+// causes one more refresh once that is over, and what was typed is put back after it.
+// Without JavaScript the pages work as they are.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -15,12 +16,36 @@
       var active = document.activeElement;
       return active && live.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
     };
+    // What was typed into a form of the live part survives its refresh: each field is known
+    // by its form's target, its form's hidden fields (stage, action, token) and its name.
+    var fieldKey = function (field) {
+      var form = field.form;
+      var hidden = form ? Array.prototype.map.call(
+        form.querySelectorAll("input[type=hidden]:not([name=csrf])"),
+        function (h) { return h.name + "=" + h.value; }).join("&") : "";
+      return (form ? form.getAttribute("action") : "") + "?" + hidden + "#" + field.name;
+    };
+    var typed = function () {
+      var kept = {};
+      live.querySelectorAll("textarea, input:not([type]), input[type=text]").forEach(
+        function (field) { if (field.value) { kept[fieldKey(field)] = field.value; } });
+      return kept;
+    };
+    var restore = function (kept) {
+      live.querySelectorAll("textarea, input:not([type]), input[type=text]").forEach(
+        function (field) {
+          var value = kept[fieldKey(field)];
+          if (value !== undefined && !field.value) { field.value = value; }
+        });
+    };
     var refresh = function () {
       if (busy || typing()) { again = true; return; }
       busy = true; again = false;
+      var kept = typed();
       htmx.ajax("GET", window.location.pathname + window.location.search,
                 { target: "#live", swap: "innerHTML" })
         .then(function () {
+          restore(kept);
           busy = false;
           document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
           if (again) { refresh(); }
