@@ -245,3 +245,18 @@ def test_a_script_link_in_an_approval_is_not_made_clickable_and_pages_refuse_fra
     assert "<code>javascript:alert(1)</code>" in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_a_long_log_shows_its_end_and_offers_the_whole(
+    console: Console, api: Any, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "LOG_LIMIT", 100)
+    api.create_pipeline(pipeline=gated(repo, "app", "seq 1 200"))
+    waiting_for_approval(api)
+    make = action_state(api, "app", "Build", "Make")["actionExecutionId"]
+    page = console.get(f"/pipelines/app/logs/{make}").text
+    shown = re.search(r'<pre class="log"[^>]*>(.*?)</pre>', page, re.S)
+    assert shown
+    lines = shown[1].splitlines()
+    assert lines[-1] == "200" and "1" not in lines  # the end, from a whole line
+    assert "are left out here" in page and "download the whole log" in page

@@ -28,7 +28,8 @@ from conveyor.engine.services import Services
 from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord
 
 PAGE = 25
-SCAN = 1000  # executions read at most to fill a page filtered by status
+SCAN = 1000  # rows read at most to fill a page filtered by status or name
+LOG_LIMIT = 2 * 1024 * 1024  # bytes of a log shown on its page (its end); the rest: download
 STATUSES = ("InProgress", "Stopping", "Stopped", "Succeeded", "Failed", "Superseded", "Cancelled")
 Endpoint = Callable[[Request], Awaitable[Response]]
 R = TypeVar("R")
@@ -203,11 +204,17 @@ class Pages:
         record = self._action(name, action_execution_id)
         text = ""
         size = 0
+        left_out = 0
         if self.logs is not None:
             path = self.logs / f"{record.id}.log"
             if path.exists():
-                data = path.read_bytes()
-                size = len(data)
+                with open(path, "rb") as log:
+                    size = log.seek(0, 2)
+                    left_out = max(0, size - LOG_LIMIT)
+                    log.seek(left_out)
+                    data = log.read(size - left_out)
+                if left_out:  # start at a whole line
+                    data = data[data.find(b"\n") + 1 :]
                 text = to_html(data.decode("utf-8", "replace"))
         return "log.html", {
             "title": f"{name}: {record.stage}/{record.action} log",
@@ -215,6 +222,7 @@ class Pages:
             "action": record,
             "log": text,
             "size": size,
+            "left_out": left_out,
             "downloadable": self.logs is not None,
         }
 
