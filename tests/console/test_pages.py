@@ -260,3 +260,18 @@ def test_a_long_log_shows_its_end_and_offers_the_whole(
     lines = shown[1].splitlines()
     assert lines[-1] == "200" and "1" not in lines  # the end, from a whole line
     assert "are left out here" in page and "download the whole log" in page
+
+
+def test_an_unexpected_error_is_a_500_page_without_a_traceback(
+    console: Console, api: Any, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a secret detail")
+
+    monkeypatch.setattr(pages, "pipeline_model", broken)
+    page = console.get("/pipelines/app")
+    assert page.status_code == 500
+    assert "InternalFailure" in page.text and "a secret detail" not in page.text
+    assert "Traceback" not in page.text

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from conveyor.console.csrf import COOKIE, FIELD
-from conveyor.console.pages import Pages
+from conveyor.console.pages import Pages, internal_failure
 from conveyor.console.render import HEADERS
 from conveyor.domain.errors import ConveyorError, ValidationException
 from conveyor.domain.execution import RetryMode
@@ -85,6 +85,8 @@ class Forms:
                 notice = await run_in_threadpool(change, name, form)
             except ConveyorError as error:
                 return await self._refused(request, name, error)
+            except Exception:
+                return self.pages.renderer.failure(request, internal_failure(request))
             target = form.get("back", "")
             if not target.startswith("/") or target.startswith("//"):
                 target = f"/pipelines/{quote(name, safe='')}"

@@ -5,6 +5,7 @@ Each answer says in ``Server-Timing`` how long the server took, as the API's do.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,12 +22,14 @@ from conveyor.console.render import Renderer
 from conveyor.domain.errors import (
     ActionExecutionNotFoundException,
     ConveyorError,
+    InternalFailure,
     PipelineNotFoundException,
     ValidationException,
 )
 from conveyor.engine.services import Services
 from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord
 
+log = logging.getLogger("conveyor.console")
 PAGE = 25
 SCAN = 1000  # rows read at most to fill a page filtered by status or name
 LOG_LIMIT = 2 * 1024 * 1024  # bytes of a log shown on its page (its end); the rest: download
@@ -90,6 +93,8 @@ class Pages:
                 template, values = await run_in_threadpool(self._read, build, request)
             except ConveyorError as error:
                 response = self.renderer.failure(request, error)
+            except Exception:
+                response = self.renderer.failure(request, internal_failure(request))
             else:
                 response = self.renderer.page(request, template, values)
             elapsed = (time.perf_counter() - started) * 1000
@@ -275,6 +280,12 @@ class Pages:
     def action_types(self, request: Request) -> tuple[str, dict[str, Any]]:
         types = self.services.action_types.all()
         return "action_types.html", {"title": "Action types", "types": types}
+
+
+def internal_failure(request: Request) -> InternalFailure:
+    """Log what went wrong with its traceback; the page only says that something did."""
+    log.exception("console: %s %s failed", request.method, request.url.path)
+    return InternalFailure("The server hit an unexpected error; see its log.")
 
 
 def present_revisions(record: ExecutionRecord) -> list[tuple[str, str, str | None]]:
