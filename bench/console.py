@@ -9,16 +9,21 @@ is a median of at most 20 ms. Measured in the same run, as the floor the page is
 GetPipelineState of the same pipeline (the page reads the same view, then renders), and one
 ``GET /health`` round trip. Then `EXTRA` more pipelines (each with an execution that failed at
 once) and the pipelines page, whose first page of 25 should cost about what one pipeline page
-does however many pipelines there are.
+does however many pipelines there are. Last, how soon a change reaches an open event stream
+(what an open page listens to): a transition disabled or enabled through the API, from the
+call to the message, against the API call alone (aim: 100 ms).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import queue
+import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,8 @@ WARMUP = 30
 REQUESTS = 300
 AIM_MS = 20.0
 EXTRA = 300
+CHANGES = 50
+AIM_PUSH_MS = 100.0
 ROLE = "arn:aws:iam::000000000000:role/conveyor-bench"
 
 
@@ -169,6 +176,51 @@ def _measure(endpoint: str, api: Any) -> dict[str, list[float]]:
     return found
 
 
+def _push(endpoint: str, api: Any) -> tuple[list[float], list[float]]:
+    """Milliseconds from a transition change's API call to its message on the stream, and
+    of the call alone."""
+    host, port = endpoint.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", f"/console/events?pipeline={PIPELINE}")
+    response = connection.getresponse()
+    arrived: queue.Queue[float] = queue.Queue()
+
+    def read() -> None:
+        try:
+            while line := response.readline():
+                if line.startswith(b"data: "):
+                    arrived.put(time.perf_counter())
+        except OSError:
+            return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    pushes, calls = [], []
+    try:
+        time.sleep(0.2)  # the stream is open
+        for number in range(CHANGES):
+            started = time.perf_counter()
+            if number % 2:
+                api.enable_stage_transition(
+                    pipelineName=PIPELINE, stageName="Stage05", transitionType="Inbound"
+                )
+            else:
+                api.disable_stage_transition(
+                    pipelineName=PIPELINE,
+                    stageName="Stage05",
+                    transitionType="Inbound",
+                    reason="bench",
+                )
+            calls.append((time.perf_counter() - started) * 1000)
+            pushes.append((arrived.get(timeout=10) - started) * 1000)
+    finally:
+        assert connection.sock is not None
+        connection.sock.shutdown(socket.SHUT_RDWR)
+        reader.join(timeout=5)
+        connection.close()
+    return pushes, calls
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
@@ -184,6 +236,7 @@ def main() -> None:
             )
             actions, status = _run_once(api, repo)
             found = _measure(live.endpoint, api)
+            pushes, calls = _push(live.endpoint, api)
     page_ms = statistics.median(found["page"])
     state_ms = statistics.median(found["state"])
     print(f"pipeline of {STAGES} stages, {actions} actions, its execution {status}")
@@ -201,6 +254,12 @@ def main() -> None:
     print(
         f"pipelines page (first 25 of {EXTRA + 1} pipelines): median "
         f"{statistics.median(found['list']):.2f} ms server-side"
+    )
+    push_ms = statistics.median(pushes)
+    print(
+        f"a change to an open stream: median {push_ms:.1f} ms from the API call "
+        f"(the call alone {statistics.median(calls):.1f} ms); aim <= {AIM_PUSH_MS:.0f} ms: "
+        f"{'met' if push_ms <= AIM_PUSH_MS else 'MISSED'}"
     )
 
 
