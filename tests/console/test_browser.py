@@ -320,3 +320,28 @@ def test_what_was_typed_survives_a_live_refresh(page: Any, api: Any, repo: Path)
     page.wait_for_function("window.refreshed > 0")
     assert "Freeze" in page.locator("#live").inner_text()
     assert page.get_by_label("Comment").input_value() == "Half a thought"
+
+
+def test_a_refused_form_shows_the_api_error_and_the_page_stays_live(
+    page: Any, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    token = approval_token(api, "app")
+    page.goto("/pipelines/app")
+    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    page.get_by_label("Comment").focus()  # typing: the page waits before refreshing
+    api.put_approval_result(
+        pipelineName="app",
+        stageName="Gate",
+        actionName="Approve",
+        result={"summary": "elsewhere", "status": "Approved"},
+        token=token,
+    )
+    page.get_by_role("button", name="Reject").click()
+    page.wait_for_url("**/pipelines/app/approve")
+    assert "ApprovalAlreadyCompletedException" in page.locator("#error").inner_text()
+    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    api.disable_stage_transition(
+        pipelineName="app", stageName="Deploy", transitionType="Inbound", reason="Freeze"
+    )
+    page.wait_for_function("document.getElementById('live').textContent.includes('Freeze')")

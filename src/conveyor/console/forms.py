@@ -87,12 +87,9 @@ class Forms:
                 return await self._refused(request, name, error)
             except Exception:
                 return self.pages.renderer.failure(request, internal_failure(request))
-            target = form.get("back", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = f"/pipelines/{quote(name, safe='')}"
-            separator = "&" if "?" in target else "?"
             return RedirectResponse(
-                f"{target}{separator}{urlencode({'notice': notice})}", status_code=303
+                f"/pipelines/{quote(name, safe='')}?{urlencode({'notice': notice})}",
+                status_code=303,
             )
 
         return endpoint
@@ -100,7 +97,9 @@ class Forms:
     async def _refused(self, request: Request, name: str, error: ConveyorError) -> Response:
         """The pipeline page with the error above it; the error page if the pipeline is gone."""
         try:
-            template, values = await run_in_threadpool(self.pages.pipeline, request)
+            template, values = await run_in_threadpool(
+                self.pages.read, self.pages.pipeline, request
+            )
         except ConveyorError:
             return self.pages.renderer.failure(request, error)
         return self.pages.renderer.page(request, template, values, status=error.status, error=error)

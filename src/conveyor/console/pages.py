@@ -90,7 +90,7 @@ class Pages:
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
             try:
-                template, values = await run_in_threadpool(self._read, build, request)
+                template, values = await run_in_threadpool(self.read, build, request)
             except ConveyorError as error:
                 response = self.renderer.failure(request, error)
             except Exception:
@@ -103,7 +103,7 @@ class Pages:
 
         return endpoint
 
-    def _read(
+    def read(
         self, build: Callable[[Request], tuple[str, dict[str, Any]]], request: Request
     ) -> tuple[str, dict[str, Any]]:
         """``build``'s page, with the newest event before it read: the page's event stream

@@ -42,7 +42,9 @@
       if (busy || typing()) { again = true; return; }
       busy = true; again = false;
       var kept = typed();
-      htmx.ajax("GET", window.location.pathname + window.location.search,
+      // The page's own address: a refused form's answer is shown at the form's address.
+      var url = live.getAttribute("data-url") || window.location.pathname + window.location.search;
+      htmx.ajax("GET", url,
                 { target: "#live", swap: "innerHTML" })
         .then(function () {
           restore(kept);
