@@ -3,10 +3,16 @@ CSRF token, and shows the API's error when the engine refuses."""
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
+from conveyor.server import Running
+from tests.conftest import make_client
 from tests.console.conftest import Console, gated
 from tests.support.engine import (
     action_state,
@@ -199,3 +205,31 @@ def test_retry_failed_actions_of_a_failed_stage(
         {"stageName": "Build", "pipelineExecutionId": execution_id, "retryMode": "ALL_ACTIONS"},
     )
     assert refused.status_code == 400 and "StageNotRetryableException" in refused.text
+
+
+def test_a_form_is_refused_in_the_api_s_words_where_the_api_refuses_it(
+    console: Console, api: Any, live: Running, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo))
+    approval_token(api, "app")
+    unchecked = make_client(live.endpoint, validate=False)
+    with pytest.raises(ClientError) as refused_by_api:
+        unchecked.disable_stage_transition(
+            pipelineName="app", stageName="Deploy", transitionType="Inbound", reason="No, not now"
+        )
+    api_error = refused_by_api.value.response["Error"]
+    assert api_error["Code"] == "ValidationException"
+    answer = console.post(
+        "/pipelines/app/transition",
+        {"stageName": "Deploy", "transitionType": "Inbound", "reason": "No, not now"},
+    )
+    assert answer.status_code == 400
+    shown = html.unescape(answer.text)
+    assert f"<strong>ValidationException</strong>: {api_error['Message']}" in shown
+    assert stage_state(api, "app", "Deploy")["inboundTransitionState"]["enabled"] is True
+    too_long = console.post(
+        "/pipelines/app/stop",
+        {"pipelineExecutionId": latest_execution_id(api, "app"), "reason": "x" * 201},
+    )
+    assert too_long.status_code == 400 and "reason" in too_long.text
+    assert execution_status(api, "app", latest_execution_id(api, "app")) == "InProgress"

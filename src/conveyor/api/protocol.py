@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -82,6 +83,14 @@ def _caller(request: Request, services: Services) -> str:
     return f"arn:aws:iam::{services.scope.account}:user/{user}"
 
 
+def check_input(name: str, params: dict[str, Any]) -> None:
+    """Raise the API's `ValidationException` for ``params`` that the model of operation
+    ``name`` refuses (the console checks its forms with it too)."""
+    errors = validate_input(operation(name).input_shape, params)
+    if errors:
+        raise ValidationException(summarize(errors))
+
+
 def _is_read(name: str) -> bool:
     return name.startswith(("Get", "List"))
 
@@ -100,9 +109,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         try:
             name = _operation_of(request.headers.get("x-amz-target"))
             params = parse(await request.body())
-            errors = validate_input(operation(name).input_shape, params)
-            if errors:
-                raise ValidationException(summarize(errors))
+            check_input(name, params)
             handler = table.get(name)
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
@@ -128,7 +135,10 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         state = services.health.current
         return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
-    routes = [Route("/health", health, methods=["GET"]), *console_routes(services, logs)]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        *console_routes(services, logs, check_input),
+    ]
     if logs is not None:
         routes.append(
             Route(

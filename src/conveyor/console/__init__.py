@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from conveyor.console.csrf import Tokens
-from conveyor.console.forms import Forms, routes_of
+from conveyor.console.forms import Check, Forms, routes_of
 from conveyor.console.live import hub_of, make_stream
 from conveyor.console.logstream import make_log_stream
 from conveyor.console.pages import Pages
@@ -37,10 +37,11 @@ from conveyor.engine.services import Services
 STATIC = Path(__file__).parent / "static"
 
 
-def console_routes(services: Services, logs: Path | None) -> list[BaseRoute]:
-    """The console's routes, to be served beside the API (which answers ``POST /``)."""
+def console_routes(services: Services, logs: Path | None, check: Check) -> list[BaseRoute]:
+    """The console's routes, to be served beside the API (which answers ``POST /``);
+    ``check`` validates a form's values as the API validates the operation's input."""
     pages = Pages(services, Renderer(Tokens(services.token_key)), logs)
-    forms = Forms(pages)
+    forms = Forms(pages, check)
     under = "/pipelines/{name}"
     routes: list[BaseRoute] = [
         Route("/", pages.endpoint(pages.pipelines), methods=["GET"]),

@@ -1,5 +1,6 @@
-"""The console's state-changing forms: each a POST with the CSRF token, each calling the
-engine service the API operation calls. A refusal shows the pipeline page again with the
+"""The console's state-changing forms: each a POST with the CSRF token, each checked against
+the API operation's input model (the API's own validator, handed in) and calling the engine
+service that operation calls. A refusal shows the pipeline page again with the
 API's error (its code and message) and the API's HTTP status; success redirects (303) to the
 page that shows the result, so reloading it never repeats the change.
 """
@@ -27,6 +28,8 @@ CSRF_REFUSED = (
 Endpoint = Callable[[Request], Awaitable[Response]]
 Form = dict[str, str]
 Change = Callable[[str, Form], str]  # (pipeline, form) -> the notice to show
+# Raises the API's ValidationException for an operation's input the model refuses.
+Check = Callable[[str, dict[str, Any]], None]
 URLENCODED = "application/x-www-form-urlencoded"
 
 
@@ -68,8 +71,9 @@ def _pairs(text: str | None, field: str, parts: int, separator: str | None) -> l
 
 
 class Forms:
-    def __init__(self, pages: Pages) -> None:
+    def __init__(self, pages: Pages, check: Check) -> None:
         self.pages = pages
+        self.check = check
         self.services = pages.services
         self.caller = f"arn:aws:iam::{self.services.scope.account}:user/console"
 
@@ -106,76 +110,125 @@ class Forms:
 
     # -- the changes --------------------------------------------------------------------------
 
+    def _checked(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The operation's input built from a form, without the members left empty, as the
+        API would accept it (or its `ValidationException`)."""
+        given = {k: v for k, v in params.items() if v not in (None, "", [])}
+        self.check(operation, given)
+        return given
+
     def release(self, name: str, form: Form) -> str:
-        variables = [
-            {"name": n, "value": v}
-            for n, v in _pairs(_field(form, "variables", required=False), "variables", 2, "=")
-        ]
-        revisions = [
-            {"actionName": a, "revisionType": t, "revisionValue": v}
-            for a, t, v in _pairs(
-                _field(form, "sourceRevisions", required=False), "sourceRevisions", 3, None
-            )
-        ]
+        params = self._checked(
+            "StartPipelineExecution",
+            {
+                "name": name,
+                "variables": [
+                    {"name": n, "value": v}
+                    for n, v in _pairs(form.get("variables"), "variables", 2, "=")
+                ],
+                "sourceRevisions": [
+                    {"actionName": a, "revisionType": t, "revisionValue": v}
+                    for a, t, v in _pairs(form.get("sourceRevisions"), "sourceRevisions", 3, None)
+                ],
+                "clientRequestToken": _field(form, "clientRequestToken", required=False),
+            },
+        )
         execution_id = self.services.executions.start(
             name,
             trigger_type="StartPipelineExecution",
             trigger_detail=self.caller,
-            variables=variables,
-            client_token=_field(form, "clientRequestToken", required=False),
-            source_revisions=revisions,
+            variables=params.get("variables") or (),
+            client_token=params.get("clientRequestToken"),
+            source_revisions=params.get("sourceRevisions") or (),
         )
         return f"Started execution {execution_id}."
 
     def stop(self, name: str, form: Form) -> str:
-        execution_id = _field(form, "pipelineExecutionId") or ""
-        abandon = form.get("abandon") in ("1", "on", "true")
-        self.services.executions.stop(
-            name, execution_id, abandon=abandon, reason=_field(form, "reason", required=False)
+        params = self._checked(
+            "StopPipelineExecution",
+            {
+                "pipelineName": name,
+                "pipelineExecutionId": _field(form, "pipelineExecutionId", required=False),
+                "abandon": form.get("abandon") in ("1", "on", "true"),
+                "reason": _field(form, "reason", required=False),
+            },
+        )
+        abandon = bool(params.get("abandon"))
+        execution_id = self.services.executions.stop(
+            name, params["pipelineExecutionId"], abandon=abandon, reason=params.get("reason")
         )
         return f"{'Abandoning' if abandon else 'Stopping'} execution {execution_id}."
 
     def retry(self, name: str, form: Form) -> str:
-        stage = _field(form, "stageName") or ""
-        mode = _field(form, "retryMode") or ""
-        if mode not in {m.value for m in RetryMode}:
-            raise ValidationException(
-                f"The field 'retryMode' must be one of {', '.join(m.value for m in RetryMode)}."
-            )
-        execution_id = self.services.executions.retry(
-            name, stage, _field(form, "pipelineExecutionId") or "", RetryMode(mode)
+        params = self._checked(
+            "RetryStageExecution",
+            {
+                "pipelineName": name,
+                **{
+                    k: _field(form, k, required=False)
+                    for k in ("stageName", "pipelineExecutionId", "retryMode")
+                },
+            },
         )
-        return f"Retrying stage {stage} of execution {execution_id}."
+        execution_id = self.services.executions.retry(
+            name,
+            params["stageName"],
+            params["pipelineExecutionId"],
+            RetryMode(params["retryMode"]),
+        )
+        return f"Retrying stage {params['stageName']} of execution {execution_id}."
 
     def approve(self, name: str, form: Form) -> str:
-        stage = _field(form, "stageName") or ""
-        action = _field(form, "actionName") or ""
-        decision = _field(form, "status") or ""
-        if decision not in ("Approved", "Rejected"):
-            raise ValidationException("The field 'status' must be Approved or Rejected.")
+        params = self._checked(
+            "PutApprovalResult",
+            {
+                "pipelineName": name,
+                "stageName": _field(form, "stageName", required=False),
+                "actionName": _field(form, "actionName", required=False),
+                "token": _field(form, "token", required=False),
+                "result": {
+                    "status": _field(form, "status", required=False) or "",
+                    # The API requires a summary; a decision without a comment says itself.
+                    "summary": _field(form, "summary", required=False)
+                    or _field(form, "status", required=False)
+                    or "",
+                },
+            },
+        )
+        result = params["result"]
         self.services.executions.approve(
             name,
-            stage,
-            action,
-            _field(form, "token") or "",
-            approved=decision == "Approved",
-            summary=_field(form, "summary", required=False) or "",
+            params["stageName"],
+            params["actionName"],
+            params["token"],
+            approved=result["status"] == "Approved",
+            summary=result["summary"],
             caller=self.caller,
         )
-        return f"{stage}/{action}: {decision.lower()}."
+        return f"{params['stageName']}/{params['actionName']}: {result['status'].lower()}."
 
     def transition(self, name: str, form: Form) -> str:
-        stage = _field(form, "stageName") or ""
-        direction = _field(form, "transitionType") or ""
-        if direction not in ("Inbound", "Outbound"):
-            raise ValidationException("The field 'transitionType' must be Inbound or Outbound.")
         enable = _field(form, "enable", required=False) == "1"
-        reason = None if enable else _field(form, "reason")
+        params = self._checked(
+            "EnableStageTransition" if enable else "DisableStageTransition",
+            {
+                "pipelineName": name,
+                "stageName": _field(form, "stageName", required=False),
+                "transitionType": _field(form, "transitionType", required=False),
+                "reason": None if enable else _field(form, "reason", required=False),
+            },
+        )
+        direction = params["transitionType"]
         self.services.executions.set_transition(
-            name, stage, direction, enabled=enable, reason=reason, caller=self.caller
+            name,
+            params["stageName"],
+            direction,
+            enabled=enable,
+            reason=params.get("reason"),
+            caller=self.caller,
         )
         state = "enabled" if enable else "disabled"
-        return f"The {direction.lower()} transition of {stage} is {state}."
+        return f"The {direction.lower()} transition of {params['stageName']} is {state}."
 
 
 def routes_of(forms: Forms) -> dict[str, Any]:
