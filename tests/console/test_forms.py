@@ -233,3 +233,22 @@ def test_a_form_is_refused_in_the_api_s_words_where_the_api_refuses_it(
     )
     assert too_long.status_code == 400 and "reason" in too_long.text
     assert execution_status(api, "app", latest_execution_id(api, "app")) == "InProgress"
+
+
+def test_in_parallel_mode_an_approval_is_answered_on_its_execution_s_page(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(pipeline=gated(repo) | {"executionMode": "PARALLEL"})
+    execution_id = latest_execution_id(api, "app")
+    wait_for(lambda: action_state(api, "app", "Gate", "Approve").get("status") == "InProgress")
+    assert "token" not in action_state(api, "app", "Gate", "Approve")  # as the API hides it
+    assert 'name="token"' not in console.get("/pipelines/app").text
+    page = console.get(f"/pipelines/app/executions/{execution_id}").text
+    token = re.search(r'name="token" value="([^"]+)"', page)
+    assert token and "Waiting for approval" in page and "Check the build" in page
+    answer = console.post(
+        "/pipelines/app/approve",
+        {"stageName": "Gate", "actionName": "Approve", "token": token[1], "status": "Approved"},
+    )
+    assert answer.status_code == 303
+    assert wait_status(api, "app", execution_id, "Succeeded", "Failed") == "Succeeded"

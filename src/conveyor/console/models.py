@@ -184,6 +184,17 @@ def revisions(record: ExecutionRecord) -> list[Revision]:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """A manual approval of this execution waiting for an answer."""
+
+    stage: str
+    action: str
+    token: str
+    custom_data: str | None
+    external_link: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionModel:
     record: ExecutionRecord
     revisions: list[Revision]
@@ -191,6 +202,36 @@ class ExecutionModel:
     attempts: list[ActionRecord]
     start: float
     end: float
+    approvals: list[Waiting]
+
+
+def _waiting(attempts: list[ActionRecord], declaration: Mapping[str, Any]) -> list[Waiting]:
+    """The approvals waiting in this execution: on its own page they can be answered even in
+    PARALLEL mode, where the pipeline's page (like GetPipelineState) cannot tell whose they are."""
+    declared = {
+        (stage["name"], action["name"]): action
+        for stage in declaration.get("stages", [])
+        for action in stage.get("actions", [])
+    }
+    found = []
+    for attempt in attempts:
+        action = declared.get((attempt.stage, attempt.action), {})
+        if (
+            action.get("actionTypeId", {}).get("category") == "Approval"
+            and attempt.status == "InProgress"
+            and attempt.token
+        ):
+            configuration = action.get("configuration") or {}
+            found.append(
+                Waiting(
+                    attempt.stage,
+                    attempt.action,
+                    attempt.token,
+                    configuration.get("CustomData"),
+                    configuration.get("ExternalEntityLink"),
+                )
+            )
+    return found
 
 
 def execution_model(
@@ -224,4 +265,6 @@ def execution_model(
             end,
         )
         stages.append((stage["name"], bars))
-    return ExecutionModel(record, revisions(record), stages, ordered, start, end)
+    return ExecutionModel(
+        record, revisions(record), stages, ordered, start, end, _waiting(ordered, declaration)
+    )
