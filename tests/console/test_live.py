@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import queue
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conveyor.console.live import Hub
 from conveyor.server import Running
 from tests.conftest import make_client
 from tests.support.engine import (
@@ -121,3 +123,17 @@ def test_a_stream_resumes_after_last_event_id(server: Running, tmp_path: Path) -
         _, data = resumed.get(timeout=20)
         assert data["execution"] == second  # nothing of the first execution again
         assert data["seq"] > ended["seq"]
+
+
+def test_a_stream_whose_loop_closed_does_not_trouble_the_committing_thread() -> None:
+    hub = Hub()
+    loop = asyncio.new_event_loop()
+    waiter = loop.run_until_complete(_subscribe(hub))
+    loop.close()
+    hub.changed()  # would raise "Event loop is closed" into the engine's commit
+    hub.changed()
+    assert waiter not in hub._waiters
+
+
+async def _subscribe(hub: Hub) -> tuple[object, object]:
+    return hub.subscribe()

@@ -55,8 +55,12 @@ class Hub:
         """Runs on the committing thread: only schedules the wake-ups."""
         with self._lock:
             waiters = list(self._waiters)
-        for loop, event in waiters:
-            loop.call_soon_threadsafe(event.set)
+        for waiter in waiters:
+            loop, event = waiter
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # its loop is closed: the stream can never be read again
+                self.unsubscribe(waiter)
 
     def subscribe(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
         waiter = (asyncio.get_running_loop(), asyncio.Event())
