@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,15 @@ def test_watch_of_an_unknown_pipeline_says_so(live: Running) -> None:
     result = conveyor(live, "watch", "nope")
     assert result.exit_code == 1
     assert "PipelineNotFoundException" in result.output
+
+
+def test_the_entry_point_finds_watch_on_its_own() -> None:
+    """A fresh process loads a command's module by the command's name: watch must be listed."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "conveyor", "watch", "-h"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "Follow an execution" in shown.stdout
