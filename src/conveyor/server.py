@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import FrameType
@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
 from conveyor.config import Settings
+from conveyor.console.live import close_streams
 from conveyor.engine.services import Services
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
@@ -67,9 +68,15 @@ class _Server(uvicorn.Server):
     its work is a success. A second SIGINT still forces the exit.
     """
 
-    def __init__(self, config: uvicorn.Config, announce: str | None = None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        announce: str | None = None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self._announce = announce
+        self._on_exit = on_exit
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -80,6 +87,8 @@ class _Server(uvicorn.Server):
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         self.should_exit = True
+        if self._on_exit is not None:
+            self._on_exit()  # end the console's event streams, which never end by themselves
 
 
 def serve(settings: Settings, version: str = "") -> None:
@@ -100,7 +109,11 @@ def serve(settings: Settings, version: str = "") -> None:
         announce = (
             f"conveyor {version} listening on {address} (database {application.store.dialect})"
         )
-        server = _Server(config(application.app, settings.host, settings.port), announce)
+        server = _Server(
+            config(application.app, settings.host, settings.port),
+            announce,
+            on_exit=lambda: close_streams(application.services.notifier),
+        )
         server.run(sockets=[sock])
     finally:
         application.engine.stop()
@@ -137,6 +150,7 @@ def running(settings: Settings) -> Iterator[Running]:
         yield Running(f"http://127.0.0.1:{port}", application)
     finally:
         server.should_exit = True
+        close_streams(application.services.notifier)
         thread.join(timeout=15)
         application.engine.stop()
         application.close()

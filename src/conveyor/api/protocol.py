@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +31,7 @@ from conveyor.api.model import TARGET_PREFIX, operation, operation_names
 from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
+from conveyor.console import console_routes
 from conveyor.domain.errors import (
     ConveyorError,
     InternalFailure,
@@ -82,6 +84,14 @@ def _caller(request: Request, services: Services) -> str:
     return f"arn:aws:iam::{services.scope.account}:user/{user}"
 
 
+def check_input(name: str, params: dict[str, Any]) -> None:
+    """Raise the API's `ValidationException` for ``params`` that the model of operation
+    ``name`` refuses (the console checks its forms with it too)."""
+    errors = validate_input(operation(name).input_shape, params)
+    if errors:
+        raise ValidationException(summarize(errors))
+
+
 def _is_read(name: str) -> bool:
     return name.startswith(("Get", "List"))
 
@@ -100,9 +110,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         try:
             name = _operation_of(request.headers.get("x-amz-target"))
             params = parse(await request.body())
-            errors = validate_input(operation(name).input_shape, params)
-            if errors:
-                raise ValidationException(summarize(errors))
+            check_input(name, params)
             handler = table.get(name)
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
@@ -128,7 +136,11 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         state = services.health.current
         return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
-    routes = [Route("/health", health, methods=["GET"]), *webhook_routes(services, offload)]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        *webhook_routes(services, offload),
+        *console_routes(services, logs, check_input),
+    ]
     if logs is not None:
         routes.append(
             Route(
