@@ -43,8 +43,14 @@ class Settings:
     workers: int = 4
     # CodeCommit repository names → git URLs or folders (default: $home/repositories/<name>).
     repositories: Mapping[str, str] = field(default_factory=dict)
-    # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId.
-    connections: Mapping[str, str] = field(default_factory=dict)
+    # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId, or mappings
+    # with ``url`` and, for a git host that sends webhooks, ``host`` (github, gitlab, gitea,
+    # forgejo), ``secret`` and ``name`` (its delivery URL is /hooks/<name>).
+    connections: Mapping[str, Any] = field(default_factory=dict)
+    # Whether a server detects source changes and starts executions for them.
+    detect_changes: bool = True
+    # Seconds between two polls of a remote repository or an S3 source by change detection.
+    poll_interval: float = 60.0
     # Parameter Store and Secrets Manager values for builds (default: $home/secrets.yaml).
     secrets_file: Path | None = None
     # An S3-compatible endpoint: when set, buckets are real buckets reached with boto3.
@@ -82,6 +88,8 @@ _ENV = {
     "max_artifact_bytes": "CONVEYOR_MAX_ARTIFACT_BYTES",
     "event_retention_days": "CONVEYOR_EVENT_RETENTION_DAYS",
     "job_retention_days": "CONVEYOR_JOB_RETENTION_DAYS",
+    "poll_interval": "CONVEYOR_POLL_INTERVAL",
+    "detect_changes": "CONVEYOR_DETECT_CHANGES",
 }
 _NULLABLE = frozenset(
     {
@@ -115,13 +123,21 @@ _KINDS: dict[str, type] = {
     "max_artifact_bytes": int,
     "event_retention_days": float,
     "job_retention_days": float,
+    "poll_interval": float,
+    "detect_changes": bool,
 }
+_TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
 
 
 def _coerce(name: str, value: Any) -> Any:
     if value is None or value == "":
         return None
     kind = _KINDS[name]
+    if kind is bool and not isinstance(value, bool):
+        text = str(value).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise SettingsError(f"setting {name!r}: {value!r} is not true or false")
+        return text in _TRUE
     try:
         return kind(value)
     except (TypeError, ValueError) as exc:

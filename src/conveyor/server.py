@@ -49,7 +49,7 @@ class Application:
 def build(settings: Settings, holder: str = "a server") -> Application:
     """Everything a server needs, once the home is this process's; ``holder`` says what this
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
-    local = assemble(settings, holder)
+    local = assemble(settings, holder, detect=True)
     app = limit_bodies(create_app(local.services, settings.home / "logs"))
     return Application(local.store, local.services, app, local.engine, local.home_lock)
 

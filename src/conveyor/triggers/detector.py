@@ -1,0 +1,378 @@
+"""The detector: follows every watched source and feeds what changed to `Feed`.
+
+Local repositories are watched by file events on their git folder (refs, ``packed-refs``,
+``HEAD``: see `conveyor.triggers.watcher`) and read again every few seconds in case an event
+was lost; remote git URLs are read with ``git ls-remote`` once per poll interval per distinct
+(URL, branch) however many pipelines follow it; S3 objects are looked at once per interval.
+
+What was seen is kept in the database (``source_heads``) so that a restart starts what changed
+while it was away and nothing twice. The first sight of a source (a new pipeline, or a new
+version of one) records its heads without starting anything: CreatePipeline has started an
+execution already. A source that cannot be followed is recorded in ``source_problems`` (shown
+by GetPipelineState) and logged once per location and problem, not per poll.
+
+With several servers on one PostgreSQL database, only the holder of the detection lock
+(`conveyor.store.Leadership`) runs the passes; the others try to take it every second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from conveyor.actions.base import ProviderConfig
+from conveyor.artifacts import ArtifactError, ArtifactStore
+from conveyor.domain.triggers import HEADS, Fire, ObjectChange, Push, decide, trigger_type
+from conveyor.engine.services import Services
+from conveyor.triggers.catalog import Catalog, Target
+from conveyor.triggers.connections import Connection
+from conveyor.triggers.feed import Feed
+from conveyor.triggers.gitrefs import RefsUnavailable, changed_files, local_refs, remote_refs
+from conveyor.triggers.locations import Kind, Location, SourceUnavailable, locate
+from conveyor.triggers.watcher import Watcher
+
+log = logging.getLogger("conveyor.triggers")
+TICK = 1.0
+RESCAN = 5.0  # seconds between reads of local repositories that no event asked for
+SIGHTED = ""  # the ref under which the pipeline version last sighted is kept
+S3_REF = "s3"
+POLLERS = 4
+_Head = tuple[tuple[int, str, str], str]
+
+
+@dataclass
+class _Source:
+    target: Target
+    location: Location | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Counters:
+    """What the detector did, for benchmarks and tests."""
+
+    remote_polls: int = 0
+    local_scans: int = 0
+    s3_polls: int = 0
+    started: list[str] = field(default_factory=list)
+
+
+class Detector:
+    def __init__(
+        self,
+        services: Services,
+        config: ProviderConfig,
+        connections: dict[str, Connection],
+        buckets: ArtifactStore | None = None,
+        poll_interval: float = 60.0,
+        rescan: float = RESCAN,
+    ) -> None:
+        self._services = services
+        self._store = services.store
+        self._config = config
+        self._connections = connections
+        self._buckets = buckets
+        self._interval = poll_interval
+        self._rescan = min(rescan, poll_interval)
+        self._catalog = Catalog(services.store)
+        self._feed = Feed(services)
+        self._leadership = services.store.leadership()
+        self._lock = threading.RLock()
+        self._leading = False
+        self._heads: dict[tuple[int, str, str], str] = {}
+        self._sources: dict[tuple[int, str], _Source] = {}
+        self._logged: dict[str, str] = {}  # location → the problem last logged for it
+        self._polled: dict[tuple[str, str | None], float] = {}
+        self._scanned = float("-inf")
+        self._recorded: dict[tuple[int, str], str] = {}
+        self._pool = ThreadPoolExecutor(POLLERS, thread_name_prefix="conveyor-poll")
+        self.watcher = Watcher(self._changed_folders)
+        self.counters = Counters()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, tick: float = TICK) -> None:
+        watcher = threading.Thread(
+            target=self.watcher.run, args=(stop,), name="conveyor-watch", daemon=True
+        )
+        watcher.start()
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                except Exception:  # keep detecting: one bad pass must not end the loop
+                    log.exception("change detection pass failed")
+                stop.wait(tick)
+        finally:
+            self._leadership.release()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            watcher.join(5)
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    def tick(self) -> None:
+        """One pass: hold the lock (or wait for it), then look at what is due."""
+        if not self._leadership.hold():
+            if self._leading:
+                log.warning("change detection moves to another server")
+            self._leading = False
+            self.watcher.set_folders(set())
+            return
+        with self._lock:
+            if not self._leading:
+                with self._store.read() as tx:
+                    self._heads = tx.heads.all()
+                    self._recorded = tx.heads.all_problems()
+                self._sources.clear()
+                self._leading = True
+                log.info("this server detects source changes")
+            new = self._refresh()
+        now = time.monotonic()
+        rescan = now - self._scanned >= self._rescan
+        if rescan:
+            self._scanned = now
+        self._scan_local(None if rescan else new)
+        self._poll_remote(now)
+        self._poll_s3(now)
+
+    # -- what to follow ------------------------------------------------------------------------
+
+    def _refresh(self) -> set[tuple[int, str]]:
+        """Bring the sources up to date with the pipelines; the keys of sources not seen yet."""
+        targets = {t.key: t for t in self._catalog.targets()}
+        new = set()
+        for key in set(self._sources) - set(targets):
+            del self._sources[key]
+        for key, target in targets.items():
+            source = self._sources.get(key)
+            if source is None or source.target.version != target.version:
+                source = self._sources[key] = _Source(target, problem=self._recorded.get(key))
+                new.add(key)
+            try:
+                source.location = locate(target.watch, self._config, self._connections)
+            except SourceUnavailable as problem:
+                source.location = None
+                self._problem(source, str(problem), f"{target.pipeline_name}.{key[1]}")
+        self.watcher.set_folders(
+            {
+                s.location.git_dir
+                for s in self._sources.values()
+                if s.location and s.location.git_dir
+            }
+        )
+        return new
+
+    def _grouped(self, kind: Kind) -> dict[tuple[str, str | None], list[_Source]]:
+        groups: dict[tuple[str, str | None], list[_Source]] = defaultdict(list)
+        for source in self._sources.values():
+            location = source.location
+            if location is None or location.kind != kind:
+                continue
+            watch = source.target.watch
+            if kind == Kind.LOCAL:
+                groups[(location.git_dir or "", None)].append(source)
+            elif kind == Kind.REMOTE:
+                groups[(location.url, None if watch.every_ref else watch.branch)].append(source)
+            else:
+                groups[(location.url, None)].append(source)
+        return groups
+
+    # -- local repositories ----------------------------------------------------------------------
+
+    def _changed_folders(self, folders: set[str]) -> None:
+        """Called by the watcher with the git folders whose refs changed."""
+        with self._lock:
+            if not self._leading:
+                return
+            groups = self._grouped(Kind.LOCAL)
+            for folder in folders:
+                self._scan_folder(folder, groups.get((folder, None), []))
+
+    def _scan_local(self, only: set[tuple[int, str]] | None) -> None:
+        with self._lock:
+            for (folder, _), sources in self._grouped(Kind.LOCAL).items():
+                if only is None or any(s.target.key in only for s in sources):
+                    self._scan_folder(folder, sources)
+
+    def _scan_folder(self, folder: str, sources: list[_Source]) -> None:
+        if not sources:
+            return
+        self.counters.local_scans += 1
+        try:
+            refs = local_refs(folder)
+        except RefsUnavailable as problem:
+            for source in sources:
+                self._problem(source, str(problem), folder)
+            return
+        self._consider(sources, refs, folder, polled=False)
+
+    # -- remote repositories ---------------------------------------------------------------------
+
+    def _poll_remote(self, now: float) -> None:
+        with self._lock:
+            due = {
+                key: sources
+                for key, sources in self._grouped(Kind.REMOTE).items()
+                if now - self._polled.get(key, float("-inf")) >= self._interval
+            }
+            for key in due:
+                self._polled[key] = now
+        if not due:
+            return
+        results = self._pool.map(self._ls_remote, due)
+        for (key, sources), refs in zip(due.items(), results, strict=True):
+            with self._lock:
+                if not self._leading:
+                    return
+                if isinstance(refs, RefsUnavailable):
+                    for source in sources:
+                        self._problem(source, str(refs), key[0])
+                else:
+                    self._consider(sources, refs, None, polled=True)
+
+    def _ls_remote(self, key: tuple[str, str | None]) -> dict[str, str] | RefsUnavailable:
+        self.counters.remote_polls += 1
+        try:
+            return remote_refs(*key)
+        except RefsUnavailable as problem:
+            return problem
+
+    # -- considering what was read ---------------------------------------------------------------
+
+    def _consider(
+        self, sources: list[_Source], refs: dict[str, str], folder: str | None, *, polled: bool
+    ) -> None:
+        writes: list[_Head] = []
+        for source in sources:
+            if source.location is None:
+                continue
+            target, watch = source.target, source.target.watch
+            if watch.every_ref:
+                relevant = refs
+            else:
+                ref = HEADS + watch.branch
+                if ref not in refs:
+                    where = source.location.git_dir or source.location.url
+                    message = f"Branch {watch.branch} not found in {source.location.shown}"
+                    self._problem(source, message, where)
+                    continue
+                relevant = {ref: refs[ref]}
+            self._clear(source)
+            sighting = self._heads.get((target.pipeline_id, watch.action, SIGHTED)) != str(
+                target.version
+            )
+            for ref, commit in sorted(relevant.items()):
+                old = self._heads.get((target.pipeline_id, watch.action, ref))
+                if old == commit:
+                    continue
+                if not (sighting and old is None):
+                    files = None
+                    if folder is not None and watch.every_ref:
+                        files = changed_files(folder, old, commit)
+                    fire = decide(watch, Push(ref, commit, files))
+                    if fire is not None:
+                        self._start(target, fire, trigger_type(watch, polled=polled))
+                writes.append(self._remember(target, ref, commit))
+            if sighting:
+                writes.append(self._remember(target, SIGHTED, str(target.version)))
+        self._write(writes)
+
+    def _start(self, target: Target, fire: Fire, kind: str) -> None:
+        execution = self._feed.start(target, fire, kind)
+        if execution is not None:
+            self.counters.started.append(execution)
+
+    def _remember(self, target: Target, ref: str, revision: str) -> _Head:
+        key = (target.pipeline_id, target.watch.action, ref)
+        self._heads[key] = revision
+        return key, revision
+
+    def _write(self, heads: list[_Head]) -> None:
+        if not heads:
+            return
+        now = self._services.clock.now()
+        with self._store.write() as tx:
+            for (pipeline_id, action, ref), revision in heads:
+                tx.heads.put(pipeline_id, action, ref, revision, now)
+
+    # -- S3 objects ------------------------------------------------------------------------------
+
+    def _poll_s3(self, now: float) -> None:
+        if self._buckets is None:
+            return
+        with self._lock:
+            groups = self._grouped(Kind.S3)
+            for key, sources in groups.items():
+                if now - self._polled.get(key, float("-inf")) < self._interval:
+                    continue
+                self._polled[key] = now
+                self._look_at_object(sources)
+
+    def _look_at_object(self, sources: list[_Source]) -> None:
+        location = sources[0].location
+        assert location is not None and location.bucket and location.key and self._buckets
+        self.counters.s3_polls += 1
+        try:
+            info = self._buckets.stat(location.bucket, location.key)
+        except ArtifactError as error:
+            for source in sources:
+                self._problem(source, str(error), location.url)
+            return
+        if info is None:
+            for source in sources:
+                self._problem(
+                    source, f"No object {location.key} in bucket {location.bucket}", location.url
+                )
+            return
+        revision = info.version_id or info.etag
+        writes: list[_Head] = []
+        for source in sources:
+            self._clear(source)
+            target = source.target
+            old = self._heads.get((target.pipeline_id, target.watch.action, S3_REF))
+            if old == revision:
+                continue
+            sighting = self._heads.get((target.pipeline_id, target.watch.action, SIGHTED)) != str(
+                target.version
+            )
+            if not (sighting and old is None):
+                fire = decide(target.watch, ObjectChange(location.bucket, location.key, revision))
+                if fire is not None:
+                    self._start(target, fire, trigger_type(target.watch, polled=True))
+            writes.append(self._remember(target, S3_REF, revision))
+            if sighting:
+                writes.append(self._remember(target, SIGHTED, str(target.version)))
+        self._write(writes)
+
+    # -- problems --------------------------------------------------------------------------------
+
+    def _problem(self, source: _Source, message: str, where: str) -> None:
+        if self._logged.get(where) != message:
+            self._logged[where] = message
+            log.warning("change detection cannot follow %s: %s", where, message)
+        if source.problem == message:
+            return
+        source.problem = message
+        target = source.target
+        with self._store.write() as tx:
+            tx.heads.set_problem(
+                target.pipeline_id, target.watch.action, message, self._services.clock.now()
+            )
+
+    def _clear(self, source: _Source) -> None:
+        if source.problem is None:
+            return
+        source.problem = None
+        location = source.location
+        where = None if location is None else (location.git_dir or location.url)
+        if where is not None and self._logged.pop(where, None) is not None:
+            log.warning("change detection follows %s again", where)
+        target = source.target
+        with self._store.write() as tx:
+            tx.heads.set_problem(target.pipeline_id, target.watch.action, None, 0.0)

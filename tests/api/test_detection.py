@@ -1,0 +1,271 @@
+"""Change detection end to end: commits into watched repositories start executions (boto3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.config import Settings
+from conveyor.server import Running, running
+from conveyor.triggers.detector import Detector
+from tests.conftest import make_client
+from tests.support.engine import commands, commit, git, make_repo, stage, wait_for
+
+ARN = "arn:aws:codestar-connections:us-east-1:000000000000:connection/local"
+
+
+@contextmanager
+def detecting(settings: Settings, **changes: Any) -> Iterator[tuple[Running, Any, Detector]]:
+    chosen = replace(settings, detect_changes=True, poll_interval=0.3, **changes)
+    with running(chosen) as live:
+        detector = live.application.engine.detector
+        assert detector is not None
+        yield live, make_client(live.endpoint), detector
+
+
+def git_action(url: str, **config: str) -> dict[str, Any]:
+    return {
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "Git", "version": "1"},
+        "configuration": {"RepositoryUrl": url, "BranchName": "main", **config},
+        "outputArtifacts": [{"name": "Src"}],
+        "namespace": "SRC",
+    }
+
+
+def connection_action(**config: str) -> dict[str, Any]:
+    return {
+        "name": "Source",
+        "actionTypeId": {
+            "category": "Source",
+            "owner": "AWS",
+            "provider": "CodeStarSourceConnection",
+            "version": "1",
+        },
+        "configuration": {
+            "ConnectionArn": ARN,
+            "FullRepositoryId": "team/app",
+            "BranchName": "main",
+            **config,
+        },
+        "outputArtifacts": [{"name": "Src"}],
+        "namespace": "SRC",
+    }
+
+
+def declaration(name: str, source: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "roleArn": "arn:aws:iam::000000000000:role/conveyor",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            stage("Build", commands("Show", "echo built #{SRC.CommitId}")),
+        ],
+        **extra,
+    }
+
+
+def executions(client: Any, name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = client.list_pipeline_executions(pipelineName=name)[
+        "pipelineExecutionSummaries"
+    ]
+    return found
+
+
+def wait_count(client: Any, name: str, count: int) -> list[dict[str, Any]]:
+    return list(
+        wait_for(
+            lambda: (found := executions(client, name)) and len(found) >= count and found,
+            20,
+            f"{count} executions of {name}",
+        )
+    )
+
+
+def settle(detector: Detector, scans: int = 2) -> None:
+    """Wait until the detector has read the repositories ``scans`` more times."""
+    seen = detector.counters.local_scans + detector.counters.remote_polls
+    wait_for(
+        lambda: detector.counters.local_scans + detector.counters.remote_polls >= seen + scans,
+        20,
+        "the detector to look again",
+    )
+
+
+def sighted(detector: Detector) -> None:
+    wait_for(lambda: detector.leading and detector.counters.local_scans > 0, 20, "first sight")
+    settle(detector, 1)
+
+
+def test_commit_on_branch_starts_one_execution_pinned_to_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    with detecting(settings) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
+        wait_count(client, "app", 1)
+        sighted(detector)
+        sha = commit(repo, {"a.txt": "1\n"}, "second")
+        found = wait_count(client, "app", 2)
+        newest = found[0]
+        assert newest["trigger"]["triggerType"] == "CloudWatchEvent"
+        assert sha in newest["trigger"]["triggerDetail"]
+        commit(repo, {"b.txt": "2\n"}, "moves on")  # the branch moves before it runs
+        execution = client.get_pipeline_execution(
+            pipelineName="app", pipelineExecutionId=newest["pipelineExecutionId"]
+        )["pipelineExecution"]
+        assert execution["trigger"]["triggerType"] == "CloudWatchEvent"
+        wait_for(
+            lambda: (
+                client.get_pipeline_execution(
+                    pipelineName="app", pipelineExecutionId=newest["pipelineExecutionId"]
+                )["pipelineExecution"]["status"]
+                == "Succeeded"
+            ),
+            30,
+            "the detected execution to succeed",
+        )
+        revisions = client.get_pipeline_execution(
+            pipelineName="app", pipelineExecutionId=newest["pipelineExecutionId"]
+        )["pipelineExecution"]["artifactRevisions"]
+        assert revisions[0]["revisionId"] == sha
+        wait_count(client, "app", 3)
+        settle(detector)
+        assert len(executions(client, "app")) == 3
+
+
+def test_other_branch_tag_and_detect_changes_false_start_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    repo, quiet = tmp_path / "repo", tmp_path / "quiet"
+    make_repo(repo)
+    make_repo(quiet)
+    with detecting(settings) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
+        client.create_pipeline(
+            pipeline=declaration("off", git_action(str(quiet), DetectChanges="false"))
+        )
+        wait_count(client, "app", 1)
+        wait_count(client, "off", 1)
+        sighted(detector)
+        git(repo, "checkout", "-q", "-b", "other")
+        commit(repo, {"x": "1"}, "elsewhere")
+        git(repo, "tag", "v1")
+        commit(quiet, {"x": "1"}, "not followed")
+        settle(detector, 3)
+        assert len(executions(client, "app")) == 1
+        assert len(executions(client, "off")) == 1
+
+
+def test_remote_repository_is_polled(settings: Settings, tmp_path: Path) -> None:
+    repo = tmp_path / "remote.git"
+    make_repo(tmp_path / "work")
+    git(tmp_path, "clone", "-q", "--bare", str(tmp_path / "work"), str(repo))
+    with detecting(settings) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("app", git_action(f"file://{repo}")))
+        wait_count(client, "app", 1)
+        wait_for(lambda: detector.counters.remote_polls > 0, 20, "a first poll")
+        settle(detector, 1)
+        sha = commit(tmp_path / "work", {"n": "1"}, "pushed")
+        git(tmp_path / "work", "push", "-q", str(repo), "main")
+        found = wait_count(client, "app", 2)
+        assert found[0]["trigger"]["triggerType"] == "PollForSourceChanges"
+        assert sha in found[0]["trigger"]["triggerDetail"]
+
+
+def test_restart_starts_the_change_made_while_stopped_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    with detecting(settings) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
+        wait_count(client, "app", 1)
+        sighted(detector)
+    sha = commit(repo, {"a": "1"}, "while stopped")
+    for _ in range(2):
+        with detecting(settings) as (_, client, detector):
+            found = wait_count(client, "app", 2)
+            sighted(detector)
+            settle(detector)
+            assert len(executions(client, "app")) == 2
+            assert sha in found[0]["trigger"]["triggerDetail"]
+
+
+def connection_settings(settings: Settings, base: Path) -> dict[str, Any]:
+    return {"connections": {ARN: str(base)}}
+
+
+def test_trigger_filters_on_branches_tags_and_paths(settings: Settings, tmp_path: Path) -> None:
+    base = tmp_path / "hosted"
+    repo = base / "team" / "app"
+    make_repo(repo)
+    trigger = {
+        "providerType": "CodeStarSourceConnection",
+        "gitConfiguration": {
+            "sourceActionName": "Source",
+            "push": [
+                {"branches": {"includes": ["release/*"]}, "filePaths": {"includes": ["src/**"]}},
+                {"tags": {"includes": ["v*"]}},
+            ],
+        },
+    }
+    with detecting(settings, **connection_settings(settings, base)) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("app", connection_action(), triggers=[trigger]))
+        wait_count(client, "app", 1)
+        sighted(detector)
+        commit(repo, {"src/a.py": "1"}, "on main: not a release branch")
+        git(repo, "checkout", "-q", "-b", "release/1")
+        commit(repo, {"docs/a.md": "1"}, "outside the paths")
+        settle(detector, 2)
+        assert len(executions(client, "app")) == 1
+        sha = commit(repo, {"src/b.py": "1"}, "inside the paths")
+        found = wait_count(client, "app", 2)
+        assert found[0]["trigger"]["triggerType"] == "WebhookV2"
+        assert f"commit {sha} on refs/heads/release/1" in found[0]["trigger"]["triggerDetail"]
+        git(repo, "tag", "-a", "-m", "one", "v1.0")
+        found = wait_count(client, "app", 3)
+        assert "refs/tags/v1.0" in found[0]["trigger"]["triggerDetail"]
+        assert sha in found[0]["trigger"]["triggerDetail"]
+        git(repo, "tag", "x1")
+        settle(detector, 2)
+        assert len(executions(client, "app")) == 3
+
+
+@pytest.mark.postgres
+def test_two_servers_on_one_database_start_one_execution(postgres_url: str, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    first = Settings(home=tmp_path / "one", database_url=postgres_url)
+    second = Settings(home=tmp_path / "two", database_url=postgres_url)
+    with detecting(first) as (_, client, one), detecting(second) as (_, _, two):
+        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
+        wait_count(client, "app", 1)
+        wait_for(lambda: one.leading != two.leading, 20, "one detecting server")
+        leader = one if one.leading else two
+        sighted(leader)
+        sha = commit(repo, {"a": "1"}, "seen by both")
+        found = wait_count(client, "app", 2)
+        assert sha in found[0]["trigger"]["triggerDetail"]
+        settle(leader)
+        assert len(executions(client, "app")) == 2
+    # When the detecting server stops, the other takes over within seconds.
+    with ExitStack() as one_stack, ExitStack() as two_stack:
+        _, one_client, one = one_stack.enter_context(detecting(first))
+        _, two_client, two = two_stack.enter_context(detecting(second))
+        wait_for(lambda: one.leading or two.leading, 20, "a detecting server")
+        survivor, client = (two, two_client) if one.leading else (one, one_client)
+        (one_stack if one.leading else two_stack).close()
+        wait_for(lambda: survivor.leading, 10, "the other server to take over")
+        sighted(survivor)
+        sha = commit(repo, {"b": "2"}, "after the handover")
+        found = wait_count(client, "app", 3)
+        assert sha in found[0]["trigger"]["triggerDetail"]
