@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -9,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from conveyor.cli.extensions import keep_extensions
+from conveyor.cli.main import cli
 from conveyor.config import Settings
 from conveyor.server import Running, running
 from conveyor.triggers.detector import Detector
@@ -269,3 +274,74 @@ def test_two_servers_on_one_database_start_one_execution(postgres_url: str, tmp_
         sha = commit(repo, {"b": "2"}, "after the handover")
         found = wait_count(client, "app", 3)
         assert sha in found[0]["trigger"]["triggerDetail"]
+
+
+def detection_of(client: Any, name: str) -> dict[str, Any]:
+    state = keep_extensions(client).get_pipeline_state(name=name)
+    action = state["stageStates"][0]["actionStates"][0]
+    return dict(action.get("changeDetection") or {})
+
+
+def test_faults_are_told_once_and_other_pipelines_go_on(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "conveyor.triggers")
+    doomed, fine = tmp_path / "doomed", tmp_path / "fine"
+    make_repo(doomed)
+    make_repo(fine)
+    with detecting(settings) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("doomed", git_action(str(doomed))))
+        client.create_pipeline(pipeline=declaration("fine", git_action(str(fine))))
+        client.create_pipeline(
+            pipeline=declaration("far", git_action(f"file://{tmp_path}/nowhere.git"))
+        )
+        wait_count(client, "doomed", 1)
+        wait_count(client, "fine", 1)
+        sighted(detector)
+        far = wait_for(lambda: detection_of(client, "far"), 20, "the unreachable remote")
+        assert far["status"] == "Failing"
+        assert "nowhere.git" in far["message"]
+        git(doomed, "branch", "-m", "main", "renamed")
+        gone = wait_for(lambda: detection_of(client, "doomed"), 20, "the deleted branch")
+        assert gone["message"] == f"Branch main not found in {doomed}"
+        shutil.rmtree(doomed)
+        missing = wait_for(
+            lambda: "no folder" in detection_of(client, "doomed").get("message", "")
+            and detection_of(client, "doomed"),
+            20,
+            "the removed repository",
+        )
+        assert str(doomed) in missing["message"]
+        sha = commit(fine, {"a": "1"}, "still followed")
+        found = wait_count(client, "fine", 2)
+        assert sha in found[0]["trigger"]["triggerDetail"]
+        settle(detector, 4)
+        lines = [r.getMessage() for r in caplog.records if "nowhere.git" in r.getMessage()]
+        assert len(lines) == 1, lines
+        make_repo(doomed)
+        wait_for(lambda: not detection_of(client, "doomed"), 20, "the repository to be back")
+        assert detection_of(client, "fine") == {}
+
+
+def test_show_and_executions_tell_the_trigger(settings: Settings, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    with detecting(settings) as (live, client, detector):
+        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
+        wait_count(client, "app", 1)
+        sighted(detector)
+        sha = commit(repo, {"a": "1"}, "shown")
+        wait_count(client, "app", 2)
+        runner = CliRunner()
+        listed = runner.invoke(cli, ["executions", "app", "--endpoint", live.endpoint])
+        assert listed.exit_code == 0, listed.output
+        assert "STARTED BY" in listed.output
+        assert "CloudWatchEvent" in listed.output
+        assert f"Source: commit {sha[:20]}" in listed.output
+        shown = runner.invoke(cli, ["show", "app", "--endpoint", live.endpoint])
+        assert shown.exit_code == 0, shown.output
+        assert "CloudWatchEvent: Source: commit" in shown.output
+        shutil.rmtree(repo)
+        wait_for(lambda: detection_of(client, "app"), 20, "the problem")
+        shown = runner.invoke(cli, ["show", "app", "--endpoint", live.endpoint])
+        assert f"change detection failing: There is no folder {repo}" in shown.output

@@ -18,6 +18,7 @@ With several servers on one PostgreSQL database, only the holder of the detectio
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -208,7 +209,11 @@ class Detector:
             refs = local_refs(folder)
         except RefsUnavailable as problem:
             for source in sources:
-                self._problem(source, str(problem), folder)
+                path = source.location.url if source.location else folder
+                gone = not os.path.isdir(path)
+                self._problem(
+                    source, f"There is no folder {path}" if gone else str(problem), folder
+                )
             return
         self._consider(sources, refs, folder, polled=False)
 

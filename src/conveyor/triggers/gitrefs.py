@@ -48,7 +48,8 @@ def _git(argv: list[str], what: str) -> str:
             if line.strip()
         ]
         reason = next((line for line in said if line.startswith(("fatal:", "error:"))), None)
-        raise RefsUnavailable(f"{what}: {reason or (said[-1] if said else 'git failed')}")
+        reason = reason or (said[-1] if said else "git failed")
+        raise RefsUnavailable(reason if what in reason else f"{what}: {reason}")
     return done.stdout.decode("utf-8", "replace")
 
 
