@@ -306,8 +306,10 @@ def test_faults_are_told_once_and_other_pipelines_go_on(
         assert gone["message"] == f"Branch main not found in {doomed}"
         shutil.rmtree(doomed)
         missing = wait_for(
-            lambda: "no folder" in detection_of(client, "doomed").get("message", "")
-            and detection_of(client, "doomed"),
+            lambda: (
+                "no folder" in detection_of(client, "doomed").get("message", "")
+                and detection_of(client, "doomed")
+            ),
             20,
             "the removed repository",
         )
