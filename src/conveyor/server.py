@@ -27,6 +27,8 @@ from conveyor.engine.services import Services
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.store import Store
+from conveyor.triggers.connections import read_connections
+from conveyor.triggers.hooks import hook_routes
 from conveyor.worker.embedded import Engine, assemble
 
 log = logging.getLogger("conveyor.server")
@@ -50,7 +52,8 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     """Everything a server needs, once the home is this process's; ``holder`` says what this
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
     local = assemble(settings, holder, detect=True)
-    app = limit_bodies(create_app(local.services, settings.home / "logs"))
+    hooks = hook_routes(local.services, read_connections(settings.connections))
+    app = limit_bodies(create_app(local.services, settings.home / "logs", hooks))
     return Application(local.store, local.services, app, local.engine, local.home_lock)
 
 
