@@ -180,9 +180,8 @@ def test_pull_requests_open_update_close(hosted: tuple[Running, Path], host: str
     git(repo, "checkout", "-q", "-b", "feature")
     first = commit(repo, {"f.txt": "1"}, "feature work")
     started = {}
-    for event, sha in (("OPEN", first), ("UPDATED", None), ("CLOSED", None)):
-        if sha is None:
-            sha = commit(repo, {"f.txt": event}, f"feature {event}")
+    for event, given in (("OPEN", first), ("UPDATED", None), ("CLOSED", None)):
+        sha = given or commit(repo, {"f.txt": event}, f"feature {event}")
         status, answer = deliver(live, host, pr_event(host), pr_payload(host, event, 7, sha))
         assert status == 202, answer
         started[event] = (answer["pipelineExecutionIds"][0], sha)
