@@ -60,6 +60,15 @@ class Counters:
     local_scans: int = 0
     s3_polls: int = 0
     started: list[str] = field(default_factory=list)
+    # How many distinct (URL, branch) each round of remote polls read.
+    rounds: list[int] = field(default_factory=list)
+    # CPU seconds the detector's own threads spent (git's processes not included).
+    cpu: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def spent(self, seconds: float) -> None:
+        with self._lock:
+            self.cpu += seconds
 
 
 class Detector:
@@ -119,6 +128,13 @@ class Detector:
 
     def tick(self) -> None:
         """One pass: hold the lock (or wait for it), then look at what is due."""
+        began = time.thread_time()
+        try:
+            self._tick()
+        finally:
+            self.counters.spent(time.thread_time() - began)
+
+    def _tick(self) -> None:
         if not self._leadership.hold():
             if self._leading:
                 log.warning("change detection moves to another server")
@@ -188,6 +204,13 @@ class Detector:
 
     def _changed_folders(self, folders: set[str]) -> None:
         """Called by the watcher with the git folders whose refs changed."""
+        began = time.thread_time()
+        try:
+            self._changed(folders)
+        finally:
+            self.counters.spent(time.thread_time() - began)
+
+    def _changed(self, folders: set[str]) -> None:
         with self._lock:
             if not self._leading:
                 return
@@ -230,6 +253,7 @@ class Detector:
                 self._polled[key] = now
         if not due:
             return
+        self.counters.rounds.append(len(due))
         results = self._pool.map(self._ls_remote, due)
         for (key, sources), refs in zip(due.items(), results, strict=True):
             with self._lock:
@@ -242,11 +266,15 @@ class Detector:
                     self._consider(sources, refs, None, polled=True)
 
     def _ls_remote(self, key: tuple[str, str | None]) -> dict[str, str] | RefsUnavailable:
-        self.counters.remote_polls += 1
+        began = time.thread_time()
         try:
             return remote_refs(*key)
         except RefsUnavailable as problem:
             return problem
+        finally:
+            with self.counters._lock:
+                self.counters.remote_polls += 1
+            self.counters.spent(time.thread_time() - began)
 
     # -- considering what was read ---------------------------------------------------------------
 

@@ -1,0 +1,206 @@
+"""Change detection: how soon a commit starts its execution, and what polling many remotes costs.
+
+First, a server (SQLite, temporary home) follows a local repository: each of 20 commits is
+timed from just before ``git commit`` until the execution it starts is InProgress with its
+source action started, beside the floor, the time ``git commit`` itself takes; aim: a median
+of at most 250 ms. Then 1,000 pipelines over 100 remote repositories (``file://`` bare
+repositories, 10 pipelines each, no workers so nothing runs): every interval must read each
+repository exactly once (100 ``git ls-remote``), and the detector's CPU per interval is printed
+(its own threads; the git processes' CPU beside it).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from conveyor.config import Settings
+from conveyor.server import running
+from conveyor.triggers.detector import Detector
+
+COMMITS = 20
+AIM_MS = 250.0
+REPOS = 100
+PIPELINES = 1000
+INTERVAL = 3.0
+ROUNDS = 3
+ROLE = "arn:aws:iam::000000000000:role/conveyor"
+ENV = {
+    **os.environ,
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@conveyor.invalid",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@conveyor.invalid",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=ENV, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def wait(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.002) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out")
+        time.sleep(step)
+    return value
+
+
+def declaration(name: str, url: str, build: bool = True) -> dict[str, Any]:
+    source = {
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "Git", "version": "1"},
+        "configuration": {"RepositoryUrl": url, "BranchName": "main"},
+        "outputArtifacts": [{"name": "Src"}],
+    }
+    approve = {
+        "name": "Wait",
+        "actionTypeId": {
+            "category": "Approval",
+            "owner": "AWS",
+            "provider": "Manual",
+            "version": "1",
+        },
+    }
+    return {
+        "name": name,
+        "roleArn": ROLE,
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "pipelineType": "V2",
+        "executionMode": "PARALLEL",
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Hold", "actions": [approve]},
+        ],
+    }
+
+
+def detector_of(live: Any) -> Detector:
+    detector = live.application.engine.detector
+    assert detector is not None
+    return detector
+
+
+def commit_latency(home: Path) -> None:
+    repo = home / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "n").write_text("0")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "0")
+    settings = Settings(home=home / "server", detect_changes=True)
+    with running(settings) as live:
+        store = live.application.store
+        detector = detector_of(live)
+        client = _client(live.endpoint)
+        client.create_pipeline(pipeline=declaration("bench", str(repo)))
+        wait(lambda: detector.leading and detector.counters.local_scans > 0)
+        floors, totals = [], []
+        for n in range(1, COMMITS + 1):
+            (repo / "n").write_text(str(n))
+            git(repo, "add", "-A")
+            began = time.perf_counter()
+            git(repo, "commit", "-q", "-m", str(n))
+            committed = time.perf_counter()
+            sha = git(repo, "rev-parse", "HEAD")
+            wait(lambda sha=sha: _source_started(store, "bench", sha))
+            done = time.perf_counter()
+            floors.append((committed - began) * 1000)
+            totals.append((done - began) * 1000)
+        floor, total = statistics.median(floors), statistics.median(totals)
+        verdict = "ok" if total <= AIM_MS else "MISSED"
+        print(
+            f"commit -> InProgress, source started: median {total:.1f} ms over {COMMITS} "
+            f"commits (floor, git commit itself: {floor:.1f} ms; aim <= {AIM_MS:.0f} ms) "
+            f"{verdict}"
+        )
+
+
+def _source_started(store: Any, name: str, sha: str) -> bool:
+    with store.read() as tx:
+        pipeline = tx.pipelines.get(name)
+        for record in tx.executions.page(pipeline.id, None, 5, None):
+            if record.trigger_detail and sha in record.trigger_detail:
+                if record.status != "InProgress":
+                    return True
+                return bool(tx.actions.of_execution(record.id))
+    return False
+
+
+def _client(endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "codepipeline",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def many_remotes(home: Path) -> None:
+    seed = home / "seed"
+    seed.mkdir(parents=True)
+    git(seed, "init", "-q", "-b", "main")
+    (seed / "f").write_text("x")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "seed")
+    urls = []
+    for r in range(REPOS):
+        bare = home / "remotes" / f"r{r}.git"
+        git(home, "clone", "-q", "--bare", str(seed), str(bare))
+        urls.append(f"file://{bare}")
+    settings = Settings(home=home / "server", workers=0, detect_changes=True)
+    settings = replace(settings, poll_interval=INTERVAL)
+    with running(settings) as live:
+        detector = detector_of(live)
+        client = _client(live.endpoint)
+        for p in range(PIPELINES):
+            client.create_pipeline(pipeline=declaration(f"p{p}", urls[p % REPOS]))
+        wait(lambda: sum(detector.counters.rounds) >= REPOS, 120, 0.05)
+        rounds_before = len(detector.counters.rounds)
+        cpu_before = detector.counters.cpu
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wait(lambda: len(detector.counters.rounds) >= rounds_before + ROUNDS, 120, 0.05)
+        rounds = detector.counters.rounds[rounds_before : rounds_before + ROUNDS]
+        cpu = (detector.counters.cpu - cpu_before) / ROUNDS
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        git_cpu = (
+            children.ru_utime
+            + children.ru_stime
+            - children_before.ru_utime
+            - children_before.ru_stime
+        ) / ROUNDS
+        exact = all(count == REPOS for count in rounds)
+        print(
+            f"{PIPELINES} pipelines over {REPOS} remotes: git ls-remote per interval "
+            f"{rounds} ({'exactly' if exact else 'NOT'} {REPOS} each); detector CPU per "
+            f"{INTERVAL:.0f} s interval {cpu * 1000:.0f} ms (git processes {git_cpu * 1000:.0f} ms)"
+        )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as folder:
+        commit_latency(Path(folder) / "latency")
+        many_remotes(Path(folder) / "remotes")
+
+
+if __name__ == "__main__":
+    main()
