@@ -22,18 +22,29 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from functools import partial
 
 from conveyor.actions.base import ProviderConfig
 from conveyor.artifacts import ArtifactError, ArtifactStore
-from conveyor.domain.triggers import HEADS, Fire, ObjectChange, Push, decide, trigger_type
+from conveyor.domain.triggers import (
+    HEADS,
+    Change,
+    Fire,
+    ObjectChange,
+    Push,
+    decide,
+    trigger_type,
+)
 from conveyor.engine.services import Services
 from conveyor.triggers.catalog import Catalog, Target
 from conveyor.triggers.connections import Connection
 from conveyor.triggers.feed import Feed
+from conveyor.triggers.followed import Counters, Source
 from conveyor.triggers.gitrefs import RefsUnavailable, changed_files, local_refs, remote_refs
-from conveyor.triggers.locations import Kind, Location, SourceUnavailable, locate
+from conveyor.triggers.locations import Kind, SourceUnavailable, locate
+from conveyor.triggers.problems import Problems
 from conveyor.triggers.watcher import Watcher
 
 log = logging.getLogger("conveyor.triggers")
@@ -43,32 +54,6 @@ SIGHTED = ""  # the ref under which the pipeline version last sighted is kept
 S3_REF = "s3"
 POLLERS = 4
 _Head = tuple[tuple[int, str, str], str]
-
-
-@dataclass
-class _Source:
-    target: Target
-    location: Location | None = None
-    problem: str | None = None
-
-
-@dataclass
-class Counters:
-    """What the detector did, for benchmarks and tests."""
-
-    remote_polls: int = 0
-    local_scans: int = 0
-    s3_polls: int = 0
-    started: list[str] = field(default_factory=list)
-    # How many distinct (URL, branch) each round of remote polls read.
-    rounds: list[int] = field(default_factory=list)
-    # CPU seconds the detector's own threads spent (git's processes not included).
-    cpu: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def spent(self, seconds: float) -> None:
-        with self._lock:
-            self.cpu += seconds
 
 
 class Detector:
@@ -94,11 +79,10 @@ class Detector:
         self._lock = threading.RLock()
         self._leading = False
         self._heads: dict[tuple[int, str, str], str] = {}
-        self._sources: dict[tuple[int, str], _Source] = {}
-        self._logged: dict[str, str] = {}  # location → the problem last logged for it
+        self._sources: dict[tuple[int, str], Source] = {}
         self._polled: dict[tuple[str, str | None], float] = {}
         self._scanned = float("-inf")
-        self._recorded: dict[tuple[int, str], str] = {}
+        self._problems = Problems(services.store, services.clock)
         self._pool = ThreadPoolExecutor(POLLERS, thread_name_prefix="conveyor-poll")
         self.watcher = Watcher(self._changed_folders)
         self.counters = Counters()
@@ -145,7 +129,7 @@ class Detector:
             if not self._leading:
                 with self._store.read() as tx:
                     self._heads = tx.heads.all()
-                    self._recorded = tx.heads.all_problems()
+                self._problems.load()
                 self._sources.clear()
                 self._leading = True
                 log.info("this server detects source changes")
@@ -169,13 +153,13 @@ class Detector:
         for key, target in targets.items():
             source = self._sources.get(key)
             if source is None or source.target.version != target.version:
-                source = self._sources[key] = _Source(target, problem=self._recorded.get(key))
+                source = self._sources[key] = Source(target)
                 new.add(key)
             try:
                 source.location = locate(target.watch, self._config, self._connections)
             except SourceUnavailable as problem:
                 source.location = None
-                self._problem(source, str(problem), f"{target.pipeline_name}.{key[1]}")
+                self._problem(source, str(problem))
         self.watcher.set_folders(
             {
                 s.location.git_dir
@@ -185,8 +169,8 @@ class Detector:
         )
         return new
 
-    def _grouped(self, kind: Kind) -> dict[tuple[str, str | None], list[_Source]]:
-        groups: dict[tuple[str, str | None], list[_Source]] = defaultdict(list)
+    def _grouped(self, kind: Kind) -> dict[tuple[str, str | None], list[Source]]:
+        groups: dict[tuple[str, str | None], list[Source]] = defaultdict(list)
         for source in self._sources.values():
             location = source.location
             if location is None or location.kind != kind:
@@ -224,7 +208,7 @@ class Detector:
                 if only is None or any(s.target.key in only for s in sources):
                     self._scan_folder(folder, sources)
 
-    def _scan_folder(self, folder: str, sources: list[_Source]) -> None:
+    def _scan_folder(self, folder: str, sources: list[Source]) -> None:
         if not sources:
             return
         self.counters.local_scans += 1
@@ -234,9 +218,7 @@ class Detector:
             for source in sources:
                 path = source.location.url if source.location else folder
                 gone = not os.path.isdir(path)
-                self._problem(
-                    source, f"There is no folder {path}" if gone else str(problem), folder
-                )
+                self._problem(source, f"There is no folder {path}" if gone else str(problem))
             return
         self._consider(sources, refs, folder, polled=False)
 
@@ -255,13 +237,13 @@ class Detector:
             return
         self.counters.rounds.append(len(due))
         results = self._pool.map(self._ls_remote, due)
-        for (key, sources), refs in zip(due.items(), results, strict=True):
+        for sources, refs in zip(due.values(), results, strict=True):
             with self._lock:
                 if not self._leading:
                     return
                 if isinstance(refs, RefsUnavailable):
                     for source in sources:
-                        self._problem(source, str(refs), key[0])
+                        self._problem(source, str(refs))
                 else:
                     self._consider(sources, refs, None, polled=True)
 
@@ -272,49 +254,63 @@ class Detector:
         except RefsUnavailable as problem:
             return problem
         finally:
-            with self.counters._lock:
-                self.counters.remote_polls += 1
-            self.counters.spent(time.thread_time() - began)
+            self.counters.spent(time.thread_time() - began, polls=1)
 
     # -- considering what was read ---------------------------------------------------------------
 
     def _consider(
-        self, sources: list[_Source], refs: dict[str, str], folder: str | None, *, polled: bool
+        self, sources: list[Source], refs: dict[str, str], folder: str | None, *, polled: bool
     ) -> None:
         writes: list[_Head] = []
         for source in sources:
             if source.location is None:
                 continue
-            target, watch = source.target, source.target.watch
+            watch = source.target.watch
             if watch.every_ref:
                 relevant = refs
             else:
                 ref = HEADS + watch.branch
                 if ref not in refs:
-                    where = source.location.git_dir or source.location.url
                     message = f"Branch {watch.branch} not found in {source.location.shown}"
-                    self._problem(source, message, where)
+                    self._problem(source, message)
                     continue
                 relevant = {ref: refs[ref]}
-            self._clear(source)
-            sighting = self._heads.get((target.pipeline_id, watch.action, SIGHTED)) != str(
-                target.version
-            )
+            self._problems.clear(source.target.key, source.where)
+            diff = folder if watch.every_ref else None  # only filters need changed files
             for ref, commit in sorted(relevant.items()):
-                old = self._heads.get((target.pipeline_id, watch.action, ref))
-                if old == commit:
-                    continue
-                if not (sighting and old is None):
-                    files = None
-                    if folder is not None and watch.every_ref:
-                        files = changed_files(folder, old, commit)
-                    fire = decide(watch, Push(ref, commit, files))
-                    if fire is not None:
-                        self._start(target, fire, trigger_type(watch, polled=polled))
-                writes.append(self._remember(target, ref, commit))
-            if sighting:
-                writes.append(self._remember(target, SIGHTED, str(target.version)))
+                push = partial(_push, diff, ref, commit)
+                self._saw(source.target, ref, commit, push, polled, writes)
+            self._sighted(source.target, writes)
         self._write(writes)
+
+    def _saw(
+        self,
+        target: Target,
+        ref: str,
+        revision: str,
+        change: Callable[[str | None], Change],
+        polled: bool,
+        writes: list[_Head],
+    ) -> None:
+        """``ref`` of the target's source is at ``revision``: start what that calls for,
+        unless it is no change or the first sight of the source."""
+        old = self._heads.get((target.pipeline_id, target.watch.action, ref))
+        if old == revision:
+            return
+        if old is not None or not self._sighting(target):
+            fire = decide(target.watch, change(old))
+            if fire is not None:
+                self._start(target, fire, trigger_type(target.watch, polled=polled))
+        writes.append(self._remember(target, ref, revision))
+
+    def _sighting(self, target: Target) -> bool:
+        """Whether this version of the pipeline has not been sighted yet."""
+        marker = self._heads.get((target.pipeline_id, target.watch.action, SIGHTED))
+        return marker != str(target.version)
+
+    def _sighted(self, target: Target, writes: list[_Head]) -> None:
+        if self._sighting(target):
+            writes.append(self._remember(target, SIGHTED, str(target.version)))
 
     def _start(self, target: Target, fire: Fire, kind: str) -> None:
         execution = self._feed.start(target, fire, kind)
@@ -347,7 +343,7 @@ class Detector:
                 self._polled[key] = now
                 self._look_at_object(sources)
 
-    def _look_at_object(self, sources: list[_Source]) -> None:
+    def _look_at_object(self, sources: list[Source]) -> None:
         location = sources[0].location
         assert location is not None and location.bucket and location.key and self._buckets
         self.counters.s3_polls += 1
@@ -355,57 +351,26 @@ class Detector:
             info = self._buckets.stat(location.bucket, location.key)
         except ArtifactError as error:
             for source in sources:
-                self._problem(source, str(error), location.url)
+                self._problem(source, str(error))
             return
         if info is None:
             for source in sources:
-                self._problem(
-                    source, f"No object {location.key} in bucket {location.bucket}", location.url
-                )
+                self._problem(source, f"No object {location.key} in bucket {location.bucket}")
             return
         revision = info.version_id or info.etag
+        change = ObjectChange(location.bucket, location.key, revision)
         writes: list[_Head] = []
         for source in sources:
-            self._clear(source)
-            target = source.target
-            old = self._heads.get((target.pipeline_id, target.watch.action, S3_REF))
-            if old == revision:
-                continue
-            sighting = self._heads.get((target.pipeline_id, target.watch.action, SIGHTED)) != str(
-                target.version
-            )
-            if not (sighting and old is None):
-                fire = decide(target.watch, ObjectChange(location.bucket, location.key, revision))
-                if fire is not None:
-                    self._start(target, fire, trigger_type(target.watch, polled=True))
-            writes.append(self._remember(target, S3_REF, revision))
-            if sighting:
-                writes.append(self._remember(target, SIGHTED, str(target.version)))
+            self._problems.clear(source.target.key, source.where)
+            self._saw(source.target, S3_REF, revision, lambda _: change, True, writes)
+            self._sighted(source.target, writes)
         self._write(writes)
 
-    # -- problems --------------------------------------------------------------------------------
+    def _problem(self, source: Source, message: str) -> None:
+        self._problems.report(source.target.key, message, source.where)
 
-    def _problem(self, source: _Source, message: str, where: str) -> None:
-        if self._logged.get(where) != message:
-            self._logged[where] = message
-            log.warning("change detection cannot follow %s: %s", where, message)
-        if source.problem == message:
-            return
-        source.problem = message
-        target = source.target
-        with self._store.write() as tx:
-            tx.heads.set_problem(
-                target.pipeline_id, target.watch.action, message, self._services.clock.now()
-            )
 
-    def _clear(self, source: _Source) -> None:
-        if source.problem is None:
-            return
-        source.problem = None
-        location = source.location
-        where = None if location is None else (location.git_dir or location.url)
-        if where is not None and self._logged.pop(where, None) is not None:
-            log.warning("change detection follows %s again", where)
-        target = source.target
-        with self._store.write() as tx:
-            tx.heads.set_problem(target.pipeline_id, target.watch.action, None, 0.0)
+def _push(folder: str | None, ref: str, commit: str, old: str | None) -> Change:
+    """The push of ``ref`` to ``commit`` from ``old``, with the files it changed when
+    ``folder`` (the repository's git folder) is given."""
+    return Push(ref, commit, changed_files(folder, old, commit) if folder is not None else None)
