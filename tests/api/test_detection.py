@@ -347,3 +347,44 @@ def test_show_and_executions_tell_the_trigger(settings: Settings, tmp_path: Path
         wait_for(lambda: detection_of(client, "app"), 20, "the problem")
         shown = runner.invoke(cli, ["show", "app", "--endpoint", live.endpoint])
         assert f"change detection failing: There is no folder {repo}" in shown.output
+
+
+def codecommit_action(name: str, **config: str) -> dict[str, Any]:
+    return {
+        "name": "Source",
+        "actionTypeId": {
+            "category": "Source",
+            "owner": "AWS",
+            "provider": "CodeCommit",
+            "version": "1",
+        },
+        "configuration": {"RepositoryName": name, "BranchName": "main", **config},
+        "outputArtifacts": [{"name": "Src"}],
+        "namespace": "SRC",
+    }
+
+
+def test_codecommit_repositories_and_poll_for_source_changes_false(
+    settings: Settings, tmp_path: Path
+) -> None:
+    home_repo = settings.home / "repositories" / "shop"
+    mapped = tmp_path / "elsewhere" / "billing"
+    make_repo(home_repo)
+    make_repo(mapped)
+    with detecting(settings, repositories={"billing": str(mapped)}) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("shop", codecommit_action("shop")))
+        client.create_pipeline(
+            pipeline=declaration(
+                "billing", codecommit_action("billing", PollForSourceChanges="false")
+            )
+        )
+        wait_count(client, "shop", 1)
+        wait_count(client, "billing", 1)
+        sighted(detector)
+        commit(mapped, {"a": "1"}, "not followed")
+        sha = commit(home_repo, {"a": "1"}, "followed")
+        found = wait_count(client, "shop", 2)
+        assert found[0]["trigger"]["triggerType"] == "CloudWatchEvent"
+        assert sha in found[0]["trigger"]["triggerDetail"]
+        settle(detector, 2)
+        assert len(executions(client, "billing")) == 1

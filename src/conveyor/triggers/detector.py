@@ -38,6 +38,7 @@ from conveyor.domain.triggers import (
     trigger_type,
 )
 from conveyor.engine.services import Services
+from conveyor.store import DuplicateKey
 from conveyor.triggers.catalog import Catalog, Target
 from conveyor.triggers.connections import Connection
 from conveyor.triggers.feed import Feed
@@ -326,9 +327,12 @@ class Detector:
         if not heads:
             return
         now = self._services.clock.now()
-        with self._store.write() as tx:
-            for (pipeline_id, action, ref), revision in heads:
-                tx.heads.put(pipeline_id, action, ref, revision, now)
+        try:
+            with self._store.write() as tx:
+                for (pipeline_id, action, ref), revision in heads:
+                    tx.heads.put(pipeline_id, action, ref, revision, now)
+        except DuplicateKey:
+            pass  # the pipeline was deleted meanwhile, and its heads with it
 
     # -- S3 objects ------------------------------------------------------------------------------
 
