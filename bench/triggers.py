@@ -3,8 +3,8 @@
 First, a server (SQLite, temporary home) follows a local repository: each of 20 commits is
 timed from just before ``git commit`` until the execution it starts is InProgress with its
 source action started, beside the floor, the time ``git commit`` itself takes; aim: a median
-of at most 250 ms. Then 1,000 pipelines over 100 remote repositories (``file://`` bare
-repositories, 10 pipelines each, no workers so nothing runs): every interval must read each
+of at most 250 ms. Then 1,000 pipelines over 100 remote repositories (bare repositories
+behind ``git daemon``, 10 pipelines each, no workers so nothing runs): every interval must read each
 repository exactly once (100 ``git ls-remote``), and the detector's CPU per interval is printed
 (its own threads; the git processes' CPU beside it).
 """
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -155,6 +157,32 @@ def _client(endpoint: str) -> Any:
     )
 
 
+@contextmanager
+def served(base: Path) -> Iterator[str]:
+    """The repositories under ``base`` behind ``git daemon`` on a free port: remote to git."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["git", "daemon", "--export-all", "--listen=127.0.0.1", f"--port={port}"]
+    daemon = subprocess.Popen(
+        [*argv, f"--base-path={base}", str(base)], env=ENV, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait(lambda: _listening(port), 10, 0.02)
+        yield f"git://127.0.0.1:{port}"
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 def many_remotes(home: Path) -> None:
     seed = home / "seed"
     seed.mkdir(parents=True)
@@ -162,14 +190,12 @@ def many_remotes(home: Path) -> None:
     (seed / "f").write_text("x")
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "seed")
-    urls = []
     for r in range(REPOS):
-        bare = home / "remotes" / f"r{r}.git"
-        git(home, "clone", "-q", "--bare", str(seed), str(bare))
-        urls.append(f"file://{bare}")
+        git(home, "clone", "-q", "--bare", str(seed), str(home / "remotes" / f"r{r}.git"))
     settings = Settings(home=home / "server", workers=0, detect_changes=True)
     settings = replace(settings, poll_interval=INTERVAL)
-    with running(settings) as live:
+    with served(home / "remotes") as base, running(settings) as live:
+        urls = [f"{base}/r{r}.git" for r in range(REPOS)]
         detector = detector_of(live)
         client = _client(live.endpoint)
         for p in range(PIPELINES):

@@ -20,13 +20,14 @@ from conveyor.server import Running, running
 from conveyor.triggers.detector import Detector
 from tests.conftest import make_client
 from tests.support.engine import commands, commit, git, make_repo, stage, wait_for
+from tests.support.gitrepo import git_daemon
 
 ARN = "arn:aws:codestar-connections:us-east-1:000000000000:connection/local"
 
 
 @contextmanager
 def detecting(settings: Settings, **changes: Any) -> Iterator[tuple[Running, Any, Detector]]:
-    chosen = replace(settings, detect_changes=True, poll_interval=0.3, **changes)
+    chosen = replace(settings, **{"detect_changes": True, "poll_interval": 0.3, **changes})
     with running(chosen) as live:
         detector = live.application.engine.detector
         assert detector is not None
@@ -171,11 +172,11 @@ def test_other_branch_tag_and_detect_changes_false_start_nothing(
 
 
 def test_remote_repository_is_polled(settings: Settings, tmp_path: Path) -> None:
-    repo = tmp_path / "remote.git"
+    repo = tmp_path / "served" / "remote.git"
     make_repo(tmp_path / "work")
     git(tmp_path, "clone", "-q", "--bare", str(tmp_path / "work"), str(repo))
-    with detecting(settings) as (_, client, detector):
-        client.create_pipeline(pipeline=declaration("app", git_action(f"file://{repo}")))
+    with git_daemon(tmp_path / "served") as base, detecting(settings) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("app", git_action(f"{base}/remote.git")))
         wait_count(client, "app", 1)
         wait_for(lambda: detector.counters.remote_polls > 0, 20, "a first poll")
         settle(detector, 1)
@@ -293,7 +294,7 @@ def test_faults_are_told_once_and_other_pipelines_go_on(
         client.create_pipeline(pipeline=declaration("doomed", git_action(str(doomed))))
         client.create_pipeline(pipeline=declaration("fine", git_action(str(fine))))
         client.create_pipeline(
-            pipeline=declaration("far", git_action(f"file://{tmp_path}/nowhere.git"))
+            pipeline=declaration("far", git_action("git://127.0.0.1:9/nowhere.git"))
         )
         wait_count(client, "doomed", 1)
         wait_count(client, "fine", 1)
@@ -388,3 +389,17 @@ def test_codecommit_repositories_and_poll_for_source_changes_false(
         assert sha in found[0]["trigger"]["triggerDetail"]
         settle(detector, 2)
         assert len(executions(client, "billing")) == 1
+
+
+def test_file_url_is_watched_like_a_folder(settings: Settings, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    with detecting(settings, poll_interval=3600) as (_, client, detector):
+        client.create_pipeline(pipeline=declaration("app", git_action(f"file://{repo}")))
+        wait_count(client, "app", 1)
+        sighted(detector)
+        sha = commit(repo, {"a": "1"}, "seen by events")
+        found = wait_count(client, "app", 2)
+        assert found[0]["trigger"]["triggerType"] == "CloudWatchEvent"
+        assert sha in found[0]["trigger"]["triggerDetail"]
+        assert detector.counters.remote_polls == 0

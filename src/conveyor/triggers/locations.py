@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import unquote, urlsplit
 
 from conveyor.actions.base import FailureType, ProviderConfig
 from conveyor.actions.git import git_folder, local_repository, without_password
@@ -44,6 +45,8 @@ class Location:
 def _git_location(url: str, hooked: bool = False) -> Location:
     if hooked:
         return Location(Kind.HOOKED, url)
+    if url.startswith("file://"):  # on this machine too: watched, not polled
+        url = unquote(urlsplit(url).path)
     path = local_repository(url)
     if path is None:
         return Location(Kind.REMOTE, url)
