@@ -53,6 +53,16 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def first_commit(repo: Path) -> Path:
+    """A new repository at ``repo`` with one commit on main."""
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "n").write_text("0")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "0")
+    return repo
+
+
 def wait(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.002) -> Any:
     deadline = time.monotonic() + timeout
     while not (value := check()):
@@ -98,12 +108,7 @@ def detector_of(live: Any) -> Detector:
 
 
 def commit_latency(home: Path) -> None:
-    repo = home / "repo"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "n").write_text("0")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "0")
+    repo = first_commit(home / "repo")
     settings = Settings(home=home / "server", detect_changes=True)
     with running(settings) as live:
         store = live.application.store
@@ -184,12 +189,7 @@ def _listening(port: int) -> bool:
 
 
 def many_remotes(home: Path) -> None:
-    seed = home / "seed"
-    seed.mkdir(parents=True)
-    git(seed, "init", "-q", "-b", "main")
-    (seed / "f").write_text("x")
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "seed")
+    seed = first_commit(home / "seed")
     for r in range(REPOS):
         git(home, "clone", "-q", "--bare", str(seed), str(home / "remotes" / f"r{r}.git"))
     settings = Settings(home=home / "server", workers=0, detect_changes=True)

@@ -110,15 +110,21 @@ def sighted(detector: Detector) -> None:
     settle(detector, 1)
 
 
+def follow(client: Any, detector: Detector, name: str, source: dict[str, Any]) -> None:
+    """Create the pipeline, and wait until its first execution started and its source is
+    sighted."""
+    client.create_pipeline(pipeline=declaration(name, source))
+    wait_count(client, name, 1)
+    sighted(detector)
+
+
 def test_commit_on_branch_starts_one_execution_pinned_to_it(
     settings: Settings, tmp_path: Path
 ) -> None:
     repo = tmp_path / "repo"
     make_repo(repo)
     with detecting(settings) as (_, client, detector):
-        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
-        wait_count(client, "app", 1)
-        sighted(detector)
+        follow(client, detector, "app", git_action(str(repo)))
         sha = commit(repo, {"a.txt": "1\n"}, "second")
         found = wait_count(client, "app", 2)
         newest = found[0]
@@ -193,9 +199,7 @@ def test_restart_starts_the_change_made_while_stopped_once(
     repo = tmp_path / "repo"
     make_repo(repo)
     with detecting(settings) as (_, client, detector):
-        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
-        wait_count(client, "app", 1)
-        sighted(detector)
+        follow(client, detector, "app", git_action(str(repo)))
     sha = commit(repo, {"a": "1"}, "while stopped")
     for _ in range(2):
         with detecting(settings) as (_, client, detector):
@@ -228,8 +232,9 @@ def test_trigger_filters_on_branches_tags_and_paths(settings: Settings, tmp_path
         client.create_pipeline(pipeline=declaration("app", connection_action(), triggers=[trigger]))
         wait_count(client, "app", 1)
         sighted(detector)
+        git(repo, "branch", "release/1")  # at the first commit, which changed no src/ file
         commit(repo, {"src/a.py": "1"}, "on main: not a release branch")
-        git(repo, "checkout", "-q", "-b", "release/1")
+        git(repo, "checkout", "-q", "release/1")
         commit(repo, {"docs/a.md": "1"}, "outside the paths")
         settle(detector, 2)
         assert len(executions(client, "app")) == 1
@@ -330,9 +335,7 @@ def test_show_and_executions_tell_the_trigger(settings: Settings, tmp_path: Path
     repo = tmp_path / "repo"
     make_repo(repo)
     with detecting(settings) as (live, client, detector):
-        client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
-        wait_count(client, "app", 1)
-        sighted(detector)
+        follow(client, detector, "app", git_action(str(repo)))
         sha = commit(repo, {"a": "1"}, "shown")
         wait_count(client, "app", 2)
         runner = CliRunner()
