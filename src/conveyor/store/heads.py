@@ -137,6 +137,7 @@ class Leadership:
         try:
             if self._conn is not None:
                 self._conn.execute(sa.text("SELECT 1"))
+                self._conn.commit()  # never left idle in a transaction
                 return True
             key = self._lock_key()
             conn = self._engine.connect()
