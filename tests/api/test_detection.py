@@ -406,3 +406,23 @@ def test_file_url_is_watched_like_a_folder(settings: Settings, tmp_path: Path) -
         assert found[0]["trigger"]["triggerType"] == "CloudWatchEvent"
         assert sha in found[0]["trigger"]["triggerDetail"]
         assert detector.counters.remote_polls == 0
+
+
+def test_a_corrupt_repository_starts_nothing_and_says_why(
+    settings: Settings, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    with detecting(settings) as (_, client, detector):
+        follow(client, detector, "app", git_action(str(repo)))
+        sha = commit(repo, {"a": "1"}, "then lost")
+        wait_count(client, "app", 2)
+        lost = "0123456789abcdef" * 2 + "01234567"  # a commit the repository does not have
+        written = repo / ".git" / "main.new"
+        written.write_text(lost + "\n")
+        written.rename(repo / ".git" / "refs" / "heads" / "main")
+        problem = wait_for(lambda: detection_of(client, "app"), 20, "the corrupt repository")
+        assert f"missing object {lost}" in problem["message"]
+        assert sha in executions(client, "app")[0]["trigger"]["triggerDetail"]
+        settle(detector, 2)
+        assert len(executions(client, "app")) == 2

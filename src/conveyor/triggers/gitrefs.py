@@ -20,7 +20,8 @@ _ENV = {
     "GIT_ASKPASS": "/bin/false",
     "LC_ALL": "C",
 }
-_FORMAT = "--format=%(refname)%00%(objectname)%00%(*objectname)"
+# The object type makes git read each object: a corrupt or missing one fails the read.
+_FORMAT = "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(objecttype)"
 
 
 class RefsUnavailable(Exception):
@@ -61,8 +62,8 @@ def local_refs(git_dir: str) -> dict[str, str]:
     refs = {}
     for line in out.splitlines():
         parts = line.split("\0")
-        if len(parts) == 3:
-            name, target, peeled = parts
+        if len(parts) == 4:
+            name, target, peeled, _ = parts
             refs[name] = peeled or target
     return refs
 
