@@ -22,12 +22,11 @@ from starlette.types import ASGIApp
 
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
-from conveyor.config import Settings
+from conveyor.config import Settings, read_connections
 from conveyor.engine.services import Services
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.store import Store
-from conveyor.triggers.connections import read_connections
 from conveyor.triggers.hooks import hook_routes
 from conveyor.worker.embedded import Engine, assemble
 

@@ -28,6 +28,7 @@ from functools import partial
 
 from conveyor.actions.base import ProviderConfig
 from conveyor.artifacts import ArtifactError, ArtifactStore
+from conveyor.config import Connection
 from conveyor.domain.triggers import (
     HEADS,
     Change,
@@ -40,7 +41,6 @@ from conveyor.domain.triggers import (
 from conveyor.engine.services import Services
 from conveyor.store import DuplicateKey
 from conveyor.triggers.catalog import Catalog, Target
-from conveyor.triggers.connections import Connection
 from conveyor.triggers.feed import Feed
 from conveyor.triggers.followed import Counters, Source
 from conveyor.triggers.gitrefs import RefsUnavailable, changed_files, local_refs, remote_refs

@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from conveyor.config import Connection
 from conveyor.domain.triggers import CONNECTION, decide
 from conveyor.engine.services import Services
 from conveyor.triggers.catalog import Catalog
-from conveyor.triggers.connections import Connection
 from conveyor.triggers.feed import Feed
 from conveyor.triggers.payloads import Delivery, Refused, event_of, parse, verify
 

@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 from conveyor.actions.base import FailureType, ProviderConfig
 from conveyor.actions.git import git_folder, local_repository, without_password
 from conveyor.actions.sources import CodeCommitSource, ConnectionSource, SourceUnavailable
+from conveyor.config import Connection
 from conveyor.domain.triggers import Watch
-from conveyor.triggers.connections import Connection
 
 __all__ = ["Kind", "Location", "SourceUnavailable", "locate", "without_password"]
 

@@ -19,13 +19,12 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
-from conveyor.config import Settings
+from conveyor.config import Settings, connection_urls, read_connections
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
-from conveyor.triggers.connections import connection_urls, read_connections
 from conveyor.triggers.detector import Detector
 from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
