@@ -6,11 +6,17 @@ source action started, beside the floor, the time ``git commit`` itself takes; a
 of at most 250 ms. Then 1,000 pipelines over 100 remote repositories (bare repositories
 behind ``git daemon``, 10 pipelines each, no workers so nothing runs): every interval must read each
 repository exactly once (100 ``git ls-remote``), and the detector's CPU per interval is printed
-(its own threads; the git processes' CPU beside it).
+(its own threads; the git processes' CPU beside it). Between the two, signed GitHub push
+deliveries to a connection's ``/hooks/<name>`` are timed until their 202 (execution started);
+aim: at most 20 ms.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
+import json
 import os
 import resource
 import socket
@@ -30,6 +36,7 @@ from conveyor.triggers.detector import Detector
 
 COMMITS = 20
 AIM_MS = 250.0
+AIM_DELIVERY_MS = 20.0
 REPOS = 100
 PIPELINES = 1000
 INTERVAL = 3.0
@@ -222,9 +229,71 @@ def many_remotes(home: Path) -> None:
         )
 
 
+def delivery_latency(home: Path) -> None:
+    """Signed GitHub push deliveries, each a new commit: the time until 202 (execution
+    started), over one keep-alive connection."""
+    arn = "arn:aws:codestar-connections:us-east-1:000000000000:connection/bench"
+    secret = "bench-secret"
+    hooked = {arn: {"url": str(home / "hosted"), "host": "github", "secret": secret}}
+    settings = Settings(home=home / "server", workers=0, connections=hooked)
+    with running(settings) as live:
+        pipeline = declaration("hooked", "unused")
+        pipeline["stages"][0]["actions"][0] = {
+            "name": "Source",
+            "actionTypeId": {
+                "category": "Source",
+                "owner": "AWS",
+                "provider": "CodeStarSourceConnection",
+                "version": "1",
+            },
+            "configuration": {
+                "ConnectionArn": arn,
+                "FullRepositoryId": "team/app",
+                "BranchName": "main",
+            },
+            "outputArtifacts": [{"name": "Src"}],
+        }
+        _client(live.endpoint).create_pipeline(pipeline=pipeline)
+        host, port = live.endpoint.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port))
+        times = []
+        for n in range(COMMITS + 5):
+            body = json.dumps(
+                {
+                    "ref": "refs/heads/main",
+                    "after": hashlib.sha1(str(n).encode()).hexdigest(),
+                    "repository": {"full_name": "team/app"},
+                    "commits": [],
+                }
+            ).encode()
+            signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            headers = {
+                "content-type": "application/json",
+                "x-github-event": "push",
+                "x-hub-signature-256": f"sha256={signature}",
+            }
+            began = time.perf_counter()
+            conn.request("POST", "/hooks/bench", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 202:
+                raise RuntimeError(f"delivery answered {response.status}")
+            if n >= 5:  # the first ones warm up
+                times.append((time.perf_counter() - began) * 1000)
+        conn.close()
+        median = statistics.median(times)
+        verdict = "ok" if median <= AIM_DELIVERY_MS else "MISSED"
+        print(
+            f"signed push delivery -> execution started (202): median {median:.1f} ms over "
+            f"{len(times)} deliveries, round trip included (aim <= {AIM_DELIVERY_MS:.0f} ms) "
+            f"{verdict}"
+        )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as folder:
         commit_latency(Path(folder) / "latency")
+        delivery_latency(Path(folder) / "delivery")
         many_remotes(Path(folder) / "remotes")
 
 
