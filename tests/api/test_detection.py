@@ -9,6 +9,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from conveyor.cli.main import cli
 from conveyor.config import Settings
 from conveyor.server import Running, running
 from conveyor.triggers.detector import Detector
+from tests.api.test_outage import rename
 from tests.conftest import make_client
 from tests.support.engine import commands, commit, git, make_repo, stage, wait_for
 from tests.support.gitrepo import git_daemon
@@ -426,3 +428,40 @@ def test_a_corrupt_repository_starts_nothing_and_says_why(
         assert sha in executions(client, "app")[0]["trigger"]["triggerDetail"]
         settle(detector, 2)
         assert len(executions(client, "app")) == 2
+
+
+@pytest.mark.postgres
+def test_a_database_outage_is_told_once_and_detection_resumes(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "conveyor.triggers")
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    schema = parse_qs(urlsplit(postgres_url).query)["options"][0].partition("search_path=")[2]
+    with detecting(Settings(home=tmp_path / "home", database_url=postgres_url)) as (
+        _,
+        client,
+        detector,
+    ):
+        follow(client, detector, "app", git_action(str(repo)))
+        rename(schema, f"{schema}_away")
+        try:
+            wait_for(
+                lambda: any("pass failed" in r.getMessage() for r in caplog.records),
+                20,
+                "the failing pass",
+            )
+            passes = detector.counters.passes
+            wait_for(lambda: detector.counters.passes >= passes + 3, 20, "more failing passes")
+        finally:
+            rename(f"{schema}_away", schema)
+        wait_for(
+            lambda: any("passes again" in r.getMessage() for r in caplog.records),
+            20,
+            "detection to pass again",
+        )
+        failed = [r for r in caplog.records if "pass failed" in r.getMessage()]
+        assert len(failed) == 1, [r.exc_info for r in failed]
+        sha = commit(repo, {"a": "1"}, "after the outage")
+        found = wait_count(client, "app", 2)
+        assert sha in found[0]["trigger"]["triggerDetail"]

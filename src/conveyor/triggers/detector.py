@@ -95,12 +95,19 @@ class Detector:
             target=self.watcher.run, args=(stop,), name="conveyor-watch", daemon=True
         )
         watcher.start()
+        failing: str | None = None
         try:
             while not stop.is_set():
                 try:
                     self.tick()
-                except Exception:  # keep detecting: one bad pass must not end the loop
-                    log.exception("change detection pass failed")
+                except Exception as exc:  # keep detecting: one bad pass must not end the loop
+                    if str(exc) != failing:  # once per problem, not once a second
+                        log.exception("change detection pass failed")
+                    failing = str(exc)
+                else:
+                    if failing is not None:
+                        log.warning("change detection passes again")
+                    failing = None
                 stop.wait(tick)
         finally:
             self._leadership.release()
@@ -117,6 +124,7 @@ class Detector:
         try:
             self._tick()
         finally:
+            self.counters.passes += 1
             self.counters.spent(time.thread_time() - began)
 
     def _tick(self) -> None:

@@ -26,6 +26,7 @@ class Source:
 class Counters:
     """What the detector did, for benchmarks and tests."""
 
+    passes: int = 0
     remote_polls: int = 0
     local_scans: int = 0
     s3_polls: int = 0
