@@ -142,19 +142,21 @@ class Detector:
                 self._sources.clear()
                 self._leading = True
                 log.info("this server detects source changes")
-            new = self._refresh()
-        now = time.monotonic()
-        rescan = now - self._scanned >= self._rescan
-        if rescan:
-            self._scanned = now
+            now = time.monotonic()
+            rescan = now - self._scanned >= self._rescan
+            if rescan:
+                self._scanned = now
+            new = self._refresh(relocate=rescan)
         self._scan_local(None if rescan else new)
         self._poll_remote(now)
         self._poll_s3(now)
 
     # -- what to follow ------------------------------------------------------------------------
 
-    def _refresh(self) -> set[tuple[int, str]]:
-        """Bring the sources up to date with the pipelines; the keys of sources not seen yet."""
+    def _refresh(self, *, relocate: bool) -> set[tuple[int, str]]:
+        """Bring the sources up to date with the pipelines; the keys of sources not seen yet.
+        New sources and those that could not be found are located; all of them when
+        ``relocate`` (a repository may have appeared or gone)."""
         targets = {t.key: t for t in self._catalog.targets()}
         new = set()
         for key in set(self._sources) - set(targets):
@@ -164,6 +166,8 @@ class Detector:
             if source is None or source.target.version != target.version:
                 source = self._sources[key] = Source(target)
                 new.add(key)
+            elif not relocate and source.location is not None:
+                continue
             try:
                 source.location = locate(target.watch, self._config, self._connections)
             except SourceUnavailable as problem:
