@@ -184,15 +184,22 @@ def test_remote_repository_is_polled(settings: Settings, tmp_path: Path) -> None
     make_repo(tmp_path / "work")
     git(tmp_path, "clone", "-q", "--bare", str(tmp_path / "work"), str(repo))
     with git_daemon(tmp_path / "served") as base, detecting(settings) as (_, client, detector):
-        client.create_pipeline(pipeline=declaration("app", git_action(f"{base}/remote.git")))
-        wait_count(client, "app", 1)
+        names = ("app", "same-remote", "same-again")
+        for name in names:
+            client.create_pipeline(pipeline=declaration(name, git_action(f"{base}/remote.git")))
+            wait_count(client, name, 1)
         wait_for(lambda: detector.counters.remote_polls > 0, 20, "a first poll")
         settle(detector, 1)
         sha = commit(tmp_path / "work", {"n": "1"}, "pushed")
         git(tmp_path / "work", "push", "-q", str(repo), "main")
-        found = wait_count(client, "app", 2)
-        assert found[0]["trigger"]["triggerType"] == "PollForSourceChanges"
-        assert sha in found[0]["trigger"]["triggerDetail"]
+        for name in names:
+            found = wait_count(client, name, 2)
+            assert found[0]["trigger"]["triggerType"] == "PollForSourceChanges"
+            assert sha in found[0]["trigger"]["triggerDetail"]
+        # Three pipelines, one (URL, branch): one git ls-remote per interval.
+        rounds, polls = list(detector.counters.rounds), detector.counters.remote_polls
+        assert set(rounds) == {1}
+        assert len(rounds) - 1 <= polls <= len(rounds)  # a round may be under way
 
 
 def test_restart_starts_the_change_made_while_stopped_once(
