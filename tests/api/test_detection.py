@@ -97,18 +97,16 @@ def wait_count(client: Any, name: str, count: int) -> list[dict[str, Any]]:
     )
 
 
-def settle(detector: Detector, scans: int = 2) -> None:
-    """Wait until the detector has read the repositories ``scans`` more times."""
-    seen = detector.counters.local_scans + detector.counters.remote_polls
-    wait_for(
-        lambda: detector.counters.local_scans + detector.counters.remote_polls >= seen + scans,
-        20,
-        "the detector to look again",
-    )
+def settle(detector: Detector, passes: int = 2) -> None:
+    """Wait until the detector has made ``passes`` whole passes (each reads every repository
+    again) that began after this call."""
+    seen = detector.counters.passes
+    wait_for(lambda: detector.counters.passes > seen + passes, 20, "the detector to look again")
 
 
 def sighted(detector: Detector) -> None:
-    wait_for(lambda: detector.leading and detector.counters.local_scans > 0, 20, "first sight")
+    """Wait until the detector leads and has sighted every pipeline created before the call."""
+    wait_for(lambda: detector.leading, 20, "a detecting server")
     settle(detector, 1)
 
 

@@ -90,7 +90,10 @@ class Detector:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, tick: float = TICK) -> None:
+    def run(self, stop: threading.Event, tick: float | None = None) -> None:
+        """Pass every ``tick`` seconds (default: a second, or the poll interval if shorter)
+        until ``stop`` is set."""
+        tick = min(TICK, self._interval) if tick is None else tick
         watcher = threading.Thread(
             target=self.watcher.run, args=(stop,), name="conveyor-watch", daemon=True
         )
