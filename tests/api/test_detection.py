@@ -471,3 +471,42 @@ def test_a_database_outage_is_told_once_and_detection_resumes(
         sha = commit(repo, {"a": "1"}, "after the outage")
         found = wait_count(client, "app", 2)
         assert sha in found[0]["trigger"]["triggerDetail"]
+
+
+def test_trigger_on_a_remote_connection_reads_every_branch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    work = tmp_path / "work"
+    make_repo(work)
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(served / "team" / "app"))
+    trigger = {
+        "providerType": "CodeStarSourceConnection",
+        "gitConfiguration": {
+            "sourceActionName": "Source",
+            "push": [{"branches": {"includes": ["release/*"]}, "filePaths": {"includes": ["x"]}}],
+        },
+    }
+    with (
+        git_daemon(served) as base,
+        detecting(settings, connections={ARN: base}) as (
+            _,
+            client,
+            detector,
+        ),
+    ):
+        client.create_pipeline(pipeline=declaration("app", connection_action(), triggers=[trigger]))
+        wait_count(client, "app", 1)
+        sighted(detector)
+        git(work, "checkout", "-q", "-b", "release/2")
+        sha = commit(work, {"y": "1"}, "a release")
+        git(work, "push", "-q", str(served / "team" / "app"), "release/2")
+        found = wait_count(client, "app", 2)
+        # The files of a polled push are not known, so filePaths cannot hold it back.
+        assert f"commit {sha} on refs/heads/release/2" in found[0]["trigger"]["triggerDetail"]
+        assert found[0]["trigger"]["triggerType"] == "WebhookV2"
+        git(work, "checkout", "-q", "main")
+        commit(work, {"z": "1"}, "not a release")
+        git(work, "push", "-q", str(served / "team" / "app"), "main")
+        settle(detector)
+        assert len(executions(client, "app")) == 2

@@ -71,8 +71,11 @@ def local_refs(git_dir: str) -> dict[str, str]:
 def remote_refs(url: str, branch: str | None) -> dict[str, str]:
     """The branch ``branch`` of ``url`` (absent when it has none), or every branch and tag."""
     shown = without_password(url)
-    wanted = [f"refs/heads/{branch}"] if branch is not None else ["--heads", "--tags"]
-    out = _git(["ls-remote", "--end-of-options", url, *wanted], shown)
+    if branch is not None:
+        argv = ["ls-remote", "--end-of-options", url, f"refs/heads/{branch}"]
+    else:
+        argv = ["ls-remote", "--heads", "--tags", "--end-of-options", url]
+    out = _git(argv, shown)
     refs: dict[str, str] = {}
     peeled: dict[str, str] = {}
     for line in out.splitlines():
@@ -87,14 +90,17 @@ def remote_refs(url: str, branch: str | None) -> dict[str, str]:
 
 def changed_files(git_dir: str, old: str | None, new: str) -> tuple[str, ...] | None:
     """The paths that differ from ``old`` to ``new`` (without ``old``: what ``new`` itself
-    changed); None when they cannot be told (an object is missing)."""
+    changed, against its first parent); None when they cannot be told (an object is missing)."""
     base = ["--git-dir=" + git_dir, "-c", "core.quotePath=false"]
-    if old is not None:
-        argv = [*base, "diff", "--name-only", "-z", "--no-renames", old, new, "--"]
-    else:
-        argv = [*base, "diff-tree", "--root", "--no-commit-id", "-r", "--name-only", "-z", new]
-    try:
-        out = _git(argv, git_dir)
-    except RefsUnavailable:
-        return None
-    return tuple(name for name in out.split("\0") if name)
+    attempts = [[*base, "diff", "--name-only", "-z", "--no-renames", old or f"{new}^1", new, "--"]]
+    if old is None:  # a root commit has no first parent
+        attempts.append(
+            [*base, "diff-tree", "--root", "--no-commit-id", "-r", "--name-only", "-z", new]
+        )
+    for argv in attempts:
+        try:
+            out = _git(argv, git_dir)
+        except RefsUnavailable:
+            continue
+        return tuple(name for name in out.split("\0") if name)
+    return None
