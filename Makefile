@@ -28,8 +28,9 @@ types: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
+# Three test processes on two cores: much of the suite waits on subprocesses and the database.
 unit: $(STAMP) postgres
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3
 
 bench: $(STAMP) postgres
 	$(BIN)/python bench/run.py

@@ -22,11 +22,7 @@ from tests.support.engine import (
     wait_for,
     wait_status,
 )
-
-
-def code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    value: str = excinfo.value.response["Error"]["Code"]
-    return value
+from tests.support.errors import code
 
 
 @pytest.fixture

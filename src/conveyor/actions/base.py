@@ -83,6 +83,9 @@ class JobContext:
     # Told the process group id of every process the provider starts, so that a server that
     # dies mid-action can find and end them when it starts again.
     process_started: Callable[[int], None] | None = None
+    # Called by the worker once the action is over, before the workspace is removed: each
+    # hands back what the workspace borrowed (a copy of an unpacked artifact, say).
+    when_done: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

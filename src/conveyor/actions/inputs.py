@@ -2,11 +2,13 @@
 
 Commands, CodeBuild and S3 deploy all need an input artifact's files in a folder of the job's
 workspace. With an `Unpacked` (the server shares one among its providers) the artifact is
-unpacked once and copied from there; without one it is fetched and unpacked in place.
+unpacked once and copied from there, and the copy is handed back when the action is over;
+without one it is fetched and unpacked in place.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from conveyor.actions.base import ArtifactLocation, JobContext
@@ -29,7 +31,9 @@ def unpack_input(
     where the zip goes meanwhile when there is no shared unpacked copy."""
     if unpacked is not None:
         store = context.artifacts
-        return unpacked.materialise(store, artifact.bucket, artifact.key, target, scratch=scratch)
+        count = unpacked.materialise(store, artifact.bucket, artifact.key, target, scratch=scratch)
+        context.when_done.append(partial(unpacked.reclaim, target))
+        return count
     context.artifacts.get(artifact.bucket, artifact.key, scratch)
     try:
         return unpack(scratch, target, max_bytes=max_bytes)

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.api.body import parse
 from conveyor.api.context import Context
+from conveyor.api.delivery import webhook_routes
 from conveyor.api.handlers import handlers
 from conveyor.api.logs import make_log_endpoint
 from conveyor.api.model import TARGET_PREFIX, operation, operation_names
@@ -131,7 +132,10 @@ def create_app(
         state = services.health.current
         return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
-    routes: list[BaseRoute] = [Route("/health", health, methods=["GET"])]
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        *webhook_routes(services, offload),
+    ]
     if logs is not None:
         routes.append(
             Route(

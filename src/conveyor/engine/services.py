@@ -16,10 +16,12 @@ from conveyor.engine.jobs import LEASE_SECONDS, JobService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.pipelines import PipelineService
 from conveyor.engine.plans import Plans
+from conveyor.engine.revisions import RevisionService
 from conveyor.engine.runner import Runner
 from conveyor.engine.sweeper import Retention, Sweeper
 from conveyor.engine.tags import TagService
 from conveyor.engine.views import Views
+from conveyor.engine.webhooks import WebhookService
 from conveyor.store import DuplicateKey, Store
 
 _TOKEN_KEY = "page_token_key"
@@ -48,6 +50,8 @@ class Services:
     executions: ExecutionService
     jobs: JobService
     views: Views
+    webhooks: WebhookService
+    revisions: RevisionService
     sweeper: Sweeper
     # Whether the database answers, for /health.
     health: DatabaseWatch
@@ -96,6 +100,16 @@ class Services:
             executions=executions,
             jobs=JobService(store, clock, runner, executions, limits.lease_seconds),
             views=Views(store, scope, plans),
+            webhooks=WebhookService(
+                store,
+                scope,
+                clock,
+                plans,
+                executions,
+                max_tags=limits.max_tags,
+                base_url=log_base,
+            ),
+            revisions=RevisionService(scope, clock, plans, executions),
             sweeper=Sweeper(
                 store,
                 clock,

@@ -25,8 +25,10 @@ from conveyor.store.heads import Heads, Leadership, PipelineBrief
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
+from conveyor.store.revisions import ActionRevisions
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
+from conveyor.store.webhooks import WebhookRecord, Webhooks
 
 __all__ = [
     "ActionBrief",
@@ -45,6 +47,7 @@ __all__ = [
     "StoreUnavailable",
     "TransitionRecord",
     "Tx",
+    "WebhookRecord",
 ]
 
 
@@ -61,6 +64,8 @@ class Tx:
         self.tags = Tags(conn)
         self.action_types = ActionTypes(conn)
         self.meta = Meta(conn)
+        self.webhooks = Webhooks(conn)
+        self.action_revisions = ActionRevisions(conn)
         self.heads = Heads(conn)
 
 

@@ -97,6 +97,16 @@ def job_context(
     )
 
 
+def _hand_back(context: JobContext) -> None:
+    """Give back what the action's workspace borrowed, once (the action is over)."""
+    while context.when_done:
+        hand_back = context.when_done.pop()
+        try:
+            hand_back()
+        except Exception:
+            log.exception("job %s: handing back its workspace failed", context.job_id)
+
+
 class WorkerPool:
     def __init__(
         self,
@@ -190,6 +200,7 @@ class WorkerPool:
         with self._lock:
             self._running[job.id] = (cancelled, owner)
         workspace = self._work / job.id
+        context: JobContext | None = None
         try:
             workspace.mkdir(parents=True, exist_ok=True)
             action_execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
@@ -204,6 +215,8 @@ class WorkerPool:
                     lambda pid: leftovers.record(self._work, job.id, pid),
                 )
                 result = self._provide(job, context)
+            # Before the result moves the execution on, so the next action finds it all back.
+            _hand_back(context)
             return self._report(job, result, owner)
         except ConveyorError as exc:  # the job was abandoned or timed out meanwhile
             log.info("job %s: %s", job.id, exc.message)
@@ -220,6 +233,8 @@ class WorkerPool:
             with self._lock:
                 self._running.pop(job.id, None)
             leftovers.forget(self._work, job.id)
+            if context is not None:
+                _hand_back(context)
             self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
         return None
 
