@@ -21,10 +21,11 @@ from conveyor.server import Running, running
 from conveyor.triggers.detector import Detector
 from tests.api.test_outage import rename
 from tests.conftest import make_client
+from tests.support.declarations import CONNECTION_ARN, connection_source
 from tests.support.engine import commands, commit, git, make_repo, stage, wait_for
 from tests.support.gitrepo import git_daemon
 
-ARN = "arn:aws:codestar-connections:us-east-1:000000000000:connection/local"
+ARN = CONNECTION_ARN
 
 
 @contextmanager
@@ -47,23 +48,7 @@ def git_action(url: str, **config: str) -> dict[str, Any]:
 
 
 def connection_action(**config: str) -> dict[str, Any]:
-    return {
-        "name": "Source",
-        "actionTypeId": {
-            "category": "Source",
-            "owner": "AWS",
-            "provider": "CodeStarSourceConnection",
-            "version": "1",
-        },
-        "configuration": {
-            "ConnectionArn": ARN,
-            "FullRepositoryId": "team/app",
-            "BranchName": "main",
-            **config,
-        },
-        "outputArtifacts": [{"name": "Src"}],
-        "namespace": "SRC",
-    }
+    return connection_source("Src", "SRC", **config)
 
 
 def declaration(name: str, source: dict[str, Any], **extra: Any) -> dict[str, Any]:

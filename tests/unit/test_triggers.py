@@ -21,29 +21,15 @@ from conveyor.domain.triggers import (
     trigger_type,
     watches,
 )
-from tests.support.declarations import build_action, pipeline
+from tests.support.declarations import (
+    CONNECTION_ARN,
+    build_action,
+    connection_source,
+    pipeline,
+)
 
-ARN = "arn:aws:codestar-connections:us-east-1:000000000000:connection/abc"
+ARN = CONNECTION_ARN
 SHA = "a" * 40
-
-
-def connection(name: str = "Source", **config: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "actionTypeId": {
-            "category": "Source",
-            "owner": "AWS",
-            "provider": "CodeStarSourceConnection",
-            "version": "1",
-        },
-        "configuration": {
-            "ConnectionArn": ARN,
-            "FullRepositoryId": "team/app",
-            "BranchName": "main",
-            **config,
-        },
-        "outputArtifacts": [{"name": "SourceOutput"}],
-    }
 
 
 def provider_action(provider: str, **config: str) -> dict[str, Any]:
@@ -64,7 +50,7 @@ def with_trigger(git: dict[str, Any], source: dict[str, Any] | None = None) -> d
     return pipeline(
         pipelineType="V2",
         stages=[
-            {"name": "Source", "actions": [source or connection()]},
+            {"name": "Source", "actions": [source or connection_source()]},
             {"name": "Build", "actions": [build_action()]},
         ],
         triggers=[
@@ -264,7 +250,7 @@ def test_pull_request_events_default_to_all() -> None:
 
 def test_detect_changes_false_turns_a_trigger_off() -> None:
     declaration = with_trigger(
-        {"push": [{"branches": {"includes": ["*"]}}]}, connection(DetectChanges="false")
+        {"push": [{"branches": {"includes": ["*"]}}]}, connection_source(DetectChanges="false")
     )
     assert watches(parse_pipeline(declaration)) == ()
 
