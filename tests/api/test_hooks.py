@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -237,3 +237,9 @@ def test_refused_deliveries_start_nothing(hosted: tuple[Running, Path], host: st
     ping = json.dumps({"zen": "hi"}).encode()
     assert post(live, ping, signed(host, ping, "ping")) == (200, {"message": "pong"})
     assert len(executions(client, "app")) == 1
+    form = urlencode({"payload": json.dumps(push_payload(host, "refs/heads/main", sha, []))})
+    encoded = form.encode()
+    headers = {**signed(host, encoded, "push"), "content-type": "application/x-www-form-urlencoded"}
+    status, answer = post(live, encoded, headers)
+    assert status == 202, answer  # GitHub's form encoding is read as well
+    assert len(executions(client, "app")) == 2
