@@ -212,7 +212,7 @@ def many_remotes(home: Path) -> None:
         cpu_before = detector.counters.cpu
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         wait(lambda: len(detector.counters.rounds) >= rounds_before + ROUNDS, 120, 0.05)
-        rounds = detector.counters.rounds[rounds_before : rounds_before + ROUNDS]
+        rounds = list(detector.counters.rounds)[rounds_before : rounds_before + ROUNDS]
         cpu = (detector.counters.cpu - cpu_before) / ROUNDS
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         git_cpu = (

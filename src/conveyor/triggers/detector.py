@@ -331,7 +331,7 @@ class Detector:
     def _start(self, target: Target, fire: Fire, kind: str) -> None:
         execution = self._feed.start(target, fire, kind)
         if execution is not None:
-            self.counters.started.append(execution)
+            self.counters.starts += 1
 
     def _remember(self, target: Target, ref: str, revision: str) -> _Head:
         key = (target.pipeline_id, target.watch.action, ref)

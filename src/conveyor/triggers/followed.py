@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 from conveyor.triggers.catalog import Target
@@ -30,9 +31,9 @@ class Counters:
     remote_polls: int = 0
     local_scans: int = 0
     s3_polls: int = 0
-    started: list[str] = field(default_factory=list)
-    # How many distinct (URL, branch) each round of remote polls read.
-    rounds: list[int] = field(default_factory=list)
+    starts: int = 0
+    # How many distinct (URL, branch) each recent round of remote polls read.
+    rounds: deque[int] = field(default_factory=lambda: deque(maxlen=1024))
     # CPU seconds the detector's own threads spent (git's processes not included).
     cpu: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
