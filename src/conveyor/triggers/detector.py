@@ -81,7 +81,10 @@ class Detector:
         self._leading = False
         self._heads: dict[tuple[int, str, str], str] = {}
         self._sources: dict[tuple[int, str], Source] = {}
-        self._polled: dict[tuple[str, str | None], float] = {}
+        # Polled locations, and when the last round of them began: every location is read
+        # once per round, a new one at once and then with the others.
+        self._polled: set[tuple[str, str | None]] = set()
+        self._rounds: dict[Kind, float] = {}
         self._scanned = float("-inf")
         self._problems = Problems(services.store, services.clock)
         self._pool = ThreadPoolExecutor(POLLERS, thread_name_prefix="conveyor-poll")
@@ -240,18 +243,25 @@ class Detector:
 
     # -- remote repositories ---------------------------------------------------------------------
 
+    def _due(self, kind: Kind, now: float) -> dict[tuple[str, str | None], list[Source]]:
+        """The locations of ``kind`` to read now: all of them once a round is due, else those
+        never read yet."""
+        groups = self._grouped(kind)
+        if now - self._rounds.get(kind, float("-inf")) >= self._interval:
+            self._rounds[kind] = now
+            due = groups
+            if kind == Kind.REMOTE and groups:
+                self.counters.rounds.append(len(groups))
+        else:
+            due = {key: sources for key, sources in groups.items() if key not in self._polled}
+        self._polled.update(due)
+        return due
+
     def _poll_remote(self, now: float) -> None:
         with self._lock:
-            due = {
-                key: sources
-                for key, sources in self._grouped(Kind.REMOTE).items()
-                if now - self._polled.get(key, float("-inf")) >= self._interval
-            }
-            for key in due:
-                self._polled[key] = now
+            due = self._due(Kind.REMOTE, now)
         if not due:
             return
-        self.counters.rounds.append(len(due))
         results = self._pool.map(self._ls_remote, due)
         for sources, refs in zip(due.values(), results, strict=True):
             with self._lock:
@@ -355,11 +365,7 @@ class Detector:
         if self._buckets is None:
             return
         with self._lock:
-            groups = self._grouped(Kind.S3)
-            for key, sources in groups.items():
-                if now - self._polled.get(key, float("-inf")) < self._interval:
-                    continue
-                self._polled[key] = now
+            for sources in self._due(Kind.S3, now).values():
                 self._look_at_object(sources)
 
     def _look_at_object(self, sources: list[Source]) -> None:
