@@ -28,7 +28,7 @@ from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.store import Store
 from conveyor.triggers.hooks import hook_routes
-from conveyor.worker.embedded import Engine, assemble
+from conveyor.worker.embedded import Engine, assemble, provider_config
 
 log = logging.getLogger("conveyor.server")
 
@@ -51,7 +51,8 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     """Everything a server needs, once the home is this process's; ``holder`` says what this
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
     local = assemble(settings, holder, detect=True)
-    hooks = hook_routes(local.services, read_connections(settings.connections))
+    connections = read_connections(settings.connections)
+    hooks = hook_routes(local.services, connections, provider_config(settings))
     app = limit_bodies(create_app(local.services, settings.home / "logs", hooks))
     return Application(local.store, local.services, app, local.engine, local.home_lock)
 

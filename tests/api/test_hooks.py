@@ -243,3 +243,30 @@ def test_refused_deliveries_start_nothing(hosted: tuple[Running, Path], host: st
     status, answer = post(live, encoded, headers)
     assert status == 202, answer  # GitHub's form encoding is read as well
     assert len(executions(client, "app")) == 2
+
+
+@pytest.mark.parametrize("host", ["github"])
+def test_pull_request_file_paths_of_a_repository_here(
+    hosted: tuple[Running, Path], host: str
+) -> None:
+    live, repo = hosted
+    client = make_client(live.endpoint)
+    trigger = {
+        "providerType": "CodeStarSourceConnection",
+        "gitConfiguration": {
+            "sourceActionName": "Source",
+            "pullRequest": [
+                {"branches": {"includes": ["main"]}, "filePaths": {"includes": ["src/**"]}}
+            ],
+        },
+    }
+    client.create_pipeline(pipeline=declaration("app", connection_action(), triggers=[trigger]))
+    wait_count(client, "app", 1)
+    git(repo, "checkout", "-q", "-b", "feature")
+    docs = commit(repo, {"docs/a.md": "1"}, "docs only")
+    status, answer = deliver(live, host, "pull_request", pr_payload(host, "OPEN", 3, docs))
+    assert (status, answer) == (200, {"message": "no source action takes this change"})
+    code = commit(repo, {"src/a.py": "1"}, "code")
+    status, answer = deliver(live, host, "pull_request", pr_payload(host, "UPDATED", 3, code))
+    assert status == 202, answer
+    assert len(executions(client, "app")) == 2

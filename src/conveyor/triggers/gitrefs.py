@@ -104,3 +104,14 @@ def changed_files(git_dir: str, old: str | None, new: str) -> tuple[str, ...] | 
             continue
         return tuple(name for name in out.split("\0") if name)
     return None
+
+
+def pull_request_files(git_dir: str, destination: str, head: str) -> tuple[str, ...] | None:
+    """The paths a pull request of ``head`` into ``destination`` changes (from where they
+    part); None when they cannot be told."""
+    argv = ["--git-dir=" + git_dir, "diff", "--name-only", "-z", "--no-renames"]
+    try:
+        out = _git([*argv, f"refs/heads/{destination}...{head}", "--"], git_dir)
+    except RefsUnavailable:
+        return None
+    return tuple(name for name in out.split("\0") if name)

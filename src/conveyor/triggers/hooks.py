@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,11 +23,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from conveyor.actions.base import ProviderConfig
 from conveyor.config import Connection
-from conveyor.domain.triggers import CONNECTION, decide
+from conveyor.domain.triggers import CONNECTION, PullRequest, Push, decide
 from conveyor.engine.services import Services
-from conveyor.triggers.catalog import Catalog
+from conveyor.triggers.catalog import Catalog, Target
 from conveyor.triggers.feed import Feed
+from conveyor.triggers.gitrefs import pull_request_files
+from conveyor.triggers.locations import SourceUnavailable, locate
 from conveyor.triggers.payloads import Delivery, Refused, event_of, parse, verify
 
 log = logging.getLogger("conveyor.triggers")
@@ -45,7 +49,13 @@ def _json(body: bytes, content_type: str) -> Any:
 
 
 class Hooks:
-    def __init__(self, services: Services, connections: Mapping[str, Connection]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        connections: Mapping[str, Connection],
+        config: ProviderConfig | None = None,
+    ) -> None:
+        self._config = config
         self._by_name = {c.name: c for c in connections.values() if c.host}
         self._catalog = Catalog(services.store)
         self._feed = Feed(services)
@@ -89,7 +99,7 @@ class Hooks:
                 or configuration.get("FullRepositoryId", "").strip().lower() != wanted
             ):
                 continue
-            fire = decide(target.watch, delivery.change)
+            fire = decide(target.watch, self._with_files(target, delivery.change))
             if fire is None:
                 continue
             execution = self._feed.start(target, fire, TRIGGER)
@@ -97,9 +107,25 @@ class Hooks:
                 started.append(execution)
         return started
 
+    def _with_files(self, target: Target, change: Push | PullRequest) -> Push | PullRequest:
+        """A pull request with the files it changes, when its repository is on this machine
+        (deliveries do not list them; without them ``filePaths`` lets every one through)."""
+        if not isinstance(change, PullRequest) or change.files is not None or not self._config:
+            return change
+        try:
+            location = locate(target.watch, self._config, {})
+        except SourceUnavailable:
+            return change
+        if location.git_dir is None:
+            return change
+        files = pull_request_files(location.git_dir, change.destination_branch, change.commit)
+        return replace(change, files=files)
 
-def hook_routes(services: Services, connections: Mapping[str, Connection]) -> list[BaseRoute]:
+
+def hook_routes(
+    services: Services, connections: Mapping[str, Connection], config: ProviderConfig
+) -> list[BaseRoute]:
     """The delivery routes of the connections that name a git host (none without any)."""
     if not any(c.host for c in connections.values()):
         return []
-    return Hooks(services, connections).routes()
+    return Hooks(services, connections, config).routes()
