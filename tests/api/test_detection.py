@@ -76,7 +76,7 @@ def wait_count(client: Any, name: str, count: int) -> list[dict[str, Any]]:
     return list(
         wait_for(
             lambda: (found := executions(client, name)) and len(found) >= count and found,
-            20,
+            60,
             f"{count} executions of {name}",
         )
     )
@@ -86,12 +86,12 @@ def settle(detector: Detector, passes: int = 2) -> None:
     """Wait until the detector has made ``passes`` whole passes (each reads every repository
     again) that began after this call."""
     seen = detector.counters.passes
-    wait_for(lambda: detector.counters.passes > seen + passes, 20, "the detector to look again")
+    wait_for(lambda: detector.counters.passes > seen + passes, 60, "the detector to look again")
 
 
 def sighted(detector: Detector) -> None:
     """Wait until the detector leads and has sighted every pipeline created before the call."""
-    wait_for(lambda: detector.leading, 20, "a detecting server")
+    wait_for(lambda: detector.leading, 60, "a detecting server")
     settle(detector, 1)
 
 
@@ -127,7 +127,7 @@ def test_commit_on_branch_starts_one_execution_pinned_to_it(
                 )["pipelineExecution"]["status"]
                 == "Succeeded"
             ),
-            30,
+            60,
             "the detected execution to succeed",
         )
         revisions = client.get_pipeline_execution(
@@ -171,7 +171,7 @@ def test_remote_repository_is_polled(settings: Settings, tmp_path: Path) -> None
         for name in names:
             client.create_pipeline(pipeline=declaration(name, git_action(f"{base}/remote.git")))
             wait_count(client, name, 1)
-        wait_for(lambda: detector.counters.remote_polls > 0, 20, "a first poll")
+        wait_for(lambda: detector.counters.remote_polls > 0, 60, "a first poll")
         settle(detector, 1)
         sha = commit(tmp_path / "work", {"n": "1"}, "pushed")
         git(tmp_path / "work", "push", "-q", str(repo), "main")
@@ -253,7 +253,7 @@ def test_two_servers_on_one_database_start_one_execution(postgres_url: str, tmp_
     with detecting(first) as (_, client, one), detecting(second) as (_, _, two):
         client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
         wait_count(client, "app", 1)
-        wait_for(lambda: one.leading != two.leading, 20, "one detecting server")
+        wait_for(lambda: one.leading != two.leading, 60, "one detecting server")
         leader = one if one.leading else two
         sighted(leader)
         sha = commit(repo, {"a": "1"}, "seen by both")
@@ -265,7 +265,7 @@ def test_two_servers_on_one_database_start_one_execution(postgres_url: str, tmp_
     with ExitStack() as one_stack, ExitStack() as two_stack:
         _, one_client, one = one_stack.enter_context(detecting(first))
         _, two_client, two = two_stack.enter_context(detecting(second))
-        wait_for(lambda: one.leading or two.leading, 20, "a detecting server")
+        wait_for(lambda: one.leading or two.leading, 60, "a detecting server")
         survivor, client = (two, two_client) if one.leading else (one, one_client)
         (one_stack if one.leading else two_stack).close()
         wait_for(lambda: survivor.leading, 10, "the other server to take over")
@@ -297,11 +297,11 @@ def test_faults_are_told_once_and_other_pipelines_go_on(
         wait_count(client, "doomed", 1)
         wait_count(client, "fine", 1)
         sighted(detector)
-        far = wait_for(lambda: detection_of(client, "far"), 20, "the unreachable remote")
+        far = wait_for(lambda: detection_of(client, "far"), 60, "the unreachable remote")
         assert far["status"] == "Failing"
         assert "nowhere.git" in far["message"]
         git(doomed, "branch", "-m", "main", "renamed")
-        gone = wait_for(lambda: detection_of(client, "doomed"), 20, "the deleted branch")
+        gone = wait_for(lambda: detection_of(client, "doomed"), 60, "the deleted branch")
         assert gone["message"] == f"Branch main not found in {doomed}"
         shutil.rmtree(doomed)
         missing = wait_for(
@@ -309,7 +309,7 @@ def test_faults_are_told_once_and_other_pipelines_go_on(
                 "no folder" in detection_of(client, "doomed").get("message", "")
                 and detection_of(client, "doomed")
             ),
-            20,
+            60,
             "the removed repository",
         )
         assert str(doomed) in missing["message"]
@@ -320,7 +320,7 @@ def test_faults_are_told_once_and_other_pipelines_go_on(
         lines = [r.getMessage() for r in caplog.records if "nowhere.git" in r.getMessage()]
         assert len(lines) == 1, lines
         make_repo(doomed)
-        wait_for(lambda: not detection_of(client, "doomed"), 20, "the repository to be back")
+        wait_for(lambda: not detection_of(client, "doomed"), 60, "the repository to be back")
         assert detection_of(client, "fine") == {}
 
 
@@ -341,7 +341,7 @@ def test_show_and_executions_tell_the_trigger(settings: Settings, tmp_path: Path
         assert shown.exit_code == 0, shown.output
         assert "CloudWatchEvent: Source: commit" in shown.output
         shutil.rmtree(repo)
-        wait_for(lambda: detection_of(client, "app"), 20, "the problem")
+        wait_for(lambda: detection_of(client, "app"), 60, "the problem")
         shown = runner.invoke(cli, ["show", "app", "--endpoint", live.endpoint])
         assert f"change detection failing: There is no folder {repo}" in shown.output
 
@@ -414,7 +414,7 @@ def test_a_corrupt_repository_starts_nothing_and_says_why(
         written = repo / ".git" / "main.new"
         written.write_text(lost + "\n")
         written.rename(repo / ".git" / "refs" / "heads" / "main")
-        problem = wait_for(lambda: detection_of(client, "app"), 20, "the corrupt repository")
+        problem = wait_for(lambda: detection_of(client, "app"), 60, "the corrupt repository")
         assert f"missing object {lost}" in problem["message"]
         assert sha in executions(client, "app")[0]["trigger"]["triggerDetail"]
         settle(detector, 2)
@@ -439,16 +439,16 @@ def test_a_database_outage_is_told_once_and_detection_resumes(
         try:
             wait_for(
                 lambda: any("pass failed" in r.getMessage() for r in caplog.records),
-                20,
+                60,
                 "the failing pass",
             )
             passes = detector.counters.passes
-            wait_for(lambda: detector.counters.passes >= passes + 3, 20, "more failing passes")
+            wait_for(lambda: detector.counters.passes >= passes + 3, 60, "more failing passes")
         finally:
             rename(f"{schema}_away", schema)
         wait_for(
             lambda: any("passes again" in r.getMessage() for r in caplog.records),
-            20,
+            60,
             "detection to pass again",
         )
         failed = [r for r in caplog.records if "pass failed" in r.getMessage()]

@@ -12,7 +12,14 @@ import boto3
 import pytest
 
 from conveyor.config import Settings
-from tests.api.test_detection import declaration, detecting, executions, wait_count
+from tests.api.test_detection import (
+    declaration,
+    detecting,
+    detection_of,
+    executions,
+    settle,
+    wait_count,
+)
 from tests.support.engine import wait_for
 from tests.unit.test_s3_buckets import endpoint
 
@@ -65,8 +72,9 @@ def test_new_object_starts_one_execution(
         )
         wait_count(client, "app", 1)
         wait_count(client, "quiet", 1)
-        polls = detector.counters.s3_polls
-        wait_for(lambda: detector.counters.s3_polls > polls, 20, "a first look at the object")
+        # A first look that succeeded: the object as it is now is the one already run.
+        settle(detector)
+        assert detection_of(client, "app") == {}
         version = s3.put_object(Bucket=bucket, Key="app.zip", Body=a_zip("two"))["VersionId"]
         s3.put_object(Bucket=bucket, Key="quiet.zip", Body=a_zip("two"))
         found = wait_count(client, "app", 2)
@@ -83,7 +91,7 @@ def test_new_object_starts_one_execution(
                 not in ("InProgress", "Stopping")
                 and got
             ),
-            30,
+            60,
             "the detected execution",
         )
         assert ended["status"] == "Succeeded", ended.get("statusSummary")
@@ -92,6 +100,6 @@ def test_new_object_starts_one_execution(
         )["pipelineExecution"]["artifactRevisions"]
         assert revisions[0]["revisionId"] == version
         polls = detector.counters.s3_polls
-        wait_for(lambda: detector.counters.s3_polls > polls + 2, 20, "more looks")
+        wait_for(lambda: detector.counters.s3_polls > polls + 2, 60, "more looks")
         assert len(executions(client, "app")) == 2
         assert len(executions(client, "quiet")) == 1

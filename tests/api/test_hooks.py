@@ -200,7 +200,7 @@ def test_pull_requests_open_update_close(hosted: tuple[Running, Path], host: str
             )["actionExecutionDetails"]
             if d["actionName"] == "Source" and d["status"] == "Succeeded"
         ],
-        30,
+        60,
         "the pull request's source action",
     )[0]
     variables = source["output"]["outputVariables"]
