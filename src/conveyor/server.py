@@ -22,13 +22,14 @@ from starlette.types import ASGIApp
 
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
-from conveyor.config import Settings
+from conveyor.config import Settings, read_connections
 from conveyor.console.live import close_streams
 from conveyor.engine.services import Services
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.store import Store
-from conveyor.worker.embedded import Engine, assemble
+from conveyor.triggers.hooks import hook_routes
+from conveyor.worker.embedded import Engine, assemble, provider_config
 
 log = logging.getLogger("conveyor.server")
 
@@ -50,8 +51,10 @@ class Application:
 def build(settings: Settings, holder: str = "a server") -> Application:
     """Everything a server needs, once the home is this process's; ``holder`` says what this
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
-    local = assemble(settings, holder)
-    app = limit_bodies(create_app(local.services, settings.home / "logs"))
+    local = assemble(settings, holder, detect=True)
+    connections = read_connections(settings.connections)
+    hooks = hook_routes(local.services, connections, provider_config(settings))
+    app = limit_bodies(create_app(local.services, settings.home / "logs", hooks))
     return Application(local.store, local.services, app, local.engine, local.home_lock)
 
 

@@ -76,6 +76,8 @@ class JobContext:
     # A source revision to fetch instead of the branch head (StartPipelineExecution
     # sourceRevisions, or a retry that must see the same revision again).
     source_revision: str | None = None
+    # Output variables the change that started the execution adds (a pull request's).
+    source_variables: Mapping[str, str] = field(default_factory=dict)
     # Seconds the job may still run; None when there is no limit.
     time_left: float | None = None
     # Told the process group id of every process the provider starts, so that a server that

@@ -28,7 +28,14 @@ from conveyor.actions.process import ProcessResult, run_process
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.archive import pack
 
-__all__ = ["GitRequest", "GitSource", "emit_commit", "local_repository"]
+__all__ = [
+    "GitRequest",
+    "GitSource",
+    "emit_commit",
+    "git_folder",
+    "local_repository",
+    "without_password",
+]
 
 _FORMAT = "--format=%H%x00%aI%x00%cI%x00%ct%x00%B"
 _MAX_MESSAGE = 100 * 1024
@@ -76,7 +83,7 @@ def local_repository(url: str) -> str | None:
     return os.path.abspath(os.path.expanduser(url))
 
 
-def _git_folder(repository: str) -> str | None:
+def git_folder(repository: str) -> str | None:
     """The (common) Git folder of the repository at ``repository``: work tree, worktree, bare."""
     dotgit = os.path.join(repository, ".git")
     if os.path.isdir(dotgit):
@@ -214,7 +221,7 @@ def _read(git: _Git, request: GitRequest, git_dir: Path, local: str | None) -> P
     """Find the commit (fetching it shallowly from a remote) into the bare ``git_dir``."""
     wanted = git.context.source_revision
     if local is not None:
-        source = _git_folder(local)
+        source = git_folder(local)
         if source is None:
             raise _Failure(f"{request.url} is not a Git repository", _UNAVAILABLE)
         _bare_folder(git_dir, os.path.join(source, "objects"))
@@ -229,7 +236,7 @@ def _read(git: _Git, request: GitRequest, git_dir: Path, local: str | None) -> P
     return git(f"--git-dir={git_dir}", "log", "-1", _FORMAT, "FETCH_HEAD", "--", capture=True)
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
     """``url`` with any password in it left out (``https://user:token@host`` → ``user@host``)."""
     parts = urlsplit(url) if "://" in url else None
     if parts is None or parts.password is None:
@@ -254,7 +261,7 @@ def _clone(git: _Git, request: GitRequest, tree: Path) -> ProcessResult:
 def _emit(context: JobContext, request: GitRequest) -> JobResult:
     bucket, key = _check(context, request)
     url, branch, wanted = request.url, request.branch, context.source_revision
-    shown = _without_password(url)  # what logs and messages show
+    shown = without_password(url)  # what logs and messages show
     git = _Git(context, shown, f"commit {wanted}" if wanted else f"branch {branch}")
     workspace = context.workspace
     git_dir, tree = workspace / "git", workspace / "tree"
@@ -293,6 +300,7 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
             "CommitterDate": committer_date,
             "RepositoryName": request.repository_name or _repository_name(url, local),
             **request.variables,
+            **context.source_variables,
         },
         revision=Revision(
             revision_id=commit_id,

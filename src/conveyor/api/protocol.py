@@ -13,13 +13,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.api.body import parse
@@ -96,9 +97,12 @@ def _is_read(name: str) -> bool:
     return name.startswith(("Get", "List"))
 
 
-def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
-    """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, and action logs from the
-    folder ``logs`` on ``/logs/<actionExecutionId>``."""
+def create_app(
+    services: Services, logs: Path | None = None, extra_routes: Sequence[BaseRoute] = ()
+) -> ASGIApp:
+    """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, action logs from the
+    folder ``logs`` on ``/logs/<actionExecutionId>``, and ``extra_routes`` (git-host
+    deliveries)."""
     table = handlers()
     tokens = PageTokens(services.token_key)
     # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
@@ -136,7 +140,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         state = services.health.current
         return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         *webhook_routes(services, offload),
         *console_routes(services, logs, check_input),
@@ -149,6 +153,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
                 methods=["GET"],
             )
         )
+    routes.extend(extra_routes)
     site = Starlette(routes=routes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

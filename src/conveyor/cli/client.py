@@ -14,7 +14,7 @@ import click
 
 from conveyor.cli import follow, history, render
 from conveyor.cli.documents import DocumentError, load_pipeline
-from conveyor.cli.remote import Api, CommandError, action_of, remote, stage_of, state_of
+from conveyor.cli.remote import PAGE, Api, CommandError, action_of, remote, stage_of, state_of
 
 PIPELINE_FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -69,7 +69,12 @@ def list_pipelines(api: Api) -> None:
 def show(api: Api, name: str) -> None:
     """Show a pipeline's state: stages, actions, transitions, approvals, errors."""
     state = state_of(api, name)
-    api.emit(state, lambda: render.pipeline_state(state))
+    recent = api.call("list_pipeline_executions", pipelineName=name, maxResults=PAGE)
+    triggers = {
+        s["pipelineExecutionId"]: render.trigger(s, 100)
+        for s in recent.get("pipelineExecutionSummaries") or ()
+    }
+    api.emit(state, lambda: render.pipeline_state(state, triggers))
 
 
 @click.command()

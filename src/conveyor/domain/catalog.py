@@ -334,6 +334,12 @@ BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = (
                 type=_STRING,
                 description="Branch to follow; main when omitted.",
             ),
+            ConfigurationProperty(
+                name="DetectChanges",
+                required=False,
+                type=_BOOLEAN,
+                description="Start the pipeline on new commits to the branch; true when omitted.",
+            ),
         ),
         description="Conveyor's plain Git source: emit a branch of any Git repository.",
         job_timeout=_DEFAULT_TIMEOUT,

@@ -17,6 +17,7 @@ from conveyor.domain.errors import (
     InvalidStageDeclarationException,
     InvalidStructureException,
 )
+from conveyor.domain.gitfilters import INVALID_COMBINATION
 from conveyor.domain.pipeline import ExecutionMode, Pipeline, PipelineType, Stage
 from conveyor.domain.problems import Path, Problem, Resolver
 
@@ -331,6 +332,14 @@ def _check_variables_and_triggers(pipeline: Pipeline) -> list[Problem]:
                     InvalidStructureException,
                     f"Trigger source action '{trigger.source_action_name}' is not a "
                     f"{CONNECTION_SOURCE} source action of the first stage.",
+                )
+            )
+        if trigger.git is not None and not trigger.git.valid:
+            problems.append(
+                Problem(
+                    ("triggers", t, "gitConfiguration"),
+                    InvalidStructureException,
+                    INVALID_COMBINATION,
                 )
             )
     return problems

@@ -9,6 +9,7 @@ written as failed at once with a message that says why.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -89,6 +90,16 @@ def _source_revision(record: ExecutionRecord, action: Action) -> str | None:
         if override["actionName"] == action.name:
             return override["revisionValue"]
     return None
+
+
+def _source_variables(record: ExecutionRecord, action: Action) -> dict[str, str]:
+    """Output variables the change that started the execution gives the source action (a
+    pull request's), kept as JSON beside the revision it pinned."""
+    for override in record.source_revisions:
+        if override["actionName"] == action.name and override.get("outputVariables"):
+            values = json.loads(override["outputVariables"])
+            return {str(k): str(v) for k, v in values.items()}
+    return {}
 
 
 def prepare_action(
@@ -238,6 +249,7 @@ def prepare_action(
             "environmentVariables": environment,
             "outputFiles": {o["name"]: o["files"] for o in outputs},
             "sourceRevision": _source_revision(record, action),
+            "sourceVariables": _source_variables(record, action),
             "deadline": now + timeout,
         },
     }

@@ -29,6 +29,8 @@ class ActionView:
     latest: ActionRecord | None
     revision: dict[str, Any] | None
     is_approval: bool
+    # Why change detection cannot follow this source action, when it cannot.
+    detection_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class Views:
             plan: Plan = self._plans.get(tx, pipeline.id, pipeline.version)
             active = tx.executions.active(pipeline.id)
             transitions = tx.transitions.of(pipeline.id)
+            problems = tx.heads.problems(pipeline.id)
             stages = []
             for stage in plan.stages:
                 inbound = sorted(
@@ -85,6 +88,7 @@ class Views:
                             latest,
                             revision,
                             action.type_id.category == "Approval",
+                            problems.get(action.name) if action.is_source else None,
                         )
                     )
                 stages.append(

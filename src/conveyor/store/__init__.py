@@ -21,6 +21,7 @@ from conveyor.store.database import WRITE, create_engine, describe_url, migrate
 from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from conveyor.store.events import EventRecord, Events
 from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
+from conveyor.store.heads import Heads, Leadership, PipelineBrief
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
@@ -37,6 +38,8 @@ __all__ = [
     "EventRecord",
     "ExecutionRecord",
     "JobRecord",
+    "Leadership",
+    "PipelineBrief",
     "PipelineRecord",
     "StageRecord",
     "Store",
@@ -63,6 +66,7 @@ class Tx:
         self.meta = Meta(conn)
         self.webhooks = Webhooks(conn)
         self.action_revisions = ActionRevisions(conn)
+        self.heads = Heads(conn)
 
 
 class Store:
@@ -88,6 +92,10 @@ class Store:
             reason = getattr(exc, "orig", None) or exc
             raise StoreUnavailable(f"cannot open the database {shown}: {reason}") from exc
         return cls(engine)
+
+    def leadership(self) -> Leadership:
+        """A lock that one process of those sharing the database holds at a time."""
+        return Leadership(self.engine)
 
     @property
     def dialect(self) -> str:

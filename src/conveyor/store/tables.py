@@ -272,3 +272,36 @@ action_revisions = sa.Table(
     sa.Column("execution_id", sa.String(36), nullable=False),
     sa.Column("created", sa.Float(precision=53), nullable=False),
 )
+
+# What change detection last saw of each ref a source action follows (a branch, a tag, a pull
+# request, an S3 object), so that a restart neither misses a change nor starts one twice.
+source_heads = sa.Table(
+    "source_heads",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("action", sa.String(100), primary_key=True),
+    sa.Column("ref", sa.String(400), primary_key=True),
+    sa.Column("revision", sa.String(1500), nullable=False),
+    sa.Column("seen", sa.Float(precision=53), nullable=False),
+)
+
+# Why change detection cannot follow a source action right now (its repository is gone, its
+# branch deleted, its remote unreachable); the row goes when detection works again.
+source_problems = sa.Table(
+    "source_problems",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("action", sa.String(100), primary_key=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("since", sa.Float(precision=53), nullable=False),
+)

@@ -19,12 +19,13 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
-from conveyor.config import Settings
+from conveyor.config import Settings, connection_urls, read_connections
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
+from conveyor.triggers.detector import Detector
 from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
 
@@ -57,7 +58,7 @@ def provider_config(settings: Settings) -> ProviderConfig:
         region=settings.region,
         account=settings.account,
         repositories=settings.repositories,
-        connections=settings.connections,
+        connections=connection_urls(settings.connections),
         secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
         cache=settings.home / "cache",
         max_artifact_bytes=settings.max_artifact_bytes,
@@ -74,6 +75,9 @@ class Engine:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _pool: WorkerPool | None = None
+    # Whether this process detects source changes (servers do; `conveyor run` does not).
+    detect: bool = False
+    detector: Detector | None = None
 
     def start(self) -> None:
         """End what an earlier run of this server left running, fail the actions it was
@@ -110,6 +114,22 @@ class Engine:
         )
         watch.start()
         self._threads.append(watch)
+        if self.detect and self.settings.detect_changes:
+            self._start_detector()
+
+    def _start_detector(self) -> None:
+        self.detector = Detector(
+            self.services,
+            provider_config(self.settings),
+            read_connections(self.settings.connections),
+            buckets(self.settings),
+            poll_interval=self.settings.poll_interval,
+        )
+        thread = threading.Thread(
+            target=self.detector.run, args=(self._stop,), name="conveyor-detector", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
@@ -132,7 +152,7 @@ class Embedded:
         self.home_lock.release()
 
 
-def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
+def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool = False) -> Embedded:
     """The store, services and (not yet started) engine that ``settings`` describe, once the
     home is this process's; ``holder`` says what this process is to another that finds the
     home taken (`conveyor.home.HomeInUse`)."""
@@ -156,7 +176,8 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
         runnable=frozenset(built),
         log_base=public_url(settings),
     )
-    return Embedded(store, services, Engine(services, settings, built), home_lock)
+    engine = Engine(services, settings, built, detect=detect)
+    return Embedded(store, services, engine, home_lock)
 
 
 def public_url(settings: Settings) -> str:

@@ -91,6 +91,7 @@ def job_context(
             for v in extra.get("environmentVariables") or ()
         ),
         source_revision=extra.get("sourceRevision"),
+        source_variables=extra.get("sourceVariables") or {},
         time_left=None if deadline is None else max(0.0, deadline - now),
         process_started=process_started,
     )
