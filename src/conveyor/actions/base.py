@@ -133,6 +133,8 @@ class ProviderConfig:
     cache: Path | None = None
     # The largest an artifact may be, unpacked, in bytes; None: no limit.
     max_artifact_bytes: int | None = None
+    # AWS service name → endpoint URL (``aws``: the service's own endpoint in ``region``).
+    aws_endpoints: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def repositories_folder(self) -> Path:

@@ -1,7 +1,9 @@
 """Which provider does the work of each built-in action type.
 
 `providers` builds, from the installation's settings, the provider of every action type
-Conveyor runs itself; other types (custom, third-party) are served by job workers.
+Conveyor runs itself: the local ones always, those that call an AWS service once
+``aws_endpoints`` names it. Other types (custom, third-party, built-in types with no executor
+here) are served by job workers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from conveyor.artifacts.unpacked import Unpacked
 from conveyor.domain.actiontype import ActionTypeId
 
 __all__ = [
+    "CLOUDFORMATION",
     "CODEBUILD",
     "CODEBUILD_TEST",
     "CODECOMMIT_SOURCE",
@@ -35,6 +38,7 @@ COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
 CODEBUILD = ActionTypeId("Build", "AWS", "CodeBuild", "1")
 CODEBUILD_TEST = ActionTypeId("Test", "AWS", "CodeBuild", "1")
 S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
+CLOUDFORMATION = ActionTypeId("Deploy", "AWS", "CloudFormation", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -42,7 +46,7 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
     input artifacts share one set of unpacked artifacts under ``home/unpacked``."""
     unpacked = Unpacked(config.home / "unpacked", max_bytes=config.max_artifact_bytes)
     codebuild = CodeBuild(config, unpacked)
-    return {
+    built: dict[ActionTypeId, Provider] = {
         GIT_SOURCE: GitSource(),
         CODEBUILD: codebuild,
         CODEBUILD_TEST: codebuild,
@@ -52,3 +56,9 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         COMMANDS: Commands(config, unpacked),
         S3_DEPLOY: S3Deploy(config, unpacked),
     }
+    endpoints = config.aws_endpoints
+    if "cloudformation" in endpoints:
+        from conveyor.actions.cloudformation import CloudFormationDeploy  # here: boto3 is slow
+
+        built[CLOUDFORMATION] = CloudFormationDeploy(config, unpacked)
+    return built

@@ -55,6 +55,10 @@ class ConfigurationProperty:
     queryable: bool = False
     description: str | None = None
     type: PropertyType | None = None
+    # Catalog rules: the only values the property takes (when not empty), and the values of
+    # other properties under which it becomes required (name → values).
+    values: tuple[str, ...] = ()
+    required_when: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,10 @@ class ActionType:
     description: str | None = None
     # Seconds a single job of this type may run before it fails for taking too long.
     job_timeout: int | None = None
+    # Built-in types only: Conveyor runs it with nothing to set (``local``), or with boto3
+    # once ``aws_endpoints`` names this service (``endpoint``); neither: job workers only.
+    local: bool = False
+    endpoint: str | None = None
 
     def find_property(self, name: str) -> ConfigurationProperty | None:
         for prop in self.properties:

@@ -19,9 +19,10 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
-from conveyor.config import Settings
+from conveyor.config import Settings, SettingsError
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
+from conveyor.domain.catalog import WORKER_SETTING, builtin_action_type
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
@@ -61,6 +62,7 @@ def provider_config(settings: Settings) -> ProviderConfig:
         secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
         cache=settings.home / "cache",
         max_artifact_bytes=settings.max_artifact_bytes,
+        aws_endpoints=settings.aws_endpoints,
     )
 
 
@@ -139,6 +141,7 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
     home_lock = lock_home(settings.home, holder)
     try:
         built = providers(provider_config(settings))
+        left_to_workers = worker_types(settings, frozenset(built))
         store = Store.open(settings.database)
     except BaseException:
         home_lock.release()
@@ -155,8 +158,30 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
         ),
         runnable=frozenset(built),
         log_base=public_url(settings),
+        worker_types=left_to_workers,
     )
     return Embedded(store, services, Engine(services, settings, built), home_lock)
+
+
+def worker_types(settings: Settings, runnable: frozenset[ActionTypeId]) -> frozenset[ActionTypeId]:
+    """The built-in types the settings leave to job workers, each checked: a built-in type
+    (``Owner/Category/Provider/Version``) that this process does not run itself."""
+    found = set()
+    for text in settings.worker_action_types:
+        parts = text.strip().split("/")
+        type_id = ActionTypeId(parts[1], parts[0], parts[2], parts[3]) if len(parts) == 4 else None
+        if type_id is None or builtin_action_type(type_id) is None:
+            raise SettingsError(
+                f"setting {WORKER_SETTING!r}: {text!r} is not a built-in action type "
+                "(write it as Owner/Category/Provider/Version, such as AWS/Deploy/ECS/1)"
+            )
+        if type_id in runnable:
+            raise SettingsError(
+                f"setting {WORKER_SETTING!r}: Conveyor runs {type_id} itself here; "
+                "job workers cannot take it"
+            )
+        found.add(type_id)
+    return frozenset(found)
 
 
 def public_url(settings: Settings) -> str:

@@ -1,10 +1,11 @@
 """Job worker operations for custom actions: PollForJobs, AcknowledgeJob, GetJobDetails,
 PutJobSuccessResult, PutJobFailureResult.
 
-They serve the jobs of custom (and third-party) action types only. The jobs of built-in
-actions (Commands, CodeBuild, approvals' neighbours) belong to this server's own workers: to
-a job worker they do not exist, so nobody who learns such a job's id can read its data or
-end a running action with a forged result.
+They serve the jobs of custom (and third-party) action types, and, as an extension, of the
+built-in types the settings leave to job workers (``worker_action_types``). The jobs of the
+built-in actions this server runs (Commands, CodeBuild, ...) belong to its own workers: to a
+job worker they do not exist, so nobody who learns such a job's id can read its data or end
+a running action with a forged result.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact, type_id_from
 from conveyor.domain.actiontype import ActionOwner
+from conveyor.domain.catalog import WORKER_SETTING
 from conveyor.domain.errors import (
     ActionTypeNotFoundException,
     JobNotFoundException,
@@ -29,9 +31,10 @@ def _wire(ctx: Context, job: JobRecord) -> dict[str, Any]:
 
 def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
     type_id = type_id_from(params["actionTypeId"])
-    if type_id.owner != ActionOwner.CUSTOM:
+    if type_id.owner != ActionOwner.CUSTOM and type_id not in ctx.services.worker_types:
         raise ActionTypeNotFoundException(
-            f"PollForJobs serves custom action types only; {type_id} is owned by {type_id.owner}."
+            f"PollForJobs serves custom action types, and the built-in types listed in "
+            f"{WORKER_SETTING}; {type_id} is neither."
         )
     action_type = ctx.services.action_types.get(type_id)
     query = params.get("queryParam") or {}
@@ -56,7 +59,7 @@ def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
 def _workers_job(ctx: Context, job_id: str) -> JobRecord:
     """The job, if it is one a job worker may see: of a custom or third-party action type."""
     job = ctx.services.jobs.get(job_id)
-    if job.type_id.owner == ActionOwner.AWS:
+    if job.type_id.owner == ActionOwner.AWS and job.type_id not in ctx.services.worker_types:
         raise JobNotFoundException(f"Job {job_id} does not exist.")
     return job
 
