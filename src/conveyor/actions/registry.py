@@ -13,7 +13,7 @@ from conveyor.actions.codebuild import CodeBuild
 from conveyor.actions.commands import Commands
 from conveyor.actions.git import GitSource
 from conveyor.actions.s3deploy import S3Deploy
-from conveyor.actions.sources import CodeCommitSource, ConnectionSource, S3Source
+from conveyor.actions.sources import CodeCommitSource, ConnectionSource, GitHubSource, S3Source
 from conveyor.artifacts.unpacked import Unpacked
 from conveyor.domain.actiontype import ActionTypeId
 
@@ -24,6 +24,7 @@ __all__ = [
     "CODECOMMIT_SOURCE",
     "COMMANDS",
     "CONNECTION_SOURCE",
+    "GITHUB_SOURCE",
     "GIT_SOURCE",
     "S3_DEPLOY",
     "S3_SOURCE",
@@ -39,6 +40,7 @@ CODEBUILD = ActionTypeId("Build", "AWS", "CodeBuild", "1")
 CODEBUILD_TEST = ActionTypeId("Test", "AWS", "CodeBuild", "1")
 S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
 CLOUDFORMATION = ActionTypeId("Deploy", "AWS", "CloudFormation", "1")
+GITHUB_SOURCE = ActionTypeId("Source", "ThirdParty", "GitHub", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -52,6 +54,7 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         CODEBUILD_TEST: codebuild,
         CODECOMMIT_SOURCE: CodeCommitSource(config),
         CONNECTION_SOURCE: ConnectionSource(config),
+        GITHUB_SOURCE: GitHubSource(config),
         S3_SOURCE: S3Source(config),
         COMMANDS: Commands(config, unpacked),
         S3_DEPLOY: S3Deploy(config, unpacked),
