@@ -53,6 +53,9 @@ class Settings:
     # service's own endpoint in ``region``; the actions that call a service run only when it
     # is named here. Credentials come from the usual AWS chain.
     aws_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # Invoke/Lambda functions run here: FunctionName → {handler: "module:function", path:
+    # folder holding the module (relative folders are under the home)}.
+    lambda_functions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # Built-in action types left to job workers that poll for them (``AWS/Deploy/ECS/1``):
     # a Conveyor extension for types with no executor here.
     worker_action_types: tuple[str, ...] = ()
@@ -120,6 +123,7 @@ _KINDS: dict[str, type] = {
     "secrets_file": Path,
     "s3_endpoint": str,
     "aws_endpoints": dict,
+    "lambda_functions": dict,
     "worker_action_types": tuple,
     "public_url": str,
     "max_artifact_bytes": int,

@@ -300,4 +300,6 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
             created=float(committed),
             summary=summary,
         ),
+        # As AWS shows a source action's run: its external execution is the commit.
+        external_execution_id=commit_id,
     )

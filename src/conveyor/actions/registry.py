@@ -12,6 +12,7 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.codebuild import CodeBuild
 from conveyor.actions.commands import Commands
 from conveyor.actions.git import GitSource
+from conveyor.actions.lambdainvoke import LambdaInvoke
 from conveyor.actions.s3deploy import S3Deploy
 from conveyor.actions.sources import CodeCommitSource, ConnectionSource, GitHubSource, S3Source
 from conveyor.artifacts.unpacked import Unpacked
@@ -26,6 +27,7 @@ __all__ = [
     "CONNECTION_SOURCE",
     "GITHUB_SOURCE",
     "GIT_SOURCE",
+    "LAMBDA",
     "S3_DEPLOY",
     "S3_SOURCE",
     "providers",
@@ -41,6 +43,7 @@ CODEBUILD_TEST = ActionTypeId("Test", "AWS", "CodeBuild", "1")
 S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
 CLOUDFORMATION = ActionTypeId("Deploy", "AWS", "CloudFormation", "1")
 GITHUB_SOURCE = ActionTypeId("Source", "ThirdParty", "GitHub", "1")
+LAMBDA = ActionTypeId("Invoke", "AWS", "Lambda", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -64,4 +67,6 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         from conveyor.actions.cloudformation import CloudFormationDeploy  # here: boto3 is slow
 
         built[CLOUDFORMATION] = CloudFormationDeploy(config, unpacked)
+    if config.lambda_functions:
+        built[LAMBDA] = LambdaInvoke(config)
     return built

@@ -225,6 +225,7 @@ class S3Source:
             summary=f"{where} ({count} entries)",
             output_variables=variables,
             revision=Revision(revision, revision, info.last_modified, key),
+            external_execution_id=revision,
         )
 
 

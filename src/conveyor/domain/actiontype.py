@@ -90,10 +90,10 @@ class ActionType:
     description: str | None = None
     # Seconds a single job of this type may run before it fails for taking too long.
     job_timeout: int | None = None
-    # Built-in types only: Conveyor runs it with nothing to set (``local``), or with boto3
-    # once ``aws_endpoints`` names this service (``endpoint``); neither: job workers only.
+    # Built-in types only: Conveyor runs it with nothing to set (``local``), or once the
+    # setting ``needs`` names is set (``aws_endpoints.ecs``, say); neither: job workers only.
     local: bool = False
-    endpoint: str | None = None
+    needs: str | None = None
 
     def find_property(self, name: str) -> ConfigurationProperty | None:
         for prop in self.properties:

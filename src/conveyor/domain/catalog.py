@@ -3,10 +3,10 @@
 ``catalog.json`` next to this module holds one entry per type: its configuration properties
 (required, key, secret, queryable, the values a property takes, the modes that make it
 required), its input and output artifact counts, the default timeout of one job, and how it
-runs here: by Conveyor itself (``local``), by Conveyor with boto3 once the settings give the
-service an endpoint (``endpoint``), or by a job worker only. The AWS-named types follow the
-reference; ``Source/Git`` is Conveyor's own. Reading the table is the only thing done here:
-engines and the API look types up, and custom types are kept elsewhere.
+runs here: by Conveyor itself (``local``), by Conveyor once a setting names what it works on
+(``needs``: the service's endpoint in ``aws_endpoints``, say), or by a job worker only. The
+AWS-named types follow the reference; ``Source/Git`` is Conveyor's own. Reading the table is
+the only thing done here: engines and the API look types up; custom types are kept elsewhere.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from conveyor.domain.actiontype import (
 
 __all__ = [
     "BUILTIN_ACTION_TYPES",
+    "SELF_REPORTING",
     "WORKER_SETTING",
     "builtin_action_type",
     "cannot_run",
@@ -34,6 +35,9 @@ __all__ = [
 
 # The setting that lists the built-in types left to job workers (a Conveyor extension).
 WORKER_SETTING = "worker_action_types"
+# Built-in types whose jobs are given their result, through the job API, by what runs them
+# (a Lambda function calls PutJobSuccessResult), as on AWS.
+SELF_REPORTING = frozenset({ActionTypeId("Invoke", "AWS", "Lambda", "1")})
 _ENTRY_KEYS = frozenset(
     {
         "category",
@@ -77,10 +81,10 @@ def how_it_runs(action_type: ActionType) -> str:
     """One sentence on what runs jobs of this type in Conveyor, for its description."""
     if action_type.local:
         return "Runs in Conveyor."
-    if action_type.endpoint:
+    if action_type.needs:
         return (
-            f"Conveyor runs it with boto3 when aws_endpoints.{action_type.endpoint} is set; "
-            f"otherwise a job worker may poll for it once listed in {WORKER_SETTING}."
+            f"Conveyor runs it once {action_type.needs} is set in the settings; otherwise a "
+            f"job worker may poll for it once it is listed in {WORKER_SETTING}."
         )
     return (
         "Conveyor has no executor for it: a job worker may poll for it (a Conveyor "
@@ -92,11 +96,8 @@ def cannot_run(action_type: ActionType) -> str:
     """Why an action of a built-in type fails at once here, and the ways to make it run."""
     type_id = action_type.id
     ways = f"run a job worker that polls for {type_id} and list the type in {WORKER_SETTING}"
-    if action_type.endpoint:
-        ways = (
-            f"set aws_endpoints.{action_type.endpoint} in the settings (Conveyor then calls "
-            f"the service with boto3), or {ways}"
-        )
+    if action_type.needs:
+        ways = f"set {action_type.needs} in the settings (Conveyor then runs it), or {ways}"
     elif action_type.local:
         ways = f"start this process with its own workers, or {ways}"
     else:
@@ -117,7 +118,7 @@ def _action_type(raw: dict[str, Any]) -> ActionType:
         description=raw["description"],
         job_timeout=int(raw["jobTimeout"]),
         local=bool(runs.get("local", False)),
-        endpoint=runs.get("endpoint"),
+        needs=runs.get("needs"),
     )
     return replace(found, description=f"{found.description} {how_it_runs(found)}")
 

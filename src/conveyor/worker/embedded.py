@@ -63,6 +63,8 @@ def provider_config(settings: Settings) -> ProviderConfig:
         cache=settings.home / "cache",
         max_artifact_bytes=settings.max_artifact_bytes,
         aws_endpoints=settings.aws_endpoints,
+        lambda_functions=settings.lambda_functions,
+        api_url=public_url(settings),
     )
 
 

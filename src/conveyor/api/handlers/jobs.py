@@ -5,7 +5,8 @@ They serve the jobs of custom (and third-party) action types, and, as an extensi
 built-in types the settings leave to job workers (``worker_action_types``). The jobs of the
 built-in actions this server runs (Commands, CodeBuild, ...) belong to its own workers: to a
 job worker they do not exist, so nobody who learns such a job's id can read its data or end
-a running action with a forged result.
+a running action with a forged result; but a Lambda function run for a job reports it, as on
+AWS, so Lambda jobs are reachable by their (unguessable) id.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact, type_id_from
 from conveyor.domain.actiontype import ActionOwner
-from conveyor.domain.catalog import WORKER_SETTING
+from conveyor.domain.catalog import SELF_REPORTING, WORKER_SETTING
 from conveyor.domain.errors import (
     ActionTypeNotFoundException,
     JobNotFoundException,
@@ -59,7 +60,9 @@ def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
 def _workers_job(ctx: Context, job_id: str) -> JobRecord:
     """The job, if it is one a job worker may see: of a custom or third-party action type."""
     job = ctx.services.jobs.get(job_id)
-    if job.type_id.owner == ActionOwner.AWS and job.type_id not in ctx.services.worker_types:
+    if job.type_id.owner == ActionOwner.AWS and not (
+        job.type_id in ctx.services.worker_types or job.type_id in SELF_REPORTING
+    ):
         raise JobNotFoundException(f"Job {job_id} does not exist.")
     return job
 
