@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from conveyor.config import Settings
-from conveyor.server import Running, running
+from conveyor.server import Running
 from tests.conftest import make_client
 from tests.support.engine import (
     action_state,
@@ -25,7 +23,7 @@ from tests.support.engine import (
     stage,
     wait_status,
 )
-from tests.support.moto import CREDENTIALS, moto_server
+from tests.support.moto import aws_client, moto_server, server_calling
 
 TEMPLATE = """\
 Parameters:
@@ -57,14 +55,7 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def server(tmp_path: Path, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings(
-        home=tmp_path / "home",
-        database_url=f"sqlite:///{tmp_path / 'conveyor.db'}",
-        aws_endpoints={"cloudformation": endpoint},
-    )
-    with running(settings) as live:
+    with server_calling(tmp_path, monkeypatch, aws_endpoints={"cloudformation": endpoint}) as live:
         yield live
 
 
@@ -75,13 +66,7 @@ def client(server: Running) -> Any:
 
 @pytest.fixture
 def cfn(endpoint: str) -> Any:
-    return boto3.client(
-        "cloudformation",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return aws_client("cloudformation", endpoint)
 
 
 def deploy(stack: str, mode: str, **configuration: str) -> dict[str, Any]:

@@ -9,6 +9,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from conveyor.config import Settings
+from conveyor.server import Running, running
 
 # What boto3 needs to sign requests to moto; moto accepts any credentials.
 CREDENTIALS = {
@@ -51,3 +58,29 @@ def moto_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    """A boto3 client of ``service`` on moto, for a test to look at what an action did."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@contextmanager
+def server_calling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes: Any
+) -> Iterator[Running]:
+    """A Conveyor server (SQLite) whose executors sign their AWS calls with moto's test
+    credentials; ``changes`` are settings (``aws_endpoints``, say)."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(
+        home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'conveyor.db'}", **changes
+    )
+    with running(settings) as live:
+        yield live

@@ -25,6 +25,7 @@ __all__ = [
     "CODECOMMIT_SOURCE",
     "COMMANDS",
     "CONNECTION_SOURCE",
+    "ECS_DEPLOY",
     "GITHUB_SOURCE",
     "GIT_SOURCE",
     "LAMBDA",
@@ -44,6 +45,7 @@ S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
 CLOUDFORMATION = ActionTypeId("Deploy", "AWS", "CloudFormation", "1")
 GITHUB_SOURCE = ActionTypeId("Source", "ThirdParty", "GitHub", "1")
 LAMBDA = ActionTypeId("Invoke", "AWS", "Lambda", "1")
+ECS_DEPLOY = ActionTypeId("Deploy", "AWS", "ECS", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -64,9 +66,15 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
     }
     endpoints = config.aws_endpoints
     if "cloudformation" in endpoints:
-        from conveyor.actions.cloudformation import CloudFormationDeploy  # here: boto3 is slow
+        from conveyor.actions.cloudformation import (
+            CloudFormationDeploy,
+        )  # here: boto3 is slow to import
 
         built[CLOUDFORMATION] = CloudFormationDeploy(config, unpacked)
+    if "ecs" in endpoints:
+        from conveyor.actions.ecsdeploy import EcsDeploy  # here: boto3 is slow to import
+
+        built[ECS_DEPLOY] = EcsDeploy(config, unpacked)
     if config.lambda_functions:
         built[LAMBDA] = LambdaInvoke(config)
     return built
