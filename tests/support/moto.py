@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,3 +86,16 @@ def server_calling(
     )
     with running(settings) as live:
         yield live
+
+
+def configure(endpoint: str, config: dict[str, Any]) -> None:
+    """Change moto's own configuration (``{"stepfunctions": {"execute_state_machine": True}}``
+    makes it run state machines instead of leaving their executions running)."""
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/config",
+        data=json.dumps(config).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()

@@ -31,6 +31,7 @@ __all__ = [
     "LAMBDA",
     "S3_DEPLOY",
     "S3_SOURCE",
+    "STEP_FUNCTIONS",
     "providers",
 ]
 
@@ -46,6 +47,7 @@ CLOUDFORMATION = ActionTypeId("Deploy", "AWS", "CloudFormation", "1")
 GITHUB_SOURCE = ActionTypeId("Source", "ThirdParty", "GitHub", "1")
 LAMBDA = ActionTypeId("Invoke", "AWS", "Lambda", "1")
 ECS_DEPLOY = ActionTypeId("Deploy", "AWS", "ECS", "1")
+STEP_FUNCTIONS = ActionTypeId("Invoke", "AWS", "StepFunctions", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -75,6 +77,10 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         from conveyor.actions.ecsdeploy import EcsDeploy  # here: boto3 is slow to import
 
         built[ECS_DEPLOY] = EcsDeploy(config, unpacked)
+    if "stepfunctions" in endpoints:
+        from conveyor.actions.stepfunctions import StepFunctionsInvoke  # here: boto3
+
+        built[STEP_FUNCTIONS] = StepFunctionsInvoke(config, unpacked)
     if config.lambda_functions:
         built[LAMBDA] = LambdaInvoke(config)
     return built
