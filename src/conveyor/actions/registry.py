@@ -25,6 +25,7 @@ __all__ = [
     "CODECOMMIT_SOURCE",
     "COMMANDS",
     "CONNECTION_SOURCE",
+    "ECR_SOURCE",
     "ECS_DEPLOY",
     "GITHUB_SOURCE",
     "GIT_SOURCE",
@@ -48,6 +49,7 @@ GITHUB_SOURCE = ActionTypeId("Source", "ThirdParty", "GitHub", "1")
 LAMBDA = ActionTypeId("Invoke", "AWS", "Lambda", "1")
 ECS_DEPLOY = ActionTypeId("Deploy", "AWS", "ECS", "1")
 STEP_FUNCTIONS = ActionTypeId("Invoke", "AWS", "StepFunctions", "1")
+ECR_SOURCE = ActionTypeId("Source", "AWS", "ECR", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -81,6 +83,10 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         from conveyor.actions.stepfunctions import StepFunctionsInvoke  # here: boto3
 
         built[STEP_FUNCTIONS] = StepFunctionsInvoke(config, unpacked)
+    if "ecr" in endpoints:
+        from conveyor.actions.ecrsource import EcrSource  # here: boto3 is slow to import
+
+        built[ECR_SOURCE] = EcrSource(config)
     if config.lambda_functions:
         built[LAMBDA] = LambdaInvoke(config)
     return built
