@@ -195,7 +195,12 @@ def _action_state(view: ActionView, parallel: bool) -> dict[str, Any]:
             or view.revision.get("revisionId"),
             created=view.revision.get("created") or (latest.updated if latest else None),
         )
-    return compact(actionName=view.name, currentRevision=revision, latestExecution=execution)
+    return compact(
+        actionName=view.name,
+        currentRevision=revision,
+        latestExecution=execution,
+        entityUrl=view.entity_url,
+    )
 
 
 def _stage_state(stage: StageView, parallel: bool) -> dict[str, Any]:

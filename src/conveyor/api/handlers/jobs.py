@@ -15,7 +15,7 @@ from typing import Any
 
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact, type_id_from
-from conveyor.domain.actiontype import ActionOwner
+from conveyor.domain.actiontype import ActionOwner, render_url
 from conveyor.domain.catalog import SELF_REPORTING, WORKER_SETTING
 from conveyor.domain.errors import (
     ActionTypeNotFoundException,
@@ -67,6 +67,29 @@ def _workers_job(ctx: Context, job_id: str) -> JobRecord:
     return job
 
 
+def _execution_url(ctx: Context, job: JobRecord, external_id: str | None) -> str | None:
+    """The type's executionUrlTemplate with the job's values: the action's external URL.
+    None (the action keeps its log URL) without a template or an external execution id."""
+    if not external_id:
+        return None
+    return _rendered(ctx, job, "execution", external_id=external_id)
+
+
+def _rendered(ctx: Context, job: JobRecord, which: str, **values: str) -> str | None:
+    try:
+        action_type = ctx.services.action_types.get(job.type_id)
+    except ActionTypeNotFoundException:  # deleted while its job ran
+        return None
+    templates = action_type.urls
+    template = (
+        templates.execution_url_template
+        if which == "execution"
+        else templates.revision_url_template
+    )
+    configuration = job.data["actionConfiguration"]["configuration"]
+    return render_url(template, action_type.public_configuration(configuration), **values)
+
+
 def acknowledge_job(ctx: Context, params: Params) -> dict[str, Any]:
     _workers_job(ctx, params["jobId"])
     return {"status": ctx.services.jobs.acknowledge(params["jobId"], params["nonce"])}
@@ -84,11 +107,12 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
         raise ValidationException(
             "outputVariables can only be given with the final result, not with a continuationToken."
         )
-    _workers_job(ctx, params["jobId"])
+    job = _workers_job(ctx, params["jobId"])
     ctx.services.jobs.succeed(
         params["jobId"],
         summary=details.get("summary"),
         external_id=details.get("externalExecutionId"),
+        external_url=_execution_url(ctx, job, details.get("externalExecutionId")),
         percent_complete=details.get("percentComplete"),
         output_variables=params.get("outputVariables"),
         revision=compact(
@@ -96,6 +120,7 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
             revisionChangeIdentifier=revision["changeIdentifier"],
             created=revision.get("created"),
             revisionSummary=revision.get("revisionSummary"),
+            revisionUrl=_rendered(ctx, job, "revision", revision_id=revision["revision"]),
         )
         if revision
         else None,
@@ -105,10 +130,11 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
 
 def put_job_failure_result(ctx: Context, params: Params) -> None:
     failure = params["failureDetails"]
-    _workers_job(ctx, params["jobId"])
+    job = _workers_job(ctx, params["jobId"])
     ctx.services.jobs.fail(
         params["jobId"],
         failure_type=failure["type"],
         message=failure["message"],
         external_id=failure.get("externalExecutionId"),
+        external_url=_execution_url(ctx, job, failure.get("externalExecutionId")),
     )
