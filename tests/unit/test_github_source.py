@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conveyor.actions.base import FailureType, ProviderConfig
 from conveyor.actions.sources import GitHubSource
-from tests.support.gitrepo import git
+from tests.support.gitrepo import commit_all, git
 from tests.support.jobs import source_context
 from tests.unit.test_sources import _failed, _make_repo, _ok
 
@@ -44,3 +44,15 @@ def test_github_bad_or_missing_repository(tmp_path: Path) -> None:
         GitHubSource(config).run(source_context(tmp_path, _github(), 2)),
         FailureType.REVISION_UNAVAILABLE,
     )
+
+
+def test_commit_dates_are_written_in_utc_with_z(tmp_path: Path) -> None:
+    repo = tmp_path / "home" / "repositories" / "acme" / "tz"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("a\n")
+    commit_all(repo, "In Paris", "2024-05-06T09:00:00+02:00")
+    config = ProviderConfig(home=tmp_path / "home")
+    result = _ok(GitHubSource(config).run(source_context(tmp_path, _github(repo="tz"))))
+    assert result.output_variables["AuthorDate"] == "2024-05-06T07:00:00Z"
+    assert result.output_variables["CommitterDate"] == "2024-05-06T07:00:00Z"
