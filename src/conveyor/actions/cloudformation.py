@@ -26,9 +26,8 @@ from conveyor.actions.cfnparams import (
     parameter_overrides,
     template_configuration,
 )
-from conveyor.actions.inputs import unpack_input
+from conveyor.actions.inputs import put_output, unpack_input
 from conveyor.artifacts import ArtifactError
-from conveyor.artifacts.archive import pack
 from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["CloudFormationDeploy"]
@@ -290,17 +289,11 @@ class _Job:
             return
         if not self.context.output_artifacts:
             raise Misconfigured("OutputFileName needs an output artifact to write the file to")
-        folder = self.context.workspace / "outputs"
-        target = (folder / name).resolve()
-        if not target.is_relative_to(folder.resolve()):
+        inside = Path("/outputs", name).resolve()
+        if not inside.is_relative_to("/outputs") or inside == Path("/outputs"):
             raise Misconfigured(f"OutputFileName {name!r} must stay inside the output artifact")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(outputs, indent=2) + "\n", encoding="utf-8")
-        output = self.context.output_artifacts[0]
-        archive = self.context.workspace / ".output.zip"
-        pack(folder, archive)
-        self.context.artifacts.put(output.bucket, output.key, archive)
-        self.log(f"Wrote the stack outputs to {name} in {output.name}")
+        put_output(self.context, name, json.dumps(outputs, indent=2) + "\n")
+        self.log(f"Wrote the stack outputs to {name} in {self.context.output_artifacts[0].name}")
 
     def run(self) -> JobResult:
         mode = self.settings.get("ActionMode", "")

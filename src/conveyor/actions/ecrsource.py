@@ -15,8 +15,8 @@ from typing import Any
 
 from conveyor.actions import aws
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig, Revision
+from conveyor.actions.inputs import put_output
 from conveyor.artifacts import ArtifactError
-from conveyor.artifacts.archive import pack
 
 __all__ = ["EcrSource"]
 
@@ -70,14 +70,8 @@ class EcrSource:
             "ImageURI": uri,
             "ImageTags": tags,
         }
-        folder = context.workspace / "image"
-        folder.mkdir()
-        (folder / "imageDetail.json").write_text(json.dumps(detail, indent=2), encoding="utf-8")
-        archive = context.workspace / ".image.zip"
-        output = context.output_artifacts[0]
         try:
-            pack(folder, archive)
-            context.artifacts.put(output.bucket, output.key, archive)
+            put_output(context, "imageDetail.json", json.dumps(detail, indent=2))
         except ArtifactError as error:
             return JobResult.failed(str(error))
         context.log.write(f"Emitted {uri}\n")

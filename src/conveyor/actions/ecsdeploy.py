@@ -18,7 +18,7 @@ from typing import Any
 
 from conveyor.actions import aws
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
-from conveyor.actions.inputs import unpack_input
+from conveyor.actions.inputs import input_file
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.unpacked import Unpacked
 
@@ -112,19 +112,16 @@ class EcsDeploy:
             raise _Misconfigured("An ECS deploy action has exactly one input artifact")
         artifact = context.input_artifacts[0]
         name = context.configuration.get("FileName", "").strip() or _DEFAULT_FILE
-        root = context.workspace / "input"
-        unpack_input(
+        found = input_file(
             context,
             artifact,
-            root,
-            scratch=context.workspace / ".input.zip",
+            name,
             max_bytes=self.config.max_artifact_bytes,
             unpacked=self.unpacked,
         )
-        target = (root / name).resolve()
-        if not target.is_relative_to(root.resolve()) or not target.is_file():
+        if found is None:
             raise _Misconfigured(f"{name} is not a file of input artifact {artifact.name}")
-        return _image_definitions(target.read_text(encoding="utf-8"), name)
+        return _image_definitions(found.read_text(encoding="utf-8"), name)
 
     def _run(self, context: JobContext) -> JobResult:
         settings = {k: v.strip() for k, v in context.configuration.items()}

@@ -16,9 +16,8 @@ from typing import Any
 
 from conveyor.actions import aws
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
-from conveyor.actions.inputs import unpack_input
+from conveyor.actions.inputs import input_file, put_output
 from conveyor.artifacts import ArtifactError
-from conveyor.artifacts.archive import pack
 from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["StepFunctionsInvoke"]
@@ -60,21 +59,18 @@ class StepFunctionsInvoke:
             if len(context.input_artifacts) != 1:
                 raise _Misconfigured("InputType FilePath needs exactly one input artifact")
             artifact = context.input_artifacts[0]
-            root = context.workspace / "input"
-            unpack_input(
+            found = input_file(
                 context,
                 artifact,
-                root,
-                scratch=context.workspace / ".input.zip",
+                value,
                 max_bytes=self.config.max_artifact_bytes,
                 unpacked=self.unpacked,
             )
-            target = (root / value).resolve()
-            if not value or not target.is_relative_to(root.resolve()) or not target.is_file():
+            if found is None:
                 raise _Misconfigured(
                     f"Input {value!r} is not a file of input artifact {artifact.name}"
                 )
-            text = target.read_text(encoding="utf-8")
+            text = found.read_text(encoding="utf-8")
         else:
             raise _Misconfigured(f"InputType must be Literal or FilePath, not {kind!r}")
         try:
@@ -111,13 +107,7 @@ class StepFunctionsInvoke:
             cause = execution.get("cause")
             raise _Failed(f"Execution {arn} {status}: {error}" + (f": {cause}" if cause else ""))
         if context.output_artifacts:
-            folder = context.workspace / "output"
-            folder.mkdir()
-            (folder / "output.json").write_text(execution.get("output") or "null", encoding="utf-8")
-            archive = context.workspace / ".output.zip"
-            pack(folder, archive)
-            output = context.output_artifacts[0]
-            context.artifacts.put(output.bucket, output.key, archive)
+            put_output(context, "output.json", execution.get("output") or "null")
         return JobResult(
             succeeded=True,
             summary=f"Execution {name[:_NAME_LIMIT]} succeeded",
