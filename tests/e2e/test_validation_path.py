@@ -167,9 +167,8 @@ def test_server_mode_knows_the_types_the_server_has(server: Running, tmp_path: P
     assert "cannot ask the server at" in offline.stderr
     result = invoke("validate", str(github), "--server", "--endpoint", server.endpoint)
     assert result.exit_code == 1
-    assert (
-        "Provider: 'Forge', Owner: 'ThirdParty', Version: '1') in action 'Checkout' is not "
-        in (result.stdout)
+    assert "Provider: 'Forge', Owner: 'ThirdParty', Version: '1') in action 'Checkout' is not " in (
+        result.stdout
     )
     created = invoke("create", str(github), "--endpoint", server.endpoint)
     assert created.exit_code == 1
