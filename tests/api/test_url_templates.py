@@ -9,6 +9,7 @@ from typing import Any
 from tests.api.test_tags import create_custom_type
 from tests.support.engine import (
     action_state,
+    commands,
     declaration,
     latest_execution_id,
     make_repo,
@@ -68,3 +69,48 @@ def test_entity_and_execution_urls_follow_the_type_templates(client: Any, tmp_pa
     source = action_state(client, "ci", "Source", "Source")
     assert source["externalExecutionId"] == commit_id
     assert "entityUrl" not in _state(client, "Source", "Source")
+
+
+def test_a_custom_source_revision_url_follows_the_type_template(client: Any) -> None:
+    vault = {"category": "Source", "owner": "Custom", "provider": "Vault", "version": "1"}
+    client.create_custom_action_type(
+        category="Source",
+        provider="Vault",
+        version="1",
+        settings={"revisionUrlTemplate": "https://vault.example.com/{Config:Path}@{RevisionId}"},
+        configurationProperties=[{"name": "Path", "required": True, "key": True, "secret": False}],
+        inputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+        outputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+    )
+    source = {
+        "name": "Source",
+        "actionTypeId": vault,
+        "configuration": {"Path": "app/config"},
+        "outputArtifacts": [{"name": "Src"}],
+    }
+    vault_pipeline = {
+        "name": "vault",
+        "roleArn": "arn:aws:iam::000000000000:role/conveyor",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Use", "actions": [commands("Use", "true")]},
+        ],
+    }
+    client.create_pipeline(pipeline=vault_pipeline)
+    [job] = wait_for(lambda: client.poll_for_jobs(actionTypeId=vault)["jobs"], what="a job")
+    client.acknowledge_job(jobId=job["id"], nonce=job["nonce"])
+    location = job["data"]["outputArtifacts"][0]["location"]["s3Location"]
+    assert location["bucketName"] == "artifacts"
+    client.put_job_success_result(
+        jobId=job["id"],
+        currentRevision={"revision": "v7", "changeIdentifier": "v7"},
+        executionDetails={"summary": "read v7"},
+    )
+    execution_id = latest_execution_id(client, "vault")
+    wait_status(client, "vault", execution_id, "Succeeded", "Failed")
+    execution = client.get_pipeline_execution(
+        pipelineName="vault", pipelineExecutionId=execution_id
+    )["pipelineExecution"]
+    [revision] = execution["artifactRevisions"]
+    assert revision["revisionUrl"] == "https://vault.example.com/app%2Fconfig@v7"
