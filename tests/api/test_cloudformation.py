@@ -317,3 +317,29 @@ def test_output_file_lands_in_the_output_artifact(
     with zipfile.ZipFile(io.BytesIO(archive.read_bytes())) as opened:
         written = json.loads(opened.read("out/stack.json"))
     assert written == {"Said": "filed", "Where": "none", "QueueName": "filed-queue"}
+
+
+def test_an_action_in_another_region_deploys_there(
+    client: Any, endpoint: str, tmp_path: Path
+) -> None:
+    repo = tmp_path / "infra"
+    make_repo(repo, {"template.yaml": TEMPLATE})
+    action = deploy(
+        "far-stack",
+        "CREATE_UPDATE",
+        TemplatePath="Src::template.yaml",
+        ParameterOverrides='{"Greeting": "far"}',
+    )
+    action["region"] = "eu-west-1"
+    declared = declaration("far", repo, stage("Deploy", action))
+    del declared["artifactStore"]
+    declared["artifactStores"] = {
+        "us-east-1": {"type": "S3", "location": "artifacts"},
+        "eu-west-1": {"type": "S3", "location": "artifacts-eu"},
+    }
+    client.create_pipeline(pipeline=declared)
+    run(client, "far")
+    europe = aws_client("cloudformation", endpoint, region="eu-west-1")
+    assert [s["StackName"] for s in europe.describe_stacks()["Stacks"]] == ["far-stack"]
+    home = aws_client("cloudformation", endpoint)
+    assert "far-stack" not in stack_names(home)

@@ -62,12 +62,12 @@ def moto_server() -> Iterator[str]:
             server.wait()
 
 
-def aws_client(service: str, endpoint: str) -> Any:
+def aws_client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
     """A boto3 client of ``service`` on moto, for a test to look at what an action did."""
     return boto3.client(
         service,
         endpoint_url=endpoint,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )

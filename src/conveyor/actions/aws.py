@@ -34,13 +34,14 @@ class Stopped(Exception):
     """The action was stopped, or ran out of time, while waiting on a service."""
 
 
-def client(config: ProviderConfig, service: str) -> Any:
-    """A boto3 client of ``service`` at the endpoint the settings give it."""
+def client(config: ProviderConfig, service: str, context: JobContext | None = None) -> Any:
+    """A boto3 client of ``service`` at the endpoint the settings give it, in the Region the
+    job's action runs in (the installation's when it is not known)."""
     endpoint = config.aws_endpoints[service]
     maker: Any = boto3.session.Session()
     return maker.client(
         service,
-        region_name=config.region,
+        region_name=(context.region if context else None) or config.region,
         endpoint_url=None if endpoint == AWS_DEFAULT else endpoint,
         config=Config(retries={"max_attempts": 5, "mode": "standard"}),
     )

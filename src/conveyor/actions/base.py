@@ -86,6 +86,8 @@ class JobContext:
     when_done: list[Callable[[], None]] = field(default_factory=list)
     # The job's data as a job worker sees it (CodePipeline's JobData).
     job_data: Mapping[str, Any] = field(default_factory=dict)
+    # The Region the action runs in (its own ``region``, or the pipeline's); None: unknown.
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

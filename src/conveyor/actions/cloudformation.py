@@ -84,7 +84,7 @@ class _Job:
         self.stack = self.settings.get("StackName", "")
         # The stack's id once known: names can be reused, ids cannot.
         self.stack_ref = self.stack
-        self.cfn: Any = aws.client(config, "cloudformation")
+        self.cfn: Any = aws.client(config, "cloudformation", context)
         self.inputs = {a.name: a for a in context.input_artifacts}
         self._roots: dict[str, Path] = {}
 

@@ -41,7 +41,7 @@ class EcrSource:
                 "An ECR source action has exactly one output artifact",
                 FailureType.CONFIGURATION_ERROR,
             )
-        ecr: Any = aws.client(self.config, "ecr")
+        ecr: Any = aws.client(self.config, "ecr", context)
         wanted = context.source_revision
         image_id = {"imageDigest": wanted} if wanted else {"imageTag": tag}
         try:

@@ -132,7 +132,7 @@ class EcsDeploy:
         if not minutes_text.isdigit() or not 1 <= int(minutes_text) <= _DEFAULT_MINUTES:
             raise _Misconfigured("DeploymentTimeout is a number of minutes from 1 to 60")
         images = self._images(context)
-        ecs: Any = aws.client(self.config, "ecs")
+        ecs: Any = aws.client(self.config, "ecs", context)
 
         def described() -> dict[str, Any]:
             found = ecs.describe_services(cluster=cluster, services=[service])

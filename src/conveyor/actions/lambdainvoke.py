@@ -94,12 +94,13 @@ class LambdaInvoke:
         event_file = context.workspace / "event.json"
         event_file.write_text(json.dumps(event), encoding="utf-8")
         limit = min(_FUNCTION_TIMEOUT, context.time_left or _FUNCTION_TIMEOUT)
-        arn = f"arn:aws:lambda:{self.config.region}:{self.config.account}:function:{name}"
+        region = context.region or self.config.region
+        arn = f"arn:aws:lambda:{region}:{self.config.account}:function:{name}"
         env = {
             **os.environ,
             "AWS_ENDPOINT_URL_CODEPIPELINE": self.config.api_url,
-            "AWS_REGION": self.config.region,
-            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "CONVEYOR_FUNCTION_ARN": arn,
         }

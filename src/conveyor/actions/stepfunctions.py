@@ -88,7 +88,7 @@ class StepFunctionsInvoke:
         execution_input = self._input(context, kind, settings.get("Input", ""))
         prefix = settings.get("ExecutionNamePrefix", "")
         name = f"{prefix}-{context.action_execution_id}" if prefix else context.action_execution_id
-        sfn: Any = aws.client(self.config, "stepfunctions")
+        sfn: Any = aws.client(self.config, "stepfunctions", context)
         started = sfn.start_execution(
             stateMachineArn=machine, name=name[:_NAME_LIMIT], input=execution_input
         )

@@ -237,6 +237,7 @@ def prepare_action(
             "outputFiles": {o["name"]: o["files"] for o in outputs},
             "sourceRevision": _source_revision(record, action),
             "deadline": now + timeout,
+            "region": region,
         },
     }
     queryable = (

@@ -95,6 +95,7 @@ def job_context(
         time_left=None if deadline is None else max(0.0, deadline - now),
         process_started=process_started,
         job_data={k: v for k, v in data.items() if k != "conveyor"},
+        region=extra.get("region"),
     )
 
 
