@@ -26,7 +26,7 @@ from conveyor.actions.cfnparams import (
     parameter_overrides,
     template_configuration,
 )
-from conveyor.actions.inputs import put_output, unpack_input
+from conveyor.actions.inputs import input_file, input_root, put_output
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.unpacked import Unpacked
 
@@ -86,7 +86,6 @@ class _Job:
         self.stack_ref = self.stack
         self.cfn: Any = aws.client(config, "cloudformation", context)
         self.inputs = {a.name: a for a in context.input_artifacts}
-        self._roots: dict[str, Path] = {}
 
     def log(self, line: str) -> None:
         self.context.log.write(line + "\n")
@@ -94,24 +93,16 @@ class _Job:
 
     def files(self, name: str) -> Path:
         """The files of input artifact ``name``, unpacked the first time they are asked for."""
-        if name not in self._roots:
-            artifact = self.inputs.get(name)
-            if artifact is None:
-                known = ", ".join(self.inputs) or "none"
-                raise Misconfigured(
-                    f"{name} is not an input artifact of this action (inputs: {known})"
-                )
-            root = self.context.workspace / "inputs" / name
-            unpack_input(
-                self.context,
-                artifact,
-                root,
-                scratch=self.context.workspace / f".input-{name}.zip",
-                max_bytes=self.config.max_artifact_bytes,
-                unpacked=self.unpacked,
-            )
-            self._roots[name] = root
-        return self._roots[name]
+        artifact = self.inputs.get(name)
+        if artifact is None:
+            known = ", ".join(self.inputs) or "none"
+            raise Misconfigured(f"{name} is not an input artifact of this action (inputs: {known})")
+        return input_root(
+            self.context,
+            artifact,
+            max_bytes=self.config.max_artifact_bytes,
+            unpacked=self.unpacked,
+        )
 
     # What the stack is made of -----------------------------------------------------------
 
@@ -120,11 +111,17 @@ class _Job:
         if not value:
             raise Misconfigured(f"TemplatePath is required in {self.settings['ActionMode']} mode")
         name, path = artifact_path("TemplatePath", value)
-        root = self.files(name)
-        target = (root / path).resolve()
-        if not target.is_relative_to(root.resolve()) or not target.is_file():
+        self.files(name)  # an unknown artifact is named as such
+        found = input_file(
+            self.context,
+            self.inputs[name],
+            path,
+            max_bytes=self.config.max_artifact_bytes,
+            unpacked=self.unpacked,
+        )
+        if found is None:
             raise Misconfigured(f"TemplatePath: {path} is not a file of input artifact {name}")
-        return target.read_text(encoding="utf-8")
+        return found.read_text(encoding="utf-8")
 
     def stack_arguments(self) -> tuple[dict[str, Any], str | None]:
         """What create_stack, update_stack and create_change_set all take, and the stack

@@ -16,7 +16,7 @@ from conveyor.actions.base import ArtifactLocation, JobContext
 from conveyor.artifacts.archive import pack, unpack
 from conveyor.artifacts.unpacked import Unpacked
 
-__all__ = ["input_file", "put_output", "unpack_input"]
+__all__ = ["input_file", "input_root", "put_output", "unpack_input"]
 
 
 def unpack_input(
@@ -42,16 +42,14 @@ def unpack_input(
         scratch.unlink(missing_ok=True)
 
 
-def input_file(
+def input_root(
     context: JobContext,
     artifact: ArtifactLocation,
-    path: str,
     *,
     max_bytes: int | None,
     unpacked: Unpacked | None,
-) -> Path | None:
-    """The file ``path`` of ``artifact``, unpacked under the workspace; None when the artifact
-    has no such file (or the path leads out of it)."""
+) -> Path:
+    """The folder of ``artifact``'s files in the workspace, unpacked the first time."""
     root = context.workspace / "inputs" / artifact.name
     if not root.exists():
         unpack_input(
@@ -62,6 +60,20 @@ def input_file(
             max_bytes=max_bytes,
             unpacked=unpacked,
         )
+    return root
+
+
+def input_file(
+    context: JobContext,
+    artifact: ArtifactLocation,
+    path: str,
+    *,
+    max_bytes: int | None,
+    unpacked: Unpacked | None,
+) -> Path | None:
+    """The file ``path`` of ``artifact``, unpacked under the workspace; None when the artifact
+    has no such file (or the path leads out of it)."""
+    root = input_root(context, artifact, max_bytes=max_bytes, unpacked=unpacked)
     target = (root / path).resolve()
     if not path or not target.is_relative_to(root.resolve()) or not target.is_file():
         return None
