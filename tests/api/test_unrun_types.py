@@ -3,6 +3,7 @@ listed in ``worker_action_types``, wait for a job worker that polls for them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -119,3 +120,21 @@ def test_worker_action_types_must_be_built_in_types_not_run_here(
         assemble(settings)
     # The home was given back: the next start finds it free.
     assemble(replace(settings, worker_action_types=())).close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"aws_endpoints": {"cloudformations": "http://x"}}, "no action type calls"),
+        ({"aws_endpoints": {"ecs": "localhost:4566"}}, "must be an http(s) URL or aws"),
+        ({"lambda_functions": {"f": {"handler": "module.function"}}}, "module:function"),
+        ({"lambda_functions": {"f": "module:function"}}, "module:function"),
+    ],
+)
+def test_aws_settings_are_checked_at_start(
+    tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
+    settings = Settings(home=tmp_path / "home", **changes)
+    settings.home.mkdir()
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        assemble(settings)

@@ -22,7 +22,7 @@ from conveyor.artifacts.local import LocalBuckets
 from conveyor.config import Settings, SettingsError
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
-from conveyor.domain.catalog import WORKER_SETTING, builtin_action_type
+from conveyor.domain.catalog import BUILTIN_ACTION_TYPES, WORKER_SETTING, builtin_action_type
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
@@ -142,6 +142,7 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
     home taken (`conveyor.home.HomeInUse`)."""
     home_lock = lock_home(settings.home, holder)
     try:
+        check_aws_settings(settings)
         built = providers(provider_config(settings))
         left_to_workers = worker_types(settings, frozenset(built))
         store = Store.open(settings.database)
@@ -163,6 +164,35 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
         worker_types=left_to_workers,
     )
     return Embedded(store, services, Engine(services, settings, built), home_lock)
+
+
+def check_aws_settings(settings: Settings) -> None:
+    """``aws_endpoints`` names services some action type calls, each with a URL or ``aws``;
+    ``lambda_functions`` gives each function a ``module:function`` handler."""
+    prefix = "aws_endpoints."
+    known = sorted(
+        t.needs.removeprefix(prefix)
+        for t in BUILTIN_ACTION_TYPES
+        if t.needs and t.needs.startswith(prefix)
+    )
+    for service, endpoint in settings.aws_endpoints.items():
+        if service not in known:
+            raise SettingsError(
+                f"setting 'aws_endpoints': no action type calls {service!r} "
+                f"(services: {', '.join(known)})"
+            )
+        if not (endpoint == "aws" or str(endpoint).startswith(("http://", "https://"))):
+            raise SettingsError(
+                f"setting 'aws_endpoints': {service} must be an http(s) URL or aws, "
+                f"not {endpoint!r}"
+            )
+    for name, function in settings.lambda_functions.items():
+        handler = function.get("handler", "") if isinstance(function, Mapping) else ""
+        module, sep, attribute = str(handler).partition(":")
+        if not (module and sep and attribute):
+            raise SettingsError(
+                f"setting 'lambda_functions': {name} needs a handler written module:function"
+            )
 
 
 def worker_types(settings: Settings, runnable: frozenset[ActionTypeId]) -> frozenset[ActionTypeId]:
