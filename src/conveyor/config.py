@@ -56,6 +56,16 @@ class Settings:
     secrets_file: Path | None = None
     # An S3-compatible endpoint: when set, buckets are real buckets reached with boto3.
     s3_endpoint: str | None = None
+    # AWS service name (cloudformation, ecs, lambda, ...) → endpoint URL, or ``aws`` for the
+    # service's own endpoint in ``region``; the actions that call a service run only when it
+    # is named here. Credentials come from the usual AWS chain.
+    aws_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # Invoke/Lambda functions run here: FunctionName → {handler: "module:function", path:
+    # folder holding the module (relative folders are under the home)}.
+    lambda_functions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Built-in action types left to job workers that poll for them (``AWS/Deploy/ECS/1``):
+    # a Conveyor extension for types with no executor here.
+    worker_action_types: tuple[str, ...] = ()
     # The address people use to reach this server, for links such as action log URLs
     # (default: http://<host>:<port>).
     public_url: str | None = None
@@ -85,6 +95,7 @@ _ENV = {
     "workers": "CONVEYOR_WORKERS",
     "secrets_file": "CONVEYOR_SECRETS_FILE",
     "s3_endpoint": "CONVEYOR_S3_ENDPOINT",
+    "worker_action_types": "CONVEYOR_WORKER_ACTION_TYPES",
     "public_url": "CONVEYOR_PUBLIC_URL",
     "max_artifact_bytes": "CONVEYOR_MAX_ARTIFACT_BYTES",
     "event_retention_days": "CONVEYOR_EVENT_RETENTION_DAYS",
@@ -120,6 +131,9 @@ _KINDS: dict[str, type] = {
     "connections": dict,
     "secrets_file": Path,
     "s3_endpoint": str,
+    "aws_endpoints": dict,
+    "lambda_functions": dict,
+    "worker_action_types": tuple,
     "public_url": str,
     "max_artifact_bytes": int,
     "event_retention_days": float,
@@ -139,6 +153,8 @@ def _coerce(name: str, value: Any) -> Any:
         if text not in _TRUE | _FALSE:
             raise SettingsError(f"setting {name!r}: {value!r} is not true or false")
         return text in _TRUE
+    if kind is tuple and isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
     try:
         return kind(value)
     except (TypeError, ValueError) as exc:

@@ -106,3 +106,21 @@ def test_detect_changes_is_a_boolean(tmp_path: Path) -> None:
     assert load_settings({"home": tmp_path}, environ={}).detect_changes is True
     with pytest.raises(SettingsError, match="not true or false"):
         load_settings({"home": tmp_path}, environ={"CONVEYOR_DETECT_CHANGES": "maybe"})
+
+
+def test_aws_endpoints_and_worker_types_from_the_file_and_environment(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text(
+        "aws_endpoints:\n  cloudformation: http://127.0.0.1:4566\n  ecs: aws\n"
+        "worker_action_types: [AWS/Deploy/ECS/1]\n"
+    )
+    settings = load_settings({"home": str(tmp_path)}, environ={})
+    assert settings.aws_endpoints == {"cloudformation": "http://127.0.0.1:4566", "ecs": "aws"}
+    assert settings.worker_action_types == ("AWS/Deploy/ECS/1",)
+    listed = load_settings(
+        {"home": str(tmp_path)},
+        environ={"CONVEYOR_WORKER_ACTION_TYPES": "AWS/Deploy/EKS/1, AWS/Deploy/EC2/1"},
+    )
+    assert listed.worker_action_types == ("AWS/Deploy/EKS/1", "AWS/Deploy/EC2/1")
+    (tmp_path / "settings.yaml").write_text("aws_endpoints: http://127.0.0.1:4566\n")
+    with pytest.raises(SettingsError, match="aws_endpoints"):
+        load_settings({"home": str(tmp_path)}, environ={})

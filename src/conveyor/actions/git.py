@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -177,6 +178,15 @@ class GitRequest:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
+def _aws_date(value: str) -> str:
+    """A date as AWS writes the commit dates of its sources: UTC, ending in ``Z``."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def emit_commit(context: JobContext, request: GitRequest) -> JobResult:
     """Emit the commit ``request`` names as the job's one output artifact."""
     try:
@@ -273,6 +283,7 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
         raise git.missing(found.tail)
     fields = found.stdout.decode("utf-8", "replace").split("\0", 4)
     commit_id, author_date, committer_date, committed, message = fields
+    author_date, committer_date = _aws_date(author_date), _aws_date(committer_date)
     if request.clone:
         checkout = git("-C", str(tree), "reset", "--quiet", "--hard", commit_id)
     else:
@@ -308,4 +319,6 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
             created=float(committed),
             summary=summary,
         ),
+        # As AWS shows a source action's run: its external execution is the commit.
+        external_execution_id=commit_id,
     )

@@ -1,6 +1,7 @@
-"""Source providers on the AWS model: ``CodeCommit``, ``CodeStarSourceConnection`` and ``S3``.
+"""Source providers on the AWS model: ``CodeCommit``, ``CodeStarSourceConnection``, ``S3``,
+and GitHub version 1 (`GitHubSource`, found as a connection's repository is).
 
-The two Git sources only find a repository and hand it to the Git source's machinery
+The Git sources only find a repository and hand it to the Git source's machinery
 (`emit_commit`). A CodeCommit ``RepositoryName`` is looked up in the installation's
 ``repositories`` map (a git URL, or a folder: relative ones are under the Conveyor home), else
 it is the folder ``repositories/<name>`` (or ``<name>.git``) of the home. A connection's
@@ -27,7 +28,13 @@ from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderCo
 from conveyor.actions.git import GitRequest, emit_commit, local_repository
 from conveyor.artifacts import ArtifactError, ArtifactStore, ObjectInfo
 
-__all__ = ["CodeCommitSource", "ConnectionSource", "S3Source", "SourceUnavailable"]
+__all__ = [
+    "CodeCommitSource",
+    "ConnectionSource",
+    "GitHubSource",
+    "S3Source",
+    "SourceUnavailable",
+]
 
 _CLONE_REF = "CODEBUILD_CLONE_REF"
 _FORMATS = ("CODE_ZIP", _CLONE_REF)
@@ -157,6 +164,45 @@ class ConnectionSource:
         return GitRequest(url, branch, parts[-1], clone, variables)
 
 
+class GitHubSource:
+    """``Source/ThirdParty/GitHub/1`` (GitHub version 1): a branch of ``Owner/Repo``.
+
+    The repository is found as a connection's would be, with ``Owner/Repo`` as the full
+    repository id: the ``repositories`` entry of that name, else the ``connections`` entry
+    ``GitHub`` (a base URL or folder), else ``repositories/Owner/Repo`` of the home. The
+    ``OAuthToken`` is never used here: git reaches the repository with its own credentials.
+    """
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    def run(self, context: JobContext) -> JobResult:
+        return _git(context, self.request)
+
+    def request(self, configuration: Mapping[str, str]) -> GitRequest:
+        """Where the configured repository is; raises `SourceUnavailable` saying why not."""
+        owner, repo = _required(configuration, "Owner"), _required(configuration, "Repo")
+        branch = _required(configuration, "Branch")
+        for part in (owner, repo):
+            if not _REPOSITORY_PART.match(part) or part in (".", ".."):
+                raise SourceUnavailable(f"Invalid repository {owner}/{repo}", _MISCONFIGURED)
+        full_id = f"{owner}/{repo}"
+        what = f"Repository {full_id}"
+        mapped = self.config.repositories.get(full_id)
+        base = self.config.connections.get("GitHub")
+        if mapped:
+            url = _located(self.config, mapped)
+            if local_repository(url) is not None:
+                url = _folder(Path(url), what)
+        elif not base:
+            url = _folder(self.config.repositories_folder / owner / repo, what)
+        elif local_repository(located := _located(self.config, base)) is not None:
+            url = _folder(Path(located) / owner / repo, what)
+        else:
+            url = located + full_id if located.endswith(("/", ":")) else f"{located}/{full_id}"
+        return GitRequest(url, branch, repo, variables={"FullRepositoryName": full_id})
+
+
 class S3Source:
     """``Source/AWS/S3/1``: a zip object of a bucket, emitted as it is."""
 
@@ -198,6 +244,7 @@ class S3Source:
             summary=f"{where} ({count} entries)",
             output_variables=variables,
             revision=Revision(revision, revision, info.last_modified, key),
+            external_execution_id=revision,
         )
 
 

@@ -32,6 +32,7 @@ from conveyor.api.model import TARGET_PREFIX, operation, operation_names
 from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
+from conveyor.api.wiretimes import in_milliseconds
 from conveyor.console import console_routes
 from conveyor.domain.errors import (
     ConveyorError,
@@ -130,7 +131,7 @@ def create_app(
                 started,
             )
         return Response(
-            json.dumps(result if result is not None else {}),
+            json.dumps(in_milliseconds(operation(name).output_shape, result) or {}),
             media_type=CONTENT_TYPE,
             headers=_headers(request_id, started),
         )

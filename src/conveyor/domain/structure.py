@@ -65,7 +65,7 @@ def check(pipeline: Pipeline, resolve: Resolver, region: str) -> list[Problem]:
     problems += _check_stages(pipeline)
     for s, stage in enumerate(pipeline.stages):
         for a, action in enumerate(stage.actions):
-            problems += check_action(("stages", s, "actions", a), stage, action, resolve)
+            problems += check_action(("stages", s, "actions", a), stage, action, resolve, region)
     problems += _check_artifacts(pipeline)
     problems += _check_namespaces(pipeline)
     problems += _check_variables_and_triggers(pipeline)

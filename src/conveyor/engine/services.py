@@ -57,6 +57,8 @@ class Services:
     health: DatabaseWatch
     # Signs page tokens; shared through the database by every server of one installation.
     token_key: bytes
+    # Built-in action types left to job workers, which may poll for them (an extension).
+    worker_types: frozenset[ActionTypeId] = frozenset()
 
     @classmethod
     def build(
@@ -67,14 +69,16 @@ class Services:
         clock: Clock | None = None,
         runnable: frozenset[ActionTypeId] = frozenset(),
         log_base: str | None = None,
+        worker_types: frozenset[ActionTypeId] = frozenset(),
     ) -> Services:
         """``runnable``: the built-in action types this process has providers for;
-        ``log_base``: the server's URL, under which ``/logs/<id>`` serves action logs."""
+        ``log_base``: the server's URL, under which ``/logs/<id>`` serves action logs;
+        ``worker_types``: the built-in types that job workers run instead."""
         clock = clock or SystemClock()
         store.on_events = log_events
         notifier = Notifier()
         plans = Plans()
-        runner = Runner(scope, clock, plans, runnable, log_base)
+        runner = Runner(scope, clock, plans, runnable | worker_types, log_base)
         executions = ExecutionService(store, scope, clock, runner, notifier)
         return cls(
             store=store,
@@ -120,6 +124,7 @@ class Services:
             ),
             health=DatabaseWatch(store),
             token_key=_token_key(store),
+            worker_types=worker_types,
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
+from conveyor.domain.catalog import builtin_action_type, cannot_run
 from conveyor.domain.execution import ActionStarted
 from conveyor.domain.pipeline import MASK, Action, Pipeline
 from conveyor.domain.plan import APPROVAL, Plan
@@ -123,12 +124,9 @@ def prepare_action(
     start = ActionStart(effect.run_id, effect.stage, effect.action, str(uuid.uuid4()))
 
     failure: str | None = None
-    if (
-        action.type_id.owner == "AWS"
-        and action.type_id != APPROVAL
-        and (action.type_id not in runnable)
-    ):
-        failure = f"This Conveyor installation cannot run action type {action.type_id} yet."
+    builtin = builtin_action_type(action.type_id)
+    if builtin is not None and action.type_id != APPROVAL and action.type_id not in runnable:
+        failure = cannot_run(builtin)
     values = _values(record, plan.scopes[(stage.name, action.name)])
     try:
         configuration = {k: resolve(v, values) for k, v in action.config.items()}
@@ -251,6 +249,7 @@ def prepare_action(
             "sourceRevision": _source_revision(record, action),
             "sourceVariables": _source_variables(record, action),
             "deadline": now + timeout,
+            "region": region,
         },
     }
     queryable = (

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor.domain.actiontype import render_url
 from conveyor.domain.arn import Scope
 from conveyor.domain.plan import Plan
 from conveyor.engine import lookup
+from conveyor.engine.actiontypes import resolver
 from conveyor.engine.plans import Plans
 from conveyor.store import (
     ActionRecord,
@@ -31,6 +33,8 @@ class ActionView:
     is_approval: bool
     # Why change detection cannot follow this source action, when it cannot.
     detection_problem: str | None = None
+    # The action type's entityUrlTemplate with the action's configuration.
+    entity_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class Views:
             active = tx.executions.active(pipeline.id)
             transitions = tx.transitions.of(pipeline.id)
             problems = tx.heads.problems(pipeline.id)
+            resolve = resolver(tx)
             stages = []
             for stage in plan.stages:
                 inbound = sorted(
@@ -82,6 +87,15 @@ class Views:
                         if action.is_source
                         else None
                     )
+                    action_type = resolve(action.type_id)
+                    entity_url = (
+                        render_url(
+                            action_type.urls.entity_url_template,
+                            action_type.public_configuration(action.config),
+                        )
+                        if action_type is not None
+                        else None
+                    )
                     actions.append(
                         ActionView(
                             action.name,
@@ -89,6 +103,7 @@ class Views:
                             revision,
                             action.type_id.category == "Approval",
                             problems.get(action.name) if action.is_source else None,
+                            entity_url,
                         )
                     )
                 stages.append(

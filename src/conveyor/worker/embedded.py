@@ -19,9 +19,10 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
-from conveyor.config import Settings, connection_urls, read_connections
+from conveyor.config import Settings, SettingsError, connection_urls, read_connections
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
+from conveyor.domain.catalog import BUILTIN_ACTION_TYPES, WORKER_SETTING, builtin_action_type
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
@@ -62,6 +63,9 @@ def provider_config(settings: Settings) -> ProviderConfig:
         secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
         cache=settings.home / "cache",
         max_artifact_bytes=settings.max_artifact_bytes,
+        aws_endpoints=settings.aws_endpoints,
+        lambda_functions=settings.lambda_functions,
+        api_url=public_url(settings),
     )
 
 
@@ -158,7 +162,9 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
     home taken (`conveyor.home.HomeInUse`)."""
     home_lock = lock_home(settings.home, holder)
     try:
+        check_aws_settings(settings)
         built = providers(provider_config(settings))
+        left_to_workers = worker_types(settings, frozenset(built))
         store = Store.open(settings.database)
     except BaseException:
         home_lock.release()
@@ -175,9 +181,60 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
         ),
         runnable=frozenset(built),
         log_base=public_url(settings),
+        worker_types=left_to_workers,
     )
     engine = Engine(services, settings, built, detect=detect)
     return Embedded(store, services, engine, home_lock)
+
+
+def check_aws_settings(settings: Settings) -> None:
+    """``aws_endpoints`` names services some action type calls, each with a URL or ``aws``;
+    ``lambda_functions`` gives each function a ``module:function`` handler."""
+    prefix = "aws_endpoints."
+    known = sorted(
+        t.needs.removeprefix(prefix)
+        for t in BUILTIN_ACTION_TYPES
+        if t.needs and t.needs.startswith(prefix)
+    )
+    for service, endpoint in settings.aws_endpoints.items():
+        if service not in known:
+            raise SettingsError(
+                f"setting 'aws_endpoints': no action type calls {service!r} "
+                f"(services: {', '.join(known)})"
+            )
+        if not (endpoint == "aws" or str(endpoint).startswith(("http://", "https://"))):
+            raise SettingsError(
+                f"setting 'aws_endpoints': {service} must be an http(s) URL or aws, "
+                f"not {endpoint!r}"
+            )
+    for name, function in settings.lambda_functions.items():
+        handler = function.get("handler", "") if isinstance(function, Mapping) else ""
+        module, sep, attribute = str(handler).partition(":")
+        if not (module and sep and attribute):
+            raise SettingsError(
+                f"setting 'lambda_functions': {name} needs a handler written module:function"
+            )
+
+
+def worker_types(settings: Settings, runnable: frozenset[ActionTypeId]) -> frozenset[ActionTypeId]:
+    """The built-in types the settings leave to job workers, each checked: a built-in type
+    (``Owner/Category/Provider/Version``) that this process does not run itself."""
+    found = set()
+    for text in settings.worker_action_types:
+        parts = text.strip().split("/")
+        type_id = ActionTypeId(parts[1], parts[0], parts[2], parts[3]) if len(parts) == 4 else None
+        if type_id is None or builtin_action_type(type_id) is None:
+            raise SettingsError(
+                f"setting {WORKER_SETTING!r}: {text!r} is not a built-in action type "
+                "(write it as Owner/Category/Provider/Version, such as AWS/Deploy/ECS/1)"
+            )
+        if type_id in runnable:
+            raise SettingsError(
+                f"setting {WORKER_SETTING!r}: Conveyor runs {type_id} itself here; "
+                "job workers cannot take it"
+            )
+        found.add(type_id)
+    return frozenset(found)
 
 
 def public_url(settings: Settings) -> str:

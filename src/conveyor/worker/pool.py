@@ -30,6 +30,7 @@ from conveyor.artifacts import ArtifactStore
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.pipeline import EnvironmentVariable
+from conveyor.domain.status import JobStatus
 from conveyor.engine.jobs import JobService
 from conveyor.engine.notify import Notifier
 from conveyor.store import JobRecord
@@ -94,6 +95,8 @@ def job_context(
         source_variables=extra.get("sourceVariables") or {},
         time_left=None if deadline is None else max(0.0, deadline - now),
         process_started=process_started,
+        job_data={k: v for k, v in data.items() if k != "conveyor"},
+        region=extra.get("region"),
     )
 
 
@@ -247,6 +250,14 @@ class WorkerPool:
             return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
 
     def _report(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
+        if result.reported:
+            if self._jobs.get(job.id).status != JobStatus.IN_PROGRESS:
+                return None  # what the provider ran gave the job its result
+            result = JobResult.failed(
+                result.message
+                or "The action ended without putting a result for its job "
+                "(PutJobSuccessResult or PutJobFailureResult)."
+            )
         if result.succeeded:
             revision = None
             if result.revision is not None:

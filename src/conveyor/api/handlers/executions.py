@@ -205,6 +205,7 @@ def _action_state(view: ActionView, parallel: bool) -> dict[str, Any]:
         currentRevision=revision,
         latestExecution=execution,
         changeDetection=detection,
+        entityUrl=view.entity_url,
     )
 
 
