@@ -341,7 +341,12 @@ def test_show_and_executions_tell_the_trigger(settings: Settings, tmp_path: Path
         assert shown.exit_code == 0, shown.output
         assert "CloudWatchEvent: Source: commit" in shown.output
         shutil.rmtree(repo)
-        wait_for(lambda: detection_of(client, "app"), 60, "the problem")
+        # Seen while the folder is half removed, the problem may first be a missing branch.
+        wait_for(
+            lambda: "no folder" in detection_of(client, "app").get("message", ""),
+            60,
+            "the removed repository",
+        )
         shown = runner.invoke(cli, ["show", "app", "--endpoint", live.endpoint])
         assert f"change detection failing: There is no folder {repo}" in shown.output
 
