@@ -57,6 +57,20 @@ class Settings:
     # Days to keep events, and finished jobs with their data; None keeps them for ever.
     event_retention_days: float | None = None
     job_retention_days: float | None = None
+    # "required": every API request must be signed (SigV4) with a key of the store's users
+    # and is decided on their policies; "off": anything is accepted, on loopback only.
+    auth: str = "off"
+    # Serve without auth on an address other than loopback (warned about on every start).
+    insecure: bool = False
+    # The Fernet key sealing secrets at rest (default: $home/secret.key, made on first use);
+    # servers sharing one database must share it.
+    secret_key: str | None = None
+    # Days to keep the audit trail; None keeps it for ever. CloudTrail keeps 90.
+    audit_retention_days: float | None = 90.0
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth == "required"
 
     @property
     def database(self) -> str:
@@ -82,6 +96,10 @@ _ENV = {
     "max_artifact_bytes": "CONVEYOR_MAX_ARTIFACT_BYTES",
     "event_retention_days": "CONVEYOR_EVENT_RETENTION_DAYS",
     "job_retention_days": "CONVEYOR_JOB_RETENTION_DAYS",
+    "auth": "CONVEYOR_AUTH",
+    "insecure": "CONVEYOR_INSECURE",
+    "secret_key": "CONVEYOR_SECRET_KEY",
+    "audit_retention_days": "CONVEYOR_AUDIT_RETENTION_DAYS",
 }
 _NULLABLE = frozenset(
     {
@@ -94,8 +112,11 @@ _NULLABLE = frozenset(
         "max_artifact_bytes",
         "event_retention_days",
         "job_retention_days",
+        "secret_key",
+        "audit_retention_days",
     }
 )
+AUTH_MODES = ("off", "required")
 _KINDS: dict[str, type] = {
     "home": Path,
     "database_url": str,
@@ -115,13 +136,26 @@ _KINDS: dict[str, type] = {
     "max_artifact_bytes": int,
     "event_retention_days": float,
     "job_retention_days": float,
+    "auth": str,
+    "insecure": bool,
+    "secret_key": str,
+    "audit_retention_days": float,
 }
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _coerce(name: str, value: Any) -> Any:
     if value is None or value == "":
         return None
     kind = _KINDS[name]
+    if kind is bool:
+        text = str(value).lower()
+        if text not in _TRUE | _FALSE:
+            raise SettingsError(f"setting {name!r}: {value!r} is not true or false")
+        return text in _TRUE
+    if name == "auth" and value not in AUTH_MODES:
+        raise SettingsError(f"setting 'auth': {value!r} is not one of {', '.join(AUTH_MODES)}")
     try:
         return kind(value)
     except (TypeError, ValueError) as exc:

@@ -17,10 +17,12 @@ from sqlalchemy.engine import Engine
 
 from conveyor.store.actions import ActionBrief, ActionRecord, Actions
 from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
+from conveyor.store.audit import Audit, AuditRecord
 from conveyor.store.database import WRITE, create_engine, describe_url, migrate
 from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from conveyor.store.events import EventRecord, Events
 from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
+from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
@@ -33,11 +35,15 @@ __all__ = [
     "ActionBrief",
     "ActionRecord",
     "ActionTypeRecord",
+    "AuditRecord",
     "DuplicateKey",
     "EventRecord",
     "ExecutionRecord",
     "JobRecord",
+    "KeyOwner",
+    "KeyRecord",
     "PipelineRecord",
+    "PrincipalRecord",
     "StageRecord",
     "Store",
     "StoreError",
@@ -63,6 +69,8 @@ class Tx:
         self.meta = Meta(conn)
         self.webhooks = Webhooks(conn)
         self.action_revisions = ActionRevisions(conn)
+        self.identities = Identities(conn)
+        self.audit = Audit(conn)
 
 
 class Store:

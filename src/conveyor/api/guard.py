@@ -1,0 +1,104 @@
+"""The API's side of access control: each request's caller, its permission, its audit record.
+
+`conveyor.auth.gate` decides; this module hands it the request as it arrived and the
+operation as the model names it, and records the outcome in the audit trail. Without a gate
+(an app built for a test) every request is allowed and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from conveyor.api.model import SERVICE
+from conveyor.auth.gate import Access, Caller, unsigned_caller
+from conveyor.auth.sigv4 import Received
+from conveyor.domain.access import DEFERRED, is_read_only, resource_of
+from conveyor.domain.arn import Scope as ArnScope
+from conveyor.domain.errors import ConveyorError
+
+_SOURCES = {SERVICE: "codepipeline.amazonaws.com", "cloudtrail": "cloudtrail.amazonaws.com"}
+
+
+def _source_ip(request: Request) -> str:
+    return request.client.host if request.client else "0.0.0.0"
+
+
+class Guard:
+    def __init__(self, scope: ArnScope, access: Access | None) -> None:
+        self.scope = scope
+        self.access = access
+
+    def misdirected(self, scope: Scope) -> Response | None:
+        """The refusal of a request whose Host header is not this server's (DNS rebinding)."""
+        if self.access is None or scope["type"] != "http":
+            return None
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+        problem = self.access.host_problem(host)
+        if problem is None:
+            return None
+        return Response(problem, status_code=421, media_type="text/plain")
+
+    def caller(self, request: Request, body: bytes, service: str) -> Caller:
+        if self.access is None:
+            authorization = request.headers.getlist("authorization")
+            return unsigned_caller(authorization, self.scope.account, _source_ip(request))
+        received = Received(
+            request.method,
+            request.url.path,
+            request.url.query,
+            [
+                (k.decode("latin-1").lower(), v.decode("latin-1"))
+                for k, v in request.scope["headers"]
+            ],
+            body,
+        )
+        return self.access.authenticate(received, service, _source_ip(request))
+
+    def authorize(self, caller: Caller, service: str, name: str, params: dict[str, Any]) -> str:
+        """Refuse unless the caller may run the operation; the resource it acts on."""
+        resource = resource_of(self.scope, name, params) if service == SERVICE else "*"
+        if self.access is not None and resource != DEFERRED:
+            self.access.authorize(caller, f"{service}:{name}", resource)
+        return resource
+
+    def record(
+        self,
+        request: Request,
+        request_id: str,
+        service: str,
+        name: str,
+        caller: Caller | None,
+        params: Any,
+        resource: str | None,
+        result: Any = None,
+        error: ConveyorError | None = None,
+    ) -> None:
+        if self.access is None:
+            return
+        if caller is None:
+            # Refused before its signature was accepted: named after the key it claims.
+            try:
+                caller = unsigned_caller(
+                    request.headers.getlist("authorization"),
+                    self.scope.account,
+                    _source_ip(request),
+                )
+            except ConveyorError:
+                caller = Caller("anonymous", "", _source_ip(request))
+        self.access.audit.record(
+            event_name=name,
+            event_source=_SOURCES.get(service, service),
+            caller=caller.identity(self.scope.account),
+            source_ip=caller.source_ip,
+            user_agent=request.headers.get("user-agent", ""),
+            request_id=request_id,
+            read_only=is_read_only(name),
+            resource=resource,
+            params=params,
+            response=result,
+            error=(error.code, error.message) if error is not None else None,
+        )
