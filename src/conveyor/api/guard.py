@@ -58,12 +58,14 @@ class Guard:
         )
         return self.access.authenticate(received, service, _source_ip(request))
 
-    def authorize(self, caller: Caller, service: str, name: str, params: dict[str, Any]) -> str:
-        """Refuse unless the caller may run the operation; the resource it acts on."""
-        resource = resource_of(self.scope, name, params) if service == SERVICE else "*"
+    def resource(self, service: str, name: str, params: dict[str, Any]) -> str:
+        """The ARN the operation acts on, as IAM names it."""
+        return resource_of(self.scope, name, params) if service == SERVICE else "*"
+
+    def authorize(self, caller: Caller, service: str, name: str, resource: str) -> None:
+        """Refuse unless the caller may run the operation on the resource."""
         if self.access is not None and resource != DEFERRED:
             self.access.authorize(caller, f"{service}:{name}", resource)
-        return resource
 
     def record(
         self,
@@ -79,8 +81,9 @@ class Guard:
     ) -> None:
         if self.access is None:
             return
+        identity = None
         if caller is None:
-            # Refused before its signature was accepted: named after the key it claims.
+            # Refused before its signature was accepted: only the key it claims is known.
             try:
                 caller = unsigned_caller(
                     request.headers.getlist("authorization"),
@@ -89,10 +92,16 @@ class Guard:
                 )
             except ConveyorError:
                 caller = Caller("anonymous", "", _source_ip(request))
+            if self.access.required:
+                identity = {
+                    "type": "Unknown",
+                    "accountId": self.scope.account,
+                    "accessKeyId": caller.access_key,
+                }
         self.access.audit.record(
             event_name=name,
             event_source=_SOURCES.get(service, service),
-            caller=caller.identity(self.scope.account),
+            caller=identity or caller.identity(self.scope.account),
             source_ip=caller.source_ip,
             user_agent=request.headers.get("user-agent", ""),
             request_id=request_id,

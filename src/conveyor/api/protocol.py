@@ -58,7 +58,7 @@ def _error_response(error: ConveyorError, request_id: str, started: float) -> Re
 
 def _operation_of(target: str | None) -> tuple[str, str]:
     """The service whose model the target's prefix names, and the operation."""
-    prefix, _, name = (target or "").partition(".")
+    prefix, _, name = (target or "").rpartition(".")
     service = SERVICES.get(prefix)
     if service is None or name not in operation_names(service):
         raise UnknownOperationException(f"Operation '{target}' is not a CodePipeline operation.")
@@ -94,7 +94,8 @@ def create_app(
             errors = validate_input(operation(name, service).input_shape, params)
             if errors:
                 raise ValidationException(summarize(errors))
-            resource = guard.authorize(caller, service, name, params)
+            resource = guard.resource(service, name, params)
+            guard.authorize(caller, service, name, resource)
             handler = tables[service].get(name)
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")

@@ -176,6 +176,7 @@ class AuditTrail:
     def prune(self) -> int:
         if self._retention is None:
             return 0
+        self.flush()
         with self._store.write() as tx:
             return tx.audit.prune(self._clock() - self._retention)
 
