@@ -239,3 +239,43 @@ def test_old_events_are_pruned_after_the_retention(store: Store) -> None:
     now[0] += 86400 * 0.75
     assert audit.prune() == 1
     assert [r.event_name for r in audit.lookup({}, None, None, 10)] == ["GetPipeline"]
+
+
+def test_secret_configuration_of_custom_actions_is_masked_in_the_trail(
+    secured: Running, tmp_path: Path
+) -> None:
+    admin = signed_client(
+        secured, make_user(secured, "admin", managed=["AWSCodePipeline_FullAccess"])
+    )
+    trail = signed_client(secured, make_user(secured, "auditor", policies=AUDITOR), "cloudtrail")
+    admin.create_custom_action_type(
+        category="Deploy",
+        provider="Vault",
+        version="1",
+        configurationProperties=[
+            {"name": "Target", "required": True, "key": True, "secret": False},
+            {"name": "ApiKey", "required": True, "key": False, "secret": True},
+        ],
+        inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+    )
+    make_repo(tmp_path / "repo")
+    deploy = {
+        "name": "Push",
+        "actionTypeId": {
+            "category": "Deploy",
+            "owner": "Custom",
+            "provider": "Vault",
+            "version": "1",
+        },
+        "configuration": {"Target": "prod", "ApiKey": "abc-very-secret"},
+        "inputArtifacts": [{"name": "Src"}],
+    }
+    admin.create_pipeline(pipeline=declaration("app", tmp_path / "repo", stage("Deploy", deploy)))
+    [event] = events(
+        trail, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreatePipeline"}]
+    )
+    assert "abc-very-secret" not in event["CloudTrailEvent"]
+    record = json.loads(event["CloudTrailEvent"])
+    [_, stage_record] = record["requestParameters"]["pipeline"]["stages"]
+    assert stage_record["actions"][0]["configuration"]["Target"] == "prod"

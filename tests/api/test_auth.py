@@ -415,3 +415,18 @@ def test_the_aws_cli_works_with_a_users_keys(
     )
     assert refused.returncode != 0
     assert "AccessDeniedException" in refused.stderr
+
+
+@pytest.mark.parametrize("path", ["/caf%C3%A9", "/%FF%FE", "/logs/%E2%9C%93"])
+def test_unicode_in_paths_is_never_a_server_error(secured: Running, path: str) -> None:
+    import http.client
+
+    host, port = secured.endpoint.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("POST", path, body=b"{}", headers={"X-Amz-Target": "x"})
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert 400 <= response.status < 500

@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
@@ -20,6 +21,8 @@ from conveyor.auth.identities import CACHE_SECONDS
 from conveyor.cli.main import cli
 from conveyor.config import Settings
 from conveyor.server import CannotServe, refuse_unsafe, running
+from tests.conftest import make_client
+from tests.e2e.serverproc import server_process
 from tests.support.auth import signed_client
 
 
@@ -151,3 +154,33 @@ def test_insecure_serves_off_loopback_with_a_warning(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, "conveyor.server"):
         refuse_unsafe(Settings(host="0.0.0.0", insecure=True))
     assert "WITHOUT authentication (--insecure)" in caplog.text
+
+
+def test_server_with_auth_serves_keys_made_by_the_cli(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert (
+        conveyor(
+            "user",
+            "create",
+            "dev",
+            "--managed",
+            "AWSCodePipeline_ReadOnlyAccess",
+            "--home",
+            str(home),
+        ).exit_code
+        == 0
+    )
+    key = json.loads(conveyor("key", "create", "dev", "--json", "--home", str(home)).output)
+    with server_process(home, args=["--auth"]) as (endpoint, _):
+        signed = make_client(endpoint, access_key=key["AccessKeyId"])
+        with pytest.raises(ClientError) as excinfo:
+            signed.list_pipelines()  # the fixture client's secret is not this key's
+        assert excinfo.value.response["Error"]["Code"] == "InvalidSignatureException"
+        client = boto3.client(
+            "codepipeline",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
+        assert client.list_pipelines()["pipelines"] == []

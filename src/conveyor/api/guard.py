@@ -14,12 +14,17 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from conveyor.api.model import SERVICE
+from conveyor.auth.audit import HIDDEN
 from conveyor.auth.gate import Access, Caller, unsigned_caller
 from conveyor.auth.sigv4 import Received
 from conveyor.domain.access import DEFERRED, is_read_only, resource_of
+from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope as ArnScope
+from conveyor.domain.declaration import masked
 from conveyor.domain.errors import ConveyorError
+from conveyor.engine.services import Services
 
+_DECLARING = frozenset({"CreatePipeline", "UpdatePipeline"})
 _SOURCES = {SERVICE: "codepipeline.amazonaws.com", "cloudtrail": "cloudtrail.amazonaws.com"}
 
 
@@ -28,9 +33,27 @@ def _source_ip(request: Request) -> str:
 
 
 class Guard:
-    def __init__(self, scope: ArnScope, access: Access | None) -> None:
-        self.scope = scope
+    def __init__(self, services: Services, access: Access | None) -> None:
+        self.services = services
+        self.scope: ArnScope = services.scope
         self.access = access
+
+    def _secret_names(self, type_id: ActionTypeId) -> frozenset[str]:
+        try:
+            return self.services.action_types.get(type_id).secret_names
+        except ConveyorError:
+            return frozenset()
+
+    def _recorded(self, name: str, params: Any) -> Any:
+        """The parameters as the trail keeps them: a declaration's secret configuration
+        values (the properties its action types mark secret) masked."""
+        declaration = params.get("pipeline") if isinstance(params, dict) else None
+        if name in _DECLARING and isinstance(declaration, dict):
+            try:
+                return {**params, "pipeline": masked(declaration, self._secret_names)}
+            except (KeyError, TypeError, AttributeError):
+                return {**params, "pipeline": HIDDEN}
+        return params
 
     def misdirected(self, scope: Scope) -> Response | None:
         """The refusal of a request whose Host header is not this server's (DNS rebinding)."""
@@ -107,7 +130,7 @@ class Guard:
             request_id=request_id,
             read_only=is_read_only(name),
             resource=resource,
-            params=params,
+            params=self._recorded(name, params),
             response=result,
             error=(error.code, error.message) if error is not None else None,
         )

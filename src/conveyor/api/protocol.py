@@ -76,7 +76,7 @@ def create_app(
     folder ``logs`` on ``/logs/<actionExecutionId>``; ``access`` checks who calls, what they
     may do, and keeps the audit trail (`conveyor.auth`)."""
     tables = {SERVICE: handlers(), CLOUDTRAIL: trail_handlers()}
-    guard = Guard(services.scope, access)
+    guard = Guard(services, access)
     tokens = PageTokens(services.token_key)
     # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
     offload = Offloader()
