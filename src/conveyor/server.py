@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
 from conveyor.auth.audit import AuditTrail
-from conveyor.auth.cipher import CipherError, load_cipher
+from conveyor.auth.cipher import CipherError, LazyCipher
 from conveyor.auth.gate import Access, is_loopback
 from conveyor.auth.identities import IdentityService
 from conveyor.config import Settings
@@ -73,8 +73,16 @@ def refuse_unsafe(settings: Settings) -> None:
 
 
 def build_access(settings: Settings, store: Store) -> Access:
+    """The request gate; with authentication required, its key is checked at once."""
     scope = Scope(settings.region, settings.account)
-    identities = IdentityService(store, load_cipher(settings.home, settings.secret_key), scope)
+    cipher = (
+        store.box
+        if isinstance(store.box, LazyCipher)
+        else LazyCipher(settings.home, settings.secret_key)
+    )
+    if settings.auth_required:
+        cipher.load()
+    identities = IdentityService(store, cipher, scope)
     audit = AuditTrail(store, settings.region, settings.account, settings.audit_retention_days)
     audit.start()
     return Access(

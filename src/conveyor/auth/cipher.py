@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 KEY_FILE = "secret.key"
 
@@ -22,8 +25,10 @@ class CipherError(RuntimeError):
 
 class Cipher:
     def __init__(self, key: bytes) -> None:
+        from cryptography.fernet import Fernet
+
         try:
-            self._fernet = Fernet(key)
+            self._fernet: Fernet = Fernet(key)
         except (ValueError, TypeError) as exc:
             raise CipherError(
                 "the secret key is not a Fernet key (32 url-safe base64-encoded bytes)"
@@ -33,6 +38,8 @@ class Cipher:
         return self._fernet.encrypt(text.encode()).decode("ascii")
 
     def open(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except (InvalidToken, ValueError) as exc:
@@ -49,6 +56,8 @@ def load_cipher(home: Path, key: str | None = None) -> Cipher:
     path = home / KEY_FILE
     with contextlib.suppress(FileNotFoundError):
         return Cipher(path.read_bytes().strip())
+    from cryptography.fernet import Fernet
+
     home.mkdir(parents=True, exist_ok=True)
     made = Fernet.generate_key()
     try:
@@ -58,3 +67,29 @@ def load_cipher(home: Path, key: str | None = None) -> Cipher:
     with os.fdopen(fd, "wb") as file:
         file.write(made + b"\n")
     return Cipher(made)
+
+
+class LazyCipher:
+    """The home's cipher, loaded (and its key file made) the first time it is used: most
+    processes never seal or open anything, and the cryptography library takes a while to
+    import."""
+
+    def __init__(self, home: Path, key: str | None = None) -> None:
+        self._home = home
+        self._key = key
+        self._cipher: Cipher | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Cipher:
+        """The cipher, or `CipherError` for a key that cannot be used."""
+        if self._cipher is None:
+            with self._lock:
+                if self._cipher is None:
+                    self._cipher = load_cipher(self._home, self._key)
+        return self._cipher
+
+    def seal(self, text: str) -> str:
+        return self.load().seal(text)
+
+    def open(self, token: str) -> str:
+        return self.load().open(token)

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from conveyor.auth.cipher import Cipher
+from conveyor.auth.cipher import Cipher, LazyCipher
 from conveyor.domain.access import MANAGED
 from conveyor.domain.arn import Scope
 from conveyor.domain.policy import Policy, PolicyError, parse_policy
@@ -69,7 +69,7 @@ class IdentityService:
     def __init__(
         self,
         store: Store,
-        cipher: Cipher,
+        cipher: Cipher | LazyCipher,
         scope: Scope,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -25,7 +25,7 @@ from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
 from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
-from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
+from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines, SecretBox
 from conveyor.store.revisions import ActionRevisions
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
@@ -44,6 +44,7 @@ __all__ = [
     "KeyRecord",
     "PipelineRecord",
     "PrincipalRecord",
+    "SecretBox",
     "StageRecord",
     "Store",
     "StoreError",
@@ -57,8 +58,13 @@ __all__ = [
 class Tx:
     """One transaction's view of the repositories."""
 
-    def __init__(self, conn: sa.Connection, declarations: DeclarationCache | None) -> None:
-        self.pipelines = Pipelines(conn, declarations)
+    def __init__(
+        self,
+        conn: sa.Connection,
+        declarations: DeclarationCache | None,
+        box: SecretBox | None = None,
+    ) -> None:
+        self.pipelines = Pipelines(conn, declarations, box)
         self.executions = Executions(conn)
         self.actions = Actions(conn)
         self.jobs = Jobs(conn)
@@ -82,6 +88,8 @@ class Store:
         # queue here instead and go the moment the previous one commits; other processes
         # on the same file still meet SQLite's own lock.
         self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # Seals secret values at rest; stored declarations' sealed values are opened with it.
+        self.box: SecretBox | None = None
         # Called with a transaction's events once it has committed (the server logs them).
         self.on_events: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
 
@@ -126,7 +134,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE: write})
                 with conn.begin():
-                    tx = Tx(conn, None if write else self._declarations)
+                    tx = Tx(conn, None if write else self._declarations, self.box)
                     yield tx
                     tx.events.flush()
             if tx.events.appended and self.on_events is not None:

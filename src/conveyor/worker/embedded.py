@@ -19,6 +19,7 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
+from conveyor.auth.cipher import LazyCipher
 from conveyor.config import Settings
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
@@ -143,6 +144,7 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
     except BaseException:
         home_lock.release()
         raise
+    store.box = LazyCipher(settings.home, settings.secret_key)
     services = Services.build(
         store,
         Scope(settings.region, settings.account),
