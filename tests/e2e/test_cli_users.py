@@ -56,6 +56,15 @@ def test_users_groups_and_keys_on_a_home(tmp_path: Path) -> None:
     assert conveyor("user", "delete", "alice", *home).exit_code == 0
     assert json.loads(conveyor("user", "list", "--json", *home).output) == []
     assert json.loads(conveyor("group", "list", "--json", *home).output)[0]["Users"] == []
+    assert conveyor("user", "create", "bob", "--group", "ops", *home).exit_code == 0
+    assert json.loads(conveyor("group", "list", "--json", *home).output)[0]["Users"] == ["bob"]
+    assert (
+        "group nope does not exist"
+        in conveyor("user", "create", "carol", "--group", "nope", *home).output
+    )
+    assert [u["Name"] for u in json.loads(conveyor("user", "list", "--json", *home).output)] == [
+        "bob"
+    ]
 
 
 def test_mistakes_are_refused_clearly(tmp_path: Path) -> None:

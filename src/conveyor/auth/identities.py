@@ -94,7 +94,8 @@ class IdentityService:
         members: Sequence[str] = (),
     ) -> PrincipalRecord:
         """Make a user or group with inline ``policies`` (name, JSON document), ``managed``
-        policy names and, for a group, its ``members``; or raise `IdentityError`."""
+        policy names and ``members`` (a user's groups, a group's users), in one transaction;
+        or raise `IdentityError`."""
         pattern = _USER_NAME if kind == USER else _GROUP_NAME
         if not pattern.fullmatch(name):
             raise IdentityError(
@@ -122,10 +123,12 @@ class IdentityService:
                     tx.identities.attach(kind, name, policy, text)
                 for policy in managed:
                     tx.identities.attach(kind, name, policy, None)
+                other = GROUP if kind == USER else USER
                 for member in members:
-                    if not tx.identities.exists(USER, member):
-                        raise IdentityError(f"user {member} does not exist")
-                    tx.identities.add_member(name, member)
+                    if not tx.identities.exists(other, member):
+                        raise IdentityError(f"{other} {member} does not exist")
+                    group, user = (member, name) if kind == USER else (name, member)
+                    tx.identities.add_member(group, user)
         except DuplicateKey:
             raise IdentityError(f"{kind} {name} already exists") from None
         self.forget()

@@ -115,12 +115,7 @@ def _principal_commands(group: click.Group, kind: str) -> None:
     ) -> None:
         documents = _read_policies(policies)
         with _identities(home, database) as (identities, _):
-            if kind == "user":
-                identities.create(kind, name, documents, managed)
-                for member in members:
-                    identities.add_member(member, name)
-            else:
-                identities.create(kind, name, documents, managed, members)
+            identities.create(kind, name, documents, managed, members)
         click.echo(f"created {kind} {name}")
 
     @group.command("list")
