@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from conveyor.api.model import SERVICE
+from conveyor.api.offload import Offloader
 from conveyor.auth.audit import HIDDEN
 from conveyor.auth.gate import Access, Caller, unsigned_caller
 from conveyor.auth.sigv4 import Received
@@ -65,7 +66,11 @@ class Guard:
             return None
         return Response(problem, status_code=421, media_type="text/plain")
 
-    def caller(self, request: Request, body: bytes, service: str) -> Caller:
+    async def caller(
+        self, request: Request, body: bytes, service: str, offload: Offloader
+    ) -> Caller:
+        """The request's caller; checked off the event loop when its key must be looked up
+        in the store (once in a while per key), on it otherwise."""
         if self.access is None:
             authorization = request.headers.getlist("authorization")
             return unsigned_caller(authorization, self.scope.account, _source_ip(request))
@@ -79,6 +84,8 @@ class Guard:
             ],
             body,
         )
+        if self.access.looks_up(received):
+            return await offload(self.access.authenticate, received, service, _source_ip(request))
         return self.access.authenticate(received, service, _source_ip(request))
 
     def resource(self, service: str, name: str, params: dict[str, Any]) -> str:

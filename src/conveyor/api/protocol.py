@@ -89,7 +89,7 @@ def create_app(
         try:
             service, name = _operation_of(request.headers.get("x-amz-target"))
             body = await request.body()
-            caller = guard.caller(request, body, service)
+            caller = await guard.caller(request, body, service, offload)
             params = parse(body)
             errors = validate_input(operation(name, service).input_shape, params)
             if errors:

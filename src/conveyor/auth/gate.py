@@ -131,6 +131,13 @@ class Access:
             f" ({', '.join(sorted(self._hosts))}); set public_url to the address clients use."
         )
 
+    def looks_up(self, request: Received) -> bool:
+        """Whether authenticating ``request`` would read the store (its key is not cached)."""
+        if not self.required:
+            return False
+        match = _CREDENTIAL.search(",".join(request.header("authorization")))
+        return match is not None and not self.identities.is_cached(match[1])
+
     def authenticate(self, request: Received, service: str, source_ip: str) -> Caller:
         """The caller, or the AWS error for a missing, malformed or wrong signature."""
         if not self.required:

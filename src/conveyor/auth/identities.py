@@ -199,6 +199,10 @@ class IdentityService:
             self._cache[key_id] = (now, found)
         return found
 
+    def is_cached(self, key_id: str) -> bool:
+        cached = self._cache.get(key_id)
+        return cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS
+
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
