@@ -65,6 +65,7 @@ def test_an_unsigned_request_is_missing_its_token(secured: Running) -> None:
     with pytest.raises(ClientError) as excinfo:
         client.list_pipelines()
     assert error(excinfo) == ("MissingAuthenticationTokenException", "Missing Authentication Token")
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
 def test_an_unknown_key_is_unrecognized(secured: Running) -> None:

@@ -58,12 +58,18 @@ def test_secret_values_are_sealed_at_rest_and_clear_only_for_the_worker(
         "Target": "prod",
         "ApiKey": MASK,
     }
+    [job] = wait_for(
+        lambda: client.poll_for_jobs(actionTypeId=VAULT, maxBatchSize=5)["jobs"], what="a job"
+    )
+    assert job["data"]["actionConfiguration"]["configuration"]["ApiKey"] == "abc-very-secret"
     # The masked value sent back keeps the secret; the new version is sealed too.
     pipeline = client.get_pipeline(name="app")["pipeline"]
     _config(pipeline)["Target"] = "staging"
     client.update_pipeline(pipeline=pipeline)
     assert all("abc-very-secret" not in text for text in _stored(server))
-    [job] = wait_for(
-        lambda: client.poll_for_jobs(actionTypeId=VAULT, maxBatchSize=5)["jobs"], what="a job"
-    )
-    assert job["data"]["actionConfiguration"]["configuration"]["ApiKey"] == "abc-very-secret"
+    with server.application.store.read() as tx:
+        record = tx.pipelines.get("app")
+        assert record is not None
+        second = tx.pipelines.declaration(record.id, 2)
+    assert second is not None
+    assert _config(second) == {"Target": "staging", "ApiKey": "abc-very-secret"}

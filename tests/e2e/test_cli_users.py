@@ -193,3 +193,22 @@ def test_server_with_auth_serves_keys_made_by_the_cli(tmp_path: Path) -> None:
             aws_secret_access_key=key["SecretAccessKey"],
         )
         assert client.list_pipelines()["pipelines"] == []
+
+
+def test_client_commands_sign_with_the_users_key(settings: Settings) -> None:
+    with running(replace(settings, auth="required")) as live:
+        identities = live.application.access.identities
+        identities.create("user", "dev", managed=["AWSCodePipeline_ReadOnlyAccess"])
+        made = identities.create_key("dev")
+        env = {
+            "AWS_ACCESS_KEY_ID": made.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": made.secret_access_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        listed = CliRunner(env=env).invoke(cli, ["list", "--endpoint", live.endpoint, "--json"])
+        assert listed.exit_code == 0, listed.output
+        refused = CliRunner(env={**env, "AWS_SECRET_ACCESS_KEY": "wrong"}).invoke(
+            cli, ["list", "--endpoint", live.endpoint]
+        )
+        assert refused.exit_code != 0
+        assert "InvalidSignatureException" in refused.output or "signature" in refused.output

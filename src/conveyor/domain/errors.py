@@ -234,7 +234,10 @@ class UnrecognizedClientException(ConveyorError):
 
 
 class MissingAuthenticationTokenException(ConveyorError):
-    """A request without any signature, to a server that requires one."""
+    """A request without any signature, to a server that requires one (403, as AWS's
+    common errors give it)."""
+
+    status = 403
 
 
 class IncompleteSignatureException(ConveyorError):
