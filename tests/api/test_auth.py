@@ -161,6 +161,11 @@ def _rewrite_authorization(old: str, new: str) -> Any:
             "does not match",
         ),
         (
+            _rewrite_authorization(";x-amz-target,", ","),
+            "IncompleteSignatureException",
+            "'X-Amz-Target' must be a 'SignedHeader'",
+        ),
+        (
             lambda h: [*h, ("Authorization", "AWS4-HMAC-SHA256 again")],
             "IncompleteSignatureException",
             "more than one Authorization header",

@@ -7,6 +7,7 @@ operation as the model names it, and records the outcome in the audit trail. Wit
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from conveyor.domain.declaration import masked
 from conveyor.domain.errors import ConveyorError
 from conveyor.engine.services import Services
 
+log = logging.getLogger("conveyor.audit")
 _DECLARING = frozenset({"CreatePipeline", "UpdatePipeline"})
 _SOURCES = {SERVICE: "codepipeline.amazonaws.com", "cloudtrail": "cloudtrail.amazonaws.com"}
 
@@ -109,8 +111,30 @@ class Guard:
         result: Any = None,
         error: ConveyorError | None = None,
     ) -> None:
+        """Queue the call's audit record; a record that cannot be made is logged, and the
+        answer goes out all the same."""
         if self.access is None:
             return
+        try:
+            self._record(
+                request, request_id, service, name, caller, params, resource, result, error
+            )
+        except Exception:
+            log.exception("the audit record of request %s could not be made", request_id)
+
+    def _record(
+        self,
+        request: Request,
+        request_id: str,
+        service: str,
+        name: str,
+        caller: Caller | None,
+        params: Any,
+        resource: str | None,
+        result: Any,
+        error: ConveyorError | None,
+    ) -> None:
+        assert self.access is not None
         identity = None
         if caller is None:
             # Refused before its signature was accepted: only the key it claims is known.

@@ -102,6 +102,11 @@ def read_authorization(request: Received) -> Authorization:
         raise IncompleteSignatureException(
             "'Host' must be a 'SignedHeader' in the AWS Authorization."
         )
+    if request.header("x-amz-target") and "x-amz-target" not in signed:
+        # Else a request seen on the wire could be sent again as another operation.
+        raise IncompleteSignatureException(
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+        )
     return Authorization(scope[0], scope[1], scope[2], scope[3], signed, fields["Signature"])
 
 
