@@ -102,6 +102,19 @@ def test_a_request_signed_more_than_five_minutes_ago_has_expired(
     assert body["message"].endswith(" - 5 min.)")
 
 
+def test_a_request_signed_in_the_future_is_not_yet_current(
+    secured: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = make_user(secured, "alice", managed=["AWSCodePipeline_FullAccess"])
+    future = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=6)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: future.replace(tzinfo=None))
+    status, body = send(secured, signed_request(secured, "ListPipelines", {}, key))
+    assert (status, body["__type"]) == (400, "InvalidSignatureException")
+    assert body["message"].startswith(f"Signature not yet current: {future:%Y%m%dT%H%M%SZ}")
+    monkeypatch.undo()
+    assert send(secured, signed_request(secured, "ListPipelines", {}, key))[0] == 200
+
+
 def test_a_key_signed_for_another_region_or_service_is_refused(secured: Running) -> None:
     key = make_user(secured, "alice", managed=["AWSCodePipeline_FullAccess"])
     status, body = send(
