@@ -153,6 +153,14 @@ def test_lookup_pages_and_time_ranges(secured: Running) -> None:
     with pytest.raises(ClientError) as excinfo:
         trail.lookup_events(NextToken="forged")
     assert excinfo.value.response["Error"]["Code"] == "InvalidNextTokenException"
+    twice = [*by_reader, {"AttributeKey": "Username", "AttributeValue": "other"}]
+    with pytest.raises(ClientError) as excinfo:
+        trail.lookup_events(LookupAttributes=twice)
+    assert excinfo.value.response["Error"]["Code"] == "InvalidLookupAttributesException"
+    read_only = [{"AttributeKey": "ReadOnly", "AttributeValue": "maybe"}]
+    with pytest.raises(ClientError) as excinfo:
+        trail.lookup_events(LookupAttributes=read_only)
+    assert excinfo.value.response["Error"]["Code"] == "InvalidLookupAttributesException"
 
 
 def test_lookup_events_needs_its_own_permission(secured: Running) -> None:
