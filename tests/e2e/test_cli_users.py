@@ -212,3 +212,21 @@ def test_client_commands_sign_with_the_users_key(settings: Settings) -> None:
         )
         assert refused.exit_code != 0
         assert "InvalidSignatureException" in refused.output or "signature" in refused.output
+
+
+def test_secret_seal_prints_a_value_the_homes_key_opens(tmp_path: Path) -> None:
+    from conveyor.auth.cipher import load_cipher
+    from conveyor.domain.declaration import SEALED
+
+    home = tmp_path / "home"
+    sealed = conveyor("secret", "seal", "hunter2", "--home", str(home))
+    assert sealed.exit_code == 0, sealed.output
+    text = sealed.output.strip()
+    assert text.startswith(SEALED) and "hunter2" not in text
+    assert load_cipher(home).open(text.removeprefix(SEALED)) == "hunter2"
+    piped = CliRunner().invoke(cli, ["secret", "seal", "--home", str(home)], input="from-stdin\n")
+    assert load_cipher(home).open(piped.output.strip().removeprefix(SEALED)) == "from-stdin"
+    assert (
+        "give the value to seal"
+        in CliRunner().invoke(cli, ["secret", "seal", "--home", str(home)], input="").output
+    )

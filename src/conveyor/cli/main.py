@@ -27,7 +27,7 @@ MODULES: Mapping[str, Sequence[str]] = {
     "conveyor.cli.run": ("run",),
     "conveyor.cli.validate": ("validate",),
     "conveyor.cli.completion": ("completion",),
-    "conveyor.cli.users": ("user", "group", "key", "audit"),
+    "conveyor.cli.users": ("user", "group", "key", "audit", "secret"),
     "conveyor.cli.client": (
         "list",
         "show",

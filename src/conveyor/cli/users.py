@@ -1,4 +1,5 @@
-"""``conveyor user|group|key|audit``: identities, access keys and the audit trail.
+"""``conveyor user|group|key|audit|secret``: identities, access keys, the audit trail, and
+values sealed with the home's key for the secrets file.
 
 These work on the store itself (a home's SQLite database, or ``--database``), whether a
 server is running on it or not: servers see a change within a couple of seconds. A key's
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -252,8 +254,32 @@ def audit(
         )
 
 
+@click.group()
+def secret() -> None:
+    """Secrets at rest, sealed with the home's key."""
+
+
+@secret.command("seal")
+@click.argument("value", required=False)
+@click.option("--home", help="Home folder [default: ./.conveyor, or $CONVEYOR_HOME].")
+def secret_seal(value: str | None, home: str | None) -> None:
+    """Print VALUE (or standard input) sealed, for a value of the secrets file."""
+    from conveyor.auth.cipher import CipherError, load_cipher
+    from conveyor.config import SettingsError, load_settings
+    from conveyor.domain.declaration import SEALED
+
+    text = value if value is not None else sys.stdin.read().rstrip("\n")
+    if not text:
+        raise click.UsageError("give the value to seal, as an argument or on standard input")
+    try:
+        settings = load_settings({"home": home})
+        click.echo(SEALED + load_cipher(settings.home, settings.secret_key).seal(text))
+    except (SettingsError, CipherError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def register(cli: click.Group) -> None:
     _principal_commands(user, "user")
     _principal_commands(group, "group")
-    for command in (user, group, key, audit):
+    for command in (user, group, key, audit, secret):
         cli.add_command(command)

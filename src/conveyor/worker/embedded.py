@@ -52,7 +52,8 @@ def buckets(settings: Settings) -> ArtifactStore:
     return LocalBuckets(settings.home / "buckets")
 
 
-def provider_config(settings: Settings) -> ProviderConfig:
+def provider_config(settings: Settings, box: LazyCipher | None = None) -> ProviderConfig:
+    box = box or LazyCipher(settings.home, settings.secret_key)
     return ProviderConfig(
         home=settings.home,
         region=settings.region,
@@ -62,6 +63,7 @@ def provider_config(settings: Settings) -> ProviderConfig:
         secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
         cache=settings.home / "cache",
         max_artifact_bytes=settings.max_artifact_bytes,
+        open_sealed=box.open,
     )
 
 
@@ -138,13 +140,15 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
     home is this process's; ``holder`` says what this process is to another that finds the
     home taken (`conveyor.home.HomeInUse`)."""
     home_lock = lock_home(settings.home, holder)
+    # The home's key, for secrets at rest: loaded the first time one is sealed or opened.
+    box = LazyCipher(settings.home, settings.secret_key)
     try:
-        built = providers(provider_config(settings))
+        built = providers(provider_config(settings, box))
         store = Store.open(settings.database)
     except BaseException:
         home_lock.release()
         raise
-    store.box = LazyCipher(settings.home, settings.secret_key)
+    store.box = box
     services = Services.build(
         store,
         Scope(settings.region, settings.account),
