@@ -8,10 +8,11 @@ operation as the model names it, and records the outcome in the audit trail. Wit
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from conveyor.api.model import SERVICE
@@ -27,6 +28,7 @@ from conveyor.domain.errors import ConveyorError
 from conveyor.engine.services import Services
 
 log = logging.getLogger("conveyor.audit")
+Endpoint = Callable[[Request], Awaitable[Response]]
 _DECLARING = frozenset({"CreatePipeline", "UpdatePipeline"})
 _SOURCES = {SERVICE: "codepipeline.amazonaws.com", "cloudtrail": "cloudtrail.amazonaws.com"}
 
@@ -89,6 +91,32 @@ class Guard:
         if self.access.looks_up(received):
             return await offload(self.access.authenticate, received, service, _source_ip(request))
         return self.access.authenticate(received, service, _source_ip(request))
+
+    def protect_logs(self, endpoint: Endpoint, offload: Offloader) -> Endpoint:
+        """With authentication required, ``/logs/<id>`` answers signed requests only, from
+        callers who may ListActionExecutions on the action's pipeline."""
+        access = self.access
+        if access is None or not access.required:
+            return endpoint
+
+        async def guarded(request: Request) -> Response:
+            try:
+                caller = await self.caller(request, b"", SERVICE, offload)
+                arn = await offload(self._pipeline_of, request.path_params["action_execution_id"])
+                if arn is not None:
+                    access.authorize(caller, "codepipeline:ListActionExecutions", arn)
+            except ConveyorError as error:
+                body = {"__type": error.code, "message": error.message}
+                return JSONResponse(body, status_code=error.status)
+            return await endpoint(request)
+
+        return guarded
+
+    def _pipeline_of(self, action_execution_id: str) -> str | None:
+        with self.services.store.read() as tx:
+            action = tx.actions.get(action_execution_id)
+            pipeline = tx.pipelines.get_by_id(action.pipeline_id) if action else None
+        return self.scope.pipeline(pipeline.name) if pipeline else None
 
     def resource(self, service: str, name: str, params: dict[str, Any]) -> str:
         """The ARN the operation acts on, as IAM names it."""

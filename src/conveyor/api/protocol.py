@@ -128,7 +128,7 @@ def create_app(
         routes.append(
             Route(
                 "/logs/{action_execution_id}",
-                make_log_endpoint(services, logs, offload),
+                guard.protect_logs(make_log_endpoint(services, logs, offload), offload),
                 methods=["GET"],
             )
         )
