@@ -6,7 +6,9 @@ goes in a loop over one keep-alive connection to each, in alternating rounds so 
 same machine load; the request to the second is signed once by botocore's signer (the server
 checks it afresh every time). Figures: requests per second, mean time per request, and the
 server's own median time (its ``Server-Timing`` header), which includes the signature check,
-the policy evaluation and queueing the audit record. The aim: at most 0.3 ms added per request.
+the policy evaluation and queueing the audit record. What auth adds is the median of the
+rounds' differences (each round pairs the two servers under the same load) and the difference
+of the server times. The aim: at most 0.3 ms added per request.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from botocore.credentials import Credentials
 from conveyor.config import Settings
 from conveyor.server import Running, running
 
-ROUNDS = 5
+ROUNDS = 7
 REQUESTS = 600  # per round and server
 WARMUP = 200
 AIM_ADDED_MS = 0.3
@@ -143,7 +145,9 @@ def main() -> None:
             f"auth {name:>3}: {1000 / per_request[name]:7.0f} req/s, {per_request[name]:.3f} ms"
             f" per request, server p50 {server_p50[name]:.3f} ms"
         )
-    added_wall = per_request["on"] - per_request["off"]
+    # Paired by round, so a round the machine was busy for counts against both servers.
+    walls = zip(results["on"][0], results["off"][0], strict=True)
+    added_wall = statistics.median(on - off for on, off in walls)
     added_server = server_p50["on"] - server_p50["off"]
     verdict = "ok" if max(added_wall, added_server) <= AIM_ADDED_MS else "MISSED"
     print(
