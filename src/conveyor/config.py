@@ -74,6 +74,20 @@ class Settings:
     # Days to keep events, and finished jobs with their data; None keeps them for ever.
     event_retention_days: float | None = None
     job_retention_days: float | None = None
+    # "required": every API request must be signed (SigV4) with a key of the store's users
+    # and is decided on their policies; "off": anything is accepted, on loopback only.
+    auth: str = "off"
+    # Serve without auth on an address other than loopback (warned about on every start).
+    insecure: bool = False
+    # The Fernet key sealing secrets at rest (default: $home/secret.key, made on first use);
+    # servers sharing one database must share it.
+    secret_key: str | None = None
+    # Days to keep the audit trail; None keeps it for ever. CloudTrail keeps 90.
+    audit_retention_days: float | None = 90.0
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth == "required"
 
     @property
     def database(self) -> str:
@@ -102,6 +116,10 @@ _ENV = {
     "job_retention_days": "CONVEYOR_JOB_RETENTION_DAYS",
     "poll_interval": "CONVEYOR_POLL_INTERVAL",
     "detect_changes": "CONVEYOR_DETECT_CHANGES",
+    "auth": "CONVEYOR_AUTH",
+    "insecure": "CONVEYOR_INSECURE",
+    "secret_key": "CONVEYOR_SECRET_KEY",
+    "audit_retention_days": "CONVEYOR_AUDIT_RETENTION_DAYS",
 }
 _NULLABLE = frozenset(
     {
@@ -114,8 +132,11 @@ _NULLABLE = frozenset(
         "max_artifact_bytes",
         "event_retention_days",
         "job_retention_days",
+        "secret_key",
+        "audit_retention_days",
     }
 )
+AUTH_MODES = ("off", "required")
 _KINDS: dict[str, type] = {
     "home": Path,
     "database_url": str,
@@ -140,6 +161,10 @@ _KINDS: dict[str, type] = {
     "job_retention_days": float,
     "poll_interval": float,
     "detect_changes": bool,
+    "auth": str,
+    "insecure": bool,
+    "secret_key": str,
+    "audit_retention_days": float,
 }
 _TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
 
@@ -155,6 +180,8 @@ def _coerce(name: str, value: Any) -> Any:
         return text in _TRUE
     if kind is tuple and isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
+    if name == "auth" and value not in AUTH_MODES:
+        raise SettingsError(f"setting 'auth': {value!r} is not one of {', '.join(AUTH_MODES)}")
     try:
         return kind(value)
     except (TypeError, ValueError) as exc:

@@ -22,8 +22,13 @@ from starlette.types import ASGIApp
 
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
+from conveyor.auth.audit import AuditTrail
+from conveyor.auth.cipher import CipherError, LazyCipher
+from conveyor.auth.gate import Access, is_loopback
+from conveyor.auth.identities import IdentityService
 from conveyor.config import Settings, read_connections
 from conveyor.console.live import close_streams
+from conveyor.domain.arn import Scope
 from conveyor.engine.services import Services
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
@@ -41,21 +46,71 @@ class Application:
     app: ASGIApp
     engine: Engine
     home_lock: HomeLock
+    access: Access
 
     def close(self) -> None:
-        """Close the store, then give up the home."""
+        """Write the audit trail's last records, close the store, then give up the home."""
+        self.access.audit.close()
         self.store.close()
         self.home_lock.release()
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """Refuse to serve without authentication anywhere but on loopback, unless told to."""
+    if settings.auth_required or is_loopback(settings.host):
+        return
+    if not settings.insecure:
+        raise CannotServe(
+            f"refusing to serve on {settings.host} without authentication: anyone who reaches"
+            " the port could run commands as this server's user. Turn it on with"
+            " `conveyor server --auth` (or CONVEYOR_AUTH=required) and give users keys with"
+            " `conveyor user create` and `conveyor key create`; or pass --insecure to serve"
+            " unauthenticated anyway."
+        )
+    log.warning(
+        "serving on %s WITHOUT authentication (--insecure): anyone who reaches this port"
+        " can run commands as this server's user",
+        settings.host,
+    )
+
+
+def build_access(settings: Settings, store: Store) -> Access:
+    """The request gate; with authentication required, its key is checked at once."""
+    scope = Scope(settings.region, settings.account)
+    cipher = (
+        store.box
+        if isinstance(store.box, LazyCipher)
+        else LazyCipher(settings.home, settings.secret_key)
+    )
+    if settings.auth_required:
+        cipher.load()
+    identities = IdentityService(store, cipher, scope)
+    audit = AuditTrail(store, settings.region, settings.account, settings.audit_retention_days)
+    audit.start()
+    return Access(
+        store,
+        identities,
+        audit,
+        scope,
+        required=settings.auth_required,
+        host=settings.host,
+        public_url=settings.public_url,
+    )
 
 
 def build(settings: Settings, holder: str = "a server") -> Application:
     """Everything a server needs, once the home is this process's; ``holder`` says what this
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
     local = assemble(settings, holder, detect=True)
+    try:
+        access = build_access(settings, local.store)
+    except CipherError as exc:
+        local.close()
+        raise CannotServe(str(exc)) from exc
     connections = read_connections(settings.connections)
     hooks = hook_routes(local.services, connections, provider_config(settings))
-    app = limit_bodies(create_app(local.services, settings.home / "logs", hooks))
-    return Application(local.store, local.services, app, local.engine, local.home_lock)
+    app = limit_bodies(create_app(local.services, settings.home / "logs", hooks, access))
+    return Application(local.store, local.services, app, local.engine, local.home_lock, access)
 
 
 class CannotServe(RuntimeError):
@@ -101,6 +156,7 @@ def serve(settings: Settings, version: str = "") -> None:
     taken, `StoreUnavailable` when the database cannot be opened: each before anything in
     the home was touched.
     """
+    refuse_unsafe(settings)
     address = f"http://{settings.host}:{settings.port}"
     application = build(settings, holder=f"conveyor server on {address}")
     try:

@@ -200,3 +200,34 @@ def test_project_name_is_required(tmp_path: Path) -> None:
 )
 def test_on_failure_forms(text: str, expected: OnFailure) -> None:
     assert parse_on_failure(text) == expected
+
+
+def test_sealed_values_of_the_secrets_file_are_opened_with_the_key(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    from conveyor.auth.cipher import Cipher
+    from conveyor.domain.declaration import SEALED
+
+    cipher = Cipher(Fernet.generate_key())
+    (tmp_path / "secrets.yml").write_text(
+        f"parameters:\n  /app/db-password: {SEALED}{cipher.seal('hunter2-sealed')}\n"
+    )
+    buildspec = """\
+version: 0.2
+env:
+  parameter-store:
+    DB_PASSWORD: /app/db-password
+phases:
+  build:
+    commands:
+      - echo "$DB_PASSWORD" > seen.txt
+"""
+    job = context(tmp_path, buildspec)
+    run(tmp_path, job, secrets=tmp_path / "secrets.yml", open_sealed=cipher.open)
+    assert (job.workspace / "src" / "seen.txt").read_text() == "hunter2-sealed\n"
+    job = context(tmp_path / "again", buildspec)
+    result = run(tmp_path, job, secrets=tmp_path / "secrets.yml")
+    assert result.message is not None
+    assert (
+        "parameter /app/db-password is sealed, and this installation has no key" in result.message
+    )

@@ -138,6 +138,9 @@ class ProviderConfig:
     # A YAML file with ``parameters`` (Parameter Store names → values) and ``secrets``
     # (Secrets Manager ids → strings, JSON text for keyed secrets); None: there are none.
     secrets: Path | None = None
+    # Opens values of the secrets file sealed with the installation's key
+    # (``conveyor secret seal``); None: sealed values cannot be read.
+    open_sealed: Callable[[str], str] | None = None
     # Build caches kept between builds of the same project on this host.
     cache: Path | None = None
     # The largest an artifact may be, unpacked, in bytes; None: no limit.

@@ -1,7 +1,8 @@
-"""The CodePipeline service model that botocore ships: operations, shapes, constraints.
+"""The service models that botocore ships: operations, shapes, constraints.
 
-Everything on the wire derives from it: which targets exist, what each input must satisfy,
-which exceptions an operation declares.
+Everything on the wire derives from them: which targets exist, what each input must satisfy,
+which exceptions an operation declares. CodePipeline's is the API; CloudTrail's serves the
+audit trail's LookupEvents on the same endpoint. The ``X-Amz-Target`` prefix picks the model.
 """
 
 from __future__ import annotations
@@ -14,20 +15,26 @@ from botocore.model import OperationModel, ServiceModel
 
 SERVICE = "codepipeline"
 TARGET_PREFIX = "CodePipeline_20150709"
+CLOUDTRAIL = "cloudtrail"
+# X-Amz-Target prefix → the service whose model it names.
+SERVICES = {
+    TARGET_PREFIX: SERVICE,
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": CLOUDTRAIL,
+}
 
 
 @cache
-def service_model() -> ServiceModel:
-    return botocore.session.get_session().get_service_model(SERVICE)
+def service_model(service: str = SERVICE) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
 
 
 @cache
-def operation_names() -> frozenset[str]:
-    return frozenset(service_model().operation_names)
+def operation_names(service: str = SERVICE) -> frozenset[str]:
+    return frozenset(service_model(service).operation_names)
 
 
-def operation(name: str) -> OperationModel:
-    return service_model().operation_model(name)
+def operation(name: str, service: str = SERVICE) -> OperationModel:
+    return service_model(service).operation_model(name)
 
 
 def snake_case(name: str) -> str:

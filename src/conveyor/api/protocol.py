@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,19 +25,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from conveyor.api.body import parse
 from conveyor.api.context import Context
 from conveyor.api.delivery import webhook_routes
-from conveyor.api.handlers import handlers
+from conveyor.api.guard import Guard
+from conveyor.api.handlers import handlers, trail_handlers
 from conveyor.api.logs import make_log_endpoint
-from conveyor.api.model import TARGET_PREFIX, operation, operation_names
+from conveyor.api.model import CLOUDTRAIL, SERVICE, SERVICES, operation, operation_names
 from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
 from conveyor.api.wiretimes import in_milliseconds
+from conveyor.auth.gate import Access
 from conveyor.console import console_routes
 from conveyor.domain.errors import (
     ConveyorError,
     InternalFailure,
     UnknownOperationException,
-    UnrecognizedClientException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -60,36 +60,19 @@ def _error_response(error: ConveyorError, request_id: str, started: float) -> Re
     return Response(body, status_code=error.status, media_type=CONTENT_TYPE, headers=headers)
 
 
-def _operation_of(target: str | None) -> str:
-    prefix, _, name = (target or "").partition(".")
-    if prefix != TARGET_PREFIX or name not in operation_names():
+def _operation_of(target: str | None) -> tuple[str, str]:
+    """The service whose model the target's prefix names, and the operation."""
+    prefix, _, name = (target or "").rpartition(".")
+    service = SERVICES.get(prefix)
+    if service is None or name not in operation_names(service):
         raise UnknownOperationException(f"Operation '{target}' is not a CodePipeline operation.")
-    return name
+    return service, name
 
 
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
-# The longest access key id AWS issues (IAM's AccessKeyId shape); the caller's ARN, and the
-# owner of the jobs it claims, are stored in columns sized for it.
-MAX_ACCESS_KEY = 128
-
-
-def _caller(request: Request, services: Services) -> str:
-    """The caller as an IAM user ARN named after the access key that signed the request."""
-    match = _CREDENTIAL.search(request.headers.get("authorization", ""))
-    user = match[1] if match else "anonymous"
-    if len(user) > MAX_ACCESS_KEY:
-        raise UnrecognizedClientException(
-            "The security token included in the request is invalid: the access key in the"
-            f" Credential of the Authorization header has {len(user)} characters, more than"
-            f" the {MAX_ACCESS_KEY} an access key may have."
-        )
-    return f"arn:aws:iam::{services.scope.account}:user/{user}"
-
-
-def check_input(name: str, params: dict[str, Any]) -> None:
+def check_input(name: str, params: dict[str, Any], service: str = SERVICE) -> None:
     """Raise the API's `ValidationException` for ``params`` that the model of operation
     ``name`` refuses (the console checks its forms with it too)."""
-    errors = validate_input(operation(name).input_shape, params)
+    errors = validate_input(operation(name, service).input_shape, params)
     if errors:
         raise ValidationException(summarize(errors))
 
@@ -99,12 +82,17 @@ def _is_read(name: str) -> bool:
 
 
 def create_app(
-    services: Services, logs: Path | None = None, extra_routes: Sequence[BaseRoute] = ()
+    services: Services,
+    logs: Path | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    access: Access | None = None,
 ) -> ASGIApp:
-    """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, action logs from the
-    folder ``logs`` on ``/logs/<actionExecutionId>``, and ``extra_routes`` (git-host
-    deliveries)."""
-    table = handlers()
+    """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, the web console, action
+    logs from the folder ``logs`` on ``/logs/<actionExecutionId>``, and ``extra_routes``
+    (git-host deliveries); ``access`` checks who calls, what they may do, and keeps the
+    audit trail (`conveyor.auth`)."""
+    tables = {SERVICE: handlers(), CLOUDTRAIL: trail_handlers()}
+    guard = Guard(services, access)
     tokens = PageTokens(services.token_key)
     # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
     offload = Offloader()
@@ -112,26 +100,34 @@ def create_app(
     async def dispatch(request: Request) -> Response:
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
+        service, name = SERVICE, request.headers.get("x-amz-target") or ""
+        caller = params = resource = None
         try:
-            name = _operation_of(request.headers.get("x-amz-target"))
-            params = parse(await request.body())
-            check_input(name, params)
-            handler = table.get(name)
+            service, name = _operation_of(request.headers.get("x-amz-target"))
+            body = await request.body()
+            caller = await guard.caller(request, body, service, offload)
+            params = parse(body)
+            check_input(name, params, service)
+            resource = guard.resource(service, name, params)
+            guard.authorize(caller, service, name, resource)
+            handler = tables[service].get(name)
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
-            context = Context(services, tokens, request_id, _caller(request, services))
+            context = Context(services, tokens, request_id, caller.arn, caller, access)
             result = await offload(handler, context, params, write=not _is_read(name))
         except ConveyorError as error:
+            guard.record(request, request_id, service, name, caller, params, resource, error=error)
             return _error_response(error, request_id, started)
         except Exception:
             log.exception("request %s failed", request_id)
-            return _error_response(
-                InternalFailure("The server hit an unexpected error; see its log."),
-                request_id,
-                started,
+            failure = InternalFailure("The server hit an unexpected error; see its log.")
+            guard.record(
+                request, request_id, service, name, caller, params, resource, error=failure
             )
+            return _error_response(failure, request_id, started)
+        guard.record(request, request_id, service, name, caller, params, resource, result)
         return Response(
-            json.dumps(in_milliseconds(operation(name).output_shape, result) or {}),
+            json.dumps(in_milliseconds(operation(name, service).output_shape, result) or {}),
             media_type=CONTENT_TYPE,
             headers=_headers(request_id, started),
         )
@@ -150,7 +146,7 @@ def create_app(
         routes.append(
             Route(
                 "/logs/{action_execution_id}",
-                make_log_endpoint(services, logs, offload),
+                guard.protect_logs(make_log_endpoint(services, logs, offload), offload),
                 methods=["GET"],
             )
         )
@@ -160,7 +156,10 @@ def create_app(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         """``POST /`` straight to the dispatcher, which answers every error itself; the rest
         of the site through Starlette's routing and middleware."""
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
+        refusal = guard.misdirected(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
             response = await dispatch(Request(scope, receive))
             await response(scope, receive, send)
         else:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from conveyor.cli import render
-from conveyor.cli.remote import Api, CommandError, action_of, remote, state_of
+from conveyor.cli.remote import Api, CommandError, action_of, remote, signed_get, state_of
 
 CHUNK = 64 * 1024
 READ_TIMEOUT = 60
@@ -137,7 +137,8 @@ def logs(api: Api, name: str, stage: str, action: str, follow: bool) -> None:
     url = str(latest["externalExecutionUrl"])
     if follow:
         url += ("&" if "?" in url else "?") + "follow=1"
-    with urllib.request.urlopen(url, timeout=None if follow else READ_TIMEOUT) as response:
+    request = signed_get(url)
+    with urllib.request.urlopen(request, timeout=None if follow else READ_TIMEOUT) as response:
         if api.as_json:
             text = response.read().decode("utf-8", errors="replace")
             fields = ("actionExecutionId", "status", "externalExecutionUrl")

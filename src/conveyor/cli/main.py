@@ -27,6 +27,7 @@ MODULES: Mapping[str, Sequence[str]] = {
     "conveyor.cli.run": ("run",),
     "conveyor.cli.validate": ("validate",),
     "conveyor.cli.completion": ("completion",),
+    "conveyor.cli.users": ("user", "group", "key", "audit", "secret"),
     "conveyor.cli.client": (
         "list",
         "show",
@@ -100,8 +101,23 @@ def cli(ctx: click.Context) -> None:
     show_default=True,
     help="Log lines for people, or one JSON object a line for log shippers.",
 )
+@click.option(
+    "--auth", "auth", is_flag=True, default=None, help="Require signed requests (auth: required)."
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Serve without authentication on an address other than loopback.",
+)
 def server(
-    host: str | None, port: int | None, home: str | None, database: str | None, log_format: str
+    host: str | None,
+    port: int | None,
+    home: str | None,
+    database: str | None,
+    log_format: str,
+    auth: bool | None,
+    insecure: bool | None,
 ) -> None:
     """Serve the CodePipeline API until interrupted (SIGINT or SIGTERM)."""
     from conveyor.config import SettingsError, load_settings
@@ -112,7 +128,14 @@ def server(
 
     try:
         settings = load_settings(
-            {"host": host, "port": port, "home": home, "database_url": database}
+            {
+                "host": host,
+                "port": port,
+                "home": home,
+                "database_url": database,
+                "auth": "required" if auth else None,
+                "insecure": insecure,
+            }
         )
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc

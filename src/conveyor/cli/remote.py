@@ -40,6 +40,24 @@ def region() -> str:
     )
 
 
+def signed_get(url: str) -> Any:
+    """A GET of ``url`` (a server's own page, such as an action's log) as a ``urllib``
+    request signed with the same key as the client's calls, for servers that require it."""
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=url)
+    credentials = Credentials(
+        os.environ.get("AWS_ACCESS_KEY_ID") or CREDENTIAL,
+        os.environ.get("AWS_SECRET_ACCESS_KEY") or CREDENTIAL,
+    )
+    SigV4Auth(credentials, "codepipeline", region()).add_auth(request)
+    return urllib.request.Request(url, headers=dict(request.headers.items()))
+
+
 def unreachable(endpoint: str) -> CommandError:
     return CommandError(f"cannot reach Conveyor at {endpoint}: start one with 'conveyor server'")
 

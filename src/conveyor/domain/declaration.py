@@ -1,6 +1,7 @@
 """Transformations of a declaration in its wire shape: defaults, versions, secret masking.
 
-What is stored is the declaration as accepted with defaults filled in; what is read back has
+What is stored is the declaration as accepted with defaults filled in, its secret
+configuration values sealed (encrypted) when the installation has a key; what is read back has
 every secret configuration value replaced by the mask. A mask sent back in an update keeps
 the value stored for the same action of the previous version.
 """
@@ -18,6 +19,8 @@ from conveyor.domain.pipeline import DEFAULT_RUN_ORDER, MASK, ExecutionMode, Pip
 SecretNames = Callable[[ActionTypeId], frozenset[str]]
 
 Declaration = dict[str, Any]
+# How a sealed value starts, in a stored declaration.
+SEALED = "conveyor:sealed:"
 
 
 def _actions(declaration: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -101,3 +104,29 @@ def leftover_masks(
         for name in sorted(secrets(_type_id(action)) & (action.get("configuration") or {}).keys())
         if action["configuration"][name] == MASK
     ]
+
+
+def sealed(
+    declaration: Mapping[str, Any], secrets: SecretNames, seal: Callable[[str], str]
+) -> Declaration:
+    """A copy with every secret configuration value sealed by ``seal``, as it is stored."""
+    result = copy.deepcopy(dict(declaration))
+    for _, action in _actions(result):
+        config = action.get("configuration")
+        if config:
+            for name in secrets(_type_id(action)) & config.keys():
+                value = config[name]
+                if isinstance(value, str) and not value.startswith(SEALED):
+                    config[name] = SEALED + seal(value)
+    return result
+
+
+def opened(declaration: Mapping[str, Any], open_: Callable[[str], str]) -> Declaration:
+    """A copy with every sealed configuration value opened by ``open_``."""
+    result = copy.deepcopy(dict(declaration))
+    for _, action in _actions(result):
+        config = action.get("configuration") or {}
+        for name, value in config.items():
+            if isinstance(value, str) and value.startswith(SEALED):
+                config[name] = open_(value.removeprefix(SEALED))
+    return result

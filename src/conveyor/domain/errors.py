@@ -12,7 +12,10 @@ the spec, the raise and the test. Only the protocol layer turns these into respo
     ├── RequestEntityTooLargeException 413: a body over the server's limit
     ├── RequestTimeoutException        408: a body that did not arrive in time
     ├── UnsupportedOperationException  an operation Conveyor does not serve yet
-    ├── UnrecognizedClientException    a signature whose access key cannot be one
+    ├── UnrecognizedClientException    a signature whose access key is unknown
+    ├── MissingAuthenticationTokenException, IncompleteSignatureException,
+    │   InvalidSignatureException      requests without, or with a malformed or wrong, signature
+    ├── AccessDeniedException          a caller whose policies do not allow the operation
     └── InternalFailure                500: anything unexpected, logged by the protocol layer
 """
 
@@ -227,7 +230,37 @@ class UnsupportedOperationException(ConveyorError):
 
 
 class UnrecognizedClientException(ConveyorError):
-    """The request's signature names an access key no AWS account could have."""
+    """The request's signature names an access key that does not exist."""
+
+
+class MissingAuthenticationTokenException(ConveyorError):
+    """A request without any signature, to a server that requires one (403, as AWS's
+    common errors give it)."""
+
+    status = 403
+
+
+class IncompleteSignatureException(ConveyorError):
+    """An Authorization header, or the headers it names, that SigV4 cannot read."""
+
+
+class InvalidSignatureException(ConveyorError):
+    """A signature that does not match the request, or that is out of date."""
+
+
+class AccessDeniedException(ConveyorError):
+    """The caller's policies do not allow the operation on the resource."""
+
+
+# CloudTrail's, for LookupEvents.
+
+
+class InvalidLookupAttributesException(ConveyorError):
+    pass
+
+
+class InvalidTimeRangeException(ConveyorError):
+    pass
 
 
 class InternalFailure(ConveyorError):

@@ -13,6 +13,7 @@ from conveyor.domain.declaration import (
     masked,
     normalized,
     restore_secrets,
+    sealed,
 )
 from conveyor.domain.errors import (
     InvalidActionDeclarationException,
@@ -102,7 +103,7 @@ class PipelineService:
             try:
                 tx.pipelines.insert(
                     name,
-                    stored,
+                    self._at_rest(tx, stored),
                     stored["pipelineType"],
                     stored["executionMode"],
                     self._clock.now(),
@@ -148,7 +149,7 @@ class PipelineService:
             stored = self._accept(tx, declaration, version=record.version + 1, previous=previous)
             updated = tx.pipelines.add_version(
                 record,
-                stored,
+                self._at_rest(tx, stored),
                 stored["pipelineType"],
                 stored["executionMode"],
                 self._clock.now(),
@@ -156,6 +157,11 @@ class PipelineService:
             if updated is None:  # pragma: no cover - the row lock makes this unreachable
                 raise PipelineNotFoundException(f"Pipeline '{name}' changed during the update.")
             return masked(stored, secret_names(tx))
+
+    def _at_rest(self, tx: Tx, declaration: Declaration) -> Declaration:
+        """The declaration as stored: its secret values sealed, when there is a key."""
+        box = self._store.box
+        return declaration if box is None else sealed(declaration, secret_names(tx), box.seal)
 
     def delete(self, name: str) -> None:
         """Remove the pipeline, its versions, executions and tags; no error when there is none.

@@ -17,14 +17,16 @@ from sqlalchemy.engine import Engine
 
 from conveyor.store.actions import ActionBrief, ActionRecord, Actions
 from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
+from conveyor.store.audit import Audit, AuditRecord
 from conveyor.store.database import WRITE, create_engine, describe_url, migrate
 from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from conveyor.store.events import EventRecord, Events
 from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
 from conveyor.store.heads import Heads, Leadership, PipelineBrief
+from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
-from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
+from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines, SecretBox
 from conveyor.store.revisions import ActionRevisions
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
@@ -34,13 +36,18 @@ __all__ = [
     "ActionBrief",
     "ActionRecord",
     "ActionTypeRecord",
+    "AuditRecord",
     "DuplicateKey",
     "EventRecord",
     "ExecutionRecord",
     "JobRecord",
+    "KeyOwner",
+    "KeyRecord",
     "Leadership",
     "PipelineBrief",
     "PipelineRecord",
+    "PrincipalRecord",
+    "SecretBox",
     "StageRecord",
     "Store",
     "StoreError",
@@ -54,8 +61,13 @@ __all__ = [
 class Tx:
     """One transaction's view of the repositories."""
 
-    def __init__(self, conn: sa.Connection, declarations: DeclarationCache | None) -> None:
-        self.pipelines = Pipelines(conn, declarations)
+    def __init__(
+        self,
+        conn: sa.Connection,
+        declarations: DeclarationCache | None,
+        box: SecretBox | None = None,
+    ) -> None:
+        self.pipelines = Pipelines(conn, declarations, box)
         self.executions = Executions(conn)
         self.actions = Actions(conn)
         self.jobs = Jobs(conn)
@@ -67,6 +79,8 @@ class Tx:
         self.webhooks = Webhooks(conn)
         self.action_revisions = ActionRevisions(conn)
         self.heads = Heads(conn)
+        self.identities = Identities(conn)
+        self.audit = Audit(conn)
 
 
 class Store:
@@ -78,6 +92,8 @@ class Store:
         # queue here instead and go the moment the previous one commits; other processes
         # on the same file still meet SQLite's own lock.
         self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # Seals secret values at rest; stored declarations' sealed values are opened with it.
+        self.box: SecretBox | None = None
         # Called with a transaction's events once it has committed (the server logs them).
         self.on_events: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
 
@@ -126,7 +142,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE: write})
                 with conn.begin():
-                    tx = Tx(conn, None if write else self._declarations)
+                    tx = Tx(conn, None if write else self._declarations, self.box)
                     yield tx
                     tx.events.flush()
             if tx.events.appended and self.on_events is not None:

@@ -12,10 +12,11 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from threading import Lock
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from conveyor.domain.declaration import SEALED, opened
 from conveyor.store import fast
 from conveyor.store.tables import jobs, pipeline_versions, pipelines
 
@@ -90,11 +91,22 @@ class DeclarationCache:
                 self._items.popitem(last=False)
 
 
+class SecretBox(Protocol):
+    """Seals and opens secret values (the installation's key)."""
+
+    def seal(self, text: str) -> str: ...
+
+    def open(self, token: str) -> str: ...
+
+
 class Pipelines:
-    def __init__(self, conn: sa.Connection, cache: DeclarationCache | None) -> None:
+    def __init__(
+        self, conn: sa.Connection, cache: DeclarationCache | None, box: SecretBox | None = None
+    ) -> None:
         self._conn = conn
         # Only read transactions use the cache: they see committed rows only.
         self._cache = cache
+        self._box = box
 
     def get(self, name: str, *, lock: bool = False) -> PipelineRecord | None:
         """The pipeline named ``name``; ``lock`` holds its row until the transaction ends."""
@@ -125,6 +137,8 @@ class Pipelines:
         if text is None:
             return None
         declaration: dict[str, Any] = json.loads(text)
+        if self._box is not None and SEALED in text:
+            declaration = opened(declaration, self._box.open)
         if self._cache:
             self._cache.put(key, declaration)
         return declaration

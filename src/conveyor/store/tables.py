@@ -305,3 +305,81 @@ source_problems = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("since", sa.Float(precision=53), nullable=False),
 )
+
+# Identities: IAM-style users and groups, the policies attached to them, and access keys.
+# A policy row is inline (its document kept as given) or managed (document NULL: the policy is
+# named by its AWS name and its document ships with Conveyor). An access key's secret is kept
+# encrypted with the installation's key, never as plain text.
+iam_users = sa.Table(
+    "iam_users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+)
+
+iam_groups = sa.Table(
+    "iam_groups",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("group_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+)
+
+iam_group_members = sa.Table(
+    "iam_group_members",
+    metadata,
+    sa.Column(
+        "group_name",
+        sa.String(128),
+        sa.ForeignKey("iam_groups.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "user_name",
+        sa.String(64),
+        sa.ForeignKey("iam_users.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+iam_policies = sa.Table(
+    "iam_policies",
+    metadata,
+    sa.Column("principal_kind", sa.String(5), primary_key=True),
+    sa.Column("principal", sa.String(128), primary_key=True),
+    sa.Column("policy_name", sa.String(128), primary_key=True),
+    sa.Column("document", sa.Text),
+)
+
+access_keys = sa.Table(
+    "access_keys",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column(
+        "user_name",
+        sa.String(64),
+        sa.ForeignKey("iam_users.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_access_keys_user_name", "user_name"),
+)
+
+# The audit trail: one CloudTrail record per API call, with the columns LookupEvents filters on.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("event_time", sa.Float(precision=53), nullable=False),
+    sa.Column("event_name", sa.String(100), nullable=False),
+    sa.Column("event_source", sa.String(64), nullable=False),
+    sa.Column("username", sa.String(128)),
+    sa.Column("access_key", sa.String(128)),
+    sa.Column("read_only", sa.Boolean, nullable=False),
+    sa.Column("resource_type", sa.String(64)),
+    sa.Column("resource_name", sa.String(1024)),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Index("ix_audit_events_event_time", "event_time"),
+)

@@ -19,6 +19,7 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
+from conveyor.auth.cipher import LazyCipher
 from conveyor.config import Settings, SettingsError, connection_urls, read_connections
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
@@ -53,7 +54,8 @@ def buckets(settings: Settings) -> ArtifactStore:
     return LocalBuckets(settings.home / "buckets")
 
 
-def provider_config(settings: Settings) -> ProviderConfig:
+def provider_config(settings: Settings, box: LazyCipher | None = None) -> ProviderConfig:
+    box = box or LazyCipher(settings.home, settings.secret_key)
     return ProviderConfig(
         home=settings.home,
         region=settings.region,
@@ -66,6 +68,7 @@ def provider_config(settings: Settings) -> ProviderConfig:
         aws_endpoints=settings.aws_endpoints,
         lambda_functions=settings.lambda_functions,
         api_url=public_url(settings),
+        open_sealed=box.open,
     )
 
 
@@ -161,14 +164,17 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
     home is this process's; ``holder`` says what this process is to another that finds the
     home taken (`conveyor.home.HomeInUse`)."""
     home_lock = lock_home(settings.home, holder)
+    # The home's key, for secrets at rest: loaded the first time one is sealed or opened.
+    box = LazyCipher(settings.home, settings.secret_key)
     try:
         check_aws_settings(settings)
-        built = providers(provider_config(settings))
+        built = providers(provider_config(settings, box))
         left_to_workers = worker_types(settings, frozenset(built))
         store = Store.open(settings.database)
     except BaseException:
         home_lock.release()
         raise
+    store.box = box
     services = Services.build(
         store,
         Scope(settings.region, settings.account),

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import yaml
 from conveyor.actions.base import JobContext, ProviderConfig
 from conveyor.actions.codebuild.buildspec import Env
 from conveyor.actions.shell import INHERITED
+from conveyor.domain.declaration import SEALED
 
 __all__ = [
     "BuildEnvironment",
@@ -52,11 +53,24 @@ class BuildEnvironment:
 
 
 class _Secrets:
-    """The secrets file, read on first use."""
+    """The secrets file, read on first use; values sealed with the installation's key
+    (``conveyor:sealed:…``, from ``conveyor secret seal``) are opened as they are used."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, open_sealed: Callable[[str], str] | None = None) -> None:
         self.path = path
+        self.open_sealed = open_sealed
         self.loaded: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+
+    def _value(self, what: str, raw: object) -> str:
+        text = _text(raw)
+        if not text.startswith(SEALED):
+            return text
+        if self.open_sealed is None:
+            raise Misconfigured(f"{what} is sealed, and this installation has no key to open it")
+        try:
+            return self.open_sealed(text.removeprefix(SEALED))
+        except Exception as error:
+            raise Misconfigured(f"{what} cannot be opened: {error}") from None
 
     def _load(self) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
         if self.loaded is None:
@@ -78,7 +92,7 @@ class _Secrets:
         parameters = self._load()[0]
         if name not in parameters:
             raise Misconfigured(f"parameter {name} is not in the secrets file")
-        return _text(parameters[name])
+        return self._value(f"parameter {name}", parameters[name])
 
     def secret(self, reference: str) -> str:
         """``secret-id[:json-key[:version-stage[:version-id]]]``; the id may be an ARN."""
@@ -99,7 +113,7 @@ class _Secrets:
             raise Misconfigured(
                 f"secret {secret_id}: only the current version (AWSCURRENT) is kept locally"
             )
-        value = _text(secrets[found])
+        value = self._value(f"secret {secret_id}", secrets[found])
         if not json_key:
             return value
         try:
@@ -221,7 +235,7 @@ def build_environment(
     variables = {name: os.environ[name] for name in INHERITED if name in os.environ}
     variables.setdefault("PATH", os.defpath)
     variables.update(base)
-    store = _Secrets(config.secrets)
+    store = _Secrets(config.secrets, config.open_sealed)
     secrets: list[str] = []
     secret_names: set[str] = set()
     layers: Sequence[tuple[str, str, str]] = [

@@ -17,9 +17,10 @@ from conveyor.api.handlers import (
     pipelines,
     revisions,
     tags,
+    trail,
     webhooks,
 )
-from conveyor.api.model import operation_names, snake_case
+from conveyor.api.model import CLOUDTRAIL, operation_names, snake_case
 
 MODULES: tuple[ModuleType, ...] = (
     pipelines,
@@ -42,3 +43,13 @@ def handlers() -> dict[str, Handler]:
             if attr in by_snake and callable(value) and value.__module__ == module.__name__:
                 table[by_snake[attr]] = value
     return table
+
+
+@cache
+def trail_handlers() -> dict[str, Handler]:
+    """The CloudTrail operations served on the same endpoint: the audit trail's lookup."""
+    return (
+        {"LookupEvents": trail.lookup_events}
+        if "LookupEvents" in operation_names(CLOUDTRAIL)
+        else {}
+    )

@@ -7,6 +7,10 @@ built-in actions this server runs (Commands, CodeBuild, ...) belong to its own w
 job worker they do not exist, so nobody who learns such a job's id can read its data or end
 a running action with a forged result; but a Lambda function run for a job reports it, as on
 AWS, so Lambda jobs are reachable by their (unguessable) id.
+
+With access control, each is decided on the job's action type ARN (a worker allowed to poll
+one type cannot see, acknowledge or end another's jobs), and a job that a worker has taken
+answers to that worker only: another caller who learns its id and nonce cannot end it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
             f"PollForJobs serves custom action types, and the built-in types listed in "
             f"{WORKER_SETTING}; {type_id} is neither."
         )
+    ctx.authorize("PollForJobs", ctx.services.scope.action_type(type_id))
     action_type = ctx.services.action_types.get(type_id)
     query = params.get("queryParam") or {}
     query_value = None
@@ -49,7 +54,7 @@ def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
             )
     jobs = ctx.services.jobs.poll(
         [type_id],
-        owner=f"remote/{ctx.caller}",
+        owner=_owner(ctx),
         limit=params.get("maxBatchSize") or 1,
         query_value=query_value,
         until_deadline=True,
@@ -57,14 +62,22 @@ def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
     return {"jobs": [_wire(ctx, job) for job in jobs]}
 
 
-def _workers_job(ctx: Context, job_id: str) -> JobRecord:
-    """The job, if it is one a job worker may see: of a custom or third-party action type."""
+def _workers_job(ctx: Context, job_id: str, operation: str) -> JobRecord:
+    """The job, if it is one this job worker may see: of a custom or third-party action type
+    its policies allow ``operation`` on, and, once a worker holds it, held by this caller."""
     job = ctx.services.jobs.get(job_id)
     if job.type_id.owner == ActionOwner.AWS and not (
         job.type_id in ctx.services.worker_types or job.type_id in SELF_REPORTING
     ):
         raise JobNotFoundException(f"Job {job_id} does not exist.")
+    ctx.authorize(operation, ctx.services.scope.action_type(job.type_id))
+    if ctx.access is not None and ctx.access.required and job.owner not in (None, _owner(ctx)):
+        raise JobNotFoundException(f"Job {job_id} does not exist for this worker.")
     return job
+
+
+def _owner(ctx: Context) -> str:
+    return f"remote/{ctx.caller}"
 
 
 def _execution_url(ctx: Context, job: JobRecord, external_id: str | None) -> str | None:
@@ -91,12 +104,12 @@ def _rendered(ctx: Context, job: JobRecord, which: str, **values: str) -> str | 
 
 
 def acknowledge_job(ctx: Context, params: Params) -> dict[str, Any]:
-    _workers_job(ctx, params["jobId"])
+    _workers_job(ctx, params["jobId"], "AcknowledgeJob")
     return {"status": ctx.services.jobs.acknowledge(params["jobId"], params["nonce"])}
 
 
 def get_job_details(ctx: Context, params: Params) -> dict[str, Any]:
-    job = _wire(ctx, _workers_job(ctx, params["jobId"]))
+    job = _wire(ctx, _workers_job(ctx, params["jobId"], "GetJobDetails"))
     return {"jobDetails": {"id": job["id"], "data": job["data"], "accountId": job["accountId"]}}
 
 
@@ -107,7 +120,7 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
         raise ValidationException(
             "outputVariables can only be given with the final result, not with a continuationToken."
         )
-    job = _workers_job(ctx, params["jobId"])
+    job = _workers_job(ctx, params["jobId"], "PutJobSuccessResult")
     ctx.services.jobs.succeed(
         params["jobId"],
         summary=details.get("summary"),
@@ -130,7 +143,7 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
 
 def put_job_failure_result(ctx: Context, params: Params) -> None:
     failure = params["failureDetails"]
-    job = _workers_job(ctx, params["jobId"])
+    job = _workers_job(ctx, params["jobId"], "PutJobFailureResult")
     ctx.services.jobs.fail(
         params["jobId"],
         failure_type=failure["type"],

@@ -1,4 +1,5 @@
-"""Pipeline operations: Create, Get, Update, Delete and ListPipelines."""
+"""Pipeline operations: Create, Get, Update, Delete and ListPipelines (which shows only
+the pipelines the caller may GetPipeline)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def list_pipelines(ctx: Context, params: Params) -> dict[str, Any]:
                 "updated": row.updated,
             }
             for row in rows
+            if ctx.permits("GetPipeline", ctx.services.scope.pipeline(row.name))
         ],
         nextToken=ctx.tokens.issue("ListPipelines", {}, following) if following else None,
     )

@@ -1,0 +1,195 @@
+"""The API's side of access control: each request's caller, its permission, its audit record.
+
+`conveyor.auth.gate` decides; this module hands it the request as it arrived and the
+operation as the model names it, and records the outcome in the audit trail. Without a gate
+(an app built for a test) every request is allowed and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
+
+from conveyor.api.model import SERVICE
+from conveyor.api.offload import Offloader
+from conveyor.auth.audit import HIDDEN
+from conveyor.auth.gate import Access, Caller, unsigned_caller
+from conveyor.auth.sigv4 import Received
+from conveyor.domain.access import DEFERRED, is_read_only, resource_of
+from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.arn import Scope as ArnScope
+from conveyor.domain.declaration import masked
+from conveyor.domain.errors import ConveyorError
+from conveyor.engine.services import Services
+
+log = logging.getLogger("conveyor.audit")
+Endpoint = Callable[[Request], Awaitable[Response]]
+_DECLARING = frozenset({"CreatePipeline", "UpdatePipeline"})
+_SOURCES = {SERVICE: "codepipeline.amazonaws.com", "cloudtrail": "cloudtrail.amazonaws.com"}
+
+
+def _source_ip(request: Request) -> str:
+    return request.client.host if request.client else "0.0.0.0"
+
+
+class Guard:
+    def __init__(self, services: Services, access: Access | None) -> None:
+        self.services = services
+        self.scope: ArnScope = services.scope
+        self.access = access
+
+    def _secret_names(self, type_id: ActionTypeId) -> frozenset[str]:
+        try:
+            return self.services.action_types.get(type_id).secret_names
+        except ConveyorError:
+            return frozenset()
+
+    def _recorded(self, name: str, params: Any) -> Any:
+        """The parameters as the trail keeps them: a declaration's secret configuration
+        values (the properties its action types mark secret) masked."""
+        declaration = params.get("pipeline") if isinstance(params, dict) else None
+        if name in _DECLARING and isinstance(declaration, dict):
+            try:
+                return {**params, "pipeline": masked(declaration, self._secret_names)}
+            except (KeyError, TypeError, AttributeError):
+                return {**params, "pipeline": HIDDEN}
+        return params
+
+    def misdirected(self, scope: Scope) -> Response | None:
+        """The refusal of a request whose Host header is not this server's (DNS rebinding)."""
+        if self.access is None or scope["type"] != "http":
+            return None
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+        problem = self.access.host_problem(host)
+        if problem is None:
+            return None
+        return Response(problem, status_code=421, media_type="text/plain")
+
+    async def caller(
+        self, request: Request, body: bytes, service: str, offload: Offloader
+    ) -> Caller:
+        """The request's caller; checked off the event loop when its key must be looked up
+        in the store (once in a while per key), on it otherwise."""
+        if self.access is None:
+            authorization = request.headers.getlist("authorization")
+            return unsigned_caller(authorization, self.scope.account, _source_ip(request))
+        received = Received(
+            request.method,
+            request.url.path,
+            request.url.query,
+            [
+                (k.decode("latin-1").lower(), v.decode("latin-1"))
+                for k, v in request.scope["headers"]
+            ],
+            body,
+        )
+        if self.access.looks_up(received):
+            return await offload(self.access.authenticate, received, service, _source_ip(request))
+        return self.access.authenticate(received, service, _source_ip(request))
+
+    def protect_logs(self, endpoint: Endpoint, offload: Offloader) -> Endpoint:
+        """With authentication required, ``/logs/<id>`` answers signed requests only, from
+        callers who may ListActionExecutions on the action's pipeline."""
+        access = self.access
+        if access is None or not access.required:
+            return endpoint
+
+        async def guarded(request: Request) -> Response:
+            try:
+                caller = await self.caller(request, b"", SERVICE, offload)
+                arn = await offload(self._pipeline_of, request.path_params["action_execution_id"])
+                if arn is not None:
+                    access.authorize(caller, "codepipeline:ListActionExecutions", arn)
+            except ConveyorError as error:
+                body = {"__type": error.code, "message": error.message}
+                return JSONResponse(body, status_code=error.status)
+            return await endpoint(request)
+
+        return guarded
+
+    def _pipeline_of(self, action_execution_id: str) -> str | None:
+        with self.services.store.read() as tx:
+            action = tx.actions.get(action_execution_id)
+            pipeline = tx.pipelines.get_by_id(action.pipeline_id) if action else None
+        return self.scope.pipeline(pipeline.name) if pipeline else None
+
+    def resource(self, service: str, name: str, params: dict[str, Any]) -> str:
+        """The ARN the operation acts on, as IAM names it."""
+        return resource_of(self.scope, name, params) if service == SERVICE else "*"
+
+    def authorize(self, caller: Caller, service: str, name: str, resource: str) -> None:
+        """Refuse unless the caller may run the operation on the resource."""
+        if self.access is not None and resource != DEFERRED:
+            self.access.authorize(caller, f"{service}:{name}", resource)
+
+    def record(
+        self,
+        request: Request,
+        request_id: str,
+        service: str,
+        name: str,
+        caller: Caller | None,
+        params: Any,
+        resource: str | None,
+        result: Any = None,
+        error: ConveyorError | None = None,
+    ) -> None:
+        """Queue the call's audit record; a record that cannot be made is logged, and the
+        answer goes out all the same."""
+        if self.access is None:
+            return
+        try:
+            self._record(
+                request, request_id, service, name, caller, params, resource, result, error
+            )
+        except Exception:
+            log.exception("the audit record of request %s could not be made", request_id)
+
+    def _record(
+        self,
+        request: Request,
+        request_id: str,
+        service: str,
+        name: str,
+        caller: Caller | None,
+        params: Any,
+        resource: str | None,
+        result: Any,
+        error: ConveyorError | None,
+    ) -> None:
+        assert self.access is not None
+        identity = None
+        if caller is None:
+            # Refused before its signature was accepted: only the key it claims is known.
+            try:
+                caller = unsigned_caller(
+                    request.headers.getlist("authorization"),
+                    self.scope.account,
+                    _source_ip(request),
+                )
+            except ConveyorError:
+                caller = Caller("anonymous", "", _source_ip(request))
+            if self.access.required:
+                identity = {
+                    "type": "Unknown",
+                    "accountId": self.scope.account,
+                    "accessKeyId": caller.access_key,
+                }
+        self.access.audit.record(
+            event_name=name,
+            event_source=_SOURCES.get(service, service),
+            caller=identity or caller.identity(self.scope.account),
+            source_ip=caller.source_ip,
+            user_agent=request.headers.get("user-agent", ""),
+            request_id=request_id,
+            read_only=is_read_only(name),
+            resource=resource,
+            params=self._recorded(name, params),
+            response=result,
+            error=(error.code, error.message) if error is not None else None,
+        )

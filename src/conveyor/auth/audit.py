@@ -1,0 +1,213 @@
+"""The audit trail: a CloudTrail record of every API call, allowed or refused.
+
+A call's record is queued in memory and written with others in one transaction a moment
+later (at most `FLUSH_SECONDS`), so a request pays for a queue append, not a commit; a lookup
+writes what is queued first, so it always sees the calls before it. Secrets in parameters are
+replaced with CloudTrail's own placeholder. Records older than the retention are pruned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from conveyor.store import AuditRecord, Store
+
+log = logging.getLogger("conveyor.audit")
+FLUSH_SECONDS = 0.2
+PRUNE_SECONDS = 3600.0
+HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+TRUNCATED = "(nested too deeply to record)"
+MAX_DEPTH = 32
+_SECRET_KEY = re.compile(r"(secret|token|password|credential)", re.IGNORECASE)
+# Parameters whose name says token but which are not secrets.
+_NOT_SECRET = frozenset({"nextToken", "NextToken", "clientRequestToken", "clientToken"})
+# Job operations hand out artifact credentials and secret configuration: never recorded.
+_UNRECORDED_RESPONSES = frozenset(
+    {"PollForJobs", "GetJobDetails", "PollForThirdPartyJobs", "GetThirdPartyJobDetails"}
+)
+
+
+def mask(value: Any, depth: int = 0) -> Any:
+    """``value`` with every member whose name speaks of a secret hidden, and what is nested
+    deeper than any valid input (`MAX_DEPTH`) cut off."""
+    if depth > MAX_DEPTH and isinstance(value, Mapping | list):
+        return TRUNCATED
+    if isinstance(value, Mapping):
+        return {
+            k: HIDDEN if _SECRET_KEY.search(k) and k not in _NOT_SECRET else mask(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mask(v, depth + 1) for v in value]
+    return value
+
+
+def _resource_type(arn: str) -> str:
+    resource = arn.split(":", 5)[-1]
+    if resource.startswith("webhook:"):
+        return "AWS::CodePipeline::Webhook"
+    if resource.startswith("actiontype:"):
+        return "AWS::CodePipeline::CustomActionType"
+    return "AWS::CodePipeline::Pipeline"
+
+
+def _resource_name(arn: str) -> str:
+    resource = arn.split(":", 5)[-1]
+    if resource.startswith(("webhook:", "actiontype:")):
+        return resource.partition(":")[2]
+    return resource.split("/", 1)[0]
+
+
+class AuditTrail:
+    def __init__(
+        self,
+        store: Store,
+        region: str,
+        account: str,
+        retention_days: float | None = 90.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._region = region
+        self._account = account
+        self._retention = None if retention_days is None else retention_days * 86400
+        self._clock = clock
+        self._queue: list[AuditRecord] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pruned = 0.0
+
+    def record(
+        self,
+        *,
+        event_name: str,
+        event_source: str,
+        caller: Mapping[str, Any],
+        source_ip: str,
+        user_agent: str,
+        request_id: str,
+        read_only: bool,
+        resource: str | None,
+        params: Any,
+        response: Any = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        """Queue the record of one call. ``caller``: the userIdentity element."""
+        now = self._clock()
+        event_id = str(uuid.uuid4())
+        arn = resource if resource and resource.startswith("arn:") else None
+        event: dict[str, Any] = {
+            "eventVersion": "1.08",
+            "userIdentity": dict(caller),
+            "eventTime": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": event_source,
+            "eventName": event_name,
+            "awsRegion": self._region,
+            "sourceIPAddress": source_ip,
+            "userAgent": user_agent,
+            "requestParameters": mask(params) if params else None,
+            "responseElements": None
+            if read_only or error or event_name in _UNRECORDED_RESPONSES
+            else mask(response or None),
+            "requestID": request_id,
+            "eventID": event_id,
+            "readOnly": read_only,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": self._account,
+            "eventCategory": "Management",
+        }
+        if error is not None:
+            event["errorCode"], event["errorMessage"] = error
+        if arn:
+            event["resources"] = [{"ARN": arn, "accountId": self._account}]
+        entry = AuditRecord(
+            event_id=event_id,
+            event_time=now,
+            event_name=event_name,
+            event_source=event_source,
+            username=caller.get("userName"),
+            access_key=caller.get("accessKeyId"),
+            read_only=read_only,
+            resource_type=_resource_type(arn) if arn else None,
+            resource_name=_resource_name(arn) if arn else None,
+            record=json.dumps(event, separators=(",", ":"), default=str),
+        )
+        with self._lock:
+            self._queue.append(entry)
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Write what is queued, now."""
+        with self._lock:
+            batch, self._queue = self._queue, []
+        if not batch:
+            return
+        try:
+            with self._store.write() as tx:
+                tx.audit.append(batch)
+        except Exception:
+            with self._lock:
+                self._queue[:0] = batch
+            raise
+
+    def lookup(
+        self,
+        equal: Mapping[str, Any],
+        start: float | None,
+        end: float | None,
+        limit: int,
+        before: tuple[float, str] | None = None,
+    ) -> list[AuditRecord]:
+        self.flush()
+        with self._store.read() as tx:
+            return tx.audit.lookup(equal, start, end, limit, before)
+
+    def prune(self) -> int:
+        if self._retention is None:
+            return 0
+        self.flush()
+        with self._store.write() as tx:
+            return tx.audit.prune(self._clock() - self._retention)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="conveyor-audit", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._flush_logged()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(PRUNE_SECONDS)
+            self._wake.clear()
+            self._stopped.wait(FLUSH_SECONDS)
+            self._flush_logged()
+            if time.monotonic() - self._pruned > PRUNE_SECONDS:
+                self._pruned = time.monotonic()
+                try:
+                    self.prune()
+                except Exception:
+                    log.exception("pruning the audit trail failed")
+
+    def _flush_logged(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            log.exception("writing the audit trail failed; the records are kept for next time")
