@@ -97,7 +97,7 @@ def finish_action(
             },
         ),
     )
-    return runner.advance(tx, pipeline)
+    return runner.advance(tx, pipeline, focus=action.execution_id)
 
 
 def _publish(tx: Tx, action: ActionRecord, finish: Finish, now: float) -> None:

@@ -82,8 +82,6 @@ class Runner:
         self.runnable = runnable
         self.log_base = log_base
 
-    # -- snapshot ---------------------------------------------------------------------------
-
     # -- advancing --------------------------------------------------------------------------
 
     def advance(
@@ -93,12 +91,16 @@ class Runner:
         command: Command | None = None,
         extra: Iterable[ExecutionRecord] = (),
         latest_in_stage: dict[str, str] | None = None,
+        focus: str | None = None,
     ) -> Outcome:
-        """Apply ``command`` (if any) and everything that follows from the current state."""
+        """Apply ``command`` (if any) and everything that follows from the current state.
+
+        ``focus``: the execution the change is about, when it is about one (see
+        `load_snapshot`)."""
         outcome = Outcome()
         extra = list(extra)
         for _ in range(MAX_ROUNDS):
-            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra)
+            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus)
             if latest_in_stage is not None and command is not None:
                 snapshot = Snapshot(
                     snapshot.version,

@@ -24,6 +24,7 @@ from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
+from conveyor.store.results import JobResultRows, Results
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
 
@@ -35,6 +36,7 @@ __all__ = [
     "EventRecord",
     "ExecutionRecord",
     "JobRecord",
+    "JobResultRows",
     "PipelineRecord",
     "StageRecord",
     "Store",
@@ -58,6 +60,7 @@ class Tx:
         self.tags = Tags(conn)
         self.action_types = ActionTypes(conn)
         self.meta = Meta(conn)
+        self.results = Results(conn)
 
 
 class Store:

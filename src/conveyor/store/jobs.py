@@ -84,6 +84,28 @@ def _claimable(
     return query
 
 
+@cache
+def _take_next(types: tuple[ActionTypeId, ...], skip_locked: bool) -> sa.Update:
+    """Move the oldest queued job of these types to a new status, returning its row."""
+    oldest = (
+        sa.select(jobs.c.id)
+        .where(jobs.c.status == "Queued", _type_filter(types))
+        .order_by(jobs.c.created)
+        .limit(1)
+    )
+    if skip_locked:
+        oldest = oldest.with_for_update(skip_locked=True)
+    return (
+        sa.update(jobs)
+        .where(jobs.c.id == oldest.scalar_subquery(), jobs.c.status == "Queued")
+        .values({c: sa.bindparam(f"new_{c}") for c in _TAKEN})
+        .returning(*jobs.c)
+    )
+
+
+_TAKEN = ("status", "nonce", "owner", "lease_until", "updated")
+
+
 class Jobs:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
@@ -129,6 +151,26 @@ class Jobs:
         if query_value is not None:
             params["query_value"] = query_value
         return [_record(row) for row in fast.fetch(self._conn, query, params)]
+
+    def take_next(
+        self,
+        types: Sequence[ActionTypeId],
+        status: str,
+        nonce: str,
+        owner: str,
+        lease_until: float,
+        now: float,
+    ) -> JobRecord | None:
+        """Claim the oldest queued job of these types in one statement: ``status``, a fresh
+        nonce, ``owner`` and its lease; None when there is none (or, on PostgreSQL, when the
+        queued ones are being claimed by other transactions)."""
+        if not types:
+            return None
+        statement = _take_next(tuple(types), self._conn.dialect.name == "postgresql")
+        values = (status, nonce, owner, lease_until, now)
+        params = {f"new_{c}": v for c, v in zip(_TAKEN, values, strict=True)}
+        rows = fast.fetch(self._conn, statement, params)
+        return _record(rows[0]) if rows else None
 
     def prune(self, before: float, statuses: Sequence[str]) -> int:
         """Remove the jobs in one of ``statuses`` last changed before ``before``; how many."""

@@ -1,0 +1,147 @@
+"""The statements every action runs: a job result's rows read in one join, the next job taken
+in one ``UPDATE … RETURNING``, a stage execution read with its attempts, and whether any
+transition is disabled read with the pipeline's row."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from conveyor.store import Store, TransitionRecord
+from tests.store.records import OTHER, ROLLOUT, action, job, queued_jobs, running_action, stores
+
+
+def test_a_job_result_reads_its_pipeline_job_and_attempt_together(store: Store) -> None:
+    with store.write() as tx:
+        run, attempt = running_action(tx)
+        made = job(attempt)
+        tx.jobs.insert(made)
+    with store.write() as tx:
+        found = tx.results.lock_for(made.id)
+        assert found is not None
+        assert found.job == made
+        assert found.action == attempt
+        assert found.pipeline.id == run.pipeline_id
+        assert found.pipeline.name == "app"
+        assert found.pipeline.any_disabled is False
+        assert tx.results.lock_for(str(uuid.uuid4())) is None
+
+
+def test_the_pipeline_row_tells_whether_a_transition_is_disabled(store: Store) -> None:
+    with store.write() as tx:
+        run, attempt = running_action(tx)
+        made = job(attempt)
+        tx.jobs.insert(made)
+        enabled = TransitionRecord(run.pipeline_id, "Deploy", "Inbound", True, None, None, 1.0)
+        tx.transitions.put(enabled)
+    with store.read() as tx:
+        assert tx.pipelines.get("app") is not None
+        assert tx.pipelines.get("app").any_disabled is False  # type: ignore[union-attr]
+    with store.write() as tx:
+        tx.transitions.put(
+            TransitionRecord(run.pipeline_id, "Deploy", "Outbound", False, "no", None, 2.0)
+        )
+    with store.write() as tx:
+        assert tx.pipelines.get("app", lock=True).any_disabled is True  # type: ignore[union-attr]
+        assert tx.pipelines.get_by_id(run.pipeline_id).any_disabled is True  # type: ignore[union-attr]
+        found = tx.results.lock_for(made.id)
+        assert found is not None and found.pipeline.any_disabled is True
+
+
+def test_take_next_claims_the_oldest_queued_job_of_the_types_asked(store: Store) -> None:
+    with store.write() as tx:
+        _, attempt = running_action(tx)
+        newer = job(attempt, created=3.0)
+        older = job(attempt, created=1.0)
+        other = job(attempt, created=0.5, type_id=OTHER)
+        for record in (newer, older, other):
+            tx.jobs.insert(record)
+    with store.write() as tx:
+        taken = tx.jobs.take_next([ROLLOUT], "InProgress", "n1", "w1", 40.0, 10.0)
+        assert taken is not None and taken.id == older.id
+        assert (taken.status, taken.nonce, taken.owner, taken.lease_until, taken.updated) == (
+            "InProgress",
+            "n1",
+            "w1",
+            40.0,
+            10.0,
+        )
+        assert tx.jobs.get(older.id) == taken
+        second = tx.jobs.take_next([ROLLOUT], "InProgress", "n2", "w1", 40.0, 10.0)
+        assert second is not None and second.id == newer.id
+        assert tx.jobs.take_next([ROLLOUT], "InProgress", "n3", "w1", 40.0, 10.0) is None
+        assert tx.jobs.take_next([], "InProgress", "n3", "w1", 40.0, 10.0) is None
+        assert tx.jobs.claimable([OTHER], 5)[0].id == other.id
+
+
+@pytest.mark.postgres
+def test_two_takers_at_once_take_different_jobs(postgres_url: str) -> None:
+    """The second taker skips the row the first holds instead of waiting for it."""
+    opened = stores(postgres_url, 2)
+    try:
+        made = queued_jobs(opened[0], 2)
+        meet = threading.Barrier(2, timeout=15)
+        taken: dict[int, str | None] = {}
+        failures: list[BaseException] = []
+
+        def taker(index: int) -> None:
+            try:
+                with opened[index].write() as tx:
+                    if index:
+                        meet.wait()  # the first has taken its job and holds it
+                    found = tx.jobs.take_next([ROLLOUT], "InProgress", "n", f"w{index}", 9.0, 1.0)
+                    taken[index] = found.id if found else None
+                    if not index:
+                        meet.wait()
+                        meet.wait()  # the second has taken its own
+                    else:
+                        meet.wait()
+            except BaseException as exc:
+                failures.append(exc)
+                meet.abort()
+
+        threads = [threading.Thread(target=taker, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert sorted(v for v in taken.values() if v) == sorted(r.id for r in made)
+    finally:
+        for store in opened:
+            store.close()
+
+
+def test_a_stage_execution_is_read_with_every_attempt_of_its_actions(store: Store) -> None:
+    with store.write() as tx:
+        run, first = running_action(tx)
+        retried = action(run, status="Failed")
+        retried = type(retried)(**{**_fields(retried), "attempt": 2, "error_message": "boom"})
+        tx.actions.insert(retried)
+        elsewhere = type(first)(**{**_fields(action(run)), "stage": "Other"})
+        tx.actions.insert(elsewhere)
+        tx.executions.enter_stage(run.id, run.pipeline_id, "Empty", 2.0)
+    with store.read() as tx:
+        found = tx.executions.stages_with_actions(
+            [(run.id, "Deploy"), (run.id, "Empty"), (run.id, "Deploy"), (run.id, "Nowhere")]
+        )
+        stages = {stage.stage: briefs for stage, briefs in found}
+        assert sorted(stages) == ["Deploy", "Empty"]
+        assert stages["Empty"] == []
+        assert [(b.id, b.attempt, b.status, b.error_message) for b in stages["Deploy"]] == [
+            (first.id, 1, "InProgress", None),
+            (retried.id, 2, "Failed", "boom"),
+        ]
+        assert stages["Deploy"] == tx.actions.briefs([(run.id, "Deploy")])
+        assert tx.executions.stages_with_actions([]) == []
+        # Past a few keys the pairs go in one IN query; the answer is the same.
+        many = [(run.id, "Deploy")] + [(str(uuid.uuid4()), "Deploy") for _ in range(10)]
+        assert tx.executions.stages_with_actions(many) == [
+            (tx.executions.stage(run.id, "Deploy"), stages["Deploy"])
+        ]
+
+
+def _fields(record: object) -> dict[str, object]:
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}  # type: ignore[attr-defined]
