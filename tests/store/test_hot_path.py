@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conveyor.store import Store, TransitionRecord
+from conveyor.store import Store, StoreError, TransitionRecord
 from tests.store.records import OTHER, ROLLOUT, action, job, queued_jobs, running_action, stores
 
 
@@ -145,3 +145,46 @@ def test_a_stage_execution_is_read_with_every_attempt_of_its_actions(store: Stor
 
 def _fields(record: object) -> dict[str, object]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+def test_kept_writes_are_seen_by_the_next_statement_whichever_way_it_runs(store: Store) -> None:
+    """On PostgreSQL inserts and required updates wait for the next statement; a read on the
+    fast path or through SQLAlchemy, in the same transaction, sees them all the same."""
+    with store.write() as tx:
+        run, attempt = running_action(tx)
+        tx.executions.require_update(run.id, "InProgress", summary="kept")
+        tx.executions.require_stage_status(run.id, "Deploy", "InProgress", "Failed", 2.0)
+        made = job(attempt)
+        tx.jobs.insert(made)
+        assert tx.jobs.get(made.id) == made  # fast path
+        assert tx.jobs.active_for(attempt.id) == [made]  # through SQLAlchemy
+        assert tx.executions.stage(run.id, "Deploy").status == "Failed"  # type: ignore[union-attr]
+        tx.executions.require_update(run.id, None, summary="last")
+    with store.read() as tx:
+        assert tx.executions.get(run.id).summary == "last"  # type: ignore[union-attr]
+
+
+def test_a_required_update_that_finds_the_row_changed_rolls_the_transaction_back(
+    store: Store,
+) -> None:
+    with store.write() as tx:
+        run, attempt = running_action(tx)
+    with pytest.raises(StoreError, match="unexpected state"), store.write() as tx:
+        tx.actions.update(attempt.id, "InProgress", status="Failed", updated=2.0)
+        tx.executions.require_update(run.id, "Stopping", summary="never")
+        tx.executions.require_update(str(uuid.uuid4()), None, summary="no such row")
+    with store.read() as tx:
+        assert tx.actions.get(attempt.id).status == "InProgress"  # type: ignore[union-attr]
+        assert tx.executions.get(run.id).summary is None  # type: ignore[union-attr]
+    # The connection goes back to the pool with nothing kept: the next transaction is clean.
+    with store.write() as tx:
+        tx.executions.require_update(run.id, "InProgress", summary="fine")
+    with store.read() as tx:
+        assert tx.executions.get(run.id).summary == "fine"  # type: ignore[union-attr]
+
+
+def test_a_required_update_of_a_missing_row_fails_too(store: Store) -> None:
+    with store.write() as tx:
+        running_action(tx)
+    with pytest.raises(StoreError), store.write() as tx:
+        tx.executions.require_stage_status(str(uuid.uuid4()), "Deploy", "InProgress", "Failed", 1.0)

@@ -215,6 +215,8 @@ class JobService:
         if next_for is None:
             return None, outcome
         types, owner = next_for
+        # The events go first, so that on PostgreSQL they travel with the claim.
+        tx.events.flush()
         taken = self._take_next(tx, types, owner)
         if taken is not None:
             outcome.jobs_queued = max(0, outcome.jobs_queued - 1)

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from conveyor.store import fast
 from conveyor.store.actions import ActionBrief, ActionRecord, Actions
 from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
 from conveyor.store.database import WRITE, create_engine, describe_url, migrate
@@ -115,10 +116,14 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE: write})
-                with conn.begin():
-                    tx = Tx(conn, None if write else self._declarations)
-                    yield tx
-                    tx.events.flush()
+                try:
+                    with conn.begin():
+                        tx = Tx(conn, None if write else self._declarations)
+                        yield tx
+                        tx.events.flush()
+                        fast.flush(conn)
+                finally:
+                    fast.forget(conn)
             if tx.events.appended and self.on_events is not None:
                 self.on_events(tx.events.appended)
         except sa.exc.IntegrityError as exc:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from conveyor.store import fast
 from conveyor.store.actions import ActionBrief
-from conveyor.store.rows import dumps, guarded_update, insert, loads
+from conveyor.store.rows import dumps, guarded_update, insert, loads, required_update
 from conveyor.store.tables import action_executions, executions, stage_executions
 
 _ACTIVE = sa.select(executions).where(
@@ -171,6 +171,14 @@ class Executions:
                 values[name] = dumps(values[name])
         return guarded_update(self._conn, executions, {"id": execution_id}, expected, values)
 
+    def require_update(self, execution_id: str, expected: str | None, **values: Any) -> None:
+        """Change the execution, which must be in status ``expected`` (any, when None);
+        otherwise `StoreError`, maybe only at the next statement (see `required_update`)."""
+        for name in _JSON:
+            if name in values:
+                values[name] = dumps(values[name])
+        required_update(self._conn, executions, {"id": execution_id}, expected, values)
+
     def page(
         self, pipeline_id: int, before_seq: int | None, limit: int, succeeded_in: str | None
     ) -> list[ExecutionRecord]:
@@ -287,6 +295,14 @@ class Executions:
         return guarded_update(
             self._conn, stage_executions, key, expected, {"status": new, "updated": now}
         )
+
+    def require_stage_status(
+        self, execution_id: str, stage: str, expected: str, new: str, now: float
+    ) -> None:
+        """`set_stage_status` for a move that must succeed, as `require_update`."""
+        key = {"execution_id": execution_id, "stage": stage}
+        values = {"status": new, "updated": now}
+        required_update(self._conn, stage_executions, key, expected, values)
 
     def latest_in_stage(self, pipeline_id: int, stage: str) -> StageRecord | None:
         """The stage execution of the execution that entered ``stage`` last."""
