@@ -31,6 +31,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from _shapes import action_type, commands, git_source
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
@@ -97,6 +99,12 @@ TRUST = {
 
 def declaration(role_arn: str) -> dict[str, Any]:
     """A valid two-stage pipeline (as in tests/support/declarations.py): Git, then CodeBuild."""
+    build = {
+        "name": "Build",
+        "actionTypeId": action_type("Build", "CodeBuild"),
+        "configuration": {"ProjectName": "app"},
+        "inputArtifacts": [{"name": "SourceOutput"}],
+    }
     return {
         "name": PIPELINE,
         "roleArn": role_arn,
@@ -104,39 +112,9 @@ def declaration(role_arn: str) -> dict[str, Any]:
         "stages": [
             {
                 "name": "Source",
-                "actions": [
-                    {
-                        "name": "Source",
-                        "actionTypeId": {
-                            "category": "Source",
-                            "owner": "AWS",
-                            "provider": "Git",
-                            "version": "1",
-                        },
-                        "configuration": {
-                            "RepositoryUrl": "https://example.com/app.git",
-                            "BranchName": "main",
-                        },
-                        "outputArtifacts": [{"name": "SourceOutput"}],
-                    }
-                ],
+                "actions": [git_source("https://example.com/app.git", "SourceOutput")],
             },
-            {
-                "name": "Build",
-                "actions": [
-                    {
-                        "name": "Build",
-                        "actionTypeId": {
-                            "category": "Build",
-                            "owner": "AWS",
-                            "provider": "CodeBuild",
-                            "version": "1",
-                        },
-                        "configuration": {"ProjectName": "app"},
-                        "inputArtifacts": [{"name": "SourceOutput"}],
-                    }
-                ],
-            },
+            {"name": "Build", "actions": [build]},
         ],
     }
 
@@ -144,21 +122,9 @@ def declaration(role_arn: str) -> dict[str, Any]:
 def state_declaration(role_arn: str) -> dict[str, Any]:
     """A 21-action pipeline: a Git source (a folder that does not exist, so its one execution
     fails at once), then ``STATE_STEPS`` Commands actions one after the other."""
-    source = declaration(role_arn)["stages"][0]
-    source["actions"][0]["configuration"]["RepositoryUrl"] = "/nonexistent/bench.git"
+    source = git_source("/nonexistent/bench.git", "SourceOutput")
     steps = [
-        {
-            "name": f"Step{order:02d}",
-            "actionTypeId": {
-                "category": "Compute",
-                "owner": "AWS",
-                "provider": "Commands",
-                "version": "1",
-            },
-            "commands": ["true"],
-            "inputArtifacts": [{"name": "SourceOutput"}],
-            "runOrder": order,
-        }
+        commands(f"Step{order:02d}", "true", source="SourceOutput", run_order=order)
         for order in range(1, STATE_STEPS + 1)
     ]
     return {
@@ -166,7 +132,10 @@ def state_declaration(role_arn: str) -> dict[str, Any]:
         "roleArn": role_arn,
         "artifactStore": {"type": "S3", "location": "conveyor-artifacts"},
         "pipelineType": "V2",
-        "stages": [source, {"name": "Steps", "actions": steps}],
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Steps", "actions": steps},
+        ],
     }
 
 

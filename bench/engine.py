@@ -47,6 +47,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from _shapes import commands, git_source
 from api import HOST, client, endpoint, free_port, subprocess_server, verdict
 from conveyor.actions.base import ArtifactLocation, JobContext
 from conveyor.actions.commands import Commands
@@ -109,27 +110,10 @@ def make_repo(path: Path, files: int = len(FILES)) -> None:
         subprocess.run(["git", *args], cwd=path, env=GIT_ENV, check=True, capture_output=True)
 
 
-def _type(category: str, provider: str) -> dict[str, str]:
-    return {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
-
-
 def declaration(repo: Path) -> dict[str, Any]:
     """Git source, then ``ACTIONS`` Commands actions in sequence over the source artifact."""
-    source = {
-        "name": "Source",
-        "actionTypeId": _type("Source", "Git"),
-        "configuration": {"RepositoryUrl": str(repo), "BranchName": "main"},
-        "outputArtifacts": [{"name": "Src"}],
-    }
-    steps: list[dict[str, Any]] = [
-        {
-            "name": f"Step{order:02d}",
-            "actionTypeId": _type("Compute", "Commands"),
-            "commands": ["true"],
-            "inputArtifacts": [{"name": "Src"}],
-            "runOrder": order,
-        }
-        for order in range(1, ACTIONS + 1)
+    steps = [
+        commands(f"Step{order:02d}", "true", run_order=order) for order in range(1, ACTIONS + 1)
     ]
     # The first step tells when its process started (bash's clock, no extra process).
     steps[0]["commands"] = ["STARTED=$EPOCHREALTIME"]
@@ -140,7 +124,7 @@ def declaration(repo: Path) -> dict[str, Any]:
         "artifactStore": {"type": "S3", "location": "artifacts"},
         "pipelineType": "V2",
         "stages": [
-            {"name": "Source", "actions": [source]},
+            {"name": "Source", "actions": [git_source(str(repo))]},
             {"name": "Steps", "actions": steps},
         ],
     }
