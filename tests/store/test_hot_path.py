@@ -4,12 +4,18 @@ transition is disabled read with the pipeline's row."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from conveyor.domain.arn import Scope
+from conveyor.domain.events import PIPELINE, envelope
 from conveyor.store import Store, StoreError, TransitionRecord
+from conveyor.store.tables import events
 from tests.store.records import OTHER, ROLLOUT, action, job, queued_jobs, running_action, stores
 
 
@@ -188,3 +194,46 @@ def test_a_required_update_of_a_missing_row_fails_too(store: Store) -> None:
         running_action(tx)
     with pytest.raises(StoreError), store.write() as tx:
         tx.executions.require_stage_status(str(uuid.uuid4()), "Deploy", "InProgress", "Failed", 1.0)
+
+
+def _event(name: str, time: float, **detail: Any) -> dict[str, Any]:
+    scope = Scope("us-east-1", "000000000000")
+    body = {"pipeline": name, "execution-id": "e-1", "state": "STARTED", "version": 1, **detail}
+    return envelope(
+        str(uuid.uuid4()), PIPELINE, time, scope.account, scope.region, [scope.pipeline(name)], body
+    )
+
+
+def test_events_are_stored_without_what_their_row_says_and_read_back_whole(store: Store) -> None:
+    usual = _event("app", 1700000000.25, extra={"a": [1, 2]})
+    moved = _event("app", 1700000001.0)
+    moved["resources"] = ["arn:aws-cn:codepipeline:cn-north-1:000000000000:app"]
+    odd = {**_event("app", 1700000002.0), "source": "elsewhere"}
+    with store.write() as tx:
+        for time, body in ((1700000000.25, usual), (1700000001.0, moved), (1700000002.0, odd)):
+            tx.events.append("app", time, PIPELINE, body)
+    with store.read() as tx:
+        assert [e.body for e in tx.events.after(0)] == [usual, moved, odd]
+    with store.engine.connect() as conn:
+        stored = [
+            json.loads(b)
+            for b in conn.execute(sa.select(events.c.body).order_by(events.c.seq)).scalars()
+        ]
+    assert set(stored[0]) == {"id", "account", "region", "detail"}
+    assert "pipeline" not in stored[0]["detail"]
+    assert stored[1]["resources"] == moved["resources"]
+    assert stored[2] == odd
+    assert len(json.dumps(stored[0])) < len(json.dumps(usual)) * 0.7
+
+
+def test_events_stored_whole_read_back_as_they_are(store: Store) -> None:
+    """Events written before the compact encoding are whole envelopes in the table."""
+    body = _event("app", 1700000000.0)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(events).values(
+                pipeline_name="app", time=1.0, detail_type=PIPELINE, body=json.dumps(body)
+            )
+        )
+    with store.read() as tx:
+        assert [e.body for e in tx.events.after(0)] == [body]

@@ -24,6 +24,7 @@ from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
 from conveyor.store import Store, fast
 from conveyor.store import executions as executions_module
+from conveyor.store.tables import jobs
 from tests.support.engine import commands, declaration, stage
 
 COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
@@ -76,7 +77,7 @@ def counting(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]
 
 
 def _services(store: Store) -> Services:
-    scope = Scope("000000000000", "us-east-1")
+    scope = Scope("us-east-1", "000000000000")
     return Services.build(store, scope, Limits(), runnable=frozenset(TYPES))
 
 
@@ -131,3 +132,16 @@ def test_in_parallel_mode_a_result_reads_only_its_own_execution(
     active = fast._compile(executions_module._ACTIVE, store.engine.dialect).sql
     assert active not in counter.statements
     assert any(statement.startswith("SELECT executions.id") for statement in counter.statements)
+
+
+def test_a_finished_built_in_job_keeps_no_data(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its data served the one run; nothing serves a built-in job once it is done."""
+    services = _services(store)
+    services.pipelines.create(_pipeline("steps", 2), [])
+    with counting(store, monkeypatch) as counter:
+        assert len(_report_all(services, counter)) == 3
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(jobs.c.status, jobs.c.data)).all()
+    assert [(status, data) for status, data in rows] == [("Succeeded", "{}")] * 3

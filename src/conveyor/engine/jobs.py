@@ -236,11 +236,16 @@ class JobService:
             raise JobNotFoundException(f"Job {job_id} does not exist.")
         job = found.job
         now = self._clock.now()
+        # A built-in job's data served its one run: nobody reads it once the job is done
+        # (the job API serves only custom and third-party jobs), so it is not kept.
+        trimmed: dict[str, Any] = {"data": {}} if job.type_id.owner == "AWS" else {}
         # The guard is what counts: on PostgreSQL the row read may predate the lock.
         for _ in range(2):
             if job.status not in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS):
                 break
-            if tx.jobs.update(job.id, job.status, status=status, lease_until=None, updated=now):
+            if tx.jobs.update(
+                job.id, job.status, status=status, lease_until=None, updated=now, **trimmed
+            ):
                 return found
             job = _job(tx, job_id)
         raise InvalidJobStateException(

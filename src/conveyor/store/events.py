@@ -1,4 +1,11 @@
-"""The event log: EventBridge-shaped state changes, in the order they were committed."""
+"""The event log: EventBridge-shaped state changes, in the order they were committed.
+
+An event is stored without what its row already says or what follows from it: the envelope's
+constant ``version`` and ``source``, its ``detail-type`` and ``time`` (columns of the row),
+its one resource (the pipeline's ARN, from the row's pipeline name, the account and the
+Region) and the detail's ``pipeline``. Reading puts them back; an event that does not have
+exactly that shape is stored whole, as are the events written before this encoding.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from conveyor.domain.arn import Scope
+from conveyor.domain.events import envelope
 from conveyor.store.rows import dumps, insert_many
 from conveyor.store.tables import events
 
@@ -39,7 +48,7 @@ class Events:
                 "pipeline_name": pipeline_name,
                 "time": time,
                 "detail_type": detail_type,
-                "body": dumps(body),
+                "body": dumps(compact(pipeline_name, time, detail_type, body)),
             }
         )
 
@@ -61,6 +70,57 @@ class Events:
             query = query.where(events.c.pipeline_name == pipeline_name)
         query = query.order_by(events.c.seq).limit(limit)
         return [
-            EventRecord(row.seq, row.pipeline_name, row.time, row.detail_type, json.loads(row.body))
+            EventRecord(
+                row.seq,
+                row.pipeline_name,
+                row.time,
+                row.detail_type,
+                whole(row.pipeline_name, row.time, row.detail_type, json.loads(row.body)),
+            )
             for row in self._conn.execute(query)
         ]
+
+
+def _rebuilt(
+    pipeline_name: str, time: float, detail_type: str, stored: dict[str, Any]
+) -> dict[str, Any]:
+    account, region = stored["account"], stored["region"]
+    resources = stored.get("resources") or [Scope(region, account).pipeline(pipeline_name)]
+    detail = {"pipeline": pipeline_name, **stored["detail"]}
+    return envelope(stored["id"], detail_type, time, account, region, resources, detail)
+
+
+def compact(
+    pipeline_name: str, time: float, detail_type: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """What is stored of an event: the parts that cannot be derived, when the rest can."""
+    detail = body.get("detail")
+    if not isinstance(detail, dict) or detail.get("pipeline") != pipeline_name:
+        return body
+    stored = {
+        "id": body.get("id"),
+        "account": body.get("account"),
+        "region": body.get("region"),
+        "detail": {k: v for k, v in detail.items() if k != "pipeline"},
+    }
+    try:
+        if _rebuilt(pipeline_name, time, detail_type, stored) == body:
+            return stored
+    except (TypeError, ValueError):
+        pass
+    stored["resources"] = body.get("resources")
+    try:
+        if _rebuilt(pipeline_name, time, detail_type, stored) == body:
+            return stored
+    except (TypeError, ValueError):
+        pass
+    return body
+
+
+def whole(
+    pipeline_name: str, time: float, detail_type: str, stored: dict[str, Any]
+) -> dict[str, Any]:
+    """The event as it was appended, from what `compact` stored."""
+    if "source" in stored or "account" not in stored or "detail" not in stored:
+        return stored
+    return _rebuilt(pipeline_name, time, detail_type, stored)
