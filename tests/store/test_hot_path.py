@@ -237,3 +237,27 @@ def test_events_stored_whole_read_back_as_they_are(store: Store) -> None:
         )
     with store.read() as tx:
         assert [e.body for e in tx.events.after(0)] == [body]
+
+
+def test_the_latest_attempt_of_each_action_and_execution_of_each_stage(store: Store) -> None:
+    with store.write() as tx:
+        run, first = running_action(tx)
+        later = type(first)(**{**_fields(action(run)), "attempt": 2, "started": 5.0})
+        tx.actions.insert(later)
+        older_run = type(run)(**{**_fields(run), "id": str(uuid.uuid4()), "seq": 2})
+        tx.executions.insert(older_run)
+        tx.executions.enter_stage(older_run.id, run.pipeline_id, "Deploy", 0.5)
+        other = type(first)(**{**_fields(action(run)), "action": "Check", "started": 3.0})
+        tx.actions.insert(other)
+    with store.read() as tx:
+        keys = [("Deploy", "Rollout"), ("Deploy", "Check"), ("Deploy", "Never")]
+        found = tx.actions.latest_of_each(run.pipeline_id, keys)
+        assert found == {("Deploy", "Rollout"): later, ("Deploy", "Check"): other}
+        for key in keys:
+            assert found.get(key) == tx.actions.latest_of_pipeline(run.pipeline_id, *key)
+        many = [("Deploy", f"A{n}") for n in range(150)] + [("Deploy", "Rollout")]
+        assert tx.actions.latest_of_each(run.pipeline_id, many) == {("Deploy", "Rollout"): later}
+        stages = tx.executions.latest_in_stages(run.pipeline_id, ["Deploy", "Nowhere"])
+        assert stages == {"Deploy": tx.executions.latest_in_stage(run.pipeline_id, "Deploy")}
+        assert stages["Deploy"].execution_id == run.id
+        assert tx.executions.latest_in_stages(run.pipeline_id, []) == {}

@@ -145,3 +145,27 @@ def test_a_finished_built_in_job_keeps_no_data(
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(jobs.c.status, jobs.c.data)).all()
     assert [(status, data) for status, data in rows] == [("Succeeded", "{}")] * 3
+
+
+def test_the_state_of_a_pipeline_takes_the_same_few_statements_whatever_its_size(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The latest attempt of every action is one statement, the latest execution of every
+    stage another: 21 actions cost what 3 do."""
+    services = _services(store)
+    services.pipelines.create(_pipeline("small", 2), [])
+    services.pipelines.create(_pipeline("large", 20), [])
+    with counting(store, monkeypatch) as counter:
+        _report_all(services, counter)
+        costs = {}
+        for name in ("small", "large"):
+            counter.count = 0
+            state = services.views.state(name)
+            costs[name] = counter.count
+            steps = state.stages[1]
+            assert all(
+                a.latest is not None and a.latest.status == "Succeeded" for a in steps.actions
+            )
+            assert state.stages[0].actions[0].revision is None
+            assert steps.latest is not None and steps.latest.status == "Succeeded"
+    assert costs["small"] == costs["large"] <= 6, counter.statements

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,26 @@ _LATEST_IN_STAGE = (
     .order_by(stage_executions.c.entered.desc())
     .limit(1)
 )
+
+
+@cache
+def _latest_in_stages(count: int) -> sa.CompoundSelect[Any]:
+    """`_LATEST_IN_STAGE` for ``count`` stages in one statement."""
+    parts = [
+        sa.select(stage_executions)
+        .where(
+            stage_executions.c.pipeline_id == sa.bindparam("pipeline_id"),
+            stage_executions.c.stage == sa.bindparam(f"stage_{n}"),
+        )
+        .order_by(stage_executions.c.entered.desc())
+        .limit(1)
+        .subquery(f"latest_{n}")
+        .select()
+        for n in range(count)
+    ]
+    return sa.union_all(*parts)
+
+
 _STAGE_AT = sa.select(stage_executions).where(
     stage_executions.c.execution_id == sa.bindparam("execution_id"),
     stage_executions.c.stage == sa.bindparam("stage"),
@@ -303,6 +324,15 @@ class Executions:
         key = {"execution_id": execution_id, "stage": stage}
         values = {"status": new, "updated": now}
         required_update(self._conn, stage_executions, key, expected, values)
+
+    def latest_in_stages(self, pipeline_id: int, stages: Sequence[str]) -> dict[str, StageRecord]:
+        """`latest_in_stage` of each stage (a pipeline has at most 50), in one statement."""
+        if not stages:
+            return {}
+        params: dict[str, Any] = {"pipeline_id": pipeline_id}
+        params.update({f"stage_{n}": stage for n, stage in enumerate(stages)})
+        rows = fast.fetch(self._conn, _latest_in_stages(len(stages)), params)
+        return {row["stage"]: _stage(row) for row in rows}
 
     def latest_in_stage(self, pipeline_id: int, stage: str) -> StageRecord | None:
         """The stage execution of the execution that entered ``stage`` last."""
