@@ -240,24 +240,35 @@ def test_events_stored_whole_read_back_as_they_are(store: Store) -> None:
 
 
 def test_the_latest_attempt_of_each_action_and_execution_of_each_stage(store: Store) -> None:
+    """What the pointers say is what looking each up on its index finds."""
     with store.write() as tx:
         run, first = running_action(tx)
         later = type(first)(**{**_fields(action(run)), "attempt": 2, "started": 5.0})
         tx.actions.insert(later)
-        older_run = type(run)(**{**_fields(run), "id": str(uuid.uuid4()), "seq": 2})
-        tx.executions.insert(older_run)
-        tx.executions.enter_stage(older_run.id, run.pipeline_id, "Deploy", 0.5)
-        other = type(first)(**{**_fields(action(run)), "action": "Check", "started": 3.0})
+        newer_run = type(run)(**{**_fields(run), "id": str(uuid.uuid4()), "seq": 2})
+        tx.executions.insert(newer_run)
+        tx.executions.enter_stage(newer_run.id, run.pipeline_id, "Deploy", 3.0)
+        other = type(first)(**{**_fields(action(newer_run)), "action": "Check", "started": 6.0})
         tx.actions.insert(other)
     with store.read() as tx:
-        keys = [("Deploy", "Rollout"), ("Deploy", "Check"), ("Deploy", "Never")]
-        found = tx.actions.latest_of_each(run.pipeline_id, keys)
+        found = tx.actions.latest_of_each(run.pipeline_id)
         assert found == {("Deploy", "Rollout"): later, ("Deploy", "Check"): other}
-        for key in keys:
-            assert found.get(key) == tx.actions.latest_of_pipeline(run.pipeline_id, *key)
-        many = [("Deploy", f"A{n}") for n in range(150)] + [("Deploy", "Rollout")]
-        assert tx.actions.latest_of_each(run.pipeline_id, many) == {("Deploy", "Rollout"): later}
-        stages = tx.executions.latest_in_stages(run.pipeline_id, ["Deploy", "Nowhere"])
+        for key in (("Deploy", "Rollout"), ("Deploy", "Check")):
+            assert found[key] == tx.actions.latest_of_pipeline(run.pipeline_id, *key)
+        stages = tx.executions.latest_in_stages(run.pipeline_id)
         assert stages == {"Deploy": tx.executions.latest_in_stage(run.pipeline_id, "Deploy")}
-        assert stages["Deploy"].execution_id == run.id
-        assert tx.executions.latest_in_stages(run.pipeline_id, []) == {}
+        assert stages["Deploy"].execution_id == newer_run.id
+        assert tx.actions.latest_of_each(run.pipeline_id + 1) == {}
+    # A retried stage was entered last: the pointer follows it.
+    with store.write() as tx:
+        tx.executions.set_stage_status(run.id, "Deploy", "InProgress", "Failed", 7.0)
+        assert tx.executions.retry_stage(run.id, "Deploy", "Failed", 2, 2, 8.0)
+    with store.read() as tx:
+        assert tx.executions.latest_in_stages(run.pipeline_id)["Deploy"].execution_id == run.id
+        assert tx.executions.latest_in_stage(run.pipeline_id, "Deploy").execution_id == run.id  # type: ignore[union-attr]
+    # Deleting the pipeline takes its pointers with it.
+    with store.write() as tx:
+        assert tx.pipelines.delete("app")
+    with store.read() as tx:
+        assert tx.actions.latest_of_each(run.pipeline_id) == {}
+        assert tx.executions.latest_in_stages(run.pipeline_id) == {}

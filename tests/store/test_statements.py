@@ -2,10 +2,11 @@
 
 The engine runs in this process on the store, without workers: the test claims each job and
 reports it succeeded, as a worker would, and counts the statements of each report (the
-transaction's BEGIN and COMMIT aside). A result that starts the next action runs ten: the
+transaction's BEGIN and COMMIT aside). A result that starts the next action runs eleven: the
 job's rows and the pipeline lock in one join, the job and the attempt settled, the execution
-touched, its snapshot in two reads, the next attempt, its job and the events written, the
-reporting worker's next job taken. In PARALLEL mode the count does not depend on how many
+touched, its snapshot in two reads, the next attempt, the pointer to it as its action's
+latest, its job and the events written, the reporting worker's next job taken. (On
+PostgreSQL the five writes travel with the statements after them: see `fast.later`.) In PARALLEL mode the count does not depend on how many
 other executions are running.
 """
 
@@ -31,7 +32,7 @@ COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
 GIT = ActionTypeId("Source", "AWS", "Git", "1")
 TYPES = [COMMANDS, GIT]
 # The most statements a result that starts the next action in the same stage may run.
-MOST = 10
+MOST = 11
 
 
 class Counter:
@@ -99,7 +100,7 @@ def _report_all(services: Services, counter: Counter) -> list[int]:
     return counts
 
 
-def test_a_job_result_that_starts_the_next_action_runs_ten_statements(
+def test_a_job_result_that_starts_the_next_action_runs_eleven_statements(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = _services(store)

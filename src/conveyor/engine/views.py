@@ -69,9 +69,8 @@ class Views:
             transitions = (
                 tx.transitions.of(pipeline.id) if pipeline.any_disabled is not False else []
             )
-            keys = [(s.name, a.name) for s in plan.stages for a in s.stage.actions]
-            latest = tx.actions.latest_of_each(pipeline.id, keys)
-            entered = tx.executions.latest_in_stages(pipeline.id, [s.name for s in plan.stages])
+            latest = tx.actions.latest_of_each(pipeline.id)
+            entered = tx.executions.latest_in_stages(pipeline.id)
             stages = []
             for stage in plan.stages:
                 inbound = sorted(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from conveyor.store import fast
-from conveyor.store.rows import dumps, guarded_update, insert, loads
-from conveyor.store.tables import action_executions
+from conveyor.store.rows import dumps, guarded_update, insert, loads, upsert
+from conveyor.store.tables import action_executions, latest_actions
 
 _BRIEF = sa.select(
     action_executions.c.id,
@@ -48,28 +47,12 @@ _LATEST_REVISION = (
     .limit(1)
 )
 _BY_ID = sa.select(action_executions).where(action_executions.c.id == sa.bindparam("id"))
-# The most actions one statement looks up (SQLite allows 500 terms in a compound select).
-LOOKUPS_PER_STATEMENT = 100
-
-
-@cache
-def _latest_of_each(count: int) -> sa.CompoundSelect[Any]:
-    """The latest attempt of each of ``count`` actions of a pipeline: one index seek each,
-    in one statement."""
-    parts = [
-        sa.select(action_executions)
-        .where(
-            action_executions.c.pipeline_id == sa.bindparam("pipeline_id"),
-            action_executions.c.stage == sa.bindparam(f"stage_{n}"),
-            action_executions.c.action == sa.bindparam(f"action_{n}"),
-        )
-        .order_by(action_executions.c.started.desc(), action_executions.c.attempt.desc())
-        .limit(1)
-        .subquery(f"latest_{n}")
-        .select()
-        for n in range(count)
-    ]
-    return sa.union_all(*parts)
+_LATEST_OF_EACH = (
+    sa.select(action_executions)
+    .select_from(latest_actions)
+    .join(action_executions, action_executions.c.id == latest_actions.c.action_execution_id)
+    .where(latest_actions.c.pipeline_id == sa.bindparam("pipeline_id"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +119,9 @@ class Actions:
             for name in ActionRecord.__dataclass_fields__
         }
         insert(self._conn, action_executions, values)
+        # Attempts start in time order, so the one inserted last is the latest.
+        key = {"pipeline_id": record.pipeline_id, "stage": record.stage, "action": record.action}
+        upsert(self._conn, latest_actions, key, {"action_execution_id": record.id})
 
     def get(self, action_execution_id: str) -> ActionRecord | None:
         rows = fast.fetch(self._conn, _BY_ID, {"id": action_execution_id})
@@ -187,20 +173,11 @@ class Actions:
         rows = fast.fetch(self._conn, _LATEST_OF_PIPELINE, keys)
         return _record(rows[0]) if rows else None
 
-    def latest_of_each(
-        self, pipeline_id: int, actions: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], ActionRecord]:
-        """`latest_of_pipeline` of each (stage, action), in one statement per hundred."""
-        found: dict[tuple[str, str], ActionRecord] = {}
-        for start in range(0, len(actions), LOOKUPS_PER_STATEMENT):
-            chunk = actions[start : start + LOOKUPS_PER_STATEMENT]
-            params: dict[str, Any] = {"pipeline_id": pipeline_id}
-            for n, (stage, action) in enumerate(chunk):
-                params[f"stage_{n}"], params[f"action_{n}"] = stage, action
-            for row in fast.fetch(self._conn, _latest_of_each(len(chunk)), params):
-                record = _record(row)
-                found[(record.stage, record.action)] = record
-        return found
+    def latest_of_each(self, pipeline_id: int) -> dict[tuple[str, str], ActionRecord]:
+        """`latest_of_pipeline` of every action of the pipeline that has run, by (stage,
+        action), in one statement."""
+        rows = fast.fetch(self._conn, _LATEST_OF_EACH, {"pipeline_id": pipeline_id})
+        return {(row["stage"], row["action"]): _record(row) for row in rows}
 
     def by_token(
         self, pipeline_id: int, stage: str, action: str, token: str

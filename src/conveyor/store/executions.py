@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from conveyor.store import fast
 from conveyor.store.actions import ActionBrief
-from conveyor.store.rows import dumps, guarded_update, insert, loads, required_update
-from conveyor.store.tables import action_executions, executions, stage_executions
+from conveyor.store.rows import dumps, guarded_update, insert, loads, required_update, upsert
+from conveyor.store.tables import action_executions, executions, latest_stages, stage_executions
 
 _ACTIVE = sa.select(executions).where(
     executions.c.pipeline_id == sa.bindparam("pipeline_id"),
@@ -35,24 +34,18 @@ _LATEST_IN_STAGE = (
 )
 
 
-@cache
-def _latest_in_stages(count: int) -> sa.CompoundSelect[Any]:
-    """`_LATEST_IN_STAGE` for ``count`` stages in one statement."""
-    parts = [
-        sa.select(stage_executions)
-        .where(
-            stage_executions.c.pipeline_id == sa.bindparam("pipeline_id"),
-            stage_executions.c.stage == sa.bindparam(f"stage_{n}"),
-        )
-        .order_by(stage_executions.c.entered.desc())
-        .limit(1)
-        .subquery(f"latest_{n}")
-        .select()
-        for n in range(count)
-    ]
-    return sa.union_all(*parts)
-
-
+_LATEST_IN_STAGES = (
+    sa.select(stage_executions)
+    .select_from(latest_stages)
+    .join(
+        stage_executions,
+        sa.and_(
+            stage_executions.c.execution_id == latest_stages.c.execution_id,
+            stage_executions.c.stage == latest_stages.c.stage,
+        ),
+    )
+    .where(latest_stages.c.pipeline_id == sa.bindparam("pipeline_id"))
+)
 _STAGE_AT = sa.select(stage_executions).where(
     stage_executions.c.execution_id == sa.bindparam("execution_id"),
     stage_executions.c.stage == sa.bindparam("stage"),
@@ -294,6 +287,12 @@ class Executions:
                 "updated": now,
             },
         )
+        self._entered(pipeline_id, stage, execution_id)
+
+    def _entered(self, pipeline_id: int, stage: str, execution_id: str) -> None:
+        """Point at the execution that entered ``stage`` last: this one, now."""
+        key = {"pipeline_id": pipeline_id, "stage": stage}
+        upsert(self._conn, latest_stages, key, {"execution_id": execution_id})
 
     def retry_stage(
         self, execution_id: str, stage: str, expected: str, attempt: int, base: int, now: float
@@ -307,7 +306,12 @@ class Executions:
             "entered": now,
             "updated": now,
         }
-        return guarded_update(self._conn, stage_executions, key, expected, values)
+        if not guarded_update(self._conn, stage_executions, key, expected, values):
+            return False
+        retried = self.stage(execution_id, stage)
+        assert retried is not None
+        self._entered(retried.pipeline_id, stage, execution_id)
+        return True
 
     def set_stage_status(
         self, execution_id: str, stage: str, expected: str, new: str, now: float
@@ -325,13 +329,10 @@ class Executions:
         values = {"status": new, "updated": now}
         required_update(self._conn, stage_executions, key, expected, values)
 
-    def latest_in_stages(self, pipeline_id: int, stages: Sequence[str]) -> dict[str, StageRecord]:
-        """`latest_in_stage` of each stage (a pipeline has at most 50), in one statement."""
-        if not stages:
-            return {}
-        params: dict[str, Any] = {"pipeline_id": pipeline_id}
-        params.update({f"stage_{n}": stage for n, stage in enumerate(stages)})
-        rows = fast.fetch(self._conn, _latest_in_stages(len(stages)), params)
+    def latest_in_stages(self, pipeline_id: int) -> dict[str, StageRecord]:
+        """`latest_in_stage` of every stage of the pipeline that was entered, by stage
+        name, in one statement."""
+        rows = fast.fetch(self._conn, _LATEST_IN_STAGES, {"pipeline_id": pipeline_id})
         return {row["stage"]: _stage(row) for row in rows}
 
     def latest_in_stage(self, pipeline_id: int, stage: str) -> StageRecord | None:

@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from conveyor.store import fast
 from conveyor.store.errors import StoreError
@@ -44,6 +45,27 @@ def insert_statement(table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
 def insert(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
     """Insert a row; on PostgreSQL it goes with the next statement (see `fast.later`)."""
     fast.later(conn, insert_statement(table, tuple(values)), values)
+
+
+@cache
+def _upsert(
+    table: sa.Table, dialect: str, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> sa.Insert:
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = build(table).values({c: sa.bindparam(c) for c in keys + columns})
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in keys],
+        set_={c: statement.excluded[c] for c in columns},
+    )
+
+
+def upsert(
+    conn: sa.Connection, table: sa.Table, key: Mapping[str, Any], values: Mapping[str, Any]
+) -> None:
+    """Insert the row at ``key``, or set ``values`` on the one there; kept for the next
+    round trip on PostgreSQL, as `insert`."""
+    statement = _upsert(table, conn.dialect.name, tuple(key), tuple(values))
+    fast.later(conn, statement, {**key, **values})
 
 
 def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
