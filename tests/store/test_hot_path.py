@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -272,3 +273,42 @@ def test_the_latest_attempt_of_each_action_and_execution_of_each_stage(store: St
     with store.read() as tx:
         assert tx.actions.latest_of_each(run.pipeline_id) == {}
         assert tx.executions.latest_in_stages(run.pipeline_id) == {}
+
+
+class Missed(Exception):
+    pass
+
+
+def _missed() -> None:
+    raise Missed
+
+
+def test_finishing_a_job_moves_it_from_either_active_status(store: Store) -> None:
+    with store.write() as tx:
+        _, attempt = running_action(tx)
+        dispatched = replace(job(attempt), status="Dispatched", lease_until=9.0, data={"a": 1})
+        running = replace(job(attempt), status="InProgress", lease_until=9.0, data={"b": 2})
+        for record in (dispatched, running):
+            tx.jobs.insert(record)
+    with store.write() as tx:
+        tx.jobs.finish(dispatched.id, "Succeeded", 5.0, trim=True, missed=_missed)
+        tx.jobs.finish(running.id, "Failed", 6.0, trim=False, missed=_missed)
+    with store.read() as tx:
+        done = tx.jobs.get(dispatched.id)
+        assert done is not None
+        assert (done.status, done.lease_until, done.updated, done.data) == (
+            "Succeeded",
+            None,
+            5.0,
+            {},
+        )
+        failed = tx.jobs.get(running.id)
+        assert failed is not None
+        assert (failed.status, failed.lease_until, failed.data) == ("Failed", None, {"b": 2})
+    # A job no longer active is not moved: the caller's ``missed`` says so, by the next
+    # statement at the latest, and the transaction rolls back.
+    with pytest.raises(Missed), store.write() as tx:
+        tx.jobs.finish(dispatched.id, "Failed", 7.0, trim=False, missed=_missed)
+        tx.jobs.get(running.id)
+    with store.read() as tx:
+        assert tx.jobs.get(dispatched.id).status == "Succeeded"  # type: ignore[union-attr]

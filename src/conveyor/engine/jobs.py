@@ -234,23 +234,21 @@ class JobService:
         found = tx.results.lock_for(job_id)
         if found is None:
             raise JobNotFoundException(f"Job {job_id} does not exist.")
-        job = found.job
-        now = self._clock.now()
+
+        def missed() -> None:
+            job = tx.jobs.get(job_id)
+            state = job.status if job is not None else "gone"
+            raise InvalidJobStateException(f"Job {job_id} is {state}; it no longer takes a result.")
+
+        if found.job.status not in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS):
+            missed()
         # A built-in job's data served its one run: nobody reads it once the job is done
-        # (the job API serves only custom and third-party jobs), so it is not kept.
-        trimmed: dict[str, Any] = {"data": {}} if job.type_id.owner == "AWS" else {}
-        # The guard is what counts: on PostgreSQL the row read may predate the lock.
-        for _ in range(2):
-            if job.status not in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS):
-                break
-            if tx.jobs.update(
-                job.id, job.status, status=status, lease_until=None, updated=now, **trimmed
-            ):
-                return found
-            job = _job(tx, job_id)
-        raise InvalidJobStateException(
-            f"Job {job_id} is {job.status}; it no longer takes a result."
-        )
+        # (the job API serves only custom and third-party jobs), so it is not kept. The
+        # update is guarded by the job being active, whatever the row read said: on
+        # PostgreSQL that read may predate the lock.
+        trim = found.job.type_id.owner == "AWS"
+        tx.jobs.finish(job_id, status, self._clock.now(), trim=trim, missed=missed)
+        return found
 
 
 def _take(

@@ -75,17 +75,24 @@ Check = Callable[[int], None]
 _Kept = tuple[str, Any, bool, Check | None]
 
 
+def _begins(conn: sa.Connection, driver: Any) -> bool:
+    """Whether this statement opens the transaction on PostgreSQL: psycopg then sends BEGIN
+    first, a round trip of its own unless the two go together in pipeline mode."""
+    # 0 is psycopg's TransactionStatus.IDLE (not imported: SQLite-only runs never load it).
+    return conn.dialect.name == "postgresql" and driver.info.transaction_status == 0
+
+
 def _run(conn: sa.Connection, sql: str | None, arguments: Any = ()) -> Any:
     """A cursor that has run ``sql`` after the kept writes, all in one round trip (or None,
     with no ``sql``, once the kept writes are done)."""
-    kept: list[_Kept] | None = conn.info.pop(_KEPT, None)
-    if not kept:
-        if sql is None:
-            return None
+    kept: list[_Kept] = conn.info.pop(_KEPT, None) or []
+    if not kept and sql is None:
+        return None
+    driver = conn.connection.driver_connection
+    if not kept and not _begins(conn, driver):
         cursor = _cursor(conn)
         cursor.execute(sql, arguments)
         return cursor
-    driver = conn.connection.driver_connection
     sent = []
     cursor = None
     with driver.pipeline():  # type: ignore[union-attr]

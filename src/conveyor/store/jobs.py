@@ -7,7 +7,7 @@ writer makes the select-then-update atomic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -104,6 +104,26 @@ def _take_next(types: tuple[ActionTypeId, ...], skip_locked: bool) -> sa.Update:
 
 
 _TAKEN = ("status", "nonce", "owner", "lease_until", "updated")
+_ACTIVE = ("Dispatched", "InProgress")
+
+
+@cache
+def _finish(trim: bool) -> sa.Update:
+    values: dict[str, Any] = {
+        "status": sa.bindparam("new_status"),
+        "lease_until": sa.null(),
+        "updated": sa.bindparam("new_updated"),
+    }
+    if trim:
+        values["data"] = "{}"
+    return (
+        sa.update(jobs)
+        .where(
+            jobs.c.id == sa.bindparam("key_id"),
+            sa.or_(*(jobs.c.status == status for status in _ACTIVE)),
+        )
+        .values(values)
+    )
 
 
 class Jobs:
@@ -171,6 +191,21 @@ class Jobs:
         params = {f"new_{c}": v for c, v in zip(_TAKEN, values, strict=True)}
         rows = fast.fetch(self._conn, statement, params)
         return _record(rows[0]) if rows else None
+
+    def finish(
+        self, job_id: str, status: str, now: float, *, trim: bool, missed: Callable[[], None]
+    ) -> None:
+        """Move a job still active (dispatched or in progress) to ``status``, ending its
+        lease; ``trim`` also drops its data. ``missed`` is called (to raise) when the job
+        was no longer active: on PostgreSQL at the next statement, which this one goes with
+        (see `fast.later`)."""
+
+        def check(count: int) -> None:
+            if count != 1:
+                missed()
+
+        params = {"key_id": job_id, "new_status": status, "new_updated": now}
+        fast.later(self._conn, _finish(trim), params, check)
 
     def prune(self, before: float, statuses: Sequence[str]) -> int:
         """Remove the jobs in one of ``statuses`` last changed before ``before``; how many."""
