@@ -13,7 +13,6 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from conveyor.store import fast
 from conveyor.store.errors import StoreError
@@ -51,11 +50,22 @@ def insert(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> N
 def _upsert(
     table: sa.Table, dialect: str, keys: tuple[str, ...], columns: tuple[str, ...]
 ) -> sa.Insert:
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = build(table).values({c: sa.bindparam(c) for c in keys + columns})
-    return statement.on_conflict_do_update(
-        index_elements=[table.c[k] for k in keys],
-        set_={c: statement.excluded[c] for c in columns},
+    # Imported here: the PostgreSQL dialect takes a while to load, and `conveyor run` never
+    # needs it.
+    values: dict[str, Any] = {c: sa.bindparam(c) for c in keys + columns}
+    index = [table.c[k] for k in keys]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg = postgresql.insert(table).values(values)
+        return pg.on_conflict_do_update(
+            index_elements=index, set_={c: pg.excluded[c] for c in columns}
+        )
+    from sqlalchemy.dialects import sqlite
+
+    lite = sqlite.insert(table).values(values)
+    return lite.on_conflict_do_update(
+        index_elements=index, set_={c: lite.excluded[c] for c in columns}
     )
 
 
