@@ -6,12 +6,15 @@ dialect (to its SQL text and the order of its parameters) and then executed on t
 cursor of the same connection, inside the same transaction. Only statements whose parameters
 and columns need no type conversion go this way: plain strings, numbers and booleans.
 
-On PostgreSQL every statement is a round trip to the server, and a round trip costs more
-than running most of these statements. A write whose answer nobody needs at once (an insert,
-an update that must change its row) can wait: `later` keeps it on the connection, and the
-next statement, or `flush` before commit, sends everything kept in one round trip (psycopg's
-pipeline mode), then checks each kept write's row count. Any statement run through
-SQLAlchemy flushes first (`flush_before`), so nothing ever reads around a kept write.
+On PostgreSQL every statement is a round trip to the server: a wake-up of its process, which
+on a busy machine or across a network costs more than running the statement. A write whose
+answer nobody needs at once (an insert, an update that must change its row) can wait:
+`later` keeps it on the connection, and the next statement, or `flush` before commit, sends
+everything kept in one round trip (psycopg's pipeline mode), then checks each kept write's
+row count. Pipeline mode has a cost of its own (tens of microseconds), more than a round
+trip to an idle local server: it pays where several statements travel together, so a
+statement with nothing kept goes alone. Any statement run through SQLAlchemy flushes first
+(`flush_before`), so nothing ever reads around a kept write.
 """
 
 from __future__ import annotations
@@ -75,24 +78,17 @@ Check = Callable[[int], None]
 _Kept = tuple[str, Any, bool, Check | None]
 
 
-def _begins(conn: sa.Connection, driver: Any) -> bool:
-    """Whether this statement opens the transaction on PostgreSQL: psycopg then sends BEGIN
-    first, a round trip of its own unless the two go together in pipeline mode."""
-    # 0 is psycopg's TransactionStatus.IDLE (not imported: SQLite-only runs never load it).
-    return conn.dialect.name == "postgresql" and driver.info.transaction_status == 0
-
-
 def _run(conn: sa.Connection, sql: str | None, arguments: Any = ()) -> Any:
     """A cursor that has run ``sql`` after the kept writes, all in one round trip (or None,
     with no ``sql``, once the kept writes are done)."""
     kept: list[_Kept] = conn.info.pop(_KEPT, None) or []
-    if not kept and sql is None:
-        return None
-    driver = conn.connection.driver_connection
-    if not kept and not _begins(conn, driver):
+    if not kept:
+        if sql is None:
+            return None
         cursor = _cursor(conn)
         cursor.execute(sql, arguments)
         return cursor
+    driver = conn.connection.driver_connection
     sent = []
     cursor = None
     with driver.pipeline():  # type: ignore[union-attr]
