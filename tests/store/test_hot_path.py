@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
-from conveyor.domain.events import PIPELINE, envelope
+from conveyor.domain.events import ACTION, PIPELINE, action_detail, envelope
 from conveyor.store import Store, StoreError, TransitionRecord
 from conveyor.store.tables import events
 from tests.store.records import OTHER, ROLLOUT, action, job, queued_jobs, running_action, stores
@@ -333,3 +334,55 @@ def test_a_sqlite_store_never_loads_the_postgresql_dialect(tmp_path: Path) -> No
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_an_action_event_is_stored_with_its_type_as_one_string(store: Store) -> None:
+    scope = Scope("us-east-1", "000000000000")
+
+    def action_event(region: str, provider: str) -> dict[str, Any]:
+        detail = action_detail(
+            "app",
+            "e-1",
+            "Build",
+            "Make",
+            "STARTED",
+            1,
+            region,
+            ActionTypeId("Build", "Custom", provider, "1"),
+            **{"input-artifacts": [{"name": "Src"}]},
+        )
+        return envelope(
+            str(uuid.uuid4()),
+            ACTION,
+            5.0,
+            scope.account,
+            scope.region,
+            [scope.pipeline("app")],
+            detail,
+        )
+
+    usual, elsewhere, odd = (
+        action_event("us-east-1", "Jenkins"),
+        action_event("eu-west-1", "Jenkins"),
+        action_event("us-east-1", "a/b"),
+    )
+    with store.write() as tx:
+        for body in (usual, elsewhere, odd):
+            tx.events.append("app", 5.0, ACTION, body)
+    with store.read() as tx:
+        read = [e.body for e in tx.events.after(0)]
+    assert read == [usual, elsewhere, odd]
+    assert list(read[0]["detail"]) == list(usual["detail"])  # in the order it was written
+    with store.engine.connect() as conn:
+        stored = [
+            json.loads(b)["detail"]
+            for b in conn.execute(sa.select(events.c.body).order_by(events.c.seq)).scalars()
+        ]
+    assert stored[0]["type"] == "Custom/Build/Jenkins/1" and "region" not in stored[0]
+    assert stored[1]["region"] == "eu-west-1"
+    assert stored[2]["type"] == {
+        "owner": "Custom",
+        "category": "Build",
+        "provider": "a/b",
+        "version": "1",
+    }

@@ -3,7 +3,8 @@
 An event is stored without what its row already says or what follows from it: the envelope's
 constant ``version`` and ``source``, its ``detail-type`` and ``time`` (columns of the row),
 its one resource (the pipeline's ARN, from the row's pipeline name, the account and the
-Region) and the detail's ``pipeline``. Reading puts them back; an event that does not have
+Region), the detail's ``pipeline`` and an action's ``region`` when it is the event's; an
+action's ``type`` is stored as one string. Reading puts them back; an event that does not have
 exactly that shape is stored whole, as are the events written before this encoding.
 """
 
@@ -81,12 +82,43 @@ class Events:
         ]
 
 
+# An action's type, stored as one string "owner/category/provider/version".
+_TYPE_PARTS = ("owner", "category", "provider", "version")
+
+
+def _short_detail(detail: dict[str, Any], region: Any) -> dict[str, Any]:
+    """The detail without its pipeline, with an action's type as one string and without
+    the action's Region when it is the event's."""
+    short: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key == "pipeline" or (key == "region" and value == region and "type" in detail):
+            continue
+        if key == "type" and isinstance(value, dict) and tuple(value) == _TYPE_PARTS:
+            short[key] = "/".join(str(part) for part in value.values())
+        else:
+            short[key] = value
+    return short
+
+
+def _full_detail(pipeline_name: str, region: Any, short: dict[str, Any]) -> dict[str, Any]:
+    detail: dict[str, Any] = {"pipeline": pipeline_name}
+    for key, value in short.items():
+        if key == "type":
+            if "region" not in short:
+                detail["region"] = region
+            if isinstance(value, str):
+                detail[key] = dict(zip(_TYPE_PARTS, value.split("/"), strict=True))
+                continue
+        detail[key] = value
+    return detail
+
+
 def _rebuilt(
     pipeline_name: str, time: float, detail_type: str, stored: dict[str, Any]
 ) -> dict[str, Any]:
     account, region = stored["account"], stored["region"]
     resources = stored.get("resources") or [Scope(region, account).pipeline(pipeline_name)]
-    detail = {"pipeline": pipeline_name, **stored["detail"]}
+    detail = _full_detail(pipeline_name, region, stored["detail"])
     return envelope(stored["id"], detail_type, time, account, region, resources, detail)
 
 
@@ -101,18 +133,18 @@ def compact(
         "id": body.get("id"),
         "account": body.get("account"),
         "region": body.get("region"),
-        "detail": {k: v for k, v in detail.items() if k != "pipeline"},
+        "detail": _short_detail(detail, body.get("region")),
     }
     try:
         if _rebuilt(pipeline_name, time, detail_type, stored) == body:
             return stored
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         pass
     stored["resources"] = body.get("resources")
     try:
         if _rebuilt(pipeline_name, time, detail_type, stored) == body:
             return stored
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         pass
     return body
 
