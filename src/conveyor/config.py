@@ -9,6 +9,7 @@ given as ``./.conveyor`` would name another place.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -43,12 +44,28 @@ class Settings:
     workers: int = 4
     # CodeCommit repository names → git URLs or folders (default: $home/repositories/<name>).
     repositories: Mapping[str, str] = field(default_factory=dict)
-    # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId.
-    connections: Mapping[str, str] = field(default_factory=dict)
+    # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId, or mappings
+    # with ``url`` and, for a git host that sends webhooks, ``host`` (github, gitlab, gitea,
+    # forgejo), ``secret`` and ``name`` (its delivery URL is /hooks/<name>).
+    connections: Mapping[str, Any] = field(default_factory=dict)
+    # Whether a server detects source changes and starts executions for them.
+    detect_changes: bool = True
+    # Seconds between two polls of a remote repository or an S3 source by change detection.
+    poll_interval: float = 60.0
     # Parameter Store and Secrets Manager values for builds (default: $home/secrets.yaml).
     secrets_file: Path | None = None
     # An S3-compatible endpoint: when set, buckets are real buckets reached with boto3.
     s3_endpoint: str | None = None
+    # AWS service name (cloudformation, ecs, lambda, ...) → endpoint URL, or ``aws`` for the
+    # service's own endpoint in ``region``; the actions that call a service run only when it
+    # is named here. Credentials come from the usual AWS chain.
+    aws_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # Invoke/Lambda functions run here: FunctionName → {handler: "module:function", path:
+    # folder holding the module (relative folders are under the home)}.
+    lambda_functions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Built-in action types left to job workers that poll for them (``AWS/Deploy/ECS/1``):
+    # a Conveyor extension for types with no executor here.
+    worker_action_types: tuple[str, ...] = ()
     # The address people use to reach this server, for links such as action log URLs
     # (default: http://<host>:<port>).
     public_url: str | None = None
@@ -78,10 +95,13 @@ _ENV = {
     "workers": "CONVEYOR_WORKERS",
     "secrets_file": "CONVEYOR_SECRETS_FILE",
     "s3_endpoint": "CONVEYOR_S3_ENDPOINT",
+    "worker_action_types": "CONVEYOR_WORKER_ACTION_TYPES",
     "public_url": "CONVEYOR_PUBLIC_URL",
     "max_artifact_bytes": "CONVEYOR_MAX_ARTIFACT_BYTES",
     "event_retention_days": "CONVEYOR_EVENT_RETENTION_DAYS",
     "job_retention_days": "CONVEYOR_JOB_RETENTION_DAYS",
+    "poll_interval": "CONVEYOR_POLL_INTERVAL",
+    "detect_changes": "CONVEYOR_DETECT_CHANGES",
 }
 _NULLABLE = frozenset(
     {
@@ -111,17 +131,30 @@ _KINDS: dict[str, type] = {
     "connections": dict,
     "secrets_file": Path,
     "s3_endpoint": str,
+    "aws_endpoints": dict,
+    "lambda_functions": dict,
+    "worker_action_types": tuple,
     "public_url": str,
     "max_artifact_bytes": int,
     "event_retention_days": float,
     "job_retention_days": float,
+    "poll_interval": float,
+    "detect_changes": bool,
 }
+_TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
 
 
 def _coerce(name: str, value: Any) -> Any:
     if value is None or value == "":
         return None
     kind = _KINDS[name]
+    if kind is bool and not isinstance(value, bool):
+        text = str(value).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise SettingsError(f"setting {name!r}: {value!r} is not true or false")
+        return text in _TRUE
+    if kind is tuple and isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
     try:
         return kind(value)
     except (TypeError, ValueError) as exc:
@@ -147,6 +180,7 @@ def load_settings(
     if unknown:
         raise SettingsError(f"unknown settings: {', '.join(unknown)}")
     coerced = {name: _coerce(name, value) for name, value in values.items()}
+    read_connections(coerced.get("connections") or {})  # refuse unusable entries now
     chosen = {k: v for k, v in coerced.items() if v is not None or k in _NULLABLE}
     return replace(Settings(), **chosen)
 
@@ -165,3 +199,52 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a mapping of setting names to values")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+# -- connections -------------------------------------------------------------------------------
+# An entry of ``connections`` is a base URL (or folder) as a string, or a mapping with ``url``
+# and optionally ``host`` (github, gitlab, gitea or forgejo), ``secret`` and ``name`` (default:
+# the resource id at the end of the ARN). A connection with a host is fed by that host's
+# deliveries at ``/hooks/<name>`` and is not polled.
+
+HOSTS = frozenset({"github", "gitlab", "gitea", "forgejo"})
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    arn: str
+    url: str
+    name: str
+    host: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+def _entry(arn: str, value: Any) -> Connection:
+    default_name = arn.rsplit("/", 1)[-1]
+    if isinstance(value, str):
+        return Connection(arn, value, default_name)
+    if not isinstance(value, Mapping) or not isinstance(value.get("url"), str):
+        raise SettingsError(f"connection {arn!r}: give a URL, or a mapping with a url")
+    host = value.get("host")
+    if host is not None and host not in HOSTS:
+        raise SettingsError(
+            f"connection {arn!r}: host {host!r} is not one of {', '.join(sorted(HOSTS))}"
+        )
+    name = str(value.get("name") or default_name)
+    if not _NAME.match(name):
+        raise SettingsError(f"connection {arn!r}: name {name!r} may use letters, digits, . _ -")
+    secret = value.get("secret")
+    if host is not None and not secret:
+        raise SettingsError(f"connection {arn!r}: a {host} connection needs a webhook secret")
+    return Connection(arn, value["url"], name, host, None if secret is None else str(secret))
+
+
+def read_connections(setting: Mapping[str, Any]) -> dict[str, Connection]:
+    """Connections by ARN; raises `SettingsError` for an entry that cannot be used."""
+    return {str(arn): _entry(str(arn), value) for arn, value in setting.items()}
+
+
+def connection_urls(setting: Mapping[str, Any]) -> dict[str, str]:
+    """ARN → base URL or folder, as the connection source takes it."""
+    return {arn: c.url for arn, c in read_connections(setting).items()}

@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import FrameType
@@ -22,12 +22,14 @@ from starlette.types import ASGIApp
 
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
-from conveyor.config import Settings
+from conveyor.config import Settings, read_connections
+from conveyor.console.live import close_streams
 from conveyor.engine.services import Services
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.store import Store
-from conveyor.worker.embedded import Engine, assemble
+from conveyor.triggers.hooks import hook_routes
+from conveyor.worker.embedded import Engine, assemble, provider_config
 
 log = logging.getLogger("conveyor.server")
 
@@ -49,8 +51,10 @@ class Application:
 def build(settings: Settings, holder: str = "a server") -> Application:
     """Everything a server needs, once the home is this process's; ``holder`` says what this
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
-    local = assemble(settings, holder)
-    app = limit_bodies(create_app(local.services, settings.home / "logs"))
+    local = assemble(settings, holder, detect=True)
+    connections = read_connections(settings.connections)
+    hooks = hook_routes(local.services, connections, provider_config(settings))
+    app = limit_bodies(create_app(local.services, settings.home / "logs", hooks))
     return Application(local.store, local.services, app, local.engine, local.home_lock)
 
 
@@ -67,9 +71,15 @@ class _Server(uvicorn.Server):
     its work is a success. A second SIGINT still forces the exit.
     """
 
-    def __init__(self, config: uvicorn.Config, announce: str | None = None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        announce: str | None = None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self._announce = announce
+        self._on_exit = on_exit
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -80,6 +90,8 @@ class _Server(uvicorn.Server):
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         self.should_exit = True
+        if self._on_exit is not None:
+            self._on_exit()  # end the console's event streams, which never end by themselves
 
 
 def serve(settings: Settings, version: str = "") -> None:
@@ -100,7 +112,11 @@ def serve(settings: Settings, version: str = "") -> None:
         announce = (
             f"conveyor {version} listening on {address} (database {application.store.dialect})"
         )
-        server = _Server(config(application.app, settings.host, settings.port), announce)
+        server = _Server(
+            config(application.app, settings.host, settings.port),
+            announce,
+            on_exit=lambda: close_streams(application.services.notifier),
+        )
         server.run(sockets=[sock])
     finally:
         application.engine.stop()
@@ -137,6 +153,7 @@ def running(settings: Settings) -> Iterator[Running]:
         yield Running(f"http://127.0.0.1:{port}", application)
     finally:
         server.should_exit = True
+        close_streams(application.services.notifier)
         thread.join(timeout=15)
         application.engine.stop()
         application.close()

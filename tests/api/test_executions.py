@@ -22,11 +22,7 @@ from tests.support.engine import (
     wait_for,
     wait_status,
 )
-
-
-def code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    value: str = excinfo.value.response["Error"]["Code"]
-    return value
+from tests.support.errors import code
 
 
 @pytest.fixture
@@ -804,4 +800,4 @@ def test_an_action_type_without_a_provider_fails_at_once(store: Any, repo: Path)
     executions, _ = services.views.executions("app", None, 10, None)
     [execution] = executions
     assert execution.status == "Failed"
-    assert "cannot run action type AWS/Source/Git/1" in (execution.summary or "")
+    assert "runs action type AWS/Source/Git/1" in (execution.summary or "")

@@ -112,6 +112,14 @@ DECLARED_TYPE: dict[str, Any] = {
 }
 TYPE_ID = {"category": "Build", "owner": "Custom", "provider": "Fuzz", "version": "1"}
 TAGS = [{"key": "team", "value": "web"}]
+WEBHOOK: dict[str, Any] = {
+    "name": "hook",
+    "targetPipeline": "app",
+    "targetAction": "Source",
+    "filters": [{"jsonPath": "$.ref", "matchEquals": "refs/heads/{BranchName}"}],
+    "authentication": "GITHUB_HMAC",
+    "authenticationConfiguration": {"SecretToken": "secret"},
+}
 
 # Inputs that pass validation, for the operations Conveyor implements; perturbed versions of
 # them reach the handlers far more often than inputs built from the model alone.
@@ -129,11 +137,25 @@ SEEDS: dict[str, list[dict[str, Any]]] = {
     "TagResource": [{"resourceArn": PIPELINE_ARN, "tags": TAGS}],
     "UntagResource": [{"resourceArn": TYPE_ARN, "tagKeys": ["team"]}],
     "ListTagsForResource": [{"resourceArn": PIPELINE_ARN, "maxResults": 1}],
+    "PutWebhook": [{"webhook": WEBHOOK, "tags": TAGS}],
+    "ListWebhooks": [{"MaxResults": 1}],
+    "RegisterWebhookWithThirdParty": [{"webhookName": "hook"}],
+    "DeregisterWebhookWithThirdParty": [{"webhookName": "hook"}],
+    "DeleteWebhook": [{"name": "fuzz"}],
+    "PutActionRevision": [
+        {
+            "pipelineName": "app",
+            "stageName": "Source",
+            "actionName": "Source",
+            "actionRevision": {"revisionId": "a" * 40, "revisionChangeId": "a", "created": 1},
+        }
+    ],
 }
 SETUP: list[tuple[str, dict[str, Any]]] = [
     ("CreatePipeline", {"pipeline": pipeline()}),
     ("CreateCustomActionType", CUSTOM_TYPE),
     ("TagResource", {"resourceArn": TYPE_ARN, "tags": TAGS}),
+    ("PutWebhook", {"webhook": WEBHOOK}),
 ]
 
 

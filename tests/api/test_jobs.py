@@ -21,13 +21,9 @@ from tests.support.engine import (
     wait_for,
     wait_status,
 )
+from tests.support.errors import code
 
 CUSTOM = {"category": "Deploy", "owner": "Custom", "provider": "Rollout", "version": "1"}
-
-
-def code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    value: str = excinfo.value.response["Error"]["Code"]
-    return value
 
 
 @pytest.fixture

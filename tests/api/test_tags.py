@@ -8,14 +8,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.declarations import pipeline
+from tests.support.errors import code
 
 ARN = "arn:aws:codepipeline:us-east-1:000000000000:app"
 TYPE_ARN = "arn:aws:codepipeline:us-east-1:000000000000:actiontype:Custom/Build/Jenkins/1"
-
-
-def code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    value: str = excinfo.value.response["Error"]["Code"]
-    return value
 
 
 def tags(n: int, prefix: str = "k") -> list[dict[str, str]]:

@@ -21,7 +21,7 @@ def free_port() -> int:
         return port
 
 
-def wait_until_up(endpoint: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_until_up(endpoint: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -46,6 +47,7 @@ def test_the_tour_has_the_commands_it_promises() -> None:
         ["conveyor", "show"],
         ["conveyor", "approve"],
         ["conveyor", "logs"],
+        ["conveyor", "executions"],
     ):
         assert wanted in words, f"the tour has no `{' '.join(wanted)}`"
     runs = " ".join(c for c in commands if c.startswith("conveyor run "))
@@ -122,6 +124,17 @@ def _before(command: str, endpoint: str) -> None:
             f"{stage}/{action} to start",
             lambda: bool(_action(endpoint, name, stage, action).get("externalExecutionUrl")),
         )
+    elif words[:2] == ["conveyor", "executions"]:
+        name = words[2]
+        _wait(
+            f"a commit to start {name}",
+            lambda: any(
+                s["trigger"]["triggerType"] == "CloudWatchEvent"
+                for s in _client(endpoint).list_pipeline_executions(pipelineName=name)[
+                    "pipelineExecutionSummaries"
+                ]
+            ),
+        )
     elif words[:2] == ["conveyor", "approve"]:
         name, stage, action = words[2:5]
         _wait(
@@ -147,7 +160,15 @@ def test_every_command_of_the_tour_runs_in_order(tmp_path: Path) -> None:
         _wait("the served execution to end", lambda: _latest(endpoint) != "InProgress")
         assert _latest(endpoint) == "Succeeded"
     deployed = clone / "conveyor-home" / "buckets" / "hello-site" / "development" / "VERSION.txt"
-    assert deployed.read_text().startswith("hello-service 1.0.1 for development, built from ")
+    # The last execution is the one the tour's commit started, and it deployed that commit.
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=clone / "hello-service",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert deployed.read_text() == f"hello-service 1.0.2 for development, built from {head}\n"
 
 
 def _latest(endpoint: str) -> str:

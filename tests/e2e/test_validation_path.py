@@ -153,22 +153,22 @@ def _with_source(action_type: dict[str, str], configuration: dict[str, str]) -> 
     return yaml.safe_dump(document)
 
 
-GITHUB = {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"}
+# A third-party type the catalog does not hold and the server has not registered.
+FORGE = {"category": "Source", "owner": "ThirdParty", "provider": "Forge", "version": "1"}
 CUSTOM = {"category": "Source", "owner": "Custom", "provider": "Vault", "version": "1"}
 
 
 def test_server_mode_knows_the_types_the_server_has(server: Running, tmp_path: Path) -> None:
     """Before, `validate --server` passed a ThirdParty source that the server refuses."""
     github = tmp_path / "github.yaml"
-    github.write_text(_with_source(GITHUB, {"Owner": "me", "Repo": "app", "Branch": "main"}))
+    github.write_text(_with_source(FORGE, {"Owner": "me", "Repo": "app", "Branch": "main"}))
     offline = invoke("validate", str(github), "--server", "--endpoint", UNREACHABLE)
     assert offline.exit_code == 2
     assert "cannot ask the server at" in offline.stderr
     result = invoke("validate", str(github), "--server", "--endpoint", server.endpoint)
     assert result.exit_code == 1
-    assert (
-        "Provider: 'GitHub', Owner: 'ThirdParty', Version: '1') in action 'Checkout' is not "
-        in (result.stdout)
+    assert "Provider: 'Forge', Owner: 'ThirdParty', Version: '1') in action 'Checkout' is not " in (
+        result.stdout
     )
     created = invoke("create", str(github), "--endpoint", server.endpoint)
     assert created.exit_code == 1

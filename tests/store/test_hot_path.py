@@ -5,12 +5,9 @@ transition is disabled read with the pipeline's row."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import uuid
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,24 +313,6 @@ def test_finishing_a_job_moves_it_from_either_active_status(store: Store) -> Non
         tx.jobs.get(running.id)
     with store.read() as tx:
         assert tx.jobs.get(dispatched.id).status == "Succeeded"  # type: ignore[union-attr]
-
-
-def test_a_sqlite_store_never_loads_the_postgresql_dialect(tmp_path: Path) -> None:
-    """`conveyor run` works on SQLite and starts in a hurry: loading SQLAlchemy's PostgreSQL
-    dialect would cost it tens of milliseconds for nothing."""
-    script = (
-        "import sys\n"
-        "from conveyor.store import Store\n"
-        f"store = Store.open('sqlite:///{tmp_path / 'db.sqlite'}')\n"
-        "with store.write() as tx:\n"
-        "    tx.pipelines.insert('app', {}, 'V2', 'SUPERSEDED', 1.0)\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql'))\n"
-        "print(loaded)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
 
 
 def test_an_action_event_is_stored_with_its_type_as_one_string(store: Store) -> None:

@@ -44,7 +44,7 @@ def test_migrating_twice_changes_nothing(store: Store) -> None:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 
 
-def test_migration_0004_points_at_the_latest_attempts_and_entries_of_existing_history(
+def test_migration_0007_points_at_the_latest_attempts_and_entries_of_existing_history(
     database_url: str,
 ) -> None:
     from alembic import command
@@ -57,7 +57,7 @@ def test_migration_0004_points_at_the_latest_attempts_and_entries_of_existing_hi
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = conn
-            command.upgrade(config, "0003")
+            command.upgrade(config, "0006")
             conn.execute(
                 sa.insert(tables.pipelines).values(
                     id=7,

@@ -17,6 +17,34 @@ def source_action(name: str = "Source", output: str = "SourceOutput") -> dict[st
     }
 
 
+CONNECTION_ARN = "arn:aws:codestar-connections:us-east-1:000000000000:connection/local"
+
+
+def connection_source(
+    output: str = "SourceOutput", namespace: str | None = None, **config: str
+) -> dict[str, Any]:
+    """A CodeStarSourceConnection source of ``team/app`` on branch main."""
+    action: dict[str, Any] = {
+        "name": "Source",
+        "actionTypeId": {
+            "category": "Source",
+            "owner": "AWS",
+            "provider": "CodeStarSourceConnection",
+            "version": "1",
+        },
+        "configuration": {
+            "ConnectionArn": CONNECTION_ARN,
+            "FullRepositoryId": "team/app",
+            "BranchName": "main",
+            **config,
+        },
+        "outputArtifacts": [{"name": output}],
+    }
+    if namespace:
+        action["namespace"] = namespace
+    return action
+
+
 def build_action(
     name: str = "Build", inputs: tuple[str, ...] = ("SourceOutput",)
 ) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def stage(name: str, *actions: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "actions": list(actions)}
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()

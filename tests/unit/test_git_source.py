@@ -63,8 +63,8 @@ def test_branch_head_is_emitted_with_modes_and_links_and_no_git_folder(
         "CommitId": head,
         "BranchName": "main",
         "CommitMessage": "Second commit\n\nWith a body.",
-        "AuthorDate": "2024-02-03T04:05:06+00:00",
-        "CommitterDate": "2024-02-03T04:05:06+00:00",
+        "AuthorDate": "2024-02-03T04:05:06Z",
+        "CommitterDate": "2024-02-03T04:05:06Z",
         "RepositoryName": "app",
     }
     assert result.revision is not None

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,41 +26,14 @@ from conveyor.actions.s3deploy import S3Deploy
 from conveyor.actions.sources import S3Source
 from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.s3 import S3Buckets
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.moto import moto_server
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """A moto S3 server on a free port of 127.0.0.1, for this module's tests."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

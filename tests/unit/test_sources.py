@@ -69,8 +69,8 @@ def test_codecommit_reads_the_named_folder_of_the_home(tmp_path: Path) -> None:
         "CommitId": head,
         "BranchName": "main",
         "CommitMessage": "Second",
-        "AuthorDate": "2024-02-03T04:05:06+00:00",
-        "CommitterDate": "2024-02-03T04:05:06+00:00",
+        "AuthorDate": "2024-02-03T04:05:06Z",
+        "CommitterDate": "2024-02-03T04:05:06Z",
         "RepositoryName": "app",
     }
     assert result.revision is not None and result.revision.revision_id == head
@@ -144,8 +144,8 @@ def test_connection_mapped_to_a_folder_base(tmp_path: Path) -> None:
         "CommitId": git(repo, "rev-parse", "main"),
         "BranchName": "main",
         "CommitMessage": "Second",
-        "AuthorDate": "2024-02-03T04:05:06+00:00",
-        "CommitterDate": "2024-02-03T04:05:06+00:00",
+        "AuthorDate": "2024-02-03T04:05:06Z",
+        "CommitterDate": "2024-02-03T04:05:06Z",
         "RepositoryName": "app",
         "ConnectionArn": ARN,
         "FullRepositoryName": "acme/app",

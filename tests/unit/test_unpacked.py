@@ -90,22 +90,53 @@ def test_writing_in_place_does_not_reach_the_next_workspace(
     assert (second / "README.md").stat().st_ino != (first / "README.md").stat().st_ino
 
 
+class _Counting(LocalBuckets):
+    """Local buckets that count the objects fetched."""
+
+    fetched = 0
+
+    def get(self, bucket: str, key: str, destination: Path) -> None:
+        self.fetched += 1
+        super().get(bucket, key, destination)
+
+
+def _counting(tmp_path: Path) -> _Counting:
+    buckets = _Counting(tmp_path / "counted")
+    buckets.put("art", "a.zip", tmp_path / "a.zip")
+    return buckets
+
+
 def test_an_artifact_is_unpacked_once_and_a_rewritten_one_again(
     tmp_path: Path, stored: LocalBuckets
 ) -> None:
+    stored = _counting(tmp_path)
     cache = Unpacked(tmp_path / "cache")
-    for index in range(3):
-        cache.materialise(
-            stored, "art", "a.zip", tmp_path / f"w{index}", scratch=tmp_path / "scratch.zip"
-        )
-    instance = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
-    assert len(instance) == 1
-    assert len([p for p in instance[0].iterdir() if p.is_dir()]) == 1
+    for index in range(3):  # one action after the other, each handing its copy back
+        workspace = tmp_path / f"w{index}"
+        cache.materialise(stored, "art", "a.zip", workspace, scratch=tmp_path / "scratch.zip")
+        cache.reclaim(workspace)
+    assert stored.fetched == 1
     (tmp_path / "src" / "README.md").write_text("second version")
     pack(tmp_path / "src", tmp_path / "b.zip")
     stored.put("art", "a.zip", tmp_path / "b.zip")
     cache.materialise(stored, "art", "a.zip", tmp_path / "after", scratch=tmp_path / "scratch.zip")
     assert (tmp_path / "after" / "README.md").read_text() == "second version"
+    assert stored.fetched == 2
+
+
+def test_actions_at_the_same_time_get_copies_of_one_folder_unpacked_again(
+    tmp_path: Path, stored: LocalBuckets
+) -> None:
+    stored = _counting(tmp_path)
+    cache = Unpacked(tmp_path / "cache")
+    expected = tmp_path / "expected"
+    unpack(tmp_path / "a.zip", expected)
+    for index in range(4):  # none handed back yet
+        workspace = tmp_path / f"w{index}"
+        cache.materialise(stored, "art", "a.zip", workspace, scratch=tmp_path / "scratch.zip")
+        assert _snapshot(workspace) == _snapshot(expected)
+    # The first took the unpacked folder itself; the others copy a folder unpacked again.
+    assert stored.fetched == 2
 
 
 def test_a_destination_with_files_is_merged_as_unpack_merges(

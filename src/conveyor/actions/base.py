@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from conveyor.artifacts import ArtifactStore
 from conveyor.domain.pipeline import EnvironmentVariable
@@ -76,11 +76,20 @@ class JobContext:
     # A source revision to fetch instead of the branch head (StartPipelineExecution
     # sourceRevisions, or a retry that must see the same revision again).
     source_revision: str | None = None
+    # Output variables the change that started the execution adds (a pull request's).
+    source_variables: Mapping[str, str] = field(default_factory=dict)
     # Seconds the job may still run; None when there is no limit.
     time_left: float | None = None
     # Told the process group id of every process the provider starts, so that a server that
     # dies mid-action can find and end them when it starts again.
     process_started: Callable[[int], None] | None = None
+    # Called by the worker once the action is over, before the workspace is removed: each
+    # hands back what the workspace borrowed (a copy of an unpacked artifact, say).
+    when_done: list[Callable[[], None]] = field(default_factory=list)
+    # The job's data as a job worker sees it (CodePipeline's JobData).
+    job_data: Mapping[str, Any] = field(default_factory=dict)
+    # The Region the action runs in (its own ``region``, or the pipeline's); None: unknown.
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,9 @@ class JobResult:
     # For failures: why, and the message shown in errorDetails.
     failure_type: FailureType = FailureType.JOB_FAILED
     message: str | None = None
+    # The job was given its result through the job API by what the provider ran (a Lambda
+    # function calling PutJobSuccessResult): the worker reports nothing more.
+    reported: bool = False
 
     @classmethod
     def failed(cls, message: str, failure_type: FailureType = FailureType.JOB_FAILED) -> JobResult:
@@ -130,6 +142,12 @@ class ProviderConfig:
     cache: Path | None = None
     # The largest an artifact may be, unpacked, in bytes; None: no limit.
     max_artifact_bytes: int | None = None
+    # AWS service name → endpoint URL (``aws``: the service's own endpoint in ``region``).
+    aws_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # Invoke/Lambda FunctionName → {handler: "module:function", path: folder}.
+    lambda_functions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Where this server's API answers, for functions that report their job's result.
+    api_url: str | None = None
 
     @property
     def repositories_folder(self) -> Path:

@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,7 +29,14 @@ from conveyor.actions.process import ProcessResult, run_process
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.archive import pack
 
-__all__ = ["GitRequest", "GitSource", "emit_commit", "local_repository"]
+__all__ = [
+    "GitRequest",
+    "GitSource",
+    "emit_commit",
+    "git_folder",
+    "local_repository",
+    "without_password",
+]
 
 _FORMAT = "--format=%H%x00%aI%x00%cI%x00%ct%x00%B"
 _MAX_MESSAGE = 100 * 1024
@@ -76,7 +84,7 @@ def local_repository(url: str) -> str | None:
     return os.path.abspath(os.path.expanduser(url))
 
 
-def _git_folder(repository: str) -> str | None:
+def git_folder(repository: str) -> str | None:
     """The (common) Git folder of the repository at ``repository``: work tree, worktree, bare."""
     dotgit = os.path.join(repository, ".git")
     if os.path.isdir(dotgit):
@@ -170,6 +178,15 @@ class GitRequest:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
+def _aws_date(value: str) -> str:
+    """A date as AWS writes the commit dates of its sources: UTC, ending in ``Z``."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def emit_commit(context: JobContext, request: GitRequest) -> JobResult:
     """Emit the commit ``request`` names as the job's one output artifact."""
     try:
@@ -214,7 +231,7 @@ def _read(git: _Git, request: GitRequest, git_dir: Path, local: str | None) -> P
     """Find the commit (fetching it shallowly from a remote) into the bare ``git_dir``."""
     wanted = git.context.source_revision
     if local is not None:
-        source = _git_folder(local)
+        source = git_folder(local)
         if source is None:
             raise _Failure(f"{request.url} is not a Git repository", _UNAVAILABLE)
         _bare_folder(git_dir, os.path.join(source, "objects"))
@@ -229,7 +246,7 @@ def _read(git: _Git, request: GitRequest, git_dir: Path, local: str | None) -> P
     return git(f"--git-dir={git_dir}", "log", "-1", _FORMAT, "FETCH_HEAD", "--", capture=True)
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
     """``url`` with any password in it left out (``https://user:token@host`` → ``user@host``)."""
     parts = urlsplit(url) if "://" in url else None
     if parts is None or parts.password is None:
@@ -254,7 +271,7 @@ def _clone(git: _Git, request: GitRequest, tree: Path) -> ProcessResult:
 def _emit(context: JobContext, request: GitRequest) -> JobResult:
     bucket, key = _check(context, request)
     url, branch, wanted = request.url, request.branch, context.source_revision
-    shown = _without_password(url)  # what logs and messages show
+    shown = without_password(url)  # what logs and messages show
     git = _Git(context, shown, f"commit {wanted}" if wanted else f"branch {branch}")
     workspace = context.workspace
     git_dir, tree = workspace / "git", workspace / "tree"
@@ -266,6 +283,7 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
         raise git.missing(found.tail)
     fields = found.stdout.decode("utf-8", "replace").split("\0", 4)
     commit_id, author_date, committer_date, committed, message = fields
+    author_date, committer_date = _aws_date(author_date), _aws_date(committer_date)
     if request.clone:
         checkout = git("-C", str(tree), "reset", "--quiet", "--hard", commit_id)
     else:
@@ -293,6 +311,7 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
             "CommitterDate": committer_date,
             "RepositoryName": request.repository_name or _repository_name(url, local),
             **request.variables,
+            **context.source_variables,
         },
         revision=Revision(
             revision_id=commit_id,
@@ -300,4 +319,6 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
             created=float(committed),
             summary=summary,
         ),
+        # As AWS shows a source action's run: its external execution is the commit.
+        external_execution_id=commit_id,
     )

@@ -1,7 +1,9 @@
 """Which provider does the work of each built-in action type.
 
 `providers` builds, from the installation's settings, the provider of every action type
-Conveyor runs itself; other types (custom, third-party) are served by job workers.
+Conveyor runs itself: the local ones always, those that call an AWS service once
+``aws_endpoints`` names it. Other types (custom, third-party, built-in types with no executor
+here) are served by job workers.
 """
 
 from __future__ import annotations
@@ -10,20 +12,27 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.codebuild import CodeBuild
 from conveyor.actions.commands import Commands
 from conveyor.actions.git import GitSource
+from conveyor.actions.lambdainvoke import LambdaInvoke
 from conveyor.actions.s3deploy import S3Deploy
-from conveyor.actions.sources import CodeCommitSource, ConnectionSource, S3Source
+from conveyor.actions.sources import CodeCommitSource, ConnectionSource, GitHubSource, S3Source
 from conveyor.artifacts.unpacked import Unpacked
 from conveyor.domain.actiontype import ActionTypeId
 
 __all__ = [
+    "CLOUDFORMATION",
     "CODEBUILD",
     "CODEBUILD_TEST",
     "CODECOMMIT_SOURCE",
     "COMMANDS",
     "CONNECTION_SOURCE",
+    "ECR_SOURCE",
+    "ECS_DEPLOY",
+    "GITHUB_SOURCE",
     "GIT_SOURCE",
+    "LAMBDA",
     "S3_DEPLOY",
     "S3_SOURCE",
+    "STEP_FUNCTIONS",
     "providers",
 ]
 
@@ -35,6 +44,12 @@ COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
 CODEBUILD = ActionTypeId("Build", "AWS", "CodeBuild", "1")
 CODEBUILD_TEST = ActionTypeId("Test", "AWS", "CodeBuild", "1")
 S3_DEPLOY = ActionTypeId("Deploy", "AWS", "S3", "1")
+CLOUDFORMATION = ActionTypeId("Deploy", "AWS", "CloudFormation", "1")
+GITHUB_SOURCE = ActionTypeId("Source", "ThirdParty", "GitHub", "1")
+LAMBDA = ActionTypeId("Invoke", "AWS", "Lambda", "1")
+ECS_DEPLOY = ActionTypeId("Deploy", "AWS", "ECS", "1")
+STEP_FUNCTIONS = ActionTypeId("Invoke", "AWS", "StepFunctions", "1")
+ECR_SOURCE = ActionTypeId("Source", "AWS", "ECR", "1")
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -42,13 +57,36 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
     input artifacts share one set of unpacked artifacts under ``home/unpacked``."""
     unpacked = Unpacked(config.home / "unpacked", max_bytes=config.max_artifact_bytes)
     codebuild = CodeBuild(config, unpacked)
-    return {
+    built: dict[ActionTypeId, Provider] = {
         GIT_SOURCE: GitSource(),
         CODEBUILD: codebuild,
         CODEBUILD_TEST: codebuild,
         CODECOMMIT_SOURCE: CodeCommitSource(config),
         CONNECTION_SOURCE: ConnectionSource(config),
+        GITHUB_SOURCE: GitHubSource(config),
         S3_SOURCE: S3Source(config),
         COMMANDS: Commands(config, unpacked),
         S3_DEPLOY: S3Deploy(config, unpacked),
     }
+    endpoints = config.aws_endpoints
+    if "cloudformation" in endpoints:
+        from conveyor.actions.cloudformation import (
+            CloudFormationDeploy,
+        )  # here: boto3 is slow to import
+
+        built[CLOUDFORMATION] = CloudFormationDeploy(config, unpacked)
+    if "ecs" in endpoints:
+        from conveyor.actions.ecsdeploy import EcsDeploy  # here: boto3 is slow to import
+
+        built[ECS_DEPLOY] = EcsDeploy(config, unpacked)
+    if "stepfunctions" in endpoints:
+        from conveyor.actions.stepfunctions import StepFunctionsInvoke  # here: boto3
+
+        built[STEP_FUNCTIONS] = StepFunctionsInvoke(config, unpacked)
+    if "ecr" in endpoints:
+        from conveyor.actions.ecrsource import EcrSource  # here: boto3 is slow to import
+
+        built[ECR_SOURCE] = EcrSource(config)
+    if config.lambda_functions:
+        built[LAMBDA] = LambdaInvoke(config)
+    return built

@@ -1,6 +1,7 @@
-"""Source providers on the AWS model: ``CodeCommit``, ``CodeStarSourceConnection`` and ``S3``.
+"""Source providers on the AWS model: ``CodeCommit``, ``CodeStarSourceConnection``, ``S3``,
+and GitHub version 1 (`GitHubSource`, found as a connection's repository is).
 
-The two Git sources only find a repository and hand it to the Git source's machinery
+The Git sources only find a repository and hand it to the Git source's machinery
 (`emit_commit`). A CodeCommit ``RepositoryName`` is looked up in the installation's
 ``repositories`` map (a git URL, or a folder: relative ones are under the Conveyor home), else
 it is the folder ``repositories/<name>`` (or ``<name>.git``) of the home. A connection's
@@ -20,14 +21,20 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig, Revision
 from conveyor.actions.git import GitRequest, emit_commit, local_repository
 from conveyor.artifacts import ArtifactError, ArtifactStore, ObjectInfo
 
-__all__ = ["CodeCommitSource", "ConnectionSource", "S3Source"]
+__all__ = [
+    "CodeCommitSource",
+    "ConnectionSource",
+    "GitHubSource",
+    "S3Source",
+    "SourceUnavailable",
+]
 
 _CLONE_REF = "CODEBUILD_CLONE_REF"
 _FORMATS = ("CODE_ZIP", _CLONE_REF)
@@ -41,30 +48,34 @@ _MISCONFIGURED = FailureType.CONFIGURATION_ERROR
 _UNAVAILABLE = FailureType.REVISION_UNAVAILABLE
 
 
-class _Failure(Exception):
+class SourceUnavailable(Exception):
+    """A source that cannot be read as configured, with the failure type that reports it."""
+
     def __init__(self, message: str, failure_type: FailureType = FailureType.JOB_FAILED) -> None:
         super().__init__(message)
         self.failure_type = failure_type
 
 
-def _required(context: JobContext, name: str) -> str:
-    value = context.configuration.get(name, "").strip()
+def _required(configuration: Mapping[str, str], name: str) -> str:
+    value = configuration.get(name, "").strip()
     if not value:
-        raise _Failure(f"The configuration has no {name}", _MISCONFIGURED)
+        raise SourceUnavailable(f"The configuration has no {name}", _MISCONFIGURED)
     return value
 
 
 def _flag(context: JobContext, name: str) -> bool:
     value = context.configuration.get(name, "").strip().lower() or "false"
     if value not in ("true", "false"):
-        raise _Failure(f"{name} must be true or false, not {value!r}", _MISCONFIGURED)
+        raise SourceUnavailable(f"{name} must be true or false, not {value!r}", _MISCONFIGURED)
     return value == "true"
 
 
-def _clone(context: JobContext) -> bool:
-    value = context.configuration.get("OutputArtifactFormat", "").strip() or "CODE_ZIP"
+def _clone(configuration: Mapping[str, str]) -> bool:
+    value = configuration.get("OutputArtifactFormat", "").strip() or "CODE_ZIP"
     if value not in _FORMATS:
-        raise _Failure(f"OutputArtifactFormat must be CODE_ZIP or {_CLONE_REF}", _MISCONFIGURED)
+        raise SourceUnavailable(
+            f"OutputArtifactFormat must be CODE_ZIP or {_CLONE_REF}", _MISCONFIGURED
+        )
     return value == _CLONE_REF
 
 
@@ -81,13 +92,13 @@ def _folder(path: Path, what: str) -> str:
     for candidate in (path, path.with_name(f"{path.name}.git")):
         if candidate.is_dir():
             return str(candidate)
-    raise _Failure(f"{what} not found: there is no folder {path}", _UNAVAILABLE)
+    raise SourceUnavailable(f"{what} not found: there is no folder {path}", _UNAVAILABLE)
 
 
-def _git(context: JobContext, find: Callable[[JobContext], GitRequest]) -> JobResult:
+def _git(context: JobContext, find: Callable[[Mapping[str, str]], GitRequest]) -> JobResult:
     try:
-        request = find(context)
-    except _Failure as failure:
+        request = find(context.configuration)
+    except SourceUnavailable as failure:
         return JobResult.failed(str(failure), failure.failure_type)
     return emit_commit(context, request)
 
@@ -101,11 +112,12 @@ class CodeCommitSource:
     def run(self, context: JobContext) -> JobResult:
         return _git(context, self.request)
 
-    def request(self, context: JobContext) -> GitRequest:
-        name = _required(context, "RepositoryName")
-        branch, clone = _required(context, "BranchName"), _clone(context)
+    def request(self, configuration: Mapping[str, str]) -> GitRequest:
+        """Where the configured repository is; raises `SourceUnavailable` saying why not."""
+        name = _required(configuration, "RepositoryName")
+        branch, clone = _required(configuration, "BranchName"), _clone(configuration)
         if not _CODECOMMIT_NAME.match(name) or name in (".", "..") or name.endswith(".git"):
-            raise _Failure(f"Invalid RepositoryName {name!r}", _MISCONFIGURED)
+            raise SourceUnavailable(f"Invalid RepositoryName {name!r}", _MISCONFIGURED)
         mapped = self.config.repositories.get(name)
         what = f"Repository {name}"
         if mapped:
@@ -126,16 +138,20 @@ class ConnectionSource:
     def run(self, context: JobContext) -> JobResult:
         return _git(context, self.request)
 
-    def request(self, context: JobContext) -> GitRequest:
-        arn, full_id = _required(context, "ConnectionArn"), _required(context, "FullRepositoryId")
-        branch, clone = _required(context, "BranchName"), _clone(context)
+    def request(self, configuration: Mapping[str, str]) -> GitRequest:
+        """Where the configured repository is; raises `SourceUnavailable` saying why not."""
+        arn = _required(configuration, "ConnectionArn")
+        full_id = _required(configuration, "FullRepositoryId")
+        branch, clone = _required(configuration, "BranchName"), _clone(configuration)
         if not _CONNECTION_ARN.match(arn):
-            raise _Failure(f"Invalid ConnectionArn {arn!r}", _MISCONFIGURED)
+            raise SourceUnavailable(f"Invalid ConnectionArn {arn!r}", _MISCONFIGURED)
         parts = full_id.split("/")
         if len(parts) < 2 or not all(
             _REPOSITORY_PART.match(part) and part not in (".", "..") for part in parts
         ):
-            raise _Failure(f"Invalid FullRepositoryId {full_id!r}: use owner/repo", _MISCONFIGURED)
+            raise SourceUnavailable(
+                f"Invalid FullRepositoryId {full_id!r}: use owner/repo", _MISCONFIGURED
+            )
         what = f"Repository {full_id}"
         base = self.config.connections.get(arn)
         if not base:
@@ -148,6 +164,45 @@ class ConnectionSource:
         return GitRequest(url, branch, parts[-1], clone, variables)
 
 
+class GitHubSource:
+    """``Source/ThirdParty/GitHub/1`` (GitHub version 1): a branch of ``Owner/Repo``.
+
+    The repository is found as a connection's would be, with ``Owner/Repo`` as the full
+    repository id: the ``repositories`` entry of that name, else the ``connections`` entry
+    ``GitHub`` (a base URL or folder), else ``repositories/Owner/Repo`` of the home. The
+    ``OAuthToken`` is never used here: git reaches the repository with its own credentials.
+    """
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    def run(self, context: JobContext) -> JobResult:
+        return _git(context, self.request)
+
+    def request(self, configuration: Mapping[str, str]) -> GitRequest:
+        """Where the configured repository is; raises `SourceUnavailable` saying why not."""
+        owner, repo = _required(configuration, "Owner"), _required(configuration, "Repo")
+        branch = _required(configuration, "Branch")
+        for part in (owner, repo):
+            if not _REPOSITORY_PART.match(part) or part in (".", ".."):
+                raise SourceUnavailable(f"Invalid repository {owner}/{repo}", _MISCONFIGURED)
+        full_id = f"{owner}/{repo}"
+        what = f"Repository {full_id}"
+        mapped = self.config.repositories.get(full_id)
+        base = self.config.connections.get("GitHub")
+        if mapped:
+            url = _located(self.config, mapped)
+            if local_repository(url) is not None:
+                url = _folder(Path(url), what)
+        elif not base:
+            url = _folder(self.config.repositories_folder / owner / repo, what)
+        elif local_repository(located := _located(self.config, base)) is not None:
+            url = _folder(Path(located) / owner / repo, what)
+        else:
+            url = located + full_id if located.endswith(("/", ":")) else f"{located}/{full_id}"
+        return GitRequest(url, branch, repo, variables={"FullRepositoryName": full_id})
+
+
 class S3Source:
     """``Source/AWS/S3/1``: a zip object of a bucket, emitted as it is."""
 
@@ -157,16 +212,19 @@ class S3Source:
     def run(self, context: JobContext) -> JobResult:
         try:
             return self._run(context)
-        except _Failure as failure:
+        except SourceUnavailable as failure:
             return JobResult.failed(str(failure), failure.failure_type)
         except ArtifactError as error:
             return JobResult.failed(str(error))
 
     def _run(self, context: JobContext) -> JobResult:
-        bucket, key = _required(context, "S3Bucket"), _required(context, "S3ObjectKey")
+        config = context.configuration
+        bucket, key = _required(config, "S3Bucket"), _required(config, "S3ObjectKey")
         allow_key = _flag(context, "AllowOverrideForS3ObjectKey")
         if len(context.output_artifacts) != 1:
-            raise _Failure("An S3 source action has exactly one output artifact", _MISCONFIGURED)
+            raise SourceUnavailable(
+                "An S3 source action has exactly one output artifact", _MISCONFIGURED
+            )
         store, wanted = context.artifacts, context.source_revision
         key, info = _choose(store, bucket, key, wanted, allow_key)
         where = f"s3://{bucket}/{key}"
@@ -186,6 +244,7 @@ class S3Source:
             summary=f"{where} ({count} entries)",
             output_variables=variables,
             revision=Revision(revision, revision, info.last_modified, key),
+            external_execution_id=revision,
         )
 
 
@@ -196,7 +255,7 @@ def _choose(
     current = store.stat(bucket, key)
     if wanted is None:
         if current is None:
-            raise _Failure(f"No object {key} in bucket {bucket}", _UNAVAILABLE)
+            raise SourceUnavailable(f"No object {key} in bucket {bucket}", _UNAVAILABLE)
         return key, current
     if current is None or current.version_id is not None:
         version = store.stat(bucket, key, version_id=wanted)
@@ -209,7 +268,7 @@ def _choose(
         if other is not None:
             return wanted, other
     kinds = "version or object key" if allow_key else "version"
-    raise _Failure(f"No {kinds} {wanted} of {key} in bucket {bucket}", _UNAVAILABLE)
+    raise SourceUnavailable(f"No {kinds} {wanted} of {key} in bucket {bucket}", _UNAVAILABLE)
 
 
 def _fetch(
@@ -224,9 +283,11 @@ def _fetch(
         if after is not None and after.etag == info.etag:
             return info
         if after is None or pinned:
-            raise _Failure(f"Object {key} of bucket {bucket} changed while read", _UNAVAILABLE)
+            raise SourceUnavailable(
+                f"Object {key} of bucket {bucket} changed while read", _UNAVAILABLE
+            )
         info = after
-    raise _Failure(f"Object {key} of bucket {bucket} kept changing while read")
+    raise SourceUnavailable(f"Object {key} of bucket {bucket} kept changing while read")
 
 
 def _check_zip(archive: Path, where: str, max_bytes: int | None) -> int:
@@ -236,10 +297,10 @@ def _check_zip(archive: Path, where: str, max_bytes: int | None) -> int:
             entries = source.infolist()
             size = sum(entry.file_size for entry in entries)
             if max_bytes is not None and size > max_bytes:
-                raise _Failure(f"{where} unpacks to {size} bytes, over {max_bytes}")
+                raise SourceUnavailable(f"{where} unpacks to {size} bytes, over {max_bytes}")
             damaged = source.testzip()
     except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as error:
-        raise _Failure(f"{where} is not a readable zip: {error}") from error
+        raise SourceUnavailable(f"{where} is not a readable zip: {error}") from error
     if damaged is not None:
-        raise _Failure(f"{where} is not a readable zip: entry {damaged} is damaged")
+        raise SourceUnavailable(f"{where} is not a readable zip: entry {damaged} is damaged")
     return len(entries)

@@ -13,22 +13,27 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.api.body import parse
 from conveyor.api.context import Context
+from conveyor.api.delivery import webhook_routes
 from conveyor.api.handlers import handlers
 from conveyor.api.logs import make_log_endpoint
 from conveyor.api.model import TARGET_PREFIX, operation, operation_names
 from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
+from conveyor.api.wiretimes import in_milliseconds
+from conveyor.console import console_routes
 from conveyor.domain.errors import (
     ConveyorError,
     InternalFailure,
@@ -81,13 +86,24 @@ def _caller(request: Request, services: Services) -> str:
     return f"arn:aws:iam::{services.scope.account}:user/{user}"
 
 
+def check_input(name: str, params: dict[str, Any]) -> None:
+    """Raise the API's `ValidationException` for ``params`` that the model of operation
+    ``name`` refuses (the console checks its forms with it too)."""
+    errors = validate_input(operation(name).input_shape, params)
+    if errors:
+        raise ValidationException(summarize(errors))
+
+
 def _is_read(name: str) -> bool:
     return name.startswith(("Get", "List"))
 
 
-def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
-    """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, and action logs from the
-    folder ``logs`` on ``/logs/<actionExecutionId>``."""
+def create_app(
+    services: Services, logs: Path | None = None, extra_routes: Sequence[BaseRoute] = ()
+) -> ASGIApp:
+    """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, action logs from the
+    folder ``logs`` on ``/logs/<actionExecutionId>``, and ``extra_routes`` (git-host
+    deliveries)."""
     table = handlers()
     tokens = PageTokens(services.token_key)
     # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
@@ -99,9 +115,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         try:
             name = _operation_of(request.headers.get("x-amz-target"))
             params = parse(await request.body())
-            errors = validate_input(operation(name).input_shape, params)
-            if errors:
-                raise ValidationException(summarize(errors))
+            check_input(name, params)
             handler = table.get(name)
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
@@ -117,7 +131,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
                 started,
             )
         return Response(
-            json.dumps(result if result is not None else {}),
+            json.dumps(in_milliseconds(operation(name).output_shape, result) or {}),
             media_type=CONTENT_TYPE,
             headers=_headers(request_id, started),
         )
@@ -127,7 +141,11 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
         state = services.health.current
         return JSONResponse(state.body(), status_code=200 if state.ok else 503)
 
-    routes = [Route("/health", health, methods=["GET"])]
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        *webhook_routes(services, offload),
+        *console_routes(services, logs, check_input),
+    ]
     if logs is not None:
         routes.append(
             Route(
@@ -136,6 +154,7 @@ def create_app(services: Services, logs: Path | None = None) -> ASGIApp:
                 methods=["GET"],
             )
         )
+    routes.extend(extra_routes)
     site = Starlette(routes=routes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,18 +1,22 @@
-"""Artifacts unpacked once and copied into each action's workspace from there.
+"""Artifacts unpacked once per execution and lent to each action that reads them.
 
 Every action of an execution that reads the same artifact would otherwise fetch and unpack the
 same zip, checking every entry again; with a source of thousands of files that dominates the
 action. `Unpacked` keeps each object it has unpacked (named by bucket, key and the object's ETag,
-size and version, so a rewritten object is never taken for the old one) in a folder of its own
-with a manifest of what is there, and `materialise` copies it into a destination instead.
+size and version, so a rewritten object is never taken for the old one) with a manifest of what
+is there, and `materialise` lends a copy of it to a destination instead.
 
-The copy is one file at a time: a reflink where the file system has them (copy-on-write, no data
-copied), a kernel copy otherwise. Hard links would be cheaper still but are not safe: an action
-that writes a file in place (``echo x > file``) would change the unpacked copy that the next
-action, or a concurrent one, reads. Modes, modification times and symbolic links come out
-exactly as `archive.unpack` leaves them. An archive with a link to an absolute path, one that
-cannot be unpacked, or a destination that already has something in it, is unpacked directly as
-before, since only a plain unpack checks those against the destination itself.
+Once the action is over, the worker hands the copy back (`reclaim`), and the next action that
+reads the same artifact gets it made like new by `trees.restore`, which touches only what the
+action changed (with an untouched source of thousands of files that is one `lstat` each,
+instead of creating them all again). The first action takes the unpacked folder itself; a
+copy of a folder (`trees.copy_tree`) is made only for actions that run at the same time, or
+once an action has changed one of the tree's files, since a changed file is made again from
+such a folder (names an action only added are simply removed). Modes, modification times and
+symbolic links come out exactly as `archive.unpack` leaves them. An archive with a link to an
+absolute path, one that cannot be unpacked, or a destination that already has something in it,
+is unpacked directly as before, since only a plain unpack checks those against the destination
+itself.
 
 Unpacked objects are kept up to a bound, least recently used first out, and removed off the
 caller's path; one being copied is never removed. Each instance works in a folder of its own,
@@ -22,7 +26,6 @@ held by a lock file, so folders left by a process that died are recognised and r
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import secrets
@@ -31,114 +34,82 @@ import stat
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.archive import unpack
+from conveyor.artifacts.trees import (
+    Copier,
+    Entry,
+    Marks,
+    NoSource,
+    children,
+    copy_tree,
+    manifest,
+    marks_of,
+    restore,
+)
 
 __all__ = ["Unpacked"]
 
-_FICLONE = 0x40049409  # ioctl: make the target share the source's extents (copy-on-write)
-_NOT_CLONED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
 _KEPT = 64  # unpacked objects kept
-_KEPT_BYTES = 2 << 30  # and the most their files may take together
+_KEPT_BYTES = 2 << 30  # and the most their files may take together, copies kept included
+_SPARES = 4  # used copies kept for each unpacked object
 _LOCK = ".lock"
 _Key = tuple[str, str, str, int, str | None]
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One path in an unpacked tree: relative name, kind (``d``, ``f``, ``l``), mode, mtime in ns
-    (files), size (files) or link target (links)."""
+class _Copy:
+    """A copy of an unpacked tree: where it is, its folder's mode, its marks, and while it is
+    lent, its folder held open (so that no other folder can take its inode number)."""
 
-    rel: str
-    kind: str
-    mode: int
-    mtime_ns: int = 0
-    size: int = 0
-    target: str = ""
+    def __init__(self, folder: str, mode: int, marks: Marks) -> None:
+        self.folder = folder
+        self.mode = mode
+        self.marks = marks
+        self._held = -1
+        self._closer: weakref.finalize[[int], _Copy] | None = None
+
+    def hold(self) -> None:
+        self._held = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._closer = weakref.finalize(self, os.close, self._held)  # once, whatever happens
+
+    def is_at(self, path: Path) -> bool:
+        """Whether ``path`` is still this copy's folder (an action may have put another)."""
+        held, found = os.fstat(self._held), os.lstat(path)
+        return (held.st_dev, held.st_ino) == (found.st_dev, found.st_ino)
+
+    def release(self) -> None:
+        if self._closer is not None:
+            self._closer()
+        self._held, self._closer = -1, None
 
 
 class _Tree:
-    """An unpacked object: its folder, its manifest, and how many copies are being made."""
+    """An unpacked object: its folder (None while it is lent out itself), its manifest, how
+    many calls are using it, and the used copies handed back, ready to be made like new."""
 
     def __init__(
-        self, folder: Path, count: int, entries: tuple[_Entry, ...], portable: bool
+        self, folder: Path, count: int, entries: tuple[Entry, ...], portable: bool
     ) -> None:
-        self.folder = folder
+        self.folder: Path | None = folder
         self.count = count  # what `archive.unpack` counted: the archive's entries
         self.entries = entries
+        self.names = children(entries)
         self.portable = portable
         self.size = sum(entry.size for entry in entries)
         self.users = 0
+        self.out = 0  # copies lent and not handed back yet
+        self.spares: list[_Copy] = []
+        # While no action has changed a file of the tree, its folder is lent out itself and a
+        # copy made only for actions that run at the same time; once one has, a folder is kept
+        # to make changed files again from.
+        self.lend_own = True
+        self.unpacking = threading.Lock()
 
-
-def _manifest(root: str) -> tuple[tuple[_Entry, ...], bool]:
-    """The tree under ``root``, parents before children; whether it can be copied as it is:
-    every link relative, every file readable and every folder searchable by its owner."""
-    entries: list[_Entry] = []
-    portable = True
-    pending = [""]
-    while pending:
-        prefix = pending.pop()
-        with os.scandir(os.path.join(root, prefix) if prefix else root) as scan:
-            for child in scan:
-                rel = prefix + child.name
-                info = child.stat(follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode):
-                    entries.append(_Entry(rel, "d", stat.S_IMODE(info.st_mode)))
-                    portable = portable and info.st_mode & 0o500 == 0o500
-                    pending.append(rel + "/")
-                elif stat.S_ISLNK(info.st_mode):
-                    target = os.readlink(child.path)
-                    portable = portable and not os.path.isabs(target)
-                    entries.append(_Entry(rel, "l", 0, target=target))
-                else:
-                    mode = stat.S_IMODE(info.st_mode)
-                    portable = portable and mode & 0o400 != 0
-                    entries.append(_Entry(rel, "f", mode, info.st_mtime_ns, info.st_size))
-    return tuple(entries), portable
-
-
-class _Copier:
-    """Copies files by reflink while the file system takes them, by the kernel otherwise."""
-
-    def __init__(self) -> None:
-        self.clone = True
-
-    def copy(self, source: str, target: str, entry: _Entry) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            writer = os.open(target, flags, 0o600)
-            try:
-                if entry.size:
-                    self._data(reader, writer, entry.size)
-                os.fchmod(writer, entry.mode)
-                os.utime(writer, ns=(entry.mtime_ns, entry.mtime_ns))
-            finally:
-                os.close(writer)
-        finally:
-            os.close(reader)
-
-    def _data(self, reader: int, writer: int, size: int) -> None:
-        if self.clone:
-            try:
-                fcntl.ioctl(writer, _FICLONE, reader)
-                return
-            except OSError as error:
-                if error.errno not in _NOT_CLONED:
-                    raise
-                self.clone = False
-        left = size
-        while left > 0:
-            copied = os.copy_file_range(reader, writer, left)
-            if copied == 0:
-                break
-            left -= copied
-        if left > 0:  # the file was shorter than it was unpacked: cannot happen unless changed
-            raise OSError(errno.EIO, "unpacked file changed size")
+    @property
+    def kept_bytes(self) -> int:
+        return self.size * (len(self.spares) + (self.folder is not None))
 
 
 class Unpacked:
@@ -159,8 +130,10 @@ class Unpacked:
         self._folder: Path | None = None  # made on first use
         self._trees: OrderedDict[_Key, _Tree] = OrderedDict()
         self._unpacking: dict[_Key, threading.Lock] = {}
+        # Destination → the tree and copy lent there, until the copy is handed back.
+        self._lent: dict[str, tuple[_Tree, _Copy]] = {}
         self._lock = threading.Lock()
-        self._copier = _Copier()
+        self._copier = Copier()
 
     def _work(self) -> Path:
         """This instance's folder, made (and its lock taken) the first time it is needed."""
@@ -201,9 +174,55 @@ class Unpacked:
         try:
             if not tree.portable:
                 return self._unpack_directly(store, bucket, key, destination, scratch)
-            return self._copy(tree, destination)
+            return self._lend(store, name, tree, destination)
         finally:
             self._release(name, tree)
+
+    def reclaim(self, destination: Path) -> None:
+        """Take back the copy lent at ``destination`` (its action is over) to make it like new
+        for the next action; what cannot be kept is left where it is, to be removed."""
+        with self._lock:
+            lent = self._lent.pop(str(destination), None)
+            if lent is not None:
+                lent[0].out -= 1
+        if lent is None:
+            return
+        tree, copy = lent
+        with self._lock:
+            wanted = self._kept_tree(tree) and len(tree.spares) < _SPARES
+        if not wanted:
+            copy.release()
+            return
+        try:
+            if not copy.is_at(destination):
+                return  # the action put a folder of its own there
+            folder = str(self._work() / secrets.token_hex(8))
+            os.rename(destination, folder)
+        except (OSError, ArtifactError):
+            return
+        finally:
+            copy.release()
+        copy.folder = folder
+        with self._lock:
+            kept = self._kept_tree(tree)
+            if kept:
+                tree.spares.append(copy)
+            evicted = self._evict()
+        if not kept:  # evicted meanwhile
+            _in_background(shutil.rmtree, folder, True)
+        for old in evicted:
+            _remove(old)
+
+    def _clock(self) -> str:
+        """A file on the same file system as the copies, touched to read its clock."""
+        clock = self._work() / ".clock"
+        if not clock.exists():
+            clock.touch()
+        return str(clock)
+
+    def _kept_tree(self, tree: _Tree) -> bool:
+        """Whether ``tree`` is still one of those kept (caller holds the lock)."""
+        return any(kept is tree for kept in self._trees.values())
 
     def _unpack_directly(
         self, store: ArtifactStore, bucket: str, key: str, destination: Path, scratch: Path
@@ -238,66 +257,142 @@ class Unpacked:
                     tree.users += 1
                     evicted = self._evict()
                 for old in evicted:
-                    _in_background(shutil.rmtree, old.folder, True)
+                    _remove(old)
                 return tree
 
     def _unpack(self, store: ArtifactStore, name: _Key) -> _Tree:
-        bucket, key = name[0], name[1]
-        folder = self._work() / secrets.token_hex(8)
-        archive = folder.with_suffix(".zip")
+        folder, count = self._unpack_folder(store, name)
         try:
-            store.get(bucket, key, archive)
-            count = unpack(archive, folder, max_bytes=self.max_bytes)
-            try:
-                entries, portable = _manifest(str(folder))
-            except OSError:
-                entries, portable = (), False
+            entries, portable = manifest(str(folder))
+        except OSError:
+            entries, portable = (), False
+        return _Tree(folder, count, entries, portable)
+
+    def _unpack_folder(self, store: ArtifactStore, name: _Key) -> tuple[Path, int]:
+        """The object unpacked into a new folder of this instance's; its entry count."""
+        folder = self._work() / secrets.token_hex(8)
+        try:
+            return folder, self._unpack_into(store, name, folder)
         except BaseException:
             _in_background(shutil.rmtree, folder, True)
             raise
+
+    def _unpack_into(self, store: ArtifactStore, name: _Key, folder: Path) -> int:
+        archive = self._work() / f"{secrets.token_hex(8)}.zip"
+        try:
+            store.get(name[0], name[1], archive)
+            return unpack(archive, folder, max_bytes=self.max_bytes)
         finally:
             archive.unlink(missing_ok=True)
-        return _Tree(folder, count, entries, portable)
 
     def _release(self, name: _Key, tree: _Tree) -> None:
         with self._lock:
             tree.users -= 1
             evicted = self._evict()
         for old in evicted:
-            _in_background(shutil.rmtree, old.folder, True)
+            _remove(old)
 
     def _evict(self) -> list[_Tree]:
         """Drop the least recently used unused trees beyond the bound (caller holds the lock)."""
         evicted: list[_Tree] = []
-        size = sum(tree.size for tree in self._trees.values())
+        size = sum(tree.kept_bytes for tree in self._trees.values())
         for name in list(self._trees):
             if len(self._trees) <= self._kept and size <= self._kept_bytes:
                 break
             if self._trees[name].users == 0:
                 tree = self._trees.pop(name)
-                size -= tree.size
+                size -= tree.kept_bytes
                 evicted.append(tree)
         return evicted
 
-    def _copy(self, tree: _Tree, destination: Path) -> int:
-        root = str(tree.folder)
+    def _lend(self, store: ArtifactStore, name: _Key, tree: _Tree, destination: Path) -> int:
+        """Put a copy of ``tree`` at ``destination``, the cheapest way there is: a used copy
+        made like new, the unpacked folder itself, the object unpacked again, or a copy of
+        the folder; whichever it is, `reclaim` takes it back."""
         target = str(destination)
         try:
-            os.makedirs(target, exist_ok=True)
-            for entry in tree.entries:
-                source, path = os.path.join(root, entry.rel), os.path.join(target, entry.rel)
-                if entry.kind == "d":
-                    os.mkdir(path, 0o700)
-                elif entry.kind == "l":
-                    os.symlink(entry.target, path)
-                else:
-                    self._copier.copy(source, path, entry)
-            for entry in reversed(tree.entries):
-                if entry.kind == "d":
-                    os.chmod(os.path.join(target, entry.rel), entry.mode)
+            copy = (
+                self._used_copy(tree, target)
+                or self._own_folder(tree, target)
+                or self._copied(store, name, tree, target)
+            )
         except OSError as error:
             raise ArtifactError(f"Cannot copy the unpacked artifact: {error}") from error
+        try:
+            copy.hold()
+        except OSError:
+            return tree.count  # not handed back: removed with the workspace
+        with self._lock:
+            previous = self._lent.pop(target, None)
+            self._lent[target] = (tree, copy)
+            tree.out += 1
+            if previous is not None:  # lent there before and never handed back
+                previous[0].out -= 1
+        if previous is not None:
+            previous[1].release()
         return tree.count
+
+    def _used_copy(self, tree: _Tree, target: str) -> _Copy | None:
+        """A used copy of ``tree`` made like new and moved to ``target``, if there is one; one
+        that cannot be made like new is dropped."""
+        while True:
+            with self._lock:
+                if not tree.spares:
+                    return None
+                copy = tree.spares.pop()
+                root = None if tree.folder is None else str(tree.folder)
+            try:
+                restore(
+                    self._copier,
+                    root,
+                    tree.entries,
+                    tree.names,
+                    copy.folder,
+                    copy.marks,
+                    copy.mode,
+                    self._clock(),
+                )
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.rename(copy.folder, target)
+            except OSError as error:
+                if isinstance(error, NoSource):
+                    tree.lend_own = False  # its actions change its files: keep a folder
+                _in_background(shutil.rmtree, copy.folder, True)
+                continue
+            copy.folder = target
+            return copy
+
+    def _own_folder(self, tree: _Tree, target: str) -> _Copy | None:
+        """The unpacked folder itself, moved to ``target``, when it is the only copy wanted
+        (no other call is using the tree, no copy is out) and no action has changed the
+        tree's files."""
+        with self._lock:
+            alone = tree.users == 1 and tree.out == 0
+            if not tree.lend_own or tree.folder is None or not alone:
+                return None
+            folder, tree.folder = tree.folder, None
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.rename(folder, target)
+        except OSError:
+            with self._lock:
+                tree.folder = folder
+            return None
+        marks = marks_of(target, tree.entries, self._clock())
+        return _Copy(target, stat.S_IMODE(os.lstat(target).st_mode), marks)
+
+    def _copied(self, store: ArtifactStore, name: _Key, tree: _Tree, target: str) -> _Copy:
+        """A new copy of the unpacked folder at ``target``; the object is unpacked again first
+        when its folder is lent out itself."""
+        with tree.unpacking:  # one folder made again, however many calls want one
+            with self._lock:
+                folder = tree.folder
+            if folder is None:
+                folder, _ = self._unpack_folder(store, name)
+                with self._lock:
+                    tree.folder = folder
+        marks = copy_tree(self._copier, str(folder), tree.entries, target, self._clock())
+        return _Copy(target, stat.S_IMODE(os.lstat(target).st_mode), marks)
 
 
 def _has_content(folder: Path) -> bool:
@@ -320,6 +415,13 @@ def _remove_stale(root: Path) -> None:
                 lock.unlink()
         except OSError:
             continue
+
+
+def _remove(tree: _Tree) -> None:
+    """Remove an evicted tree and the copies kept with it, off the caller's path."""
+    own = [] if tree.folder is None else [str(tree.folder)]
+    for folder in [*own, *(copy.folder for copy in tree.spares)]:
+        _in_background(shutil.rmtree, folder, True)
 
 
 def _in_background(function: object, *args: object) -> None:

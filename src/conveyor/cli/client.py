@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from conveyor.cli import history, render
+from conveyor.cli import follow, history, render
 from conveyor.cli.documents import DocumentError, load_pipeline
-from conveyor.cli.remote import Api, CommandError, action_of, remote, stage_of, state_of
+from conveyor.cli.remote import PAGE, Api, CommandError, action_of, remote, stage_of, state_of
 
 PIPELINE_FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -69,7 +69,12 @@ def list_pipelines(api: Api) -> None:
 def show(api: Api, name: str) -> None:
     """Show a pipeline's state: stages, actions, transitions, approvals, errors."""
     state = state_of(api, name)
-    api.emit(state, lambda: render.pipeline_state(state))
+    recent = api.call("list_pipeline_executions", pipelineName=name, maxResults=PAGE)
+    triggers = {
+        s["pipelineExecutionId"]: render.trigger(s, 100)
+        for s in recent.get("pipelineExecutionSummaries") or ()
+    }
+    api.emit(state, lambda: render.pipeline_state(state, triggers))
 
 
 @click.command()
@@ -111,8 +116,13 @@ def delete(api: Api, name: str) -> None:
 @click.option(
     "--revision", "revisions", multiple=True, metavar="ACTION=COMMIT", help="A source commit."
 )
+@click.option(
+    "--wait", is_flag=True, help="Follow the execution until it ends; exit 0 if it succeeded."
+)
 @remote
-def start(api: Api, name: str, variables: tuple[str, ...], revisions: tuple[str, ...]) -> None:
+def start(
+    api: Api, name: str, variables: tuple[str, ...], revisions: tuple[str, ...], wait: bool
+) -> None:
     """Start an execution of a pipeline; prints its id."""
     params: dict[str, Any] = {"name": name}
     if variables:
@@ -122,8 +132,18 @@ def start(api: Api, name: str, variables: tuple[str, ...], revisions: tuple[str,
             {"actionName": k, "revisionType": "COMMIT_ID", "revisionValue": v}
             for k, v in pairs(revisions, "ACTION")
         ]
-    response = api.call("start_pipeline_execution", **params)
-    api.emit(response, str(response.get("pipelineExecutionId")))
+    if not wait:
+        response = api.call("start_pipeline_execution", **params)
+        api.emit(response, str(response.get("pipelineExecutionId")))
+        return
+    stream = follow.Stream(api.endpoint, name)
+    stream.open()  # before the start, so that none of its changes is missed
+    try:
+        response = api.call("start_pipeline_execution", **params)
+        status = follow.follow(api, name, str(response.get("pipelineExecutionId")), stream)
+    finally:
+        stream.close()
+    follow.exit_with(status)
 
 
 @click.command()
@@ -259,6 +279,7 @@ COMMANDS = (
     enable,
     disable,
     *history.COMMANDS,
+    follow.watch,
 )
 
 

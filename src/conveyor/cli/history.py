@@ -46,10 +46,20 @@ def executions(api: Api, name: str, limit: int) -> None:
             render.duration(s.get("startTime"), _end(s, "lastUpdateTime")),
             _sources(s),
             render.one_line(s.get("statusSummary") or (s.get("stopTrigger") or {}).get("reason")),
+            render.one_line((s.get("trigger") or {}).get("triggerDetail"), 70),
         ]
         for s in found
     ]
-    headers = ["EXECUTION", "STATUS", "TRIGGER", "STARTED", "DURATION", "SOURCES", "SUMMARY"]
+    headers = [
+        "EXECUTION",
+        "STATUS",
+        "TRIGGER",
+        "STARTED",
+        "DURATION",
+        "SOURCES",
+        "SUMMARY",
+        "STARTED BY",
+    ]
     api.emit(
         {"pipelineExecutionSummaries": found},
         lambda: render.table(headers, rows, {1: render.status}) or f"'{name}' has not run yet",

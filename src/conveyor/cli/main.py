@@ -43,6 +43,7 @@ MODULES: Mapping[str, Sequence[str]] = {
         "executions",
         "history",
         "logs",
+        "watch",
     ),
 }
 

@@ -18,6 +18,7 @@ from typing import IO, Any
 import click
 
 from conveyor.cli import render
+from conveyor.cli.extensions import keep_extensions
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8470"
 ENDPOINT_ENV = "CONVEYOR_ENDPOINT"
@@ -74,7 +75,7 @@ class Api:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = make_client(self.endpoint)
+            self._client = keep_extensions(make_client(self.endpoint))
         return self._client
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:

@@ -133,8 +133,16 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def pipeline_state(state: Mapping[str, Any]) -> str:
-    """``GetPipelineState`` as a tree: each stage, its transition, its actions and their state."""
+def trigger(summary: Mapping[str, Any], width: int = 80) -> str:
+    """An execution's trigger as one line: its type, then what started it."""
+    found = summary.get("trigger") or {}
+    kind, detail = found.get("triggerType") or "", found.get("triggerDetail") or ""
+    return one_line(f"{kind}: {detail}" if detail else kind, width)
+
+
+def pipeline_state(state: Mapping[str, Any], triggers: Mapping[str, str] | None = None) -> str:
+    """``GetPipelineState`` as a tree: each stage, its transition, its actions and their state;
+    ``triggers`` (execution id → what started it) is shown beside each stage's execution."""
     name = str(state.get("pipelineName", "?"))
     lines = [
         f"{bold(name)}  version {state.get('pipelineVersion', '?')}"
@@ -148,6 +156,9 @@ def pipeline_state(state: Mapping[str, Any]) -> str:
         header = f"{bold(stage.get('stageName', '?'))}  {status(latest.get('status'))}"
         if latest.get("pipelineExecutionId"):
             header += dim(f"  execution {latest['pipelineExecutionId']}")
+            started_by = (triggers or {}).get(latest["pipelineExecutionId"])
+            if started_by:
+                header += dim(f"  ({started_by})")
         retry = stage.get("retryStageMetadata") or {}
         if retry.get("manualStageRetryAttempt"):
             header += dim(f"  (retried {retry['manualStageRetryAttempt']}x)")
@@ -205,6 +216,12 @@ def _actions(pipeline: str, stage: Mapping[str, Any]) -> tuple[list[list[str]], 
             notes.append(
                 click.style(f"      error {error.get('code')}: ", fg="red")
                 + one_line(error.get("message"), 200)
+            )
+        detection = action.get("changeDetection") or {}
+        if detection.get("message"):
+            notes.append(
+                click.style("      change detection failing: ", fg="yellow")
+                + one_line(detection["message"], 200)
             )
         if latest.get("token"):
             command = f"conveyor approve {pipeline} {stage.get('stageName')} {name}"

@@ -4,8 +4,9 @@ counts are within the type's bounds, and fields only some types take are only on
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from conveyor.domain.actiontype import ActionOwner, ActionTypeId
+from conveyor.domain.actiontype import ActionOwner, ActionType, ActionTypeId
 from conveyor.domain.errors import InvalidActionDeclarationException
 from conveyor.domain.pipeline import Action, Stage
 from conveyor.domain.plan import APPROVAL
@@ -15,7 +16,9 @@ COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
 _QUERYABLE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
-def check_action(path: Path, stage: Stage, action: Action, resolve: Resolver) -> list[Problem]:
+def check_action(
+    path: Path, stage: Stage, action: Action, resolve: Resolver, region: str | None = None
+) -> list[Problem]:
     def problem(where: Path, message: str) -> Problem:
         return Problem((*path, *where), InvalidActionDeclarationException, message)
 
@@ -52,6 +55,9 @@ def check_action(path: Path, stage: Stage, action: Action, resolve: Resolver) ->
                     "digits, '_' or '-'.",
                 )
             )
+    problems += [
+        problem(where, message) for where, message in _catalog_rules(label, action_type, config)
+    ]
     for key in config:
         if action_type.find_property(key) is None:
             known = ", ".join(p.name for p in action_type.properties) or "none"
@@ -118,8 +124,13 @@ def check_action(path: Path, stage: Stage, action: Action, resolve: Resolver) ->
                         f"{label}: output artifact files are only allowed on Commands actions.",
                     )
                 )
-    if action.region and (
-        action.is_source or action.type_id.owner in (ActionOwner.THIRD_PARTY, ActionOwner.CUSTOM)
+    if (
+        action.region
+        and action.region != region
+        and (
+            action.is_source
+            or action.type_id.owner in (ActionOwner.THIRD_PARTY, ActionOwner.CUSTOM)
+        )
     ):
         problems.append(
             problem(
@@ -128,3 +139,32 @@ def check_action(path: Path, stage: Stage, action: Action, resolve: Resolver) ->
             )
         )
     return problems
+
+
+def _catalog_rules(
+    label: str, action_type: ActionType, config: Mapping[str, str]
+) -> list[tuple[Path, str]]:
+    """The catalog's finer rules: properties that a mode makes required, and properties that
+    take only some values (a value still holding a ``#{variable}`` is judged at run time)."""
+    found: list[tuple[Path, str]] = []
+    for prop in action_type.properties:
+        value = config.get(prop.name)
+        if value is None:
+            for other, values in prop.required_when:
+                if config.get(other) in values:
+                    found.append(
+                        (
+                            ("configuration",),
+                            f"{label} is missing the configuration property '{prop.name}', "
+                            f"required when {other} is {config[other]}.",
+                        )
+                    )
+        elif prop.values and "#{" not in value and value not in prop.values:
+            found.append(
+                (
+                    ("configuration", prop.name),
+                    f"{label}: configuration property '{prop.name}' is '{value}'; it takes "
+                    f"one of {', '.join(prop.values)}.",
+                )
+            )
+    return found

@@ -9,8 +9,11 @@ are turned into the same value.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from urllib.parse import quote
 
 
 class ActionCategory(StrEnum):
@@ -55,6 +58,10 @@ class ConfigurationProperty:
     queryable: bool = False
     description: str | None = None
     type: PropertyType | None = None
+    # Catalog rules: the only values the property takes (when not empty), and the values of
+    # other properties under which it becomes required (name → values).
+    values: tuple[str, ...] = ()
+    required_when: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,31 @@ class ArtifactBounds:
 
     def admits(self, count: int) -> bool:
         return self.minimum <= count <= self.maximum
+
+
+_PLACEHOLDER = re.compile(r"\{(Config:[A-Za-z0-9_-]+|ExternalExecutionId|RevisionId)\}")
+
+
+def render_url(
+    template: str | None,
+    configuration: Mapping[str, str],
+    *,
+    external_id: str | None = None,
+    revision_id: str | None = None,
+) -> str | None:
+    """A URL template with ``{Config:Name}``, ``{ExternalExecutionId}`` and ``{RevisionId}``
+    replaced by the action's values, URL-encoded; None when a value it needs is missing."""
+    if not template:
+        return None
+    values = {f"Config:{k}": v for k, v in configuration.items()}
+    if external_id is not None:
+        values["ExternalExecutionId"] = external_id
+    if revision_id is not None:
+        values["RevisionId"] = revision_id
+    missing = [m for m in _PLACEHOLDER.findall(template) if m not in values]
+    if missing:
+        return None
+    return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), template)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +118,10 @@ class ActionType:
     description: str | None = None
     # Seconds a single job of this type may run before it fails for taking too long.
     job_timeout: int | None = None
+    # Built-in types only: Conveyor runs it with nothing to set (``local``), or once the
+    # setting ``needs`` names is set (``aws_endpoints.ecs``, say); neither: job workers only.
+    local: bool = False
+    needs: str | None = None
 
     def find_property(self, name: str) -> ConfigurationProperty | None:
         for prop in self.properties:
@@ -96,3 +132,8 @@ class ActionType:
     @property
     def secret_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.properties if p.secret)
+
+    def public_configuration(self, configuration: Mapping[str, str]) -> dict[str, str]:
+        """The configuration without its secret properties: what URLs may show."""
+        secret = self.secret_names
+        return {k: v for k, v in configuration.items() if k not in secret}

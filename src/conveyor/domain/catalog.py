@@ -1,17 +1,22 @@
-"""The built-in action types Conveyor ships with, as plain data.
+"""The built-in action types: the CodePipeline action structure reference, as data.
 
-Each entry states what a pipeline action of that type may be configured with (which properties
-are required, which identify the resource the action works on), how many input and output
-artifacts it takes, and how long one job of it may run. The AWS-named types follow the
-CodePipeline action structure reference; ``Source/Git`` is Conveyor's own. Nothing here
-performs I/O: engines and the API read this table, and custom types are kept elsewhere.
+``catalog.json`` next to this module holds one entry per type: its configuration properties
+(required, key, secret, queryable, the values a property takes, the modes that make it
+required), its input and output artifact counts, the default timeout of one job, and how it
+runs here: by Conveyor itself (``local``), by Conveyor once a setting names what it works on
+(``needs``: the service's endpoint in ``aws_endpoints``, say), or by a job worker only. The
+AWS-named types follow the reference; ``Source/Git`` is Conveyor's own. Reading the table is
+the only thing done here: engines and the API look types up; custom types are kept elsewhere.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 from conveyor.domain.actiontype import (
-    ActionCategory,
-    ActionOwner,
     ActionType,
     ActionTypeId,
     ArtifactBounds,
@@ -19,370 +24,111 @@ from conveyor.domain.actiontype import (
     PropertyType,
 )
 
-__all__ = ["BUILTIN_ACTION_TYPES", "builtin_action_type"]
+__all__ = [
+    "BUILTIN_ACTION_TYPES",
+    "SELF_REPORTING",
+    "WORKER_SETTING",
+    "builtin_action_type",
+    "cannot_run",
+    "how_it_runs",
+]
 
-_VERSION = "1"
-_HOUR = 60 * 60
+# The setting that lists the built-in types left to job workers (a Conveyor extension).
+WORKER_SETTING = "worker_action_types"
+# Built-in types whose jobs are given their result, through the job API, by what runs them
+# (a Lambda function calls PutJobSuccessResult), as on AWS.
+SELF_REPORTING = frozenset({ActionTypeId("Invoke", "AWS", "Lambda", "1")})
+_ENTRY_KEYS = frozenset(
+    {
+        "category",
+        "owner",
+        "provider",
+        "version",
+        "description",
+        "inputArtifacts",
+        "outputArtifacts",
+        "jobTimeout",
+        "runs",
+        "properties",
+    }
+)
+_PROPERTY_KEYS = frozenset(
+    {"name", "required", "key", "secret", "queryable", "type", "description", "values"}
+    | {"requiredWhen"}
+)
 
-# Default job timeouts, in seconds (CodePipeline quotas; Commands is bound by its build limit).
-_DEFAULT_TIMEOUT = _HOUR
-_S3_DEPLOY_TIMEOUT = 90 * 60
-_MANUAL_APPROVAL_TIMEOUT = 7 * 24 * _HOUR
-_COMMANDS_TIMEOUT = 55 * 60
 
-_STRING = PropertyType.STRING
-_BOOLEAN = PropertyType.BOOLEAN
-
-
-def _aws_id(category: ActionCategory, provider: str) -> ActionTypeId:
-    return ActionTypeId(
-        category=category.value, owner=ActionOwner.AWS.value, provider=provider, version=_VERSION
+def _property(raw: dict[str, Any]) -> ConfigurationProperty:
+    unknown = set(raw) - _PROPERTY_KEYS
+    if unknown:
+        raise ValueError(f"catalog property {raw.get('name')}: unknown keys {sorted(unknown)}")
+    return ConfigurationProperty(
+        name=raw["name"],
+        required=bool(raw["required"]),
+        key=bool(raw.get("key", False)),
+        secret=bool(raw.get("secret", False)),
+        queryable=bool(raw.get("queryable", False)),
+        description=raw.get("description"),
+        type=PropertyType(raw["type"]) if raw.get("type") else None,
+        values=tuple(raw.get("values") or ()),
+        required_when=tuple(
+            (name, tuple(values)) for name, values in (raw.get("requiredWhen") or {}).items()
+        ),
     )
 
 
-def _bounds(minimum: int, maximum: int | None = None) -> ArtifactBounds:
-    return ArtifactBounds(minimum=minimum, maximum=minimum if maximum is None else maximum)
+def how_it_runs(action_type: ActionType) -> str:
+    """One sentence on what runs jobs of this type in Conveyor, for its description."""
+    if action_type.local:
+        return "Runs in Conveyor."
+    if action_type.needs:
+        return (
+            f"Conveyor runs it once {action_type.needs} is set in the settings; otherwise a "
+            f"job worker may poll for it once it is listed in {WORKER_SETTING}."
+        )
+    return (
+        "Conveyor has no executor for it: a job worker may poll for it (a Conveyor "
+        f"extension) once it is listed in {WORKER_SETTING}."
+    )
 
 
-_CODEBUILD_PROPERTIES: tuple[ConfigurationProperty, ...] = (
-    ConfigurationProperty(
-        name="ProjectName",
-        required=True,
-        key=True,
-        type=_STRING,
-        description="Name of the build project that runs the job.",
-    ),
-    ConfigurationProperty(
-        name="PrimarySource",
-        required=False,
-        type=_STRING,
-        description=(
-            "Input artifact whose directory holds the buildspec and is the working directory. "
-            "Needed when the action has more than one input."
-        ),
-    ),
-    ConfigurationProperty(
-        name="BatchEnabled",
-        required=False,
-        type=_BOOLEAN,
-        description="Run the job as a batch of several builds in one execution.",
-    ),
-    ConfigurationProperty(
-        name="BuildspecOverride",
-        required=False,
-        type=_STRING,
-        description=(
-            "Buildspec for this build only, replacing the project's: inline YAML, a path under "
-            "the primary source, or an S3 object ARN."
-        ),
-    ),
-    ConfigurationProperty(
-        name="CombineArtifacts",
-        required=False,
-        type=_BOOLEAN,
-        description="Merge the artifacts of every build in a batch into one. Needs BatchEnabled.",
-    ),
-    ConfigurationProperty(
-        name="EnvironmentVariables",
-        required=False,
-        type=_STRING,
-        description=(
-            "JSON list of {name, value, type} objects; type is PLAINTEXT (default), "
-            "PARAMETER_STORE or SECRETS_MANAGER."
-        ),
-    ),
-    ConfigurationProperty(
-        name="BuildSpec",
-        required=False,
-        type=_STRING,
-        description=(
-            "Conveyor extension: path of a buildspec file in the primary source, or inline "
-            "buildspec YAML, used when no project buildspec applies."
-        ),
-    ),
-)
-
-_CODEBUILD_INPUTS = _bounds(1, 5)
-_CODEBUILD_OUTPUTS = _bounds(0, 5)
+def cannot_run(action_type: ActionType) -> str:
+    """Why an action of a built-in type fails at once here, and the ways to make it run."""
+    type_id = action_type.id
+    ways = f"run a job worker that polls for {type_id} and list the type in {WORKER_SETTING}"
+    if action_type.needs:
+        ways = f"set {action_type.needs} in the settings (Conveyor then runs it), or {ways}"
+    elif action_type.local:
+        ways = f"start this process with its own workers, or {ways}"
+    else:
+        ways = f"Conveyor has no executor for it: {ways}"
+    return f"Nothing in this Conveyor installation runs action type {type_id}. To run it, {ways}."
 
 
-BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = (
-    ActionType(
-        id=_aws_id(ActionCategory.APPROVAL, "Manual"),
-        input_artifacts=_bounds(0),
-        output_artifacts=_bounds(0),
-        properties=(
-            ConfigurationProperty(
-                name="NotificationArn",
-                required=False,
-                type=_STRING,
-                description="Topic told when the action starts waiting for a decision.",
-            ),
-            ConfigurationProperty(
-                name="CustomData",
-                required=False,
-                type=_STRING,
-                description="Free text shown to reviewers alongside the approval request.",
-            ),
-            ConfigurationProperty(
-                name="ExternalEntityLink",
-                required=False,
-                type=_STRING,
-                description="URL of something reviewers should look at before deciding.",
-            ),
-        ),
-        description="Pause the pipeline until someone approves or rejects.",
-        job_timeout=_MANUAL_APPROVAL_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.BUILD, "CodeBuild"),
-        input_artifacts=_CODEBUILD_INPUTS,
-        output_artifacts=_CODEBUILD_OUTPUTS,
-        properties=_CODEBUILD_PROPERTIES,
-        description="Run a build from a buildspec over the input artifacts.",
-        job_timeout=_DEFAULT_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.COMPUTE, "Commands"),
-        input_artifacts=_bounds(1, 10),
-        output_artifacts=_bounds(0, 1),
-        properties=(
-            ConfigurationProperty(
-                name="EnvironmentType",
-                required=False,
-                type=_STRING,
-                description=(
-                    "Build environment image: LINUX_CONTAINER (default) or "
-                    "WINDOWS_SERVER_2022_CONTAINER."
-                ),
-            ),
-            ConfigurationProperty(
-                name="ComputeType",
-                required=False,
-                type=_STRING,
-                description=(
-                    "Machine size: BUILD_GENERAL1_SMALL (default), BUILD_GENERAL1_MEDIUM or "
-                    "BUILD_GENERAL1_LARGE."
-                ),
-            ),
-            ConfigurationProperty(
-                name="VpcId",
-                required=False,
-                type=_STRING,
-                description="VPC to run in when the commands must reach private resources.",
-            ),
-            ConfigurationProperty(
-                name="Subnets",
-                required=False,
-                type=_STRING,
-                description="Subnets of that VPC to attach the build to.",
-            ),
-            ConfigurationProperty(
-                name="SecurityGroupIds",
-                required=False,
-                type=_STRING,
-                description="Security groups of that VPC to attach the build to.",
-            ),
-        ),
-        description=(
-            "Run the action's own shell commands (set outside the configuration) with no "
-            "build project."
-        ),
-        job_timeout=_COMMANDS_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.DEPLOY, "S3"),
-        input_artifacts=_bounds(1),
-        output_artifacts=_bounds(0),
-        properties=(
-            ConfigurationProperty(
-                name="BucketName",
-                required=True,
-                key=True,
-                type=_STRING,
-                description="Bucket the files are written to.",
-            ),
-            ConfigurationProperty(
-                name="Extract",
-                required=True,
-                type=_BOOLEAN,
-                description="true: unpack the artifact before upload; false: upload it as one "
-                "zip object.",
-            ),
-            ConfigurationProperty(
-                name="ObjectKey",
-                required=False,
-                type=_STRING,
-                description="Key of the uploaded object, or prefix for extracted files. Required "
-                "when Extract is false.",
-            ),
-            ConfigurationProperty(
-                name="KMSEncryptionKeyARN",
-                required=False,
-                type=_STRING,
-                description="Symmetric KMS key (ID, ARN or alias ARN) that encrypts what is "
-                "uploaded.",
-            ),
-            ConfigurationProperty(
-                name="CannedACL",
-                required=False,
-                type=_STRING,
-                description="Canned ACL applied to every object written, replacing any it had.",
-            ),
-            ConfigurationProperty(
-                name="CacheControl",
-                required=False,
-                type=_STRING,
-                description="Cache-Control header value set on every object written.",
-            ),
-        ),
-        description="Write the input artifact to a bucket, zipped or unpacked.",
-        job_timeout=_S3_DEPLOY_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.SOURCE, "CodeCommit"),
-        input_artifacts=_bounds(0),
-        output_artifacts=_bounds(1),
-        properties=(
-            ConfigurationProperty(
-                name="RepositoryName",
-                required=True,
-                key=True,
-                type=_STRING,
-                description="Repository watched for new commits.",
-            ),
-            ConfigurationProperty(
-                name="BranchName",
-                required=True,
-                type=_STRING,
-                description="Branch watched for new commits.",
-            ),
-            ConfigurationProperty(
-                name="PollForSourceChanges",
-                required=False,
-                type=_BOOLEAN,
-                description="Poll the repository for changes; polling is on when omitted.",
-            ),
-            ConfigurationProperty(
-                name="OutputArtifactFormat",
-                required=False,
-                type=_STRING,
-                description="CODE_ZIP (default) or CODEBUILD_CLONE_REF, which only CodeBuild "
-                "actions can consume.",
-            ),
-        ),
-        description="Start on commits to a CodeCommit branch and emit its contents.",
-        job_timeout=_DEFAULT_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.SOURCE, "CodeStarSourceConnection"),
-        input_artifacts=_bounds(0),
-        output_artifacts=_bounds(1),
-        properties=(
-            ConfigurationProperty(
-                name="ConnectionArn",
-                required=True,
-                key=True,
-                type=_STRING,
-                description="Connection that grants access to the hosted repository.",
-            ),
-            ConfigurationProperty(
-                name="FullRepositoryId",
-                required=True,
-                key=True,
-                type=_STRING,
-                description="Owner and repository name, as owner/repo.",
-            ),
-            ConfigurationProperty(
-                name="BranchName",
-                required=True,
-                type=_STRING,
-                description="Branch watched for new commits.",
-            ),
-            ConfigurationProperty(
-                name="OutputArtifactFormat",
-                required=False,
-                type=_STRING,
-                description="CODE_ZIP (default) or CODEBUILD_CLONE_REF, which only CodeBuild "
-                "actions can consume.",
-            ),
-            ConfigurationProperty(
-                name="DetectChanges",
-                required=False,
-                type=_BOOLEAN,
-                description="Start the pipeline on new commits; true when omitted.",
-            ),
-        ),
-        description="Start on commits to a hosted Git repository reached through a connection.",
-        job_timeout=_DEFAULT_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.SOURCE, "Git"),
-        input_artifacts=_bounds(0),
-        output_artifacts=_bounds(1),
-        properties=(
-            ConfigurationProperty(
-                name="RepositoryUrl",
-                required=True,
-                key=True,
-                type=_STRING,
-                description="Repository to fetch: any URL git can clone from, or a local path.",
-            ),
-            ConfigurationProperty(
-                name="BranchName",
-                required=False,
-                type=_STRING,
-                description="Branch to follow; main when omitted.",
-            ),
-        ),
-        description="Conveyor's plain Git source: emit a branch of any Git repository.",
-        job_timeout=_DEFAULT_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.SOURCE, "S3"),
-        input_artifacts=_bounds(0),
-        output_artifacts=_bounds(1),
-        properties=(
-            ConfigurationProperty(
-                name="S3Bucket",
-                required=True,
-                key=True,
-                type=_STRING,
-                description="Versioned bucket watched for new object versions.",
-            ),
-            ConfigurationProperty(
-                name="S3ObjectKey",
-                required=True,
-                key=True,
-                type=_STRING,
-                description="Key of the object (usually a zip) watched for new versions.",
-            ),
-            ConfigurationProperty(
-                name="PollForSourceChanges",
-                required=False,
-                type=_BOOLEAN,
-                description="Poll the bucket for changes; polling is on when omitted.",
-            ),
-            ConfigurationProperty(
-                name="AllowOverrideForS3ObjectKey",
-                required=False,
-                type=_BOOLEAN,
-                description="Let a source revision override at start replace S3ObjectKey; "
-                "false when omitted.",
-            ),
-        ),
-        description="Start on new versions of an object in a bucket and emit that object.",
-        job_timeout=_DEFAULT_TIMEOUT,
-    ),
-    ActionType(
-        id=_aws_id(ActionCategory.TEST, "CodeBuild"),
-        input_artifacts=_CODEBUILD_INPUTS,
-        output_artifacts=_CODEBUILD_OUTPUTS,
-        properties=_CODEBUILD_PROPERTIES,
-        description="Run tests from a buildspec over the input artifacts.",
-        job_timeout=_DEFAULT_TIMEOUT,
-    ),
-)
+def _action_type(raw: dict[str, Any]) -> ActionType:
+    unknown = set(raw) - _ENTRY_KEYS
+    if unknown:
+        raise ValueError(f"catalog entry {raw.get('provider')}: unknown keys {sorted(unknown)}")
+    runs = raw.get("runs") or {}
+    found = ActionType(
+        id=ActionTypeId(raw["category"], raw["owner"], raw["provider"], raw["version"]),
+        input_artifacts=ArtifactBounds(*raw["inputArtifacts"]),
+        output_artifacts=ArtifactBounds(*raw["outputArtifacts"]),
+        properties=tuple(_property(p) for p in raw["properties"]),
+        description=raw["description"],
+        job_timeout=int(raw["jobTimeout"]),
+        local=bool(runs.get("local", False)),
+        needs=runs.get("needs"),
+    )
+    return replace(found, description=f"{found.description} {how_it_runs(found)}")
+
+
+def _load() -> tuple[ActionType, ...]:
+    text = Path(__file__).with_name("catalog.json").read_text(encoding="utf-8")
+    return tuple(_action_type(entry) for entry in json.loads(text)["actionTypes"])
+
+
+BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = _load()
 
 _BY_ID: dict[ActionTypeId, ActionType] = {t.id: t for t in BUILTIN_ACTION_TYPES}
 

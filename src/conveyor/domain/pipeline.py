@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from conveyor.domain.actiontype import ActionCategory, ActionTypeId
+from conveyor.domain.gitfilters import GitConfiguration, parse_git_configuration
 
 MASK = "****"
 DEFAULT_RUN_ORDER = 1
@@ -101,6 +102,7 @@ class VariableDeclaration:
 class Trigger:
     provider_type: str
     source_action_name: str
+    git: GitConfiguration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +211,11 @@ def parse_pipeline(raw: Mapping[str, Any]) -> Pipeline:
             for v in _items(raw.get("variables"))
         ),
         triggers=tuple(
-            Trigger(t["providerType"], t["gitConfiguration"]["sourceActionName"])
+            Trigger(
+                t["providerType"],
+                t["gitConfiguration"]["sourceActionName"],
+                parse_git_configuration(t["gitConfiguration"]),
+            )
             for t in _items(raw.get("triggers"))
         ),
     )

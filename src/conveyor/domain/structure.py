@@ -17,6 +17,7 @@ from conveyor.domain.errors import (
     InvalidStageDeclarationException,
     InvalidStructureException,
 )
+from conveyor.domain.gitfilters import INVALID_COMBINATION
 from conveyor.domain.pipeline import ExecutionMode, Pipeline, PipelineType, Stage
 from conveyor.domain.problems import Path, Problem, Resolver
 
@@ -64,7 +65,7 @@ def check(pipeline: Pipeline, resolve: Resolver, region: str) -> list[Problem]:
     problems += _check_stages(pipeline)
     for s, stage in enumerate(pipeline.stages):
         for a, action in enumerate(stage.actions):
-            problems += check_action(("stages", s, "actions", a), stage, action, resolve)
+            problems += check_action(("stages", s, "actions", a), stage, action, resolve, region)
     problems += _check_artifacts(pipeline)
     problems += _check_namespaces(pipeline)
     problems += _check_variables_and_triggers(pipeline)
@@ -331,6 +332,14 @@ def _check_variables_and_triggers(pipeline: Pipeline) -> list[Problem]:
                     InvalidStructureException,
                     f"Trigger source action '{trigger.source_action_name}' is not a "
                     f"{CONNECTION_SOURCE} source action of the first stage.",
+                )
+            )
+        if trigger.git is not None and not trigger.git.valid:
+            problems.append(
+                Problem(
+                    ("triggers", t, "gitConfiguration"),
+                    InvalidStructureException,
+                    INVALID_COMBINATION,
                 )
             )
     return problems

@@ -71,7 +71,7 @@ class ActionTypeService:
 
     def all(self, owner: str | None = None) -> list[ActionType]:
         """Every type, built-in first, in a stable order."""
-        builtin = [t for t in BUILTIN_ACTION_TYPES if owner in (None, ActionOwner.AWS)]
+        builtin = [t for t in BUILTIN_ACTION_TYPES if owner in (None, t.id.owner)]
         with self._store.read() as tx:
             stored = [_action_type(r) for r in tx.action_types.all(owner)]
         return builtin + stored
@@ -125,9 +125,9 @@ class ActionTypeService:
         """Store a third-party type's declaration, registering it the first time."""
         action_type = from_declaration(declaration)
         type_id = action_type.id
-        if type_id.owner == ActionOwner.AWS:
-            if builtin_action_type(type_id) is None:
-                raise ActionTypeNotFoundException(f"Action type {type_id} does not exist.")
+        if type_id.owner == ActionOwner.AWS and builtin_action_type(type_id) is None:
+            raise ActionTypeNotFoundException(f"Action type {type_id} does not exist.")
+        if builtin_action_type(type_id) is not None:
             raise RequestFailedException(
                 f"Action type {type_id} is built into Conveyor and cannot be changed."
             )

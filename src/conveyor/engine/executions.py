@@ -84,71 +84,93 @@ class ExecutionService:
         source_revisions: Sequence[Mapping[str, str]] = (),
     ) -> str:
         def work(tx: Tx) -> tuple[str, Outcome]:
-            pipeline = self._pipeline(tx, name)
-            if client_token:
-                existing = tx.executions.by_token(pipeline.id, client_token)
-                if existing is not None:
-                    return existing.id, Outcome()
-            plan = self._runner.plans.get(tx, pipeline.id, pipeline.version)
-            now = self._clock.now()
-            # An automatic start that cannot run is recorded as failed, saying why; a start
-            # that someone asked for is refused instead.
-            failure = None
-            try:
-                resolved = _resolved_variables(plan, variables)
-            except ValidationException as exc:
-                if trigger_type == "StartPipelineExecution":
-                    raise
-                resolved, failure = [], exc.message
-            record = ExecutionRecord(
-                id=str(uuid.uuid4()),
-                pipeline_id=pipeline.id,
-                seq=tx.executions.next_seq(pipeline.id),
-                version=pipeline.version,
-                status=ExecutionStatus.IN_PROGRESS if failure is None else ExecutionStatus.FAILED,
-                summary=failure,
-                stage_index=0,
-                waiting=True,
-                arrived=now,
-                stop_abandon=None,
-                stop_reason=None,
+            return self.start_locked(
+                tx,
+                self._pipeline(tx, name),
                 trigger_type=trigger_type,
                 trigger_detail=trigger_detail,
-                execution_mode=pipeline.execution_mode,
-                execution_type="STANDARD",
+                variables=variables,
                 client_token=client_token,
-                variables=resolved,
-                source_revisions=_checked_revisions(plan, source_revisions),
-                outputs={},
-                artifacts={},
-                started=now,
-                updated=now,
+                source_revisions=source_revisions,
             )
-            tx.executions.insert(record)
-            trigger = {"trigger-type": trigger_type, "trigger-detail": trigger_detail or ""}
+
+        return self.write(work)
+
+    def start_locked(
+        self,
+        tx: Tx,
+        pipeline: PipelineRecord,
+        *,
+        trigger_type: str,
+        trigger_detail: str | None,
+        variables: Sequence[Mapping[str, str]] = (),
+        client_token: str | None = None,
+        source_revisions: Sequence[Mapping[str, str]] = (),
+    ) -> tuple[str, Outcome]:
+        """`start` inside a transaction that holds the pipeline's lock: for callers whose own
+        writes must commit with the execution (run `write` with it)."""
+        if client_token:
+            existing = tx.executions.by_token(pipeline.id, client_token)
+            if existing is not None:
+                return existing.id, Outcome()
+        plan = self._runner.plans.get(tx, pipeline.id, pipeline.version)
+        now = self._clock.now()
+        # An automatic start that cannot run is recorded as failed, saying why; a start
+        # that someone asked for is refused instead.
+        failure = None
+        try:
+            resolved = _resolved_variables(plan, variables)
+        except ValidationException as exc:
+            if trigger_type == "StartPipelineExecution":
+                raise
+            resolved, failure = [], exc.message
+        record = ExecutionRecord(
+            id=str(uuid.uuid4()),
+            pipeline_id=pipeline.id,
+            seq=tx.executions.next_seq(pipeline.id),
+            version=pipeline.version,
+            status=ExecutionStatus.IN_PROGRESS if failure is None else ExecutionStatus.FAILED,
+            summary=failure,
+            stage_index=0,
+            waiting=True,
+            arrived=now,
+            stop_abandon=None,
+            stop_reason=None,
+            trigger_type=trigger_type,
+            trigger_detail=trigger_detail,
+            execution_mode=pipeline.execution_mode,
+            execution_type="STANDARD",
+            client_token=client_token,
+            variables=resolved,
+            source_revisions=_checked_revisions(plan, source_revisions),
+            outputs={},
+            artifacts={},
+            started=now,
+            updated=now,
+        )
+        tx.executions.insert(record)
+        trigger = {"trigger-type": trigger_type, "trigger-detail": trigger_detail or ""}
+        self._runner.event(
+            tx,
+            pipeline,
+            PIPELINE,
+            pipeline_detail(
+                pipeline.name,
+                record.id,
+                "STARTED",
+                pipeline.version,
+                **{"execution-trigger": trigger},
+            ),
+        )
+        if failure is not None:
             self._runner.event(
                 tx,
                 pipeline,
                 PIPELINE,
-                pipeline_detail(
-                    pipeline.name,
-                    record.id,
-                    "STARTED",
-                    pipeline.version,
-                    **{"execution-trigger": trigger},
-                ),
+                pipeline_detail(pipeline.name, record.id, "FAILED", pipeline.version),
             )
-            if failure is not None:
-                self._runner.event(
-                    tx,
-                    pipeline,
-                    PIPELINE,
-                    pipeline_detail(pipeline.name, record.id, "FAILED", pipeline.version),
-                )
-                return record.id, Outcome()
-            return record.id, self._runner.advance(tx, pipeline, focus=record.id)
-
-        return self.write(work)
+            return record.id, Outcome()
+        return record.id, self._runner.advance(tx, pipeline, focus=record.id)
 
     def stop(self, name: str, execution_id: str, *, abandon: bool, reason: str | None) -> str:
         def work(tx: Tx) -> tuple[str, Outcome]:

@@ -16,10 +16,12 @@ from conveyor.engine.jobs import LEASE_SECONDS, JobService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.pipelines import PipelineService
 from conveyor.engine.plans import Plans
+from conveyor.engine.revisions import RevisionService
 from conveyor.engine.runner import Runner
 from conveyor.engine.sweeper import Retention, Sweeper
 from conveyor.engine.tags import TagService
 from conveyor.engine.views import Views
+from conveyor.engine.webhooks import WebhookService
 from conveyor.store import DuplicateKey, Store
 
 _TOKEN_KEY = "page_token_key"
@@ -48,11 +50,15 @@ class Services:
     executions: ExecutionService
     jobs: JobService
     views: Views
+    webhooks: WebhookService
+    revisions: RevisionService
     sweeper: Sweeper
     # Whether the database answers, for /health.
     health: DatabaseWatch
     # Signs page tokens; shared through the database by every server of one installation.
     token_key: bytes
+    # Built-in action types left to job workers, which may poll for them (an extension).
+    worker_types: frozenset[ActionTypeId] = frozenset()
 
     @classmethod
     def build(
@@ -63,14 +69,16 @@ class Services:
         clock: Clock | None = None,
         runnable: frozenset[ActionTypeId] = frozenset(),
         log_base: str | None = None,
+        worker_types: frozenset[ActionTypeId] = frozenset(),
     ) -> Services:
         """``runnable``: the built-in action types this process has providers for;
-        ``log_base``: the server's URL, under which ``/logs/<id>`` serves action logs."""
+        ``log_base``: the server's URL, under which ``/logs/<id>`` serves action logs;
+        ``worker_types``: the built-in types that job workers run instead."""
         clock = clock or SystemClock()
         store.on_events = log_events
         notifier = Notifier()
         plans = Plans()
-        runner = Runner(scope, clock, plans, runnable, log_base)
+        runner = Runner(scope, clock, plans, runnable | worker_types, log_base)
         executions = ExecutionService(store, scope, clock, runner, notifier)
         return cls(
             store=store,
@@ -96,6 +104,16 @@ class Services:
             executions=executions,
             jobs=JobService(store, clock, runner, executions, limits.lease_seconds),
             views=Views(store, scope, plans),
+            webhooks=WebhookService(
+                store,
+                scope,
+                clock,
+                plans,
+                executions,
+                max_tags=limits.max_tags,
+                base_url=log_base,
+            ),
+            revisions=RevisionService(scope, clock, plans, executions),
             sweeper=Sweeper(
                 store,
                 clock,
@@ -106,6 +124,7 @@ class Services:
             ),
             health=DatabaseWatch(store),
             token_key=_token_key(store),
+            worker_types=worker_types,
         )
 
 

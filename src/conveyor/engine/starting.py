@@ -9,6 +9,7 @@ written as failed at once with a message that says why.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
+from conveyor.domain.catalog import builtin_action_type, cannot_run
 from conveyor.domain.execution import ActionStarted
 from conveyor.domain.pipeline import MASK, Action, Pipeline
 from conveyor.domain.plan import APPROVAL, Plan
@@ -91,6 +93,16 @@ def _source_revision(record: ExecutionRecord, action: Action) -> str | None:
     return None
 
 
+def _source_variables(record: ExecutionRecord, action: Action) -> dict[str, str]:
+    """Output variables the change that started the execution gives the source action (a
+    pull request's), kept as JSON beside the revision it pinned."""
+    for override in record.source_revisions:
+        if override["actionName"] == action.name and override.get("outputVariables"):
+            values = json.loads(override["outputVariables"])
+            return {str(k): str(v) for k, v in values.items()}
+    return {}
+
+
 def prepare_action(
     tx: Tx,
     scope: Scope,
@@ -112,12 +124,9 @@ def prepare_action(
     start = ActionStart(effect.run_id, effect.stage, effect.action, str(uuid.uuid4()))
 
     failure: str | None = None
-    if (
-        action.type_id.owner == "AWS"
-        and action.type_id != APPROVAL
-        and (action.type_id not in runnable)
-    ):
-        failure = f"This Conveyor installation cannot run action type {action.type_id} yet."
+    builtin = builtin_action_type(action.type_id)
+    if builtin is not None and action.type_id != APPROVAL and action.type_id not in runnable:
+        failure = cannot_run(builtin)
     values = _values(record, plan.scopes[(stage.name, action.name)])
     try:
         configuration = {k: resolve(v, values) for k, v in action.config.items()}
@@ -238,7 +247,9 @@ def prepare_action(
             "environmentVariables": environment,
             "outputFiles": {o["name"]: o["files"] for o in outputs},
             "sourceRevision": _source_revision(record, action),
+            "sourceVariables": _source_variables(record, action),
             "deadline": now + timeout,
+            "region": region,
         },
     }
     queryable = (

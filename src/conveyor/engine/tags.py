@@ -46,6 +46,8 @@ class TagService:
             found = (
                 record is not None and not record.deleted and record.id.owner == ActionOwner.CUSTOM
             )
+        elif resource.kind == ResourceKind.WEBHOOK:
+            found = tx.webhooks.get(resource.name) is not None
         else:
             found = False
         if not found:

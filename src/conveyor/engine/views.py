@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor.domain.actiontype import render_url
 from conveyor.domain.arn import Scope
 from conveyor.domain.plan import Plan
 from conveyor.engine import lookup
+from conveyor.engine.actiontypes import resolver
 from conveyor.engine.plans import Plans
 from conveyor.store import (
     ActionRecord,
@@ -29,6 +31,10 @@ class ActionView:
     latest: ActionRecord | None
     revision: dict[str, Any] | None
     is_approval: bool
+    # Why change detection cannot follow this source action, when it cannot.
+    detection_problem: str | None = None
+    # The action type's entityUrlTemplate with the action's configuration.
+    entity_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,8 @@ class Views:
             )
             latest = tx.actions.latest_of_each(pipeline.id)
             entered = tx.executions.latest_in_stages(pipeline.id)
+            problems = tx.heads.problems(pipeline.id)
+            resolve = resolver(tx)
             stages = []
             for stage in plan.stages:
                 inbound = sorted(
@@ -84,12 +92,23 @@ class Views:
                         if action.is_source
                         else None
                     )
+                    action_type = resolve(action.type_id)
+                    entity_url = (
+                        render_url(
+                            action_type.urls.entity_url_template,
+                            action_type.public_configuration(action.config),
+                        )
+                        if action_type is not None
+                        else None
+                    )
                     actions.append(
                         ActionView(
                             action.name,
                             latest.get((stage.name, action.name)),
                             revision,
                             action.type_id.category == "Approval",
+                            problems.get(action.name) if action.is_source else None,
+                            entity_url,
                         )
                     )
                 stages.append(

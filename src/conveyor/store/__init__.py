@@ -22,12 +22,15 @@ from conveyor.store.database import WRITE, create_engine, describe_url, migrate
 from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from conveyor.store.events import EventRecord, Events
 from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
+from conveyor.store.heads import Heads, Leadership, PipelineBrief
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
 from conveyor.store.results import JobResultRows, Results
+from conveyor.store.revisions import ActionRevisions
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
+from conveyor.store.webhooks import WebhookRecord, Webhooks
 
 __all__ = [
     "ActionBrief",
@@ -38,6 +41,8 @@ __all__ = [
     "ExecutionRecord",
     "JobRecord",
     "JobResultRows",
+    "Leadership",
+    "PipelineBrief",
     "PipelineRecord",
     "StageRecord",
     "Store",
@@ -45,6 +50,7 @@ __all__ = [
     "StoreUnavailable",
     "TransitionRecord",
     "Tx",
+    "WebhookRecord",
 ]
 
 
@@ -62,6 +68,9 @@ class Tx:
         self.action_types = ActionTypes(conn)
         self.meta = Meta(conn)
         self.results = Results(conn)
+        self.webhooks = Webhooks(conn)
+        self.action_revisions = ActionRevisions(conn)
+        self.heads = Heads(conn)
 
 
 class Store:
@@ -87,6 +96,10 @@ class Store:
             reason = getattr(exc, "orig", None) or exc
             raise StoreUnavailable(f"cannot open the database {shown}: {reason}") from exc
         return cls(engine)
+
+    def leadership(self) -> Leadership:
+        """A lock that one process of those sharing the database holds at a time."""
+        return Leadership(self.engine)
 
     @property
     def dialect(self) -> str:

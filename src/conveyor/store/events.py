@@ -62,6 +62,11 @@ class Events:
         """Remove the events older than ``before``; how many."""
         return int(self._conn.execute(sa.delete(events).where(events.c.time < before)).rowcount)
 
+    def last_seq(self) -> int:
+        """The sequence number of the newest event (0 when there is none)."""
+        self.flush()
+        return int(self._conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0)
+
     def after(
         self, seq: int, limit: int = 1000, pipeline_name: str | None = None
     ) -> list[EventRecord]:

@@ -268,3 +268,70 @@ events = sa.Table(
     sa.Index("ix_events_pipeline_name_seq", "pipeline_name", "seq"),
     sqlite_autoincrement=True,
 )
+
+# V1 webhooks, by name. ``definition`` is the wire ``WebhookDefinition`` as accepted (secret
+# token included); ``token`` is the unguessable last part of the webhook's URL, new each time
+# a webhook of that name is created.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Column("last_triggered", sa.Float(precision=53)),
+    sa.Column("error_code", sa.String(50)),
+    sa.Column("error_message", sa.Text),
+)
+
+# Revisions handed to source actions with PutActionRevision, and the execution each started;
+# ``revision_hash`` is the SHA-256 of the revision id, which may be longer than an index allows.
+action_revisions = sa.Table(
+    "action_revisions",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(100), primary_key=True),
+    sa.Column("action", sa.String(100), primary_key=True),
+    sa.Column("revision_hash", sa.String(64), primary_key=True),
+    sa.Column("execution_id", sa.String(36), nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+)
+
+# What change detection last saw of each ref a source action follows (a branch, a tag, a pull
+# request, an S3 object), so that a restart neither misses a change nor starts one twice.
+source_heads = sa.Table(
+    "source_heads",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("action", sa.String(100), primary_key=True),
+    sa.Column("ref", sa.String(400), primary_key=True),
+    sa.Column("revision", sa.String(1500), nullable=False),
+    sa.Column("seen", sa.Float(precision=53), nullable=False),
+)
+
+# Why change detection cannot follow a source action right now (its repository is gone, its
+# branch deleted, its remote unreachable); the row goes when detection works again.
+source_problems = sa.Table(
+    "source_problems",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("action", sa.String(100), primary_key=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("since", sa.Float(precision=53), nullable=False),
+)

@@ -19,12 +19,14 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
-from conveyor.config import Settings
+from conveyor.config import Settings, SettingsError, connection_urls, read_connections
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
+from conveyor.domain.catalog import BUILTIN_ACTION_TYPES, WORKER_SETTING, builtin_action_type
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
+from conveyor.triggers.detector import Detector
 from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
 
@@ -57,10 +59,13 @@ def provider_config(settings: Settings) -> ProviderConfig:
         region=settings.region,
         account=settings.account,
         repositories=settings.repositories,
-        connections=settings.connections,
+        connections=connection_urls(settings.connections),
         secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
         cache=settings.home / "cache",
         max_artifact_bytes=settings.max_artifact_bytes,
+        aws_endpoints=settings.aws_endpoints,
+        lambda_functions=settings.lambda_functions,
+        api_url=public_url(settings),
     )
 
 
@@ -74,6 +79,9 @@ class Engine:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _pool: WorkerPool | None = None
+    # Whether this process detects source changes (servers do; `conveyor run` does not).
+    detect: bool = False
+    detector: Detector | None = None
 
     def start(self) -> None:
         """End what an earlier run of this server left running, fail the actions it was
@@ -110,6 +118,22 @@ class Engine:
         )
         watch.start()
         self._threads.append(watch)
+        if self.detect and self.settings.detect_changes:
+            self._start_detector()
+
+    def _start_detector(self) -> None:
+        self.detector = Detector(
+            self.services,
+            provider_config(self.settings),
+            read_connections(self.settings.connections),
+            buckets(self.settings),
+            poll_interval=self.settings.poll_interval,
+        )
+        thread = threading.Thread(
+            target=self.detector.run, args=(self._stop,), name="conveyor-detector", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
@@ -132,13 +156,15 @@ class Embedded:
         self.home_lock.release()
 
 
-def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
+def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool = False) -> Embedded:
     """The store, services and (not yet started) engine that ``settings`` describe, once the
     home is this process's; ``holder`` says what this process is to another that finds the
     home taken (`conveyor.home.HomeInUse`)."""
     home_lock = lock_home(settings.home, holder)
     try:
+        check_aws_settings(settings)
         built = providers(provider_config(settings))
+        left_to_workers = worker_types(settings, frozenset(built))
         store = Store.open(settings.database)
     except BaseException:
         home_lock.release()
@@ -155,8 +181,60 @@ def assemble(settings: Settings, holder: str = "conveyor run") -> Embedded:
         ),
         runnable=frozenset(built),
         log_base=public_url(settings),
+        worker_types=left_to_workers,
     )
-    return Embedded(store, services, Engine(services, settings, built), home_lock)
+    engine = Engine(services, settings, built, detect=detect)
+    return Embedded(store, services, engine, home_lock)
+
+
+def check_aws_settings(settings: Settings) -> None:
+    """``aws_endpoints`` names services some action type calls, each with a URL or ``aws``;
+    ``lambda_functions`` gives each function a ``module:function`` handler."""
+    prefix = "aws_endpoints."
+    known = sorted(
+        t.needs.removeprefix(prefix)
+        for t in BUILTIN_ACTION_TYPES
+        if t.needs and t.needs.startswith(prefix)
+    )
+    for service, endpoint in settings.aws_endpoints.items():
+        if service not in known:
+            raise SettingsError(
+                f"setting 'aws_endpoints': no action type calls {service!r} "
+                f"(services: {', '.join(known)})"
+            )
+        if not (endpoint == "aws" or str(endpoint).startswith(("http://", "https://"))):
+            raise SettingsError(
+                f"setting 'aws_endpoints': {service} must be an http(s) URL or aws, "
+                f"not {endpoint!r}"
+            )
+    for name, function in settings.lambda_functions.items():
+        handler = function.get("handler", "") if isinstance(function, Mapping) else ""
+        module, sep, attribute = str(handler).partition(":")
+        if not (module and sep and attribute):
+            raise SettingsError(
+                f"setting 'lambda_functions': {name} needs a handler written module:function"
+            )
+
+
+def worker_types(settings: Settings, runnable: frozenset[ActionTypeId]) -> frozenset[ActionTypeId]:
+    """The built-in types the settings leave to job workers, each checked: a built-in type
+    (``Owner/Category/Provider/Version``) that this process does not run itself."""
+    found = set()
+    for text in settings.worker_action_types:
+        parts = text.strip().split("/")
+        type_id = ActionTypeId(parts[1], parts[0], parts[2], parts[3]) if len(parts) == 4 else None
+        if type_id is None or builtin_action_type(type_id) is None:
+            raise SettingsError(
+                f"setting {WORKER_SETTING!r}: {text!r} is not a built-in action type "
+                "(write it as Owner/Category/Provider/Version, such as AWS/Deploy/ECS/1)"
+            )
+        if type_id in runnable:
+            raise SettingsError(
+                f"setting {WORKER_SETTING!r}: Conveyor runs {type_id} itself here; "
+                "job workers cannot take it"
+            )
+        found.add(type_id)
+    return frozenset(found)
 
 
 def public_url(settings: Settings) -> str:

@@ -30,6 +30,7 @@ from conveyor.artifacts import ArtifactStore
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.pipeline import EnvironmentVariable
+from conveyor.domain.status import JobStatus
 from conveyor.engine.jobs import JobService
 from conveyor.engine.notify import Notifier
 from conveyor.store import JobRecord
@@ -91,9 +92,22 @@ def job_context(
             for v in extra.get("environmentVariables") or ()
         ),
         source_revision=extra.get("sourceRevision"),
+        source_variables=extra.get("sourceVariables") or {},
         time_left=None if deadline is None else max(0.0, deadline - now),
         process_started=process_started,
+        job_data={k: v for k, v in data.items() if k != "conveyor"},
+        region=extra.get("region"),
     )
+
+
+def _hand_back(context: JobContext) -> None:
+    """Give back what the action's workspace borrowed, once (the action is over)."""
+    while context.when_done:
+        hand_back = context.when_done.pop()
+        try:
+            hand_back()
+        except Exception:
+            log.exception("job %s: handing back its workspace failed", context.job_id)
 
 
 class WorkerPool:
@@ -189,6 +203,7 @@ class WorkerPool:
         with self._lock:
             self._running[job.id] = (cancelled, owner)
         workspace = self._work / job.id
+        context: JobContext | None = None
         try:
             workspace.mkdir(parents=True, exist_ok=True)
             action_execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
@@ -203,6 +218,8 @@ class WorkerPool:
                     lambda pid: leftovers.record(self._work, job.id, pid),
                 )
                 result = self._provide(job, context)
+            # Before the result moves the execution on, so the next action finds it all back.
+            _hand_back(context)
             return self._report(job, result, owner)
         except ConveyorError as exc:  # the job was abandoned or timed out meanwhile
             log.info("job %s: %s", job.id, exc.message)
@@ -219,6 +236,8 @@ class WorkerPool:
             with self._lock:
                 self._running.pop(job.id, None)
             leftovers.forget(self._work, job.id)
+            if context is not None:
+                _hand_back(context)
             self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
         return None
 
@@ -231,6 +250,14 @@ class WorkerPool:
             return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
 
     def _report(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
+        if result.reported:
+            if self._jobs.get(job.id).status != JobStatus.IN_PROGRESS:
+                return None  # what the provider ran gave the job its result
+            result = JobResult.failed(
+                result.message
+                or "The action ended without putting a result for its job "
+                "(PutJobSuccessResult or PutJobFailureResult)."
+            )
         if result.succeeded:
             revision = None
             if result.revision is not None:

@@ -10,10 +10,26 @@ from functools import cache
 from types import ModuleType
 
 from conveyor.api.context import Handler
-from conveyor.api.handlers import actiontypes, executions, jobs, pipelines, tags
+from conveyor.api.handlers import (
+    actiontypes,
+    executions,
+    jobs,
+    pipelines,
+    revisions,
+    tags,
+    webhooks,
+)
 from conveyor.api.model import operation_names, snake_case
 
-MODULES: tuple[ModuleType, ...] = (pipelines, tags, actiontypes, executions, jobs)
+MODULES: tuple[ModuleType, ...] = (
+    pipelines,
+    tags,
+    actiontypes,
+    executions,
+    jobs,
+    webhooks,
+    revisions,
+)
 
 
 @cache

@@ -195,7 +195,18 @@ def _action_state(view: ActionView, parallel: bool) -> dict[str, Any]:
             or view.revision.get("revisionId"),
             created=view.revision.get("created") or (latest.updated if latest else None),
         )
-    return compact(actionName=view.name, currentRevision=revision, latestExecution=execution)
+    # Conveyor's extension (SDKs ignore members their model lacks): why change detection
+    # cannot follow this source; see docs/triggers.md.
+    detection = None
+    if view.detection_problem:
+        detection = {"status": "Failing", "message": view.detection_problem}
+    return compact(
+        actionName=view.name,
+        currentRevision=revision,
+        latestExecution=execution,
+        changeDetection=detection,
+        entityUrl=view.entity_url,
+    )
 
 
 def _stage_state(stage: StageView, parallel: bool) -> dict[str, Any]:

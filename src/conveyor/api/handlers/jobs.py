@@ -1,10 +1,12 @@
 """Job worker operations for custom actions: PollForJobs, AcknowledgeJob, GetJobDetails,
 PutJobSuccessResult, PutJobFailureResult.
 
-They serve the jobs of custom (and third-party) action types only. The jobs of built-in
-actions (Commands, CodeBuild, approvals' neighbours) belong to this server's own workers: to
-a job worker they do not exist, so nobody who learns such a job's id can read its data or
-end a running action with a forged result.
+They serve the jobs of custom (and third-party) action types, and, as an extension, of the
+built-in types the settings leave to job workers (``worker_action_types``). The jobs of the
+built-in actions this server runs (Commands, CodeBuild, ...) belong to its own workers: to a
+job worker they do not exist, so nobody who learns such a job's id can read its data or end
+a running action with a forged result; but a Lambda function run for a job reports it, as on
+AWS, so Lambda jobs are reachable by their (unguessable) id.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact, type_id_from
-from conveyor.domain.actiontype import ActionOwner
+from conveyor.domain.actiontype import ActionOwner, render_url
+from conveyor.domain.catalog import SELF_REPORTING, WORKER_SETTING
 from conveyor.domain.errors import (
     ActionTypeNotFoundException,
     JobNotFoundException,
@@ -29,9 +32,10 @@ def _wire(ctx: Context, job: JobRecord) -> dict[str, Any]:
 
 def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
     type_id = type_id_from(params["actionTypeId"])
-    if type_id.owner != ActionOwner.CUSTOM:
+    if type_id.owner != ActionOwner.CUSTOM and type_id not in ctx.services.worker_types:
         raise ActionTypeNotFoundException(
-            f"PollForJobs serves custom action types only; {type_id} is owned by {type_id.owner}."
+            f"PollForJobs serves custom action types, and the built-in types listed in "
+            f"{WORKER_SETTING}; {type_id} is neither."
         )
     action_type = ctx.services.action_types.get(type_id)
     query = params.get("queryParam") or {}
@@ -56,9 +60,34 @@ def poll_for_jobs(ctx: Context, params: Params) -> dict[str, Any]:
 def _workers_job(ctx: Context, job_id: str) -> JobRecord:
     """The job, if it is one a job worker may see: of a custom or third-party action type."""
     job = ctx.services.jobs.get(job_id)
-    if job.type_id.owner == ActionOwner.AWS:
+    if job.type_id.owner == ActionOwner.AWS and not (
+        job.type_id in ctx.services.worker_types or job.type_id in SELF_REPORTING
+    ):
         raise JobNotFoundException(f"Job {job_id} does not exist.")
     return job
+
+
+def _execution_url(ctx: Context, job: JobRecord, external_id: str | None) -> str | None:
+    """The type's executionUrlTemplate with the job's values: the action's external URL.
+    None (the action keeps its log URL) without a template or an external execution id."""
+    if not external_id:
+        return None
+    return _rendered(ctx, job, "execution", external_id=external_id)
+
+
+def _rendered(ctx: Context, job: JobRecord, which: str, **values: str) -> str | None:
+    try:
+        action_type = ctx.services.action_types.get(job.type_id)
+    except ActionTypeNotFoundException:  # deleted while its job ran
+        return None
+    templates = action_type.urls
+    template = (
+        templates.execution_url_template
+        if which == "execution"
+        else templates.revision_url_template
+    )
+    configuration = job.data["actionConfiguration"]["configuration"]
+    return render_url(template, action_type.public_configuration(configuration), **values)
 
 
 def acknowledge_job(ctx: Context, params: Params) -> dict[str, Any]:
@@ -78,11 +107,12 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
         raise ValidationException(
             "outputVariables can only be given with the final result, not with a continuationToken."
         )
-    _workers_job(ctx, params["jobId"])
+    job = _workers_job(ctx, params["jobId"])
     ctx.services.jobs.succeed(
         params["jobId"],
         summary=details.get("summary"),
         external_id=details.get("externalExecutionId"),
+        external_url=_execution_url(ctx, job, details.get("externalExecutionId")),
         percent_complete=details.get("percentComplete"),
         output_variables=params.get("outputVariables"),
         revision=compact(
@@ -90,6 +120,7 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
             revisionChangeIdentifier=revision["changeIdentifier"],
             created=revision.get("created"),
             revisionSummary=revision.get("revisionSummary"),
+            revisionUrl=_rendered(ctx, job, "revision", revision_id=revision["revision"]),
         )
         if revision
         else None,
@@ -99,10 +130,11 @@ def put_job_success_result(ctx: Context, params: Params) -> None:
 
 def put_job_failure_result(ctx: Context, params: Params) -> None:
     failure = params["failureDetails"]
-    _workers_job(ctx, params["jobId"])
+    job = _workers_job(ctx, params["jobId"])
     ctx.services.jobs.fail(
         params["jobId"],
         failure_type=failure["type"],
         message=failure["message"],
         external_id=failure.get("externalExecutionId"),
+        external_url=_execution_url(ctx, job, failure.get("externalExecutionId")),
     )

@@ -6,8 +6,8 @@ one statement per action; these tables, written as attempts start and executions
 stages, answer for a whole pipeline in one statement each. Existing history is pointed at
 as the lookups would have found it.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

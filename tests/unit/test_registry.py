@@ -1,0 +1,40 @@
+"""The registry runs exactly what the catalog says runs here, and nothing it does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conveyor.actions.base import ProviderConfig
+from conveyor.actions.registry import providers
+from conveyor.domain.catalog import BUILTIN_ACTION_TYPES
+
+ENDPOINTS = {
+    "cloudformation": "http://127.0.0.1:1",
+    "ecs": "http://127.0.0.1:1",
+    "ecr": "http://127.0.0.1:1",
+    "stepfunctions": "http://127.0.0.1:1",
+}
+APPROVAL = ("Approval", "Manual")
+
+
+def test_without_settings_only_the_local_types_run(tmp_path: Path) -> None:
+    built = set(providers(ProviderConfig(home=tmp_path)))
+    local = {t.id for t in BUILTIN_ACTION_TYPES if t.local}
+    # Approvals are local but make no job: nothing provides them.
+    assert built == {i for i in local if (i.category, i.provider) != APPROVAL}
+
+
+def test_each_setting_a_type_needs_brings_its_executor(tmp_path: Path) -> None:
+    config = ProviderConfig(
+        home=tmp_path,
+        aws_endpoints=ENDPOINTS,
+        lambda_functions={"f": {"handler": "m:f", "path": str(tmp_path)}},
+    )
+    built = set(providers(config))
+    for action_type in BUILTIN_ACTION_TYPES:
+        if action_type.needs:
+            assert action_type.id in built, action_type.id
+        elif not action_type.local:
+            assert action_type.id not in built, action_type.id
+    settings = {t.needs for t in BUILTIN_ACTION_TYPES if t.needs}
+    assert settings == {f"aws_endpoints.{name}" for name in ENDPOINTS} | {"lambda_functions"}
