@@ -31,6 +31,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from _shapes import action_type, commands, git_source
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
@@ -52,6 +54,7 @@ TIMES = "\u00d7"  # the multiplication sign, spelled out for ruff
 
 STATE_PIPELINE = "bench-state"
 STATE_STEPS = 20  # Commands actions after the source: 21 actions in all
+STATE_HISTORY = 100  # executions the pipeline has run before GetPipelineState is timed
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,12 @@ TRUST = {
 
 def declaration(role_arn: str) -> dict[str, Any]:
     """A valid two-stage pipeline (as in tests/support/declarations.py): Git, then CodeBuild."""
+    build = {
+        "name": "Build",
+        "actionTypeId": action_type("Build", "CodeBuild"),
+        "configuration": {"ProjectName": "app"},
+        "inputArtifacts": [{"name": "SourceOutput"}],
+    }
     return {
         "name": PIPELINE,
         "roleArn": role_arn,
@@ -104,39 +113,9 @@ def declaration(role_arn: str) -> dict[str, Any]:
         "stages": [
             {
                 "name": "Source",
-                "actions": [
-                    {
-                        "name": "Source",
-                        "actionTypeId": {
-                            "category": "Source",
-                            "owner": "AWS",
-                            "provider": "Git",
-                            "version": "1",
-                        },
-                        "configuration": {
-                            "RepositoryUrl": "https://example.com/app.git",
-                            "BranchName": "main",
-                        },
-                        "outputArtifacts": [{"name": "SourceOutput"}],
-                    }
-                ],
+                "actions": [git_source("https://example.com/app.git", "SourceOutput")],
             },
-            {
-                "name": "Build",
-                "actions": [
-                    {
-                        "name": "Build",
-                        "actionTypeId": {
-                            "category": "Build",
-                            "owner": "AWS",
-                            "provider": "CodeBuild",
-                            "version": "1",
-                        },
-                        "configuration": {"ProjectName": "app"},
-                        "inputArtifacts": [{"name": "SourceOutput"}],
-                    }
-                ],
-            },
+            {"name": "Build", "actions": [build]},
         ],
     }
 
@@ -144,21 +123,9 @@ def declaration(role_arn: str) -> dict[str, Any]:
 def state_declaration(role_arn: str) -> dict[str, Any]:
     """A 21-action pipeline: a Git source (a folder that does not exist, so its one execution
     fails at once), then ``STATE_STEPS`` Commands actions one after the other."""
-    source = declaration(role_arn)["stages"][0]
-    source["actions"][0]["configuration"]["RepositoryUrl"] = "/nonexistent/bench.git"
+    source = git_source("/nonexistent/bench.git", "SourceOutput")
     steps = [
-        {
-            "name": f"Step{order:02d}",
-            "actionTypeId": {
-                "category": "Compute",
-                "owner": "AWS",
-                "provider": "Commands",
-                "version": "1",
-            },
-            "commands": ["true"],
-            "inputArtifacts": [{"name": "SourceOutput"}],
-            "runOrder": order,
-        }
+        commands(f"Step{order:02d}", "true", source="SourceOutput", run_order=order)
         for order in range(1, STATE_STEPS + 1)
     ]
     return {
@@ -166,7 +133,10 @@ def state_declaration(role_arn: str) -> dict[str, Any]:
         "roleArn": role_arn,
         "artifactStore": {"type": "S3", "location": "conveyor-artifacts"},
         "pipelineType": "V2",
-        "stages": [source, {"name": "Steps", "actions": steps}],
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Steps", "actions": steps},
+        ],
     }
 
 
@@ -462,7 +432,8 @@ def report(runs: dict[tuple[str, int], Run], health: list[float], state: dict[st
     print(f"  {verdict(server_p50 < AIM_SERVER_P50_MS)}  server-side p50 {server_p50:.3f} ms")
     print(f"  {verdict(h50 < AIM_HEALTH_MS)}  /health round trip {h50:.3f} ms (TCP_NODELAY guard)")
     print(
-        f"GetPipelineState of a {STATE_STEPS + 1}-action pipeline on one connection (moto has "
+        f"GetPipelineState of a {STATE_STEPS + 1}-action pipeline with {STATE_HISTORY + 1} "
+        "executions behind it (Conveyor), on one connection (moto has "
         "no GetPipelineState: its GetPipeline of the same pipeline is the yardstick)"
     )
     for name, run in state.items():
@@ -472,6 +443,25 @@ def report(runs: dict[tuple[str, int], Run], health: list[float], state: dict[st
         )
     ours, theirs = state["conveyor GetPipelineState"].rate, state["moto GetPipeline"].rate
     print(f"  {verdict(ours >= theirs)}  GetPipelineState at {ours / theirs:.1f}{TIMES} moto")
+
+
+def _history(cp: Any) -> None:
+    """``STATE_HISTORY`` executions of the state pipeline, each failing at its source, so
+    that GetPipelineState reads a pipeline with a past, not a fresh one."""
+    for _ in range(STATE_HISTORY):
+        cp.start_pipeline_execution(name=STATE_PIPELINE)
+    deadline = time.monotonic() + START_TIMEOUT
+    pages = cp.get_paginator("list_pipeline_executions")
+    while time.monotonic() < deadline:
+        summaries = [
+            s
+            for page in pages.paginate(pipelineName=STATE_PIPELINE)
+            for s in page["pipelineExecutionSummaries"]
+        ]
+        if all(s["status"] not in ("InProgress", "Stopping") for s in summaries):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the state pipeline's executions did not end")
 
 
 def main() -> None:
@@ -495,6 +485,7 @@ def main() -> None:
         for port in ports.values():
             cp = client("codepipeline", endpoint(port))
             cp.create_pipeline(pipeline=state_declaration(role_arn))
+        _history(client("codepipeline", endpoint(ports["conveyor"])))
         get_state = call("GetPipelineState", STATE_PIPELINE)
         check_answer(ports["conveyor"], get_state)
         state = {

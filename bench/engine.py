@@ -9,22 +9,22 @@ bash, report, advance the execution. The execution that creating the pipeline st
 warm-up; a few more are then started one after the other and timed.
 
 The cost of an action is the 20-action stage's wall time divided by 20, from the server's
-timestamps (rounded to the millisecond, so within ~0.1 ms per action over the stage). The
-floor is what starting bash costs, measured in this process in the same run once the servers
-are gone: Conveyor should add at most 2 ms per action above it, or a pipeline of many small
-steps spends its time in bookkeeping. For attribution the table also times the provider's own
-process runner and the whole Commands provider as the worker runs it (fresh workspace, artifact
-copied from the shared unpacked copy, bash, workspace removed; and, for comparison, unpacking
-the zip in every action as it used to), which splits the overhead into the provider's share and
-the engine's. The same pipeline then runs on SQLite over sources of 500 and 2,000 files, whose
-per-action cost should stay within 10 ms of the 6-file one. Trigger-to-first-action runs from
-sending StartPipelineExecution to the Source action's startTime, and should stay under 20 ms;
-trigger-to-first-process runs to the moment the first step's bash started (``$EPOCHREALTIME``,
-read back as an output variable). An action's startTime is when the engine
-started it (its job queued) and its lastUpdateTime when its result was recorded, so worker
-wake-up, acknowledgement and the provider count in the action's own duration, and a gap
-between actions is the engine's time from one result to the next job queued.
-"""
+timestamps (rounded to the millisecond, so within ~0.1 ms per action over the stage). The floor
+is what starting bash costs, measured in this process in the same run once the servers are
+gone: Conveyor should add at most 3.3 ms per action above it on SQLite and 5 ms on PostgreSQL,
+or a pipeline of many small steps spends its time in bookkeeping. For attribution the table
+also times the provider's own process runner and the whole Commands provider as the worker runs
+it (fresh workspace, the shared unpacked copy lent and handed back, bash, workspace removed;
+and, for comparison, unpacking the zip in every action as it used to), which splits the
+overhead into the provider's share and the engine's. The same pipeline then runs on SQLite over
+sources of 500 and 2,000 files, whose per-action cost should stay within 10 ms of the 6-file
+one. Trigger-to-first-action runs from sending StartPipelineExecution to the Source action's
+startTime, and should stay under 20 ms; trigger-to-first-process runs to the moment the first
+step's bash started (``$EPOCHREALTIME``, read back as an output variable). An action's
+startTime is when the engine started it (its job queued) and its lastUpdateTime when its result
+was recorded, so worker wake-up, acknowledgement and the provider count in the action's own
+duration, and a gap between actions is the engine's time from one result to the next job
+queued."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from _shapes import commands, git_source
 from api import HOST, client, endpoint, free_port, subprocess_server, verdict
 from conveyor.actions.base import ArtifactLocation, JobContext
 from conveyor.actions.commands import Commands
@@ -69,7 +70,9 @@ EXECUTION_TIMEOUT = 20.0
 LARGE_TIMEOUT = 600.0  # seconds for an execution over a large source on a busy machine
 DATABASE_ENV = "CONVEYOR_TEST_DATABASE_URL"
 
-AIM_OVERHEAD_MS = 2.0
+# Milliseconds per action above the floor, by database: each job result is a transaction,
+# and on PostgreSQL each of its round trips costs more than most statements take to run.
+AIM_OVERHEAD_MS = {"sqlite": 3.3, "postgresql": 5.0}
 AIM_TRIGGER_MS = 20.0
 AIM_LARGE_MS = 10.0
 
@@ -109,27 +112,10 @@ def make_repo(path: Path, files: int = len(FILES)) -> None:
         subprocess.run(["git", *args], cwd=path, env=GIT_ENV, check=True, capture_output=True)
 
 
-def _type(category: str, provider: str) -> dict[str, str]:
-    return {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
-
-
 def declaration(repo: Path) -> dict[str, Any]:
     """Git source, then ``ACTIONS`` Commands actions in sequence over the source artifact."""
-    source = {
-        "name": "Source",
-        "actionTypeId": _type("Source", "Git"),
-        "configuration": {"RepositoryUrl": str(repo), "BranchName": "main"},
-        "outputArtifacts": [{"name": "Src"}],
-    }
-    steps: list[dict[str, Any]] = [
-        {
-            "name": f"Step{order:02d}",
-            "actionTypeId": _type("Compute", "Commands"),
-            "commands": ["true"],
-            "inputArtifacts": [{"name": "Src"}],
-            "runOrder": order,
-        }
-        for order in range(1, ACTIONS + 1)
+    steps = [
+        commands(f"Step{order:02d}", "true", run_order=order) for order in range(1, ACTIONS + 1)
     ]
     # The first step tells when its process started (bash's clock, no extra process).
     steps[0]["commands"] = ["STARTED=$EPOCHREALTIME"]
@@ -140,7 +126,7 @@ def declaration(repo: Path) -> dict[str, Any]:
         "artifactStore": {"type": "S3", "location": "artifacts"},
         "pipelineType": "V2",
         "stages": [
-            {"name": "Source", "actions": [source]},
+            {"name": "Source", "actions": [git_source(str(repo))]},
             {"name": "Steps", "actions": steps},
         ],
     }
@@ -347,7 +333,10 @@ def _provide(provider: Commands, work: Path, buckets: LocalBuckets, files: int) 
     workspace = work / uuid.uuid4().hex
     workspace.mkdir()
     with open(work / "provider.log", "a", encoding="utf-8") as log:
-        result = provider.run(_context(workspace, buckets, log, f"source-{files}.zip"))
+        context = _context(workspace, buckets, log, f"source-{files}.zip")
+        result = provider.run(context)
+    for hand_back in context.when_done:  # as the worker does once the action is over
+        hand_back()
     shutil.rmtree(workspace)
     if not result.succeeded:
         raise RuntimeError(f"the Commands provider failed: {result.message}")
@@ -450,8 +439,9 @@ def report(backends: list[Backend], measured: Floor) -> None:
     print(f"{'ms':<20}" + "".join(f"{b.name:>14}" for b in backends))
     for label, value, note in rows:
         print(f"{label:<20}" + "".join(f"{value(b):>14.3f}" for b in backends) + f"   {note}")
+    overheads = ", ".join(f"{ms} ms on {name}" for name, ms in AIM_OVERHEAD_MS.items())
     print(
-        f"aims: \u2264 {AIM_OVERHEAD_MS:.0f} ms per action above the floor, "
+        f"aims: per action above the floor \u2264 {overheads}, "
         f"trigger-to-first-action < {AIM_TRIGGER_MS:.0f} ms, per action with "
         f"{max(LARGE_SOURCES)} files within {AIM_LARGE_MS:.0f} ms of {len(FILES)} files"
     )
@@ -469,8 +459,8 @@ def report(backends: list[Backend], measured: Floor) -> None:
             continue
         trigger = b.median(lambda e: e.trigger_client_ms)
         print(
-            f"  {verdict(overhead <= AIM_OVERHEAD_MS)}  {b.name}: {overhead:.3f} ms per action "
-            "above the floor"
+            f"  {verdict(overhead <= AIM_OVERHEAD_MS[b.name])}  {b.name}: {overhead:.3f} ms "
+            "per action above the floor"
         )
         print(
             f"  {verdict(trigger < AIM_TRIGGER_MS)}  {b.name}: trigger-to-first-action "

@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from _shapes import commands, git_source
 from api import HOST, client, conveyor, endpoint, percentile, verdict
 
 EXECUTIONS = 200
@@ -53,38 +54,8 @@ def declaration(repo: Path) -> dict[str, Any]:
         "pipelineType": "V2",
         "executionMode": "PARALLEL",
         "stages": [
-            {
-                "name": "Source",
-                "actions": [
-                    {
-                        "name": "Source",
-                        "actionTypeId": {
-                            "category": "Source",
-                            "owner": "AWS",
-                            "provider": "Git",
-                            "version": "1",
-                        },
-                        "configuration": {"RepositoryUrl": str(repo), "BranchName": "main"},
-                        "outputArtifacts": [{"name": "Src"}],
-                    }
-                ],
-            },
-            {
-                "name": "Build",
-                "actions": [
-                    {
-                        "name": "Build",
-                        "actionTypeId": {
-                            "category": "Compute",
-                            "owner": "AWS",
-                            "provider": "Commands",
-                            "version": "1",
-                        },
-                        "commands": ["true"],
-                        "inputArtifacts": [{"name": "Src"}],
-                    }
-                ],
-            },
+            {"name": "Source", "actions": [git_source(str(repo))]},
+            {"name": "Build", "actions": [commands("Build", "true")]},
         ],
     }
 

@@ -3,12 +3,16 @@ database, which gets the declared schema without them, ends up exactly where the
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from conveyor.store import Store
+from conveyor.store import Store, tables
 from conveyor.store.database import HEAD, MIGRATIONS, create_engine, migrate, upgrade
 from conveyor.store.tables import metadata
 
@@ -38,3 +42,69 @@ def test_migrating_twice_changes_nothing(store: Store) -> None:
     migrate(store.engine)
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_migration_0008_points_at_the_latest_attempts_and_entries_of_existing_history(
+    database_url: str,
+) -> None:
+    from alembic import command
+
+    from tests.store.records import action, execution
+
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0007")
+            conn.execute(
+                sa.insert(tables.pipelines).values(
+                    id=7,
+                    name="old",
+                    version=1,
+                    pipeline_type="V2",
+                    execution_mode="SUPERSEDED",
+                    created=1.0,
+                    updated=1.0,
+                )
+            )
+            runs = [replace(execution(7, seq=n), started=float(n)) for n in (1, 2)]
+            for run in runs:
+                conn.execute(sa.insert(tables.executions).values(**_row(run)))
+            for n, run in enumerate(runs):
+                conn.execute(
+                    sa.insert(tables.stage_executions).values(
+                        execution_id=run.id,
+                        stage="Deploy",
+                        pipeline_id=7,
+                        status="Succeeded",
+                        attempt=1,
+                        base_attempt=1,
+                        manual_retries=0,
+                        entered=float(n),
+                        updated=1.0,
+                    )
+                )
+            attempts = [
+                replace(action(runs[0]), attempt=1, started=1.0),
+                replace(action(runs[0]), attempt=2, started=2.0),
+                replace(action(runs[1]), action="Check", started=1.5),
+            ]
+            for attempt in attempts:
+                conn.execute(sa.insert(tables.action_executions).values(**_row(attempt)))
+            command.upgrade(config, "head")
+        store = Store(engine)
+        with store.read() as tx:
+            assert tx.actions.latest_of_each(7) == {
+                ("Deploy", "Rollout"): tx.actions.get(attempts[1].id),
+                ("Deploy", "Check"): tx.actions.get(attempts[2].id),
+            }
+            assert tx.executions.latest_in_stages(7)["Deploy"].execution_id == runs[1].id
+    finally:
+        engine.dispose()
+
+
+def _row(record: object) -> dict[str, object]:
+    values = {name: getattr(record, name) for name in record.__dataclass_fields__}  # type: ignore[attr-defined]
+    return {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in values.items()}

@@ -97,14 +97,14 @@ def finish_action(
             },
         ),
     )
-    return runner.advance(tx, pipeline)
+    return runner.advance(tx, pipeline, focus=action.execution_id)
 
 
 def _publish(tx: Tx, action: ActionRecord, finish: Finish, now: float) -> None:
     namespace = action.input.get("namespace")
     if not namespace and not action.output_artifacts:
         # Nothing to publish: the execution only learns that it changed.
-        tx.executions.update(action.execution_id, None, updated=now)
+        tx.executions.require_update(action.execution_id, None, updated=now)
         return
     execution = tx.executions.get(action.execution_id)
     assert execution is not None
@@ -122,4 +122,6 @@ def _publish(tx: Tx, action: ActionRecord, finish: Finish, now: float) -> None:
         if finish.revision:
             entry.update(finish.revision)
         artifacts[artifact["name"]] = entry
-    tx.executions.update(execution.id, None, outputs=outputs, artifacts=artifacts, updated=now)
+    tx.executions.require_update(
+        execution.id, None, outputs=outputs, artifacts=artifacts, updated=now
+    )

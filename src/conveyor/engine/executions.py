@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from conveyor.domain.arn import Scope
@@ -169,7 +170,7 @@ class ExecutionService:
                 pipeline_detail(pipeline.name, record.id, "FAILED", pipeline.version),
             )
             return record.id, Outcome()
-        return record.id, self._runner.advance(tx, pipeline)
+        return record.id, self._runner.advance(tx, pipeline, focus=record.id)
 
     def stop(self, name: str, execution_id: str, *, abandon: bool, reason: str | None) -> str:
         def work(tx: Tx) -> tuple[str, Outcome]:
@@ -225,7 +226,8 @@ class ExecutionService:
                     pipeline.id, stage, direction, enabled, reason, caller, self._clock.now()
                 )
             )
-            return None, self._runner.advance(tx, pipeline)
+            # The row read says nothing of the transition just written.
+            return None, self._runner.advance(tx, replace(pipeline, any_disabled=None))
 
         self.write(work)
 

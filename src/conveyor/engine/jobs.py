@@ -28,7 +28,7 @@ from conveyor.engine.clock import Clock
 from conveyor.engine.completion import Finish, finish_action
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.runner import Outcome, Runner
-from conveyor.store import JobRecord, PipelineRecord, Store, Tx
+from conveyor.store import JobRecord, JobResultRows, Store, Tx
 
 # A worker that reports a result and takes its next job at once: the types it runs, its id.
 Taker = tuple[Sequence[ActionTypeId], str]
@@ -87,12 +87,7 @@ class JobService:
             if not tx.jobs.claimable(types, 1):
                 return None
         with self._store.write() as tx:
-            now = self._clock.now()
-            for job in tx.jobs.claimable(types, 1):
-                taken = _take(tx, job, JobStatus.IN_PROGRESS, owner, now + self.lease, now)
-                if taken is not None:
-                    return taken
-            return None
+            return self._take_next(tx, types, owner)
 
     def get(self, job_id: str) -> JobRecord:
         with self._store.read() as tx:
@@ -144,13 +139,9 @@ class JobService:
             )
 
         def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
-            job, pipeline = self._active(tx, job_id)
+            found = self._settle(tx, job_id, JobStatus.SUCCEEDED)
+            job, action, pipeline = found.job, found.action, found.pipeline
             now = self._clock.now()
-            tx.jobs.update(
-                job.id, job.status, status=JobStatus.SUCCEEDED, lease_until=None, updated=now
-            )
-            action = tx.actions.get(job.action_execution_id)
-            assert action is not None
             if continuation_token:
                 data = dict(job.data)
                 data["continuationToken"] = continuation_token
@@ -203,16 +194,8 @@ class JobService:
         """Report failure; ``next_for`` as for `succeed`."""
 
         def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
-            job, pipeline = self._active(tx, job_id)
-            tx.jobs.update(
-                job.id,
-                job.status,
-                status=JobStatus.FAILED,
-                lease_until=None,
-                updated=self._clock.now(),
-            )
-            action = tx.actions.get(job.action_execution_id)
-            assert action is not None
+            found = self._settle(tx, job_id, JobStatus.FAILED)
+            action, pipeline = found.action, found.pipeline
             finish = Finish(
                 succeeded=False,
                 external_id=external_id,
@@ -232,24 +215,40 @@ class JobService:
         if next_for is None:
             return None, outcome
         types, owner = next_for
-        now = self._clock.now()
-        for job in tx.jobs.claimable(types, 1):
-            taken = _take(tx, job, JobStatus.IN_PROGRESS, owner, now + self.lease, now)
-            if taken is not None:
-                outcome.jobs_queued = max(0, outcome.jobs_queued - 1)
-                return taken, outcome
-        return None, outcome
+        # The events go first, so that on PostgreSQL they travel with the claim.
+        tx.events.flush()
+        taken = self._take_next(tx, types, owner)
+        if taken is not None:
+            outcome.jobs_queued = max(0, outcome.jobs_queued - 1)
+        return taken, outcome
 
-    def _active(self, tx: Tx, job_id: str) -> tuple[JobRecord, PipelineRecord]:
-        """The job, still waiting for its result, and its pipeline locked."""
-        pipeline = tx.pipelines.lock_of_job(job_id)
-        # Read once the lock is held: another server may have changed the job meanwhile.
-        job = _job(tx, job_id)
-        if pipeline is None or job.status not in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS):
-            raise InvalidJobStateException(
-                f"Job {job_id} is {job.status}; it no longer takes a result."
-            )
-        return job, pipeline
+    def _take_next(self, tx: Tx, types: Sequence[ActionTypeId], owner: str) -> JobRecord | None:
+        """The oldest queued job of these types, now in progress for ``owner``."""
+        now = self._clock.now()
+        nonce = secrets.token_hex(8)
+        return tx.jobs.take_next(types, JobStatus.IN_PROGRESS, nonce, owner, now + self.lease, now)
+
+    def _settle(self, tx: Tx, job_id: str, status: JobStatus) -> JobResultRows:
+        """Lock the job's pipeline and move the job, still waiting for its result, to
+        ``status``; the job, its attempt and its pipeline as they were."""
+        found = tx.results.lock_for(job_id)
+        if found is None:
+            raise JobNotFoundException(f"Job {job_id} does not exist.")
+
+        def missed() -> None:
+            job = tx.jobs.get(job_id)
+            state = job.status if job is not None else "gone"
+            raise InvalidJobStateException(f"Job {job_id} is {state}; it no longer takes a result.")
+
+        if found.job.status not in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS):
+            missed()
+        # A built-in job's data served its one run: nobody reads it once the job is done
+        # (the job API serves only custom and third-party jobs), so it is not kept. The
+        # update is guarded by the job being active, whatever the row read said: on
+        # PostgreSQL that read may predate the lock.
+        trim = found.job.type_id.owner == "AWS"
+        tx.jobs.finish(job_id, status, self._clock.now(), trim=trim, missed=missed)
+        return found
 
 
 def _take(

@@ -82,8 +82,6 @@ class Runner:
         self.runnable = runnable
         self.log_base = log_base
 
-    # -- snapshot ---------------------------------------------------------------------------
-
     # -- advancing --------------------------------------------------------------------------
 
     def advance(
@@ -93,12 +91,16 @@ class Runner:
         command: Command | None = None,
         extra: Iterable[ExecutionRecord] = (),
         latest_in_stage: dict[str, str] | None = None,
+        focus: str | None = None,
     ) -> Outcome:
-        """Apply ``command`` (if any) and everything that follows from the current state."""
+        """Apply ``command`` (if any) and everything that follows from the current state.
+
+        ``focus``: the execution the change is about, when it is about one (see
+        `load_snapshot`)."""
         outcome = Outcome()
         extra = list(extra)
         for _ in range(MAX_ROUNDS):
-            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra)
+            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus)
             if latest_in_stage is not None and command is not None:
                 snapshot = Snapshot(
                     snapshot.version,
@@ -131,25 +133,21 @@ class Runner:
         for effect in effects:
             version = versions.get(effect.run_id, pipeline.version)
             if isinstance(effect, RunMoved):
-                _require(
-                    tx.executions.update(
-                        effect.run_id,
-                        None,
-                        stage_index=effect.stage_index,
-                        waiting=effect.waiting,
-                        arrived=effect.arrived,
-                        updated=now,
-                    )
+                tx.executions.require_update(
+                    effect.run_id,
+                    None,
+                    stage_index=effect.stage_index,
+                    waiting=effect.waiting,
+                    arrived=effect.arrived,
+                    updated=now,
                 )
             elif isinstance(effect, RunStatusChanged):
-                _require(
-                    tx.executions.update(
-                        effect.run_id,
-                        effect.old,
-                        status=effect.new,
-                        summary=effect.summary,
-                        updated=now,
-                    )
+                tx.executions.require_update(
+                    effect.run_id,
+                    effect.old,
+                    status=effect.new,
+                    summary=effect.summary,
+                    updated=now,
                 )
                 record = records.get(effect.run_id)
                 extra: dict[str, Any] = {}
@@ -165,14 +163,12 @@ class Runner:
                     pipeline_detail(pipeline.name, effect.run_id, state, version, **extra),
                 )
             elif isinstance(effect, StopRecorded):
-                _require(
-                    tx.executions.update(
-                        effect.run_id,
-                        None,
-                        stop_abandon=effect.abandon,
-                        stop_reason=effect.reason,
-                        updated=now,
-                    )
+                tx.executions.require_update(
+                    effect.run_id,
+                    None,
+                    stop_abandon=effect.abandon,
+                    stop_reason=effect.reason,
+                    updated=now,
                 )
                 if effect.run_id in records:
                     records[effect.run_id] = _with_stop(records[effect.run_id], effect)
@@ -199,10 +195,8 @@ class Runner:
                     stage_detail(pipeline.name, effect.run_id, effect.stage, state, version),
                 )
             elif isinstance(effect, StageStatusChanged):
-                _require(
-                    tx.executions.set_stage_status(
-                        effect.run_id, effect.stage, effect.old, effect.new, now
-                    )
+                tx.executions.require_stage_status(
+                    effect.run_id, effect.stage, effect.old, effect.new, now
                 )
                 self.event(
                     tx,

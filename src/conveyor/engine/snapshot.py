@@ -1,4 +1,12 @@
-"""Loading what the decider needs to know about a pipeline, in a few queries."""
+"""Loading what the decider needs to know about a pipeline, in a few queries.
+
+Two statements in the common case: the pipeline's active executions, then the stage each is
+in with the attempts of its actions. Transitions are read only when the pipeline row said
+one is disabled. A PARALLEL pipeline never makes one execution wait for another, so when the
+caller names the execution an event is about (``focus``), only that one is loaded: every
+committed state is settled, so the others have nothing to do, and the cost of an event does
+not grow with the number of executions running beside it.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +19,26 @@ from conveyor.domain.status import ActionStatus, ExecutionStatus, StageStatus
 from conveyor.engine.plans import Plans
 from conveyor.store import ExecutionRecord, PipelineRecord, Tx
 
+_ACTIVE = (ExecutionStatus.IN_PROGRESS, ExecutionStatus.STOPPING)
+
 
 def load_snapshot(
-    tx: Tx, plans_cache: Plans, pipeline: PipelineRecord, extra: Iterable[ExecutionRecord] = ()
+    tx: Tx,
+    plans_cache: Plans,
+    pipeline: PipelineRecord,
+    extra: Iterable[ExecutionRecord] = (),
+    focus: str | None = None,
 ) -> tuple[Snapshot, dict[str, ExecutionRecord]]:
     """The pipeline's live state: its active executions (plus ``extra``) where they are, the
-    latest attempts of the actions in their current stages, and which stages are closed."""
-    records = {r.id: r for r in tx.executions.active(pipeline.id)}
+    latest attempts of the actions in their current stages, and which stages are closed.
+
+    ``focus``: the execution the event is about; in PARALLEL mode, the only one loaded."""
+    if focus is not None and pipeline.execution_mode == ExecutionMode.PARALLEL:
+        found = tx.executions.get(focus)
+        active = [found] if found is not None and found.status in _ACTIVE else []
+    else:
+        active = tx.executions.active(pipeline.id)
+    records = {r.id: r for r in active}
     for record in extra:
         records[record.id] = record
     current = plans_cache.get(tx, pipeline.id, pipeline.version)
@@ -30,23 +51,22 @@ def load_snapshot(
         for r in records.values()
         if not r.waiting and r.stage_index < len(plans[r.version].stages)
     ]
-    stages = {(s.execution_id, s.stage): s for s in tx.executions.stages_at(inside)}
-    briefs = tx.actions.briefs(inside)
+    stages = {
+        (s.execution_id, s.stage): (s, briefs)
+        for s, briefs in tx.executions.stages_with_actions(inside)
+    }
     runs = []
     for record in records.values():
         plan = plans[record.version]
         stage_run = None
         if not record.waiting and record.stage_index < len(plan.stages):
             name = plan.stages[record.stage_index].name
-            stage = stages.get((record.id, name))
-            if stage is not None:
+            found_stage = stages.get((record.id, name))
+            if found_stage is not None:
+                stage, briefs = found_stage
                 actions: dict[str, ActionRun] = {}
                 for b in briefs:
-                    if (
-                        b.execution_id == record.id
-                        and b.stage == name
-                        and (b.attempt >= stage.base_attempt)
-                    ):
+                    if b.attempt >= stage.base_attempt:
                         actions[b.action] = ActionRun(
                             b.id, b.action, ActionStatus(b.status), b.attempt, b.error_message
                         )
@@ -81,6 +101,8 @@ def load_snapshot(
 
 def _closed(tx: Tx, pipeline: PipelineRecord, plan: Plan) -> frozenset[str]:
     """Stages whose way in is disabled: their inbound, or the previous stage's outbound."""
+    if pipeline.any_disabled is False:
+        return frozenset()
     disabled = {(t.stage, t.direction) for t in tx.transitions.of(pipeline.id) if not t.enabled}
     if not disabled:
         return frozenset()

@@ -66,11 +66,17 @@ class Views:
         return lookup.execution(tx, self._scope, pipeline, execution_id)
 
     def state(self, name: str) -> StateView:
+        """A handful of statements whatever the pipeline's size or history: the latest
+        attempt of every action, and the latest execution of every stage, are one each."""
         with self._store.read() as tx:
             pipeline = self._pipeline(tx, name)
             plan: Plan = self._plans.get(tx, pipeline.id, pipeline.version)
             active = tx.executions.active(pipeline.id)
-            transitions = tx.transitions.of(pipeline.id)
+            transitions = (
+                tx.transitions.of(pipeline.id) if pipeline.any_disabled is not False else []
+            )
+            latest = tx.actions.latest_of_each(pipeline.id)
+            entered = tx.executions.latest_in_stages(pipeline.id)
             problems = tx.heads.problems(pipeline.id)
             resolve = resolver(tx)
             stages = []
@@ -81,7 +87,6 @@ class Views:
                 )
                 actions = []
                 for action in stage.stage.actions:
-                    latest = tx.actions.latest_of_pipeline(pipeline.id, stage.name, action.name)
                     revision = (
                         tx.actions.latest_revision(pipeline.id, stage.name, action.name)
                         if action.is_source
@@ -99,7 +104,7 @@ class Views:
                     actions.append(
                         ActionView(
                             action.name,
-                            latest,
+                            latest.get((stage.name, action.name)),
                             revision,
                             action.type_id.category == "Approval",
                             problems.get(action.name) if action.is_source else None,
@@ -112,7 +117,7 @@ class Views:
                         stage.index,
                         inbound,
                         _transition(transitions, plan, stage.index),
-                        tx.executions.latest_in_stage(pipeline.id, stage.name),
+                        entered.get(stage.name),
                         actions,
                     )
                 )

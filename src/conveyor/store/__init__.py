@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from conveyor.store import fast
 from conveyor.store.actions import ActionBrief, ActionRecord, Actions
 from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
 from conveyor.store.audit import Audit, AuditRecord
@@ -27,6 +28,7 @@ from conveyor.store.identities import Identities, KeyOwner, KeyRecord, Principal
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines, SecretBox
+from conveyor.store.results import JobResultRows, Results
 from conveyor.store.revisions import ActionRevisions
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
@@ -41,6 +43,7 @@ __all__ = [
     "EventRecord",
     "ExecutionRecord",
     "JobRecord",
+    "JobResultRows",
     "KeyOwner",
     "KeyRecord",
     "Leadership",
@@ -76,6 +79,7 @@ class Tx:
         self.tags = Tags(conn)
         self.action_types = ActionTypes(conn)
         self.meta = Meta(conn)
+        self.results = Results(conn)
         self.webhooks = Webhooks(conn)
         self.action_revisions = ActionRevisions(conn)
         self.heads = Heads(conn)
@@ -141,10 +145,14 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE: write})
-                with conn.begin():
-                    tx = Tx(conn, None if write else self._declarations, self.box)
-                    yield tx
-                    tx.events.flush()
+                try:
+                    with conn.begin():
+                        tx = Tx(conn, None if write else self._declarations, self.box)
+                        yield tx
+                        tx.events.flush()
+                        fast.flush(conn)
+                finally:
+                    fast.forget(conn)
             if tx.events.appended and self.on_events is not None:
                 self.on_events(tx.events.appended)
         except sa.exc.IntegrityError as exc:

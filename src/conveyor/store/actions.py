@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from conveyor.store import fast
-from conveyor.store.rows import dumps, guarded_update, insert, loads
-from conveyor.store.tables import action_executions
+from conveyor.store.rows import dumps, guarded_update, insert, loads, upsert
+from conveyor.store.tables import action_executions, latest_actions
 
 _BRIEF = sa.select(
     action_executions.c.id,
@@ -47,6 +47,12 @@ _LATEST_REVISION = (
     .limit(1)
 )
 _BY_ID = sa.select(action_executions).where(action_executions.c.id == sa.bindparam("id"))
+_LATEST_OF_EACH = (
+    sa.select(action_executions)
+    .select_from(latest_actions)
+    .join(action_executions, action_executions.c.id == latest_actions.c.action_execution_id)
+    .where(latest_actions.c.pipeline_id == sa.bindparam("pipeline_id"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,9 @@ class Actions:
             for name in ActionRecord.__dataclass_fields__
         }
         insert(self._conn, action_executions, values)
+        # Attempts start in time order, so the one inserted last is the latest.
+        key = {"pipeline_id": record.pipeline_id, "stage": record.stage, "action": record.action}
+        upsert(self._conn, latest_actions, key, {"action_execution_id": record.id})
 
     def get(self, action_execution_id: str) -> ActionRecord | None:
         rows = fast.fetch(self._conn, _BY_ID, {"id": action_execution_id})
@@ -163,6 +172,12 @@ class Actions:
         keys = {"pipeline_id": pipeline_id, "stage": stage, "action": action}
         rows = fast.fetch(self._conn, _LATEST_OF_PIPELINE, keys)
         return _record(rows[0]) if rows else None
+
+    def latest_of_each(self, pipeline_id: int) -> dict[tuple[str, str], ActionRecord]:
+        """`latest_of_pipeline` of every action of the pipeline that has run, by (stage,
+        action), in one statement."""
+        rows = fast.fetch(self._conn, _LATEST_OF_EACH, {"pipeline_id": pipeline_id})
+        return {(row["stage"], row["action"]): _record(row) for row in rows}
 
     def by_token(
         self, pipeline_id: int, stage: str, action: str, token: str

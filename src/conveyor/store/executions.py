@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from conveyor.store import fast
-from conveyor.store.rows import dumps, guarded_update, insert, loads
-from conveyor.store.tables import executions, stage_executions
+from conveyor.store.actions import ActionBrief
+from conveyor.store.rows import dumps, guarded_update, insert, loads, required_update, upsert
+from conveyor.store.tables import action_executions, executions, latest_stages, stage_executions
 
 _ACTIVE = sa.select(executions).where(
     executions.c.pipeline_id == sa.bindparam("pipeline_id"),
@@ -31,9 +32,48 @@ _LATEST_IN_STAGE = (
     .order_by(stage_executions.c.entered.desc())
     .limit(1)
 )
+
+
+_LATEST_IN_STAGES = (
+    sa.select(stage_executions)
+    .select_from(latest_stages)
+    .join(
+        stage_executions,
+        sa.and_(
+            stage_executions.c.execution_id == latest_stages.c.execution_id,
+            stage_executions.c.stage == latest_stages.c.stage,
+        ),
+    )
+    .where(latest_stages.c.pipeline_id == sa.bindparam("pipeline_id"))
+)
 _STAGE_AT = sa.select(stage_executions).where(
     stage_executions.c.execution_id == sa.bindparam("execution_id"),
     stage_executions.c.stage == sa.bindparam("stage"),
+)
+# A stage execution with every attempt of its actions (none yet: one row of NULLs for them).
+_BRIEF_COLUMNS = ("id", "action", "status", "attempt", "error_message")
+_WITH_ACTIONS = (
+    sa.select(
+        stage_executions,
+        *(action_executions.c[name].label(f"action_{name}") for name in _BRIEF_COLUMNS),
+    )
+    .select_from(stage_executions)
+    .outerjoin(
+        action_executions,
+        sa.and_(
+            action_executions.c.execution_id == stage_executions.c.execution_id,
+            action_executions.c.stage == stage_executions.c.stage,
+        ),
+    )
+)
+_WITH_ACTIONS_AT = _WITH_ACTIONS.where(
+    stage_executions.c.execution_id == sa.bindparam("execution_id"),
+    stage_executions.c.stage == sa.bindparam("stage"),
+)
+_WITH_ACTIONS_IN = _WITH_ACTIONS.where(
+    sa.tuple_(stage_executions.c.execution_id, stage_executions.c.stage).in_(
+        sa.bindparam("pairs", expanding=True)
+    )
 )
 
 
@@ -145,6 +185,14 @@ class Executions:
                 values[name] = dumps(values[name])
         return guarded_update(self._conn, executions, {"id": execution_id}, expected, values)
 
+    def require_update(self, execution_id: str, expected: str | None, **values: Any) -> None:
+        """Change the execution, which must be in status ``expected`` (any, when None);
+        otherwise `StoreError`, maybe only at the next statement (see `required_update`)."""
+        for name in _JSON:
+            if name in values:
+                values[name] = dumps(values[name])
+        required_update(self._conn, executions, {"id": execution_id}, expected, values)
+
     def page(
         self, pipeline_id: int, before_seq: int | None, limit: int, succeeded_in: str | None
     ) -> list[ExecutionRecord]:
@@ -183,6 +231,39 @@ class Executions:
         rows = self._conn.execute(_STAGES_AT, {"pairs": list(stages)})
         return [_stage(r._mapping) for r in rows]
 
+    def stages_with_actions(
+        self, stages: Sequence[tuple[str, str]]
+    ) -> list[tuple[StageRecord, list[ActionBrief]]]:
+        """The stage executions of these (execution id, stage) pairs, each with every attempt
+        of its actions, oldest first: what `stages_at` and `Actions.briefs` give, in one
+        statement."""
+        if not stages:
+            return []
+        if len(stages) <= fast.FEW_KEYS:
+            rows = [
+                row
+                for execution_id, stage in dict.fromkeys(stages)
+                for row in fast.fetch(
+                    self._conn, _WITH_ACTIONS_AT, {"execution_id": execution_id, "stage": stage}
+                )
+            ]
+        else:
+            rows = [
+                dict(r._mapping)
+                for r in self._conn.execute(_WITH_ACTIONS_IN, {"pairs": list(stages)})
+            ]
+        found: dict[tuple[str, str], tuple[StageRecord, list[ActionBrief]]] = {}
+        for row in rows:
+            brief = {name: row.pop(f"action_{name}") for name in _BRIEF_COLUMNS}
+            key = (row["execution_id"], row["stage"])
+            if key not in found:
+                found[key] = (_stage(row), [])
+            if brief["id"] is not None:
+                found[key][1].append(ActionBrief(execution_id=key[0], stage=key[1], **brief))
+        for _, briefs in found.values():
+            briefs.sort(key=lambda b: b.attempt)
+        return list(found.values())
+
     def stage(self, execution_id: str, stage: str) -> StageRecord | None:
         query = sa.select(stage_executions).where(
             stage_executions.c.execution_id == execution_id, stage_executions.c.stage == stage
@@ -206,6 +287,12 @@ class Executions:
                 "updated": now,
             },
         )
+        self._entered(pipeline_id, stage, execution_id)
+
+    def _entered(self, pipeline_id: int, stage: str, execution_id: str) -> None:
+        """Point at the execution that entered ``stage`` last: this one, now."""
+        key = {"pipeline_id": pipeline_id, "stage": stage}
+        upsert(self._conn, latest_stages, key, {"execution_id": execution_id})
 
     def retry_stage(
         self, execution_id: str, stage: str, expected: str, attempt: int, base: int, now: float
@@ -219,7 +306,12 @@ class Executions:
             "entered": now,
             "updated": now,
         }
-        return guarded_update(self._conn, stage_executions, key, expected, values)
+        if not guarded_update(self._conn, stage_executions, key, expected, values):
+            return False
+        retried = self.stage(execution_id, stage)
+        assert retried is not None
+        self._entered(retried.pipeline_id, stage, execution_id)
+        return True
 
     def set_stage_status(
         self, execution_id: str, stage: str, expected: str, new: str, now: float
@@ -228,6 +320,20 @@ class Executions:
         return guarded_update(
             self._conn, stage_executions, key, expected, {"status": new, "updated": now}
         )
+
+    def require_stage_status(
+        self, execution_id: str, stage: str, expected: str, new: str, now: float
+    ) -> None:
+        """`set_stage_status` for a move that must succeed, as `require_update`."""
+        key = {"execution_id": execution_id, "stage": stage}
+        values = {"status": new, "updated": now}
+        required_update(self._conn, stage_executions, key, expected, values)
+
+    def latest_in_stages(self, pipeline_id: int) -> dict[str, StageRecord]:
+        """`latest_in_stage` of every stage of the pipeline that was entered, by stage
+        name, in one statement."""
+        rows = fast.fetch(self._conn, _LATEST_IN_STAGES, {"pipeline_id": pipeline_id})
+        return {row["stage"]: _stage(row) for row in rows}
 
     def latest_in_stage(self, pipeline_id: int, stage: str) -> StageRecord | None:
         """The stage execution of the execution that entered ``stage`` last."""

@@ -1,15 +1,25 @@
 """Statements the engine runs for every action, run on the driver's cursor directly.
 
 SQLAlchemy's execution machinery costs 60 to 100 µs a statement, several times what SQLite
-takes to run one, and an action needs about twenty. A statement here is compiled once per
+takes to run one, and an action needs about ten. A statement here is compiled once per
 dialect (to its SQL text and the order of its parameters) and then executed on the DBAPI
 cursor of the same connection, inside the same transaction. Only statements whose parameters
 and columns need no type conversion go this way: plain strings, numbers and booleans.
+
+On PostgreSQL every statement is a round trip to the server: a wake-up of its process, which
+on a busy machine or across a network costs more than running the statement. A write whose
+answer nobody needs at once (an insert, an update that must change its row) can wait:
+`later` keeps it on the connection, and the next statement, or `flush` before commit, sends
+everything kept in one round trip (psycopg's pipeline mode), then checks each kept write's
+row count. Pipeline mode has a cost of its own (tens of microseconds), more than a round
+trip to an idle local server: it pays where several statements travel together, so a
+statement with nothing kept goes alone. Any statement run through SQLAlchemy flushes first
+(`flush_before`), so nothing ever reads around a kept write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from threading import Lock
 from typing import Any
@@ -62,14 +72,49 @@ def _cursor(conn: sa.Connection) -> Any:
     return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
+# Where a connection keeps its writes that wait: (SQL, arguments, many, check of the count).
+_KEPT = "conveyor_kept_writes"
+Check = Callable[[int], None]
+_Kept = tuple[str, Any, bool, Check | None]
+
+
+def _run(conn: sa.Connection, sql: str | None, arguments: Any = ()) -> Any:
+    """A cursor that has run ``sql`` after the kept writes, all in one round trip (or None,
+    with no ``sql``, once the kept writes are done)."""
+    kept: list[_Kept] = conn.info.pop(_KEPT, None) or []
+    if not kept:
+        if sql is None:
+            return None
+        cursor = _cursor(conn)
+        cursor.execute(sql, arguments)
+        return cursor
+    driver = conn.connection.driver_connection
+    sent = []
+    cursor = None
+    with driver.pipeline():  # type: ignore[union-attr]
+        for kept_sql, kept_arguments, many, check in kept:
+            kept_cursor = _cursor(conn)
+            run = kept_cursor.executemany if many else kept_cursor.execute
+            run(kept_sql, kept_arguments)
+            sent.append((kept_cursor, check))
+        if sql is not None:
+            cursor = _cursor(conn)
+            cursor.execute(sql, arguments)
+    for kept_cursor, check in sent:
+        count = int(kept_cursor.rowcount)
+        kept_cursor.close()
+        if check is not None:
+            check(count)
+    return cursor
+
+
 def fetch(
     conn: sa.Connection, statement: sa.Executable, params: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Rows as dicts of column name → value."""
     compiled = _compile(statement, conn.dialect)
-    cursor = _cursor(conn)
+    cursor = _run(conn, compiled.sql, compiled.arguments(params))
     try:
-        cursor.execute(compiled.sql, compiled.arguments(params))
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
@@ -79,9 +124,8 @@ def fetch(
 def execute(conn: sa.Connection, statement: sa.Executable, params: Mapping[str, Any]) -> int:
     """Run a statement; the number of rows it changed."""
     compiled = _compile(statement, conn.dialect)
-    cursor = _cursor(conn)
+    cursor = _run(conn, compiled.sql, compiled.arguments(params))
     try:
-        cursor.execute(compiled.sql, compiled.arguments(params))
         return int(cursor.rowcount)
     finally:
         cursor.close()
@@ -90,9 +134,48 @@ def execute(conn: sa.Connection, statement: sa.Executable, params: Mapping[str, 
 def execute_many(
     conn: sa.Connection, statement: sa.Executable, rows: Sequence[Mapping[str, Any]]
 ) -> None:
+    later(conn, statement, rows)
+
+
+def later(
+    conn: sa.Connection,
+    statement: sa.Executable,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    check: Check | None = None,
+) -> None:
+    """Run a write whose answer can wait: on PostgreSQL, with the next statement; elsewhere
+    now. ``params``: one row's, or a sequence of rows' for an ``executemany``. ``check`` gets
+    the number of rows changed, and raises if that is wrong."""
     compiled = _compile(statement, conn.dialect)
+    many = not isinstance(params, Mapping)
+    if isinstance(params, Mapping):
+        arguments: Any = compiled.arguments(params)
+    else:
+        arguments = [compiled.arguments(row) for row in params]
+    if conn.dialect.name == "postgresql":
+        conn.info.setdefault(_KEPT, []).append((compiled.sql, arguments, many, check))
+        return
     cursor = _cursor(conn)
     try:
-        cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
+        (cursor.executemany if many else cursor.execute)(compiled.sql, arguments)
+        count = int(cursor.rowcount)
     finally:
         cursor.close()
+    if check is not None:
+        check(count)
+
+
+def flush(conn: sa.Connection) -> None:
+    """Send the kept writes now (before a commit, or a statement run another way)."""
+    _run(conn, None)
+
+
+def forget(conn: sa.Connection) -> None:
+    """Drop the kept writes of a transaction that is rolled back."""
+    conn.info.pop(_KEPT, None)
+
+
+def flush_before(conn: sa.Connection, *_: Any) -> None:
+    """A ``before_cursor_execute`` listener: kept writes go before any other statement."""
+    if conn.info.get(_KEPT):
+        flush(conn)

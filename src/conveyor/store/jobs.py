@@ -7,7 +7,7 @@ writer makes the select-then-update atomic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -84,6 +84,48 @@ def _claimable(
     return query
 
 
+@cache
+def _take_next(types: tuple[ActionTypeId, ...], skip_locked: bool) -> sa.Update:
+    """Move the oldest queued job of these types to a new status, returning its row."""
+    oldest = (
+        sa.select(jobs.c.id)
+        .where(jobs.c.status == "Queued", _type_filter(types))
+        .order_by(jobs.c.created)
+        .limit(1)
+    )
+    if skip_locked:
+        oldest = oldest.with_for_update(skip_locked=True)
+    return (
+        sa.update(jobs)
+        .where(jobs.c.id == oldest.scalar_subquery(), jobs.c.status == "Queued")
+        .values({c: sa.bindparam(f"new_{c}") for c in _TAKEN})
+        .returning(*jobs.c)
+    )
+
+
+_TAKEN = ("status", "nonce", "owner", "lease_until", "updated")
+_ACTIVE = ("Dispatched", "InProgress")
+
+
+@cache
+def _finish(trim: bool) -> sa.Update:
+    values: dict[str, Any] = {
+        "status": sa.bindparam("new_status"),
+        "lease_until": sa.null(),
+        "updated": sa.bindparam("new_updated"),
+    }
+    if trim:
+        values["data"] = "{}"
+    return (
+        sa.update(jobs)
+        .where(
+            jobs.c.id == sa.bindparam("key_id"),
+            sa.or_(*(jobs.c.status == status for status in _ACTIVE)),
+        )
+        .values(values)
+    )
+
+
 class Jobs:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
@@ -129,6 +171,41 @@ class Jobs:
         if query_value is not None:
             params["query_value"] = query_value
         return [_record(row) for row in fast.fetch(self._conn, query, params)]
+
+    def take_next(
+        self,
+        types: Sequence[ActionTypeId],
+        status: str,
+        nonce: str,
+        owner: str,
+        lease_until: float,
+        now: float,
+    ) -> JobRecord | None:
+        """Claim the oldest queued job of these types in one statement: ``status``, a fresh
+        nonce, ``owner`` and its lease; None when there is none (or, on PostgreSQL, when the
+        queued ones are being claimed by other transactions)."""
+        if not types:
+            return None
+        statement = _take_next(tuple(types), self._conn.dialect.name == "postgresql")
+        values = (status, nonce, owner, lease_until, now)
+        params = {f"new_{c}": v for c, v in zip(_TAKEN, values, strict=True)}
+        rows = fast.fetch(self._conn, statement, params)
+        return _record(rows[0]) if rows else None
+
+    def finish(
+        self, job_id: str, status: str, now: float, *, trim: bool, missed: Callable[[], None]
+    ) -> None:
+        """Move a job still active (dispatched or in progress) to ``status``, ending its
+        lease; ``trim`` also drops its data. ``missed`` is called (to raise) when the job
+        was no longer active: on PostgreSQL at the next statement, which this one goes with
+        (see `fast.later`)."""
+
+        def check(count: int) -> None:
+            if count != 1:
+                missed()
+
+        params = {"key_id": job_id, "new_status": status, "new_updated": now}
+        fast.later(self._conn, _finish(trim), params, check)
 
     def prune(self, before: float, statuses: Sequence[str]) -> int:
         """Remove the jobs in one of ``statuses`` last changed before ``before``; how many."""

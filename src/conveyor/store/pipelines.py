@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any, Protocol
 
@@ -18,23 +18,20 @@ import sqlalchemy as sa
 
 from conveyor.domain.declaration import SEALED, opened
 from conveyor.store import fast
-from conveyor.store.tables import jobs, pipeline_versions, pipelines
+from conveyor.store.tables import pipeline_versions, pipelines, transitions
 
-# Statements built once: building a statement costs as much as running it on SQLite.
-_BY_NAME = sa.select(pipelines).where(pipelines.c.name == sa.bindparam("name"))
-_BY_NAME_LOCKED = _BY_NAME.with_for_update()
-_BY_ID = sa.select(pipelines).where(pipelines.c.id == sa.bindparam("id"))
-_BY_ID_LOCKED = _BY_ID.with_for_update()
-_OF_JOB_LOCKED = (
-    sa.select(pipelines)
-    .where(
-        pipelines.c.id
-        == sa.select(jobs.c.pipeline_id)
-        .where(jobs.c.id == sa.bindparam("job_id"))
-        .scalar_subquery()
-    )
-    .with_for_update()
+# Whether any of the pipeline's transitions is disabled: read with the pipeline's row, so the
+# engine asks for the transitions themselves only when one is.
+ANY_DISABLED = (
+    sa.exists()
+    .where(transitions.c.pipeline_id == pipelines.c.id, transitions.c.enabled == sa.false())
+    .label("any_disabled")
 )
+# Statements built once: building a statement costs as much as running it on SQLite.
+_BY_NAME = sa.select(pipelines, ANY_DISABLED).where(pipelines.c.name == sa.bindparam("name"))
+_BY_NAME_LOCKED = _BY_NAME.with_for_update(of=pipelines)
+_BY_ID = sa.select(pipelines, ANY_DISABLED).where(pipelines.c.id == sa.bindparam("id"))
+_BY_ID_LOCKED = _BY_ID.with_for_update(of=pipelines)
 _DECLARATION = sa.select(pipeline_versions.c.declaration).where(
     pipeline_versions.c.pipeline_id == sa.bindparam("pipeline_id"),
     pipeline_versions.c.version == sa.bindparam("version"),
@@ -51,9 +48,12 @@ class PipelineRecord:
     execution_mode: str
     created: float
     updated: float
+    # Whether a transition of the pipeline was disabled when the row was read; None: unknown.
+    any_disabled: bool | None = field(default=None, compare=False)
 
 
-def _record(row: Mapping[Any, Any]) -> PipelineRecord:
+def pipeline_record(row: Mapping[Any, Any]) -> PipelineRecord:
+    disabled = row.get("any_disabled")
     return PipelineRecord(
         row["id"],
         row["name"],
@@ -62,6 +62,7 @@ def _record(row: Mapping[Any, Any]) -> PipelineRecord:
         row["execution_mode"],
         row["created"],
         row["updated"],
+        None if disabled is None else bool(disabled),
     )
 
 
@@ -112,18 +113,12 @@ class Pipelines:
         """The pipeline named ``name``; ``lock`` holds its row until the transaction ends."""
         query = _BY_NAME_LOCKED if lock else _BY_NAME
         rows = fast.fetch(self._conn, query, {"name": name})
-        return _record(rows[0]) if rows else None
+        return pipeline_record(rows[0]) if rows else None
 
     def get_by_id(self, pipeline_id: int, *, lock: bool = False) -> PipelineRecord | None:
         query = _BY_ID_LOCKED if lock else _BY_ID
         rows = fast.fetch(self._conn, query, {"id": pipeline_id})
-        return _record(rows[0]) if rows else None
-
-    def lock_of_job(self, job_id: str) -> PipelineRecord | None:
-        """The pipeline of the job, locked: one round trip where a lookup of the job and then
-        of its pipeline would take two."""
-        rows = fast.fetch(self._conn, _OF_JOB_LOCKED, {"job_id": job_id})
-        return _record(rows[0]) if rows else None
+        return pipeline_record(rows[0]) if rows else None
 
     def declaration(self, pipeline_id: int, version: int) -> dict[str, Any] | None:
         """The declaration of one version (shared: do not modify it)."""
@@ -151,7 +146,7 @@ class Pipelines:
         query = sa.select(pipelines).order_by(pipelines.c.name).limit(limit)
         if after is not None:
             query = query.where(pipelines.c.name > after)
-        return [_record(row._mapping) for row in self._conn.execute(query)]
+        return [pipeline_record(row._mapping) for row in self._conn.execute(query)]
 
     def insert(
         self,
@@ -175,7 +170,7 @@ class Pipelines:
             .returning(pipelines.c.id)
         ).scalar_one()
         self._insert_version(pipeline_id, 1, declaration, now)
-        return PipelineRecord(pipeline_id, name, 1, pipeline_type, execution_mode, now, now)
+        return PipelineRecord(pipeline_id, name, 1, pipeline_type, execution_mode, now, now, False)
 
     def add_version(
         self,
@@ -201,7 +196,14 @@ class Pipelines:
             return None
         self._insert_version(current.id, version, declaration, now)
         return PipelineRecord(
-            current.id, current.name, version, pipeline_type, execution_mode, current.created, now
+            current.id,
+            current.name,
+            version,
+            pipeline_type,
+            execution_mode,
+            current.created,
+            now,
+            current.any_disabled,
         )
 
     def delete(self, name: str) -> bool:

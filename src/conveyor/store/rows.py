@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from conveyor.store import fast
+from conveyor.store.errors import StoreError
 
 
 def dumps(value: Any) -> str:
@@ -41,12 +42,57 @@ def insert_statement(table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
 
 
 def insert(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
-    fast.execute(conn, insert_statement(table, tuple(values)), values)
+    """Insert a row; on PostgreSQL it goes with the next statement (see `fast.later`)."""
+    fast.later(conn, insert_statement(table, tuple(values)), values)
+
+
+@cache
+def _upsert(
+    table: sa.Table, dialect: str, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> sa.Insert:
+    # Imported here: the PostgreSQL dialect takes a while to load, and `conveyor run` never
+    # needs it.
+    values: dict[str, Any] = {c: sa.bindparam(c) for c in keys + columns}
+    index = [table.c[k] for k in keys]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg = postgresql.insert(table).values(values)
+        return pg.on_conflict_do_update(
+            index_elements=index, set_={c: pg.excluded[c] for c in columns}
+        )
+    from sqlalchemy.dialects import sqlite
+
+    lite = sqlite.insert(table).values(values)
+    return lite.on_conflict_do_update(
+        index_elements=index, set_={c: lite.excluded[c] for c in columns}
+    )
+
+
+def upsert(
+    conn: sa.Connection, table: sa.Table, key: Mapping[str, Any], values: Mapping[str, Any]
+) -> None:
+    """Insert the row at ``key``, or set ``values`` on the one there; kept for the next
+    round trip on PostgreSQL, as `insert`."""
+    statement = _upsert(table, conn.dialect.name, tuple(key), tuple(values))
+    fast.later(conn, statement, {**key, **values})
 
 
 def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     if rows:
         fast.execute_many(conn, insert_statement(table, tuple(rows[0])), rows)
+
+
+def _prepared(
+    table: sa.Table, key: Mapping[str, Any], expected: str | None, values: Mapping[str, Any]
+) -> tuple[sa.Update, dict[str, Any]]:
+    """The built-once guarded update of this shape, and its parameters."""
+    statement = _update(table, tuple(key), expected is not None, tuple(sorted(values)))
+    params = {f"key_{k}": v for k, v in key.items()}
+    params.update({f"new_{c}": v for c, v in values.items()})
+    if expected is not None:
+        params["expected_status"] = expected
+    return statement, params
 
 
 def guarded_update(
@@ -67,9 +113,23 @@ def guarded_update(
             condition.append(table.c.status == expected)
         statement = sa.update(table).where(*condition).values(**values)
         return conn.execute(statement).rowcount == 1
-    statement = _update(table, tuple(key), expected is not None, tuple(sorted(values)))
-    params = {f"key_{k}": v for k, v in key.items()}
-    params.update({f"new_{c}": v for c, v in values.items()})
-    if expected is not None:
-        params["expected_status"] = expected
-    return fast.execute(conn, statement, params) == 1
+    return fast.execute(conn, *_prepared(table, key, expected, values)) == 1
+
+
+def _one_row(count: int) -> None:
+    if count != 1:
+        raise StoreError("a guarded write found the row in an unexpected state")
+
+
+def required_update(
+    conn: sa.Connection,
+    table: sa.Table,
+    key: Mapping[str, Any],
+    expected: str | None,
+    values: Mapping[str, Any],
+) -> None:
+    """Update the row at ``key``, which must be there and (unless ``expected`` is None) in
+    status ``expected``: a guard that fails raises `StoreError`, which rolls the transaction
+    back. On PostgreSQL the update goes with the next statement (see `fast.later`), and so
+    may the error. Plain values only."""
+    fast.later(conn, *_prepared(table, key, expected, values), _one_row)

@@ -179,6 +179,36 @@ action_executions = sa.Table(
     ),
 )
 
+# The latest attempt of each action of a pipeline (the one started last), and the execution
+# that entered each stage last: written as attempts start and executions enter stages, so
+# that GetPipelineState reads a whole pipeline's in one statement.
+latest_actions = sa.Table(
+    "latest_actions",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(100), primary_key=True),
+    sa.Column("action", sa.String(100), primary_key=True),
+    sa.Column("action_execution_id", sa.String(36), nullable=False),
+)
+
+latest_stages = sa.Table(
+    "latest_stages",
+    metadata,
+    sa.Column(
+        "pipeline_id",
+        sa.Integer,
+        sa.ForeignKey("pipelines.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(100), primary_key=True),
+    sa.Column("execution_id", sa.String(36), nullable=False),
+)
+
 # Work for a job worker: one per attempt of an action that does work (and one more per
 # continuation). ``data`` is the wire ``JobData``; ``owner`` is the worker holding the lease.
 jobs = sa.Table(
