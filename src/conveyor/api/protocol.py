@@ -140,7 +140,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         *webhook_routes(services, offload),
-        *console_routes(services, logs, check_input),
+        *console_routes(services, logs, check_input, access),
     ]
     if logs is not None:
         routes.append(

@@ -9,40 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from conveyor.console.csrf import COOKIE, FIELD
+from conveyor.console.formdata import CSRF_REFUSED, Form, read_form
 from conveyor.console.pages import Pages, internal_failure
 from conveyor.console.render import HEADERS
+from conveyor.console.signin import Call, Gate, caller_of
 from conveyor.domain.errors import ConveyorError, ValidationException
 from conveyor.domain.execution import RetryMode
 
-CSRF_REFUSED = (
-    "This form was refused: its security token is missing or does not match this browser's."
-    " Reload the page and send it again."
-)
 Endpoint = Callable[[Request], Awaitable[Response]]
-Form = dict[str, str]
-Change = Callable[[str, Form], str]  # (pipeline, form) -> the notice to show
+Change = Callable[[str, Form, Call], str]  # (pipeline, form, call) -> the notice to show
 # Raises the API's ValidationException for an operation's input the model refuses.
 Check = Callable[[str, dict[str, Any]], None]
-URLENCODED = "application/x-www-form-urlencoded"
-
-
-async def read_form(request: Request) -> Form:
-    """A URL-encoded form, the first value of each field (the console's forms send no files)."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = (await request.body()).decode("utf-8", "replace")
-    if body and kind != URLENCODED:
-        raise ValidationException(f"A form must be sent as {URLENCODED}, not '{kind}'.")
-    form: Form = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
-        form.setdefault(key, value)
-    return form
 
 
 def _field(form: Form, name: str, *, required: bool = True) -> str | None:
@@ -71,26 +55,31 @@ def _pairs(text: str | None, field: str, parts: int, separator: str | None) -> l
 
 
 class Forms:
-    def __init__(self, pages: Pages, check: Check) -> None:
+    def __init__(self, pages: Pages, check: Check, gate: Gate) -> None:
         self.pages = pages
         self.check = check
+        self.gate = gate
         self.services = pages.services
-        self.caller = f"arn:aws:iam::{self.services.scope.account}:user/console"
+        # Who a change is made by when nobody signs in: the console itself.
+        self.anonymous = f"arn:aws:iam::{self.services.scope.account}:user/console"
 
     def endpoint(self, change: Change) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             name = request.path_params["name"]
+            call = Call(caller_of(request))
             try:
                 form = await read_form(request)
                 if not self.pages.renderer.tokens.accepts(
                     request.cookies.get(COOKIE), _field(form, FIELD, required=False)
                 ):
                     return HTMLResponse(CSRF_REFUSED, status_code=403, headers=HEADERS)
-                notice = await run_in_threadpool(change, name, form)
+                notice = await run_in_threadpool(change, name, form, call)
             except ConveyorError as error:
+                await run_in_threadpool(self.gate.record, request, call, error)
                 return await self._refused(request, name, error)
             except Exception:
                 return self.pages.renderer.failure(request, internal_failure(request))
+            await run_in_threadpool(self.gate.record, request, call, None)
             return RedirectResponse(
                 f"/pipelines/{quote(name, safe='')}?{urlencode({'notice': notice})}",
                 status_code=303,
@@ -110,15 +99,21 @@ class Forms:
 
     # -- the changes --------------------------------------------------------------------------
 
-    def _checked(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _checked(self, call: Call, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """The operation's input built from a form, without the members left empty, as the
-        API would accept it (or its `ValidationException`)."""
+        API would accept it (or its `ValidationException`), once the user may perform it
+        (or `AccessDeniedException`)."""
         given = {k: v for k, v in params.items() if v not in (None, "", [])}
         self.check(operation, given)
+        self.gate.form_call(call, operation, given)
         return given
 
-    def release(self, name: str, form: Form) -> str:
+    def _by(self, call: Call) -> str:
+        return call.caller.arn if call.caller is not None else self.anonymous
+
+    def release(self, name: str, form: Form, call: Call) -> str:
         params = self._checked(
+            call,
             "StartPipelineExecution",
             {
                 "name": name,
@@ -136,15 +131,16 @@ class Forms:
         execution_id = self.services.executions.start(
             name,
             trigger_type="StartPipelineExecution",
-            trigger_detail=self.caller,
+            trigger_detail=self._by(call),
             variables=params.get("variables") or (),
             client_token=params.get("clientRequestToken"),
             source_revisions=params.get("sourceRevisions") or (),
         )
         return f"Started execution {execution_id}."
 
-    def stop(self, name: str, form: Form) -> str:
+    def stop(self, name: str, form: Form, call: Call) -> str:
         params = self._checked(
+            call,
             "StopPipelineExecution",
             {
                 "pipelineName": name,
@@ -159,8 +155,9 @@ class Forms:
         )
         return f"{'Abandoning' if abandon else 'Stopping'} execution {execution_id}."
 
-    def retry(self, name: str, form: Form) -> str:
+    def retry(self, name: str, form: Form, call: Call) -> str:
         params = self._checked(
+            call,
             "RetryStageExecution",
             {
                 "pipelineName": name,
@@ -178,8 +175,9 @@ class Forms:
         )
         return f"Retrying stage {params['stageName']} of execution {execution_id}."
 
-    def approve(self, name: str, form: Form) -> str:
+    def approve(self, name: str, form: Form, call: Call) -> str:
         params = self._checked(
+            call,
             "PutApprovalResult",
             {
                 "pipelineName": name,
@@ -203,13 +201,14 @@ class Forms:
             params["token"],
             approved=result["status"] == "Approved",
             summary=result["summary"],
-            caller=self.caller,
+            caller=self._by(call),
         )
         return f"{params['stageName']}/{params['actionName']}: {result['status'].lower()}."
 
-    def transition(self, name: str, form: Form) -> str:
+    def transition(self, name: str, form: Form, call: Call) -> str:
         enable = _field(form, "enable", required=False) == "1"
         params = self._checked(
+            call,
             "EnableStageTransition" if enable else "DisableStageTransition",
             {
                 "pipelineName": name,
@@ -225,7 +224,7 @@ class Forms:
             direction,
             enabled=enable,
             reason=params.get("reason"),
-            caller=self.caller,
+            caller=self._by(call),
         )
         state = "enabled" if enable else "disabled"
         return f"The {direction.lower()} transition of {params['stageName']} is {state}."

@@ -22,7 +22,7 @@ import asyncio
 import json
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -118,7 +118,13 @@ def _start(request: Request) -> int | None:
     return int(given) if given.isdigit() else None
 
 
-def make_stream(store: Store, notifier: Notifier) -> Any:
+def make_stream(
+    store: Store,
+    notifier: Notifier,
+    visible: Callable[[Request], Callable[[str], bool]] | None = None,
+) -> Any:
+    """The stream's endpoint; ``visible`` says, for a request, which pipelines' events its
+    reader may see (all when None)."""
     hub = hub_of(notifier)
 
     def last() -> int:
@@ -129,7 +135,10 @@ def make_stream(store: Store, notifier: Notifier) -> Any:
         with store.read() as tx:
             return tx.events.after(after, BATCH, pipeline), tx.events.last_seq()
 
-    async def events(seen: int, pipeline: str | None) -> AsyncIterator[str]:
+    async def events(
+        seen: int, pipeline: str | None, shows: Callable[[str], bool] | None
+    ) -> AsyncIterator[str]:
+        allowed: dict[str, bool] = {}
         waiter = hub.subscribe()
         loop, woken = waiter
         deadline = loop.time() + LIFETIME
@@ -143,7 +152,11 @@ def make_stream(store: Store, notifier: Notifier) -> Any:
                 records, last = await run_in_threadpool(read, seen, pipeline)
                 for record in records:
                     seen = record.seq
-                    yield message(record)
+                    if shows is not None and record.pipeline_name not in allowed:
+                        name = record.pipeline_name
+                        allowed[name] = await run_in_threadpool(shows, name)
+                    if shows is None or allowed[record.pipeline_name]:
+                        yield message(record)
                 if len(records) == BATCH:
                     continue
                 if woke and last == newest:
@@ -168,7 +181,7 @@ def make_stream(store: Store, notifier: Notifier) -> Any:
         if seen is None:
             seen = await run_in_threadpool(last)
         return StreamingResponse(
-            events(seen, pipeline),
+            events(seen, pipeline, visible(request) if visible is not None else None),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

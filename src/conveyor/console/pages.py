@@ -19,6 +19,7 @@ from conveyor.console import present
 from conveyor.console.ansi import to_html
 from conveyor.console.models import execution_model, pipeline_model
 from conveyor.console.render import Renderer
+from conveyor.console.signin import Gate, caller_of
 from conveyor.domain.errors import (
     ActionExecutionNotFoundException,
     ConveyorError,
@@ -79,10 +80,13 @@ def _number(request: Request, name: str) -> int | None:
 
 
 class Pages:
-    def __init__(self, services: Services, renderer: Renderer, logs: Path | None) -> None:
+    def __init__(
+        self, services: Services, renderer: Renderer, logs: Path | None, gate: Gate | None = None
+    ) -> None:
         self.services = services
         self.renderer = renderer
         self.logs = logs
+        self.gate = gate
 
     def endpoint(self, build: Callable[[Request], tuple[str, dict[str, Any]]]) -> Endpoint:
         """An endpoint that runs ``build`` in a thread and renders the template it names."""
@@ -119,10 +123,15 @@ class Pages:
         """Pipelines by name, a page at a time, optionally those whose name starts with ``q``."""
         prefix = request.query_params.get("q", "").strip()
         after = request.query_params.get("after") or (prefix[:-1] or None)
+        caller, scope, gate = caller_of(request), self.services.scope, self.gate
         records, following = filled(
             lambda position: self.services.pipelines.page(position, PAGE),
             after,
-            keep=lambda r: r.name.startswith(prefix),
+            # As ListPipelines: only the pipelines the user may GetPipeline.
+            keep=lambda r: (
+                r.name.startswith(prefix)
+                and (gate is None or gate.permits(caller, "GetPipeline", scope.pipeline(r.name)))
+            ),
             cursor=lambda r: r.name,
             past=lambda r: bool(prefix) and r.name > prefix and not r.name.startswith(prefix),
         )

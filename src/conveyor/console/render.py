@@ -60,9 +60,11 @@ def environment() -> Environment:
 
 
 class Renderer:
-    def __init__(self, tokens: Tokens) -> None:
+    def __init__(self, tokens: Tokens, *, signin: bool = False) -> None:
         self.env = environment()
         self.tokens = tokens
+        # Whether the server requires a signed-in user (else every page says it is open).
+        self.signin = signin
         self.live = frozenset(n for n in self.env.list_templates() if n.endswith("_live.html"))
 
     def page(
@@ -85,6 +87,8 @@ class Renderer:
             "now": now,
             "age": lambda moment: present.age(moment, now),
             "request_path": request.url.path,
+            "signin": self.signin,
+            "user": getattr(request.state, "caller", None),
         }
         live = template.replace(".html", "_live.html")
         if request.headers.get("hx-request") and live in self.live:
