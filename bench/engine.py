@@ -337,7 +337,7 @@ def _provide(provider: Commands, work: Path, buckets: LocalBuckets, files: int) 
         result = provider.run(context)
     for hand_back in context.when_done:  # as the worker does once the action is over
         hand_back()
-    shutil.rmtree(workspace)
+    shutil.rmtree(workspace, ignore_errors=True)  # the handed-back copy may have been it
     if not result.succeeded:
         raise RuntimeError(f"the Commands provider failed: {result.message}")
 
