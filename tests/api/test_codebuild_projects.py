@@ -17,6 +17,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conveyor.server import Running
+from tests.api.test_codebuild_pipelines import codebuild, declaration
+from tests.support.engine import (
+    action_state,
+    git_source,
+    latest_execution_id,
+    make_repo,
+    wait_status,
+)
 from tests.support.errors import code
 
 ROLE = "arn:aws:iam::000000000000:role/build"
@@ -41,7 +49,7 @@ def builds(server: Running) -> Any:
     return codebuild_client(server.endpoint)
 
 
-def project(name: str = "app", **extra: Any) -> dict[str, Any]:
+def project(name: str = "build", **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
         "source": {"type": "CODEPIPELINE", "buildspec": "buildspec-test.yml"},
@@ -59,8 +67,8 @@ def project(name: str = "app", **extra: Any) -> dict[str, Any]:
 
 def test_create_project_answers_the_project_with_codebuild_defaults(builds: Any) -> None:
     created = builds.create_project(**project(description="the app"))["project"]
-    assert created["name"] == "app"
-    assert created["arn"] == ARN + "app"
+    assert created["name"] == "build"
+    assert created["arn"] == ARN + "build"
     assert created["description"] == "the app"
     assert created["source"]["buildspec"] == "buildspec-test.yml"
     assert created["timeoutInMinutes"] == 60
@@ -73,7 +81,7 @@ def test_create_project_twice_is_resource_already_exists(builds: Any) -> None:
     builds.create_project(**project())
     with pytest.raises(builds.exceptions.ResourceAlreadyExistsException) as caught:
         builds.create_project(**project())
-    assert "app" in caught.value.response["Error"]["Message"]
+    assert "build" in caught.value.response["Error"]["Message"]
 
 
 def test_create_project_refuses_what_the_model_refuses(server: Running) -> None:
@@ -102,13 +110,13 @@ def test_create_project_refuses_a_located_source_without_location(builds: Any) -
 def test_update_project_replaces_the_members_given(builds: Any) -> None:
     builds.create_project(**project())
     changed = builds.update_project(
-        name="app", timeoutInMinutes=15, source={"type": "CODEPIPELINE", "buildspec": "b.yml"}
+        name="build", timeoutInMinutes=15, source={"type": "CODEPIPELINE", "buildspec": "b.yml"}
     )["project"]
     assert changed["timeoutInMinutes"] == 15
     assert changed["source"] == {"type": "CODEPIPELINE", "buildspec": "b.yml"}
     assert changed["environment"]["environmentVariables"] == [{"name": "STAGE", "value": "test"}]
     assert changed["lastModified"] >= changed["created"]
-    got = builds.batch_get_projects(names=["app"])["projects"][0]
+    got = builds.batch_get_projects(names=["build"])["projects"][0]
     assert got["timeoutInMinutes"] == 15
 
 
@@ -127,9 +135,9 @@ def test_batch_get_projects_by_name_and_arn_with_those_not_found(builds: Any) ->
 
 def test_delete_project_removes_it_and_is_idempotent(builds: Any) -> None:
     builds.create_project(**project())
-    builds.delete_project(name="app")
-    assert builds.batch_get_projects(names=["app"])["projectsNotFound"] == ["app"]
-    builds.delete_project(name="app")
+    builds.delete_project(name="build")
+    assert builds.batch_get_projects(names=["build"])["projectsNotFound"] == ["build"]
+    builds.delete_project(name="build")
     builds.create_project(**project())
 
 
@@ -157,7 +165,7 @@ def test_json_protocol_with_x_amz_target(server: Running, builds: Any) -> None:
     builds.create_project(**project())
     request = urllib.request.Request(
         server.endpoint + "/",
-        data=json.dumps({"names": ["app"]}).encode(),
+        data=json.dumps({"names": ["build"]}).encode(),
         headers={
             "X-Amz-Target": "CodeBuild_20161006.BatchGetProjects",
             "Content-Type": "application/x-amz-json-1.1",
@@ -166,7 +174,7 @@ def test_json_protocol_with_x_amz_target(server: Running, builds: Any) -> None:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         answer = json.load(response)
-    assert answer["projects"][0]["arn"] == ARN + "app"
+    assert answer["projects"][0]["arn"] == ARN + "build"
     assert isinstance(answer["projects"][0]["created"], float)
 
 
@@ -201,3 +209,46 @@ def test_aws_cli_create_project_and_batch_get_projects(server: Running, tmp_path
     answer = json.loads(got.stdout)
     assert [p["name"] for p in answer["projects"]] == ["cli"]
     assert answer["projectsNotFound"] == ["ghost"]
+
+
+FAILING = "version: 0.2\nphases:\n  build:\n    commands:\n      - exit 3\n"
+TESTING = (
+    "version: 0.2\nenv:\n  exported-variables:\n    - STAGE\n"
+    'phases:\n  build:\n    commands:\n      - test "$STAGE" = test\n'
+)
+
+
+def test_a_pipeline_builds_the_project_its_action_names(
+    client: Any, builds: Any, tmp_path: Path
+) -> None:
+    builds.create_project(**project())
+    make_repo(tmp_path / "app", {"buildspec.yml": FAILING, "buildspec-test.yml": TESTING})
+    client.create_pipeline(
+        pipeline=declaration(
+            "app",
+            [git_source(tmp_path / "app")],
+            {"name": "Build", "actions": [codebuild("Build", ["Src"], [])]},
+        )
+    )
+    execution_id = latest_execution_id(client, "app")
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed") == "Succeeded"
+    details = client.list_action_executions(pipelineName="app")["actionExecutionDetails"]
+    built = next(d for d in details if d["actionName"] == "Build")
+    assert built["output"]["outputVariables"] == {"STAGE": "test"}
+
+
+def test_a_pipeline_whose_project_does_not_exist_fails_saying_so(
+    client: Any, tmp_path: Path
+) -> None:
+    make_repo(tmp_path / "app", {"buildspec-test.yml": TESTING})
+    client.create_pipeline(
+        pipeline=declaration(
+            "app",
+            [git_source(tmp_path / "app")],
+            {"name": "Build", "actions": [codebuild("Build", ["Src"], [])]},
+        )
+    )
+    execution_id = latest_execution_id(client, "app")
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed") == "Failed"
+    state = action_state(client, "app", "Build", "Build")
+    assert "CodeBuild project build does not exist" in state["errorDetails"]["message"]
