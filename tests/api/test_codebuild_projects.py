@@ -7,17 +7,22 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
+import cbor2
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conveyor.server import Running
+from conveyor.config import Settings
+from conveyor.server import Running, running
 from tests.api.test_codebuild_pipelines import codebuild, declaration
+from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
     action_state,
     git_source,
@@ -252,3 +257,51 @@ def test_a_pipeline_whose_project_does_not_exist_fails_saying_so(
     assert wait_status(client, "app", execution_id, "Succeeded", "Failed") == "Failed"
     state = action_state(client, "app", "Build", "Build")
     assert "CodeBuild project build does not exist" in state["errorDetails"]["message"]
+
+
+def test_codebuild_operations_are_authorized_on_the_project(settings: Settings) -> None:
+    """IAM names CodeBuild's actions ``codebuild:<Operation>`` on the project's ARN."""
+    with running(replace(settings, auth="required")) as secured:
+        key = make_user(
+            secured,
+            "builder",
+            policies=[allow("codebuild:CreateProject", resource=ARN + "mine")],
+        )
+        mine = signed_client(secured, key, "codebuild")
+        assert mine.create_project(**project("mine"))["project"]["name"] == "mine"
+        with pytest.raises(ClientError) as caught:
+            mine.create_project(**project("theirs"))
+        assert code(caught) == "AccessDeniedException"
+        assert f"codebuild:CreateProject on resource: {ARN}theirs" in str(caught.value)
+        with pytest.raises(ClientError) as caught:
+            mine.batch_get_projects(names=["mine"])
+        assert code(caught) == "AccessDeniedException"
+
+
+def refusal(endpoint: str, operation: str, body: bytes) -> tuple[int, str, bytes]:
+    """Status, error type and body of a CBOR request that is refused."""
+    request = urllib.request.Request(
+        f"{endpoint}/service/CodeBuild_20161006/operation/{operation}",
+        data=body,
+        headers={"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    with refused.value as answer:
+        return answer.code, answer.headers["x-amzn-ErrorType"], answer.read()
+
+
+def test_codebuild_operations_not_served_yet_say_so(builds: Any, server: Running) -> None:
+    with pytest.raises(ClientError) as caught:
+        builds.list_builds()
+    assert code(caught) == "UnsupportedOperationException"
+    assert "ListBuilds" in str(caught.value)
+    status, kind, body = refusal(server.endpoint, "MakeBuildsFaster", b"\xa0")
+    assert (status, kind) == (400, "UnknownOperationException")
+    assert cbor2.loads(body)["__type"] == "UnknownOperationException"
+
+
+def test_a_body_that_is_not_cbor_is_a_serialization_error(server: Running) -> None:
+    status, kind, _ = refusal(server.endpoint, "ListProjects", b"\xff\xff")
+    assert (status, kind) == (400, "SerializationException")
