@@ -125,6 +125,12 @@ def test_update_project_replaces_the_members_given(builds: Any) -> None:
     assert got["timeoutInMinutes"] == 15
 
 
+def test_update_project_by_arn(builds: Any) -> None:
+    builds.create_project(**project())
+    changed = builds.update_project(name=ARN + "build", description="by arn")["project"]
+    assert (changed["name"], changed["description"]) == ("build", "by arn")
+
+
 def test_update_project_of_a_missing_project_is_resource_not_found(builds: Any) -> None:
     with pytest.raises(builds.exceptions.ResourceNotFoundException):
         builds.update_project(name="ghost", timeoutInMinutes=15)

@@ -69,7 +69,7 @@ class ProjectService:
         return self._view(record)
 
     def update(self, params: Mapping[str, Any]) -> ProjectView:
-        name = params["name"]
+        name = self._name_of(params["name"])
         with self._store.write() as tx:
             record = tx.projects.get(name)
             if record is None:
