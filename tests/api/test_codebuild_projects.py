@@ -282,6 +282,19 @@ def test_codebuild_operations_are_authorized_on_the_project(settings: Settings) 
         with pytest.raises(ClientError) as caught:
             mine.batch_get_projects(names=["mine"])
         assert code(caught) == "AccessDeniedException"
+        auditor = make_user(secured, "auditor", policies=[allow("cloudtrail:LookupEvents")])
+        trail = signed_client(secured, auditor, "cloudtrail")
+        by_builder = [{"AttributeKey": "Username", "AttributeValue": "builder"}]
+        found = trail.lookup_events(LookupAttributes=by_builder)["Events"]
+        assert [(e["EventName"], e["ReadOnly"]) for e in found] == [
+            ("BatchGetProjects", "true"),
+            ("CreateProject", "false"),
+            ("CreateProject", "false"),
+        ]
+        assert {e["EventSource"] for e in found} == {"codebuild.amazonaws.com"}
+        assert found[1]["Resources"] == [
+            {"ResourceType": "AWS::CodeBuild::Project", "ResourceName": "theirs"}
+        ]
 
 
 def refusal(endpoint: str, operation: str, body: bytes) -> tuple[int, str, bytes]:
