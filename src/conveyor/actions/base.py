@@ -17,6 +17,7 @@ from typing import Any, Protocol, TextIO
 
 from conveyor.artifacts import ArtifactStore
 from conveyor.domain.pipeline import EnvironmentVariable
+from conveyor.domain.projects import BuildProject
 
 
 class FailureType(StrEnum):
@@ -151,6 +152,9 @@ class ProviderConfig:
     lambda_functions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # Where this server's API answers, for functions that report their job's result.
     api_url: str | None = None
+    # The CodeBuild project of a name, as builds use it (None: there is none); None: this
+    # installation keeps no projects, and builds run without them.
+    projects: Callable[[str], BuildProject | None] | None = None
 
     @property
     def repositories_folder(self) -> Path:

@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from conveyor.api.model import SERVICE
+from conveyor.api.model import CODEBUILD, SERVICE
 from conveyor.api.offload import Offloader
 from conveyor.auth.audit import HIDDEN
 from conveyor.auth.gate import Access, Caller, unsigned_caller
 from conveyor.auth.sigv4 import Received
-from conveyor.domain.access import DEFERRED, is_read_only, resource_of
+from conveyor.domain.access import DEFERRED, codebuild_resource_of, is_read_only, resource_of
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope as ArnScope
 from conveyor.domain.declaration import masked
@@ -30,7 +30,11 @@ from conveyor.engine.services import Services
 log = logging.getLogger("conveyor.audit")
 Endpoint = Callable[[Request], Awaitable[Response]]
 _DECLARING = frozenset({"CreatePipeline", "UpdatePipeline"})
-_SOURCES = {SERVICE: "codepipeline.amazonaws.com", "cloudtrail": "cloudtrail.amazonaws.com"}
+_SOURCES = {
+    SERVICE: "codepipeline.amazonaws.com",
+    CODEBUILD: "codebuild.amazonaws.com",
+    "cloudtrail": "cloudtrail.amazonaws.com",
+}
 
 
 def _source_ip(request: Request) -> str:
@@ -120,6 +124,8 @@ class Guard:
 
     def resource(self, service: str, name: str, params: dict[str, Any]) -> str:
         """The ARN the operation acts on, as IAM names it."""
+        if service == CODEBUILD:
+            return codebuild_resource_of(self.scope, name, params)
         return resource_of(self.scope, name, params) if service == SERVICE else "*"
 
     def authorize(self, caller: Caller, service: str, name: str, resource: str) -> None:

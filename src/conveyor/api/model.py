@@ -1,8 +1,10 @@
 """The service models that botocore ships: operations, shapes, constraints.
 
 Everything on the wire derives from them: which targets exist, what each input must satisfy,
-which exceptions an operation declares. CodePipeline's is the API; CloudTrail's serves the
-audit trail's LookupEvents on the same endpoint. The ``X-Amz-Target`` prefix picks the model.
+which exceptions an operation declares. CodePipeline's is the API; CodeBuild's serves build
+projects and CloudTrail's the audit trail's LookupEvents on the same endpoint. The
+``X-Amz-Target`` prefix picks the model (or, in Smithy's RPC v2 CBOR protocol, which recent
+SDKs speak to CodeBuild, the path ``/service/<prefix>/operation/<name>``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from botocore.model import OperationModel, ServiceModel
 SERVICE = "codepipeline"
 TARGET_PREFIX = "CodePipeline_20150709"
 CLOUDTRAIL = "cloudtrail"
+CODEBUILD = "codebuild"
 # X-Amz-Target prefix → the service whose model it names.
 SERVICES = {
     TARGET_PREFIX: SERVICE,
+    "CodeBuild_20161006": CODEBUILD,
     "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": CLOUDTRAIL,
 }
 
@@ -45,6 +49,6 @@ def snake_case(name: str) -> str:
     return result
 
 
-def declared_errors(name: str) -> frozenset[str]:
-    shapes: list[Any] = operation(name).error_shapes
+def declared_errors(name: str, service: str = SERVICE) -> frozenset[str]:
+    shapes: list[Any] = operation(name, service).error_shapes
     return frozenset(shape.name for shape in shapes) | {"ValidationException"}

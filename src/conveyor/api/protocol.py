@@ -4,6 +4,8 @@ Every response carries ``x-amzn-RequestId``. Errors are ``{"__type", "message"}`
 code also in ``x-amzn-ErrorType``; HTTP 400, 409 for ``ConflictException``, and 500
 ``InternalFailure`` for anything unexpected, which is logged with its traceback and never
 shown on the wire. ``Server-Timing: app;dur=<ms>`` tells how long the server itself took.
+The same operations also answer in Smithy's RPC v2 CBOR protocol (`conveyor.api.cbor`) on
+``/service/<target prefix>/operation/<name>``, as recent SDKs call CodeBuild.
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from conveyor.api import cbor
 from conveyor.api.body import parse
 from conveyor.api.context import Context
 from conveyor.api.delivery import webhook_routes
 from conveyor.api.guard import Guard
-from conveyor.api.handlers import handlers, trail_handlers
+from conveyor.api.handlers import codebuild_handlers, handlers, trail_handlers
 from conveyor.api.logs import make_log_endpoint
-from conveyor.api.model import CLOUDTRAIL, SERVICE, SERVICES, operation, operation_names
+from conveyor.api.model import (
+    CLOUDTRAIL,
+    CODEBUILD,
+    SERVICE,
+    SERVICES,
+    operation,
+    operation_names,
+)
 from conveyor.api.offload import Offloader
 from conveyor.api.pagination import PageTokens
 from conveyor.api.validate import summarize, validate_input
@@ -53,11 +63,37 @@ def _headers(request_id: str, started: float) -> dict[str, str]:
     return {"x-amzn-RequestId": request_id, "Server-Timing": f"app;dur={elapsed:.3f}"}
 
 
-def _error_response(error: ConveyorError, request_id: str, started: float) -> Response:
-    body = json.dumps({"__type": error.code, "message": error.message})
+def _error_response(
+    error: ConveyorError, request_id: str, started: float, in_cbor: bool = False
+) -> Response:
+    fields = {"__type": error.code, "message": error.message}
     headers = _headers(request_id, started)
     headers["x-amzn-ErrorType"] = error.code
-    return Response(body, status_code=error.status, media_type=CONTENT_TYPE, headers=headers)
+    if in_cbor:
+        headers["smithy-protocol"] = cbor.PROTOCOL
+        body = cbor.encode(None, fields)
+        return Response(body, error.status, media_type=cbor.CONTENT_TYPE, headers=headers)
+    return Response(json.dumps(fields), error.status, media_type=CONTENT_TYPE, headers=headers)
+
+
+def _answer(shape: Any, result: Any, request_id: str, started: float, in_cbor: bool) -> Response:
+    answer = in_milliseconds(shape, result) or {}
+    headers = _headers(request_id, started)
+    if in_cbor:
+        headers["smithy-protocol"] = cbor.PROTOCOL
+        return Response(cbor.encode(shape, answer), media_type=cbor.CONTENT_TYPE, headers=headers)
+    return Response(json.dumps(answer), media_type=CONTENT_TYPE, headers=headers)
+
+
+def _is_api(path: str) -> bool:
+    return path == "/" or path.startswith("/service/")
+
+
+def _target(request: Request, in_cbor: bool) -> str | None:
+    """The operation a request names: by its path in CBOR, else by its X-Amz-Target."""
+    if in_cbor:
+        return cbor.path_target(request.url.path)
+    return request.headers.get("x-amz-target")
 
 
 def _operation_of(target: str | None) -> tuple[str, str]:
@@ -65,7 +101,7 @@ def _operation_of(target: str | None) -> tuple[str, str]:
     prefix, _, name = (target or "").rpartition(".")
     service = SERVICES.get(prefix)
     if service is None or name not in operation_names(service):
-        raise UnknownOperationException(f"Operation '{target}' is not a CodePipeline operation.")
+        raise UnknownOperationException(f"Operation '{target}' is not an operation served here.")
     return service, name
 
 
@@ -78,7 +114,7 @@ def check_input(name: str, params: dict[str, Any], service: str = SERVICE) -> No
 
 
 def _is_read(name: str) -> bool:
-    return name.startswith(("Get", "List"))
+    return name.startswith(("Get", "List", "BatchGet"))
 
 
 def create_app(
@@ -91,22 +127,23 @@ def create_app(
     logs from the folder ``logs`` on ``/logs/<actionExecutionId>``, and ``extra_routes``
     (git-host deliveries); ``access`` checks who calls, what they may do, and keeps the
     audit trail (`conveyor.auth`)."""
-    tables = {SERVICE: handlers(), CLOUDTRAIL: trail_handlers()}
+    tables = {SERVICE: handlers(), CLOUDTRAIL: trail_handlers(), CODEBUILD: codebuild_handlers()}
     guard = Guard(services, access)
     tokens = PageTokens(services.token_key)
     # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
     offload = Offloader()
 
-    async def dispatch(request: Request) -> Response:
+    async def dispatch(request: Request, in_cbor: bool = False) -> Response:
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
-        service, name = SERVICE, request.headers.get("x-amz-target") or ""
+        target = _target(request, in_cbor)
+        service, name = SERVICE, target or ""
         caller = params = resource = None
         try:
-            service, name = _operation_of(request.headers.get("x-amz-target"))
+            service, name = _operation_of(target)
             body = await request.body()
             caller = await guard.caller(request, body, service, offload)
-            params = parse(body)
+            params = cbor.decode(body) if in_cbor else parse(body)
             check_input(name, params, service)
             resource = guard.resource(service, name, params)
             guard.authorize(caller, service, name, resource)
@@ -117,20 +154,16 @@ def create_app(
             result = await offload(handler, context, params, write=not _is_read(name))
         except ConveyorError as error:
             guard.record(request, request_id, service, name, caller, params, resource, error=error)
-            return _error_response(error, request_id, started)
+            return _error_response(error, request_id, started, in_cbor)
         except Exception:
             log.exception("request %s failed", request_id)
             failure = InternalFailure("The server hit an unexpected error; see its log.")
             guard.record(
                 request, request_id, service, name, caller, params, resource, error=failure
             )
-            return _error_response(failure, request_id, started)
+            return _error_response(failure, request_id, started, in_cbor)
         guard.record(request, request_id, service, name, caller, params, resource, result)
-        return Response(
-            json.dumps(in_milliseconds(operation(name, service).output_shape, result) or {}),
-            media_type=CONTENT_TYPE,
-            headers=_headers(request_id, started),
-        )
+        return _answer(operation(name, service).output_shape, result, request_id, started, in_cbor)
 
     async def health(_: Request) -> Response:
         """The database's state as last seen, without waiting on it: 503 while it is away."""
@@ -159,8 +192,8 @@ def create_app(
         refusal = guard.misdirected(scope)
         if refusal is not None:
             await refusal(scope, receive, send)
-        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
-            response = await dispatch(Request(scope, receive))
+        elif scope["type"] == "http" and scope["method"] == "POST" and _is_api(scope["path"]):
+            response = await dispatch(Request(scope, receive), in_cbor=scope["path"] != "/")
             await response(scope, receive, send)
         else:
             await site(scope, receive, send)

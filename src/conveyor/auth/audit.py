@@ -51,6 +51,8 @@ def mask(value: Any, depth: int = 0) -> Any:
 
 
 def _resource_type(arn: str) -> str:
+    if arn.split(":", 3)[2:3] == ["codebuild"]:
+        return "AWS::CodeBuild::Project"
     resource = arn.split(":", 5)[-1]
     if resource.startswith("webhook:"):
         return "AWS::CodePipeline::Webhook"
@@ -61,6 +63,8 @@ def _resource_type(arn: str) -> str:
 
 def _resource_name(arn: str) -> str:
     resource = arn.split(":", 5)[-1]
+    if arn.split(":", 3)[2:3] == ["codebuild"]:
+        return resource.removeprefix("project/")
     if resource.startswith(("webhook:", "actiontype:")):
         return resource.partition(":")[2]
     return resource.split("/", 1)[0]

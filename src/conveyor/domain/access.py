@@ -116,8 +116,21 @@ def resource_of(scope: Scope, operation: str, params: Mapping[str, Any]) -> str:
     return ANY
 
 
+def codebuild_resource_of(scope: Scope, operation: str, params: Mapping[str, Any]) -> str:
+    """The ARN a CodeBuild operation acts on: the project it names (the one project
+    BatchGetProjects asks for), ``*`` otherwise."""
+    if operation in ("CreateProject", "UpdateProject", "DeleteProject"):
+        name = _text(params.get("name"))
+        return name if name.startswith("arn:") else scope.codebuild_project(name)
+    names = params.get("names") if operation == "BatchGetProjects" else None
+    if isinstance(names, list) and len(names) == 1:
+        name = _text(names[0])
+        return name if name.startswith("arn:") else scope.codebuild_project(name)
+    return ANY
+
+
 def is_read_only(operation: str) -> bool:
-    return operation.startswith(("Get", "List"))
+    return operation.startswith(("Get", "List", "BatchGet"))
 
 
 # The managed policies, with AWS's names and, for the codepipeline actions, AWS's documents

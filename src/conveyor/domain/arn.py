@@ -44,6 +44,10 @@ class Scope:
     def webhook(self, name: str) -> str:
         return f"{self.prefix()}:webhook:{name}"
 
+    def codebuild_project(self, name: str) -> str:
+        """A CodeBuild project's ARN, ``arn:aws:codebuild:{region}:{account}:project/{name}``."""
+        return f"arn:{self.partition}:codebuild:{self.region}:{self.account}:project/{name}"
+
     def action_type(self, type_id: ActionTypeId) -> str:
         t = type_id
         return f"{self.prefix()}:actiontype:{t.owner}/{t.category}/{t.provider}/{t.version}"

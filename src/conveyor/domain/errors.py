@@ -206,6 +206,22 @@ class WebhookNotFoundException(ConveyorError):
     pass
 
 
+# CodeBuild's exceptions, for its projects on the same endpoint (ResourceNotFoundException
+# above is also CodeBuild's).
+
+
+class AccountLimitExceededException(ConveyorError):
+    pass
+
+
+class InvalidInputException(ConveyorError):
+    pass
+
+
+class ResourceAlreadyExistsException(ConveyorError):
+    pass
+
+
 # Protocol-level errors: not in the CodePipeline model, but what AWS answers for such requests.
 
 

@@ -16,6 +16,7 @@ from conveyor.engine.jobs import LEASE_SECONDS, JobService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.pipelines import PipelineService
 from conveyor.engine.plans import Plans
+from conveyor.engine.projects import ProjectService
 from conveyor.engine.revisions import RevisionService
 from conveyor.engine.runner import Runner
 from conveyor.engine.sweeper import Retention, Sweeper
@@ -52,6 +53,8 @@ class Services:
     views: Views
     webhooks: WebhookService
     revisions: RevisionService
+    # CodeBuild projects, served by the CodeBuild API on the same endpoint.
+    projects: ProjectService
     sweeper: Sweeper
     # Whether the database answers, for /health.
     health: DatabaseWatch
@@ -114,6 +117,7 @@ class Services:
                 base_url=log_base,
             ),
             revisions=RevisionService(scope, clock, plans, executions),
+            projects=ProjectService(store, scope, clock),
             sweeper=Sweeper(
                 store,
                 clock,

@@ -28,6 +28,7 @@ from conveyor.store.identities import Identities, KeyOwner, KeyRecord, Principal
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines, SecretBox
+from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
 from conveyor.store.revisions import ActionRevisions
 from conveyor.store.tags import Tags
@@ -50,6 +51,7 @@ __all__ = [
     "PipelineBrief",
     "PipelineRecord",
     "PrincipalRecord",
+    "ProjectRecord",
     "SecretBox",
     "StageRecord",
     "Store",
@@ -85,6 +87,7 @@ class Tx:
         self.heads = Heads(conn)
         self.identities = Identities(conn)
         self.audit = Audit(conn)
+        self.projects = Projects(conn)
 
 
 class Store:

@@ -413,3 +413,16 @@ audit_events = sa.Table(
     sa.Column("record", sa.Text, nullable=False),
     sa.Index("ix_audit_events_event_time", "event_time"),
 )
+
+# CodeBuild projects, by name. ``definition`` is the wire ``Project`` as accepted, less the
+# name, ARN and times, with CodeBuild's defaults filled in.
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("name", sa.String(150), primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_projects_created", "created"),
+    sa.Index("ix_projects_updated", "updated"),
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from conveyor.config import Settings, SettingsError, connection_urls, read_conne
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.catalog import BUILTIN_ACTION_TYPES, WORKER_SETTING, builtin_action_type
+from conveyor.domain.projects import BuildProject
+from conveyor.engine.projects import project_finder
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
@@ -54,7 +56,12 @@ def buckets(settings: Settings) -> ArtifactStore:
     return LocalBuckets(settings.home / "buckets")
 
 
-def provider_config(settings: Settings, box: LazyCipher | None = None) -> ProviderConfig:
+def provider_config(
+    settings: Settings,
+    box: LazyCipher | None = None,
+    projects: Callable[[str], BuildProject | None] | None = None,
+) -> ProviderConfig:
+    """``projects``: the installation's CodeBuild projects, for builds to run."""
     box = box or LazyCipher(settings.home, settings.secret_key)
     return ProviderConfig(
         home=settings.home,
@@ -69,6 +76,7 @@ def provider_config(settings: Settings, box: LazyCipher | None = None) -> Provid
         lambda_functions=settings.lambda_functions,
         api_url=public_url(settings),
         open_sealed=box.open,
+        projects=projects,
     )
 
 
@@ -168,10 +176,15 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
     box = LazyCipher(settings.home, settings.secret_key)
     try:
         check_aws_settings(settings)
-        built = providers(provider_config(settings, box))
-        left_to_workers = worker_types(settings, frozenset(built))
         store = Store.open(settings.database)
     except BaseException:
+        home_lock.release()
+        raise
+    try:
+        built = providers(provider_config(settings, box, project_finder(store)))
+        left_to_workers = worker_types(settings, frozenset(built))
+    except BaseException:
+        store.close()
         home_lock.release()
         raise
     store.box = box

@@ -6,6 +6,11 @@ then INSTALL, PRE_BUILD, BUILD and POST_BUILD in one shell (see `phases`), retri
 when a phase's ``on-failure: RETRY...`` says so, then UPLOAD_ARTIFACTS (output zips, cache),
 then FINALIZING (test reports). The result names the failing phase, command and exit status,
 with the last lines of the log; the build id is the external execution id.
+
+The action's ``ProjectName`` names a CodeBuild project of the installation (CreateProject):
+its buildspec, environment variables and timeout apply, the action's EnvironmentVariables on
+top. A name no project has fails the action, unless the action sets BuildSpec or the primary
+source has a ``buildspec.yml``: that builds with no project at all.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from conveyor.actions.codebuild.sources import Layout, layout, read_buildspec, u
 from conveyor.actions.process import run_process
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.unpacked import Unpacked
+from conveyor.domain.projects import BuildProject
 
 __all__ = ["CodeBuild"]
 
@@ -63,8 +69,13 @@ class CodeBuild:
         build_id = f"{project}:{context.action_execution_id}"
         container(context.log, f"Running build {build_id} of project {project}")
         try:
+            found = self.config.projects(project) if self.config.projects else None
+            if found is not None:
+                limit = started + found.timeout_minutes * 60
+                deadline = limit if deadline is None else min(deadline, limit)
             build = _Build(self.config, context, project, build_id, started, deadline)
             build.unpacked = self.unpacked
+            build.project_found = found
             return build.run()
         except Misconfigured as error:
             message = str(error)
@@ -99,6 +110,8 @@ class _Build:
         self.log: TextIO = context.log
         self.where: Layout = layout(context)
         self.unpacked: Unpacked | None = None
+        # The project of that name, when the installation has one.
+        self.project_found: BuildProject | None = None
 
     def note(self, message: str) -> None:
         container(self.log, message)
@@ -111,7 +124,10 @@ class _Build:
             raise ArtifactError(f"DOWNLOAD_SOURCE failed: {error}") from error
 
     def load(self) -> BuildSpec:
-        text, label = read_buildspec(self.context, self.where)
+        found = self.project_found
+        if found is None and self.config.projects is not None:
+            self.require_zero_setup()
+        text, label = read_buildspec(self.context, self.where, found.buildspec if found else "")
         try:
             spec = parse(text)
         except BuildspecError as error:
@@ -125,6 +141,20 @@ class _Build:
             helper.write_text(cache.HASH_FILES, encoding="utf-8")
             helper.chmod(0o755)
         return spec
+
+    def require_zero_setup(self) -> None:
+        """Without a project of its name, a build needs a buildspec of its own to run."""
+        configured = any(
+            (self.context.configuration.get(key) or "").strip()
+            for key in ("BuildSpec", "BuildspecOverride")
+        )
+        if not configured and not (self.where.source / "buildspec.yml").is_file():
+            raise Misconfigured(
+                f"CodeBuild project {self.project} does not exist (create it with "
+                "CreateProject), and the primary source has no buildspec.yml to build "
+                "without one"
+            )
+        self.note(f"No project {self.project}: building with the source's own buildspec")
 
     def run(self) -> JobResult:
         self.download()
@@ -140,7 +170,10 @@ class _Build:
             self.where.primary,
         )
         base["CODEBUILD_SRC_DIR"] = str(self.where.source)
-        environment = build_environment(self.context, self.config, spec.env, base)
+        found = self.project_found
+        environment = build_environment(
+            self.context, self.config, spec.env, base, found.variables if found else ()
+        )
         env = environment.variables
         helpers = self.where.scratch / "bin"
         if helpers.is_dir():

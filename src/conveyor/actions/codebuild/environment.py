@@ -1,7 +1,8 @@
 """The build's environment variables: CodeBuild's own, the buildspec's, the action's overrides.
 
 Precedence is CodeBuild's: the action's ``EnvironmentVariables`` configuration (a JSON list of
-``{"name", "value", "type"}``) over the buildspec's ``env``. ``PARAMETER_STORE`` and
+``{"name", "value", "type"}``) over the project's environment variables, over the buildspec's
+``env``. ``PARAMETER_STORE`` and
 ``SECRETS_MANAGER`` values are read from the installation's secrets file (``parameters`` and
 ``secrets`` mappings); a reference that is not there is a configuration error. Secret values
 are returned apart so the log can mask them.
@@ -173,6 +174,14 @@ def _overrides(configuration: Mapping[str, str]) -> list[tuple[str, str, str]]:
     return out
 
 
+def _project_variables(
+    project: Sequence[tuple[str, str, str]],
+) -> list[tuple[str, str, str]]:
+    for name, _, _ in project:
+        _check_name(name, "the project's environment variables")
+    return list(project)
+
+
 def next_build_number(config: ProviderConfig, project: str) -> int:
     """A per-project counter kept on disk (CODEBUILD_BUILD_NUMBER)."""
     path = config.home / "codebuild" / project / "build-number"
@@ -229,9 +238,14 @@ def codebuild_variables(
 
 
 def build_environment(
-    context: JobContext, config: ProviderConfig, spec: Env, base: Mapping[str, str]
+    context: JobContext,
+    config: ProviderConfig,
+    spec: Env,
+    base: Mapping[str, str],
+    project: Sequence[tuple[str, str, str]] = (),
 ) -> BuildEnvironment:
-    """Inherited basics, then ``base`` (CodeBuild's own), the buildspec's, the action's."""
+    """Inherited basics, then ``base`` (CodeBuild's own), the buildspec's, the project's
+    (name, value, type), the action's."""
     variables = {name: os.environ[name] for name in INHERITED if name in os.environ}
     variables.setdefault("PATH", os.defpath)
     variables.update(base)
@@ -242,6 +256,7 @@ def build_environment(
         *((name, value, "PLAINTEXT") for name, value in spec.variables),
         *((name, value, "PARAMETER_STORE") for name, value in spec.parameter_store),
         *((name, value, "SECRETS_MANAGER") for name, value in spec.secrets_manager),
+        *_project_variables(project),
         *_overrides(context.configuration),
     ]
     for name, given, kind in layers:

@@ -4,10 +4,11 @@ The primary source (``PrimarySource``, needed when there is more than one input)
 into ``<workspace>/src`` (``CODEBUILD_SRC_DIR``), every other input into
 ``<workspace>/src_<ArtifactName>`` (``CODEBUILD_SRC_DIR_<ArtifactName>``), so that none lands
 inside another and ``**/*`` artifacts hold the primary source only; Conveyor's own files go in
-``<workspace>/.conveyor``. The buildspec is ``BuildspecOverride``, else ``BuildSpec``, else
-``buildspec.yml`` at the primary source's root; an override that parses as a YAML mapping with
-``version`` or ``phases`` is the buildspec itself, an ``arn:aws:s3:::bucket/key`` is read from
-the artifact store, anything else is a path in the primary source.
+``<workspace>/.conveyor``. The buildspec is ``BuildspecOverride``, else ``BuildSpec``, else the
+buildspec of the action's CodeBuild project, else ``buildspec.yml`` at the primary source's
+root; one that parses as a YAML mapping with ``version`` or ``phases`` is the buildspec
+itself, an ``arn:aws:s3:::bucket/key`` is read from the artifact store, anything else is a
+path in the primary source.
 """
 
 from __future__ import annotations
@@ -121,10 +122,15 @@ def _read(path: Path, what: str) -> str:
         raise Misconfigured(f"cannot read {what}: {error}") from error
 
 
-def read_buildspec(context: JobContext, where: Layout) -> tuple[str, str]:
-    """The buildspec text and a label saying where it came from."""
-    for key in ("BuildspecOverride", "BuildSpec"):
-        value = (context.configuration.get(key) or "").strip()
+def read_buildspec(context: JobContext, where: Layout, project: str = "") -> tuple[str, str]:
+    """The buildspec text and a label saying where it came from; ``project`` is the buildspec
+    of the action's CodeBuild project (a path, inline YAML, or "": none)."""
+    choices = [
+        (key, context.configuration.get(key) or "") for key in ("BuildspecOverride", "BuildSpec")
+    ]
+    choices.append(("the project's buildspec", project))
+    for key, given in choices:
+        value = given.strip()
         if not value:
             continue
         if _inline(value):

@@ -12,6 +12,7 @@ from types import ModuleType
 from conveyor.api.context import Handler
 from conveyor.api.handlers import (
     actiontypes,
+    codebuild,
     executions,
     jobs,
     pipelines,
@@ -20,12 +21,13 @@ from conveyor.api.handlers import (
     trail,
     webhooks,
 )
-from conveyor.api.model import CLOUDTRAIL, operation_names, snake_case
+from conveyor.api.model import CLOUDTRAIL, CODEBUILD, operation_names, snake_case
 
 MODULES: tuple[ModuleType, ...] = (
     pipelines,
     tags,
     actiontypes,
+    codebuild,
     executions,
     jobs,
     webhooks,
@@ -53,3 +55,13 @@ def trail_handlers() -> dict[str, Handler]:
         if "LookupEvents" in operation_names(CLOUDTRAIL)
         else {}
     )
+
+
+@cache
+def codebuild_handlers() -> dict[str, Handler]:
+    """The CodeBuild operations served on the same endpoint: build projects."""
+    return {
+        name: handler
+        for name, handler in codebuild.HANDLERS.items()
+        if name in operation_names(CODEBUILD)
+    }
