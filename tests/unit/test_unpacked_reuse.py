@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from conveyor.artifacts.archive import pack, unpack
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.artifacts.unpacked import Unpacked
+from tests.support.engine import wait_for
 from tests.unit.test_unpacked import _snapshot, _source
 
 
@@ -206,3 +208,58 @@ def test_a_copy_of_an_evicted_artifact_is_left_to_be_removed(tmp_path: Path) -> 
     cache.materialise(buckets, "art", "b.zip", tmp_path / "w2" / "src", scratch=tmp_path / "s.zip")
     cache.reclaim(workspace)
     assert (workspace / "README.md").read_text() == "readme"
+
+
+def test_a_folder_deeper_than_python_recurses_is_removed(tmp_path: Path) -> None:
+    buckets, cache = _stored(tmp_path), Unpacked(tmp_path / "cache")
+    workspace = tmp_path / "w1" / "src"
+    cache.materialise(buckets, "art", "a.zip", workspace, scratch=tmp_path / "s.zip")
+    for where in ("deep", "docs/deeper"):  # at the top, and inside a folder of the tree
+        fd = os.open(workspace, os.O_RDONLY)
+        for name in [*where.split("/")[:-1]]:
+            fd = os.open(name, os.O_RDONLY, dir_fd=fd)
+        leaf = where.split("/")[-1]
+        for _ in range(1200):
+            os.mkdir(leaf, dir_fd=fd)
+            inner = os.open(leaf, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(fd)
+    cache.reclaim(workspace)
+    cache.materialise(buckets, "art", "a.zip", workspace, scratch=tmp_path / "s.zip")
+    expected = tmp_path / "expected"
+    unpack(tmp_path / "a.zip", expected)
+    assert _snapshot(workspace) == _snapshot(expected)
+
+
+def test_a_copy_a_process_still_works_in_is_not_taken_back(tmp_path: Path) -> None:
+    buckets, cache = _stored(tmp_path), Unpacked(tmp_path / "cache")
+    workspace = tmp_path / "w1" / "src"
+    cache.materialise(buckets, "art", "a.zip", workspace, scratch=tmp_path / "s.zip")
+    # A daemon the action started in its own session, out of reach of the process group kill.
+    lingering = subprocess.Popen(["sleep", "60"], cwd=workspace / "docs", start_new_session=True)
+    try:
+        cache.reclaim(workspace)
+        assert (workspace / "README.md").exists()  # left where it is, to be removed with it
+        other = tmp_path / "w2" / "src"
+        cache.materialise(buckets, "art", "a.zip", other, scratch=tmp_path / "s.zip")
+        assert (other / "docs").stat().st_ino != (workspace / "docs").stat().st_ino
+    finally:
+        lingering.kill()
+        lingering.wait()
+
+
+def test_what_an_action_added_at_the_top_goes_when_the_copy_is_handed_back(
+    tmp_path: Path,
+) -> None:
+    buckets, cache = _stored(tmp_path), Unpacked(tmp_path / "cache")
+    workspace = tmp_path / "w1" / "src"
+    cache.materialise(buckets, "art", "a.zip", workspace, scratch=tmp_path / "s.zip")
+    (workspace / "build").mkdir()
+    for index in range(50):
+        (workspace / "build" / f"out{index}.o").write_bytes(b"x" * 100)
+    cache.reclaim(workspace)
+    kept = [p for p in (tmp_path / "cache").rglob("build") if p.parent.name != "trash"]
+    wait_for(lambda: not [p for p in kept if p.exists()], 30, "the build output to be removed")
+    cache.materialise(buckets, "art", "a.zip", workspace, scratch=tmp_path / "s.zip")
+    assert not (workspace / "build").exists()

@@ -23,6 +23,7 @@ import fcntl
 import os
 import shutil
 import stat
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -201,9 +202,22 @@ def copy_tree(
     return marks
 
 
+def remove_tree(path: str) -> None:
+    """Remove the folder ``path`` and what is in it, never following a link out of it (one is
+    removed, not its target), however deep it goes (Python's own removal recurses)."""
+    try:
+        shutil.rmtree(path)
+    except RecursionError:
+        done = subprocess.run(
+            ["rm", "-rf", "--one-file-system", "--", path], capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            raise OSError(errno.EIO, done.stderr.decode(errors="replace").strip(), path) from None
+
+
 def _remove(path: str, info: os.stat_result) -> None:
     if stat.S_ISDIR(info.st_mode):
-        shutil.rmtree(path)  # never follows a link: one is removed, not its target
+        remove_tree(path)
     else:
         os.unlink(path)
 
@@ -318,8 +332,11 @@ def _repair(
         opened(parent)
         if found is not None:
             _remove(path, found)
-        for rel in [rel for rel in marks if rel == entry.rel or rel.startswith(entry.rel + "/")]:
-            del marks[rel]
+        marks.pop(entry.rel, None)
+        if entry.kind == "d":  # what the tree has under it goes with it
+            below = entry.rel + "/"
+            for rel in [rel for rel in marks if rel.startswith(below)]:
+                del marks[rel]
         _make(copier, root, target, entry, marks)
         if entry.kind == "d":
             opened(entry.rel)

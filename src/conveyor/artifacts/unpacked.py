@@ -13,10 +13,12 @@ instead of creating them all again). The first action takes the unpacked folder 
 copy of a folder (`trees.copy_tree`) is made only for actions that run at the same time, or
 once an action has changed one of the tree's files, since a changed file is made again from
 such a folder (names an action only added are simply removed). Modes, modification times and
-symbolic links come out exactly as `archive.unpack` leaves them. An archive with a link to an
-absolute path, one that cannot be unpacked, or a destination that already has something in it,
-is unpacked directly as before, since only a plain unpack checks those against the destination
-itself.
+symbolic links come out exactly as `archive.unpack` leaves them. A copy is not taken back while
+a process works in it (one the action left behind, having escaped its process group), and what
+the action added at its top is moved out as it is handed back and removed in the background.
+An archive with a link to an absolute path, one that cannot be unpacked, or a destination that
+already has something in it, is unpacked directly as before, since only a plain unpack checks
+those against the destination itself.
 
 Unpacked objects are kept up to a bound, least recently used first out, and removed off the
 caller's path; one being copied is never removed. Each instance works in a folder of its own,
@@ -47,6 +49,7 @@ from conveyor.artifacts.trees import (
     copy_tree,
     manifest,
     marks_of,
+    remove_tree,
     restore,
 )
 
@@ -196,8 +199,11 @@ class Unpacked:
         try:
             if not copy.is_at(destination):
                 return  # the action put a folder of its own there
+            if _in_use(str(destination)):
+                return  # a process the action left behind still works in it
             folder = str(self._work() / secrets.token_hex(8))
             os.rename(destination, folder)
+            self._sweep(folder, tree.names.get("", frozenset()))
         except (OSError, ArtifactError):
             return
         finally:
@@ -209,9 +215,22 @@ class Unpacked:
                 tree.spares.append(copy)
             evicted = self._evict()
         if not kept:  # evicted meanwhile
-            _in_background(shutil.rmtree, folder, True)
+            _in_background(remove_tree, folder)
         for old in evicted:
             _remove(old)
+
+    def _sweep(self, folder: str, expected: frozenset[str]) -> None:
+        """Move what the action added at the top of a copy handed back (its build's output,
+        typically) out of the way, to be removed off everyone's path."""
+        with os.scandir(folder) as scan:
+            added = [child.name for child in scan if child.name not in expected]
+        if not added:
+            return
+        trash = self._work() / f"{secrets.token_hex(8)}.trash"
+        trash.mkdir()
+        for name in added:
+            os.rename(os.path.join(folder, name), trash / name)
+        _in_background(remove_tree, str(trash))
 
     def _clock(self) -> str:
         """A file on the same file system as the copies, touched to read its clock."""
@@ -249,10 +268,12 @@ class Unpacked:
                         continue
                 try:
                     tree = self._unpack(store, name)
-                finally:
+                except BaseException:
                     with self._lock:
                         self._unpacking.pop(name, None)
-                with self._lock:
+                    raise
+                with self._lock:  # kept and the guard dropped at once: no one unpacks it again
+                    self._unpacking.pop(name, None)
                     self._trees[name] = tree
                     tree.users += 1
                     evicted = self._evict()
@@ -274,7 +295,7 @@ class Unpacked:
         try:
             return folder, self._unpack_into(store, name, folder)
         except BaseException:
-            _in_background(shutil.rmtree, folder, True)
+            _in_background(remove_tree, folder)
             raise
 
     def _unpack_into(self, store: ArtifactStore, name: _Key, folder: Path) -> int:
@@ -354,10 +375,10 @@ class Unpacked:
                 )
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 os.rename(copy.folder, target)
-            except OSError as error:
+            except Exception as error:  # whatever the action left, a new copy is made instead
                 if isinstance(error, NoSource):
                     tree.lend_own = False  # its actions change its files: keep a folder
-                _in_background(shutil.rmtree, copy.folder, True)
+                _in_background(remove_tree, copy.folder)
                 continue
             copy.folder = target
             return copy
@@ -417,11 +438,32 @@ def _remove_stale(root: Path) -> None:
             continue
 
 
+def _in_use(folder: str) -> bool:
+    """Whether a process works in ``folder`` (its working directory or root is in it): one
+    that the action left running, having escaped its process group, could change the copy
+    after it is lent again. (A process that only holds a file of it open is not seen.)"""
+    inside = os.path.realpath(folder)
+    try:
+        with os.scandir("/proc") as scan:
+            pids = [entry.name for entry in scan if entry.name.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        for link in ("cwd", "root"):
+            try:
+                where = os.readlink(f"/proc/{pid}/{link}")
+            except OSError:
+                continue
+            if where == inside or where.startswith(inside + "/"):
+                return True
+    return False
+
+
 def _remove(tree: _Tree) -> None:
     """Remove an evicted tree and the copies kept with it, off the caller's path."""
     own = [] if tree.folder is None else [str(tree.folder)]
     for folder in [*own, *(copy.folder for copy in tree.spares)]:
-        _in_background(shutil.rmtree, folder, True)
+        _in_background(remove_tree, folder)
 
 
 def _in_background(function: object, *args: object) -> None:
