@@ -40,8 +40,12 @@ class Settings:
     max_custom_action_types: int | None = None
     # Tags per resource, as CodePipeline allows.
     max_tags: int = 50
-    # In-process job workers: how many actions run at once on this server.
+    # In-process job workers: how many actions run at once on this server (0: none, the
+    # actions wait for remote workers).
     workers: int = 4
+    # Serve `conveyor worker` its jobs and artifacts (/_conveyor/worker, /_conveyor/s3):
+    # built-in actions then also run on remote workers. Not with auth required, yet.
+    remote_workers: bool = False
     # CodeCommit repository names → git URLs or folders (default: $home/repositories/<name>).
     repositories: Mapping[str, str] = field(default_factory=dict)
     # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId, or mappings
@@ -107,6 +111,7 @@ _ENV = {
     "max_custom_action_types": "CONVEYOR_MAX_CUSTOM_ACTION_TYPES",
     "max_tags": "CONVEYOR_MAX_TAGS",
     "workers": "CONVEYOR_WORKERS",
+    "remote_workers": "CONVEYOR_REMOTE_WORKERS",
     "secrets_file": "CONVEYOR_SECRETS_FILE",
     "s3_endpoint": "CONVEYOR_S3_ENDPOINT",
     "worker_action_types": "CONVEYOR_WORKER_ACTION_TYPES",
@@ -163,6 +168,7 @@ _KINDS: dict[str, type] = {
     "detect_changes": bool,
     "auth": str,
     "insecure": bool,
+    "remote_workers": bool,
     "secret_key": str,
     "audit_retention_days": float,
 }

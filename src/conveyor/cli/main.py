@@ -27,6 +27,7 @@ MODULES: Mapping[str, Sequence[str]] = {
     "conveyor.cli.run": ("run",),
     "conveyor.cli.validate": ("validate",),
     "conveyor.cli.completion": ("completion",),
+    "conveyor.cli.worker": ("worker",),
     "conveyor.cli.users": ("user", "group", "key", "audit", "secret"),
     "conveyor.cli.client": (
         "list",

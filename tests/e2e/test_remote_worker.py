@@ -1,0 +1,178 @@
+"""`conveyor worker` runs a pipeline for a `conveyor server` that runs no actions itself.
+
+The server (``CONVEYOR_WORKERS=0``, ``remote_workers`` on) and the worker are separate
+processes with separate homes: the worker reaches jobs and artifacts over HTTP only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BACKENDS, make_client
+from tests.e2e.serverproc import server_process
+from tests.support.engine import (
+    commands,
+    declaration,
+    latest_execution_id,
+    make_repo,
+    stage,
+    wait_for,
+    wait_status,
+)
+
+BUILDSPEC = """\
+version: 0.2
+env:
+  exported-variables: [VERSION]
+phases:
+  build:
+    commands:
+      - export VERSION=7
+      - mkdir -p dist && echo "built from $(cat README.md)" > dist/out.txt
+artifacts:
+  files: [out.txt]
+  base-directory: dist
+"""
+SERVER_ENV = {
+    "CONVEYOR_WORKERS": "0",
+    "CONVEYOR_REMOTE_WORKERS": "true",
+    "CONVEYOR_DETECT_CHANGES": "false",
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'server' / 'conveyor.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@contextmanager
+def worker_process(endpoint: str, home: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    log = open(home.parent / "worker.log", "ab")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "conveyor",
+            "worker",
+            "--endpoint",
+            endpoint,
+            "--home",
+            str(home),
+            *args,
+        ],
+        env={k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def action_states(client: Any, name: str) -> dict[str, dict[str, Any]]:
+    state = client.get_pipeline_state(name=name)
+    return {
+        action["actionName"]: action.get("latestExecution", {})
+        for stage_state in state["stageStates"]
+        for action in stage_state["actionStates"]
+    }
+
+
+def server_logs(home: Path) -> str:
+    return "".join(p.read_text() for p in sorted((home / "logs").glob("*.log")))
+
+
+def test_a_worker_runs_source_build_and_commands_for_a_server_with_no_workers(
+    tmp_path: Path, database: str
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"README.md": "the tree", "buildspec.yml": BUILDSPEC})
+    build = {
+        "name": "Make",
+        "actionTypeId": {
+            "category": "Build",
+            "owner": "AWS",
+            "provider": "CodeBuild",
+            "version": "1",
+        },
+        "configuration": {"ProjectName": "app"},
+        "inputArtifacts": [{"name": "Src"}],
+        "outputArtifacts": [{"name": "Dist"}],
+        "namespace": "BUILD",
+    }
+    use = commands("Use", "cat out.txt", "echo version #{BUILD.VERSION}", inputs=("Dist",))
+    (tmp_path / "server").mkdir()
+    with server_process(tmp_path / "server", env=SERVER_ENV, args=["--database", database]) as (
+        endpoint,
+        _,
+    ):
+        client = make_client(endpoint)
+        client.create_pipeline(
+            pipeline=declaration("remote", repo, stage("Build", build), stage("Use", use))
+        )
+        execution = wait_for(lambda: latest_execution_id(client, "remote"), what="an execution")
+        time.sleep(1.0)
+        # Nobody runs actions on this server: the source waits for a worker.
+        assert action_states(client, "remote")["Source"]["status"] == "InProgress"
+        with worker_process(endpoint, tmp_path / "worker", "--concurrency", "2") as worker:
+            assert wait_status(client, "remote", execution, "Succeeded", "Failed", timeout=60) == (
+                "Succeeded"
+            ), (tmp_path / "worker.log").read_text()
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=20) == 0
+        states = action_states(client, "remote")
+        assert states["Make"]["status"] == "Succeeded"
+        logs = server_logs(tmp_path / "server")
+        # The Commands action read the build's output artifact, fetched over HTTP.
+        assert "built from the tree" in logs
+        assert "version 7" in logs
+        # The worker's home holds no state of the server's.
+        assert not (tmp_path / "worker" / "buckets").exists()
+
+
+def test_sigterm_lets_the_running_action_finish_and_takes_nothing_new(
+    tmp_path: Path, database: str
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    started, finished = tmp_path / "started", tmp_path / "finished"
+    slow = commands("Slow", f"touch {started}", "sleep 2", f"touch {finished}", "echo slow done")
+    (tmp_path / "server").mkdir()
+    with server_process(tmp_path / "server", env=SERVER_ENV, args=["--database", database]) as (
+        endpoint,
+        _,
+    ):
+        client = make_client(endpoint)
+        client.create_pipeline(pipeline=declaration("drain", repo, stage("Run", slow)))
+        first = wait_for(lambda: latest_execution_id(client, "drain"), what="an execution")
+        with worker_process(endpoint, tmp_path / "worker", "--concurrency", "1") as worker:
+            wait_for(started.exists, timeout=60, what="the action to start")
+            worker.send_signal(signal.SIGTERM)
+            assert wait_status(client, "drain", first, "Succeeded", "Failed", timeout=30) == (
+                "Succeeded"
+            )
+            assert finished.exists()
+            assert worker.wait(timeout=20) == 0
+        # The worker is gone: a new execution waits, its source untaken.
+        second = client.start_pipeline_execution(name="drain")["pipelineExecutionId"]
+        time.sleep(0.5)
+        assert wait_status(client, "drain", second, "InProgress") == "InProgress"
+        assert action_states(client, "drain")["Source"]["status"] == "InProgress"
+        assert "slow done" in server_logs(tmp_path / "server")
