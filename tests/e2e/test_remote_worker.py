@@ -147,32 +147,67 @@ def test_a_worker_runs_source_build_and_commands_for_a_server_with_no_workers(
         assert not (tmp_path / "worker" / "buckets").exists()
 
 
-def test_sigterm_lets_the_running_action_finish_and_takes_nothing_new(
-    tmp_path: Path, database: str
-) -> None:
+@contextmanager
+def one_action_running(
+    tmp_path: Path, database: str, name: str, *lines: str
+) -> Iterator[tuple[Any, str, subprocess.Popen[bytes]]]:
+    """A server, a pipeline of one Commands action that first touches ``started``, and a
+    worker of one that runs it: the client, the execution's id and the worker, once the
+    action has started."""
     repo = tmp_path / "repo"
     make_repo(repo)
-    started, finished = tmp_path / "started", tmp_path / "finished"
-    slow = commands("Slow", f"touch {started}", "sleep 2", f"touch {finished}", "echo slow done")
+    started = tmp_path / "started"
+    action = commands("Run", f"touch {started}", *lines)
     (tmp_path / "server").mkdir()
     with server_process(tmp_path / "server", env=SERVER_ENV, args=["--database", database]) as (
         endpoint,
         _,
     ):
         client = make_client(endpoint)
-        client.create_pipeline(pipeline=declaration("drain", repo, stage("Run", slow)))
-        first = wait_for(lambda: latest_execution_id(client, "drain"), what="an execution")
+        client.create_pipeline(pipeline=declaration(name, repo, stage("Run", action)))
+        execution = wait_for(lambda: latest_execution_id(client, name), what="an execution")
         with worker_process(endpoint, tmp_path / "worker", "--concurrency", "1") as worker:
             wait_for(started.exists, timeout=60, what="the action to start")
-            worker.send_signal(signal.SIGTERM)
-            assert wait_status(client, "drain", first, "Succeeded", "Failed", timeout=30) == (
-                "Succeeded"
-            )
-            assert finished.exists()
-            assert worker.wait(timeout=20) == 0
+            yield client, execution, worker
+
+
+def test_sigterm_lets_the_running_action_finish_and_takes_nothing_new(
+    tmp_path: Path, database: str
+) -> None:
+    finished = tmp_path / "finished"
+    with one_action_running(
+        tmp_path, database, "drain", "sleep 2", f"touch {finished}", "echo slow done"
+    ) as (client, first, worker):
+        worker.send_signal(signal.SIGTERM)
+        assert wait_status(client, "drain", first, "Succeeded", "Failed", timeout=30) == (
+            "Succeeded"
+        )
+        assert finished.exists()
+        assert worker.wait(timeout=20) == 0
         # The worker is gone: a new execution waits, its source untaken.
         second = client.start_pipeline_execution(name="drain")["pipelineExecutionId"]
         time.sleep(0.5)
         assert wait_status(client, "drain", second, "InProgress") == "InProgress"
         assert action_states(client, "drain")["Source"]["status"] == "InProgress"
-        assert "slow done" in server_logs(tmp_path / "server")
+    assert "slow done" in server_logs(tmp_path / "server")
+
+
+def test_a_second_sigterm_stops_the_running_action_which_fails(
+    tmp_path: Path, database: str
+) -> None:
+    with one_action_running(tmp_path, database, "stopped", "sleep 120") as (
+        client,
+        execution,
+        worker,
+    ):
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert worker.poll() is None  # draining: the action still runs
+        worker.send_signal(signal.SIGTERM)
+        assert wait_status(client, "stopped", execution, "Succeeded", "Failed", timeout=30) == (
+            "Failed"
+        )
+        assert worker.wait(timeout=20) == 0
+        failed = action_states(client, "stopped")["Run"]
+    assert failed["status"] == "Failed"
+    assert "cancelled" in failed["errorDetails"]["message"]
