@@ -46,6 +46,9 @@ class Settings:
     # Serve `conveyor worker` its jobs and artifacts (/_conveyor/worker, /_conveyor/s3):
     # built-in actions then also run on remote workers. Not with auth required, yet.
     remote_workers: bool = False
+    # Seconds a worker holds a job without renewing its lease (it renews every third of it);
+    # past it the action fails, naming the worker.
+    job_lease_seconds: float = 30.0
     # CodeCommit repository names → git URLs or folders (default: $home/repositories/<name>).
     repositories: Mapping[str, str] = field(default_factory=dict)
     # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId, or mappings
@@ -112,6 +115,7 @@ _ENV = {
     "max_tags": "CONVEYOR_MAX_TAGS",
     "workers": "CONVEYOR_WORKERS",
     "remote_workers": "CONVEYOR_REMOTE_WORKERS",
+    "job_lease_seconds": "CONVEYOR_JOB_LEASE_SECONDS",
     "secrets_file": "CONVEYOR_SECRETS_FILE",
     "s3_endpoint": "CONVEYOR_S3_ENDPOINT",
     "worker_action_types": "CONVEYOR_WORKER_ACTION_TYPES",
@@ -165,6 +169,7 @@ _KINDS: dict[str, type] = {
     "event_retention_days": float,
     "job_retention_days": float,
     "poll_interval": float,
+    "job_lease_seconds": float,
     "detect_changes": bool,
     "auth": str,
     "insecure": bool,
@@ -214,6 +219,9 @@ def load_settings(
         raise SettingsError(f"unknown settings: {', '.join(unknown)}")
     coerced = {name: _coerce(name, value) for name, value in values.items()}
     read_connections(coerced.get("connections") or {})  # refuse unusable entries now
+    lease = coerced.get("job_lease_seconds")
+    if lease is not None and not lease > 0:
+        raise SettingsError(f"setting 'job_lease_seconds': more than 0 seconds, not {lease}")
     chosen = {k: v for k, v in coerced.items() if v is not None or k in _NULLABLE}
     return replace(Settings(), **chosen)
 

@@ -149,7 +149,7 @@ def test_a_worker_runs_source_build_and_commands_for_a_server_with_no_workers(
 
 @contextmanager
 def one_action_running(
-    tmp_path: Path, database: str, name: str, *lines: str
+    tmp_path: Path, database: str, name: str, *lines: str, **env: str
 ) -> Iterator[tuple[Any, str, subprocess.Popen[bytes]]]:
     """A server, a pipeline of one Commands action that first touches ``started``, and a
     worker of one that runs it: the client, the execution's id and the worker, once the
@@ -159,10 +159,9 @@ def one_action_running(
     started = tmp_path / "started"
     action = commands("Run", f"touch {started}", *lines)
     (tmp_path / "server").mkdir()
-    with server_process(tmp_path / "server", env=SERVER_ENV, args=["--database", database]) as (
-        endpoint,
-        _,
-    ):
+    with server_process(
+        tmp_path / "server", env={**SERVER_ENV, **env}, args=["--database", database]
+    ) as (endpoint, _):
         client = make_client(endpoint)
         client.create_pipeline(pipeline=declaration(name, repo, stage("Run", action)))
         execution = wait_for(lambda: latest_execution_id(client, name), what="an execution")
@@ -211,3 +210,21 @@ def test_a_second_sigterm_stops_the_running_action_which_fails(
         failed = action_states(client, "stopped")["Run"]
     assert failed["status"] == "Failed"
     assert "cancelled" in failed["errorDetails"]["message"]
+
+
+def test_a_worker_killed_mid_action_fails_it_once_its_lease_runs_out(
+    tmp_path: Path, database: str
+) -> None:
+    with one_action_running(
+        tmp_path, database, "killed", "sleep 4", CONVEYOR_JOB_LEASE_SECONDS="1.5"
+    ) as (client, execution, worker):
+        worker.kill()
+        worker.wait()
+        assert wait_status(client, "killed", execution, "Succeeded", "Failed", timeout=30) == (
+            "Failed"
+        )
+        failed = action_states(client, "killed")["Run"]
+    message = failed["errorDetails"]["message"]
+    assert "The worker running this action (remote/" in message
+    assert "stopped renewing its lease" in message
+    assert "last heard from at 20" in message
