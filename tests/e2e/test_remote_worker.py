@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BACKENDS, make_client
-from tests.e2e.serverproc import server_process
+from tests.e2e.serverproc import free_port, server_process
 from tests.support.engine import (
     commands,
     declaration,
@@ -228,3 +228,37 @@ def test_a_worker_killed_mid_action_fails_it_once_its_lease_runs_out(
     assert "The worker running this action (remote/" in message
     assert "stopped renewing its lease" in message
     assert "last heard from at 20" in message
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--endpoint", "ftp://ci"], "an http(s) URL is required"),
+        (["--endpoint", "http://127.0.0.1:9", "--providers", "Nope"], "has no provider 'Nope'"),
+        (["--endpoint", "http://127.0.0.1:9", "--concurrency", "0"], "--concurrency: at least 1"),
+    ],
+)
+def test_a_worker_refuses_what_it_cannot_do(tmp_path: Path, args: list[str], says: str) -> None:
+    command = [sys.executable, "-m", "conveyor", "worker", "--home", str(tmp_path / "w"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert says in result.stderr
+
+
+def test_a_worker_started_before_its_server_waits_for_it(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    port = free_port()
+    (tmp_path / "server").mkdir()
+    with worker_process(f"http://127.0.0.1:{port}", tmp_path / "worker") as worker:
+        time.sleep(1.0)
+        assert worker.poll() is None  # the server is away: the worker keeps trying
+        with server_process(tmp_path / "server", port, env=SERVER_ENV) as (endpoint, _):
+            client = make_client(endpoint)
+            client.create_pipeline(
+                pipeline=declaration("later", repo, stage("Run", commands("Echo", "echo late")))
+            )
+            execution = wait_for(lambda: latest_execution_id(client, "later"), what="an execution")
+            assert wait_status(client, "later", execution, "Succeeded", "Failed", timeout=60) == (
+                "Succeeded"
+            )
