@@ -254,3 +254,19 @@ def test_the_s3_subset_answers_loopback_only(tmp_path: Path) -> None:
     assert status == 403
     assert b"<Code>AccessDenied</Code>" in body
     assert get_from(app, "127.0.0.1", "/_conveyor/s3/b/k") == (200, b"x")
+
+
+def test_the_types_left_to_job_workers_are_not_served_to_remote_workers(
+    settings: Settings,
+) -> None:
+    chosen = replace(
+        settings, workers=0, remote_workers=True, worker_action_types=("AWS/Deploy/ECS/1",)
+    )
+    with running(chosen) as live:
+        status, answer = call(
+            live.endpoint, "poll", {"types": ["AWS/Deploy/ECS/1"], "owner": "w", "wait": 0}
+        )
+        assert status == 400
+        assert answer["message"].startswith("types: every one is left to PollForJobs")
+        both = {"types": ["AWS/Deploy/ECS/1", GIT], "owner": "w", "wait": 0}
+        assert call(live.endpoint, "poll", both)[1]["job"] is None

@@ -131,7 +131,13 @@ class WorkerRoutes:
         types = body.get("types")
         if not isinstance(types, list) or not types:
             raise ValidationException("types: a non-empty list of action types is required")
-        return [type_of(t) for t in types]
+        # The types the settings leave to PollForJobs workers are theirs alone.
+        taken = [t for t in map(type_of, types) if t not in self._services.worker_types]
+        if not taken:
+            raise ValidationException(
+                "types: every one is left to PollForJobs job workers (worker_action_types)"
+            )
+        return taken
 
     def _poll(self, body: Mapping[str, Any]) -> dict[str, Any]:
         types, owner = self._types(body), self._owner(body)

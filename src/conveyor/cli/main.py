@@ -50,6 +50,16 @@ MODULES: Mapping[str, Sequence[str]] = {
 }
 
 
+# How a long-running command (server, worker) writes its log.
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for people, or one JSON object a line for log shippers.",
+)
+
+
 class Commands(click.Group):
     """A group whose command modules are imported when one of their commands is wanted."""
 
@@ -95,13 +105,7 @@ def cli(ctx: click.Context) -> None:
     "--home", help="Folder for state and artifacts [default: ./.conveyor, or $CONVEYOR_HOME]."
 )
 @click.option("--database", help="postgresql://… URL [default: SQLite under the home folder].")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines for people, or one JSON object a line for log shippers.",
-)
+@LOG_FORMAT
 @click.option(
     "--auth", "auth", is_flag=True, default=None, help="Require signed requests (auth: required)."
 )

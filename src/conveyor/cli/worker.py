@@ -14,6 +14,8 @@ import os
 
 import click
 
+from conveyor.cli.main import LOG_FORMAT
+
 DEFAULT_HOME = ".conveyor-worker"
 
 
@@ -28,13 +30,7 @@ DEFAULT_HOME = ".conveyor-worker"
     " repeat or separate with commas [default: every one this machine can run].",
 )
 @click.option("--home", help=f"The worker's folder [default: ./{DEFAULT_HOME}, or $CONVEYOR_HOME].")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines for people, or one JSON object a line for log shippers.",
-)
+@LOG_FORMAT
 def worker(
     endpoint: str, concurrency: int, wanted: tuple[str, ...], home: str | None, log_format: str
 ) -> None:
