@@ -40,8 +40,15 @@ class Settings:
     max_custom_action_types: int | None = None
     # Tags per resource, as CodePipeline allows.
     max_tags: int = 50
-    # In-process job workers: how many actions run at once on this server.
+    # In-process job workers: how many actions run at once on this server (0: none, the
+    # actions wait for remote workers).
     workers: int = 4
+    # Serve `conveyor worker` its jobs and artifacts (/_conveyor/worker, /_conveyor/s3):
+    # built-in actions then also run on remote workers. Not with auth required, yet.
+    remote_workers: bool = False
+    # Seconds a worker holds a job without renewing its lease (it renews every third of it);
+    # past it the action fails, naming the worker.
+    job_lease_seconds: float = 30.0
     # CodeCommit repository names → git URLs or folders (default: $home/repositories/<name>).
     repositories: Mapping[str, str] = field(default_factory=dict)
     # CodeStar connection ARNs → base URLs or folders holding FullRepositoryId, or mappings
@@ -107,6 +114,8 @@ _ENV = {
     "max_custom_action_types": "CONVEYOR_MAX_CUSTOM_ACTION_TYPES",
     "max_tags": "CONVEYOR_MAX_TAGS",
     "workers": "CONVEYOR_WORKERS",
+    "remote_workers": "CONVEYOR_REMOTE_WORKERS",
+    "job_lease_seconds": "CONVEYOR_JOB_LEASE_SECONDS",
     "secrets_file": "CONVEYOR_SECRETS_FILE",
     "s3_endpoint": "CONVEYOR_S3_ENDPOINT",
     "worker_action_types": "CONVEYOR_WORKER_ACTION_TYPES",
@@ -160,9 +169,11 @@ _KINDS: dict[str, type] = {
     "event_retention_days": float,
     "job_retention_days": float,
     "poll_interval": float,
+    "job_lease_seconds": float,
     "detect_changes": bool,
     "auth": str,
     "insecure": bool,
+    "remote_workers": bool,
     "secret_key": str,
     "audit_retention_days": float,
 }
@@ -208,6 +219,9 @@ def load_settings(
         raise SettingsError(f"unknown settings: {', '.join(unknown)}")
     coerced = {name: _coerce(name, value) for name, value in values.items()}
     read_connections(coerced.get("connections") or {})  # refuse unusable entries now
+    lease = coerced.get("job_lease_seconds")
+    if lease is not None and not lease > 0:
+        raise SettingsError(f"setting 'job_lease_seconds': more than 0 seconds, not {lease}")
     chosen = {k: v for k, v in coerced.items() if v is not None or k in _NULLABLE}
     return replace(Settings(), **chosen)
 

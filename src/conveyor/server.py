@@ -14,14 +14,19 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import FrameType
 
 import uvicorn
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
+from conveyor.api.s3serve import PREFIX as S3_PREFIX
+from conveyor.api.s3serve import BucketRoutes
+from conveyor.api.workerjobs import worker_routes
+from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.audit import AuditTrail
 from conveyor.auth.cipher import CipherError, LazyCipher
 from conveyor.auth.gate import Access, is_loopback
@@ -34,7 +39,7 @@ from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.store import Store
 from conveyor.triggers.hooks import hook_routes
-from conveyor.worker.embedded import Engine, assemble, provider_config
+from conveyor.worker.embedded import Engine, assemble, buckets, provider_config
 
 log = logging.getLogger("conveyor.server")
 
@@ -47,6 +52,13 @@ class Application:
     engine: Engine
     home_lock: HomeLock
     access: Access
+    # Set when the server stops: remote workers' long polls answer at once.
+    closing: threading.Event = field(default_factory=threading.Event)
+
+    def stop_polls(self) -> None:
+        self.closing.set()
+        self.services.notifier.jobs_queued()
+        close_streams(self.services.notifier)
 
     def close(self) -> None:
         """Write the audit trail's last records, close the store, then give up the home."""
@@ -57,6 +69,11 @@ class Application:
 
 def refuse_unsafe(settings: Settings) -> None:
     """Refuse to serve without authentication anywhere but on loopback, unless told to."""
+    if settings.remote_workers and settings.auth_required:
+        raise CannotServe(
+            "remote_workers cannot be on with auth required yet: `conveyor worker` does not"
+            " sign its calls. Turn one of them off."
+        )
     if settings.auth_required or is_loopback(settings.host):
         return
     if not settings.insecure:
@@ -108,9 +125,29 @@ def build(settings: Settings, holder: str = "a server") -> Application:
         local.close()
         raise CannotServe(str(exc)) from exc
     connections = read_connections(settings.connections)
-    hooks = hook_routes(local.services, connections, provider_config(settings))
-    app = limit_bodies(create_app(local.services, settings.home / "logs", hooks, access))
-    return Application(local.store, local.services, app, local.engine, local.home_lock, access)
+    routes = list(hook_routes(local.services, connections, provider_config(settings)))
+    closing = threading.Event()
+    if settings.remote_workers:
+        routes += remote_worker_routes(local.services, settings, closing)
+    app = limit_bodies(
+        create_app(local.services, settings.home / "logs", routes, access),
+        streamed=(f"{S3_PREFIX}/",) if settings.remote_workers else (),
+    )
+    return Application(
+        local.store, local.services, app, local.engine, local.home_lock, access, closing
+    )
+
+
+def remote_worker_routes(
+    services: Services, settings: Settings, closing: threading.Event
+) -> list[BaseRoute]:
+    """The jobs of built-in actions and, with local buckets, the artifacts, for
+    ``conveyor worker`` (`conveyor.api.workerjobs`, `conveyor.api.s3serve`)."""
+    routes = list(worker_routes(services, settings.home / "logs", closing))
+    store = buckets(settings)
+    if isinstance(store, LocalBuckets):
+        routes += BucketRoutes(store, settings.home / "uploads").routes()
+    return routes
 
 
 class CannotServe(RuntimeError):
@@ -171,7 +208,7 @@ def serve(settings: Settings, version: str = "") -> None:
         server = _Server(
             config(application.app, settings.host, settings.port),
             announce,
-            on_exit=lambda: close_streams(application.services.notifier),
+            on_exit=application.stop_polls,
         )
         server.run(sockets=[sock])
     finally:
@@ -209,7 +246,7 @@ def running(settings: Settings) -> Iterator[Running]:
         yield Running(f"http://127.0.0.1:{port}", application)
     finally:
         server.should_exit = True
-        close_streams(application.services.notifier)
+        application.stop_polls()
         thread.join(timeout=15)
         application.engine.stop()
         application.close()

@@ -124,3 +124,19 @@ def test_aws_endpoints_and_worker_types_from_the_file_and_environment(tmp_path: 
     (tmp_path / "settings.yaml").write_text("aws_endpoints: http://127.0.0.1:4566\n")
     with pytest.raises(SettingsError, match="aws_endpoints"):
         load_settings({"home": str(tmp_path)}, environ={})
+
+
+def test_remote_worker_settings_from_the_environment() -> None:
+    env = {
+        "CONVEYOR_WORKERS": "0",
+        "CONVEYOR_REMOTE_WORKERS": "true",
+        "CONVEYOR_JOB_LEASE_SECONDS": "2.5",
+    }
+    settings = load_settings(environ=env)
+    assert (settings.workers, settings.remote_workers, settings.job_lease_seconds) == (0, True, 2.5)
+
+
+@pytest.mark.parametrize("lease", ["0", "-1"])
+def test_a_lease_of_no_time_is_refused(lease: str) -> None:
+    with pytest.raises(SettingsError, match="job_lease_seconds': more than 0 seconds"):
+        load_settings(environ={"CONVEYOR_JOB_LEASE_SECONDS": lease})

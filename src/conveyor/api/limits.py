@@ -37,12 +37,21 @@ class _Disconnected(Exception):
 
 
 def limit_bodies(
-    app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES, seconds: float = BODY_SECONDS
+    app: ASGIApp,
+    *,
+    max_bytes: int = MAX_BODY_BYTES,
+    seconds: float = BODY_SECONDS,
+    streamed: tuple[str, ...] = (),
 ) -> ASGIApp:
-    """``app``, seeing only bodies within the limits, read whole before it runs."""
+    """``app``, seeing only bodies within the limits, read whole before it runs; except the
+    requests to paths under ``streamed`` (artifact uploads), which stream their bodies."""
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD")
+            or (streamed and str(scope.get("path", "")).startswith(streamed))
+        ):
             await app(scope, receive, send)
             return
         declared = _content_length(scope)

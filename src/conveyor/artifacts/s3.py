@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import boto3
 from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,6 +30,8 @@ _MISSING = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotF
 # S3 answers 400 for a version id it cannot parse: there is no such version either.
 _NO_VERSION = _MISSING | {"400", "InvalidArgument"}
 _CREATABLE = frozenset({"NoSuchBucket"})
+# S3's largest single PutObject.
+_SINGLE_PART_LIMIT = 5 * 1024**3
 
 
 def _code(error: ClientError) -> str:
@@ -50,6 +53,7 @@ class S3Buckets:
         session: boto3.session.Session | None = None,
         addressing_style: Literal["auto", "virtual", "path"] = "path",
         create_buckets: bool = True,
+        single_part: bool = False,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
@@ -59,6 +63,17 @@ class S3Buckets:
             s3={"addressing_style": addressing_style},
             retries={"max_attempts": 5, "mode": "standard"},
         )
+        # One request an object each way, with no streamed checksums: what a Conveyor
+        # server's own artifact endpoint speaks (`conveyor.api.s3serve`).
+        self._transfer = None
+        if single_part:
+            config = config.merge(
+                Config(
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                )
+            )
+            self._transfer = TransferConfig(multipart_threshold=_SINGLE_PART_LIMIT)
         maker = session or boto3.session.Session()
         self.client: Any = maker.client("s3", endpoint_url=endpoint_url, config=config)
 
@@ -83,12 +98,16 @@ class S3Buckets:
         }
         try:
             try:
-                self.client.upload_file(str(source), bucket, key, ExtraArgs=extra or None)
+                self.client.upload_file(
+                    str(source), bucket, key, ExtraArgs=extra or None, Config=self._transfer
+                )
             except Boto3Error as error:
                 if not (self.create_buckets and "NoSuchBucket" in str(error)):
                     raise
                 self._create(bucket)
-                self.client.upload_file(str(source), bucket, key, ExtraArgs=extra or None)
+                self.client.upload_file(
+                    str(source), bucket, key, ExtraArgs=extra or None, Config=self._transfer
+                )
         except (Boto3Error, BotoCoreError, ClientError, OSError) as error:
             raise ArtifactError(f"Cannot store {key} in bucket {bucket}: {error}") from error
 
@@ -108,7 +127,9 @@ class S3Buckets:
     ) -> None:
         extra = {"VersionId": version_id} if version_id else None
         try:
-            self.client.download_file(bucket, key, str(destination), ExtraArgs=extra)
+            self.client.download_file(
+                bucket, key, str(destination), ExtraArgs=extra, Config=self._transfer
+            )
         except ClientError as error:
             what = f"version {version_id} of {key}" if version_id else key
             if _code(error) in (_NO_VERSION if version_id else _MISSING):

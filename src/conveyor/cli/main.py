@@ -27,6 +27,7 @@ MODULES: Mapping[str, Sequence[str]] = {
     "conveyor.cli.run": ("run",),
     "conveyor.cli.validate": ("validate",),
     "conveyor.cli.completion": ("completion",),
+    "conveyor.cli.worker": ("worker",),
     "conveyor.cli.users": ("user", "group", "key", "audit", "secret"),
     "conveyor.cli.client": (
         "list",
@@ -47,6 +48,16 @@ MODULES: Mapping[str, Sequence[str]] = {
         "watch",
     ),
 }
+
+
+# How a long-running command (server, worker) writes its log.
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for people, or one JSON object a line for log shippers.",
+)
 
 
 class Commands(click.Group):
@@ -94,13 +105,7 @@ def cli(ctx: click.Context) -> None:
     "--home", help="Folder for state and artifacts [default: ./.conveyor, or $CONVEYOR_HOME]."
 )
 @click.option("--database", help="postgresql://… URL [default: SQLite under the home folder].")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines for people, or one JSON object a line for log shippers.",
-)
+@LOG_FORMAT
 @click.option(
     "--auth", "auth", is_flag=True, default=None, help="Require signed requests (auth: required)."
 )

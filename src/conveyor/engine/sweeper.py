@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from conveyor.domain.plan import APPROVAL
@@ -82,11 +83,12 @@ class Sweeper:
             overdue = tx.actions.overdue(now)
             queued = tx.jobs.count_queued_any()
         for job in expired:
+            heard = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.updated))
             self._fail_job(
                 job,
                 JobStatus.TIMED_OUT,
-                "The worker running this action stopped renewing its lease (it may have "
-                "stopped or lost its connection).",
+                f"The worker running this action ({job.owner}) stopped renewing its lease "
+                f"(it may have stopped or lost its connection); last heard from at {heard}.",
             )
         for action in overdue:
             self._time_out(action)

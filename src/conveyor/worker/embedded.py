@@ -197,6 +197,7 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
             max_tags=settings.max_tags,
             event_retention_days=settings.event_retention_days,
             job_retention_days=settings.job_retention_days,
+            lease_seconds=settings.job_lease_seconds,
         ),
         runnable=frozenset(built),
         log_base=public_url(settings),

@@ -14,10 +14,10 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from conveyor.actions.base import (
     ArtifactLocation,
@@ -31,8 +31,6 @@ from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.pipeline import EnvironmentVariable
 from conveyor.domain.status import JobStatus
-from conveyor.engine.jobs import JobService
-from conveyor.engine.notify import Notifier
 from conveyor.store import JobRecord
 from conveyor.worker import leftovers
 
@@ -40,6 +38,54 @@ log = logging.getLogger("conveyor.worker")
 IDLE_WAIT = 1.0
 # The longest pause between tries while a worker keeps failing, in seconds.
 MAX_PAUSE = 10.0
+
+
+class JobSource(Protocol):
+    """What a pool calls to claim, renew and report: the engine's `JobService` in a server,
+    the server's worker routes over HTTP in ``conveyor worker``."""
+
+    @property
+    def lease(self) -> float: ...
+
+    def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None: ...
+
+    def get(self, job_id: str) -> JobRecord: ...
+
+    def renew(self, job_id: str, owner: str) -> bool: ...
+
+    def succeed(
+        self,
+        job_id: str,
+        *,
+        summary: str | None = ...,
+        external_id: str | None = ...,
+        output_variables: Mapping[str, str] | None = ...,
+        revision: Mapping[str, Any] | None = ...,
+        next_for: tuple[Sequence[ActionTypeId], str] | None = ...,
+    ) -> JobRecord | None: ...
+
+    def fail(
+        self,
+        job_id: str,
+        *,
+        failure_type: str,
+        message: str,
+        external_id: str | None = ...,
+        next_for: tuple[Sequence[ActionTypeId], str] | None = ...,
+    ) -> JobRecord | None: ...
+
+
+class Wakeups(Protocol):
+    """What wakes idle workers and cancels running jobs (`conveyor.engine.notify.Notifier`)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def wait_for_jobs(self, seen: int, timeout: float) -> int: ...
+
+    def jobs_queued(self, count: int | None = None) -> None: ...
+
+    def on_cancel(self, listener: Callable[[str], None]) -> None: ...
 
 
 def _location(artifact: Mapping[str, Any]) -> tuple[str, str]:
@@ -113,8 +159,8 @@ def _hand_back(context: JobContext) -> None:
 class WorkerPool:
     def __init__(
         self,
-        jobs: JobService,
-        notifier: Notifier,
+        jobs: JobSource,
+        notifier: Wakeups,
         artifacts: ArtifactStore,
         providers: Mapping[ActionTypeId, Provider],
         home: Path,
@@ -132,10 +178,15 @@ class WorkerPool:
         self._size = size
         self._owner = owner
         self._stop = threading.Event()
+        # Draining: stopped claiming, but the jobs held run to their end and report.
+        self._draining = False
+        # The heartbeat outlives the workers' stop: a draining worker still renews its leases.
+        self._beat_stop = threading.Event()
         # Job id → (its cancel flag, the worker identity that holds its lease).
         self._running: dict[str, tuple[threading.Event, str]] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._beat: threading.Thread | None = None
         # Workspaces are removed off the workers' path: the next job need not wait for it.
         self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-cleaner")
         notifier.on_cancel(self._cancel)
@@ -151,11 +202,12 @@ class WorkerPool:
                 daemon=True,
             )
             self._threads.append(thread)
-        self._threads.append(
-            threading.Thread(target=self._heartbeat, name="conveyor-heartbeat", daemon=True)
+        self._beat = threading.Thread(
+            target=self._heartbeat, name="conveyor-heartbeat", daemon=True
         )
         for thread in self._threads:
             thread.start()
+        self._beat.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; cancel running jobs and wait for the workers to report."""
@@ -164,10 +216,32 @@ class WorkerPool:
             for cancelled, _ in self._running.values():
                 cancelled.set()
         self._notifier.jobs_queued()
-        deadline = time.monotonic() + timeout
+        self._join(time.monotonic() + timeout)
+
+    def drain(self) -> None:
+        """Take nothing new; let the jobs held run to their end and report, then stop."""
+        self._draining = True
+        self._stop.set()
+        self._notifier.jobs_queued()
+        self._join(None)
+
+    def _join(self, deadline: float | None) -> None:
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._beat_stop.set()
+        if self._beat is not None:
+            self._beat.join(1.0)
         self._cleaner.shutdown(wait=True)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def running(self) -> int:
+        """How many jobs the workers hold now."""
+        with self._lock:
+            return len(self._running)
 
     def _cancel(self, job_id: str) -> None:
         with self._lock:
@@ -188,8 +262,8 @@ class WorkerPool:
                 if claimed is None:
                     seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
                 # Reporting a result claims the next job in the same transaction when there
-                # is one.
-                while claimed is not None and not self._stop.is_set():
+                # is one (never once stopped). A job claimed while draining is held: it runs.
+                while claimed is not None and (self._draining or not self._stop.is_set()):
                     claimed = self._run(claimed, owner)
                 pause = IDLE_WAIT
             except Exception:
@@ -250,6 +324,7 @@ class WorkerPool:
             return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
 
     def _report(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
+        taker = None if self._stop.is_set() else (self._types, owner)
         if result.reported:
             if self._jobs.get(job.id).status != JobStatus.IN_PROGRESS:
                 return None  # what the provider ran gave the job its result
@@ -279,19 +354,19 @@ class WorkerPool:
                 external_id=result.external_execution_id,
                 output_variables=result.output_variables,
                 revision=revision,
-                next_for=(self._types, owner),
+                next_for=taker,
             )
         return self._jobs.fail(
             job.id,
             failure_type=result.failure_type.value,
             message=(result.message or "The action failed.")[:5000],
             external_id=result.external_execution_id,
-            next_for=(self._types, owner),
+            next_for=taker,
         )
 
     def _heartbeat(self) -> None:
         interval = self._jobs.lease / 3
-        while not self._stop.wait(interval):
+        while not self._beat_stop.wait(interval):
             with self._lock:
                 running = dict(self._running)
             for job_id, (cancelled, owner) in running.items():

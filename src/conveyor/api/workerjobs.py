@@ -1,0 +1,233 @@
+"""``/_conveyor/worker/*``: the job protocol for ``conveyor worker``, a remote worker that runs
+the built-in providers (Commands, CodeBuild, sources, deploys) on another machine.
+
+This is a Conveyor extension beside the CodePipeline API, served only when the setting
+``remote_workers`` is on. PollForJobs keeps serving custom and ``worker_action_types`` jobs
+only; the jobs of built-in actions are reachable here, and nowhere else. Each call is a JSON
+``POST``; an error is ``{"__type": <AWS error code>, "message": ...}`` with its status.
+
+- ``poll`` ``{types, owner, wait}``: claims (polls and acknowledges at once, as an in-process
+  worker does) the oldest queued job of these built-in types, waiting up to ``wait`` seconds
+  for one; ``{"job": null}`` when none came. The job is leased to ``remote/<owner>``.
+- ``renew`` ``{jobId, owner}``: extends the lease; ``{"renewed": false}`` once the job is no
+  longer the worker's to run (abandoned, timed out), which tells it to stop the action.
+- ``status`` ``{jobId, owner}``: the job's status, for actions that report themselves.
+- ``leave`` ``{owner}``: the worker stops taking jobs: the polls of owners starting with
+  ``owner`` answer none at once (and for `MAX_WAIT` seconds), so a draining worker need not
+  wait for its idle polls.
+- ``result`` ``{jobId, owner, succeeded, ..., log, next}``: the job's result and the action's
+  log (appended to the server's log of the action); with ``next``, the worker's next job is
+  claimed in the same transaction, as in-process workers do.
+
+A job answers only to the worker that holds it: another worker that learns its id cannot
+renew or end it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from conveyor.domain.actiontype import ActionOwner, ActionTypeId
+from conveyor.domain.errors import ConveyorError, JobNotFoundException, ValidationException
+from conveyor.engine.services import Services
+from conveyor.store import JobRecord
+
+PREFIX = "/_conveyor/worker"
+# The longest a poll waits for a job, in seconds.
+MAX_WAIT = 20.0
+# The most of an action's log a result carries, in bytes.
+MAX_LOG = 16 * 1024 * 1024
+
+
+def type_of(text: object) -> ActionTypeId:
+    """``Owner/Category/Provider/Version`` as an action type id; built-in types only (owner
+    AWS or ThirdParty)."""
+    parts = text.split("/") if isinstance(text, str) else []
+    if len(parts) != 4 or parts[0] == ActionOwner.CUSTOM or not all(parts):
+        raise ValidationException(
+            f"types: {text!r} is not a built-in action type written "
+            "Owner/Category/Provider/Version (such as AWS/Build/CodeBuild/1)"
+        )
+    return ActionTypeId(parts[1], parts[0], parts[2], parts[3])
+
+
+def wire_job(job: JobRecord) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "actionExecutionId": job.action_execution_id,
+        "pipelineId": job.pipeline_id,
+        "type": str(job.type_id),
+        "status": job.status,
+        "nonce": job.nonce,
+        "owner": job.owner,
+        "leaseUntil": job.lease_until,
+        "queryValue": job.query_value,
+        "data": job.data,
+        "created": job.created,
+        "updated": job.updated,
+    }
+
+
+def _text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValidationException(f"{name}: a non-empty string is required")
+    return value
+
+
+class WorkerRoutes:
+    def __init__(self, services: Services, logs: Path, closing: threading.Event) -> None:
+        self._services = services
+        self._logs = logs
+        self._closing = closing
+        # Owner prefix → when it left (monotonic seconds).
+        self._leaving: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(f"{PREFIX}/{name}", self._endpoint(name), methods=["POST"])
+            for name in ("poll", "renew", "status", "result", "leave")
+        ]
+
+    def _endpoint(self, name: str) -> Any:
+        handler = getattr(self, f"_{name}")
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                body = await _body(request)
+                return JSONResponse(await run_in_threadpool(handler, body))
+            except ConveyorError as error:
+                return JSONResponse(
+                    {"__type": error.code, "message": error.message}, status_code=error.status
+                )
+
+        return endpoint
+
+    def _owner(self, body: Mapping[str, Any]) -> str:
+        return f"remote/{_text(body, 'owner')}"
+
+    def _held(self, body: Mapping[str, Any]) -> tuple[JobRecord, str]:
+        job_id, owner = _text(body, "jobId"), self._owner(body)
+        assert job_id is not None
+        job = self._services.jobs.get(job_id)
+        if job.type_id.owner == ActionOwner.CUSTOM or job.owner != owner:
+            raise JobNotFoundException(f"Job {job_id} does not exist for worker {owner}.")
+        return job, owner
+
+    def _types(self, body: Mapping[str, Any]) -> list[ActionTypeId]:
+        types = body.get("types")
+        if not isinstance(types, list) or not types:
+            raise ValidationException("types: a non-empty list of action types is required")
+        # The types the settings leave to PollForJobs workers are theirs alone.
+        taken = [t for t in map(type_of, types) if t not in self._services.worker_types]
+        if not taken:
+            raise ValidationException(
+                "types: every one is left to PollForJobs job workers (worker_action_types)"
+            )
+        return taken
+
+    def _poll(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        types, owner = self._types(body), self._owner(body)
+        wait = body.get("wait", 0)
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
+            raise ValidationException("wait: a number of seconds, 0 or more, is required")
+        jobs, notifier = self._services.jobs, self._services.notifier
+        deadline = time.monotonic() + min(float(wait), MAX_WAIT)
+        while True:
+            # The generation is read before the claim: a job queued in between wakes us.
+            seen = notifier.generation
+            job = jobs.claim(types, owner=owner)
+            left = deadline - time.monotonic()
+            if job is not None or left <= 0 or self._closing.is_set() or self._left(owner):
+                break
+            notifier.wait_for_jobs(seen, left)
+        return {"job": None if job is None else wire_job(job), "lease": jobs.lease}
+
+    def _left(self, owner: str) -> bool:
+        with self._lock:
+            return any(owner.startswith(prefix) for prefix in self._leaving)
+
+    def _leave(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            for prefix, when in list(self._leaving.items()):
+                if now - when > MAX_WAIT:
+                    del self._leaving[prefix]
+            self._leaving[self._owner(body)] = now
+        self._services.notifier.jobs_queued()
+        return {}
+
+    def _renew(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        job, owner = self._held(body)
+        return {"renewed": self._services.jobs.renew(job.id, owner)}
+
+    def _status(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        job, _ = self._held(body)
+        return {"status": job.status}
+
+    def _result(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        job, owner = self._held(body)
+        self._append_log(job, body.get("log"))
+        taker = (self._types(body), owner) if body.get("next") else None
+        jobs = self._services.jobs
+        external_id = _text(body, "externalId", required=False)
+        if body.get("succeeded") is True:
+            variables = body.get("outputVariables") or {}
+            revision = body.get("revision")
+            if not isinstance(variables, dict) or not (
+                revision is None or isinstance(revision, dict)
+            ):
+                raise ValidationException("outputVariables and revision must be objects")
+            taken = jobs.succeed(
+                job.id,
+                summary=_text(body, "summary", required=False),
+                external_id=external_id,
+                output_variables={str(k): str(v) for k, v in variables.items()},
+                revision=revision,
+                next_for=taker,
+            )
+        else:
+            taken = jobs.fail(
+                job.id,
+                failure_type=_text(body, "failureType") or "JobFailed",
+                message=(_text(body, "message") or "")[:5000],
+                external_id=external_id,
+                next_for=taker,
+            )
+        return {"job": None if taken is None else wire_job(taken)}
+
+    def _append_log(self, job: JobRecord, text: object) -> None:
+        if not isinstance(text, str) or not text:
+            return
+        self._logs.mkdir(parents=True, exist_ok=True)
+        execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
+        with open(self._logs / f"{execution}.log", "a", encoding="utf-8") as out:
+            out.write(text[-MAX_LOG:])
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        raise ValidationException(f"The request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValidationException("The request body must be a JSON object")
+    return body
+
+
+def worker_routes(services: Services, logs: Path, closing: threading.Event) -> Sequence[BaseRoute]:
+    """The routes; ``closing`` set (the server stops) ends the polls that wait."""
+    return WorkerRoutes(services, logs, closing).routes()

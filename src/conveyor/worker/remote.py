@@ -1,0 +1,333 @@
+"""``conveyor worker``: the built-in providers run on another machine, with jobs claimed from a
+server over HTTP only (its ``/_conveyor/worker`` routes, `conveyor.api.workerjobs`).
+
+The worker is the in-process `WorkerPool` with another job source: `RemoteJobs` makes the
+pool's calls (claim, renew, status, result) to the server, so claims, leases, renewals and
+results keep the same rules. An idle worker long-polls: the server answers a poll as soon as a
+job of the worker's types is queued. Artifacts go through the server's S3 endpoint
+(``/_conveyor/s3``) or, when the worker's settings name one, the shared ``s3_endpoint``. An
+action's log is written in the worker's home while it runs and travels with its result.
+
+A failed call is retried by the pool's loop with a growing pause (the server away); a result
+that cannot be delivered is retried for `RESULT_PATIENCE` seconds, after which the job's
+lease, expired on the server, has failed it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from conveyor.actions.base import Provider
+from conveyor.actions.registry import providers
+from conveyor.artifacts import ArtifactStore
+from conveyor.config import Settings, SettingsError
+from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.errors import ConveyorError
+from conveyor.engine.jobs import LEASE_SECONDS
+from conveyor.home import lock_home
+from conveyor.store import JobRecord
+from conveyor.worker import leftovers
+from conveyor.worker.embedded import node_id, provider_config
+from conveyor.worker.pool import WorkerPool
+
+log = logging.getLogger("conveyor.worker")
+ROUTES = "/_conveyor/worker"
+S3_PATH = "/_conveyor/s3"
+# Seconds a poll waits on the server for a job before it answers none.
+POLL_WAIT = 10.0
+# Seconds a worker keeps trying to deliver a result while the server is away.
+RESULT_PATIENCE = 300.0
+_Taker = tuple[Sequence[ActionTypeId], str]
+
+
+class Refused(ConveyorError):
+    """The server refused a call; ``code`` is the error code it answered."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self._code = code
+
+    @property
+    def code(self) -> str:
+        return self._code
+
+
+def _type_id(text: str) -> ActionTypeId:
+    owner, category, provider, version = text.split("/")
+    return ActionTypeId(category, owner, provider, version)
+
+
+def _record(wire: Mapping[str, Any]) -> JobRecord:
+    return JobRecord(
+        id=wire["id"],
+        action_execution_id=wire["actionExecutionId"],
+        pipeline_id=wire["pipelineId"],
+        type_id=_type_id(wire["type"]),
+        status=wire["status"],
+        nonce=wire["nonce"],
+        owner=wire["owner"],
+        lease_until=wire["leaseUntil"],
+        query_value=wire["queryValue"],
+        data=wire["data"],
+        created=wire["created"],
+        updated=wire["updated"],
+    )
+
+
+class RemoteJobs:
+    """The job calls a `WorkerPool` makes, made to a server's worker routes."""
+
+    def __init__(self, endpoint: str, logs: Path, *, wait: float = POLL_WAIT) -> None:
+        self._base = endpoint.rstrip("/") + ROUTES
+        self._logs = logs
+        self._wait = wait
+        self.lease = LEASE_SECONDS
+        # Job id → (the job as claimed, the owner that holds it).
+        self._held: dict[str, tuple[JobRecord, str]] = {}
+        self._lock = threading.Lock()
+
+    def _call(self, name: str, body: Mapping[str, Any], timeout: float = 30.0) -> Any:
+        request = urllib.request.Request(
+            f"{self._base}/{name}",
+            json.dumps(body).encode(),
+            {"content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            try:
+                payload = json.loads(error.read() or b"{}")
+            except ValueError:
+                payload = {}
+            code = str(payload.get("__type") or f"HTTP{error.code}")
+            raise Refused(code, str(payload.get("message") or error.reason)) from error
+
+    def _keep(self, wire: Mapping[str, Any] | None, owner: str) -> JobRecord | None:
+        if wire is None:
+            return None
+        job = _record(wire)
+        with self._lock:
+            self._held[job.id] = (job, owner)
+        return job
+
+    def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None:
+        body = {"types": [str(t) for t in types], "owner": owner, "wait": self._wait}
+        answer = self._call("poll", body, timeout=self._wait + 30.0)
+        self.lease = float(answer.get("lease") or self.lease)
+        return self._keep(answer.get("job"), owner)
+
+    def leave(self, owner: str) -> None:
+        """Tell the server that the workers whose ids start with ``owner`` take no more jobs:
+        their idle polls end at once."""
+        self._call("leave", {"owner": owner})
+
+    def _owner(self, job_id: str) -> tuple[JobRecord, str]:
+        with self._lock:
+            return self._held[job_id]
+
+    def get(self, job_id: str) -> JobRecord:
+        job, owner = self._owner(job_id)
+        answer = self._call("status", {"jobId": job_id, "owner": owner})
+        return replace(job, status=answer["status"])
+
+    def renew(self, job_id: str, owner: str) -> bool:
+        return bool(self._call("renew", {"jobId": job_id, "owner": owner})["renewed"])
+
+    def succeed(
+        self,
+        job_id: str,
+        *,
+        summary: str | None = None,
+        external_id: str | None = None,
+        output_variables: Mapping[str, str] | None = None,
+        revision: Mapping[str, Any] | None = None,
+        next_for: _Taker | None = None,
+    ) -> JobRecord | None:
+        return self._result(
+            job_id,
+            next_for,
+            succeeded=True,
+            summary=summary,
+            externalId=external_id,
+            outputVariables=dict(output_variables or {}),
+            revision=dict(revision) if revision else None,
+        )
+
+    def fail(
+        self,
+        job_id: str,
+        *,
+        failure_type: str,
+        message: str,
+        external_id: str | None = None,
+        next_for: _Taker | None = None,
+    ) -> JobRecord | None:
+        return self._result(
+            job_id,
+            next_for,
+            succeeded=False,
+            failureType=failure_type,
+            message=message,
+            externalId=external_id,
+        )
+
+    def _result(self, job_id: str, next_for: _Taker | None, **result: Any) -> JobRecord | None:
+        """Deliver a result with the action's log, trying again while the server is away."""
+        job, owner = self._owner(job_id)
+        log_file = self._logs / f"{job.data['pipelineContext']['action']['actionExecutionId']}.log"
+        try:
+            text = log_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            text = ""
+        body = {"jobId": job_id, "owner": owner, "log": text, **result}
+        if next_for is not None:
+            body |= {"next": True, "types": [str(t) for t in next_for[0]]}
+        give_up, pause = time.monotonic() + RESULT_PATIENCE, 0.5
+        try:
+            while True:
+                try:
+                    answer = self._call("result", body)
+                    break
+                except (urllib.error.URLError, OSError) as error:
+                    if isinstance(error, urllib.error.HTTPError) or time.monotonic() > give_up:
+                        raise
+                    log.warning("job %s: cannot deliver its result (%s); retrying", job_id, error)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 10.0)
+        finally:
+            with self._lock:
+                self._held.pop(job_id, None)
+        log_file.unlink(missing_ok=True)
+        return self._keep(answer.get("job"), owner)
+
+
+class Idle:
+    """The pool's wake-ups for a remote worker: the long poll itself waits for jobs."""
+
+    generation = 0
+
+    def wait_for_jobs(self, seen: int, timeout: float) -> int:
+        return seen
+
+    def jobs_queued(self, count: int | None = None) -> None:
+        return None
+
+    def on_cancel(self, listener: Callable[[str], None]) -> None:
+        return None  # a job the server ends is seen when its lease cannot be renewed
+
+
+def choose(
+    built: Mapping[ActionTypeId, Provider], wanted: Sequence[str]
+) -> dict[ActionTypeId, Provider]:
+    """The providers named in ``wanted`` (provider names such as ``Commands``, or type ids
+    such as ``AWS/Build/CodeBuild/1``); all of them when it is empty."""
+    if not wanted:
+        return dict(built)
+    chosen: dict[ActionTypeId, Provider] = {}
+    for name in wanted:
+        found = {t: p for t, p in built.items() if name in (t.provider, str(t))}
+        if not found:
+            known = ", ".join(sorted(str(t) for t in built))
+            raise SettingsError(
+                f"--providers: this worker has no provider {name!r} (it has: {known})"
+            )
+        chosen |= found
+    return chosen
+
+
+def artifact_store(settings: Settings, endpoint: str) -> ArtifactStore:
+    """The shared S3 store when the settings name one, else the server's S3 endpoint."""
+    from conveyor.artifacts.s3 import S3Buckets  # here: it imports boto3
+
+    if settings.s3_endpoint:
+        return S3Buckets(settings.s3_endpoint, settings.region)
+    import boto3
+
+    # The server's endpoint checks no signature (it answers loopback only); boto3 signs anyway.
+    session = boto3.session.Session(aws_access_key_id="conveyor", aws_secret_access_key="worker")
+    return S3Buckets(
+        endpoint.rstrip("/") + S3_PATH,
+        settings.region,
+        session=session,
+        create_buckets=False,
+        single_part=True,
+    )
+
+
+def serve(settings: Settings, endpoint: str, concurrency: int, wanted: Sequence[str]) -> None:
+    """Run jobs for ``endpoint`` until SIGTERM or SIGINT: the first drains (the jobs held
+    finish and report, nothing new is taken), a second stops the actions, which fail."""
+    if concurrency < 1:
+        raise SettingsError(f"--concurrency: at least 1, not {concurrency}")
+    home_lock = lock_home(settings.home, f"conveyor worker for {endpoint}")
+    try:
+        chosen = choose(providers(provider_config(replace(settings, public_url=endpoint))), wanted)
+        leftovers.clean(settings.home / "work")
+        jobs = RemoteJobs(endpoint, settings.home / "logs")
+        owner = f"{node_id(settings.home)}/{uuid.uuid4().hex[:8]}"
+        pool = WorkerPool(
+            jobs,
+            Idle(),
+            artifact_store(settings, endpoint),
+            chosen,
+            settings.home,
+            size=concurrency,
+            owner=owner,
+        )
+        _run(pool, jobs, owner, endpoint, chosen)
+    finally:
+        home_lock.release()
+
+
+def _run(
+    pool: WorkerPool,
+    jobs: RemoteJobs,
+    owner: str,
+    endpoint: str,
+    chosen: Mapping[ActionTypeId, Provider],
+) -> None:
+    signals = threading.Semaphore(0)
+
+    def asked(sig: int, frame: FrameType | None) -> None:
+        signals.release()
+
+    previous = {s: signal.signal(s, asked) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        pool.start()
+        log.info(
+            "conveyor worker polling %s for %s (%d at once)",
+            endpoint,
+            ", ".join(sorted(str(t) for t in chosen)),
+            pool.size,
+        )
+        signals.acquire()
+        log.info("stopping: finishing the %d actions held, taking nothing new", pool.running)
+        drain = threading.Thread(target=pool.drain, name="conveyor-drain", daemon=True)
+        drain.start()
+        try:
+            jobs.leave(f"{owner}/")
+        except (ConveyorError, OSError) as error:  # the server away: the polls end in time
+            log.warning("could not tell %s this worker leaves: %s", endpoint, error)
+        while drain.is_alive():
+            if signals.acquire(timeout=0.2):
+                log.warning("stopping now: the actions still running are stopped and fail")
+                pool.stop()
+                break
+        drain.join(15)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,272 @@
+"""The routes `conveyor worker` uses: built-in jobs over /_conveyor/worker, artifacts over the
+S3 subset at /_conveyor/s3, and who may reach them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from starlette.applications import Starlette
+
+from conveyor.api.s3serve import BucketRoutes
+from conveyor.artifacts.local import LocalBuckets
+from conveyor.config import Settings
+from conveyor.server import CannotServe, Running, refuse_unsafe, running
+from tests.conftest import make_client
+from tests.support.engine import (
+    commands,
+    declaration,
+    latest_execution_id,
+    make_repo,
+    stage,
+    wait_for,
+)
+
+GIT = "AWS/Source/Git/1"
+
+
+@pytest.fixture
+def remote(settings: Settings) -> Iterator[Running]:
+    with running(replace(settings, workers=0, remote_workers=True)) as live:
+        yield live
+
+
+def call(endpoint: str, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"{endpoint}/_conveyor/worker/{name}",
+        json.dumps(body).encode(),
+        {"content-type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            text = error.read()
+        return error.code, json.loads(text) if text.startswith(b"{") else text
+
+
+def start(endpoint: str, tmp_path: Path) -> str:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    client = make_client(endpoint)
+    client.create_pipeline(
+        pipeline=declaration("remote", repo, stage("Run", commands("Echo", "echo hi")))
+    )
+    return str(wait_for(lambda: latest_execution_id(client, "remote"), what="an execution"))
+
+
+def test_a_long_poll_takes_a_job_queued_while_it_waits(remote: Running, tmp_path: Path) -> None:
+    answers: list[tuple[float, Any]] = []
+
+    def poll() -> None:
+        _, body = call(remote.endpoint, "poll", {"types": [GIT], "owner": "w/1", "wait": 15})
+        answers.append((time.monotonic(), body))
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.3)
+    start(remote.endpoint, tmp_path)
+    queued = time.monotonic()
+    poller.join(20)
+    (answered, body) = answers[0]
+    assert body["job"]["type"] == GIT
+    assert body["job"]["status"] == "InProgress"
+    assert body["job"]["owner"] == "remote/w/1"
+    assert body["lease"] > 0
+    # Woken by the queueing, not by the end of its wait.
+    assert answered - queued < 2.0
+
+
+def test_a_job_answers_only_to_the_worker_that_holds_it(remote: Running, tmp_path: Path) -> None:
+    start(remote.endpoint, tmp_path)
+    status, body = call(remote.endpoint, "poll", {"types": [GIT], "owner": "w/1", "wait": 5})
+    job_id = body["job"]["id"]
+    for name in ("renew", "status"):
+        status, answer = call(remote.endpoint, name, {"jobId": job_id, "owner": "w/2"})
+        assert status == 400 and answer["__type"] == "JobNotFoundException", answer
+    status, answer = call(
+        remote.endpoint,
+        "result",
+        {"jobId": job_id, "owner": "w/2", "succeeded": False, "message": "forged"},
+    )
+    assert answer["__type"] == "JobNotFoundException"
+    assert call(remote.endpoint, "renew", {"jobId": job_id, "owner": "w/1"}) == (
+        200,
+        {"renewed": True},
+    )
+    status, answer = call(
+        remote.endpoint,
+        "result",
+        {
+            "jobId": job_id,
+            "owner": "w/1",
+            "succeeded": False,
+            "failureType": "JobFailed",
+            "message": "no checkout here",
+            "log": "worker log line\n",
+        },
+    )
+    assert (status, answer) == (200, {"job": None})
+    logs = "".join(
+        p.read_text() for p in (remote.application.engine.settings.home / "logs").glob("*")
+    )
+    assert "worker log line" in logs
+    # A result once given is final.
+    status, answer = call(
+        remote.endpoint, "result", {"jobId": job_id, "owner": "w/1", "succeeded": True}
+    )
+    assert answer["__type"] == "InvalidJobStateException"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"types": ["Custom/Deploy/Rollout/1"], "owner": "w"}, "types"),
+        ({"types": ["AWS/Build"], "owner": "w"}, "types"),
+        ({"types": [], "owner": "w"}, "types"),
+        ({"types": [GIT]}, "owner"),
+        ({"types": [GIT], "owner": "w", "wait": -1}, "wait"),
+    ],
+)
+def test_a_bad_poll_is_refused_naming_its_field(
+    remote: Running, body: dict[str, Any], field: str
+) -> None:
+    status, answer = call(remote.endpoint, "poll", body)
+    assert status == 400
+    assert answer["__type"] == "ValidationException"
+    assert answer["message"].startswith(f"{field}:")
+
+
+def test_leaving_ends_the_polls_that_wait(remote: Running) -> None:
+    answers: list[float] = []
+
+    def poll() -> None:
+        call(remote.endpoint, "poll", {"types": [GIT], "owner": "node/abc/worker-0", "wait": 15})
+        answers.append(time.monotonic())
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.3)
+    left = time.monotonic()
+    assert call(remote.endpoint, "leave", {"owner": "node/abc/"}) == (200, {})
+    poller.join(20)
+    assert answers[0] - left < 2.0
+
+
+def test_the_routes_exist_only_with_remote_workers_on(server: Running) -> None:
+    status, _ = call(server.endpoint, "poll", {"types": [GIT], "owner": "w"})
+    assert status == 404
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{server.endpoint}/_conveyor/s3/artifacts/x", timeout=5)
+    caught.value.close()
+    assert caught.value.code == 404
+
+
+def test_remote_workers_are_refused_with_auth_required(tmp_path: Path) -> None:
+    with pytest.raises(CannotServe, match="remote_workers cannot be on with auth required"):
+        refuse_unsafe(Settings(home=tmp_path, auth="required", remote_workers=True))
+
+
+def s3(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=f"{endpoint}/_conveyor/s3",
+        region_name="us-east-1",
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def test_the_buckets_are_served_over_the_s3_subset(remote: Running) -> None:
+    client = s3(remote.endpoint)
+    client.put_object(Bucket="artifacts", Key="a/b.zip", Body=b"zip bytes")
+    head = client.head_object(Bucket="artifacts", Key="a/b.zip")
+    assert head["ContentLength"] == 9
+    assert client.get_object(Bucket="artifacts", Key="a/b.zip")["Body"].read() == b"zip bytes"
+    home = remote.application.engine.settings.home
+    assert (home / "buckets" / "artifacts" / "a" / "b.zip").read_bytes() == b"zip bytes"
+    with pytest.raises(ClientError) as caught:
+        client.get_object(Bucket="artifacts", Key="a/none.zip")
+    assert caught.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(ClientError) as caught:
+        client.get_object(Bucket="artifacts", Key="a/../../secret.key")
+    assert caught.value.response["Error"]["Code"] in ("InvalidArgument", "NoSuchKey")
+
+
+def get_from(app: Any, client: str, path: str) -> tuple[int, bytes]:
+    """GET ``path`` of the ASGI ``app`` as if from address ``client``."""
+    sent: list[dict[str, Any]] = []
+    asked: list[bool] = []
+
+    async def receive() -> dict[str, Any]:
+        if asked:  # the client stays connected until the answer is sent
+            await asyncio.Event().wait()
+        asked.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"ci.example")],
+        "client": (client, 5000),
+        "server": ("ci.example", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, body
+
+
+def test_the_s3_subset_answers_loopback_only(tmp_path: Path) -> None:
+    buckets = LocalBuckets(tmp_path / "buckets")
+    (tmp_path / "f").write_bytes(b"x")
+    buckets.put("b", "k", tmp_path / "f")
+    app = Starlette(routes=BucketRoutes(buckets, tmp_path / "uploads").routes())
+    status, body = get_from(app, "203.0.113.9", "/_conveyor/s3/b/k")
+    assert status == 403
+    assert b"<Code>AccessDenied</Code>" in body
+    assert get_from(app, "127.0.0.1", "/_conveyor/s3/b/k") == (200, b"x")
+
+
+def test_the_types_left_to_job_workers_are_not_served_to_remote_workers(
+    settings: Settings,
+) -> None:
+    chosen = replace(
+        settings, workers=0, remote_workers=True, worker_action_types=("AWS/Deploy/ECS/1",)
+    )
+    with running(chosen) as live:
+        status, answer = call(
+            live.endpoint, "poll", {"types": ["AWS/Deploy/ECS/1"], "owner": "w", "wait": 0}
+        )
+        assert status == 400
+        assert answer["message"].startswith("types: every one is left to PollForJobs")
+        both = {"types": ["AWS/Deploy/ECS/1", GIT], "owner": "w", "wait": 0}
+        assert call(live.endpoint, "poll", both)[1]["job"] is None
