@@ -16,9 +16,21 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conveyor.actions.base import JobContext, ProviderConfig
+from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
+from conveyor.artifacts import ArtifactError
 
-__all__ = ["AWS_DEFAULT", "AwsError", "Stopped", "client", "describe", "error_code", "wait"]
+__all__ = [
+    "AWS_DEFAULT",
+    "AwsError",
+    "Failed",
+    "Misconfigured",
+    "Stopped",
+    "client",
+    "describe",
+    "error_code",
+    "reported",
+    "wait",
+]
 
 # The value of an ``aws_endpoints`` entry that means the service's own endpoint.
 AWS_DEFAULT = "aws"
@@ -32,6 +44,29 @@ T = TypeVar("T")
 
 class Stopped(Exception):
     """The action was stopped, or ran out of time, while waiting on a service."""
+
+
+class Misconfigured(Exception):
+    """The action's configuration cannot work: it fails as a configuration error."""
+
+
+class Failed(Exception):
+    """The service did what it was asked and that failed: the action fails saying why."""
+
+
+def reported(service: str, doing: str, work: Callable[[], JobResult]) -> JobResult:
+    """``work``'s result, or the action's failure for what it raised: a configuration error,
+    a failure the service reported, the service's refusal, or a file that could not be read."""
+    try:
+        return work()
+    except Misconfigured as error:
+        return JobResult.failed(str(error), FailureType.CONFIGURATION_ERROR)
+    except (Failed, Stopped, ArtifactError) as error:
+        return JobResult.failed(str(error))
+    except AwsError as error:
+        return JobResult.failed(f"{service} refused: {describe(error)}")
+    except (OSError, UnicodeDecodeError) as error:
+        return JobResult.failed(f"{service} {doing} failed: {error}")
 
 
 def client(config: ProviderConfig, service: str, context: JobContext | None = None) -> Any:

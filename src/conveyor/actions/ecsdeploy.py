@@ -17,9 +17,8 @@ from dataclasses import replace
 from typing import Any
 
 from conveyor.actions import aws
-from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
+from conveyor.actions.base import JobContext, JobResult, ProviderConfig
 from conveyor.actions.inputs import input_file
-from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["EcsDeploy"]
@@ -47,25 +46,17 @@ _DEFAULT_FILE = "imagedefinitions.json"
 _DEFAULT_MINUTES = 60
 
 
-class _Misconfigured(Exception):
-    pass
-
-
-class _Failed(Exception):
-    pass
-
-
 def _image_definitions(text: str, name: str) -> dict[str, str]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _Misconfigured(f"{name} is not valid JSON: {error}") from error
+        raise aws.Misconfigured(f"{name} is not valid JSON: {error}") from error
     if not isinstance(raw, list) or not raw:
-        raise _Misconfigured(f"{name} must be a non-empty list of {{name, imageUri}} objects")
+        raise aws.Misconfigured(f"{name} must be a non-empty list of {{name, imageUri}} objects")
     found: dict[str, str] = {}
     for entry in raw:
         if not (isinstance(entry, dict) and entry.get("name") and entry.get("imageUri")):
-            raise _Misconfigured(f"{name}: every entry needs a name and an imageUri")
+            raise aws.Misconfigured(f"{name}: every entry needs a name and an imageUri")
         found[str(entry["name"])] = str(entry["imageUri"])
     return found
 
@@ -76,7 +67,7 @@ def new_task_definition(current: dict[str, Any], images: dict[str, str]) -> dict
     names = {c.get("name") for c in containers}
     missing = sorted(set(images) - names)
     if missing:
-        raise _Failed(
+        raise aws.Failed(
             f"The task definition {current.get('family')} has no container named "
             f"{', '.join(missing)} (containers: {', '.join(sorted(map(str, names)))})"
         )
@@ -96,20 +87,11 @@ class EcsDeploy:
         self.unpacked = unpacked
 
     def run(self, context: JobContext) -> JobResult:
-        try:
-            return self._run(context)
-        except _Misconfigured as error:
-            return JobResult.failed(str(error), FailureType.CONFIGURATION_ERROR)
-        except (_Failed, aws.Stopped, ArtifactError) as error:
-            return JobResult.failed(str(error))
-        except aws.AwsError as error:
-            return JobResult.failed(f"ECS refused: {aws.describe(error)}")
-        except (OSError, UnicodeDecodeError) as error:
-            return JobResult.failed(f"ECS deploy failed: {error}")
+        return aws.reported("ECS", "deploy", lambda: self._run(context))
 
     def _images(self, context: JobContext) -> dict[str, str]:
         if len(context.input_artifacts) != 1:
-            raise _Misconfigured("An ECS deploy action has exactly one input artifact")
+            raise aws.Misconfigured("An ECS deploy action has exactly one input artifact")
         artifact = context.input_artifacts[0]
         name = context.configuration.get("FileName", "").strip() or _DEFAULT_FILE
         found = input_file(
@@ -120,17 +102,17 @@ class EcsDeploy:
             unpacked=self.unpacked,
         )
         if found is None:
-            raise _Misconfigured(f"{name} is not a file of input artifact {artifact.name}")
+            raise aws.Misconfigured(f"{name} is not a file of input artifact {artifact.name}")
         return _image_definitions(found.read_text(encoding="utf-8"), name)
 
     def _run(self, context: JobContext) -> JobResult:
         settings = {k: v.strip() for k, v in context.configuration.items()}
         cluster, service = settings.get("ClusterName", ""), settings.get("ServiceName", "")
         if not cluster or not service:
-            raise _Misconfigured("The configuration needs ClusterName and ServiceName")
+            raise aws.Misconfigured("The configuration needs ClusterName and ServiceName")
         minutes_text = settings.get("DeploymentTimeout") or str(_DEFAULT_MINUTES)
         if not minutes_text.isdigit() or not 1 <= int(minutes_text) <= _DEFAULT_MINUTES:
-            raise _Misconfigured("DeploymentTimeout is a number of minutes from 1 to 60")
+            raise aws.Misconfigured("DeploymentTimeout is a number of minutes from 1 to 60")
         images = self._images(context)
         ecs: Any = aws.client(self.config, "ecs", context)
 
@@ -138,7 +120,7 @@ class EcsDeploy:
             found = ecs.describe_services(cluster=cluster, services=[service])
             if not found.get("services"):
                 reasons = ", ".join(f.get("reason", "") for f in found.get("failures") or ())
-                raise _Failed(f"Service {service} not found in cluster {cluster} ({reasons})")
+                raise aws.Failed(f"Service {service} not found in cluster {cluster} ({reasons})")
             return dict(found["services"][0])
 
         current = ecs.describe_task_definition(taskDefinition=described()["taskDefinition"])
@@ -155,7 +137,7 @@ class EcsDeploy:
             state = primary[0].get("rolloutState") if primary else None
             if state == "FAILED":
                 reason = primary[0].get("rolloutStateReason") or "no reason given"
-                raise _Failed(f"The deployment of {arn} to {service} failed: {reason}")
+                raise aws.Failed(f"The deployment of {arn} to {service} failed: {reason}")
             running = int(found.get("runningCount", 0)) >= int(found.get("desiredCount", 0))
             moved = found.get("taskDefinition") == arn
             return True if moved and (state == "COMPLETED" or running) else None

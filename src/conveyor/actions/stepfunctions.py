@@ -15,22 +15,13 @@ import json
 from typing import Any
 
 from conveyor.actions import aws
-from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig
+from conveyor.actions.base import JobContext, JobResult, ProviderConfig
 from conveyor.actions.inputs import input_file, put_output
-from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = ["StepFunctionsInvoke"]
 
 _NAME_LIMIT = 80
-
-
-class _Misconfigured(Exception):
-    pass
-
-
-class _Failed(Exception):
-    pass
 
 
 class StepFunctionsInvoke:
@@ -41,23 +32,14 @@ class StepFunctionsInvoke:
         self.unpacked = unpacked
 
     def run(self, context: JobContext) -> JobResult:
-        try:
-            return self._run(context)
-        except _Misconfigured as error:
-            return JobResult.failed(str(error), FailureType.CONFIGURATION_ERROR)
-        except (_Failed, aws.Stopped, ArtifactError) as error:
-            return JobResult.failed(str(error))
-        except aws.AwsError as error:
-            return JobResult.failed(f"Step Functions refused: {aws.describe(error)}")
-        except (OSError, UnicodeDecodeError) as error:
-            return JobResult.failed(f"Step Functions invoke failed: {error}")
+        return aws.reported("Step Functions", "invoke", lambda: self._run(context))
 
     def _input(self, context: JobContext, kind: str, value: str) -> str:
         if kind == "Literal":
             text = value or "{}"
         elif kind == "FilePath":
             if len(context.input_artifacts) != 1:
-                raise _Misconfigured("InputType FilePath needs exactly one input artifact")
+                raise aws.Misconfigured("InputType FilePath needs exactly one input artifact")
             artifact = context.input_artifacts[0]
             found = input_file(
                 context,
@@ -67,23 +49,23 @@ class StepFunctionsInvoke:
                 unpacked=self.unpacked,
             )
             if found is None:
-                raise _Misconfigured(
+                raise aws.Misconfigured(
                     f"Input {value!r} is not a file of input artifact {artifact.name}"
                 )
             text = found.read_text(encoding="utf-8")
         else:
-            raise _Misconfigured(f"InputType must be Literal or FilePath, not {kind!r}")
+            raise aws.Misconfigured(f"InputType must be Literal or FilePath, not {kind!r}")
         try:
             json.loads(text)
         except json.JSONDecodeError as error:
-            raise _Misconfigured(f"The execution input is not valid JSON: {error}") from error
+            raise aws.Misconfigured(f"The execution input is not valid JSON: {error}") from error
         return text
 
     def _run(self, context: JobContext) -> JobResult:
         settings = {k: v.strip() for k, v in context.configuration.items()}
         machine = settings.get("StateMachineArn", "")
         if not machine:
-            raise _Misconfigured("The configuration has no StateMachineArn")
+            raise aws.Misconfigured("The configuration has no StateMachineArn")
         kind = settings.get("InputType") or "Literal"
         execution_input = self._input(context, kind, settings.get("Input", ""))
         prefix = settings.get("ExecutionNamePrefix", "")
@@ -105,7 +87,7 @@ class StepFunctionsInvoke:
         if status != "SUCCEEDED":
             error = execution.get("error") or status
             cause = execution.get("cause")
-            raise _Failed(f"Execution {arn} {status}: {error}" + (f": {cause}" if cause else ""))
+            raise aws.Failed(f"Execution {arn} {status}: {error}" + (f": {cause}" if cause else ""))
         if context.output_artifacts:
             put_output(context, "output.json", execution.get("output") or "null")
         return JobResult(
