@@ -114,11 +114,23 @@ def test_execution_page_draws_every_attempt_on_a_timeline(
     api.create_pipeline(pipeline=gated(repo))
     execution_id = waiting_for_approval(api)
     page = console.get(f"/pipelines/app/executions/{execution_id}").text
-    bars = re.findall(r'class="bar [a-z]+" style="margin-left: ([\d.]+)%; width: ([\d.]+)%"', page)
-    assert len(bars) == 3  # Source, Make, Approve
-    lefts = [float(left) for left, _ in bars]
+    tracks = re.findall(r'<div class="track">(.*?)</div>', page)
+    assert len(tracks) == 3  # Source, Make, Approve
+    bars = [
+        re.findall(r'class="bar ([a-z ]+)" style="margin-left: ([\d.]+)%; width: ([\d.]+)%"', t)
+        for t in tracks
+    ]
+    lefts = [float(found[0][1]) for found in bars]
     assert lefts == sorted(lefts)  # drawn in the order they ran
-    assert all(0 <= float(left) + float(width) <= 100.01 for left, width in bars)
+    assert all(0 <= float(left) + float(width) <= 100.01 for b in bars for _, left, width in b)
+    # Source and Make had jobs: their time in the queue is drawn before their time running;
+    # an approval has no job, so no queue.
+    assert [[kind for kind, _, _ in b] for b in bars] == [
+        ["queued", "ok after"],
+        ["queued", "ok after"],
+        ["run"],
+    ]
+    assert ": queued " in tracks[0] and ", ran " in tracks[1]
     assert "the first commit" in page
 
 

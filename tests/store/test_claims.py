@@ -137,3 +137,17 @@ def test_pollers_claim_each_job_exactly_once(database_url: str) -> None:
     finally:
         for store in opened:
             store.close()
+
+
+def test_taking_a_job_records_when_it_was_claimed(store: Store) -> None:
+    with store.write() as tx:
+        _, attempt = running_action(tx)
+        record = job(attempt, created=1.0)
+        tx.jobs.insert(record)
+        assert tx.jobs.claimed_at([attempt.id]) == {}
+    with store.write() as tx:
+        taken = tx.jobs.take_next([ROLLOUT], "InProgress", "n", "w1", 100.0, 42.0)
+        assert taken is not None and taken.claimed == 42.0
+    with store.read() as tx:
+        assert tx.jobs.claimed_at([attempt.id]) == {attempt.id: 42.0}
+        assert tx.jobs.claimed_at([]) == {}

@@ -239,8 +239,10 @@ def execution_model(
     attempts: list[ActionRecord],
     declaration: Mapping[str, Any],
     now: float,
+    claimed: Mapping[str, float] | None = None,
 ) -> ExecutionModel:
-    """An execution's timeline: every attempt of every action, by stage in declared order."""
+    """An execution's timeline: every attempt of every action, by stage in declared order,
+    each with its time in the queue when ``claimed`` says when its job was claimed."""
     start = record.started
     running = record.status in _ACTIVE
     end = max([now if running else record.updated, *(a.updated for a in attempts), start])
@@ -263,6 +265,7 @@ def execution_model(
             ),
             start,
             end,
+            claimed,
         )
         stages.append((stage["name"], bars))
     return ExecutionModel(

@@ -207,7 +207,9 @@ class Pages:
             name, execution_id, False, None, 10000
         )
         declaration = self.services.pipelines.get(name, record.version).declaration
-        model = execution_model(record, attempts, declaration, time.time())
+        with self.services.store.read() as tx:
+            claimed = tx.jobs.claimed_at([a.id for a in attempts])
+        model = execution_model(record, attempts, declaration, time.time(), claimed)
         return "execution.html", {"title": f"{name}: {execution_id}", "name": name, "run": model}
 
     # -- logs ---------------------------------------------------------------------------------

@@ -92,20 +92,30 @@ class Bar:
     width: float
     seconds: float
     action_execution_id: str
+    # The part of the bar the action spent queued, before a worker claimed its job: percent
+    # of the whole span, and seconds (None when not known: no job, or its job is gone).
+    queued: float = 0.0
+    queued_seconds: float | None = None
 
 
 def timeline(
     attempts: Iterable[tuple[str, str, int, str, float, float, str]],
     start: float,
     end: float,
+    claimed: Mapping[str, float] | None = None,
 ) -> list[Bar]:
     """Bars for ``(stage, action, attempt, status, started, ended, id)`` drawn to scale
-    between ``start`` and ``end``; a bar is at least 0.5 % wide so that it stays visible."""
+    between ``start`` and ``end``; a bar is at least 0.5 % wide so that it stays visible.
+    ``claimed`` gives, by id, when a worker claimed the attempt's job: the time before it is
+    drawn as the attempt's time in the queue."""
     span = max(end - start, 1e-6)
     bars = []
     for stage, action, attempt, status, began, ended, ident in attempts:
         left = min(100.0, max(0.0, (began - start) / span * 100))
         width = max(0.5, min(100.0 - left, (ended - began) / span * 100))
+        taken = (claimed or {}).get(ident)
+        waited = None if taken is None else min(max(0.0, taken - began), ended - began)
+        queued = 0.0 if waited is None else min(width, waited / span * 100)
         bars.append(
             Bar(
                 stage,
@@ -116,6 +126,8 @@ def timeline(
                 round(width, 2),
                 ended - began,
                 ident,
+                round(queued, 2),
+                waited,
             )
         )
     return bars

@@ -264,9 +264,12 @@ def _take(
         owner=owner,
         lease_until=lease_until,
         updated=now,
+        claimed=now,
     ):
         return None
-    return replace(job, status=status, nonce=nonce, owner=owner, lease_until=lease_until)
+    return replace(
+        job, status=status, nonce=nonce, owner=owner, lease_until=lease_until, claimed=now
+    )
 
 
 def _job(tx: Tx, job_id: str) -> JobRecord:

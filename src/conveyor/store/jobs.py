@@ -36,6 +36,7 @@ class JobRecord:
     data: dict[str, Any]
     created: float
     updated: float
+    claimed: float | None = None  # when a worker claimed it
 
 
 def _record(row: Mapping[Any, Any]) -> JobRecord:
@@ -54,6 +55,7 @@ def _record(row: Mapping[Any, Any]) -> JobRecord:
         data=loads(row["data"]),
         created=row["created"],
         updated=row["updated"],
+        claimed=row["claimed"],
     )
 
 
@@ -103,7 +105,7 @@ def _take_next(types: tuple[ActionTypeId, ...], skip_locked: bool) -> sa.Update:
     )
 
 
-_TAKEN = ("status", "nonce", "owner", "lease_until", "updated")
+_TAKEN = ("status", "nonce", "owner", "lease_until", "updated", "claimed")
 _ACTIVE = ("Dispatched", "InProgress")
 
 
@@ -151,6 +153,7 @@ class Jobs:
                 data=dumps(record.data),
                 created=record.created,
                 updated=record.updated,
+                claimed=record.claimed,
             ),
         )
 
@@ -187,7 +190,7 @@ class Jobs:
         if not types:
             return None
         statement = _take_next(tuple(types), self._conn.dialect.name == "postgresql")
-        values = (status, nonce, owner, lease_until, now)
+        values = (status, nonce, owner, lease_until, now, now)
         params = {f"new_{c}": v for c, v in zip(_TAKEN, values, strict=True)}
         rows = fast.fetch(self._conn, statement, params)
         return _record(rows[0]) if rows else None
@@ -229,6 +232,18 @@ class Jobs:
             .values(lease_until=lease_until, updated=now)
         )
         return result.rowcount == 1
+
+    def claimed_at(self, action_execution_ids: Sequence[str]) -> dict[str, float]:
+        """When a worker claimed the job of each of these action executions (those whose job
+        is kept and was claimed)."""
+        if not action_execution_ids:
+            return {}
+        query = sa.select(jobs.c.action_execution_id, sa.func.min(jobs.c.claimed)).where(
+            jobs.c.action_execution_id.in_(list(action_execution_ids)),
+            jobs.c.claimed.is_not(None),
+        )
+        rows = self._conn.execute(query.group_by(jobs.c.action_execution_id))
+        return {row[0]: row[1] for row in rows}
 
     def active_for(self, action_execution_id: str) -> list[JobRecord]:
         query = sa.select(jobs).where(
