@@ -250,7 +250,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         repo = _repo(home)
-        settings = Settings(home=home / "home", database_url=f"sqlite:///{home / 'c.db'}")
+        settings = Settings(
+            home=home / "home",
+            database_url=f"sqlite:///{home / 'c.db'}",
+            detect_changes=False,  # its made-up sources are not there to follow
+        )
         with running(settings) as live:
             api = boto3.client(
                 "codepipeline",
