@@ -21,6 +21,7 @@ import uvicorn
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from conveyor.api.guard import Guard
 from conveyor.api.limits import limit_bodies
 from conveyor.api.protocol import create_app
 from conveyor.api.s3serve import PREFIX as S3_PREFIX
@@ -132,6 +133,7 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     app = limit_bodies(
         create_app(local.services, settings.home / "logs", routes, access),
         streamed=(f"{S3_PREFIX}/",) if settings.remote_workers else (),
+        refused=Guard(local.services, access).refused,
     )
     return Application(
         local.store, local.services, app, local.engine, local.home_lock, access, closing

@@ -8,6 +8,7 @@ operation as the model names it, and records the outcome in the audit trail. Wit
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from conveyor.api.model import CODEBUILD, SERVICE
+from conveyor.api.model import CODEBUILD, SERVICE, SERVICES
 from conveyor.api.offload import Offloader
 from conveyor.auth.audit import HIDDEN
 from conveyor.auth.gate import Access, Caller, unsigned_caller
@@ -24,7 +25,7 @@ from conveyor.domain.access import DEFERRED, codebuild_resource_of, is_read_only
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope as ArnScope
 from conveyor.domain.declaration import masked
-from conveyor.domain.errors import ConveyorError
+from conveyor.domain.errors import ConveyorError, MisdirectedRequestException
 from conveyor.engine.services import Services
 
 log = logging.getLogger("conveyor.audit")
@@ -39,6 +40,15 @@ _SOURCES = {
 
 def _source_ip(request: Request) -> str:
     return request.client.host if request.client else "0.0.0.0"
+
+
+async def _permit(
+    access: Access, caller: Caller, action: str, resource: str, offload: Offloader
+) -> None:
+    if access.reads_tags(caller, resource):
+        await offload(access.authorize, caller, action, resource)
+    else:
+        access.authorize(caller, action, resource)
 
 
 class Guard:
@@ -72,7 +82,14 @@ class Guard:
         problem = self.access.host_problem(host)
         if problem is None:
             return None
-        return Response(problem, status_code=421, media_type="text/plain")
+        request_id = str(uuid.uuid4())
+        self.refused(scope, MisdirectedRequestException(problem), request_id)
+        return Response(
+            problem,
+            status_code=421,
+            media_type="text/plain",
+            headers={"x-amzn-RequestId": request_id},
+        )
 
     async def caller(
         self, request: Request, body: bytes, service: str, offload: Offloader
@@ -108,7 +125,7 @@ class Guard:
                 caller = await self.caller(request, b"", SERVICE, offload)
                 arn = await offload(self._pipeline_of, request.path_params["action_execution_id"])
                 if arn is not None:
-                    access.authorize(caller, "codepipeline:ListActionExecutions", arn)
+                    await _permit(access, caller, "codepipeline:ListActionExecutions", arn, offload)
             except ConveyorError as error:
                 body = {"__type": error.code, "message": error.message}
                 return JSONResponse(body, status_code=error.status)
@@ -128,10 +145,13 @@ class Guard:
             return codebuild_resource_of(self.scope, name, params)
         return resource_of(self.scope, name, params) if service == SERVICE else "*"
 
-    def authorize(self, caller: Caller, service: str, name: str, resource: str) -> None:
-        """Refuse unless the caller may run the operation on the resource."""
+    async def authorize(
+        self, caller: Caller, service: str, name: str, resource: str, offload: Offloader
+    ) -> None:
+        """Refuse unless the caller may run the operation on the resource; decided off the
+        event loop when the decision reads the resource's tags from the store."""
         if self.access is not None and resource != DEFERRED:
-            self.access.authorize(caller, f"{service}:{name}", resource)
+            await _permit(self.access, caller, f"{service}:{name}", resource, offload)
 
     def record(
         self,
@@ -168,34 +188,95 @@ class Guard:
         result: Any,
         error: ConveyorError | None,
     ) -> None:
-        assert self.access is not None
-        identity = None
         if caller is None:
             # Refused before its signature was accepted: only the key it claims is known.
-            try:
-                caller = unsigned_caller(
-                    request.headers.getlist("authorization"),
-                    self.scope.account,
-                    _source_ip(request),
-                )
-            except ConveyorError:
-                caller = Caller("anonymous", "", _source_ip(request))
-            if self.access.required:
-                identity = {
-                    "type": "Unknown",
-                    "accountId": self.scope.account,
-                    "accessKeyId": caller.access_key,
-                }
+            source_ip = _source_ip(request)
+            identity = self._claimed(request.headers.getlist("authorization"), source_ip)
+        else:
+            source_ip = caller.source_ip
+            identity = caller.identity(self.scope.account)
+        self._write(
+            name,
+            service,
+            identity,
+            source_ip,
+            request.headers.get("user-agent", ""),
+            request_id,
+            resource,
+            self._recorded(name, params),
+            result,
+            (error.code, error.message) if error is not None else None,
+        )
+
+    def refused(self, scope: Scope, error: ConveyorError, request_id: str) -> None:
+        """Record a request refused before the dispatcher read it (a Host that is not this
+        server's, a body too large or too slow), from its headers alone: the operation its
+        X-Amz-Target names (else its path) and the access key its Authorization claims."""
+        if self.access is None or scope["type"] != "http":
+            return
+        try:
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            target = next((v for k, v in headers if k == "x-amz-target"), "")
+            prefix, _, operation = target.rpartition(".")
+            service = SERVICES.get(prefix)
+            name = operation if service and operation else str(scope.get("path", "/"))
+            client = scope.get("client")
+            source_ip = client[0] if client else "0.0.0.0"
+            authorization = [v for k, v in headers if k == "authorization"]
+            self._write(
+                name,
+                service or SERVICE,
+                self._claimed(authorization, source_ip),
+                source_ip,
+                next((v for k, v in headers if k == "user-agent"), ""),
+                request_id,
+                None,
+                None,
+                None,
+                (error.code, error.message),
+            )
+        except Exception:
+            log.exception("the audit record of refused request %s could not be made", request_id)
+
+    def _claimed(self, authorization: list[str], source_ip: str) -> dict[str, Any]:
+        """The userIdentity of a caller whose signature was not accepted."""
+        assert self.access is not None
+        try:
+            caller = unsigned_caller(authorization, self.scope.account, source_ip)
+        except ConveyorError:
+            caller = Caller("anonymous", "", source_ip)
+        if self.access.required:
+            return {
+                "type": "Unknown",
+                "accountId": self.scope.account,
+                "accessKeyId": caller.access_key,
+            }
+        return caller.identity(self.scope.account)
+
+    def _write(
+        self,
+        name: str,
+        service: str,
+        identity: dict[str, Any],
+        source_ip: str,
+        user_agent: str,
+        request_id: str,
+        resource: str | None,
+        params: Any,
+        result: Any,
+        error: tuple[str, str] | None,
+    ) -> None:
+        assert self.access is not None
         self.access.audit.record(
             event_name=name,
             event_source=_SOURCES.get(service, service),
-            caller=identity or caller.identity(self.scope.account),
-            source_ip=caller.source_ip,
-            user_agent=request.headers.get("user-agent", ""),
+            caller=identity,
+            source_ip=source_ip,
+            user_agent=user_agent,
             request_id=request_id,
             read_only=is_read_only(name),
             resource=resource,
-            params=self._recorded(name, params),
+            params=params,
             response=result,
-            error=(error.code, error.message) if error is not None else None,
+            error=error,
         )

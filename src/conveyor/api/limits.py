@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 # Seconds a client has to send a whole body once its headers arrived.
 BODY_SECONDS = 60.0
 CONTENT_TYPE = "application/x-amz-json-1.1"
+# Told of each refusal (the request's scope, the error, its request id): the audit trail.
+Refused = Callable[[Scope, ConveyorError, str], None]
 
 
 class _Disconnected(Exception):
@@ -42,9 +45,17 @@ def limit_bodies(
     max_bytes: int = MAX_BODY_BYTES,
     seconds: float = BODY_SECONDS,
     streamed: tuple[str, ...] = (),
+    refused: Refused | None = None,
 ) -> ASGIApp:
     """``app``, seeing only bodies within the limits, read whole before it runs; except the
-    requests to paths under ``streamed`` (artifact uploads), which stream their bodies."""
+    requests to paths under ``streamed`` (artifact uploads), which stream their bodies.
+    ``refused`` is told of every request refused here, before its body is read further."""
+
+    async def refuse(scope: Scope, send: Send, error: ConveyorError) -> None:
+        request_id = str(uuid.uuid4())
+        if refused is not None:
+            refused(scope, error, request_id)
+        await _refuse(send, error, request_id)
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -56,7 +67,7 @@ def limit_bodies(
             return
         declared = _content_length(scope)
         if declared is not None and declared > max_bytes:
-            await _refuse(send, _too_large(max_bytes))
+            await refuse(scope, send, _too_large(max_bytes))
             return
         try:
             async with asyncio.timeout(seconds):
@@ -65,12 +76,14 @@ def limit_bodies(
             log.info("a client disconnected before it sent its whole request")
             return
         except TimeoutError:
-            await _refuse(
-                send, RequestTimeoutException(f"The request body did not arrive in {seconds} s.")
+            await refuse(
+                scope,
+                send,
+                RequestTimeoutException(f"The request body did not arrive in {seconds} s."),
             )
             return
         if body is None:
-            await _refuse(send, _too_large(max_bytes))
+            await refuse(scope, send, _too_large(max_bytes))
             return
         sent = False
 
@@ -119,13 +132,13 @@ def _too_large(max_bytes: int) -> ConveyorError:
     )
 
 
-async def _refuse(send: Send, error: ConveyorError) -> None:
+async def _refuse(send: Send, error: ConveyorError, request_id: str) -> None:
     """Answer ``error`` and close the connection: the rest of the body is not read."""
     body = json.dumps({"__type": error.code, "message": error.message}).encode()
     headers = [
         (b"content-type", CONTENT_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
-        (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+        (b"x-amzn-requestid", request_id.encode()),
         (b"x-amzn-errortype", error.code.encode()),
         (b"connection", b"close"),
     ]

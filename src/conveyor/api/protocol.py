@@ -146,7 +146,7 @@ def create_app(
             params = cbor.decode(body) if in_cbor else parse(body)
             check_input(name, params, service)
             resource = guard.resource(service, name, params)
-            guard.authorize(caller, service, name, resource)
+            await guard.authorize(caller, service, name, resource, offload)
             handler = tables[service].get(name)
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")

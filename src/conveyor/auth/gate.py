@@ -158,6 +158,18 @@ class Access:
     def _anonymous(self, request: Received, source_ip: str) -> Caller:
         return unsigned_caller(request.header("authorization"), self.scope.account, source_ip)
 
+    def reads_tags(self, caller: Caller, resource: str) -> bool:
+        """Whether deciding on ``resource`` would read its tags from the store: a policy of
+        the caller has an ``aws:ResourceTag/...`` condition and the tags are not read yet."""
+        principal = caller.principal
+        if principal is None or tagged_arn(resource) in caller.memo:
+            return False
+        return any(
+            statement.mentions("aws:resourcetag/")
+            for policy in principal.policies
+            for statement in policy.statements
+        )
+
     def decide(self, caller: Caller, action: str, resource: str) -> Decision:
         if caller.principal is None:
             return Decision.ALLOWED

@@ -11,6 +11,7 @@ the spec, the raise and the test. Only the protocol layer turns these into respo
     ├── SerializationException         a body that is not a JSON object
     ├── RequestEntityTooLargeException 413: a body over the server's limit
     ├── RequestTimeoutException        408: a body that did not arrive in time
+    ├── MisdirectedRequestException    421: a Host header that does not name the server
     ├── UnsupportedOperationException  an operation Conveyor does not serve yet
     ├── UnrecognizedClientException    a signature whose access key is unknown
     ├── MissingAuthenticationTokenException, IncompleteSignatureException,
@@ -239,6 +240,12 @@ class RequestEntityTooLargeException(ConveyorError):
 
 class RequestTimeoutException(ConveyorError):
     status = 408
+
+
+class MisdirectedRequestException(ConveyorError):
+    """A request whose Host header does not name this server (answered before the API)."""
+
+    status = 421
 
 
 class UnsupportedOperationException(ConveyorError):
