@@ -143,6 +143,10 @@ class Gate:
             error=(error.code, error.message) if error is not None else None,
         )
 
+    def _needed(self, need: Need, request: Request, caller: Caller) -> None:
+        operation, resource = need(request)
+        self.authorize(caller, operation, resource)
+
     # -- endpoints ----------------------------------------------------------------------------
 
     def guard(self, endpoint: Endpoint, need: Need | None = None, *, page: bool = True) -> Endpoint:
@@ -162,8 +166,9 @@ class Gate:
             request.state.caller = caller
             if need is not None:
                 try:
-                    operation, resource = await run_in_threadpool(need, request)
-                    self.authorize(caller, operation, resource)
+                    # Off the event loop: the page's resource, and a decision that may read
+                    # the resource's tags.
+                    await run_in_threadpool(self._needed, need, request, caller)
                 except ConveyorError as error:
                     return Response(
                         f"{error.code}: {error.message}",
