@@ -11,9 +11,7 @@ import sqlalchemy as sa
 from conveyor.domain.pipeline import MASK
 from conveyor.server import Running
 from conveyor.store.tables import pipeline_versions
-from tests.support.engine import declaration, make_repo, stage, wait_for
-
-VAULT = {"category": "Deploy", "owner": "Custom", "provider": "Vault", "version": "1"}
+from tests.support.engine import VAULT, vault_pipeline, wait_for
 
 
 def _stored(server: Running) -> list[str]:
@@ -29,27 +27,7 @@ def _config(pipeline: dict[str, Any]) -> dict[str, str]:
 def test_secret_values_are_sealed_at_rest_and_clear_only_for_the_worker(
     server: Running, client: Any, tmp_path: Path
 ) -> None:
-    client.create_custom_action_type(
-        category="Deploy",
-        provider="Vault",
-        version="1",
-        configurationProperties=[
-            {"name": "Target", "required": True, "key": True, "secret": False},
-            {"name": "ApiKey", "required": True, "key": False, "secret": True},
-        ],
-        inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
-        outputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
-    )
-    make_repo(tmp_path / "repo")
-    push = {
-        "name": "Push",
-        "actionTypeId": VAULT,
-        "configuration": {"Target": "prod", "ApiKey": "abc-very-secret"},
-        "inputArtifacts": [{"name": "Src"}],
-    }
-    created = client.create_pipeline(
-        pipeline=declaration("app", tmp_path / "repo", stage("Deploy", push))
-    )
+    created = vault_pipeline(client, tmp_path / "repo", "abc-very-secret")
     [text] = _stored(server)
     assert "abc-very-secret" not in text
     assert "conveyor:sealed:" in text and '"Target":"prod"' in text

@@ -105,6 +105,37 @@ def stage(name: str, *actions: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "actions": list(actions)}
 
 
+VAULT = {"category": "Deploy", "owner": "Custom", "provider": "Vault", "version": "1"}
+
+
+def vault_pipeline(client: Any, repo: Path, api_key: str) -> dict[str, Any]:
+    """The custom type ``Vault`` (``Target``, and ``ApiKey`` marked secret), and the pipeline
+    ``app`` whose Deploy stage's ``Push`` action is one with that ``ApiKey``; CreatePipeline's
+    answer."""
+    client.create_custom_action_type(
+        category="Deploy",
+        provider="Vault",
+        version="1",
+        configurationProperties=[
+            {"name": "Target", "required": True, "key": True, "secret": False},
+            {"name": "ApiKey", "required": True, "key": False, "secret": True},
+        ],
+        inputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+    )
+    make_repo(repo)
+    push = {
+        "name": "Push",
+        "actionTypeId": VAULT,
+        "configuration": {"Target": "prod", "ApiKey": api_key},
+        "inputArtifacts": [{"name": "Src"}],
+    }
+    created: dict[str, Any] = client.create_pipeline(
+        pipeline=declaration("app", repo, stage("Deploy", push))
+    )
+    return created
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:

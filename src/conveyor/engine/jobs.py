@@ -29,6 +29,7 @@ from conveyor.engine.completion import Finish, finish_action
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.store import JobRecord, JobResultRows, Store, Tx
+from conveyor.store.jobs import opened_job
 
 # A worker that reports a result and takes its next job at once: the types it runs, its id.
 Taker = tuple[Sequence[ActionTypeId], str]
@@ -75,7 +76,7 @@ class JobService:
                 taken = _take(tx, job, JobStatus.DISPATCHED, owner, lease_until, now)
                 if taken is not None:
                     claimed.append(taken)
-            return claimed
+        return [self.handed(job) for job in claimed]
 
     def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None:
         """Poll and acknowledge at once, for workers inside this process: one transaction
@@ -87,11 +88,19 @@ class JobService:
             if not tx.jobs.claimable(types, 1):
                 return None
         with self._store.write() as tx:
-            return self._take_next(tx, types, owner)
+            taken = self._take_next(tx, types, owner)
+        return None if taken is None else self.handed(taken)
 
     def get(self, job_id: str) -> JobRecord:
+        """The job as stored: its secret configuration values sealed (see `handed`)."""
         with self._store.read() as tx:
             return _job(tx, job_id)
+
+    def handed(self, job: JobRecord) -> JobRecord:
+        """The job as its worker gets it, its secret configuration values opened: only
+        what is given to a worker goes through here."""
+        box = self._store.box
+        return job if box is None else opened_job(job, box.open)
 
     def acknowledge(self, job_id: str, nonce: str) -> str:
         with self._store.write() as tx:
@@ -220,7 +229,7 @@ class JobService:
         taken = self._take_next(tx, types, owner)
         if taken is not None:
             outcome.jobs_queued = max(0, outcome.jobs_queued - 1)
-        return taken, outcome
+        return (None if taken is None else self.handed(taken)), outcome
 
     def _take_next(self, tx: Tx, types: Sequence[ActionTypeId], owner: str) -> JobRecord | None:
         """The oldest queued job of these types, now in progress for ``owner``."""

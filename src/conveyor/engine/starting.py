@@ -271,7 +271,7 @@ def prepare_action(
         created=now,
         updated=now,
     )
-    tx.jobs.insert(start.job)
+    tx.jobs.insert(start.job, secret)
     return start
 
 

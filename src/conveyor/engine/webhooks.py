@@ -41,6 +41,7 @@ from conveyor.engine.executions import ExecutionService
 from conveyor.engine.plans import Plans
 from conveyor.engine.runner import Outcome
 from conveyor.store import DuplicateKey, Store, Tx, WebhookRecord
+from conveyor.store.webhooks import opened_definition
 
 TRIGGER = "Webhook"
 PATH = "/webhooks/"
@@ -189,12 +190,17 @@ class WebhookService:
     # -- deliveries ---------------------------------------------------------------------------
 
     def find(self, token: str) -> Found | None:
-        """The webhook whose URL ends in ``token``, with its target."""
+        """The webhook whose URL ends in ``token``, with its target; the definition's secret
+        token opened, to check the delivery's signature with."""
         with self._store.read() as tx:
             record = tx.webhooks.by_token(token)
             if record is None:
                 return None
-            definition = parse_definition(record.definition)
+            box = self._store.box
+            raw = (
+                record.definition if box is None else opened_definition(record.definition, box.open)
+            )
+            definition = parse_definition(raw)
             target = self._target_of(tx, definition)
         return Found(record, definition, self._scope.webhook(record.name), target)
 

@@ -8,18 +8,23 @@ writer makes the select-then-update atomic.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.declaration import SEALED
 from conveyor.store import fast
+from conveyor.store.pipelines import SecretBox
 from conveyor.store.rows import dumps, guarded_update, insert, loads
 from conveyor.store.tables import jobs
 
 _BY_ID = sa.select(jobs).where(jobs.c.id == sa.bindparam("id"))
+# Under the job data's "conveyor" key: the configuration properties whose values are sealed.
+# Rows written without it (before secrets were sealed in jobs) hold their values in the clear.
+SEALED_KEY = "sealed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +133,52 @@ def _finish(trim: bool) -> sa.Update:
     )
 
 
-class Jobs:
-    def __init__(self, conn: sa.Connection) -> None:
-        self._conn = conn
+def sealed_data(
+    data: dict[str, Any], secret: frozenset[str], seal: Callable[[str], str]
+) -> dict[str, Any]:
+    """A copy of job data with the values of the ``secret`` configuration properties sealed,
+    and their names listed for `opened_job`; ``data`` itself when it has none of them."""
+    action = data.get("actionConfiguration") or {}
+    configuration = dict(action.get("configuration") or {})
+    names = sorted(n for n in secret & configuration.keys() if isinstance(configuration[n], str))
+    if not names:
+        return data
+    for name in names:
+        configuration[name] = SEALED + seal(configuration[name])
+    own = {**(data.get("conveyor") or {}), SEALED_KEY: names}
+    action = {**action, "configuration": configuration}
+    return {**data, "actionConfiguration": action, "conveyor": own}
 
-    def insert(self, record: JobRecord) -> None:
+
+def opened_job(job: JobRecord, open_: Callable[[str], str]) -> JobRecord:
+    """The job as its worker gets it: the values `sealed_data` sealed, opened."""
+    own = job.data.get("conveyor") or {}
+    names = own.get(SEALED_KEY)
+    if not names:
+        return job
+    action = job.data["actionConfiguration"]
+    configuration = dict(action["configuration"])
+    for name in names:
+        value = configuration.get(name)
+        if isinstance(value, str) and value.startswith(SEALED):
+            configuration[name] = open_(value.removeprefix(SEALED))
+    rest = {k: v for k, v in own.items() if k != SEALED_KEY}
+    action = {**action, "configuration": configuration}
+    return replace(job, data={**job.data, "actionConfiguration": action, "conveyor": rest})
+
+
+class Jobs:
+    def __init__(self, conn: sa.Connection, box: SecretBox | None = None) -> None:
+        self._conn = conn
+        self._box = box
+
+    def insert(self, record: JobRecord, secret: frozenset[str] = frozenset()) -> None:
+        """Queue the job; with a key, the values of its ``secret`` configuration properties
+        are kept sealed (`opened_job` opens them for the worker)."""
         t = record.type_id
+        data = (
+            record.data if self._box is None else sealed_data(record.data, secret, self._box.seal)
+        )
         insert(
             self._conn,
             jobs,
@@ -150,7 +195,7 @@ class Jobs:
                 owner=record.owner,
                 lease_until=record.lease_until,
                 query_value=record.query_value,
-                data=dumps(record.data),
+                data=dumps(data),
                 created=record.created,
                 updated=record.updated,
                 claimed=record.claimed,

@@ -1,13 +1,21 @@
-"""Queries on webhooks, by name or by the token of their URL."""
+"""Queries on webhooks, by name or by the token of their URL.
+
+With a key, a definition's ``SecretToken`` is kept sealed (``conveyor:sealed:…``); records
+read back carry it sealed, and only a delivery's check opens it (`opened_definition`).
+Definitions written before tokens were sealed keep theirs in the clear, and work as they are.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from conveyor.domain.declaration import SEALED
+from conveyor.domain.webhooks import SECRET_TOKEN
+from conveyor.store.pipelines import SecretBox
 from conveyor.store.rows import dumps, loads
 from conveyor.store.tables import webhooks
 
@@ -46,9 +54,39 @@ def _record(row: Mapping[Any, Any]) -> WebhookRecord:
     )
 
 
+def _with_token(
+    definition: Mapping[str, Any], change: Callable[[str], str | None]
+) -> dict[str, Any]:
+    """A copy of ``definition`` whose secret token is ``change(token)``, when that is not None."""
+    configuration = definition.get("authenticationConfiguration") or {}
+    token = configuration.get(SECRET_TOKEN)
+    changed = change(token) if isinstance(token, str) else None
+    if changed is None:
+        return dict(definition)
+    return {**definition, "authenticationConfiguration": {**configuration, SECRET_TOKEN: changed}}
+
+
+def sealed_definition(definition: Mapping[str, Any], seal: Callable[[str], str]) -> dict[str, Any]:
+    """The definition as it is stored: its secret token sealed (once)."""
+    return _with_token(definition, lambda t: None if t.startswith(SEALED) else SEALED + seal(t))
+
+
+def opened_definition(definition: Mapping[str, Any], open_: Callable[[str], str]) -> dict[str, Any]:
+    """The definition with a sealed secret token opened; a clear one is kept as it is."""
+    return _with_token(
+        definition, lambda t: open_(t.removeprefix(SEALED)) if t.startswith(SEALED) else None
+    )
+
+
 class Webhooks:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, box: SecretBox | None = None) -> None:
         self._conn = conn
+        self._box = box
+
+    def _at_rest(self, definition: Mapping[str, Any]) -> str:
+        return dumps(
+            dict(definition) if self._box is None else sealed_definition(definition, self._box.seal)
+        )
 
     def get(self, name: str) -> WebhookRecord | None:
         row = self._conn.execute(sa.select(webhooks).where(webhooks.c.name == name)).first()
@@ -63,7 +101,7 @@ class Webhooks:
             sa.insert(webhooks).values(
                 name=record.name,
                 token=record.token,
-                definition=dumps(record.definition),
+                definition=self._at_rest(record.definition),
                 created=record.created,
                 updated=record.updated,
             )
@@ -74,7 +112,12 @@ class Webhooks:
         result = self._conn.execute(
             sa.update(webhooks)
             .where(webhooks.c.name == name)
-            .values(definition=dumps(definition), updated=now, error_code=None, error_message=None)
+            .values(
+                definition=self._at_rest(definition),
+                updated=now,
+                error_code=None,
+                error_message=None,
+            )
         )
         return result.rowcount == 1
 

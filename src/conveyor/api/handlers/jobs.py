@@ -109,7 +109,8 @@ def acknowledge_job(ctx: Context, params: Params) -> dict[str, Any]:
 
 
 def get_job_details(ctx: Context, params: Params) -> dict[str, Any]:
-    job = _wire(ctx, _workers_job(ctx, params["jobId"], "GetJobDetails"))
+    found = _workers_job(ctx, params["jobId"], "GetJobDetails")
+    job = _wire(ctx, ctx.services.jobs.handed(found))
     return {"jobDetails": {"id": job["id"], "data": job["data"], "accountId": job["accountId"]}}
 
 
