@@ -27,12 +27,9 @@ held by a lock file, so folders left by a process that died are recognised and r
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import secrets
-import shutil
-import stat
 import threading
 import weakref
 from collections import OrderedDict
@@ -40,10 +37,10 @@ from pathlib import Path
 
 from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.archive import unpack
+from conveyor.artifacts.copies import LOCK, Copy, in_background, in_use, remove_stale
 from conveyor.artifacts.trees import (
     Copier,
     Entry,
-    Marks,
     NoSource,
     children,
     copy_tree,
@@ -58,34 +55,7 @@ __all__ = ["Unpacked"]
 _KEPT = 64  # unpacked objects kept
 _KEPT_BYTES = 2 << 30  # and the most their files may take together, copies kept included
 _SPARES = 4  # used copies kept for each unpacked object
-_LOCK = ".lock"
 _Key = tuple[str, str, str, int, str | None]
-
-
-class _Copy:
-    """A copy of an unpacked tree: where it is, its folder's mode, its marks, and while it is
-    lent, its folder held open (so that no other folder can take its inode number)."""
-
-    def __init__(self, folder: str, mode: int, marks: Marks) -> None:
-        self.folder = folder
-        self.mode = mode
-        self.marks = marks
-        self._held = -1
-        self._closer: weakref.finalize[[int], _Copy] | None = None
-
-    def hold(self) -> None:
-        self._held = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self._closer = weakref.finalize(self, os.close, self._held)  # once, whatever happens
-
-    def is_at(self, path: Path) -> bool:
-        """Whether ``path`` is still this copy's folder (an action may have put another)."""
-        held, found = os.fstat(self._held), os.lstat(path)
-        return (held.st_dev, held.st_ino) == (found.st_dev, found.st_ino)
-
-    def release(self) -> None:
-        if self._closer is not None:
-            self._closer()
-        self._held, self._closer = -1, None
 
 
 class _Tree:
@@ -103,7 +73,7 @@ class _Tree:
         self.size = sum(entry.size for entry in entries)
         self.users = 0
         self.out = 0  # copies lent and not handed back yet
-        self.spares: list[_Copy] = []
+        self.spares: list[Copy] = []
         # While no action has changed a file of the tree, its folder is lent out itself and a
         # copy made only for actions that run at the same time; once one has, a folder is kept
         # to make changed files again from.
@@ -134,9 +104,10 @@ class Unpacked:
         self._trees: OrderedDict[_Key, _Tree] = OrderedDict()
         self._unpacking: dict[_Key, threading.Lock] = {}
         # Destination → the tree and copy lent there, until the copy is handed back.
-        self._lent: dict[str, tuple[_Tree, _Copy]] = {}
+        self._lent: dict[str, tuple[_Tree, Copy]] = {}
         self._lock = threading.Lock()
         self._copier = Copier()
+        self._clock_file: str | None = None
 
     def _work(self) -> Path:
         """This instance's folder, made (and its lock taken) the first time it is needed."""
@@ -145,7 +116,7 @@ class Unpacked:
                 name = secrets.token_hex(8)
                 try:
                     self._root.mkdir(parents=True, exist_ok=True)
-                    lock = self._root / f"{name}{_LOCK}"
+                    lock = self._root / f"{name}{LOCK}"
                     held = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
                     weakref.finalize(self, os.close, held)  # held for as long as this lives
                     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -153,7 +124,7 @@ class Unpacked:
                 except OSError as error:
                     raise ArtifactError(f"Cannot keep unpacked artifacts: {error}") from error
                 self._folder = self._root / name
-                _in_background(_remove_stale, self._root)
+                in_background(remove_stale, self._root)
             return self._folder
 
     def materialise(
@@ -199,7 +170,7 @@ class Unpacked:
         try:
             if not copy.is_at(destination):
                 return  # the action put a folder of its own there
-            if _in_use(str(destination)):
+            if in_use(str(destination)):
                 return  # a process the action left behind still works in it
             folder = str(self._work() / secrets.token_hex(8))
             os.rename(destination, folder)
@@ -215,7 +186,7 @@ class Unpacked:
                 tree.spares.append(copy)
             evicted = self._evict()
         if not kept:  # evicted meanwhile
-            _in_background(remove_tree, folder)
+            in_background(remove_tree, folder)
         for old in evicted:
             _remove(old)
 
@@ -230,14 +201,16 @@ class Unpacked:
         trash.mkdir()
         for name in added:
             os.rename(os.path.join(folder, name), trash / name)
-        _in_background(remove_tree, str(trash))
+        in_background(remove_tree, str(trash))
 
     def _clock(self) -> str:
-        """A file on the same file system as the copies, touched to read its clock."""
-        clock = self._work() / ".clock"
-        if not clock.exists():
+        """A file on the same file system as the copies, touched to read its clock (made
+        once)."""
+        if self._clock_file is None:
+            clock = self._work() / ".clock"
             clock.touch()
-        return str(clock)
+            self._clock_file = str(clock)
+        return self._clock_file
 
     def _kept_tree(self, tree: _Tree) -> bool:
         """Whether ``tree`` is still one of those kept (caller holds the lock)."""
@@ -295,7 +268,7 @@ class Unpacked:
         try:
             return folder, self._unpack_into(store, name, folder)
         except BaseException:
-            _in_background(remove_tree, folder)
+            in_background(remove_tree, folder)
             raise
 
     def _unpack_into(self, store: ArtifactStore, name: _Key, folder: Path) -> int:
@@ -353,7 +326,7 @@ class Unpacked:
             previous[1].release()
         return tree.count
 
-    def _used_copy(self, tree: _Tree, target: str) -> _Copy | None:
+    def _used_copy(self, tree: _Tree, target: str) -> Copy | None:
         """A used copy of ``tree`` made like new and moved to ``target``, if there is one; one
         that cannot be made like new is dropped."""
         while True:
@@ -378,12 +351,12 @@ class Unpacked:
             except Exception as error:  # whatever the action left, a new copy is made instead
                 if isinstance(error, NoSource):
                     tree.lend_own = False  # its actions change its files: keep a folder
-                _in_background(remove_tree, copy.folder)
+                in_background(remove_tree, copy.folder)
                 continue
             copy.folder = target
             return copy
 
-    def _own_folder(self, tree: _Tree, target: str) -> _Copy | None:
+    def _own_folder(self, tree: _Tree, target: str) -> Copy | None:
         """The unpacked folder itself, moved to ``target``, when it is the only copy wanted
         (no other call is using the tree, no copy is out) and no action has changed the
         tree's files."""
@@ -400,9 +373,9 @@ class Unpacked:
                 tree.folder = folder
             return None
         marks = marks_of(target, tree.entries, self._clock())
-        return _Copy(target, stat.S_IMODE(os.lstat(target).st_mode), marks)
+        return Copy.at(target, marks)
 
-    def _copied(self, store: ArtifactStore, name: _Key, tree: _Tree, target: str) -> _Copy:
+    def _copied(self, store: ArtifactStore, name: _Key, tree: _Tree, target: str) -> Copy:
         """A new copy of the unpacked folder at ``target``; the object is unpacked again first
         when its folder is lent out itself."""
         with tree.unpacking:  # one folder made again, however many calls want one
@@ -413,7 +386,7 @@ class Unpacked:
                 with self._lock:
                     tree.folder = folder
         marks = copy_tree(self._copier, str(folder), tree.entries, target, self._clock())
-        return _Copy(target, stat.S_IMODE(os.lstat(target).st_mode), marks)
+        return Copy.at(target, marks)
 
 
 def _has_content(folder: Path) -> bool:
@@ -426,51 +399,8 @@ def _has_content(folder: Path) -> bool:
         return True
 
 
-def _remove_stale(root: Path) -> None:
-    """Remove the folders of instances whose lock nobody holds any more (their process died)."""
-    for lock in root.glob(f"*{_LOCK}"):
-        try:
-            with open(lock, "a") as held:
-                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                shutil.rmtree(root / lock.name.removesuffix(_LOCK), ignore_errors=True)
-                lock.unlink()
-        except OSError:
-            continue
-
-
-def _in_use(folder: str) -> bool:
-    """Whether a process works in ``folder`` (its working directory or root is in it): one
-    that the action left running, having escaped its process group, could change the copy
-    after it is lent again. (A process that only holds a file of it open is not seen.)"""
-    inside = os.path.realpath(folder)
-    try:
-        with os.scandir("/proc") as scan:
-            pids = [entry.name for entry in scan if entry.name.isdigit()]
-    except OSError:
-        return False
-    for pid in pids:
-        for link in ("cwd", "root"):
-            try:
-                where = os.readlink(f"/proc/{pid}/{link}")
-            except OSError:
-                continue
-            if where == inside or where.startswith(inside + "/"):
-                return True
-    return False
-
-
 def _remove(tree: _Tree) -> None:
     """Remove an evicted tree and the copies kept with it, off the caller's path."""
     own = [] if tree.folder is None else [str(tree.folder)]
     for folder in [*own, *(copy.folder for copy in tree.spares)]:
-        _in_background(remove_tree, folder)
-
-
-def _in_background(function: object, *args: object) -> None:
-    """Run a clean-up off the caller's path; it must not fail loudly."""
-
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            function(*args)  # type: ignore[operator]
-
-    threading.Thread(target=run, name="conveyor-unpacked-cleaner", daemon=True).start()
+        in_background(remove_tree, folder)
