@@ -2,8 +2,9 @@
 
 `providers` builds, from the installation's settings, the provider of every action type
 Conveyor runs itself: the local ones always, those that call an AWS service once
-``aws_endpoints`` names it. Other types (custom, third-party, built-in types with no executor
-here) are served by job workers.
+``aws_endpoints`` names it, and the stage-condition rules (`conveyor.rules`), which run as jobs
+too. Other types (custom, third-party, built-in types with no executor here) are served by job
+workers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from conveyor.actions.s3deploy import S3Deploy
 from conveyor.actions.sources import CodeCommitSource, ConnectionSource, GitHubSource, S3Source
 from conveyor.artifacts.unpacked import Unpacked
 from conveyor.domain.actiontype import ActionTypeId
+from conveyor.rules import providers as rule_providers
 
 __all__ = [
     "CLOUDFORMATION",
@@ -89,4 +91,5 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         built[ECR_SOURCE] = EcrSource(config)
     if config.lambda_functions:
         built[LAMBDA] = LambdaInvoke(config)
+    built.update(rule_providers(config, unpacked))
     return built
