@@ -3,6 +3,7 @@ job itself through this server's API, continuation tokens and output variables i
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,32 @@ def test_a_function_that_fails_or_forgets_fails_the_action(
     assert _run(client, tmp_path, function, stage("Invoke", invoke(function))) == "Failed"
     state = action_state(client, function, "Invoke", "Invoke")
     assert message in state["errorDetails"]["message"]
+
+
+def test_an_unmapped_function_is_invoked_through_the_lambda_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.api.test_rule_lambda import create_function
+    from tests.support.moto import configure, moto_server, server_calling
+
+    with moto_server() as endpoint:
+        configure(endpoint, {"lambda": {"use_docker": False}})
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        with server_calling(tmp_path, monkeypatch, aws_endpoints={"lambda": endpoint}) as live:
+            create_function(endpoint, "remote")
+            client = make_client(live.endpoint)
+            status = _run(client, tmp_path, "remote", stage("Invoke", invoke("remote")))
+            assert status == "Failed"
+            state = action_state(client, "remote", "Invoke", "Invoke")
+            # moto's Lambda runs no code, so nothing reported the job's result here.
+            assert state["errorDetails"]["message"] == (
+                "Function remote returned without calling PutJobSuccessResult or "
+                "PutJobFailureResult for its job on this server."
+            )
+            details = client.list_action_executions(pipelineName="remote")
+            (invoked,) = [
+                e for e in details["actionExecutionDetails"] if e["actionName"] == "Invoke"
+            ]
+            log_url = f"{live.endpoint}/logs/{invoked['actionExecutionId']}"
+            with urllib.request.urlopen(log_url, timeout=30) as answer:
+                assert "Invoking remote through the Lambda endpoint" in answer.read().decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conveyor.actions.base import ProviderConfig
-from conveyor.actions.registry import providers
+from conveyor.actions.registry import AWS_SERVICES, LAMBDA, providers
 from conveyor.domain.catalog import BUILTIN_ACTION_TYPES
 
 ENDPOINTS = {
@@ -37,4 +37,36 @@ def test_each_setting_a_type_needs_brings_its_executor(tmp_path: Path) -> None:
         elif not action_type.local:
             assert action_type.id not in built, action_type.id
     settings = {t.needs for t in BUILTIN_ACTION_TYPES if t.needs}
-    assert settings == {f"aws_endpoints.{name}" for name in ENDPOINTS} | {"lambda_functions"}
+    assert settings == {f"aws_endpoints.{name}" for name in ENDPOINTS} | {
+        "lambda_functions or aws_endpoints.lambda"
+    }
+
+
+def test_a_lambda_endpoint_alone_brings_the_lambda_executor(tmp_path: Path) -> None:
+    config = ProviderConfig(home=tmp_path, aws_endpoints={"lambda": "http://127.0.0.1:1"})
+    assert LAMBDA in providers(config)
+    assert LAMBDA not in providers(ProviderConfig(home=tmp_path))
+
+
+def test_every_service_a_type_needs_may_be_set() -> None:
+    named = {
+        part.strip().removeprefix("aws_endpoints.")
+        for t in BUILTIN_ACTION_TYPES
+        if t.needs
+        for part in t.needs.split(" or ")
+        if part.strip().startswith("aws_endpoints.")
+    }
+    assert named <= AWS_SERVICES
+    assert {"cloudwatch", "lambda", "s3"} <= AWS_SERVICES  # rules, Lambda, large templates
+
+
+def test_every_rule_type_has_a_provider(tmp_path: Path) -> None:
+    built = providers(ProviderConfig(home=tmp_path))
+    assert {i.provider for i in built if i.category == "Rule"} == {
+        "VariableCheck",
+        "Commands",
+        "CodeBuild",
+        "DeploymentWindow",
+        "CloudWatchAlarm",
+        "LambdaInvoke",
+    }

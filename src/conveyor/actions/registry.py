@@ -21,6 +21,7 @@ from conveyor.domain.actiontype import ActionTypeId
 from conveyor.rules import providers as rule_providers
 
 __all__ = [
+    "AWS_SERVICES",
     "CLOUDFORMATION",
     "CODEBUILD",
     "CODEBUILD_TEST",
@@ -52,6 +53,11 @@ LAMBDA = ActionTypeId("Invoke", "AWS", "Lambda", "1")
 ECS_DEPLOY = ActionTypeId("Deploy", "AWS", "ECS", "1")
 STEP_FUNCTIONS = ActionTypeId("Invoke", "AWS", "StepFunctions", "1")
 ECR_SOURCE = ActionTypeId("Source", "AWS", "ECR", "1")
+
+# The services that ``aws_endpoints`` may name: those some executor or rule calls.
+AWS_SERVICES = frozenset(
+    {"cloudformation", "ecs", "stepfunctions", "ecr", "s3", "lambda", "cloudwatch"}
+)
 
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
@@ -89,7 +95,7 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
         from conveyor.actions.ecrsource import EcrSource  # here: boto3 is slow to import
 
         built[ECR_SOURCE] = EcrSource(config)
-    if config.lambda_functions:
+    if config.lambda_functions or "lambda" in endpoints:
         built[LAMBDA] = LambdaInvoke(config)
     built.update(rule_providers(config, unpacked))
     return built

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor.actions.base import Provider, ProviderConfig
-from conveyor.actions.registry import providers
+from conveyor.actions.registry import AWS_SERVICES, providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.cipher import LazyCipher
 from conveyor.config import Settings, SettingsError, connection_urls, read_connections
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
-from conveyor.domain.catalog import BUILTIN_ACTION_TYPES, WORKER_SETTING, builtin_action_type
+from conveyor.domain.catalog import WORKER_SETTING, builtin_action_type
 from conveyor.domain.projects import BuildProject
 from conveyor.engine.projects import project_finder
 from conveyor.engine.services import Limits, Services
@@ -210,12 +210,7 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
 def check_aws_settings(settings: Settings) -> None:
     """``aws_endpoints`` names services some action type calls, each with a URL or ``aws``;
     ``lambda_functions`` gives each function a ``module:function`` handler."""
-    prefix = "aws_endpoints."
-    known = sorted(
-        t.needs.removeprefix(prefix)
-        for t in BUILTIN_ACTION_TYPES
-        if t.needs and t.needs.startswith(prefix)
-    )
+    known = sorted(AWS_SERVICES)
     for service, endpoint in settings.aws_endpoints.items():
         if service not in known:
             raise SettingsError(
