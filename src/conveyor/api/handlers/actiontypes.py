@@ -1,5 +1,6 @@
 """Action type operations: ListActionTypes, GetActionType, CreateCustomActionType,
-UpdateActionType, DeleteCustomActionType."""
+UpdateActionType, DeleteCustomActionType; and ListRuleTypes, the rule types of stage
+conditions."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from conveyor.api.shapes import (
     tags_from,
     tags_shape,
     type_id_from,
+    type_id_shape,
 )
 from conveyor.domain.actiontype import ActionOwner
+from conveyor.domain.rulecatalog import BUILTIN_RULE_TYPES, RuleType
 
 PAGE = 100
 _DEFINITION_MEMBERS = (
@@ -65,3 +68,32 @@ def update_action_type(ctx: Context, params: Params) -> None:
 
 def delete_custom_action_type(ctx: Context, params: Params) -> None:
     ctx.services.action_types.delete_custom(type_id_from(params, owner=ActionOwner.CUSTOM))
+
+
+def list_rule_types(ctx: Context, params: Params) -> dict[str, Any]:
+    owner = params.get("ruleOwnerFilter")
+    region = params.get("regionFilter")
+    here = owner in (None, "AWS") and region in (None, ctx.services.scope.region)
+    return {"ruleTypes": [_rule_type_shape(t) for t in BUILTIN_RULE_TYPES] if here else []}
+
+
+def _rule_type_shape(rule_type: RuleType) -> dict[str, Any]:
+    return {
+        "id": type_id_shape(rule_type.id),
+        "ruleConfigurationProperties": [
+            compact(
+                name=p.name,
+                required=p.required,
+                key=p.key,
+                secret=p.secret,
+                queryable=p.queryable,
+                description=p.description,
+                type=p.type.value if p.type else None,
+            )
+            for p in rule_type.properties
+        ],
+        "inputArtifactDetails": {
+            "minimumCount": rule_type.input_artifacts.minimum,
+            "maximumCount": rule_type.input_artifacts.maximum,
+        },
+    }
