@@ -3,6 +3,7 @@ listed in ``worker_action_types``, wait for a job worker that polls for them."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -138,3 +139,51 @@ def test_aws_settings_are_checked_at_start(
     settings.home.mkdir()
     with pytest.raises(SettingsError, match=re.escape(message)):
         assemble(settings)
+
+
+def _execution(client: Any, owner: str, provider: str) -> dict[str, Any]:
+    """ListActionTypes' extension member of the type, read from the raw answer (boto3 drops
+    members its model lacks)."""
+    seen: dict[str, Any] = {}
+
+    def keep(http_response: Any, **_: Any) -> None:
+        seen["body"] = http_response.content
+
+    client.meta.events.register("after-call.codepipeline.ListActionTypes", keep)
+    client.list_action_types()
+    client.meta.events.unregister("after-call.codepipeline.ListActionTypes", keep)
+    for listed in json.loads(seen["body"])["actionTypes"]:
+        if listed["id"]["owner"] == owner and listed["id"]["provider"] == provider:
+            return dict(listed["conveyorExecution"])
+    raise AssertionError(f"no type {owner}/{provider}")
+
+
+def test_list_action_types_says_what_runs_each_type(worker_server: Running) -> None:
+    client = make_client(worker_server.endpoint)
+    commands = _execution(client, "AWS", "Commands")
+    assert commands == {
+        "executor": "Conveyor",
+        "jobWorkersMayPoll": False,
+        "note": "Runs in Conveyor.",
+    }
+    assert _execution(client, "AWS", "Manual")["executor"] == "Conveyor"
+    # Left to job workers by the settings: they may poll for it.
+    beanstalk = _execution(client, "AWS", "ElasticBeanstalk")
+    assert beanstalk["executor"] == "JobWorker" and beanstalk["jobWorkersMayPoll"] is True
+    assert "worker_action_types" in beanstalk["note"]
+    # No endpoint set and not left to workers: nothing runs it, and the note says both ways.
+    stack = _execution(client, "AWS", "CloudFormation")
+    assert stack["executor"] == "None" and stack["jobWorkersMayPoll"] is False
+    assert stack["setting"] == "aws_endpoints.cloudformation"
+    assert (
+        "worker_action_types" in stack["note"] and "aws_endpoints.cloudformation" in stack["note"]
+    )
+    client.create_custom_action_type(
+        category="Build",
+        provider="Jenkins",
+        version="1",
+        inputArtifactDetails={"minimumCount": 0, "maximumCount": 1},
+        outputArtifactDetails={"minimumCount": 0, "maximumCount": 1},
+    )
+    jenkins = _execution(client, "Custom", "Jenkins")
+    assert jenkins["executor"] == "JobWorker" and jenkins["jobWorkersMayPoll"] is True

@@ -12,7 +12,7 @@ the only thing done here: engines and the API look types up; custom types are ke
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,11 @@ __all__ = [
     "BUILTIN_ACTION_TYPES",
     "SELF_REPORTING",
     "WORKER_SETTING",
+    "Execution",
     "builtin_action_type",
     "cannot_run",
     "how_it_runs",
+    "how_it_runs_here",
 ]
 
 # The setting that lists the built-in types left to job workers (a Conveyor extension).
@@ -90,6 +92,40 @@ def how_it_runs(action_type: ActionType) -> str:
         "Conveyor has no executor for it: a job worker may poll for it (a Conveyor "
         f"extension) once it is listed in {WORKER_SETTING}."
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What runs jobs of a type in this installation, as ListActionTypes reports it (a
+    Conveyor extension): ``Conveyor``, ``JobWorker`` (custom and third-party types, and
+    built-in ones the settings leave to job workers, which PollForJobs then serves), or
+    ``None`` (nothing does: its actions fail at once)."""
+
+    executor: str
+    job_workers_may_poll: bool
+    # The setting under which Conveyor would run it itself, when it can.
+    setting: str | None
+    note: str
+
+
+def how_it_runs_here(
+    action_type: ActionType, *, runs_here: bool, left_to_workers: bool
+) -> Execution:
+    """``runs_here``: this installation has the type's provider; ``left_to_workers``: the
+    settings list the built-in type in ``worker_action_types``."""
+    if builtin_action_type(action_type.id) is not action_type:
+        return Execution("JobWorker", True, None, "Job workers poll for it (PollForJobs).")
+    if runs_here or (action_type.local and action_type.id.category == "Approval"):
+        return Execution("Conveyor", False, action_type.needs, "Runs in Conveyor.")
+    if left_to_workers:
+        return Execution(
+            "JobWorker",
+            True,
+            action_type.needs,
+            f"Left to job workers by {WORKER_SETTING}: they poll for it (PollForJobs), "
+            "a Conveyor extension.",
+        )
+    return Execution("None", False, action_type.needs, cannot_run(action_type))
 
 
 def cannot_run(action_type: ActionType) -> str:

@@ -62,6 +62,8 @@ class Services:
     token_key: bytes
     # Built-in action types left to job workers, which may poll for them (an extension).
     worker_types: frozenset[ActionTypeId] = frozenset()
+    # Built-in action types this installation has providers for (ListActionTypes says so).
+    runnable: frozenset[ActionTypeId] = frozenset()
 
     @classmethod
     def build(
@@ -129,6 +131,7 @@ class Services:
             health=DatabaseWatch(store),
             token_key=_token_key(store),
             worker_types=worker_types,
+            runnable=runnable,
         )
 
 

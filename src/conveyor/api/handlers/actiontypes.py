@@ -16,7 +16,8 @@ from conveyor.api.shapes import (
     type_id_from,
     type_id_shape,
 )
-from conveyor.domain.actiontype import ActionOwner
+from conveyor.domain.actiontype import ActionOwner, ActionType
+from conveyor.domain.catalog import how_it_runs_here
 from conveyor.domain.rulecatalog import BUILTIN_RULE_TYPES, RuleType
 
 PAGE = 100
@@ -40,9 +41,29 @@ def list_action_types(ctx: Context, params: Params) -> dict[str, Any]:
     )
     end = start + PAGE
     return compact(
-        actionTypes=[action_type_shape(t) for t in types[start:end]],
+        actionTypes=[_listed(ctx, t) for t in types[start:end]],
         nextToken=ctx.tokens.issue("ListActionTypes", query, end) if end < len(types) else None,
     )
+
+
+def _listed(ctx: Context, action_type: ActionType) -> dict[str, Any]:
+    """A type as ListActionTypes shows it, with Conveyor's extension member
+    ``conveyorExecution`` (SDKs ignore members their model lacks): what runs its jobs here,
+    and whether job workers may poll for it; see docs/action-types.md."""
+    found = how_it_runs_here(
+        action_type,
+        runs_here=action_type.id in ctx.services.runnable,
+        left_to_workers=action_type.id in ctx.services.worker_types,
+    )
+    return {
+        **action_type_shape(action_type),
+        "conveyorExecution": compact(
+            executor=found.executor,
+            jobWorkersMayPoll=found.job_workers_may_poll,
+            setting=found.setting,
+            note=found.note,
+        ),
+    }
 
 
 def get_action_type(ctx: Context, params: Params) -> dict[str, Any]:
