@@ -343,3 +343,39 @@ def test_an_action_in_another_region_deploys_there(
     assert [s["StackName"] for s in europe.describe_stacks()["Stacks"]] == ["far-stack"]
     home = aws_client("cloudformation", endpoint)
     assert "far-stack" not in stack_names(home)
+
+
+def test_a_template_over_51200_bytes_goes_through_s3(
+    client: Any, server: Running, cfn: Any, endpoint: str, tmp_path: Path
+) -> None:
+    # Padding in Metadata makes the template larger than a request's TemplateBody may be.
+    large = TEMPLATE + "Metadata:\n  Padding: " + "x" * 60_000 + "\n"
+    assert len(large.encode()) > 51_200
+    repo = tmp_path / "large"
+    make_repo(repo, {"template.yaml": large, "small.yaml": TEMPLATE})
+    big = deploy(
+        "large-stack",
+        "CREATE_UPDATE",
+        TemplatePath="Src::template.yaml",
+        ParameterOverrides=json.dumps({"Greeting": "big"}),
+    )
+    small = {
+        **deploy(
+            "small-stack",
+            "CREATE_UPDATE",
+            TemplatePath="Src::small.yaml",
+            ParameterOverrides=json.dumps({"Greeting": "small"}),
+        ),
+        "name": "Small",
+        "namespace": "SMALL",
+    }
+    client.create_pipeline(pipeline=declaration("large", repo, stage("Deploy", big, small)))
+    run(client, "large")
+    assert outputs(cfn, "large-stack")["Said"] == "big"
+    assert cfn.get_template(StackName="large-stack")["TemplateBody"] == large
+    s3 = aws_client("s3", endpoint)
+    kept = s3.list_objects_v2(Bucket="conveyor-templates-000000000000-us-east-1")["Contents"]
+    # Only the large template went through S3; the small one was sent in the request.
+    assert [o["Key"].split("/")[0] for o in kept] == ["large"]
+    body = s3.get_object(Bucket="conveyor-templates-000000000000-us-east-1", Key=kept[0]["Key"])
+    assert body["Body"].read().decode() == large

@@ -28,6 +28,7 @@ __all__ = [
     "client",
     "describe",
     "error_code",
+    "region_of",
     "reported",
     "wait",
 ]
@@ -69,17 +70,32 @@ def reported(service: str, doing: str, work: Callable[[], JobResult]) -> JobResu
         return JobResult.failed(f"{service} {doing} failed: {error}")
 
 
-def client(config: ProviderConfig, service: str, context: JobContext | None = None) -> Any:
-    """A boto3 client of ``service`` at the endpoint the settings give it, in the Region the
-    job's action runs in (the installation's when it is not known)."""
-    endpoint = config.aws_endpoints[service]
+def client(
+    config: ProviderConfig,
+    service: str,
+    context: JobContext | None = None,
+    *,
+    endpoint_of: str | None = None,
+) -> Any:
+    """A boto3 client of ``service`` at the endpoint the settings give it (or give
+    ``endpoint_of``), in the Region the job's action runs in (the installation's when it is
+    not known). S3 is addressed by path at endpoints other than AWS's own."""
+    endpoint = config.aws_endpoints[endpoint_of or service]
     maker: Any = boto3.session.Session()
+    options: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}}
+    if service == "s3" and endpoint != AWS_DEFAULT:
+        options["s3"] = {"addressing_style": "path"}
     return maker.client(
         service,
-        region_name=(context.region if context else None) or config.region,
+        region_name=region_of(config, context),
         endpoint_url=None if endpoint == AWS_DEFAULT else endpoint,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        config=Config(**options),
     )
+
+
+def region_of(config: ProviderConfig, context: JobContext | None = None) -> str:
+    """The Region the job's action runs in, or the installation's."""
+    return (context.region if context else None) or config.region
 
 
 def error_code(error: Exception) -> str:

@@ -8,7 +8,9 @@ be) without executing it; ``CHANGE_SET_EXECUTE`` executes it. The action then wa
 stack to settle: a failure names the first resource that failed and why. The stack's outputs
 become the action's output variables, and with ``OutputFileName`` a JSON file in the output
 artifact. The template (``TemplatePath``), the template configuration and the files that
-``Fn::GetParam`` reads come from the input artifacts, unpacked once each when first needed.
+``Fn::GetParam`` reads come from the input artifacts, unpacked once each when first needed. A
+template over the 51,200 bytes CloudFormation takes in a request is put in S3 first and passed
+by its URL (`conveyor.actions.cfntemplates`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from conveyor.actions.cfnparams import (
     parameter_overrides,
     template_configuration,
 )
+from conveyor.actions.cfntemplates import TEMPLATE_BODY_LIMIT, upload_template
 from conveyor.actions.inputs import input_file, input_root, put_output
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.unpacked import Unpacked
@@ -123,6 +126,14 @@ class _Job:
             raise Misconfigured(f"TemplatePath: {path} is not a file of input artifact {name}")
         return found.read_text(encoding="utf-8")
 
+    def template_argument(self) -> dict[str, str]:
+        """``TemplateBody``, or for a template over CloudFormation's 51,200 bytes,
+        ``TemplateURL`` once the template is in the templates bucket."""
+        body = self.template()
+        if len(body.encode("utf-8")) <= TEMPLATE_BODY_LIMIT:
+            return {"TemplateBody": body}
+        return {"TemplateURL": upload_template(self.config, self.context, body, self.log)}
+
     def stack_arguments(self) -> tuple[dict[str, Any], str | None]:
         """What create_stack, update_stack and create_change_set all take, and the stack
         policy of the template configuration (which change sets cannot take)."""
@@ -136,7 +147,7 @@ class _Job:
             parameters.update(
                 parameter_overrides(self.settings["ParameterOverrides"], self.files, self.inputs)
             )
-        arguments: dict[str, Any] = {"StackName": self.stack, "TemplateBody": self.template()}
+        arguments: dict[str, Any] = {"StackName": self.stack, **self.template_argument()}
         if parameters:
             arguments["Parameters"] = [
                 {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
