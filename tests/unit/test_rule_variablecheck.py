@@ -85,6 +85,8 @@ def test_the_registry_runs_variable_check(tmp_path: Path) -> None:
         ("\\cA", "\x01", True),
         ("a*+a", "aaa", False),  # possessive
         ("[]a]+", "]a", True),
+        ("\\0101", "A", True),  # Java's octal: \0 then up to three digits
+        ("\\0101", "\x081", False),
     ],
 )
 def test_java_regex(pattern: str, text: str, matched: bool) -> None:

@@ -6,7 +6,7 @@ the ones ``re`` has no equivalent for, naming them, rather than matching somethi
 
 Rewritten: named groups ``(?<name>...)`` and back-references ``\\k<name>``; quoting
 ``\\Q...\\E``; ``\\z`` and ``\\Z``; ``\\h``, ``\\H``, ``\\v``, ``\\V``, ``\\R``, ``\\e``,
-``\\cX``; the POSIX and ``java`` classes ``\\p{Alpha}``, ``\\p{Digit}`` and the like, and their
+``\\cX``, octal ``\\0nnn``; the POSIX and ``java`` classes ``\\p{Alpha}``, ``\\p{Digit}`` and the like, and their
 ``\\P{...}`` negations.
 Java's defaults are kept: ``\\d``, ``\\w``, ``\\s``, ``\\b`` and case-insensitive matching are
 ASCII-only, as without Java's UNICODE_CHARACTER_CLASS and UNICODE_CASE flags.
@@ -144,6 +144,12 @@ def _escape(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
         if in_class and letter in "zZRHV":
             raise JavaRegexError(f"\\{letter} is not allowed in a character class")
         return simple[letter], i + 1
+    if letter == "0":
+        # Java's octal escape: \0 then one to three octal digits, at most \0377.
+        digits = re.match(r"[0-3]?[0-7]{1,2}|[0-7]", pattern[i + 1 : i + 4])
+        if digits is None:
+            raise JavaRegexError("\\0 must be followed by octal digits")
+        return f"\\x{int(digits.group(), 8):02x}", i + 1 + digits.end()
     if letter == "x" and pattern.startswith("{", i + 1):
         end = pattern.find("}", i + 2)
         if end < 0:
