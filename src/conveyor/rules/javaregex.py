@@ -6,8 +6,8 @@ the ones ``re`` has no equivalent for, naming them, rather than matching somethi
 
 Rewritten: named groups ``(?<name>...)`` and back-references ``\\k<name>``; quoting
 ``\\Q...\\E``; ``\\z`` and ``\\Z``; ``\\h``, ``\\H``, ``\\v``, ``\\V``, ``\\R``, ``\\e``,
-``\\cX``, octal ``\\0nnn``; the POSIX and ``java`` classes ``\\p{Alpha}``, ``\\p{Digit}`` and the like, and their
-``\\P{...}`` negations.
+``\\cX``, octal ``\\0nnn``; the POSIX and ``java`` classes ``\\p{Alpha}``, ``\\p{Digit}``
+and the like, and their ``\\P{...}`` negations.
 Java's defaults are kept: ``\\d``, ``\\w``, ``\\s``, ``\\b`` and case-insensitive matching are
 ASCII-only, as without Java's UNICODE_CHARACTER_CLASS and UNICODE_CASE flags.
 
