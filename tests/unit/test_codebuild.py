@@ -279,7 +279,10 @@ artifacts:
         == "Build failed in phase BUILD: sh -c 'echo \"error, it broke\"; exit 2' exited with 2"
     )
     assert result.message is not None
-    assert result.message.startswith(result.summary + "\nLast lines of output:\n")
+    assert result.message.startswith(
+        result.summary
+        + " (the command at buildspec.yml line 6, phase build)\nLast lines of output:\n"
+    )
     assert "error, it broke" in result.message
     assert zipped(tmp_path, "Out") == {"build.log": b"compiling\nfinally ran\nsucceeding=0\n"}
     assert "never" not in log_of(job).replace("Running command echo never", "")
