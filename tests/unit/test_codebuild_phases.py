@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from conveyor.actions.base import JobResult
 from tests.unit.test_codebuild import context, log_of, run, source
 from tests.unit.test_commands import _group_alive, _live_members
