@@ -317,6 +317,9 @@ artifacts:
 
 
 def test_on_failure_continue_goes_on_but_the_build_fails(tmp_path: Path) -> None:
+    """AWS (phases/*/on-failure): "Specifies the action to take if a failure occurs during the
+    phase. [...] CONTINUE - Continue to the next phase." The failed phase still fails the
+    build."""
     buildspec = """\
 version: 0.2
 phases:
@@ -334,6 +337,8 @@ phases:
 
 
 def test_on_failure_abort_skips_post_build(tmp_path: Path) -> None:
+    """AWS (phases/*/on-failure): "ABORT - Abort the build." Even after BUILD, which without
+    on-failure goes on to POST_BUILD."""
     buildspec = """\
 version: 0.2
 phases:

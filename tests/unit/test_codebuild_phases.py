@@ -13,6 +13,8 @@ from tests.unit.test_commands import _group_alive, _live_members
 
 
 def test_retry_count_retries_the_whole_build_then_fails(tmp_path: Path) -> None:
+    """AWS (phases/*/on-failure): "RETRY-count - Retry the build for a specified number of
+    times, as represented by count [...] Note that count must be between 0 and 100." """
     counter = tmp_path / "attempts"
     buildspec = f"""\
 version: 0.2
@@ -33,6 +35,9 @@ phases:
 
 
 def test_retry_regex_retries_only_when_the_error_matches(tmp_path: Path) -> None:
+    """AWS (phases/*/on-failure): "RETRY-regex - Retry the build up to 3 times and use regex
+    to include a regular expression that matches the error message", and "RETRY-count-regex"
+    for count retries."""
     counter = tmp_path / "attempts"
     flaky = f"""\
 version: 0.2

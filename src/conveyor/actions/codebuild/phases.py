@@ -100,11 +100,12 @@ __cb_end() {{
 # options (plain sh cannot list its functions).
 _BASH_SAVE = """\
 __cb_save() {
-  local __cb_v
   {
+    declare -p IFS 2>/dev/null
+    local __cb_v IFS=$' \t\n'
     for __cb_v in $(compgen -v); do
       case $__cb_v in
-        BASH*|EUID|PPID|UID|SHELLOPTS|FUNCNAME|GROUPS|LINENO|RANDOM|SECONDS|SRANDOM|EPOCH*\\
+        IFS|BASH*|EUID|PPID|UID|SHELLOPTS|FUNCNAME|GROUPS|LINENO|RANDOM|SECONDS|SRANDOM|EPOCH*\\
 |HISTCMD|DIRSTACK|PIPESTATUS|COLUMNS|LINES|_|__CB_RESUME) continue ;;
       esac
       declare -p "$__cb_v" 2>/dev/null
