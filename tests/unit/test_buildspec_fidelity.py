@@ -429,3 +429,21 @@ def test_a_path_buildspec_with_a_colon_is_still_a_path(tmp_path: Path) -> None:
     job = context(tmp_path, inputs=inputs, configuration={"BuildSpec": "ci/build:main.yml"})
     assert run(tmp_path, job).succeeded
     assert "colon\n" in log_of(job)
+
+
+def test_after_an_exit_the_shell_keeps_what_the_command_defined(tmp_path: Path) -> None:
+    """AWS: in 0.2 "CodeBuild runs all build commands in the same instance of the default
+    shell"; so after a command's ``exit`` the next ones still see what it defined before
+    exiting: plain and array variables, functions, shell options, even an unusual IFS."""
+    buildspec = """\
+version: 0.2
+phases:
+  build:
+    commands:
+      - "greet() { echo \\"hello $1\\"; }; LIST=(a 'b c'); set -o pipefail; IFS=:; exit 5"
+    finally:
+      - echo "$(greet you) ${LIST[1]} $(set -o | grep -c 'pipefail.*on') [$IFS]" > kept.txt
+"""
+    job = context(tmp_path, buildspec)
+    assert not run(tmp_path, job).succeeded
+    assert (job.workspace / "src" / "kept.txt").read_text() == "hello you b c 1 [:]\n"
