@@ -209,16 +209,17 @@ phases:
   build:
     commands:
       - export DIST=dist-$CODEBUILD_BUILD_NUMBER KIND=txt
-      - mkdir -p "$DIST/docs" results deps && echo doc > "$DIST/docs/a.txt"
+      - mkdir -p "$DIST/docs" deps && echo doc > "$DIST/docs/a.txt"
       - echo skip > "$DIST/docs/b.log" && echo dep > deps/d.txt
-      - echo '<testsuite><testcase name="t"/></testsuite>' > results/unit.xml
-      - REPORTS=results
+      - mkdir -p results/unit && echo '<testsuite><testcase name="t"/></testsuite>' > results/unit/a.xml
+      - REPORTS=results SUITE=unit
 artifacts:
   base-directory: $DIST
   files: ['**/*.${KIND}']
 reports:
   unit:
-    files: ['$REPORTS/*.xml']
+    base-directory: $REPORTS
+    files: ['$SUITE/*.xml']
 cache:
   paths: ['${CACHED:-deps}/**/*']
 """

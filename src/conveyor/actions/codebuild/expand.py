@@ -1,9 +1,9 @@
 """Environment variables in the buildspec's paths: ``artifacts`` and ``reports`` globs, cache paths.
 
 CodeBuild evaluates ``artifacts.files``, ``base-directory`` and ``name`` (of the primary and of
-each secondary artifact), ``reports.<group>.files`` and ``cache.paths`` with the shell at build
-time, so ``$VERSION``, ``${CODEBUILD_BUILD_NUMBER}`` or ``$(date +%F)`` there take the values the
-build gave them. `texts` lists those fields in one fixed order; the build shell evaluates the
+each secondary artifact), ``reports.<group>.files`` and ``base-directory``, and ``cache.paths``
+with the shell at build time, so ``$VERSION``, ``${CODEBUILD_BUILD_NUMBER}`` or ``$(date +%F)``
+there take the values the build gave them. `texts` lists those fields in one fixed order; the build shell evaluates the
 ones that hold ``$`` or a backquote in its final state (see `phases`), with parameter
 expansion and command substitution but neither word splitting nor globbing, so a glob stays a
 glob; `apply` puts the values back into a copy of the buildspec.
@@ -35,7 +35,11 @@ def _walk(spec: BuildSpec, each: Callable[[str], str]) -> BuildSpec:
     artifacts = None if spec.artifacts is None else _artifact(spec.artifacts, each)
     secondary = {key: _artifact(value, each) for key, value in spec.secondary_artifacts.items()}
     reports = tuple(
-        dataclasses.replace(report, files=tuple(each(text) for text in report.files))
+        dataclasses.replace(
+            report,
+            files=tuple(each(text) for text in report.files),
+            base_directory=None if report.base_directory is None else each(report.base_directory),
+        )
         for report in spec.reports
     )
     cache = (
