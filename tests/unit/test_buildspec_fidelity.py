@@ -448,3 +448,28 @@ phases:
     job = context(tmp_path, buildspec)
     assert not run(tmp_path, job).succeeded
     assert (job.workspace / "src" / "kept.txt").read_text() == "hello you b c 1 [:]\n"
+
+
+def test_the_state_a_shell_leaves_after_an_exit_is_not_kept_on_disk(tmp_path: Path) -> None:
+    """AWS: strings from Parameter Store and Secrets Manager are hidden in CodeBuild's logs;
+    the state saved to carry a shell past a command's ``exit`` holds them, so it is emptied
+    once read and removed with the attempt."""
+    (tmp_path / "secrets.yml").write_text("parameters:\n  /app/pw: hunter2-value\n")
+    buildspec = """\
+version: 0.2
+env:
+  parameter-store: {PW: /app/pw}
+phases:
+  build:
+    commands:
+      - COPY=$PW; exit 1
+    finally:
+      - test "$COPY" = "$PW" && echo same
+"""
+    job = context(tmp_path, buildspec)
+    assert not run(tmp_path, job, secrets=tmp_path / "secrets.yml").succeeded
+    assert "same\n" in log_of(job)
+    scratch = job.workspace / ".conveyor"
+    assert not list(scratch.glob("*.state"))
+    for path in job.workspace.rglob("*"):
+        assert not path.is_file() or b"hunter2-value" not in path.read_bytes(), path

@@ -3,10 +3,10 @@
 CodeBuild evaluates ``artifacts.files``, ``base-directory`` and ``name`` (of the primary and of
 each secondary artifact), ``reports.<group>.files`` and ``base-directory``, and ``cache.paths``
 with the shell at build time, so ``$VERSION``, ``${CODEBUILD_BUILD_NUMBER}`` or ``$(date +%F)``
-there take the values the build gave them. `texts` lists those fields in one fixed order; the build shell evaluates the
-ones that hold ``$`` or a backquote in its final state (see `phases`), with parameter
-expansion and command substitution but neither word splitting nor globbing, so a glob stays a
-glob; `apply` puts the values back into a copy of the buildspec.
+there take the values the build gave them. `texts` lists those fields in one fixed order; the
+build shell evaluates the ones that hold ``$`` or a backquote in its final state (see
+`phases`), with parameter expansion and command substitution but neither word splitting nor
+globbing, so a glob stays a glob; `apply` puts the values back into a copy of the buildspec.
 """
 
 from __future__ import annotations

@@ -232,7 +232,8 @@ def script(
         f"__cb_report={shlex.quote(report)}",
         *texts,
         'if [ -n "${__CB_RESUME:-}" ]; then',
-        '  . "$__CB_RESUME" 2>/dev/null; unset __CB_RESUME',
+        # The state may hold secrets: emptied once read.
+        '  . "$__CB_RESUME" 2>/dev/null; : > "$__CB_RESUME"; unset __CB_RESUME',
         '  __cb_done "$__cb_run" "$__cb_s" "$__cb_fin"',
         "else",
         "  __cb_stop=0 __cb_upload=1 __cb_ok=1 __cb_fok=1 __cb_fc= __cb_fs=0 __cb_c= __cb_m=",

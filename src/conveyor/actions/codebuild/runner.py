@@ -101,6 +101,7 @@ def run_attempt(
     sh = spec.env.shell == "sh"
     name = f"build-{attempt + 1}"
     path, report = scratch / f"{name}.sh", scratch / f"{name}.report"
+    state = scratch / f"{name}.state"
     texts = [text if expand.needs_expansion(text) else "" for text in expand.texts(spec)]
     source, commands = script(
         spec.phases,
@@ -109,12 +110,15 @@ def run_attempt(
         attempt=attempt,
         exported=exported,
         path=str(path),
-        state=str(scratch / f"{name}.state"),
+        state=str(state),
         one_shell=spec.one_shell,
         expand=texts,
     )
     path.write_text(source, encoding="utf-8")
     report.write_bytes(b"")
+    # Where a shell that a command ended leaves its state (secrets too): the owner's only.
+    state.unlink(missing_ok=True)
+    state.touch(mode=0o600)
     shell_log = ScriptLog(log, str(path), commands, spec.name, bash=not sh)
     argv = ["/bin/sh", str(path)] if sh else [bash(), "--noprofile", "--norc", str(path)]
     process = run_process(
@@ -130,6 +134,7 @@ def run_attempt(
         records = report.read_bytes()
     except OSError:
         records = b""
+    state.unlink(missing_ok=True)
     told = tuple(shell_log.rewrite(line) for line in process.tail)
     process = dataclasses.replace(process, tail=told)
     return Attempt(read_outcome(records), process, commands, spec.name)
