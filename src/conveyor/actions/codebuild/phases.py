@@ -96,13 +96,13 @@ __cb_end() {{
 """
 
 # The state a resumed shell restores, written by the EXIT trap. bash: every variable but its
-# own read-only and special ones, functions, aliases, options and traps; sh: variables and
-# options (plain sh cannot list its functions).
+# own read-only and special ones, functions, aliases and options; sh: variables and options
+# (plain sh cannot list its functions).
 _BASH_SAVE = """\
 __cb_save() {
   {
     declare -p IFS 2>/dev/null
-    local __cb_v IFS=$' \t\n'
+    local __cb_v IFS=$' \\t\\n'
     for __cb_v in $(compgen -v); do
       case $__cb_v in
         IFS|BASH*|EUID|PPID|UID|SHELLOPTS|FUNCNAME|GROUPS|LINENO|RANDOM|SECONDS|SRANDOM|EPOCH*\\
