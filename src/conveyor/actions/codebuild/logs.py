@@ -24,6 +24,10 @@ from conveyor.actions.codebuild.phases import Command
 __all__ = ["MaskedLog", "ScriptLog", "container", "mask"]
 
 MASK = "***"
+# After "<script>: ", bash says "line 52: …" (or "eval: line 52: …"), sh "52: …".
+_BASH_ERROR = re.compile(r"(?:eval: )?line (\d+): (.*)\Z", re.DOTALL)
+_SH_ERROR = re.compile(r"(\d+): (.*)\Z", re.DOTALL)
+_MISSING = re.compile(r"(?:eval: )?(.+?): (?:command )?not found")
 
 
 def container(log: TextIO, message: str) -> None:
@@ -79,11 +83,8 @@ class ScriptLog(io.StringIO):
         self.commands = tuple(commands)
         self.name = name
         self.bash = bash
-        where = re.escape(path)
-        self.pattern = re.compile(
-            rf"{where}: (?:eval: )?line (\d+): (.*)\Z" if bash else rf"{where}: (\d+): (.*)\Z",
-            re.DOTALL,
-        )
+        self.prefix = f"{path}: "
+        self.pattern = _BASH_ERROR if bash else _SH_ERROR
         self.current = 0  # index of the command running, following "Running command" lines
 
     def write(self, text: str) -> int:
@@ -115,7 +116,9 @@ class ScriptLog(io.StringIO):
         if line.startswith("[Container] ") and " Running command " in line:
             self._follow(line)
             return line
-        found = self.pattern.match(line)
+        if not line.startswith(self.prefix):
+            return line
+        found = self.pattern.match(line, len(self.prefix))
         if found is None:
             return line
         located = self._command(int(found[1]))
@@ -129,7 +132,7 @@ class ScriptLog(io.StringIO):
         where += f", phase {command.phase_key}"
         if self.bash:
             rest = rest.removeprefix("eval: ")
-        missing = re.fullmatch(r"(?:eval: )?(.+?): (?:command )?not found", rest)
+        missing = _MISSING.fullmatch(rest)
         if missing:
             return f"command not found: {missing[1]} ({where})"
         return f"{where}: {rest.removeprefix('eval: ')}"
