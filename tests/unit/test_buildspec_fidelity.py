@@ -473,3 +473,26 @@ phases:
     assert not list(scratch.glob("*.state"))
     for path in job.workspace.rglob("*"):
         assert not path.is_file() or b"hunter2-value" not in path.read_bytes(), path
+
+
+def test_with_bin_sh_a_missing_tool_is_named_with_its_buildspec_line_too(tmp_path: Path) -> None:
+    """AWS (env/shell): "For Linux operating systems, supported shell tags are: bash, /bin/sh".
+    /bin/sh numbers its errors within the command, so the runner follows which command runs."""
+    buildspec = """\
+version: 0.2
+env:
+  shell: /bin/sh
+phases:
+  build:
+    commands:
+      - echo first
+      - |
+        echo second
+        yum install -y jq
+"""
+    job = context(tmp_path, buildspec)
+    result = run(tmp_path, job)
+    assert result.summary == "Build failed in phase BUILD: echo second ... exited with 127"
+    log = log_of(job)
+    assert "command not found: yum (buildspec.yml line 10, phase build)\n" in log
+    assert "build-1.sh" not in log
