@@ -279,7 +279,10 @@ artifacts:
         == "Build failed in phase BUILD: sh -c 'echo \"error, it broke\"; exit 2' exited with 2"
     )
     assert result.message is not None
-    assert result.message.startswith(result.summary + "\nLast lines of output:\n")
+    assert result.message.startswith(
+        result.summary
+        + " (the command at buildspec.yml line 6, phase build)\nLast lines of output:\n"
+    )
     assert "error, it broke" in result.message
     assert zipped(tmp_path, "Out") == {"build.log": b"compiling\nfinally ran\nsucceeding=0\n"}
     assert "never" not in log_of(job).replace("Running command echo never", "")
@@ -314,6 +317,9 @@ artifacts:
 
 
 def test_on_failure_continue_goes_on_but_the_build_fails(tmp_path: Path) -> None:
+    """AWS (phases/*/on-failure): "Specifies the action to take if a failure occurs during the
+    phase. [...] CONTINUE - Continue to the next phase." The failed phase still fails the
+    build."""
     buildspec = """\
 version: 0.2
 phases:
@@ -331,6 +337,8 @@ phases:
 
 
 def test_on_failure_abort_skips_post_build(tmp_path: Path) -> None:
+    """AWS (phases/*/on-failure): "ABORT - Abort the build." Even after BUILD, which without
+    on-failure goes on to POST_BUILD."""
     buildspec = """\
 version: 0.2
 phases:

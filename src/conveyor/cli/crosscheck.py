@@ -16,9 +16,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-import yaml
-
-from conveyor.actions.codebuild.buildspec import BuildspecError, parse
+from conveyor.actions.codebuild.buildspec import BuildspecError, is_inline, parse
 from conveyor.domain.pipeline import Action, Pipeline
 from conveyor.domain.variables import CODEPIPELINE, PIPELINE_VARIABLES, references
 
@@ -135,15 +133,6 @@ def _reference(
     )
 
 
-def _inline(value: str) -> bool:
-    """As the runner decides: a YAML mapping with ``version`` or ``phases`` is a buildspec."""
-    try:
-        document = yaml.safe_load(value)
-    except yaml.YAMLError:
-        return False
-    return isinstance(document, dict) and bool({"version", "phases"} & set(document))
-
-
 def _buildspec(
     pipeline: Pipeline, s: int, a: int, action: Action
 ) -> tuple[frozenset[str] | None, Problem | None]:
@@ -153,7 +142,7 @@ def _buildspec(
     where = f"stages[{s}].actions[{a}]" + (f".configuration.{key}" if key else "")
     text: str | None = value
     label = f"{key} (inline)"
-    if not (key and _inline(value)):
+    if not (key and is_inline(value)):
         read = _from_repository(pipeline, action, value or DEFAULT_BUILDSPEC)
         if read is None:
             return None, None

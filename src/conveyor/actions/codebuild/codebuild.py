@@ -129,12 +129,12 @@ class _Build:
             self.require_zero_setup()
         text, label = read_buildspec(self.context, self.where, found.buildspec if found else "")
         try:
-            spec = parse(text)
+            spec = parse(text, label)
         except BuildspecError as error:
             raise Misconfigured(f"Invalid buildspec ({label}): {error}") from None
         self.note(f"Using buildspec from {label}")
-        for key in spec.ignored:
-            self.note(f"Buildspec key {key} is accepted but has no effect on this runner")
+        for message in spec.messages():
+            self.note(message)
         if "codebuild-hash-files" in text:
             helper = self.where.scratch / "bin" / "codebuild-hash-files"
             helper.parent.mkdir(parents=True, exist_ok=True)
@@ -243,6 +243,7 @@ class _Build:
         attempt: Attempt,
     ) -> JobResult:
         outcome, process = attempt.outcome, attempt.process
+        spec, plan = attempt.expanded(spec, plan)
         if process.stopped is not None:
             return self.failed(self.stopped_message(attempt))
         upload_error = None

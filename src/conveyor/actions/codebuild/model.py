@@ -2,7 +2,10 @@
 
 `buildspec.parse` builds these from YAML; the rest of the provider reads them. `OnFailure`
 holds a phase's ``on-failure`` (CodeBuild's default transitions, ABORT, CONTINUE, or RETRY with
-a count and an optional regular expression), parsed by `parse_on_failure`.
+a count and an optional regular expression), parsed by `parse_on_failure`. Each command keeps
+the buildspec line its text starts on, so errors can point there; `BuildSpec.messages` are the
+lines the build log opens with (CodeBuild's "possible syntax errors" warning for keys it does
+not know, and the keys this runner accepts without acting on them).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ __all__ = [
     "DEFAULT_RETRIES",
     "MAX_RETRIES",
     "PHASES",
+    "VERSIONS",
     "ArtifactSpec",
     "BuildSpec",
     "CacheSpec",
@@ -26,6 +30,8 @@ __all__ = [
 ]
 
 PHASES = ("install", "pre_build", "build", "post_build")
+# 0.1 runs each command in a shell of its own; 0.2 runs the build's commands in one shell.
+VERSIONS = ("0.1", "0.2")
 DEFAULT_RETRIES = 3
 MAX_RETRIES = 100
 
@@ -47,6 +53,13 @@ class Phase:
     commands: tuple[str, ...] = ()
     finally_commands: tuple[str, ...] = ()
     on_failure: OnFailure = OnFailure()
+    # The buildspec line each command's text starts on (0: not known).
+    command_lines: tuple[int, ...] = ()
+    finally_lines: tuple[int, ...] = ()
+
+    def line(self, index: int, in_finally: bool) -> int:
+        lines = self.finally_lines if in_finally else self.command_lines
+        return lines[index] if index < len(lines) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +109,27 @@ class BuildSpec:
     reports: tuple[ReportSpec, ...] = ()
     cache: CacheSpec | None = None
     ignored: tuple[str, ...] = ()
+    # What the buildspec is called in messages: its path, or where an inline one was given.
+    name: str = "buildspec.yml"
+    # (section, keys it does not know) for CodeBuild's "possible syntax errors" warning.
+    unknown: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def one_shell(self) -> bool:
+        """Version 0.2 runs all commands in one shell; 0.1 gives each command its own."""
+        return self.version != "0.1"
+
+    def messages(self) -> tuple[str, ...]:
+        """The lines the build log opens with, after the buildspec is read."""
+        lines: list[str] = []
+        if self.unknown:
+            text = "Found possible syntax errors in buildspec: "
+            for section, keys in self.unknown:
+                text += f"\nIn the section {section}\n    The following keys cannot be identified:"
+                text += "".join(f"\n        {key}" for key in keys)
+            lines.append(text)
+        lines += self.ignored
+        return tuple(lines)
 
 
 def parse_on_failure(text: str) -> OnFailure:

@@ -1,30 +1,32 @@
 """One attempt of a build: write the phase script, run it in one shell, say what happened.
 
 The script runs in ONE process group through `run_process` (streamed log, cancel flag,
-deadline, the process group reported through ``started``); progress comes back through a side
-pipe whose write end sits at a high descriptor in bash. For ``shell: /bin/sh`` a bash
-trampoline moves that pipe to descriptor 9 (plain sh cannot name higher ones) and ``exec``\\ s
-/bin/sh in the same process.
+deadline, the process group reported through ``started``); progress comes back through a
+report file the shell appends to (see `phases`); ``shell: /bin/sh`` runs the same script in
+/bin/sh. The log goes through `logs.ScriptLog`, so that the shell's errors point at the
+buildspec's lines; the failure names the first failing command and its line.
+`Attempt.expanded` gives the buildspec with its paths' variables as the build left them.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from conveyor.actions.codebuild.buildspec import BuildSpec
+from conveyor.actions.base import OutputArtifact
+from conveyor.actions.codebuild import expand
+from conveyor.actions.codebuild.buildspec import ArtifactSpec, BuildSpec
+from conveyor.actions.codebuild.logs import ScriptLog
+from conveyor.actions.codebuild.outputs import plan_outputs
 from conveyor.actions.codebuild.phases import Command, Outcome, read_outcome, script
 from conveyor.actions.process import ProcessResult, run_process
-from conveyor.actions.shell import SIDE_FD_MIN, bash, shorten
+from conveyor.actions.shell import bash, shorten
 
 __all__ = ["Attempt", "run_attempt"]
-
-_SH_FD = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,21 +34,24 @@ class Attempt:
     outcome: Outcome
     process: ProcessResult
     commands: tuple[Command, ...]
+    name: str = "buildspec.yml"
 
     def _command(self, number: int) -> Command | None:
         return self.commands[number - 1] if 0 < number <= len(self.commands) else None
 
     def failure(self) -> tuple[str, str] | None:
-        """(headline, detail) when the shell reported a failure; None when there is none."""
+        """(headline, detail) when the shell reported a failure; None when there is none.
+        The headline names the first command that failed, whatever failed after it."""
         outcome = self.outcome
         if outcome.failure is not None and outcome.failed:
             number, status = outcome.failure
             failing = self.commands[number - 1]
             where = "finally block of " if failing.in_finally else ""
+            line = f" line {failing.line}" if failing.line else ""
             return (
                 f"Build failed in {where}phase {failing.phase}: "
                 f"{shorten(failing.text)} exited with {status}",
-                "",
+                f" (the command at {self.name}{line}, phase {failing.phase_key})",
             )
         if outcome.done and not outcome.failed:
             return None
@@ -68,6 +73,16 @@ class Attempt:
             return f"Build timed out after {elapsed:.0f} s{where}"
         return f"Build stopped: the job was cancelled{where}"
 
+    def expanded(
+        self, spec: BuildSpec, plan: Sequence[tuple[OutputArtifact, ArtifactSpec]]
+    ) -> tuple[BuildSpec, list[tuple[OutputArtifact, ArtifactSpec]]]:
+        """``spec`` (and its output plan) with the variables of its artifact, report and cache
+        paths expanded in the build's final state."""
+        if not self.outcome.expanded:
+            return spec, list(plan)
+        done = expand.apply(spec, self.outcome.expanded)
+        return done, plan_outputs(done, [output for output, _ in plan])
+
 
 def run_attempt(
     spec: BuildSpec,
@@ -83,38 +98,43 @@ def run_attempt(
     exported: Sequence[str],
 ) -> Attempt:
     """Run every phase of ``spec`` once; raises OSError when the shell cannot start."""
-    read_end, write_end = os.pipe()
-    try:
-        side_fd = fcntl.fcntl(write_end, fcntl.F_DUPFD_CLOEXEC, SIDE_FD_MIN)
-    finally:
-        os.close(write_end)
     sh = spec.env.shell == "sh"
+    name = f"build-{attempt + 1}"
+    path, report = scratch / f"{name}.sh", scratch / f"{name}.report"
+    state = scratch / f"{name}.state"
+    texts = [text if expand.needs_expansion(text) else "" for text in expand.texts(spec)]
     source, commands = script(
         spec.phases,
         shell=spec.env.shell,
-        fd=_SH_FD if sh else side_fd,
+        report=str(report),
         attempt=attempt,
         exported=exported,
+        path=str(path),
+        state=str(state),
+        one_shell=spec.one_shell,
+        expand=texts,
     )
-    path = scratch / f"build-{attempt + 1}.sh"
-    try:
-        path.write_text(source, encoding="utf-8")
-    except OSError:
-        os.close(read_end)
-        os.close(side_fd)
-        raise
-    argv = [bash(), "--noprofile", "--norc", str(path)]
-    if sh:
-        trampoline = f'exec {_SH_FD}>&{side_fd} {side_fd}>&- && exec /bin/sh "$1"'
-        argv = [bash(), "--noprofile", "--norc", "-c", trampoline, "bash", str(path)]
+    path.write_text(source, encoding="utf-8")
+    report.write_bytes(b"")
+    # Where a shell that a command ended leaves its state (secrets too): the owner's only.
+    state.unlink(missing_ok=True)
+    state.touch(mode=0o600)
+    shell_log = ScriptLog(log, str(path), commands, spec.name, bash=not sh)
+    argv = ["/bin/sh", str(path)] if sh else [bash(), "--noprofile", "--norc", str(path)]
     process = run_process(
         argv,
         cwd=cwd,
         env=env,
-        log=log,
+        log=shell_log,
         cancelled=cancelled,
         deadline=deadline,
-        side=(read_end, side_fd),
         started=started,
     )
-    return Attempt(read_outcome(process.side), process, commands)
+    try:
+        records = report.read_bytes()
+    except OSError:
+        records = b""
+    state.unlink(missing_ok=True)
+    told = tuple(shell_log.rewrite(line) for line in process.tail)
+    process = dataclasses.replace(process, tail=told)
+    return Attempt(read_outcome(records), process, commands, spec.name)

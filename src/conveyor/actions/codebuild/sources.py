@@ -6,9 +6,9 @@ into ``<workspace>/src`` (``CODEBUILD_SRC_DIR``), every other input into
 inside another and ``**/*`` artifacts hold the primary source only; Conveyor's own files go in
 ``<workspace>/.conveyor``. The buildspec is ``BuildspecOverride``, else ``BuildSpec``, else the
 buildspec of the action's CodeBuild project, else ``buildspec.yml`` at the primary source's
-root; one that parses as a YAML mapping with ``version`` or ``phases`` is the buildspec
-itself, an ``arn:aws:s3:::bucket/key`` is read from the artifact store, anything else is a
-path in the primary source.
+root; one that `buildspec.is_inline` calls inline is the buildspec itself (so a broken one is
+reported as a YAML error, not as a missing file), an ``arn:aws:s3:::bucket/key`` is read from
+the artifact store, anything else is a path in the primary source.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from conveyor.actions.base import JobContext
+from conveyor.actions.codebuild.buildspec import is_inline
 from conveyor.actions.codebuild.environment import Misconfigured
 from conveyor.actions.inputs import unpack_input
 from conveyor.actions.shell import ARTIFACT_NAME
@@ -101,16 +100,6 @@ def unpack_inputs(
     return total
 
 
-def _inline(value: str) -> bool:
-    if "\n" not in value.strip() and ":" not in value:
-        return False
-    try:
-        document = yaml.safe_load(value)
-    except yaml.YAMLError:
-        return False
-    return isinstance(document, dict) and bool({"version", "phases"} & set(document))
-
-
 def _read(path: Path, what: str) -> str:
     try:
         if path.stat().st_size > _MAX_BUILDSPEC_BYTES:
@@ -133,7 +122,7 @@ def read_buildspec(context: JobContext, where: Layout, project: str = "") -> tup
         value = given.strip()
         if not value:
             continue
-        if _inline(value):
+        if is_inline(value):
             return value, f"{key} (inline)"
         s3 = _S3_ARN.match(value)
         if s3:
