@@ -267,6 +267,15 @@ class BuildService:
         ]
         return deleted, refused
 
+    def log_status(self, build_uuid: str) -> str | None:
+        """For the log endpoint: "InProgress" while the build of that log runs, its status
+        once it ended, None when there is no such build."""
+        with self._store.read() as tx:
+            record = tx.builds.with_uuid(build_uuid)
+        if record is None:
+            return None
+        return "InProgress" if record.status == IN_PROGRESS else record.status
+
     # -- the provider's BuildRecorder --
 
     def started(self, build: BuildStart) -> Timeline:
@@ -341,8 +350,13 @@ class BuildService:
         group = report_group_arn(self._scope, name)
         if not tx.builds.get_groups([group]):
             config = {"exportConfigType": "NO_EXPORT"}
-            data = {"type": "TEST", "exportConfig": config, "tags": [], "status": "ACTIVE"}
-            tx.builds.insert_group(ReportGroupRecord(group, name, now, now, data))
+            fresh: dict[str, Any] = {
+                "type": "TEST",
+                "exportConfig": config,
+                "tags": [],
+                "status": "ACTIVE",
+            }
+            tx.builds.insert_group(ReportGroupRecord(group, name, now, now, fresh))
         arn = report_arn(self._scope, name, build_id)
         counts = result.status_counts
         failed = counts.get("FAILED", 0) + counts.get("ERROR", 0)

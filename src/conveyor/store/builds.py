@@ -148,6 +148,12 @@ class Builds:
     def delete(self, ids: Sequence[str]) -> None:
         self._conn.execute(sa.delete(builds).where(builds.c.id.in_(list(ids))))
 
+    def with_uuid(self, build_uuid: str) -> BuildRecord | None:
+        """The build whose id ends ``:<build_uuid>``."""
+        query = sa.select(builds).where(builds.c.id.like(f"%:{build_uuid}"))
+        row = self._conn.execute(query.limit(1)).first()
+        return None if row is None else _build(row._mapping)
+
     def in_progress(self) -> list[BuildRecord]:
         query = sa.select(builds).where(builds.c.status == "IN_PROGRESS")
         return [_build(row._mapping) for row in self._conn.execute(query)]
