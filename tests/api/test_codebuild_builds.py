@@ -6,6 +6,10 @@ AWS behaviour quoted from the CodeBuild API reference where a test checks it.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,14 @@ from botocore.exceptions import ClientError
 
 from conveyor.server import Running
 from tests.api.test_codebuild_projects import ROLE, codebuild_client
-from tests.support.engine import make_repo, wait_for
+from tests.api.test_codebuild_pipelines import codebuild, declaration
+from tests.support.engine import (
+    git_source,
+    latest_execution_id,
+    make_repo,
+    wait_for,
+    wait_status,
+)
 from tests.support.errors import code
 
 INLINE = (
@@ -237,3 +248,172 @@ def test_start_build_of_a_missing_project_or_a_pipeline_project(builds: Any) -> 
     with pytest.raises(ClientError) as unknown:
         builds.list_builds_for_project(projectName="ghost")
     assert code(unknown) == "ResourceNotFoundException"
+
+
+JUNIT = (
+    '<?xml version="1.0"?>\n<testsuites><testsuite name="calc">'
+    '<testcase classname="calc.AddTest" name="test_adds" time="0.25"/>'
+    '<testcase classname="calc.AddTest" name="test_negative" time="0.5">'
+    '<failure message="1 != 0">AssertionError</failure></testcase>'
+    '<testcase classname="calc.SubTest" name="test_later"><skipped/></testcase>'
+    "</testsuite></testsuites>\n"
+)
+REPORTING = (
+    "version: 0.2\nphases:\n  build:\n    commands:\n"
+    "      - mkdir -p out && printf '%s' \"$REPORT\" > out/junit.xml\n"
+    "reports:\n  unit:\n    files:\n      - junit.xml\n    base-directory: out\n"
+)
+
+
+def test_reports_and_test_cases_from_the_buildspec(builds: Any) -> None:
+    """A buildspec's report group ``unit`` of project ``hello`` is the report group
+    ``hello-unit``, created by the first build that reports to it; its report has the test
+    summary, and DescribeTestCases lists each case with its status, duration and message,
+    filtered by status."""
+    builds.create_project(
+        **no_source(buildspec=REPORTING),
+    )
+    started = builds.start_build(
+        projectName="hello",
+        environmentVariablesOverride=[{"name": "REPORT", "value": JUNIT}],
+    )["build"]
+    build = finished(builds, started["id"])
+    assert build["buildStatus"] == "SUCCEEDED", log_of(build)
+    group = "arn:aws:codebuild:us-east-1:000000000000:report-group/hello-unit"
+    assert builds.list_report_groups()["reportGroups"] == [group]
+    [report_arn] = build["reportArns"]
+    assert report_arn == (
+        "arn:aws:codebuild:us-east-1:000000000000:report/hello-unit:" + build["id"].split(":")[1]
+    )
+    assert builds.list_reports()["reports"] == [report_arn]
+    assert builds.list_reports(filter={"status": "SUCCEEDED"})["reports"] == []
+    assert builds.list_reports_for_report_group(reportGroupArn=group)["reports"] == [report_arn]
+    [report] = builds.batch_get_reports(reportArns=[report_arn])["reports"]
+    assert report["status"] == "FAILED"
+    assert report["reportGroupArn"] == group
+    assert report["executionId"] == build["arn"]
+    summary = report["testSummary"]
+    assert summary["total"] == 3
+    assert summary["statusCounts"]["SUCCEEDED"] == 1
+    assert summary["statusCounts"]["FAILED"] == 1
+    assert summary["statusCounts"]["SKIPPED"] == 1
+    assert summary["durationInNanoSeconds"] == 750_000_000
+    cases = builds.describe_test_cases(reportArn=report_arn)["testCases"]
+    assert [(c["prefix"], c["name"], c["status"]) for c in cases] == [
+        ("calc.AddTest", "test_adds", "SUCCEEDED"),
+        ("calc.AddTest", "test_negative", "FAILED"),
+        ("calc.SubTest", "test_later", "SKIPPED"),
+    ]
+    assert cases[1]["message"] == "1 != 0"
+    assert cases[1]["durationInNanoSeconds"] == 500_000_000
+    assert cases[0]["testRawDataPath"] == "out/junit.xml"
+    failed = builds.describe_test_cases(reportArn=report_arn, filter={"status": "FAILED"})
+    assert [c["name"] for c in failed["testCases"]] == ["test_negative"]
+    page = builds.describe_test_cases(reportArn=report_arn, maxResults=2)
+    assert len(page["testCases"]) == 2
+    rest = builds.describe_test_cases(
+        reportArn=report_arn, maxResults=2, nextToken=page["nextToken"]
+    )
+    assert [c["name"] for c in rest["testCases"]] == ["test_later"]
+    with pytest.raises(ClientError) as missing:
+        builds.describe_test_cases(reportArn=report_arn + "x")
+    assert code(missing) == "ResourceNotFoundException"
+
+
+def test_report_groups_are_created_listed_and_deleted(builds: Any) -> None:
+    """CreateReportGroup answers the group; a second of that name is
+    ResourceAlreadyExistsException; DeleteReportGroup removes it."""
+    config = {"exportConfigType": "NO_EXPORT"}
+    group = builds.create_report_group(name="tests", type="TEST", exportConfig=config)
+    arn = group["reportGroup"]["arn"]
+    assert arn == "arn:aws:codebuild:us-east-1:000000000000:report-group/tests"
+    assert group["reportGroup"]["type"] == "TEST"
+    with pytest.raises(ClientError) as again:
+        builds.create_report_group(name="tests", type="TEST", exportConfig=config)
+    assert code(again) == "ResourceAlreadyExistsException"
+    got = builds.batch_get_report_groups(reportGroupArns=[arn, arn + "x"])
+    assert [g["name"] for g in got["reportGroups"]] == ["tests"]
+    assert got["reportGroupsNotFound"] == [arn + "x"]
+    builds.delete_report_group(arn=arn)
+    assert builds.list_report_groups()["reportGroups"] == []
+
+
+def test_a_pipeline_build_is_a_codebuild_build(
+    client: Any, builds: Any, server: Running, tmp_path: Path
+) -> None:
+    """In a pipeline, the CodeBuild action's externalExecutionId is the build id, and the
+    build appears in BatchGetBuilds and ListBuildsForProject, initiated by
+    ``codepipeline/<pipeline>``."""
+    make_repo(tmp_path / "app", {"buildspec.yml": INLINE})
+    builds.create_project(
+        name="build",
+        source={"type": "CODEPIPELINE"},
+        artifacts={"type": "CODEPIPELINE"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "environmentVariables": [{"name": "GREETING", "value": "piped"}],
+        },
+        serviceRole=ROLE,
+    )
+    client.create_pipeline(
+        pipeline=declaration(
+            "app",
+            [git_source(tmp_path / "app")],
+            {"name": "Build", "actions": [codebuild("Build", ["Src"], [])]},
+        )
+    )
+    execution_id = latest_execution_id(client, "app")
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed") == "Succeeded"
+    details = client.list_action_executions(pipelineName="app")["actionExecutionDetails"]
+    built = next(d for d in details if d["actionName"] == "Build")
+    build_id = built["output"]["executionResult"]["externalExecutionId"]
+    assert build_id == f"build:{built['actionExecutionId']}"
+    assert builds.list_builds_for_project(projectName="build")["ids"] == [build_id]
+    [build] = builds.batch_get_builds(ids=[build_id])["builds"]
+    assert build["buildStatus"] == "SUCCEEDED"
+    assert build["initiator"] == "codepipeline/app"
+    assert build["exportedEnvironmentVariables"] == [{"name": "VERSION", "value": "2.1"}]
+    assert [p["phaseType"] for p in build["phases"]][-3:] == [
+        "UPLOAD_ARTIFACTS",
+        "FINALIZING",
+        "COMPLETED",
+    ]
+    assert "greeting is piped" in log_of(build)
+
+
+def test_the_aws_cli_starts_a_build_and_reads_it(server: Running, tmp_path: Path) -> None:
+    """``aws codebuild start-build`` and ``batch-get-builds`` with ``--endpoint-url``."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "conveyor",
+        "AWS_SECRET_ACCESS_KEY": "conveyor",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    aws = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", server.endpoint]
+
+    def cli(*argv: str) -> Any:
+        done = subprocess.run(
+            [*aws, "codebuild", *argv], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    cli("create-project", "--cli-input-json", json.dumps(no_source("cli")))
+    started = cli(
+        "start-build",
+        "--project-name",
+        "cli",
+        "--environment-variables-override",
+        "name=GREETING,value=from-cli,type=PLAINTEXT",
+    )["build"]
+    builds = codebuild_client(server.endpoint)
+    finished(builds, started["id"])
+    answer = cli("batch-get-builds", "--ids", started["id"])
+    [build] = answer["builds"]
+    assert build["buildStatus"] == "SUCCEEDED"
+    assert "greeting is from-cli" in log_of(build)
+    assert cli("list-builds-for-project", "--project-name", "cli")["ids"] == [started["id"]]
