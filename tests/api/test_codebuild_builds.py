@@ -417,3 +417,75 @@ def test_the_aws_cli_starts_a_build_and_reads_it(server: Running, tmp_path: Path
     assert build["buildStatus"] == "SUCCEEDED"
     assert "greeting is from-cli" in log_of(build)
     assert cli("list-builds-for-project", "--project-name", "cli")["ids"] == [started["id"]]
+
+
+def test_sources_a_folder_codecommit_and_s3_with_s3_artifacts(
+    builds: Any, server: Running, tmp_path: Path
+) -> None:
+    """A project's source may be a plain folder, a CodeCommit repository of the installation
+    (by its clone URL), or a zip in S3; ``artifacts`` of type S3 put the build's zip at
+    ``location``/``path``/``name``."""
+    from conveyor.artifacts.archive import pack
+    from conveyor.artifacts.local import LocalBuckets
+
+    home = server.application.engine.settings.home
+    spec = (
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - cat where.txt\n"
+        "artifacts:\n  files: [where.txt]\n"
+    )
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "buildspec.yml").write_text(spec)
+    (folder / "where.txt").write_text("from a folder\n")
+    make_repo(
+        home / "repositories" / "shop",
+        {"buildspec.yml": spec, "where.txt": "from codecommit\n"},
+    )
+    zipped = tmp_path / "zipped"
+    zipped.mkdir()
+    (zipped / "buildspec.yml").write_text(spec)
+    (zipped / "where.txt").write_text("from s3\n")
+    pack(zipped, tmp_path / "src.zip")
+    buckets = LocalBuckets(home / "buckets")
+    buckets.put("sources", "app/src.zip", tmp_path / "src.zip")
+    sources = {
+        "folder": {"type": "GITHUB", "location": str(folder)},
+        "codecommit": {
+            "type": "CODECOMMIT",
+            "location": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/shop",
+        },
+        "s3": {"type": "S3", "location": "sources/app/src.zip"},
+    }
+    for name, source in sources.items():
+        builds.create_project(
+            **no_source(
+                name=name,
+                source=source,
+                artifacts={
+                    "type": "S3",
+                    "location": "out",
+                    "path": "builds",
+                    "name": f"{name}.zip",
+                },
+            )
+        )
+    for name in sources:
+        build = finished(builds, builds.start_build(projectName=name)["build"]["id"])
+        assert build["buildStatus"] == "SUCCEEDED", log_of(build)
+        assert f"from {name}" in log_of(build).replace("from a folder", "from folder")
+        assert build["artifacts"]["location"] == f"arn:aws:s3:::out/builds/{name}.zip"
+        assert buckets.exists("out", f"builds/{name}.zip")
+
+
+def test_a_source_that_cannot_be_fetched_fails_download_source(builds: Any) -> None:
+    """A source CodeBuild cannot download: DOWNLOAD_SOURCE FAILED with a CLIENT_ERROR
+    context, and the build FAILED."""
+    builds.create_project(
+        **no_source(name="gone", source={"type": "S3", "location": "nowhere/src.zip"})
+    )
+    build = finished(builds, builds.start_build(projectName="gone")["build"]["id"])
+    assert build["buildStatus"] == "FAILED"
+    phases = {phase["phaseType"]: phase for phase in build["phases"]}
+    assert phases["DOWNLOAD_SOURCE"]["phaseStatus"] == "FAILED"
+    assert phases["DOWNLOAD_SOURCE"]["contexts"][0]["statusCode"] == "CLIENT_ERROR"
+    assert "nowhere/src.zip" in phases["DOWNLOAD_SOURCE"]["contexts"][0]["message"]

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conveyor.actions.base import ArtifactLocation, JobContext, OutputArtifact, ProviderConfig
-from conveyor.actions.git import GitSource, local_repository
+from conveyor.actions.git import GitSource, git_folder
 from conveyor.actions.sources import CodeCommitSource, ConnectionSource
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.archive import pack
@@ -119,7 +119,7 @@ def fetch_source(
         configuration["BranchName"] = branch or default_branch(found)
     elif kind in _GIT_TYPES:
         folder = Path(location.removeprefix("file://"))
-        if location and folder.is_dir() and local_repository(str(folder)) is None:
+        if location and folder.is_dir() and git_folder(str(folder)) is None:
             if source_version:
                 raise SourceError(
                     f"sourceVersion {source_version}: {location} is a folder, not a repository"
