@@ -11,15 +11,19 @@ import os
 import subprocess
 import sys
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conveyor.server import Running
-from tests.api.test_codebuild_projects import ROLE, codebuild_client
+from conveyor.config import Settings
+from conveyor.server import Running, running
 from tests.api.test_codebuild_pipelines import codebuild, declaration
+from tests.api.test_codebuild_projects import ARN as PROJECT_ARN
+from tests.api.test_codebuild_projects import ROLE, codebuild_client
+from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
     git_source,
     latest_execution_id,
@@ -397,7 +401,12 @@ def test_the_aws_cli_starts_a_build_and_reads_it(server: Running, tmp_path: Path
 
     def cli(*argv: str) -> Any:
         done = subprocess.run(
-            [*aws, "codebuild", *argv], env=env, capture_output=True, text=True, timeout=120
+            [*aws, "codebuild", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
@@ -489,3 +498,27 @@ def test_a_source_that_cannot_be_fetched_fails_download_source(builds: Any) -> N
     assert phases["DOWNLOAD_SOURCE"]["phaseStatus"] == "FAILED"
     assert phases["DOWNLOAD_SOURCE"]["contexts"][0]["statusCode"] == "CLIENT_ERROR"
     assert "nowhere/src.zip" in phases["DOWNLOAD_SOURCE"]["contexts"][0]["message"]
+
+
+def test_start_build_is_authorized_on_the_project_and_names_its_initiator(
+    settings: Settings,
+) -> None:
+    """With authentication, ``codebuild:StartBuild`` is decided on the project's ARN, and the
+    build's initiator is the caller's name."""
+    with running(replace(settings, auth="required")) as secured:
+        admin = make_user(secured, "admin", policies=[allow("codebuild:*")])
+        signed_client(secured, admin, "codebuild").create_project(**no_source("mine"))
+        signed_client(secured, admin, "codebuild").create_project(**no_source("theirs"))
+        key = make_user(
+            secured,
+            "builder",
+            policies=[allow("codebuild:StartBuild", resource=PROJECT_ARN + "mine")],
+        )
+        mine = signed_client(secured, key, "codebuild")
+        started = mine.start_build(projectName="mine")["build"]
+        assert started["initiator"] == "builder"
+        with pytest.raises(ClientError) as caught:
+            mine.start_build(projectName="theirs")
+        assert code(caught) == "AccessDeniedException"
+        assert f"codebuild:StartBuild on resource: {PROJECT_ARN}theirs" in str(caught.value)
+        finished(signed_client(secured, admin, "codebuild"), started["id"])

@@ -161,9 +161,7 @@ def _summary(console: Console, phases: Phases, elapsed: float) -> None:
 
 
 @click.command("build")
-@click.argument(
-    "path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
+@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--buildspec", help="A buildspec file, or inline YAML [default: buildspec.yml].")
 @click.option("--env", "-e", "env", multiple=True, help="NAME=VALUE, over the buildspec's env.")
 @click.option("--project", help="The project name the build uses [default: the folder's].")
@@ -173,7 +171,11 @@ def _summary(console: Console, phases: Phases, elapsed: float) -> None:
     help="Unpack the buildspec's artifacts into this folder.",
 )
 def build(
-    path: Path, buildspec: str | None, env: tuple[str, ...], project: str | None, output: Path | None
+    path: Path,
+    buildspec: str | None,
+    env: tuple[str, ...],
+    project: str | None,
+    output: Path | None,
 ) -> None:
     """Run one CodeBuild build of PATH here, as CodeBuild would run its buildspec."""
     from conveyor.actions.base import (
