@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from rich.console import Console, Group
@@ -29,8 +29,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from conveyor.config import SettingsError, load_settings
+from conveyor.config import Settings, SettingsError, load_settings
 from conveyor.domain.builds import BuildStart, ReportResult, Timeline
+
+if TYPE_CHECKING:  # the provider is imported only once a build starts
+    from conveyor.actions.base import JobContext, JobResult, ProviderConfig
 
 _BUCKET = "conveyor-build"
 _STYLES = {"SUCCEEDED": "green", "FAILED": "red", "STOPPED": "yellow", "TIMED_OUT": "red"}
@@ -178,13 +181,7 @@ def build(
     output: Path | None,
 ) -> None:
     """Run one CodeBuild build of PATH here, as CodeBuild would run its buildspec."""
-    from conveyor.actions.base import (
-        ArtifactLocation,
-        JobContext,
-        OutputArtifact,
-        ProviderConfig,
-    )
-    from conveyor.actions.codebuild import CodeBuild
+    from conveyor.actions.base import ArtifactLocation, JobContext, OutputArtifact
     from conveyor.artifacts.archive import pack, unpack
     from conveyor.artifacts.local import LocalBuckets
 
@@ -192,24 +189,11 @@ def build(
         settings = load_settings({}, os.environ)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    name = project or _project_name(path)
-    variables = _variables(env)
-    home = _cache_home()
-    home.mkdir(parents=True, exist_ok=True)
+    configuration = _configuration(project or _project_name(path), buildspec, path, env)
     console = Console(stderr=False, highlight=False)
     live = Live(console=console, auto_refresh=True, transient=True) if console.is_terminal else None
     phases = Phases(live)
-    config = ProviderConfig(
-        home=home,
-        region=settings.region,
-        account=settings.account,
-        repositories=settings.repositories,
-        secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
-        cache=home / "cache",
-        builds=phases,
-    )
     scratch = Path(tempfile.mkdtemp(prefix="conveyor-build-"))
-    cancelled = threading.Event()
     build_uuid = str(uuid.uuid4())
     try:
         buckets = LocalBuckets(scratch / "buckets")
@@ -217,15 +201,7 @@ def build(
         pack(path, archive)
         buckets.put(_BUCKET, "source.zip", archive)
         archive.unlink()
-        configuration = {"ProjectName": name}
-        spec = _buildspec(buildspec, path)
-        if spec:
-            configuration["BuildspecOverride"] = spec
-        if variables:
-            configuration["EnvironmentVariables"] = json.dumps(variables)
-        outputs = (OutputArtifact("output", _BUCKET, "output.zip"),) if output else ()
-        workspace = scratch / "workspace"
-        workspace.mkdir()
+        (scratch / "workspace").mkdir()
         context = JobContext(
             job_id=build_uuid,
             pipeline_name="local",
@@ -235,49 +211,86 @@ def build(
             action_execution_id=build_uuid,
             configuration=configuration,
             input_artifacts=(ArtifactLocation("source", _BUCKET, "source.zip"),),
-            output_artifacts=outputs,
+            output_artifacts=(OutputArtifact("output", _BUCKET, "output.zip"),) if output else (),
             artifacts=buckets,
-            workspace=workspace,
+            workspace=scratch / "workspace",
             log=_ConsoleLog(console, live, sys.stdout),  # type: ignore[arg-type]
-            cancelled=cancelled,
+            cancelled=threading.Event(),
             region=settings.region,
         )
         started = time.monotonic()
-        result: list[Any] = []
-        runner = threading.Thread(
-            target=lambda: result.append(CodeBuild(config).run(context)), daemon=True
-        )
-        interrupted = False
-        if live is not None:
-            live.start()
-        try:
-            runner.start()
-            while runner.is_alive():
-                try:
-                    runner.join(0.2)
-                except KeyboardInterrupt:
-                    interrupted = True
-                    cancelled.set()
-        finally:
-            if live is not None:
-                live.stop()
-        for callback in context.when_done:
-            callback()
+        result, interrupted = _watch(context, _config(settings, phases), live)
         _summary(console, phases, time.monotonic() - started)
-        succeeded = bool(result and result[0].succeeded)
-        if not succeeded and result and result[0].message and phases.status is None:
-            console.print(result[0].message)
+        succeeded = bool(result is not None and result.succeeded)
+        if not succeeded and result is not None and result.message and phases.status is None:
+            console.print(result.message)
         if succeeded and output is not None:
             output.mkdir(parents=True, exist_ok=True)
-            target = scratch / "output.zip"
-            buckets.get(_BUCKET, "output.zip", target)
-            count = unpack(target, output)
+            buckets.get(_BUCKET, "output.zip", scratch / "output.zip")
+            count = unpack(scratch / "output.zip", output)
             console.print(f"Artifacts: {count} entries in {output}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if interrupted:
-        sys.exit(130)
-    sys.exit(0 if succeeded else 1)
+    sys.exit(130 if interrupted else 0 if succeeded else 1)
+
+
+def _configuration(
+    name: str, buildspec: str | None, folder: Path, env: Sequence[str]
+) -> dict[str, str]:
+    """The CodeBuild action configuration the options make."""
+    configuration = {"ProjectName": name}
+    spec = _buildspec(buildspec, folder)
+    if spec:
+        configuration["BuildspecOverride"] = spec
+    variables = _variables(env)
+    if variables:
+        configuration["EnvironmentVariables"] = json.dumps(variables)
+    return configuration
+
+
+def _config(settings: Settings, phases: Phases) -> ProviderConfig:
+    from conveyor.actions.base import ProviderConfig
+
+    home = _cache_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return ProviderConfig(
+        home=home,
+        region=settings.region,
+        account=settings.account,
+        repositories=settings.repositories,
+        secrets=settings.secrets_file or (settings.home / "secrets.yaml"),
+        cache=home / "cache",
+        builds=phases,
+    )
+
+
+def _watch(
+    context: JobContext, config: ProviderConfig, live: Live | None
+) -> tuple[JobResult | None, bool]:
+    """Run the build in a thread until it ends; Ctrl-C stops it. (result, interrupted)."""
+    from conveyor.actions.codebuild import CodeBuild
+
+    result: list[JobResult] = []
+    runner = threading.Thread(
+        target=lambda: result.append(CodeBuild(config).run(context)), daemon=True
+    )
+    interrupted = False
+    if live is not None:
+        live.start()
+    try:
+        runner.start()
+        while runner.is_alive():
+            try:
+                runner.join(0.2)
+            except KeyboardInterrupt:
+                interrupted = True
+                context.cancelled.set()
+    finally:
+        if live is not None:
+            live.stop()
+    for callback in context.when_done:
+        callback()
+    return (result[0] if result else None), interrupted
 
 
 def register(group: click.Group) -> None:
