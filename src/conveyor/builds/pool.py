@@ -2,7 +2,8 @@
 
 `BuildPool` is the engine's `Launcher`: StartBuild records a build and hands its plan here,
 where it waits for a free thread. StopBuild sets the build's flag: a waiting build ends as it
-is taken, a running one has its shell stopped as an action's would be. When the server starts,
+is taken, a running one has its shell stopped as an action's would be; a StopBuild another
+server of the same database took is seen within `STOP_POLL_SECONDS`. When the server starts,
 builds this machine was running when it stopped are ended as ``FAULT``.
 """
 
@@ -22,6 +23,9 @@ from conveyor.engine.builds import BuildService
 __all__ = ["BuildPool"]
 
 log = logging.getLogger("conveyor.builds")
+
+# How often a server looks for StopBuild requests another server took for its builds.
+STOP_POLL_SECONDS = 2.0
 
 
 class BuildPool:
@@ -43,6 +47,7 @@ class BuildPool:
         self._executor = ThreadPoolExecutor(max(1, size), thread_name_prefix="conveyor-build")
         self._flags: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     def start(self) -> None:
         """Take StartBuild's builds from now on; end those this machine left running."""
@@ -50,6 +55,22 @@ class BuildPool:
         if ended:
             log.warning("ended %d builds that were running when Conveyor stopped", ended)
         self.service.attach(self)
+        threading.Thread(target=self._watch, name="conveyor-build-stops", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Stop the builds StopBuild asked another server (sharing the database) to stop."""
+        while not self._closed.wait(STOP_POLL_SECONDS):
+            with self._lock:
+                running = dict(self._flags)
+            if not running:
+                continue
+            try:
+                wanted = self.service.stops_requested(list(running))
+            except Exception:
+                log.warning("cannot read the builds' stop requests", exc_info=True)
+                continue
+            for build_id in wanted:
+                running[build_id].set()
 
     def launch(self, plan: BuildPlan) -> None:
         flag = threading.Event()
@@ -75,6 +96,7 @@ class BuildPool:
 
     def close(self) -> None:
         """Stop every build and wait for the threads to end."""
+        self._closed.set()
         with self._lock:
             flags = list(self._flags.values())
         for flag in flags:

@@ -210,7 +210,10 @@ class BuildService:
             fresh = tx.builds.get(build_id)
             if fresh is not None and fresh.status not in FINAL:
                 tx.builds.update(build_id, data={**fresh.data, "stopRequested": True})
-        if self._launcher is None or not self._launcher.stop(build_id):
+        stopping = self._launcher is not None and self._launcher.stop(build_id)
+        if not stopping and not record.data.get("node"):
+            # No server took it: it ends here. A build another server runs is stopped by
+            # that server, which watches for the request.
             self.finished(build_id, STOPPED, Timeline.load(record.data.get("phases") or []), {}, [])
         return self._wire_one(build_id)
 
@@ -412,12 +415,26 @@ class BuildService:
         self.finished(build_id, status, timeline.finish(status, now, message), {}, [])
 
     def recover(self, node: str) -> int:
-        """Fault the builds this node was running when it stopped; how many."""
+        """End the builds left running: those this node ran when it stopped, and pipeline
+        builds whose action is no longer in progress; how many."""
         with self._store.read() as tx:
-            left = [r.id for r in tx.builds.in_progress() if r.data.get("node") == node]
+            left = []
+            for record in tx.builds.in_progress():
+                if record.data.get("node") == node:
+                    left.append(record.id)
+                elif str(record.data.get("initiator", "")).startswith(_PIPELINE_INITIATOR):
+                    action = tx.actions.get(record.id.rpartition(":")[2])
+                    if action is None or action.status != "InProgress":
+                        left.append(record.id)
         for build_id in left:
             self.fault(build_id, "The server stopped while the build ran")
         return len(left)
+
+    def stops_requested(self, build_ids: Sequence[str]) -> list[str]:
+        """Those of ``build_ids`` that StopBuild asked to stop (on any server)."""
+        with self._store.read() as tx:
+            found = tx.builds.get_many(list(build_ids))
+        return [i for i, record in found.items() if record.data.get("stopRequested")]
 
     def claim(self, build_id: str, node: str) -> None:
         """Mark the build as run by ``node`` (for `recover`)."""
