@@ -522,3 +522,48 @@ def test_start_build_is_authorized_on_the_project_and_names_its_initiator(
         assert code(caught) == "AccessDeniedException"
         assert f"codebuild:StartBuild on resource: {PROJECT_ARN}theirs" in str(caught.value)
         finished(signed_client(secured, admin, "codebuild"), started["id"])
+
+
+def test_a_connection_source_with_location_and_artifacts_overridden(
+    builds: Any, server: Running
+) -> None:
+    """A GitHub source through a connection (``auth`` CODECONNECTIONS) is the connection's
+    ``owner/repo``; sourceLocationOverride names another repository for one build, and
+    artifactsOverride sends its artifacts elsewhere."""
+    from conveyor.artifacts.local import LocalBuckets
+
+    home = server.application.engine.settings.home
+    spec = (
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - cat where.txt\n"
+        "artifacts:\n  files: [where.txt]\n"
+    )
+    for repo in ("shop", "other"):
+        make_repo(
+            home / "repositories" / "acme" / repo,
+            {"buildspec.yml": spec, "where.txt": f"from {repo}\n"},
+        )
+    connection = "arn:aws:codeconnections:us-east-1:000000000000:connection/abc"
+    builds.create_project(
+        **no_source(
+            name="shop",
+            source={
+                "type": "GITHUB",
+                "location": "https://github.com/acme/shop.git",
+                "auth": {"type": "CODECONNECTIONS", "resource": connection},
+            },
+        )
+    )
+    first = finished(builds, builds.start_build(projectName="shop")["build"]["id"])
+    assert first["buildStatus"] == "SUCCEEDED", log_of(first)
+    assert "from shop" in log_of(first)
+    assert first["resolvedSourceVersion"]
+    second = builds.start_build(
+        projectName="shop",
+        sourceLocationOverride="https://github.com/acme/other",
+        artifactsOverride={"type": "S3", "location": "elsewhere", "name": "other.zip"},
+    )["build"]
+    assert second["source"]["location"] == "https://github.com/acme/other"
+    built = finished(builds, second["id"])
+    assert built["buildStatus"] == "SUCCEEDED", log_of(built)
+    assert "from other" in log_of(built)
+    assert LocalBuckets(home / "buckets").exists("elsewhere", "other.zip")
