@@ -567,3 +567,20 @@ def test_a_connection_source_with_location_and_artifacts_overridden(
     assert built["buildStatus"] == "SUCCEEDED", log_of(built)
     assert "from other" in log_of(built)
     assert LocalBuckets(home / "buckets").exists("elsewhere", "other.zip")
+
+
+def test_start_build_with_an_idempotency_token(builds: Any) -> None:
+    """idempotencyToken: "If you repeat the StartBuild request with the same token, but change
+    a parameter, CodeBuild returns a parameter mismatch error." The same request again answers
+    the same build."""
+    builds.create_project(**no_source())
+    first = builds.start_build(projectName="hello", idempotencyToken="t-1")["build"]
+    again = builds.start_build(projectName="hello", idempotencyToken="t-1")["build"]
+    assert again["id"] == first["id"]
+    with pytest.raises(ClientError) as mismatch:
+        builds.start_build(projectName="hello", idempotencyToken="t-1", sourceVersion="main")
+    assert code(mismatch) == "InvalidInputException"
+    other = builds.start_build(projectName="hello", idempotencyToken="t-2")["build"]
+    assert other["id"] != first["id"]
+    finished(builds, first["id"])
+    finished(builds, other["id"])

@@ -48,6 +48,8 @@ from conveyor.store import (
 )
 
 PAGE = 100
+# How long StartBuild's idempotencyToken holds, as CodeBuild documents.
+IDEMPOTENCY_SECONDS = 300.0
 _PIPELINE_INITIATOR = "codepipeline/"
 
 
@@ -167,6 +169,11 @@ class BuildService:
             )
         definition = overridden(project.definition, params)
         request = {k: v for k, v in params.items() if k != "idempotencyToken"}
+        token = params.get("idempotencyToken")
+        if token:
+            again = self._repeated(name, str(token), request)
+            if again is not None:
+                return again
         plan = BuildPlan(
             f"{name}:{uuid.uuid4()}",
             name,
@@ -190,11 +197,36 @@ class BuildService:
             "phases": timeline.dump(),
             "request": request,
         }
+        if token:
+            data["idempotencyToken"] = token
         record = BuildRecord(plan.build_id, name, 0, IN_PROGRESS, now, None, data)
         with self._store.write() as tx:
             tx.builds.insert(record)
         self._launcher.launch(plan)
         return self.wire(record)
+
+    def _repeated(
+        self, project: str, token: str, request: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The build a StartBuild of the same ``idempotencyToken`` started in the last five
+        minutes, when the request is the same; a different request with that token is
+        refused, as CodeBuild refuses it."""
+        since = self._clock.now() - IDEMPOTENCY_SECONDS
+        with self._store.read() as tx:
+            recent = [
+                i for started, i in tx.builds.page(project, True, None, PAGE) if started >= since
+            ]
+            found = tx.builds.get_many(recent)
+        for build_id in recent:
+            record = found.get(build_id)
+            if record is None or record.data.get("idempotencyToken") != token:
+                continue
+            if record.data.get("request") != dict(request):
+                raise InvalidInputException(
+                    f"idempotencyToken {token} was used for a different StartBuild request"
+                )
+            return self._wire_one(build_id)
+        return None
 
     def stop(self, build_id: str) -> dict[str, Any]:
         record = self._get(build_id)
