@@ -69,3 +69,19 @@ def test_exported_variables_and_phases_of_a_build_that_succeeded(tmp_path: Path)
         "COMPLETED",
     ]
     assert all(p.status == "SUCCEEDED" for p in phases.timeline.phases[:-1])
+
+
+def test_the_live_view_draws_each_phase_with_its_status(tmp_path: Path) -> None:
+    """On a terminal ``conveyor build`` draws the phases live beneath the log."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(record=True, width=80, force_terminal=True)
+    live = Live(console=console, auto_refresh=False)
+    spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - 'false'\n"
+    phases = Phases(live)
+    phases.timeline = run(tmp_path, spec).timeline
+    console.print(phases.table())
+    text = console.export_text()
+    assert "BUILD" in text and "FAILED" in text
+    assert "DOWNLOAD_SOURCE" in text and "SUCCEEDED" in text

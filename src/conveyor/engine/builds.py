@@ -69,10 +69,6 @@ class Page:
     following: tuple[Any, str] | None
 
 
-def _project_of(build_id: str) -> str:
-    return build_id.rpartition(":")[0]
-
-
 class BuildService:
     def __init__(
         self, store: Store, scope: Scope, clock: Clock, log_base: str | None = None
@@ -606,7 +602,3 @@ class BuildService:
             cases.append(case)
         return cases, page[-1].seq if len(rows) > limit else None
 
-
-def project_of(build_id: str) -> str:
-    """The project a build id names."""
-    return _project_of(build_id)
