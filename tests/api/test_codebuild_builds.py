@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -584,3 +585,34 @@ def test_start_build_with_an_idempotency_token(builds: Any) -> None:
     assert other["id"] != first["id"]
     finished(builds, first["id"])
     finished(builds, other["id"])
+
+
+def test_builds_over_json_with_x_amz_target(server: Running, builds: Any) -> None:
+    """The build operations speak JSON 1.1 (X-Amz-Target) as well as CBOR; times are epoch
+    seconds."""
+    builds.create_project(**no_source())
+
+    def call(operation: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(
+            server.endpoint + "/",
+            data=json.dumps(body).encode(),
+            headers={
+                "X-Amz-Target": f"CodeBuild_20161006.{operation}",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    started = call("StartBuild", {"projectName": "hello"})["build"]
+    assert isinstance(started["startTime"], float)
+    finished(builds, started["id"])
+    [build] = call("BatchGetBuilds", {"ids": [started["id"]]})["builds"]
+    assert build["buildStatus"] == "SUCCEEDED"
+    assert isinstance(build["phases"][0]["startTime"], float)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call("BatchGetBuilds", {})
+    with refused.value as answer:
+        assert answer.code == 400
+        assert answer.headers["x-amzn-ErrorType"].startswith("ValidationException")
