@@ -191,7 +191,7 @@ def build(
         raise click.ClickException(str(exc)) from exc
     configuration = _configuration(project or _project_name(path), buildspec, path, env)
     console = Console(stderr=False, highlight=False)
-    live = Live(console=console, auto_refresh=True, transient=True) if console.is_terminal else None
+    live = Live(console=console, auto_refresh=True) if console.is_terminal else None
     phases = Phases(live)
     scratch = Path(tempfile.mkdtemp(prefix="conveyor-build-"))
     build_uuid = str(uuid.uuid4())
