@@ -2,8 +2,8 @@
 
 `Recording` stands between the provider and the job log. Every line written passes through
 unchanged; the ``[Container]`` lines that enter or complete a phase move the build's
-`Timeline`, and each move is handed to the installation's `BuildRecorder`, so BatchGetBuilds
-shows a running build's phases. A recorder that fails (the database is away) never fails the
+`Timeline`, which is handed to the installation's `BuildRecorder` as each phase starts, so
+BatchGetBuilds shows a running build's phases. A recorder that fails (the database is away) never fails the
 build: the problem is logged once and the build goes on unrecorded.
 """
 
@@ -72,7 +72,9 @@ class Recording(io.StringIO):
             step = read_line(line)
             if step is not None:
                 self.timeline = self.timeline.apply(step, time.time())
-                moved = True
+                # A phase's end and its context are followed at once by the next phase's
+                # start: recording at each start (and at the end) keeps to one write a phase.
+                moved = moved or step.kind == "enter"
         if moved:
             self._call("progressed", self.build_id, self.timeline)
         return len(text)
