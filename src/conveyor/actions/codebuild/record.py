@@ -3,8 +3,8 @@
 `Recording` stands between the provider and the job log. Every line written passes through
 unchanged; the ``[Container]`` lines that enter or complete a phase move the build's
 `Timeline`, which is handed to the installation's `BuildRecorder` as each phase starts, so
-BatchGetBuilds shows a running build's phases. A recorder that fails (the database is away) never fails the
-build: the problem is logged once and the build goes on unrecorded.
+BatchGetBuilds shows a running build's phases. A recorder that fails (the database is away)
+never fails the build: the problem is logged once and the build goes on unrecorded.
 """
 
 from __future__ import annotations
