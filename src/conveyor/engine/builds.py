@@ -601,4 +601,3 @@ class BuildService:
                 case["testSuiteName"] = row.suite
             cases.append(case)
         return cases, page[-1].seq if len(rows) > limit else None
-
