@@ -616,3 +616,32 @@ def test_builds_over_json_with_x_amz_target(server: Running, builds: Any) -> Non
     with refused.value as answer:
         assert answer.code == 400
         assert answer.headers["x-amzn-ErrorType"].startswith("ValidationException")
+
+
+def test_list_builds_pages_of_100_with_next_token(builds: Any, server: Running) -> None:
+    """ListBuilds and ListBuildsForProject answer 100 ids a page and a nextToken for the
+    rest; a token they did not issue is InvalidInputException."""
+    from conveyor.store import BuildRecord
+
+    builds.create_project(**no_source())
+    with server.application.store.write() as tx:
+        for index in range(150):
+            data = {"phases": [], "initiator": "test"}
+            tx.builds.insert(
+                BuildRecord(
+                    f"hello:b{index:03}", "hello", index + 1, "SUCCEEDED", 1000.0 + index, 1.0, data
+                )
+            )
+    first = builds.list_builds_for_project(projectName="hello", sortOrder="ASCENDING")
+    assert first["ids"] == [f"hello:b{i:03}" for i in range(100)]
+    rest = builds.list_builds_for_project(
+        projectName="hello", sortOrder="ASCENDING", nextToken=first["nextToken"]
+    )
+    assert rest["ids"] == [f"hello:b{i:03}" for i in range(100, 150)]
+    assert "nextToken" not in rest
+    newest = builds.list_builds()
+    assert newest["ids"][0] == "hello:b149"
+    assert len(builds.list_builds(nextToken=newest["nextToken"])["ids"]) == 50
+    with pytest.raises(ClientError) as forged:
+        builds.list_builds(nextToken="forged.token")
+    assert code(forged) == "InvalidInputException"
