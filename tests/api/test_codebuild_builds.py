@@ -38,7 +38,7 @@ INLINE = (
     "version: 0.2\n"
     "env:\n  exported-variables:\n    - VERSION\n"
     "phases:\n"
-    "  install:\n    commands:\n      - echo installing\n"
+    "  install:\n    commands:\n      - echo \"installing for $CODEBUILD_INITIATOR\"\n"
     '  build:\n    commands:\n      - echo "greeting is $GREETING"\n'
     "      - export VERSION=2.$CODEBUILD_BUILD_NUMBER\n"
 )
@@ -118,6 +118,7 @@ def test_start_build_runs_the_project_and_batch_get_builds_shows_its_phases(
     assert build["logs"]["groupName"] == "/aws/codebuild/hello"
     assert build["logs"]["streamName"] == build["id"].split(":")[1]
     assert "greeting is hello" in log_of(build)
+    assert f"installing for {started['initiator']}\n" in log_of(build)
 
 
 def test_start_build_overrides_variables_buildspec_and_timeout(builds: Any) -> None:
@@ -386,6 +387,7 @@ def test_a_pipeline_build_is_a_codebuild_build(
         "COMPLETED",
     ]
     assert "greeting is piped" in log_of(build)
+    assert "installing for codepipeline/app\n" in log_of(build)
 
 
 def test_the_aws_cli_starts_a_build_and_reads_it(server: Running, tmp_path: Path) -> None:

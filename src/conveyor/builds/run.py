@@ -45,7 +45,7 @@ def _outputs(plan: BuildPlan) -> tuple[OutputArtifact, ...]:
 
 
 def _config(config: ProviderConfig, plan: BuildPlan, service: BuildService) -> ProviderConfig:
-    project = build_project(plan.project, plan.definition)
+    project = replace(build_project(plan.project, plan.definition), initiator=plan.initiator)
 
     def find(name: str) -> BuildProject | None:
         if name == plan.project:

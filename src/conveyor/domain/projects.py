@@ -47,6 +47,8 @@ class BuildProject:
     # SECRETS_MANAGER.
     variables: tuple[tuple[str, str, str], ...] = ()
     timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
+    # Who started the build (CODEBUILD_INITIATOR) when StartBuild did; None: a pipeline.
+    initiator: str | None = None
 
 
 def definition_of(params: Mapping[str, Any]) -> dict[str, Any]:

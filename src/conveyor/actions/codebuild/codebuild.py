@@ -231,6 +231,8 @@ class _Build:
             self.context, self.config, spec.env, base, found.variables if found else ()
         )
         env = environment.variables
+        if found is not None and found.initiator:
+            env["CODEBUILD_INITIATOR"] = found.initiator
         helpers = self.where.scratch / "bin"
         if helpers.is_dir():
             env["PATH"] = f"{helpers}{os.pathsep}{env['PATH']}"
