@@ -38,7 +38,7 @@ INLINE = (
     "version: 0.2\n"
     "env:\n  exported-variables:\n    - VERSION\n"
     "phases:\n"
-    "  install:\n    commands:\n      - echo \"installing for $CODEBUILD_INITIATOR\"\n"
+    '  install:\n    commands:\n      - echo "installing for $CODEBUILD_INITIATOR"\n'
     '  build:\n    commands:\n      - echo "greeting is $GREETING"\n'
     "      - export VERSION=2.$CODEBUILD_BUILD_NUMBER\n"
 )
