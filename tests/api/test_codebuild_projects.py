@@ -313,9 +313,9 @@ def refusal(endpoint: str, operation: str, body: bytes) -> tuple[int, str, bytes
 
 def test_codebuild_operations_not_served_yet_say_so(builds: Any, server: Running) -> None:
     with pytest.raises(ClientError) as caught:
-        builds.list_builds()
+        builds.list_build_batches()
     assert code(caught) == "UnsupportedOperationException"
-    assert "ListBuilds" in str(caught.value)
+    assert "ListBuildBatches" in str(caught.value)
     status, kind, body = refusal(server.endpoint, "MakeBuildsFaster", b"\xa0")
     assert (status, kind) == (400, "UnknownOperationException")
     assert cbor2.loads(body)["__type"] == "UnknownOperationException"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from conveyor.artifacts import ArtifactStore
+from conveyor.domain.builds import BuildRecorder
 from conveyor.domain.pipeline import EnvironmentVariable
 from conveyor.domain.projects import BuildProject
 
@@ -155,6 +156,9 @@ class ProviderConfig:
     # The CodeBuild project of a name, as builds use it (None: there is none); None: this
     # installation keeps no projects, and builds run without them.
     projects: Callable[[str], BuildProject | None] | None = None
+    # Where CodeBuild builds are recorded as they run, for the CodeBuild API (BatchGetBuilds);
+    # None: they are not recorded.
+    builds: BuildRecorder | None = None
 
     @property
     def repositories_folder(self) -> Path:

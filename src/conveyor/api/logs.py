@@ -36,7 +36,9 @@ def make_log_endpoint(
     def status(action_execution_id: str) -> str | None:
         with services.store.read() as tx:
             found = tx.actions.get(action_execution_id)
-        return None if found is None else found.status
+        if found is None:
+            return services.builds.log_status(action_execution_id)
+        return found.status
 
     async def follow(path: Path, action_execution_id: str) -> AsyncIterator[bytes]:
         offset = 0

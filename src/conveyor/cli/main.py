@@ -25,6 +25,7 @@ COMPLETE_VAR = "_CONVEYOR_COMPLETE"  # what `conveyor completion` scripts set
 # Each module's ``register(group)`` adds these commands (a test keeps the lists true).
 MODULES: Mapping[str, Sequence[str]] = {
     "conveyor.cli.run": ("run",),
+    "conveyor.cli.build": ("build",),
     "conveyor.cli.validate": ("validate",),
     "conveyor.cli.completion": ("completion",),
     "conveyor.cli.worker": ("worker",),

@@ -118,10 +118,17 @@ def resource_of(scope: Scope, operation: str, params: Mapping[str, Any]) -> str:
 
 def codebuild_resource_of(scope: Scope, operation: str, params: Mapping[str, Any]) -> str:
     """The ARN a CodeBuild operation acts on: the project it names (the one project
-    BatchGetProjects asks for), ``*`` otherwise."""
+    BatchGetProjects asks for, the project of the build StopBuild and RetryBuild name), ``*``
+    otherwise."""
     if operation in ("CreateProject", "UpdateProject", "DeleteProject"):
         name = _text(params.get("name"))
         return name if name.startswith("arn:") else scope.codebuild_project(name)
+    if operation in ("StartBuild", "ListBuildsForProject"):
+        name = _text(params.get("projectName"))
+        return name if name.startswith("arn:") else scope.codebuild_project(name)
+    if operation in ("StopBuild", "RetryBuild") and ":" in _text(params.get("id")):
+        build_id = _text(params.get("id")).rpartition(":build/")[2]
+        return scope.codebuild_project(build_id.rpartition(":")[0])
     names = params.get("names") if operation == "BatchGetProjects" else None
     if isinstance(names, list) and len(names) == 1:
         name = _text(names[0])

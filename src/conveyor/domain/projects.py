@@ -47,6 +47,8 @@ class BuildProject:
     # SECRETS_MANAGER.
     variables: tuple[tuple[str, str, str], ...] = ()
     timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
+    # Who started the build (CODEBUILD_INITIATOR) when StartBuild did; None: a pipeline.
+    initiator: str | None = None
 
 
 def definition_of(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,3 +110,70 @@ def build_project(name: str, definition: Mapping[str, Any]) -> BuildProject:
         variables=variables,
         timeout_minutes=int(definition.get("timeoutInMinutes") or DEFAULT_TIMEOUT_MINUTES),
     )
+
+
+# StartBuild's overrides that replace one member of the project's ``environment``.
+_ENVIRONMENT_OVERRIDES = {
+    "imageOverride": "image",
+    "computeTypeOverride": "computeType",
+    "environmentTypeOverride": "type",
+    "privilegedModeOverride": "privilegedMode",
+    "certificateOverride": "certificate",
+}
+# ... of its ``source``.
+_SOURCE_OVERRIDES = {
+    "sourceTypeOverride": "type",
+    "sourceLocationOverride": "location",
+    "sourceAuthOverride": "auth",
+    "buildspecOverride": "buildspec",
+    "gitCloneDepthOverride": "gitCloneDepth",
+    "insecureSslOverride": "insecureSsl",
+    "reportBuildStatusOverride": "reportBuildStatus",
+}
+# ... and the members replaced whole.
+_WHOLE_OVERRIDES = {
+    "artifactsOverride": "artifacts",
+    "timeoutInMinutesOverride": "timeoutInMinutes",
+    "queuedTimeoutInMinutesOverride": "queuedTimeoutInMinutes",
+    "cacheOverride": "cache",
+    "serviceRoleOverride": "serviceRole",
+    "encryptionKeyOverride": "encryptionKey",
+    "logsConfigOverride": "logsConfig",
+}
+
+
+def overridden(definition: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The definition a StartBuild builds: the project's, with the request's overrides.
+
+    ``environmentVariablesOverride`` replaces variables of the same name and adds the others,
+    as CodeBuild does; a project that takes its source from CodePipeline cannot be started
+    on its own (raises `InvalidInputException`)."""
+    source = dict(definition.get("source") or {})
+    environment = dict(definition.get("environment") or {})
+    result = {k: v for k, v in definition.items() if k not in ("source", "environment")}
+    for key, member in _SOURCE_OVERRIDES.items():
+        if params.get(key) is not None:
+            source[member] = params[key]
+    for key, member in _ENVIRONMENT_OVERRIDES.items():
+        if params.get(key) is not None:
+            environment[member] = params[key]
+    for key, member in _WHOLE_OVERRIDES.items():
+        if params.get(key) is not None:
+            result[member] = params[key]
+    given = params.get("environmentVariablesOverride")
+    if given:
+        names = {str(v.get("name", "")) for v in given}
+        kept = [
+            v for v in environment.get("environmentVariables") or [] if v.get("name") not in names
+        ]
+        environment["environmentVariables"] = [*kept, *given]
+    result["source"], result["environment"] = source, environment
+    if source.get("type") == _PIPELINE:
+        raise InvalidInputException(
+            "source.type CODEPIPELINE: this project's source comes from a pipeline, so only a "
+            "pipeline's CodeBuild action can build it (set sourceTypeOverride to build it alone)"
+        )
+    if (result.get("artifacts") or {}).get("type") == _PIPELINE:
+        result["artifacts"] = {"type": "NO_ARTIFACTS"}
+    check_project(result)
+    return result

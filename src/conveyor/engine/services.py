@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.actiontypes import ActionTypeService
+from conveyor.engine.builds import BuildService
 from conveyor.engine.clock import Clock, SystemClock
 from conveyor.engine.eventlog import log_events
 from conveyor.engine.executions import ExecutionService
@@ -55,6 +56,8 @@ class Services:
     revisions: RevisionService
     # CodeBuild projects, served by the CodeBuild API on the same endpoint.
     projects: ProjectService
+    # CodeBuild builds and test reports, whoever runs them.
+    builds: BuildService
     sweeper: Sweeper
     # Whether the database answers, for /health.
     health: DatabaseWatch
@@ -120,6 +123,7 @@ class Services:
             ),
             revisions=RevisionService(scope, clock, plans, executions),
             projects=ProjectService(store, scope, clock),
+            builds=BuildService(store, scope, clock, log_base),
             sweeper=Sweeper(
                 store,
                 clock,

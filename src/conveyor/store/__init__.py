@@ -19,6 +19,13 @@ from conveyor.store import fast
 from conveyor.store.actions import ActionBrief, ActionRecord, Actions
 from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
 from conveyor.store.audit import Audit, AuditRecord
+from conveyor.store.builds import (
+    BuildRecord,
+    Builds,
+    CaseRecord,
+    ReportGroupRecord,
+    ReportRecord,
+)
 from conveyor.store.database import WRITE, create_engine, describe_url, migrate
 from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from conveyor.store.events import EventRecord, Events
@@ -40,6 +47,8 @@ __all__ = [
     "ActionRecord",
     "ActionTypeRecord",
     "AuditRecord",
+    "BuildRecord",
+    "CaseRecord",
     "DuplicateKey",
     "EventRecord",
     "ExecutionRecord",
@@ -52,6 +61,8 @@ __all__ = [
     "PipelineRecord",
     "PrincipalRecord",
     "ProjectRecord",
+    "ReportGroupRecord",
+    "ReportRecord",
     "SecretBox",
     "StageRecord",
     "Store",
@@ -88,6 +99,7 @@ class Tx:
         self.identities = Identities(conn)
         self.audit = Audit(conn)
         self.projects = Projects(conn)
+        self.builds = Builds(conn)
 
 
 class Store:

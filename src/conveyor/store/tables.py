@@ -428,3 +428,66 @@ projects = sa.Table(
     sa.Index("ix_projects_created", "created"),
     sa.Index("ix_projects_updated", "updated"),
 )
+
+# ---- builds: CodeBuild builds, report groups, reports and their test cases (migration 0013) ----
+
+# One row per build, started by StartBuild or by a pipeline's CodeBuild action. ``data`` holds
+# the rest of the wire ``Build`` (source, environment, artifacts, logs, exported variables),
+# the phase timeline, and the StartBuild request RetryBuild repeats.
+builds = sa.Table(
+    "builds",
+    metadata,
+    sa.Column("id", sa.String(300), primary_key=True),
+    sa.Column("project", sa.String(150), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started", sa.Float(precision=53), nullable=False),
+    sa.Column("ended", sa.Float(precision=53)),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_builds_started", "started", "id"),
+    sa.Index("ix_builds_project_started", "project", "started", "id"),
+)
+
+# Report groups, by ARN; ``data`` is the wire ``ReportGroup`` less ARN, name and times.
+report_groups = sa.Table(
+    "report_groups",
+    metadata,
+    sa.Column("arn", sa.String(600), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_report_groups_name", "name"),
+    sa.Index("ix_report_groups_created", "created"),
+    sa.Index("ix_report_groups_updated", "updated"),
+)
+
+# One report per report group and build; ``data`` is the wire ``Report``'s other members.
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("arn", sa.String(700), primary_key=True),
+    sa.Column("group_arn", sa.String(600), nullable=False),
+    sa.Column("build_id", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_reports_created", "created", "arn"),
+    sa.Index("ix_reports_group_created", "group_arn", "created", "arn"),
+    sa.Index("ix_reports_build", "build_id"),
+)
+
+# A report's test cases in the order its files gave them.
+test_cases = sa.Table(
+    "test_cases",
+    metadata,
+    sa.Column("report_arn", sa.String(700), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("prefix", sa.Text, nullable=False),
+    sa.Column("suite", sa.Text, nullable=False),
+    sa.Column("duration_ns", sa.BigInteger, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+)

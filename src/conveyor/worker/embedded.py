@@ -20,11 +20,14 @@ from conveyor.actions.registry import AWS_SERVICES, providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.cipher import LazyCipher
+from conveyor.builds import BuildPool
 from conveyor.config import Settings, SettingsError, connection_urls, read_connections
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.catalog import WORKER_SETTING, builtin_action_type
 from conveyor.domain.projects import BuildProject
+from conveyor.engine.builds import BuildService
+from conveyor.engine.clock import SystemClock
 from conveyor.engine.projects import project_finder
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
@@ -60,8 +63,10 @@ def provider_config(
     settings: Settings,
     box: LazyCipher | None = None,
     projects: Callable[[str], BuildProject | None] | None = None,
+    builds: BuildService | None = None,
 ) -> ProviderConfig:
-    """``projects``: the installation's CodeBuild projects, for builds to run."""
+    """``projects``: the installation's CodeBuild projects, for builds to run; ``builds``:
+    where builds are recorded for the CodeBuild API."""
     box = box or LazyCipher(settings.home, settings.secret_key)
     return ProviderConfig(
         home=settings.home,
@@ -77,6 +82,7 @@ def provider_config(
         api_url=public_url(settings),
         open_sealed=box.open,
         projects=projects,
+        builds=builds,
     )
 
 
@@ -93,6 +99,8 @@ class Engine:
     # Whether this process detects source changes (servers do; `conveyor run` does not).
     detect: bool = False
     detector: Detector | None = None
+    # Runs StartBuild's builds (none when this process runs no actions).
+    builds: BuildPool | None = None
 
     def start(self) -> None:
         """End what an earlier run of this server left running, fail the actions it was
@@ -113,6 +121,21 @@ class Engine:
             owner=f"{node}/{incarnation}",
         )
         self._pool.start()
+        if self.settings.workers > 0:
+            config = provider_config(
+                self.settings,
+                projects=project_finder(self.services.store),
+                builds=self.services.builds,
+            )
+            self.builds = BuildPool(
+                self.services.builds,
+                config,
+                buckets(self.settings),
+                self.settings.home,
+                size=self.settings.workers,
+                node=node,
+            )
+            self.builds.start()
         sweeper = threading.Thread(
             target=self.services.sweeper.run,
             args=(self._stop,),
@@ -150,6 +173,8 @@ class Engine:
         self._stop.set()
         if self._pool is not None:
             self._pool.stop()
+        if self.builds is not None:
+            self.builds.close()
         for thread in self._threads:
             thread.join(5)
 
@@ -181,7 +206,9 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
         home_lock.release()
         raise
     try:
-        built = providers(provider_config(settings, box, project_finder(store)))
+        scope = Scope(settings.region, settings.account)
+        recorder = BuildService(store, scope, SystemClock(), public_url(settings))
+        built = providers(provider_config(settings, box, project_finder(store), recorder))
         left_to_workers = worker_types(settings, frozenset(built))
     except BaseException:
         store.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import replace
 from typing import TextIO
 
 from conveyor.actions.base import (
@@ -36,11 +37,13 @@ from conveyor.actions.codebuild.environment import (
     next_build_number,
 )
 from conveyor.actions.codebuild.logs import MaskedLog, container
+from conveyor.actions.codebuild.record import Recording
 from conveyor.actions.codebuild.runner import Attempt, run_attempt
 from conveyor.actions.codebuild.sources import Layout, layout, read_buildspec, unpack_inputs
 from conveyor.actions.process import run_process
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.unpacked import Unpacked
+from conveyor.domain.builds import BuildStart
 from conveyor.domain.projects import BuildProject
 
 __all__ = ["CodeBuild"]
@@ -67,7 +70,26 @@ class CodeBuild:
                 FailureType.CONFIGURATION_ERROR,
             )
         build_id = f"{project}:{context.action_execution_id}"
+        recording = None
+        if self.config.builds is not None:
+            recording = Recording(self.config.builds, build_id, context.log)
+            context = replace(context, log=recording)
         container(context.log, f"Running build {build_id} of project {project}")
+        result = self._run(context, project, build_id, started, deadline, recording)
+        if recording is not None:
+            exported = result.output_variables if result.succeeded else {}
+            recording.end(result.succeeded, result.message, exported)
+        return result
+
+    def _run(
+        self,
+        context: JobContext,
+        project: str,
+        build_id: str,
+        started: float,
+        deadline: float | None,
+        recording: Recording | None,
+    ) -> JobResult:
         try:
             found = self.config.projects(project) if self.config.projects else None
             if found is not None:
@@ -76,6 +98,9 @@ class CodeBuild:
             build = _Build(self.config, context, project, build_id, started, deadline)
             build.unpacked = self.unpacked
             build.project_found = found
+            build.recording = recording
+            if recording is not None:
+                recording.begin(build.start(0))
             return build.run()
         except Misconfigured as error:
             message = str(error)
@@ -112,6 +137,35 @@ class _Build:
         self.unpacked: Unpacked | None = None
         # The project of that name, when the installation has one.
         self.project_found: BuildProject | None = None
+        # Where the build is recorded for the CodeBuild API, when it is.
+        self.recording: Recording | None = None
+
+    def start(self, number: int) -> BuildStart:
+        """What the CodeBuild API first shows of this build."""
+        context, found = self.context, self.project_found
+        primary = next((a for a in context.input_artifacts if a.name == self.where.primary), None)
+        variables = [
+            {"name": name, "value": value, "type": kind}
+            for name, value, kind in (found.variables if found else ())
+        ]
+        return BuildStart(
+            build_id=self.build_id,
+            project=self.project,
+            number=number,
+            initiator=f"codepipeline/{context.pipeline_name}",
+            source_version=(
+                f"arn:aws:s3:::{primary.bucket}/{primary.key}" if primary is not None else None
+            ),
+            resolved_source_version=primary.revision if primary is not None else None,
+            source={"type": "CODEPIPELINE", "buildspec": found.buildspec if found else ""},
+            environment={
+                "type": "LINUX_CONTAINER",
+                "image": "conveyor/local",
+                "computeType": "BUILD_GENERAL1_SMALL",
+                "environmentVariables": variables,
+            },
+            timeout_minutes=found.timeout_minutes if found else 60,
+        )
 
     def note(self, message: str) -> None:
         container(self.log, message)
@@ -161,6 +215,8 @@ class _Build:
         spec = self.load()
         plan = outputs.plan_outputs(spec, self.context.output_artifacts)
         number = next_build_number(self.config, self.project)
+        if self.recording is not None:
+            self.recording.begin(self.start(number))
         base = codebuild_variables(
             self.context,
             self.config,
@@ -175,6 +231,8 @@ class _Build:
             self.context, self.config, spec.env, base, found.variables if found else ()
         )
         env = environment.variables
+        if found is not None and found.initiator:
+            env["CODEBUILD_INITIATOR"] = found.initiator
         helpers = self.where.scratch / "bin"
         if helpers.is_dir():
             env["PATH"] = f"{helpers}{os.pathsep}{env['PATH']}"
@@ -244,6 +302,8 @@ class _Build:
     ) -> JobResult:
         outcome, process = attempt.outcome, attempt.process
         spec, plan = attempt.expanded(spec, plan)
+        if self.recording is not None:
+            self.recording.stopped = process.stopped
         if process.stopped is not None:
             return self.failed(self.stopped_message(attempt))
         upload_error = None
@@ -255,6 +315,10 @@ class _Build:
                 )
                 for name, count in counts.items():
                     self.note(f"Uploaded output artifact {name}: {count} entries")
+                if plan and self.recording is not None:
+                    first = plan[0][0]
+                    location = f"arn:aws:s3:::{first.bucket}/{first.key}"
+                    self.recording.artifacts = {"location": location}
                 self.note("Phase complete: UPLOAD_ARTIFACTS State: SUCCEEDED")
             except ArtifactError as error:
                 upload_error = str(error)
@@ -270,6 +334,8 @@ class _Build:
             if (result := reports.collect(report, self.where.source, self.note)) is not None
         ]
         counts_text = reports.summary(results)
+        if self.recording is not None:
+            self.recording.reports = [result.report() for result in results]
         failure = attempt.failure()
         if failure is None and upload_error is not None:
             failure = (f"Build failed in phase UPLOAD_ARTIFACTS: {upload_error}", "")
