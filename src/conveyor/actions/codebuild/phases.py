@@ -219,8 +219,11 @@ def script(
         _BASH_SAVE if bash else _SH_SAVE,
         "__cb_exit() {",
         "  __cb_s=$?",
-        # A command ended the shell: carry on in a new one, from the state this one had.
-        '  if [ "${__cb_run:-0}" != 0 ]; then __cb_save "$__cb_s" && __cb_again; fi',
+        # A command ended the shell: carry on in a new one, from the state this one had;
+        # not when the build is being stopped (a signal from the runner: timed out, cancelled).
+        '  if [ "${__cb_run:-0}" != 0 ] && [ -z "${__cb_sig:-}" ]; then',
+        '    __cb_save "$__cb_s" && __cb_again',
+        "  fi",
         *_final(exported, expand),
         "}",
     )
@@ -240,6 +243,9 @@ def script(
         "  __cb_a= __cb_pc=0 __cb_run=0 __cb_fin=0",
         "fi",
         "trap __cb_exit EXIT",
+        "trap '__cb_sig=1; exit 143' TERM",
+        "trap '__cb_sig=1; exit 129' HUP",
+        "trap '__cb_sig=1; exit 130' INT",
     )
     step = 0
 
