@@ -127,7 +127,7 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     routes = list(hook_routes(local.services, connections, provider_config(settings)))
     closing = threading.Event()
     if settings.remote_workers:
-        routes += worker_routes(local.services, settings.home / "logs", closing)
+        routes += worker_routes(local.services, settings.home / "logs", closing, access)
     artifacts = artifact_routes(local.services, settings)
     app = limit_bodies(
         create_app(local.services, settings.home / "logs", [*routes, *artifacts], access),
