@@ -4,18 +4,26 @@ job worker fetches and stores its artifacts with boto3 as on AWS, within its own
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
 from conveyor.config import Settings
 from conveyor.server import Running, running
@@ -273,3 +281,63 @@ def test_a_part_that_does_not_match_its_checksum_is_refused(live: Running, tmp_p
 def _digest(path: Path) -> str:
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def chunked_put(url: str, credentials: dict[str, str], data: bytes, checksum: str | None) -> Any:
+    """A PutObject with an aws-chunked body and its CRC32 in the trailer, encoded and signed
+    by botocore as it sends one over https."""
+    request = AWSRequest(
+        method="PUT",
+        url=url,
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "X-Amz-Trailer": "x-amz-checksum-crc32",
+            "X-Amz-Decoded-Content-Length": str(len(data)),
+        },
+    )
+    request.context["checksum"] = {
+        "request_algorithm": {
+            "in": "trailer",
+            "algorithm": "crc32",
+            "name": "x-amz-checksum-crc32",
+        }
+    }
+    frozen = Credentials(
+        credentials["accessKeyId"], credentials["secretAccessKey"], credentials["sessionToken"]
+    )
+    S3SigV4Auth(frozen, "s3", "us-east-1").add_auth(request)
+    body = AwsChunkedWrapper(io.BytesIO(data), Crc32Checksum, "x-amz-checksum-crc32").read()
+    if checksum is not None:
+        body = (
+            body.rsplit(b"x-amz-checksum-crc32:", 1)[0]
+            + f"x-amz-checksum-crc32:{checksum}\r\n\r\n".encode()
+        )
+    sent = urllib.request.Request(url, body, dict(request.headers.items()), method="PUT")
+    try:
+        with urllib.request.urlopen(sent, timeout=60) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+def test_an_aws_chunked_body_is_taken_with_its_trailing_checksum(
+    live: Running, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    client = make_client(live.endpoint)
+    pipeline(client, repo, "chunked", "Chunked")
+    job = poll_one(client, "Chunked")
+    credentials = job["data"]["artifactCredentials"]
+    bucket, key = where(job["data"]["outputArtifacts"][0])
+    url = f"{live.endpoint}/_conveyor/s3/{bucket}/{quote(key)}"
+    data = os.urandom(2 * 1024 * 1024 + 77)
+    status, body = chunked_put(url, credentials, data, None)
+    assert status == 200, body
+    stored = live.application.engine.settings.home / "buckets" / bucket / key
+    assert stored.read_bytes() == data
+    status, body = chunked_put(url, credentials, b"other bytes", "AAAAAA==")
+    assert status == 400
+    assert b"<Code>BadDigest</Code>" in body
+    assert stored.read_bytes() == data

@@ -23,7 +23,7 @@ import re
 import secrets
 import shutil
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
@@ -76,41 +76,47 @@ def _headers(info: ObjectInfo) -> dict[str, str]:
     return {"ETag": f'"{info.etag}"', "Last-Modified": formatdate(info.last_modified, usegmt=True)}
 
 
+_CHECKED = ("crc32", "sha1", "sha256")
+_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+
 class _Digests:
     """The hashes a body is checked against while it streams in: the SHA-256 it was signed
-    with, the checksum the client gave, and the MD5 S3 names it by (its ETag)."""
+    with, the checksum the client gave (in a header, or in the trailer of an ``aws-chunked``
+    body), and the MD5 S3 names it by (its ETag)."""
 
     def __init__(self, request: Request) -> None:
         declared = request.headers.get("x-amz-content-sha256", "")
-        if declared.startswith("STREAMING-"):
+        self.chunked = declared == _TRAILER
+        if declared.startswith("STREAMING-") and not self.chunked:
             raise ArtifactDenied(
                 "NotImplemented",
-                f"x-amz-content-sha256: {declared} (aws-chunked bodies) is not served here;"
-                " sign the body's SHA-256 (plain http) or send UNSIGNED-PAYLOAD.",
+                f"x-amz-content-sha256: {declared} (signed aws-chunked bodies) is not served"
+                f" here; sign the body's SHA-256, or send UNSIGNED-PAYLOAD or {_TRAILER}.",
                 501,
             )
-        self.sha256_declared = None if declared == _UNSIGNED else declared
+        signed = not self.chunked and declared != _UNSIGNED
+        self.sha256_declared = declared if signed else None
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.sha256 = hashlib.sha256()
-        self.checksums: list[tuple[str, str, Any]] = []
-        for name in ("crc32", "sha1", "sha256"):
-            value = request.headers.get(f"x-amz-checksum-{name}")
-            if value:
-                self.checksums.append((name, value, hashlib.new(name) if name != "crc32" else 0))
-        unknown = [
-            h
-            for h in request.headers
-            if h.startswith("x-amz-checksum-")
-            and h not in ("x-amz-checksum-crc32", "x-amz-checksum-sha1", "x-amz-checksum-sha256")
-            and h != "x-amz-checksum-type"
-        ]
-        if unknown:
-            raise ArtifactDenied(
-                "InvalidRequest",
-                f"{unknown[0]}: this endpoint checks CRC32, SHA1 and SHA256 checksums only;"
-                " send one of those (botocore: request_checksum_calculation).",
-                400,
-            )
+        self.trailer = request.headers.get("x-amz-trailer", "").strip().lower()
+        named = [h for h in request.headers if h.startswith("x-amz-checksum-")]
+        if self.trailer:
+            named.append(self.trailer)
+        self.checksums: list[tuple[str, str | None, Any]] = []
+        for header in named:
+            name = header.removeprefix("x-amz-checksum-")
+            if name == "type":
+                continue
+            if name not in _CHECKED:
+                raise ArtifactDenied(
+                    "InvalidRequest",
+                    f"{header}: this endpoint checks CRC32, SHA1 and SHA256 checksums only;"
+                    " send one of those (botocore: request_checksum_calculation).",
+                    400,
+                )
+            value = None if header == self.trailer else request.headers[header]
+            self.checksums.append((name, value, 0 if name == "crc32" else hashlib.new(name)))
 
     def update(self, chunk: bytes) -> None:
         self.md5.update(chunk)
@@ -122,7 +128,7 @@ class _Digests:
             else:
                 state.update(chunk)
 
-    def check(self) -> None:
+    def check(self, trailers: dict[str, str]) -> None:
         if self.sha256_declared is not None and self.sha256.hexdigest() != self.sha256_declared:
             raise ArtifactDenied(
                 "XAmzContentSHA256Mismatch",
@@ -130,13 +136,63 @@ class _Digests:
                 400,
             )
         for name, value, state in self.checksums:
+            expected = value if value is not None else trailers.get(self.trailer)
             digest = state.to_bytes(4, "big") if name == "crc32" else state.digest()
-            if base64.b64encode(digest).decode() != value:
+            if base64.b64encode(digest).decode() != expected:
                 raise ArtifactDenied(
                     "BadDigest",
                     f"The {name.upper()} you specified did not match the calculated checksum.",
                     400,
                 )
+
+
+def _malformed_chunks() -> ArtifactDenied:
+    return ArtifactDenied("IncompleteBody", "The aws-chunked body is malformed.", 400)
+
+
+async def _unchunked(
+    stream: AsyncIterator[bytes], trailers: dict[str, str]
+) -> AsyncIterator[bytes]:
+    """The data of an ``aws-chunked`` body (``<hex size>CRLF<data>CRLF``…, then
+    ``0CRLF``, trailer lines and an empty line), as it arrives; the trailers into
+    ``trailers``."""
+    buffer = bytearray()
+    source = aiter(stream)
+
+    async def more() -> None:
+        try:
+            buffer.extend(await anext(source))
+        except StopAsyncIteration:
+            raise _malformed_chunks() from None
+
+    async def line() -> bytes:
+        while (end := buffer.find(b"\r\n")) < 0:
+            if len(buffer) > 4096:
+                raise _malformed_chunks()
+            await more()
+        found = bytes(buffer[:end])
+        del buffer[: end + 2]
+        return found
+
+    while True:
+        try:
+            size = int(bytes((await line()).split(b";")[0]), 16)
+        except ValueError:
+            raise _malformed_chunks() from None
+        if size == 0:
+            break
+        while size:
+            if not buffer:
+                await more()
+            piece = bytes(buffer[:size])
+            del buffer[: len(piece)]
+            size -= len(piece)
+            yield piece
+        if await line() != b"":
+            raise _malformed_chunks()
+    while header := await line():
+        name, _, value = header.decode("latin-1").partition(":")
+        trailers[name.strip().lower()] = value.strip()
 
 
 class BucketRoutes:
@@ -291,10 +347,14 @@ class BucketRoutes:
     async def _receive(self, request: Request, target: Path) -> str:
         """Write the body to ``target``, checked; its MD5 hex."""
         digests = _Digests(request)
+        trailers: dict[str, str] = {}
+        stream: AsyncIterator[bytes] = request.stream()
+        if digests.chunked:
+            stream = _unchunked(stream, trailers)
         size = 0
         try:
             with open(target, "wb") as out:
-                async for chunk in request.stream():
+                async for chunk in stream:
                     size += len(chunk)
                     if size > MAX_OBJECT:
                         raise ArtifactDenied(
@@ -304,7 +364,14 @@ class BucketRoutes:
                         )
                     digests.update(chunk)
                     out.write(chunk)
-            digests.check()
+            decoded = request.headers.get("x-amz-decoded-content-length")
+            if digests.chunked and decoded is not None and decoded != str(size):
+                raise ArtifactDenied(
+                    "IncompleteBody",
+                    f"x-amz-decoded-content-length says {decoded} bytes; {size} came.",
+                    400,
+                )
+            digests.check(trailers)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
@@ -418,15 +485,19 @@ def _part_number(text: str | None) -> int:
 
 async def _small_body(request: Request) -> bytes:
     digests = _Digests(request)
+    trailers: dict[str, str] = {}
+    stream: AsyncIterator[bytes] = request.stream()
+    if digests.chunked:
+        stream = _unchunked(stream, trailers)
     body = b""
-    async for chunk in request.stream():
+    async for chunk in stream:
         body += chunk
         if len(body) > MAX_COMPLETE:
             raise ArtifactDenied(
                 "MalformedXML", "The CompleteMultipartUpload body is too large.", 400
             )
         digests.update(chunk)
-    digests.check()
+    digests.check(trailers)
     return body
 
 
