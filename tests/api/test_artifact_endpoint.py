@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -341,3 +342,21 @@ def test_an_aws_chunked_body_is_taken_with_its_trailing_checksum(
     assert status == 400
     assert b"<Code>BadDigest</Code>" in body
     assert stored.read_bytes() == data
+
+
+def test_an_upload_left_unfinished_for_days_is_removed(live: Running, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    client = make_client(live.endpoint)
+    pipeline(client, repo, "stale", "Stale")
+    job = poll_one(client, "Stale")
+    s3 = s3_for(live.endpoint, job["data"]["artifactCredentials"])
+    bucket, key = where(job["data"]["outputArtifacts"][0])
+    old = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    s3.upload_part(Bucket=bucket, Key=key, UploadId=old, PartNumber=1, Body=b"part")
+    folder = live.application.engine.settings.home / "uploads" / old
+    nine_days_ago = time.time() - 9 * 24 * 3600
+    os.utime(folder, (nine_days_ago, nine_days_ago))
+    fresh = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    assert not folder.exists()
+    assert (folder.parent / fresh).is_dir()

@@ -22,6 +22,7 @@ import json
 import re
 import secrets
 import shutil
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -48,6 +49,9 @@ MAX_OBJECT = 5 * 1024**3
 MAX_PARTS = 10_000
 # The largest CompleteMultipartUpload body read.
 MAX_COMPLETE = 2 * 1024 * 1024
+# Seconds after which a multipart upload never completed is removed (a job's longest life is
+# its action's timeout, a week at most).
+STALE_UPLOAD = 8 * 24 * 3600.0
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 _XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -390,6 +394,7 @@ class BucketRoutes:
     # Multipart upload: uploads/<id>/ holds target.json (bucket, key, job) and each part.
 
     def _create_upload(self, bucket: str, key: str, grant: Grant) -> Response:
+        self._forget_stale_uploads()
         upload_id = secrets.token_hex(16)
         folder = self._uploads / upload_id
         folder.mkdir(parents=True)
@@ -400,6 +405,19 @@ class BucketRoutes:
             f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
             f"<UploadId>{upload_id}</UploadId>",
         )
+
+    def _forget_stale_uploads(self) -> None:
+        """Remove the uploads begun more than `STALE_UPLOAD` seconds ago and never completed
+        nor aborted (their jobs' credentials have expired since)."""
+        if not self._uploads.is_dir():
+            return
+        too_old = time.time() - STALE_UPLOAD
+        for folder in self._uploads.iterdir():
+            try:
+                if _UPLOAD_ID.fullmatch(folder.name) and folder.stat().st_mtime < too_old:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
     def _upload(self, upload_id: str, bucket: str, key: str, grant: Grant) -> Path:
         """The upload's folder, if it is this object's and this job's."""
