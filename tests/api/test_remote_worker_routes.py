@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -21,11 +22,13 @@ from botocore.credentials import Credentials
 from starlette.applications import Starlette
 
 from conveyor.api.s3serve import BucketRoutes
+from conveyor.api.workerjobs import type_of
+from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.config import Settings
 from conveyor.server import Running, running
-from conveyor.worker.remote import Key, signed
+from conveyor.worker.remote import Key, RemoteJobs, artifact_store, signed
 from tests.conftest import make_client
 from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
@@ -311,3 +314,23 @@ def test_with_auth_a_worker_signs_its_calls_and_needs_the_worker_action(
     status, answer = call(secured.endpoint, "renew", held, intruder)
     assert answer["__type"] == "JobNotFoundException"
     assert call(secured.endpoint, "renew", held, builder) == (200, {"renewed": True})
+
+
+def test_a_worker_reaches_each_artifact_with_its_job_credentials(
+    remote: Running, tmp_path: Path
+) -> None:
+    start(remote.endpoint, tmp_path)
+    jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
+    job = wait_for(lambda: jobs.claim([type_of(GIT)], owner="w/1"), what="a job")
+    store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
+    output = job.data["outputArtifacts"][0]["location"]["s3Location"]
+    bucket, key = output["bucketName"], output["objectKey"]
+    large = tmp_path / "large.bin"
+    large.write_bytes(os.urandom(20 * 1024 * 1024))  # above boto3's 8 MiB: parts, in threads
+    store.put(bucket, key, large)
+    back = tmp_path / "back.bin"
+    store.get(bucket, key, back)
+    assert back.read_bytes() == large.read_bytes()
+    # An object no held job names: refused by the server.
+    with pytest.raises(ArtifactError, match="InvalidAccessKeyId"):
+        store.put(bucket, "elsewhere/key", large)
