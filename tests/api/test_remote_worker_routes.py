@@ -28,6 +28,7 @@ from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.config import Settings
 from conveyor.server import Running, running
+from conveyor.store.errors import StoreUnavailable
 from conveyor.worker.remote import Key, RemoteJobs, artifact_store, signed
 from tests.conftest import make_client
 from tests.support.auth import allow, make_user, signed_client
@@ -334,3 +335,35 @@ def test_a_worker_reaches_each_artifact_with_its_job_credentials(
     # An object no held job names: refused by the server.
     with pytest.raises(ArtifactError, match="InvalidAccessKeyId"):
         store.put(bucket, "elsewhere/key", large)
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (StoreUnavailable("connection refused"), 503, b"ServiceUnavailable"),
+        (RuntimeError("a bug"), 500, b"InternalError"),
+    ],
+)
+def test_the_artifact_endpoint_answers_failures_as_s3_errors(
+    tmp_path: Path, failure: Exception, status: int, code: bytes
+) -> None:
+    keys = ArtifactKeys(lambda: b"a key of this installation")
+
+    def active(job_id: str) -> bool:
+        raise failure
+
+    routes = BucketRoutes(LocalBuckets(tmp_path / "b"), tmp_path / "u", keys, "us-east-1", active)
+    credentials = keys.mint("job-1", time.time() + 60, [("b", "k")], [])
+    request = AWSRequest(method="GET", url="http://ci.example/_conveyor/s3/b/k")
+    frozen = Credentials(
+        credentials["accessKeyId"], credentials["secretAccessKey"], credentials["sessionToken"]
+    )
+    S3SigV4Auth(frozen, "s3", "us-east-1").add_auth(request)
+    headers = [(b"host", b"ci.example")] + [
+        (k.lower().encode(), v.encode() if isinstance(v, str) else v)
+        for k, v in request.headers.items()
+    ]
+    answer = get_from(Starlette(routes=routes.routes()), "127.0.0.1", "/_conveyor/s3/b/k", headers)
+    assert answer[0] == status
+    assert b"<Code>" + code + b"</Code>" in answer[1]
+    assert b"a bug" not in answer[1]

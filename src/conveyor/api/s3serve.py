@@ -19,6 +19,7 @@ import base64
 import hashlib
 import itertools
 import json
+import logging
 import re
 import secrets
 import shutil
@@ -42,7 +43,9 @@ from conveyor.artifacts import ArtifactError, ObjectInfo
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactDenied, ArtifactKeys, Grant
 from conveyor.auth.sigv4 import Received
+from conveyor.store.errors import StoreUnavailable
 
+log = logging.getLogger("conveyor.api")
 PREFIX = "/_conveyor/s3"
 # S3's largest PutObject, and its most parts in one upload.
 MAX_OBJECT = 5 * 1024**3
@@ -251,10 +254,8 @@ class BucketRoutes:
                     "NotImplemented", "Only ListObjectsV2 (list-type=2) is served here.", 501
                 )
             return await run_in_threadpool(self._list, request, bucket, grant)
-        except ArtifactDenied as denied:
-            return _error(denied.status, denied.code, denied.message)
-        except ArtifactError as error:
-            return _error(400, "InvalidArgument", str(error))
+        except Exception as exc:
+            return _refusal(request, exc)
 
     def _list(self, request: Request, bucket: str, grant: Grant) -> Response:
         """The job's own objects in ``bucket``: a job sees nothing else."""
@@ -328,14 +329,8 @@ class BucketRoutes:
                 await run_in_threadpool(self._buckets.path(bucket, key).unlink, missing_ok=True)
                 return Response(None, 204)
             return await self._read(request, bucket, key)
-        except ArtifactDenied as denied:
-            refused = _error(denied.status, denied.code, denied.message)
-        except ArtifactError as error:
-            refused = _error(400, "InvalidArgument", str(error))
-        if request.method in ("PUT", "POST"):
-            # The body may be unread: the connection cannot carry another request.
-            refused.headers["Connection"] = "close"
-        return refused
+        except Exception as exc:
+            return _refusal(request, exc)
 
     async def _read(self, request: Request, bucket: str, key: str) -> Response:
         info = await run_in_threadpool(self._buckets.stat, bucket, key)
@@ -489,6 +484,24 @@ class BucketRoutes:
             f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
             f"<ETag>&quot;{etag}&quot;</ETag>",
         )
+
+
+def _refusal(request: Request, exc: Exception) -> Response:
+    """S3's XML error for what went wrong; anything unexpected is logged, and answered
+    ``InternalError`` without its details."""
+    if isinstance(exc, ArtifactDenied):
+        refused = _error(exc.status, exc.code, exc.message)
+    elif isinstance(exc, ArtifactError):
+        refused = _error(400, "InvalidArgument", str(exc))
+    elif isinstance(exc, StoreUnavailable):
+        refused = _error(503, "ServiceUnavailable", "The database cannot be reached; retry.")
+    else:
+        log.exception("artifact request %s %s failed", request.method, request.url.path)
+        refused = _error(500, "InternalError", "We encountered an internal error; see the log.")
+    if request.method in ("PUT", "POST"):
+        # The body may be unread: the connection cannot carry another request.
+        refused.headers["Connection"] = "close"
+    return refused
 
 
 def _part_number(text: str | None) -> int:
