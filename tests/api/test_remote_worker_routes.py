@@ -367,3 +367,30 @@ def test_the_artifact_endpoint_answers_failures_as_s3_errors(
     assert answer[0] == status
     assert b"<Code>" + code + b"</Code>" in answer[1]
     assert b"a bug" not in answer[1]
+
+
+def test_an_s3_source_job_may_read_the_object_it_names(remote: Running, tmp_path: Path) -> None:
+    drops = remote.application.engine.settings.home / "buckets" / "drops"
+    drops.mkdir(parents=True)
+    (drops / "app.zip").write_bytes(b"PK zip bytes")
+    (drops / "other.zip").write_bytes(b"PK other")
+    source = {
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {
+            "S3Bucket": "drops",
+            "S3ObjectKey": "app.zip",
+            "PollForSourceChanges": "false",
+        },
+        "outputArtifacts": [{"name": "Src"}],
+    }
+    shape = declaration("drop", tmp_path, stage("Run", commands("Echo", "echo hi")))
+    shape["stages"][0]["actions"] = [source]
+    make_client(remote.endpoint).create_pipeline(pipeline=shape)
+    jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
+    wait_for(lambda: jobs.claim([type_of("AWS/Source/S3/1")], owner="w/1"), what="a job")
+    store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
+    store.get("drops", "app.zip", tmp_path / "app.zip")
+    assert (tmp_path / "app.zip").read_bytes() == b"PK zip bytes"
+    with pytest.raises(ArtifactError):
+        store.get("drops", "other.zip", tmp_path / "other.zip")

@@ -8,8 +8,9 @@ derived from the installation's secret key, so any server sharing that key check
 access key id and secret are HMACs of the same grant under two more derived keys: whoever
 holds the token learns neither, and a grant cannot be altered without changing all three.
 
-A job may read its input and output objects and write its output objects; the grant ends at
-the job's deadline, and the endpoint also refuses it once the job is no longer active.
+A job may read its input and output objects (and an S3 source action the object it reads)
+and write its output objects; the grant ends at the job's deadline, and the endpoint also
+refuses it once the job is no longer active.
 
 A request is checked as S3 checks one: SigV4 (`conveyor.auth.sigv4`, botocore's signer) with
 the secret derived from the token it carries in ``X-Amz-Security-Token``; refusals carry S3's
@@ -90,13 +91,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _locations(artifacts: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+def _locations(artifacts: Iterable[Mapping[str, Any]]) -> list[Object]:
     found = []
     for artifact in artifacts:
         s3 = (artifact.get("location") or {}).get("s3Location") or {}
         if s3.get("bucketName") and s3.get("objectKey"):
-            found.append([str(s3["bucketName"]), str(s3["objectKey"])])
+            found.append((str(s3["bucketName"]), str(s3["objectKey"])))
     return found
+
+
+def job_objects(data: Mapping[str, Any]) -> tuple[list[Object], list[Object]]:
+    """The objects a job with this data may read and those it may write: its input artifacts
+    and, for an S3 source action, the object its configuration names; its output artifacts
+    (readable too)."""
+    reads = _locations(data.get("inputArtifacts") or ())
+    writes = _locations(data.get("outputArtifacts") or ())
+    kind = data.get("actionTypeId") or {}
+    if (kind.get("owner"), kind.get("category"), kind.get("provider")) == ("AWS", "Source", "S3"):
+        configuration = (data.get("actionConfiguration") or {}).get("configuration") or {}
+        bucket, key = configuration.get("S3Bucket"), configuration.get("S3ObjectKey")
+        if isinstance(bucket, str) and isinstance(key, str) and bucket and key:
+            reads.append((bucket, key))
+    return reads, writes
 
 
 class ArtifactKeys:
@@ -160,12 +176,11 @@ class ArtifactKeys:
         }
 
     def for_job(self, job_id: str, data: Mapping[str, Any], created: float) -> dict[str, str]:
-        """The credentials of a job with this data: its inputs and outputs, until its
+        """The credentials of a job with this data: its objects (`job_objects`), until its
         deadline."""
         deadline = (data.get("conveyor") or {}).get("deadline")
         expires = float(deadline) if deadline else created + DEFAULT_LIFETIME
-        reads = [(b, k) for b, k in _locations(data.get("inputArtifacts") or ())]
-        writes = [(b, k) for b, k in _locations(data.get("outputArtifacts") or ())]
+        reads, writes = job_objects(data)
         return self.mint(job_id, expires, reads, writes)
 
     def _open(self, token: str) -> tuple[bytes, Grant]:

@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 from conveyor.actions.base import Provider
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
+from conveyor.auth.artifactkeys import job_objects
 from conveyor.config import Settings, SettingsError
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
@@ -165,19 +166,15 @@ class RemoteJobs:
         return self._keep(answer.get("job"), owner)
 
     def credentials_for(self, bucket: str, key: str) -> Mapping[str, str] | None:
-        """The artifactCredentials of a held job that names this object among its artifacts
-        (with no key: one that names an object of the bucket)."""
+        """The artifactCredentials of a held job that may reach this object (with no key:
+        an object of the bucket)."""
         with self._lock:
             held = [job for job, _ in self._held.values()]
         for job in held:
-            for artifact in (
-                *job.data.get("inputArtifacts", ()),
-                *job.data.get("outputArtifacts", ()),
-            ):
-                s3 = artifact["location"]["s3Location"]
-                if s3["bucketName"] == bucket and (not key or s3["objectKey"] == key):
-                    found: Mapping[str, str] | None = job.data.get("artifactCredentials")
-                    return found
+            reads, writes = job_objects(job.data)
+            if any(b == bucket and (not key or k == key) for b, k in (*reads, *writes)):
+                found: Mapping[str, str] | None = job.data.get("artifactCredentials")
+                return found
         return None
 
     def leave(self, owner: str) -> None:
