@@ -187,10 +187,10 @@ def main() -> None:
         make_repo(repo)
         with server(root / "local", "") as port:
             floor = per_action_ms(endpoint(port), repo)
-        with server(root / "remote", "workers: 0\nremote_workers: true\n") as port:
-            with worker(endpoint(port), root / "worker"):
-                remote = per_action_ms(endpoint(port), repo)
-                round_trips(endpoint(port), root, repo)
+        settings = "workers: 0\nremote_workers: true\n"
+        with server(root / "remote", settings) as port, worker(endpoint(port), root / "worker"):
+            remote = per_action_ms(endpoint(port), repo)
+            round_trips(endpoint(port), root, repo)
     extra = remote - floor
     print(f"per action, in-process workers (floor): {floor:.1f} ms")
     print(f"per action, conveyor worker over HTTP:  {remote:.1f} ms ({extra:+.1f} ms)")
