@@ -28,6 +28,7 @@ from conveyor.api.s3serve import PREFIX as S3_PREFIX
 from conveyor.api.s3serve import BucketRoutes
 from conveyor.api.workerjobs import worker_routes
 from conveyor.artifacts.local import LocalBuckets
+from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.auth.audit import AuditTrail
 from conveyor.auth.cipher import CipherError, LazyCipher
 from conveyor.auth.gate import Access, is_loopback
@@ -35,6 +36,8 @@ from conveyor.auth.identities import IdentityService
 from conveyor.config import Settings, read_connections
 from conveyor.console.live import close_streams
 from conveyor.domain.arn import Scope
+from conveyor.domain.errors import JobNotFoundException
+from conveyor.domain.status import JobStatus
 from conveyor.engine.services import Services
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
@@ -70,11 +73,6 @@ class Application:
 
 def refuse_unsafe(settings: Settings) -> None:
     """Refuse to serve without authentication anywhere but on loopback, unless told to."""
-    if settings.remote_workers and settings.auth_required:
-        raise CannotServe(
-            "remote_workers cannot be on with auth required yet: `conveyor worker` does not"
-            " sign its calls. Turn one of them off."
-        )
     if settings.auth_required or is_loopback(settings.host):
         return
     if not settings.insecure:
@@ -129,10 +127,11 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     routes = list(hook_routes(local.services, connections, provider_config(settings)))
     closing = threading.Event()
     if settings.remote_workers:
-        routes += remote_worker_routes(local.services, settings, closing)
+        routes += worker_routes(local.services, settings.home / "logs", closing, access)
+    artifacts = artifact_routes(local.services, settings)
     app = limit_bodies(
-        create_app(local.services, settings.home / "logs", routes, access),
-        streamed=(f"{S3_PREFIX}/",) if settings.remote_workers else (),
+        create_app(local.services, settings.home / "logs", [*routes, *artifacts], access),
+        streamed=(f"{S3_PREFIX}/",) if artifacts else (),
         refused=Guard(local.services, access).refused,
     )
     return Application(
@@ -140,16 +139,21 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     )
 
 
-def remote_worker_routes(
-    services: Services, settings: Settings, closing: threading.Event
-) -> list[BaseRoute]:
-    """The jobs of built-in actions and, with local buckets, the artifacts, for
-    ``conveyor worker`` (`conveyor.api.workerjobs`, `conveyor.api.s3serve`)."""
-    routes = list(worker_routes(services, settings.home / "logs", closing))
+def artifact_routes(services: Services, settings: Settings) -> list[BaseRoute]:
+    """With local buckets, the artifacts over S3 for job workers and ``conveyor worker``,
+    signed with each job's artifactCredentials (`conveyor.api.s3serve`)."""
     store = buckets(settings)
-    if isinstance(store, LocalBuckets):
-        routes += BucketRoutes(store, settings.home / "uploads").routes()
-    return routes
+    if not isinstance(store, LocalBuckets):
+        return []
+    keys = ArtifactKeys(LazyCipher(settings.home, settings.secret_key).secret)
+
+    def active(job_id: str) -> bool:
+        try:
+            return services.jobs.get(job_id).status in (JobStatus.DISPATCHED, JobStatus.IN_PROGRESS)
+        except JobNotFoundException:
+            return False
+
+    return BucketRoutes(store, settings.home / "uploads", keys, settings.region, active).routes()
 
 
 class CannotServe(RuntimeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -14,17 +15,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from starlette.applications import Starlette
 
 from conveyor.api.s3serve import BucketRoutes
+from conveyor.api.workerjobs import type_of
+from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.local import LocalBuckets
+from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.config import Settings
-from conveyor.server import CannotServe, Running, refuse_unsafe, running
+from conveyor.server import Running, running
+from conveyor.store.errors import StoreUnavailable
+from conveyor.worker.remote import Key, RemoteJobs, artifact_store, signed
 from tests.conftest import make_client
+from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
     commands,
     declaration,
@@ -43,13 +50,14 @@ def remote(settings: Settings) -> Iterator[Running]:
         yield live
 
 
-def call(endpoint: str, name: str, body: dict[str, Any]) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"{endpoint}/_conveyor/worker/{name}",
-        json.dumps(body).encode(),
-        {"content-type": "application/json"},
-        method="POST",
-    )
+def call(
+    endpoint: str, name: str, body: dict[str, Any], key: tuple[str, str] | None = None
+) -> tuple[int, Any]:
+    url, data = f"{endpoint}/_conveyor/worker/{name}", json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    if key is not None:
+        headers = signed(url, data, headers, Key(*key), "us-east-1")
+    request = urllib.request.Request(url, data, headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.loads(answer.read())
@@ -167,52 +175,14 @@ def test_leaving_ends_the_polls_that_wait(remote: Running) -> None:
     assert answers[0] - left < 2.0
 
 
-def test_the_routes_exist_only_with_remote_workers_on(server: Running) -> None:
+def test_the_worker_routes_exist_only_with_remote_workers_on(server: Running) -> None:
     status, _ = call(server.endpoint, "poll", {"types": [GIT], "owner": "w"})
     assert status == 404
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(f"{server.endpoint}/_conveyor/s3/artifacts/x", timeout=5)
-    caught.value.close()
-    assert caught.value.code == 404
 
 
-def test_remote_workers_are_refused_with_auth_required(tmp_path: Path) -> None:
-    with pytest.raises(CannotServe, match="remote_workers cannot be on with auth required"):
-        refuse_unsafe(Settings(home=tmp_path, auth="required", remote_workers=True))
-
-
-def s3(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=f"{endpoint}/_conveyor/s3",
-        region_name="us-east-1",
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
-
-
-def test_the_buckets_are_served_over_the_s3_subset(remote: Running) -> None:
-    client = s3(remote.endpoint)
-    client.put_object(Bucket="artifacts", Key="a/b.zip", Body=b"zip bytes")
-    head = client.head_object(Bucket="artifacts", Key="a/b.zip")
-    assert head["ContentLength"] == 9
-    assert client.get_object(Bucket="artifacts", Key="a/b.zip")["Body"].read() == b"zip bytes"
-    home = remote.application.engine.settings.home
-    assert (home / "buckets" / "artifacts" / "a" / "b.zip").read_bytes() == b"zip bytes"
-    with pytest.raises(ClientError) as caught:
-        client.get_object(Bucket="artifacts", Key="a/none.zip")
-    assert caught.value.response["Error"]["Code"] == "NoSuchKey"
-    with pytest.raises(ClientError) as caught:
-        client.get_object(Bucket="artifacts", Key="a/../../secret.key")
-    assert caught.value.response["Error"]["Code"] in ("InvalidArgument", "NoSuchKey")
-
-
-def get_from(app: Any, client: str, path: str) -> tuple[int, bytes]:
+def get_from(
+    app: Any, client: str, path: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, bytes]:
     """GET ``path`` of the ASGI ``app`` as if from address ``client``."""
     sent: list[dict[str, Any]] = []
     asked: list[bool] = []
@@ -235,7 +205,7 @@ def get_from(app: Any, client: str, path: str) -> tuple[int, bytes]:
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
-        "headers": [(b"host", b"ci.example")],
+        "headers": headers or [(b"host", b"ci.example")],
         "client": (client, 5000),
         "server": ("ci.example", 80),
     }
@@ -245,15 +215,46 @@ def get_from(app: Any, client: str, path: str) -> tuple[int, bytes]:
     return status, body
 
 
-def test_the_s3_subset_answers_loopback_only(tmp_path: Path) -> None:
+def bucket_app(tmp_path: Path, keys: ArtifactKeys) -> Any:
     buckets = LocalBuckets(tmp_path / "buckets")
+    routes = BucketRoutes(buckets, tmp_path / "uploads", keys, "us-east-1", lambda job: True)
+    return Starlette(routes=routes.routes())
+
+
+def test_the_artifact_endpoint_answers_any_address_for_a_job_signature(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x")
-    buckets.put("b", "k", tmp_path / "f")
-    app = Starlette(routes=BucketRoutes(buckets, tmp_path / "uploads").routes())
+    LocalBuckets(tmp_path / "buckets").put("b", "k", tmp_path / "f")
+    keys = ArtifactKeys(lambda: b"a key of this installation")
+    app = bucket_app(tmp_path, keys)
     status, body = get_from(app, "203.0.113.9", "/_conveyor/s3/b/k")
     assert status == 403
     assert b"<Code>AccessDenied</Code>" in body
-    assert get_from(app, "127.0.0.1", "/_conveyor/s3/b/k") == (200, b"x")
+    credentials = keys.mint("job-1", time.time() + 60, [("b", "k")], [])
+    request = AWSRequest(method="GET", url="http://ci.example/_conveyor/s3/b/k")
+    S3SigV4Auth(
+        Credentials(
+            credentials["accessKeyId"],
+            credentials["secretAccessKey"],
+            credentials["sessionToken"],
+        ),
+        "s3",
+        "us-east-1",
+    ).add_auth(request)
+    headers = [(b"host", b"ci.example")] + [
+        (k.lower().encode(), v.encode() if isinstance(v, str) else v)
+        for k, v in request.headers.items()
+    ]
+    assert get_from(app, "203.0.113.9", "/_conveyor/s3/b/k", headers) == (200, b"x")
+    # The same credentials at a server of another installation (another secret key).
+    other = bucket_app(tmp_path, ArtifactKeys(lambda: b"another key"))
+    status, body = get_from(other, "127.0.0.1", "/_conveyor/s3/b/k", headers)
+    assert status == 400
+    assert b"<Code>InvalidToken</Code>" in body
+    # Past its expiry.
+    later = ArtifactKeys(lambda: b"a key of this installation", clock=lambda: time.time() + 120)
+    status, body = get_from(bucket_app(tmp_path, later), "127.0.0.1", "/_conveyor/s3/b/k", headers)
+    assert status == 400
+    assert b"<Code>ExpiredToken</Code>" in body
 
 
 def test_the_types_left_to_job_workers_are_not_served_to_remote_workers(
@@ -270,3 +271,126 @@ def test_the_types_left_to_job_workers_are_not_served_to_remote_workers(
         assert answer["message"].startswith("types: every one is left to PollForJobs")
         both = {"types": ["AWS/Deploy/ECS/1", GIT], "owner": "w", "wait": 0}
         assert call(live.endpoint, "poll", both)[1]["job"] is None
+
+
+@pytest.fixture
+def secured(settings: Settings) -> Iterator[Running]:
+    with running(replace(settings, workers=0, remote_workers=True, auth="required")) as live:
+        yield live
+
+
+def test_with_auth_a_worker_signs_its_calls_and_needs_the_worker_action(
+    secured: Running, tmp_path: Path
+) -> None:
+    git_arn = "arn:aws:codepipeline:us-east-1:000000000000:actiontype:AWS/Source/Git/1"
+    admin = make_user(secured, "admin", managed=["AWSCodePipeline_FullAccess"])
+    builder = make_user(
+        secured, "builder", policies=[allow("conveyor:RunBuiltInJobs", resource=git_arn)]
+    )
+    intruder = make_user(secured, "intruder", policies=[allow("conveyor:*")])
+    poll = {"types": [GIT], "owner": "w/1", "wait": 0}
+    status, answer = call(secured.endpoint, "poll", poll)
+    assert (status, answer["__type"]) == (403, "MissingAuthenticationTokenException")
+    status, answer = call(secured.endpoint, "poll", poll, ("AKIAUNKNOWN000000000", "x"))
+    assert answer["__type"] == "UnrecognizedClientException"
+    # API rights are not worker rights.
+    status, answer = call(secured.endpoint, "poll", poll, admin)
+    assert (status, answer["__type"]) == (400, "AccessDeniedException")
+    assert "conveyor:RunBuiltInJobs" in answer["message"]
+    status, answer = call(
+        secured.endpoint, "poll", {**poll, "types": [GIT, "AWS/Build/CodeBuild/1"]}, builder
+    )
+    assert answer["__type"] == "AccessDeniedException"
+    repo = tmp_path / "repo"
+    make_repo(repo)
+    signed_client(secured, admin).create_pipeline(
+        pipeline=declaration("remote", repo, stage("Run", commands("Echo", "echo hi")))
+    )
+    status, answer = call(secured.endpoint, "poll", {**poll, "wait": 15}, builder)
+    assert status == 200, answer
+    job = answer["job"]
+    assert job["owner"] == f"remote/{builder[0]}/w/1"
+    # The job is the key's: another key naming the same owner cannot reach it.
+    held = {"jobId": job["id"], "owner": "w/1"}
+    status, answer = call(secured.endpoint, "renew", held, intruder)
+    assert answer["__type"] == "JobNotFoundException"
+    assert call(secured.endpoint, "renew", held, builder) == (200, {"renewed": True})
+
+
+def test_a_worker_reaches_each_artifact_with_its_job_credentials(
+    remote: Running, tmp_path: Path
+) -> None:
+    start(remote.endpoint, tmp_path)
+    jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
+    job = wait_for(lambda: jobs.claim([type_of(GIT)], owner="w/1"), what="a job")
+    store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
+    output = job.data["outputArtifacts"][0]["location"]["s3Location"]
+    bucket, key = output["bucketName"], output["objectKey"]
+    large = tmp_path / "large.bin"
+    large.write_bytes(os.urandom(20 * 1024 * 1024))  # above boto3's 8 MiB: parts, in threads
+    store.put(bucket, key, large)
+    back = tmp_path / "back.bin"
+    store.get(bucket, key, back)
+    assert back.read_bytes() == large.read_bytes()
+    # An object no held job names: refused by the server.
+    with pytest.raises(ArtifactError, match="InvalidAccessKeyId"):
+        store.put(bucket, "elsewhere/key", large)
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (StoreUnavailable("connection refused"), 503, b"ServiceUnavailable"),
+        (RuntimeError("a bug"), 500, b"InternalError"),
+    ],
+)
+def test_the_artifact_endpoint_answers_failures_as_s3_errors(
+    tmp_path: Path, failure: Exception, status: int, code: bytes
+) -> None:
+    keys = ArtifactKeys(lambda: b"a key of this installation")
+
+    def active(job_id: str) -> bool:
+        raise failure
+
+    routes = BucketRoutes(LocalBuckets(tmp_path / "b"), tmp_path / "u", keys, "us-east-1", active)
+    credentials = keys.mint("job-1", time.time() + 60, [("b", "k")], [])
+    request = AWSRequest(method="GET", url="http://ci.example/_conveyor/s3/b/k")
+    frozen = Credentials(
+        credentials["accessKeyId"], credentials["secretAccessKey"], credentials["sessionToken"]
+    )
+    S3SigV4Auth(frozen, "s3", "us-east-1").add_auth(request)
+    headers = [(b"host", b"ci.example")] + [
+        (k.lower().encode(), v.encode() if isinstance(v, str) else v)
+        for k, v in request.headers.items()
+    ]
+    answer = get_from(Starlette(routes=routes.routes()), "127.0.0.1", "/_conveyor/s3/b/k", headers)
+    assert answer[0] == status
+    assert b"<Code>" + code + b"</Code>" in answer[1]
+    assert b"a bug" not in answer[1]
+
+
+def test_an_s3_source_job_may_read_the_object_it_names(remote: Running, tmp_path: Path) -> None:
+    drops = remote.application.engine.settings.home / "buckets" / "drops"
+    drops.mkdir(parents=True)
+    (drops / "app.zip").write_bytes(b"PK zip bytes")
+    (drops / "other.zip").write_bytes(b"PK other")
+    source = {
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {
+            "S3Bucket": "drops",
+            "S3ObjectKey": "app.zip",
+            "PollForSourceChanges": "false",
+        },
+        "outputArtifacts": [{"name": "Src"}],
+    }
+    shape = declaration("drop", tmp_path, stage("Run", commands("Echo", "echo hi")))
+    shape["stages"][0]["actions"] = [source]
+    make_client(remote.endpoint).create_pipeline(pipeline=shape)
+    jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
+    wait_for(lambda: jobs.claim([type_of("AWS/Source/S3/1")], owner="w/1"), what="a job")
+    store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
+    store.get("drops", "app.zip", tmp_path / "app.zip")
+    assert (tmp_path / "app.zip").read_bytes() == b"PK zip bytes"
+    with pytest.raises(ArtifactError):
+        store.get("drops", "other.zip", tmp_path / "other.zip")

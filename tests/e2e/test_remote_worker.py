@@ -18,8 +18,11 @@ from typing import Any
 
 import pytest
 
+from conveyor.config import Settings
+from conveyor.server import running
 from tests.conftest import BACKENDS, make_client
 from tests.e2e.serverproc import free_port, server_process
+from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
     commands,
     declaration,
@@ -59,7 +62,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @contextmanager
-def worker_process(endpoint: str, home: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    endpoint: str, home: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     log = open(home.parent / "worker.log", "ab")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -73,7 +78,7 @@ def worker_process(endpoint: str, home: Path, *args: str) -> Iterator[subprocess
             str(home),
             *args,
         ],
-        env={k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
+        env={k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")} | (env or {}),
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
@@ -145,6 +150,39 @@ def test_a_worker_runs_source_build_and_commands_for_a_server_with_no_workers(
         assert "version 7" in logs
         # The worker's home holds no state of the server's.
         assert not (tmp_path / "worker" / "buckets").exists()
+
+
+def test_a_worker_signs_its_calls_for_a_server_with_auth_required(
+    tmp_path: Path, database: str
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"README.md": "signed tree"})
+    settings = Settings(
+        home=tmp_path / "server",
+        database_url=database,
+        detect_changes=False,
+        workers=0,
+        remote_workers=True,
+        auth="required",
+    )
+    use = commands("Use", "cat README.md")
+    with running(settings) as live:
+        admin = make_user(live, "admin", managed=["AWSCodePipeline_FullAccess"])
+        worker_key = make_user(live, "worker", policies=[allow("conveyor:RunBuiltInJobs")])
+        client = signed_client(live, admin)
+        client.create_pipeline(pipeline=declaration("signed", repo, stage("Use", use)))
+        execution = wait_for(lambda: latest_execution_id(client, "signed"), what="an execution")
+        key_env = {
+            "CONVEYOR_ACCESS_KEY_ID": worker_key[0],
+            "CONVEYOR_SECRET_ACCESS_KEY": worker_key[1],
+        }
+        with worker_process(live.endpoint, tmp_path / "worker", env=key_env) as worker:
+            assert wait_status(client, "signed", execution, "Succeeded", "Failed", timeout=60) == (
+                "Succeeded"
+            ), (tmp_path / "worker.log").read_text()
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=20) == 0
+        assert "signed tree" in server_logs(tmp_path / "server")
 
 
 @contextmanager

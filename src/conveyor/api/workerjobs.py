@@ -21,6 +21,12 @@ only; the jobs of built-in actions are reachable here, and nowhere else. Each ca
 
 A job answers only to the worker that holds it: another worker that learns its id cannot
 renew or end it.
+
+With authentication required, each call is signed with the worker's own access key (SigV4,
+service ``codepipeline``, as API calls are) and its key's policies must allow
+`WORKER_ACTION` on the action type ARN of each type it polls for and of each job it
+reports; the owner a worker names is then kept under its access key (``remote/<key>/<owner>``),
+so a worker with one key cannot reach the jobs of another.
 """
 
 from __future__ import annotations
@@ -37,12 +43,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from conveyor.api.model import SERVICE
+from conveyor.auth.gate import Access, Caller
+from conveyor.auth.sigv4 import Received
 from conveyor.domain.actiontype import ActionOwner, ActionTypeId
 from conveyor.domain.errors import ConveyorError, JobNotFoundException, ValidationException
 from conveyor.engine.services import Services
 from conveyor.store import JobRecord
 
 PREFIX = "/_conveyor/worker"
+# The policy action a remote worker's key needs, on the types it runs (a Conveyor extension).
+WORKER_ACTION = "conveyor:RunBuiltInJobs"
+# The longest owner a worker may name.
+MAX_OWNER = 64
 # The longest a poll waits for a job, in seconds.
 MAX_WAIT = 20.0
 # The most of an action's log a result carries, in bytes.
@@ -88,8 +101,15 @@ def _text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str |
 
 
 class WorkerRoutes:
-    def __init__(self, services: Services, logs: Path, closing: threading.Event) -> None:
+    def __init__(
+        self,
+        services: Services,
+        logs: Path,
+        closing: threading.Event,
+        access: Access | None = None,
+    ) -> None:
         self._services = services
+        self._access = access if access is not None and access.required else None
         self._logs = logs
         self._closing = closing
         # Owner prefix → when it left (monotonic seconds).
@@ -107,8 +127,10 @@ class WorkerRoutes:
 
         async def endpoint(request: Request) -> Response:
             try:
-                body = await _body(request)
-                return JSONResponse(await run_in_threadpool(handler, body))
+                raw = await request.body()
+                caller = await run_in_threadpool(self._caller, request, raw)
+                body = _parse(raw)
+                return JSONResponse(await run_in_threadpool(handler, body, caller))
             except ConveyorError as error:
                 return JSONResponse(
                     {"__type": error.code, "message": error.message}, status_code=error.status
@@ -116,18 +138,45 @@ class WorkerRoutes:
 
         return endpoint
 
-    def _owner(self, body: Mapping[str, Any]) -> str:
-        return f"remote/{_text(body, 'owner')}"
+    def _caller(self, request: Request, raw: bytes) -> Caller | None:
+        """The signer of the call when authentication is required (else None)."""
+        if self._access is None:
+            return None
+        received = Received(
+            request.method,
+            request.url.path,
+            request.url.query,
+            [
+                (k.decode("latin-1").lower(), v.decode("latin-1"))
+                for k, v in request.scope["headers"]
+            ],
+            raw,
+        )
+        source_ip = request.client.host if request.client else "0.0.0.0"
+        return self._access.authenticate(received, SERVICE, source_ip)
 
-    def _held(self, body: Mapping[str, Any]) -> tuple[JobRecord, str]:
-        job_id, owner = _text(body, "jobId"), self._owner(body)
+    def _allow(self, caller: Caller | None, type_id: ActionTypeId) -> None:
+        if self._access is not None and caller is not None:
+            arn = self._services.scope.action_type(type_id)
+            self._access.authorize(caller, WORKER_ACTION, arn)
+
+    def _owner(self, body: Mapping[str, Any], caller: Caller | None) -> str:
+        named = _text(body, "owner")
+        assert named is not None
+        if len(named) > MAX_OWNER:
+            raise ValidationException(f"owner: at most {MAX_OWNER} characters")
+        return f"remote/{named}" if caller is None else f"remote/{caller.access_key}/{named}"
+
+    def _held(self, body: Mapping[str, Any], caller: Caller | None) -> tuple[JobRecord, str]:
+        job_id, owner = _text(body, "jobId"), self._owner(body, caller)
         assert job_id is not None
         job = self._services.jobs.get(job_id)
         if job.type_id.owner == ActionOwner.CUSTOM or job.owner != owner:
             raise JobNotFoundException(f"Job {job_id} does not exist for worker {owner}.")
+        self._allow(caller, job.type_id)
         return job, owner
 
-    def _types(self, body: Mapping[str, Any]) -> list[ActionTypeId]:
+    def _types(self, body: Mapping[str, Any], caller: Caller | None) -> list[ActionTypeId]:
         types = body.get("types")
         if not isinstance(types, list) or not types:
             raise ValidationException("types: a non-empty list of action types is required")
@@ -137,10 +186,12 @@ class WorkerRoutes:
             raise ValidationException(
                 "types: every one is left to PollForJobs job workers (worker_action_types)"
             )
+        for type_id in taken:
+            self._allow(caller, type_id)
         return taken
 
-    def _poll(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        types, owner = self._types(body), self._owner(body)
+    def _poll(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        types, owner = self._types(body, caller), self._owner(body, caller)
         wait = body.get("wait", 0)
         if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
             raise ValidationException("wait: a number of seconds, 0 or more, is required")
@@ -160,28 +211,29 @@ class WorkerRoutes:
         with self._lock:
             return any(owner.startswith(prefix) for prefix in self._leaving)
 
-    def _leave(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def _leave(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
         now = time.monotonic()
+        owner = self._owner(body, caller)
         with self._lock:
             for prefix, when in list(self._leaving.items()):
                 if now - when > MAX_WAIT:
                     del self._leaving[prefix]
-            self._leaving[self._owner(body)] = now
+            self._leaving[owner] = now
         self._services.notifier.jobs_queued()
         return {}
 
-    def _renew(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        job, owner = self._held(body)
+    def _renew(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        job, owner = self._held(body, caller)
         return {"renewed": self._services.jobs.renew(job.id, owner)}
 
-    def _status(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        job, _ = self._held(body)
+    def _status(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        job, _ = self._held(body, caller)
         return {"status": job.status}
 
-    def _result(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        job, owner = self._held(body)
+    def _result(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        job, owner = self._held(body, caller)
         self._append_log(job, body.get("log"))
-        taker = (self._types(body), owner) if body.get("next") else None
+        taker = (self._types(body, caller), owner) if body.get("next") else None
         jobs = self._services.jobs
         external_id = _text(body, "externalId", required=False)
         if body.get("succeeded") is True:
@@ -218,9 +270,9 @@ class WorkerRoutes:
             out.write(text[-MAX_LOG:])
 
 
-async def _body(request: Request) -> dict[str, Any]:
+def _parse(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except ValueError as exc:
         raise ValidationException(f"The request body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
@@ -228,6 +280,9 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def worker_routes(services: Services, logs: Path, closing: threading.Event) -> Sequence[BaseRoute]:
-    """The routes; ``closing`` set (the server stops) ends the polls that wait."""
-    return WorkerRoutes(services, logs, closing).routes()
+def worker_routes(
+    services: Services, logs: Path, closing: threading.Event, access: Access | None = None
+) -> Sequence[BaseRoute]:
+    """The routes; ``closing`` set (the server stops) ends the polls that wait; with
+    ``access`` requiring authentication, every call is signed and decided."""
+    return WorkerRoutes(services, logs, closing, access).routes()

@@ -7,6 +7,7 @@ only. Access keys' secrets are kept sealed; the server opens one to check a sign
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import threading
@@ -51,22 +52,26 @@ class Cipher:
 
 def load_cipher(home: Path, key: str | None = None) -> Cipher:
     """The cipher of the key given, or of the home's key file (made when there is none)."""
+    return Cipher(secret_key(home, key))
+
+
+def secret_key(home: Path, key: str | None = None) -> bytes:
+    """The key given, or the home's key file's (made when there is none), as bytes."""
     if key:
-        return Cipher(key.encode("ascii"))
+        return key.encode("ascii")
     path = home / KEY_FILE
     with contextlib.suppress(FileNotFoundError):
-        return Cipher(path.read_bytes().strip())
-    from cryptography.fernet import Fernet
-
+        return path.read_bytes().strip()
+    # A Fernet key: 32 random bytes, url-safe base64 (what Fernet.generate_key makes).
+    made = base64.urlsafe_b64encode(os.urandom(32))
     home.mkdir(parents=True, exist_ok=True)
-    made = Fernet.generate_key()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return Cipher(path.read_bytes().strip())  # another process made it first
+        return path.read_bytes().strip()  # another process made it first
     with os.fdopen(fd, "wb") as file:
         file.write(made + b"\n")
-    return Cipher(made)
+    return made
 
 
 class LazyCipher:
@@ -87,6 +92,11 @@ class LazyCipher:
                 if self._cipher is None:
                     self._cipher = load_cipher(self._home, self._key)
         return self._cipher
+
+    def secret(self) -> bytes:
+        """The key itself, without loading the cipher: for keys derived from it
+        (`conveyor.auth.artifactkeys`)."""
+        return secret_key(self._home, self._key)
 
     def seal(self, text: str) -> str:
         return self.load().seal(text)

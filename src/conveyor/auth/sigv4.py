@@ -184,6 +184,12 @@ def check_payload(request: Received) -> None:
 class _Signer(SigV4Auth):
     """botocore's signer told which headers the client signed."""
 
+    # S3 signs the path as sent; other services sign it normalized and encoded once more.
+    raw_path = False
+
+    def _normalize_url_path(self, path: str) -> str:
+        return path if self.raw_path else str(super()._normalize_url_path(path))  # type: ignore[misc]
+
     def __init__(self, credentials: Credentials, service: str, region: str, signed: HTTPHeaders):
         super().__init__(credentials, service, region)
         self._signed = signed
@@ -192,8 +198,11 @@ class _Signer(SigV4Auth):
         return self._signed
 
 
-def expected_signature(request: Received, auth: Authorization, secret: str, stamp: str) -> str:
-    """The signature botocore computes for this request with ``secret``."""
+def expected_signature(
+    request: Received, auth: Authorization, secret: str, stamp: str, *, s3: bool = False
+) -> str:
+    """The signature botocore computes for this request with ``secret``; ``s3`` signs the
+    path as S3 does (``request.path`` is then the path as sent, still percent-encoded)."""
     headers = HTTPHeaders()
     for name in auth.signed_headers:
         values = request.header(name)
@@ -216,14 +225,17 @@ def expected_signature(request: Received, auth: Authorization, secret: str, stam
         aws.headers["X-Amz-Content-SHA256"] = hashlib.sha256(request.body).hexdigest()
     aws.context["timestamp"] = stamp
     signer = _Signer(Credentials(auth.access_key, secret), auth.service, auth.region, headers)
+    signer.raw_path = s3
     canonical = signer.canonical_request(aws)
     result: str = signer.signature(signer.string_to_sign(aws, canonical), aws)
     return result
 
 
-def verify(request: Received, auth: Authorization, secret: str, stamp: str) -> None:
+def verify(
+    request: Received, auth: Authorization, secret: str, stamp: str, *, s3: bool = False
+) -> None:
     """Refuse with `InvalidSignatureException` unless the signature is the one expected."""
-    expected = expected_signature(request, auth, secret, stamp)
+    expected = expected_signature(request, auth, secret, stamp, s3=s3)
     if not hmac.compare_digest(expected.encode(), auth.signature.encode("utf-8", "replace")):
         raise InvalidSignatureException(
             "The request signature we calculated does not match the signature you provided."

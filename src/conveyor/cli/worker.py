@@ -6,15 +6,25 @@ needs ``remote_workers: true``), runs them here and reports their results and lo
 workspaces and its settings (repositories, connections, AWS endpoints, secrets), never the
 server's state. SIGTERM or Ctrl-C lets the actions it holds finish and takes nothing new; a
 second one stops them.
+
+A server with auth required wants the worker's calls signed with an access key of its own
+(`conveyor key create`), whose policies allow ``conveyor:RunBuiltInJobs``: ``--access-key``
+with its secret in ``$CONVEYOR_SECRET_ACCESS_KEY``, else the usual AWS credential chain
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``~/.aws``, ``AWS_PROFILE``). With no key
+found, calls go unsigned, as a server without auth takes them.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from conveyor.cli.main import LOG_FORMAT
+
+if TYPE_CHECKING:
+    from conveyor.worker.remote import Key
 
 DEFAULT_HOME = ".conveyor-worker"
 
@@ -30,9 +40,20 @@ DEFAULT_HOME = ".conveyor-worker"
     " repeat or separate with commas [default: every one this machine can run].",
 )
 @click.option("--home", help=f"The worker's folder [default: ./{DEFAULT_HOME}, or $CONVEYOR_HOME].")
+@click.option(
+    "--access-key",
+    envvar="CONVEYOR_ACCESS_KEY_ID",
+    help="The access key that signs the worker's calls, its secret in"
+    " $CONVEYOR_SECRET_ACCESS_KEY [default: the AWS credential chain].",
+)
 @LOG_FORMAT
 def worker(
-    endpoint: str, concurrency: int, wanted: tuple[str, ...], home: str | None, log_format: str
+    endpoint: str,
+    concurrency: int,
+    wanted: tuple[str, ...],
+    home: str | None,
+    access_key: str | None,
+    log_format: str,
 ) -> None:
     """Run built-in actions for the server at ENDPOINT until interrupted."""
     from conveyor.config import SettingsError, load_settings
@@ -46,9 +67,30 @@ def worker(
     try:
         settings = load_settings({"home": home or os.environ.get("CONVEYOR_HOME") or DEFAULT_HOME})
         configure_logging(log_format)
-        serve(settings, endpoint, concurrency, names)
+        serve(settings, endpoint, concurrency, names, worker_key(access_key))
     except (SettingsError, HomeInUse) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def worker_key(access_key: str | None) -> Key | None:
+    """The key given, else the one the AWS credential chain finds, else none."""
+    from conveyor.worker.remote import Key
+
+    if access_key:
+        secret = os.environ.get("CONVEYOR_SECRET_ACCESS_KEY")
+        if not secret:
+            raise click.BadParameter(
+                "the key's secret is read from $CONVEYOR_SECRET_ACCESS_KEY, which is not set",
+                param_hint="--access-key",
+            )
+        return Key(access_key, secret)
+    import boto3
+
+    found = boto3.session.Session().get_credentials()
+    if found is None:
+        return None
+    frozen = found.get_frozen_credentials()
+    return Key(str(frozen.access_key), str(frozen.secret_key), frozen.token)
 
 
 def register(group: click.Group) -> None:

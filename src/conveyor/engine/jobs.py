@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -52,6 +52,9 @@ class JobService:
         self._runner = runner
         self._executions = executions
         self.lease = lease
+        # Mints a job's artifactCredentials as it is handed out (`conveyor.auth.artifactkeys`,
+        # set by whoever assembles the services): (job id, data, created) → credentials.
+        self.credentials: Callable[[str, Mapping[str, Any], float], dict[str, str]] | None = None
 
     def poll(
         self,
@@ -97,10 +100,14 @@ class JobService:
             return _job(tx, job_id)
 
     def handed(self, job: JobRecord) -> JobRecord:
-        """The job as its worker gets it, its secret configuration values opened: only
-        what is given to a worker goes through here."""
+        """The job as its worker gets it, its secret configuration values opened and its
+        artifactCredentials minted: only what is given to a worker goes through here."""
         box = self._store.box
-        return job if box is None else opened_job(job, box.open)
+        opened = job if box is None else opened_job(job, box.open)
+        if self.credentials is None:
+            return opened
+        minted = self.credentials(opened.id, opened.data, opened.created)
+        return replace(opened, data={**opened.data, "artifactCredentials": minted})
 
     def acknowledge(self, job_id: str, nonce: str) -> str:
         with self._store.write() as tx:

@@ -19,6 +19,7 @@ from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import AWS_SERVICES, providers
 from conveyor.artifacts import ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
+from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.auth.cipher import LazyCipher
 from conveyor.builds import BuildPool
 from conveyor.config import Settings, SettingsError, connection_urls, read_connections
@@ -230,6 +231,7 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
         log_base=public_url(settings),
         worker_types=left_to_workers,
     )
+    services.jobs.credentials = ArtifactKeys(box.secret).for_job
     engine = Engine(services, settings, built, detect=detect)
     return Embedded(store, services, engine, home_lock)
 

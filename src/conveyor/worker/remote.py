@@ -24,14 +24,16 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from conveyor.actions.base import Provider
 from conveyor.actions.registry import providers
 from conveyor.artifacts import ArtifactStore
+from conveyor.auth.artifactkeys import job_objects
 from conveyor.config import Settings, SettingsError
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
@@ -86,25 +88,58 @@ def _record(wire: Mapping[str, Any]) -> JobRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Key:
+    """The worker's own access key, which signs its calls to a server with auth required."""
+
+    access_key: str
+    secret: str
+    token: str | None = None
+
+
+def signed(
+    url: str, data: bytes, headers: Mapping[str, str], key: Key, region: str
+) -> dict[str, str]:
+    """``headers`` with a SigV4 signature of the POST of ``data`` to ``url`` (botocore's
+    signer, service ``codepipeline`` as for API calls)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=url, data=data, headers=dict(headers))
+    credentials = Credentials(key.access_key, key.secret, key.token)
+    SigV4Auth(credentials, "codepipeline", region).add_auth(request)
+    return dict(request.headers.items())
+
+
 class RemoteJobs:
     """The job calls a `WorkerPool` makes, made to a server's worker routes."""
 
-    def __init__(self, endpoint: str, logs: Path, *, wait: float = POLL_WAIT) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        logs: Path,
+        *,
+        wait: float = POLL_WAIT,
+        key: Key | None = None,
+        region: str = "us-east-1",
+    ) -> None:
         self._base = endpoint.rstrip("/") + ROUTES
         self._logs = logs
         self._wait = wait
+        self._key = key
+        self._region = region
         self.lease = LEASE_SECONDS
         # Job id → (the job as claimed, the owner that holds it).
         self._held: dict[str, tuple[JobRecord, str]] = {}
         self._lock = threading.Lock()
 
     def _call(self, name: str, body: Mapping[str, Any], timeout: float = 30.0) -> Any:
-        request = urllib.request.Request(
-            f"{self._base}/{name}",
-            json.dumps(body).encode(),
-            {"content-type": "application/json"},
-            method="POST",
-        )
+        url, data = f"{self._base}/{name}", json.dumps(body).encode()
+        headers = {"content-type": "application/json"}
+        if self._key is not None:
+            headers = signed(url, data, headers, self._key, self._region)
+        request = urllib.request.Request(url, data, headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as answer:
                 return json.loads(answer.read())
@@ -129,6 +164,18 @@ class RemoteJobs:
         answer = self._call("poll", body, timeout=self._wait + 30.0)
         self.lease = float(answer.get("lease") or self.lease)
         return self._keep(answer.get("job"), owner)
+
+    def credentials_for(self, bucket: str, key: str) -> Mapping[str, str] | None:
+        """The artifactCredentials of a held job that may reach this object (with no key:
+        an object of the bucket)."""
+        with self._lock:
+            held = [job for job, _ in self._held.values()]
+        for job in held:
+            reads, writes = job_objects(job.data)
+            if any(b == bucket and (not key or k == key) for b, k in (*reads, *writes)):
+                found: Mapping[str, str] | None = job.data.get("artifactCredentials")
+                return found
+        return None
 
     def leave(self, owner: str) -> None:
         """Tell the server that the workers whose ids start with ``owner`` take no more jobs:
@@ -249,40 +296,60 @@ def choose(
     return chosen
 
 
-def artifact_store(settings: Settings, endpoint: str) -> ArtifactStore:
-    """The shared S3 store when the settings name one, else the server's S3 endpoint."""
+def artifact_store(settings: Settings, endpoint: str, jobs: RemoteJobs) -> ArtifactStore:
+    """The shared S3 store when the settings name one, else the server's S3 endpoint, each
+    object reached with the artifactCredentials of the job it belongs to."""
     from conveyor.artifacts.s3 import S3Buckets  # here: it imports boto3
 
     if settings.s3_endpoint:
         return S3Buckets(settings.s3_endpoint, settings.region)
     import boto3
+    from botocore.credentials import Credentials
 
-    # The server's endpoint checks no signature (it answers loopback only); boto3 signs anyway.
-    session = boto3.session.Session(aws_access_key_id="conveyor", aws_secret_access_key="worker")
-    return S3Buckets(
-        endpoint.rstrip("/") + S3_PATH,
-        settings.region,
-        session=session,
-        create_buckets=False,
-        single_part=True,
-    )
+    base = endpoint.rstrip("/") + S3_PATH
+    prefix = urlsplit(base).path + "/"
+    # Requests no job covers go out signed with these, and the server refuses them.
+    session = boto3.session.Session(aws_access_key_id="none", aws_secret_access_key="none")
+    store = S3Buckets(base, settings.region, session=session, create_buckets=False)
+
+    def sign_as_job(request: Any, **kwargs: Any) -> None:
+        """Sign with the credentials of the held job whose object the request names
+        (botocore's per-request credentials)."""
+        path = unquote(urlsplit(request.url).path).removeprefix(prefix)
+        bucket, _, key = path.partition("/")
+        found = jobs.credentials_for(bucket, key)
+        if found is not None:
+            signing = request.context.setdefault("signing", {})
+            signing["request_credentials"] = Credentials(
+                found["accessKeyId"], found["secretAccessKey"], found["sessionToken"]
+            )
+
+    store.client.meta.events.register("before-sign.s3", sign_as_job)
+    return store
 
 
-def serve(settings: Settings, endpoint: str, concurrency: int, wanted: Sequence[str]) -> None:
+def serve(
+    settings: Settings,
+    endpoint: str,
+    concurrency: int,
+    wanted: Sequence[str],
+    key: Key | None = None,
+) -> None:
     """Run jobs for ``endpoint`` until SIGTERM or SIGINT: the first drains (the jobs held
-    finish and report, nothing new is taken), a second stops the actions, which fail."""
+    finish and report, nothing new is taken), a second stops the actions, which fail.
+    ``key`` signs the calls (a server with auth required wants them signed)."""
     if concurrency < 1:
         raise SettingsError(f"--concurrency: at least 1, not {concurrency}")
     home_lock = lock_home(settings.home, f"conveyor worker for {endpoint}")
     try:
         chosen = choose(providers(provider_config(replace(settings, public_url=endpoint))), wanted)
         leftovers.clean(settings.home / "work")
-        jobs = RemoteJobs(endpoint, settings.home / "logs")
+        jobs = RemoteJobs(endpoint, settings.home / "logs", key=key, region=settings.region)
         owner = f"{node_id(settings.home)}/{uuid.uuid4().hex[:8]}"
         pool = WorkerPool(
             jobs,
             Idle(),
-            artifact_store(settings, endpoint),
+            artifact_store(settings, endpoint, jobs),
             chosen,
             settings.home,
             size=concurrency,
