@@ -21,6 +21,9 @@ from conveyor.domain.events import envelope
 from conveyor.store.rows import dumps, insert_many
 from conveyor.store.tables import events
 
+# Sequence numbers per DELETE … IN (…): SQLite's limit on bound parameters is far above it.
+_IN_LIST = 500
+
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
@@ -58,9 +61,23 @@ class Events:
             insert_many(self._conn, events, self._pending)
             self._pending = []
 
-    def prune(self, before: float) -> int:
-        """Remove the events older than ``before``; how many."""
-        return int(self._conn.execute(sa.delete(events).where(events.c.time < before)).rowcount)
+    def prune(
+        self, before: float, after: int = 0, limit: int | None = None
+    ) -> tuple[int, int | None]:
+        """Remove the events older than ``before``: all of them, or (with ``limit``) those
+        among the next ``limit`` after sequence number ``after``, oldest first. How many, and
+        where the next batch starts (None when no event is left after these)."""
+        self.flush()
+        if limit is None:
+            removed = self._conn.execute(sa.delete(events).where(events.c.time < before))
+            return int(removed.rowcount), None
+        head = sa.select(events.c.seq, events.c.time).where(events.c.seq > after)
+        seen = self._conn.execute(head.order_by(events.c.seq).limit(limit)).all()
+        old = [seq for seq, time in seen if time < before]
+        for start in range(0, len(old), _IN_LIST):
+            chunk = old[start : start + _IN_LIST]
+            self._conn.execute(sa.delete(events).where(events.c.seq.in_(chunk)))
+        return len(old), seen[-1][0] if len(seen) == limit else None
 
     def last_seq(self) -> int:
         """The sequence number of the newest event (0 when there is none)."""
