@@ -152,10 +152,12 @@ def _shorthand(pipeline_name: str, short: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in short.items():
         if key == "execution-id":
-            value = short_uuid(value)
+            kept = short_uuid(value)
         elif key in _ARTIFACTS:
-            value = short_artifacts(value, pipeline_name)
-        out[_CODES.get(key, key)] = coded(value, _CODES)
+            kept = short_artifacts(value, pipeline_name)
+        else:
+            kept = value
+        out[_CODES.get(key, key)] = coded(kept, _CODES)
     return out
 
 
@@ -165,10 +167,12 @@ def _longhand(pipeline_name: str, out: dict[str, Any]) -> dict[str, Any]:
     for code, value in out.items():
         key = _NAMES.get(code, code)
         if key == "execution-id":
-            value = long_uuid(value)
+            given = long_uuid(value)
         elif key in _ARTIFACTS:
-            value = long_artifacts(value, pipeline_name)
-        short[key] = decoded(value, _NAMES)
+            given = long_artifacts(value, pipeline_name)
+        else:
+            given = value
+        short[key] = decoded(given, _NAMES)
     return short
 
 

@@ -83,8 +83,9 @@ def long_artifacts(artifacts: Any, folder: str) -> Any:
     ):
         return artifacts
     found = []
-    for name, bucket, key in artifacts:
-        if isinstance(key, str) and key.startswith("/"):
-            key = f"{folder}/{name}/{key[1:]}"
+    for name, bucket, short in artifacts:
+        key = (
+            f"{folder}/{name}/{short[1:]}" if isinstance(short, str) and short[:1] == "/" else short
+        )
         found.append({"name": name, "s3location": {"bucket": bucket, "key": key}})
     return found
