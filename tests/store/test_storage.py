@@ -1,10 +1,11 @@
-"""What the store keeps of events and audit records, how it reads them back, and retention's
-batched removals: on SQLite and PostgreSQL."""
+"""What the store keeps of events, attempts and audit records, how it reads them back, and
+retention's batched removals: on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from conveyor.domain.events import ACTION, PIPELINE, STAGE, action_detail, envel
 from conveyor.store import AuditRecord, Store
 from conveyor.store.audit import event_id_for
 from conveyor.store.retention import prune_audit, prune_events, prune_jobs
-from conveyor.store.tables import audit_contexts, audit_events, events, jobs
+from conveyor.store.tables import action_executions, audit_contexts, audit_events, events, jobs
 from tests.store.records import job, running_action
 
 SCOPE = Scope("us-east-1", "000000000000")
@@ -290,3 +291,68 @@ def test_pruning_the_audit_trail_goes_in_batches(store: Store) -> None:
             "e-09",
             "e-08",
         ]
+
+
+def test_an_attempts_input_artifacts_and_log_url_are_stored_short_and_read_back(
+    store: Store,
+) -> None:
+    given = {
+        "actionTypeId": {
+            "category": "Build",
+            "owner": "AWS",
+            "provider": "CodeBuild",
+            "version": "1",
+        },
+        "configuration": {"ProjectName": "app"},
+        "resolvedConfiguration": {"ProjectName": "app"},
+        "region": "us-east-1",
+        "inputArtifacts": [{"name": "Src", "s3location": {"bucket": "b", "key": "app/Src/k1"}}],
+    }
+    outputs = [{"name": "Out", "s3location": {"bucket": "b", "key": "app/Out/k2"}}]
+    with store.write() as tx:
+        _, first = running_action(tx)
+        url = f"http://127.0.0.1:1/logs/{first.id}"
+        attempt = replace(
+            first, id=str(uuid.uuid4()), attempt=2, input=given, external_url="https://x/y "
+        )
+        tx.actions.insert(attempt)
+        tx.actions.update(first.id, None, input=given, output_artifacts=outputs, external_url=url)
+    with store.read() as tx:
+        read = tx.actions.get(first.id)
+        other = tx.actions.get(attempt.id)
+    assert read is not None and other is not None
+    assert json.dumps(read.input) == json.dumps(given)  # in the order given, too
+    assert (read.output_artifacts, read.external_url) == (outputs, url)
+    assert (other.input, other.external_url) == (given, "https://x/y ")
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(action_executions).where(action_executions.c.id == first.id)
+        ).one()
+    short = json.loads(row.input)[0]
+    assert short["y"] == "Build/AWS/CodeBuild/1" and "rc" not in short
+    assert json.loads(row.output_artifacts) == [["Out", "b", "app/Out/k2"]]
+    assert row.external_url == "http://127.0.0.1:1/logs/ "
+
+
+def test_attempts_written_before_read_back_as_they_were(store: Store) -> None:
+    given = {"actionTypeId": {"category": "Build"}, "configuration": {}}
+    with store.write() as tx:
+        _, attempt = running_action(tx)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(action_executions)
+            .where(action_executions.c.id == attempt.id)
+            .values(
+                input=json.dumps(given),
+                output_artifacts=json.dumps([{"name": "Out"}]),
+                external_url="https://ci.example/run/7",
+            )
+        )
+    with store.read() as tx:
+        read = tx.actions.get(attempt.id)
+    assert read is not None
+    assert (read.input, read.output_artifacts, read.external_url) == (
+        given,
+        [{"name": "Out"}],
+        "https://ci.example/run/7",
+    )
