@@ -151,13 +151,15 @@ def _shorthand(pipeline_name: str, short: dict[str, Any]) -> dict[str, Any]:
     """A detail as `_short_detail` gives it, in shorthand."""
     out: dict[str, Any] = {}
     for key, value in short.items():
+        code = _CODES.get(key, key)
         if key == "execution-id":
-            kept = short_uuid(value)
-        elif key in _ARTIFACTS:
-            kept = short_artifacts(value, pipeline_name)
+            out[code] = short_uuid(value)
+        elif key in _ARTIFACTS and (kept := short_artifacts(value, pipeline_name)) is not value:
+            out[code] = kept
+        elif isinstance(value, dict | list):
+            out[code] = coded(value, _CODES)
         else:
-            kept = value
-        out[_CODES.get(key, key)] = coded(kept, _CODES)
+            out[code] = value
     return out
 
 
@@ -167,12 +169,13 @@ def _longhand(pipeline_name: str, out: dict[str, Any]) -> dict[str, Any]:
     for code, value in out.items():
         key = _NAMES.get(code, code)
         if key == "execution-id":
-            given = long_uuid(value)
-        elif key in _ARTIFACTS:
-            given = long_artifacts(value, pipeline_name)
+            short[key] = long_uuid(value)
+        elif key in _ARTIFACTS and (given := long_artifacts(value, pipeline_name)) is not value:
+            short[key] = given
+        elif isinstance(value, dict | list):
+            short[key] = decoded(value, _NAMES)
         else:
-            given = value
-        short[key] = decoded(given, _NAMES)
+            short[key] = value
     return short
 
 

@@ -1,5 +1,5 @@
 """Shorthand for JSON the store keeps many copies of: member names as codes, UUIDs in 22
-characters, artifact locations as lists.
+characters (base64), artifact locations as lists.
 
 Each shorthand comes with its reverse, and a caller stores the short form only once it has
 checked that the reverse gives back exactly what it was given, so a value the shorthand does
@@ -9,33 +9,32 @@ simply kept as it came.
 
 from __future__ import annotations
 
-import base64
-import uuid
+import binascii
 from collections.abc import Mapping
 from typing import Any
 
 
 def short_uuid(value: Any) -> Any:
     """A UUID in its usual 36-character form as 22 characters; anything else as it is."""
-    if not isinstance(value, str) or len(value) != 36:
+    if not isinstance(value, str) or len(value) != 36 or value.count("-") != 4:
         return value
     try:
-        parsed = uuid.UUID(value)
+        raw = bytes.fromhex(value.replace("-", ""))
     except ValueError:
         return value
-    if str(parsed) != value:
-        return value
-    return base64.urlsafe_b64encode(parsed.bytes).decode()[:22]
+    return binascii.b2a_base64(raw, newline=False)[:22].decode()
 
 
 def long_uuid(value: Any) -> Any:
-    """The reverse of `short_uuid`."""
+    """The reverse of `short_uuid` (for a UUID written in lower case, as Python writes them:
+    the caller's check of the round trip finds any other)."""
     if not isinstance(value, str) or len(value) != 22:
         return value
     try:
-        return str(uuid.UUID(bytes=base64.urlsafe_b64decode(value + "==")))
-    except ValueError:
+        h = binascii.a2b_base64(value + "==").hex()
+    except (ValueError, binascii.Error):
         return value
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def coded(value: Any, codes: Mapping[str, str]) -> Any:
