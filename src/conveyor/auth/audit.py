@@ -99,6 +99,7 @@ class AuditTrail:
         self._clock = clock
         self._queue: list[AuditRecord] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,7 +166,12 @@ class AuditTrail:
         self._wake.set()
 
     def flush(self) -> None:
-        """Write what is queued, now."""
+        """Write what is queued, now; once a flush under way elsewhere has written its batch,
+        so that what was queued before is in the store when this returns."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
         if not batch:
