@@ -356,3 +356,35 @@ def test_attempts_written_before_read_back_as_they_were(store: Store) -> None:
         [{"name": "Out"}],
         "https://ci.example/run/7",
     )
+
+
+def test_a_pipeline_resource_is_kept_without_its_type_and_found_by_it(store: Store) -> None:
+    pipeline = _audit("e-1", 1.0, _cloudtrail("r", "e-1", "GetPipeline", "x"))
+    hook = replace(
+        _audit("e-2", 2.0, _cloudtrail("r", "e-2", "PutWebhook", "x")),
+        resource_type="AWS::CodePipeline::Webhook",
+        resource_name="hook",
+    )
+    nothing = replace(
+        _audit("e-3", 3.0, _cloudtrail("r", "e-3", "ListPipelines", "x")),
+        resource_type=None,
+        resource_name=None,
+    )
+    with store.write() as tx:
+        tx.audit.append([pipeline, hook, nothing])
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(audit_events.c.event_id, audit_events.c.resource_type))
+        types = {event_id: kind for event_id, kind in rows}
+    assert types == {"e-1": None, "e-2": "AWS::CodePipeline::Webhook", "e-3": None}
+    with store.read() as tx:
+        found = tx.audit.lookup({}, None, None, 10)
+        by_type = tx.audit.lookup({"ResourceType": "AWS::CodePipeline::Pipeline"}, None, None, 10)
+        hooks = tx.audit.lookup({"ResourceType": "AWS::CodePipeline::Webhook"}, None, None, 10)
+    assert [(r.event_id, r.resource_type) for r in found] == [
+        ("e-3", None),
+        ("e-2", "AWS::CodePipeline::Webhook"),
+        ("e-1", "AWS::CodePipeline::Pipeline"),
+    ]
+    assert [r.event_id for r in by_type] == ["e-1"]
+    assert [r.event_id for r in hooks] == ["e-2"]
+    assert found[2].record == pipeline.record

@@ -6,9 +6,10 @@ and the order of the record's fields) is kept once in ``audit_contexts`` and nam
 The time, name, source, event id and read-only flag come from the row's columns; the request
 id follows from the event id when the trail made one from the other (`event_id_for`), and the
 one resource from the row's resource columns. What is left is stored as a JSON array, in the
-order of the record's fields. Reading puts the record's text back exactly as it was given; a
-record that would not come back exactly, and those written before this encoding, are stored
-whole.
+order of the record's fields. A pipeline, the resource of most calls, is stored with its name
+and no type (the type column is NULL), which lookups and reads take as the pipeline type.
+Reading puts the record's text back exactly as it was given; a record that would not come
+back exactly, and those written before this encoding, are stored whole.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ COLUMNS: Mapping[str, sa.Column[Any]] = {
     "ReadOnly": audit_events.c.read_only,
 }
 
+# The resource type of a row whose type column is NULL and whose name is not.
+PIPELINE_TYPE = "AWS::CodePipeline::Pipeline"
 # Fields that the calls of one client share, kept in the context.
 _SHARED = (
     "eventVersion",
@@ -154,6 +157,17 @@ def split(row: AuditRecord) -> tuple[dict[str, Any], list[Any]] | None:
     return context, stored
 
 
+def _matches(key: str, value: Any) -> sa.ColumnElement[bool]:
+    """The condition of one LookupEvents attribute."""
+    if key == "ResourceType" and value == PIPELINE_TYPE:
+        kept_short = sa.and_(
+            audit_events.c.resource_type.is_(None), audit_events.c.resource_name.is_not(None)
+        )
+        return sa.or_(audit_events.c.resource_type == value, kept_short)
+    condition: sa.ColumnElement[bool] = COLUMNS[key] == value
+    return condition
+
+
 def _context_ids(conn: sa.Connection, bodies: set[str]) -> dict[str, int]:
     """The id of each context body, stored now if it was not yet."""
     digests = {hashlib.sha256(body.encode()).hexdigest(): body for body in bodies}
@@ -205,7 +219,9 @@ class Audit:
                     "username": r.username,
                     "access_key": r.access_key,
                     "read_only": r.read_only,
-                    "resource_type": r.resource_type,
+                    "resource_type": None
+                    if r.resource_type == PIPELINE_TYPE and r.resource_name is not None
+                    else r.resource_type,
                     "resource_name": r.resource_name,
                     "record": record,
                     "context": context,
@@ -227,7 +243,7 @@ class Audit:
             audit_contexts, audit_contexts.c.id == audit_events.c.context
         )
         for key, value in equal.items():
-            query = query.where(COLUMNS[key] == value)
+            query = query.where(_matches(key, value))
         if start is not None:
             query = query.where(audit_events.c.event_time >= start)
         if end is not None:
@@ -245,6 +261,8 @@ class Audit:
         for row in self._conn.execute(query.limit(limit)):
             values = dict(row._mapping)
             context, body = values.pop("context"), values.pop("context_body")
+            if values["resource_type"] is None and values["resource_name"] is not None:
+                values["resource_type"] = PIPELINE_TYPE
             record = AuditRecord(**values)
             if context is not None:
                 record = replace(
