@@ -388,3 +388,23 @@ def test_a_pipeline_resource_is_kept_without_its_type_and_found_by_it(store: Sto
     assert [r.event_id for r in by_type] == ["e-1"]
     assert [r.event_id for r in hooks] == ["e-2"]
     assert found[2].record == pipeline.record
+
+
+def test_a_resolved_configuration_in_another_order_is_kept_as_it_came(store: Store) -> None:
+    given = {
+        "actionTypeId": {
+            "category": "Build",
+            "owner": "AWS",
+            "provider": "CodeBuild",
+            "version": "1",
+        },
+        "configuration": {"A": "1", "B": "2"},
+        "resolvedConfiguration": {"B": "2", "A": "1"},
+    }
+    with store.write() as tx:
+        _, attempt = running_action(tx)
+        tx.actions.update(attempt.id, None, input=given)
+    with store.read() as tx:
+        read = tx.actions.get(attempt.id)
+    assert read is not None
+    assert json.dumps(read.input) == json.dumps(given)

@@ -54,7 +54,13 @@ def _long_type(value: Any) -> Any:
 def _short_input(given: dict[str, Any]) -> dict[str, Any]:
     short: dict[str, Any] = {}
     for key, value in given.items():
-        if key == "resolvedConfiguration" and value == given.get("configuration"):
+        configuration = given.get("configuration")
+        if (
+            key == "resolvedConfiguration"
+            and value == configuration
+            and isinstance(value, dict)
+            and list(value) == list(configuration)
+        ):
             continue
         if key == "actionTypeId":
             kept = _short_type(value)
@@ -98,13 +104,16 @@ def stored_json(column: str, value: Any) -> str:
     if column == "input" and isinstance(value, dict):
         try:
             short = [_short_input(value)]
-            if dumps(read_input(short)) == dumps(value):
+            back = read_input(short)
+            # Equal, members in the same order: what the shorthand rebuilds (the type, the
+            # artifacts) it rebuilds only from objects whose members came in that order.
+            if back == value and list(back) == list(value):
                 return dumps(short)
         except (TypeError, ValueError):
             pass
     if column == "output_artifacts":
         short_list = short_artifacts(value, _NO_FOLDER)
-        if dumps(read_artifacts(short_list)) == dumps(value):
+        if short_list is not value and read_artifacts(short_list) == value:
             return dumps(short_list)
     return dumps(value)
 
