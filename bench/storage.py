@@ -7,6 +7,11 @@ then ``EXECUTIONS`` more executions run and the pages are counted again: the gro
 the action executions added is what each one costs on disk, split by table. The floor is the
 action execution's own row as stored (the sum of its columns' lengths): what no encoding of
 the history can go below without forgetting something ListActionExecutions returns.
+
+The audit trail grows with the API calls made, not with the actions run: here it is mostly
+the benchmark's own GetPipelineExecution every 20 ms while it waits, whose count follows how
+fast the machine is. It is shown apart, per recorded call, and left out of the aim; the total
+with it is printed too.
 Aim: 1 KB per action execution at most, retention aside.
 """
 
@@ -22,10 +27,13 @@ from engine import FILES, PIPELINE, conveyor_server, declaration, make_repo, run
 
 EXECUTIONS = 5
 AIM_BYTES = 1024
+# Tables that grow with the API calls made rather than with the actions run.
+PER_CALL = ("audit_events", "audit_contexts")
 
 
-def _bytes_by_table(database: Path) -> tuple[Counter[str], int]:
-    """Bytes of pages in use per table (its indexes counted with it), and the action rows."""
+def _bytes_by_table(database: Path) -> tuple[Counter[str], int, int]:
+    """Bytes of pages in use per table (its indexes counted with it), the action rows, and
+    the audit records."""
     with sqlite3.connect(database) as conn:
         owners = dict(
             conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE name IS NOT NULL")
@@ -36,7 +44,8 @@ def _bytes_by_table(database: Path) -> tuple[Counter[str], int]:
         ):
             used[owners.get(name, name)] += int(size)
         (actions,) = conn.execute("SELECT count(*) FROM action_executions").fetchone()
-    return used, int(actions)
+        (calls,) = conn.execute("SELECT count(*) FROM audit_events").fetchone()
+    return used, int(actions), int(calls)
 
 
 def _row_bytes(database: Path) -> float:
@@ -61,14 +70,17 @@ def main() -> None:
             cp.create_pipeline(pipeline=declaration(repo))
             first = cp.list_pipeline_executions(pipelineName=PIPELINE)
             wait_done(cp, first["pipelineExecutionSummaries"][0]["pipelineExecutionId"])
-            before, actions_before = _bytes_by_table(database)
+            before, actions_before, calls_before = _bytes_by_table(database)
             for _ in range(EXECUTIONS):
                 run_once(cp, 60.0)
-            after, actions_after = _bytes_by_table(database)
+            after, actions_after, calls_after = _bytes_by_table(database)
             floor = _row_bytes(database)
     added = actions_after - actions_before
+    calls = calls_after - calls_before
     growth = {table: after[table] - before[table] for table in after}
-    total = sum(growth.values())
+    history = {t: grew for t, grew in growth.items() if t not in PER_CALL}
+    trail = sum(grew for t, grew in growth.items() if t in PER_CALL)
+    total = sum(history.values())
     per_action = total / added
     print(
         f"{added} action executions in {EXECUTIONS} executions of a Git source and "
@@ -77,12 +89,18 @@ def main() -> None:
     )
     print(f"floor: an action execution's own row, {floor:.0f} bytes of column data")
     print(f"{'per action execution':<24}{per_action:>8.0f} bytes")
-    for table, grew in sorted(growth.items(), key=lambda item: -item[1]):
+    for table, grew in sorted(history.items(), key=lambda item: -item[1]):
         if grew:
             share = grew / total * 100
             print(f"  {table:<22}{grew / added:>8.0f} bytes  {share:4.0f}%")
+    if calls:
+        print(
+            f"audit trail: {calls} API calls recorded, {trail / calls:.0f} bytes per call "
+            f"({trail / added:.0f} bytes per action execution at this polling rate; with "
+            f"them {(total + trail) / added:.0f} bytes per action execution)"
+        )
     verdict = "PASS" if per_action <= AIM_BYTES else "MISS"
-    print(f"aim: \u2264 {AIM_BYTES} bytes per action execution")
+    print(f"aim: \u2264 {AIM_BYTES} bytes per action execution, the audit of API calls aside")
     print(f"  {verdict}  {per_action:.0f} bytes ({per_action / floor:.1f}\u00d7 the row alone)")
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -247,6 +248,37 @@ def test_old_events_are_pruned_after_the_retention(store: Store) -> None:
     now[0] += 86400 * 0.75
     assert audit.prune() == 1
     assert [r.event_name for r in audit.lookup({}, None, None, 10)] == ["GetPipeline"]
+
+
+def test_a_call_event_id_gives_its_request_id_back_and_a_repeated_one_is_still_kept(
+    store: Store,
+) -> None:
+    """The event id is made from the request id, so the store keeps one; should a request
+    be recorded twice, the batch takes fresh event ids rather than failing for ever."""
+    audit = AuditTrail(store, "us-east-1", "000000000000")
+    request_id = str(uuid.uuid4())
+    facts: dict[str, Any] = {
+        "event_source": "codepipeline.amazonaws.com",
+        "caller": {"type": "IAMUser", "userName": "alice", "accessKeyId": "AKIA"},
+        "source_ip": "127.0.0.1",
+        "user_agent": "test",
+        "request_id": request_id,
+        "read_only": True,
+        "resource": "arn:aws:codepipeline:us-east-1:000000000000:app",
+        "params": {"name": "app"},
+    }
+    audit.record(event_name="GetPipeline", **facts)
+    audit.flush()
+    audit.record(event_name="GetPipeline", **facts)
+    audit.flush()
+    found = audit.lookup({}, None, None, 10)
+    assert len(found) == 2 and len({r.event_id for r in found}) == 2
+    records = [json.loads(r.record) for r in found]
+    assert [r["requestID"] for r in records] == [request_id, request_id]
+    assert [r["eventID"] for r in records] == [r.event_id for r in found]
+    assert records[1]["resources"] == [
+        {"ARN": "arn:aws:codepipeline:us-east-1:000000000000:app", "accountId": "000000000000"}
+    ]
 
 
 def test_secret_configuration_of_custom_actions_is_masked_in_the_trail(

@@ -108,3 +108,50 @@ def test_migration_0008_points_at_the_latest_attempts_and_entries_of_existing_hi
 def _row(record: object) -> dict[str, object]:
     values = {name: getattr(record, name) for name in record.__dataclass_fields__}  # type: ignore[attr-defined]
     return {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in values.items()}
+
+
+def test_migration_0014_keeps_the_audit_records_and_events_written_before(
+    database_url: str,
+) -> None:
+    from alembic import command
+
+    record = {"eventVersion": "1.08", "eventName": "GetPipeline", "requestID": "r-1"}
+    event = {
+        "id": "e-1",
+        "account": "000000000000",
+        "region": "us-east-1",
+        "detail": {"execution-id": "x-1", "state": "STARTED", "version": 1},
+    }
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0010")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_events (event_id, event_time, event_name, event_source,"
+                    " read_only, record) VALUES ('a-1', 5.0, 'GetPipeline', 'codepipeline', "
+                    ":t, :record)"
+                ),
+                {"t": True, "record": json.dumps(record)},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (pipeline_name, time, detail_type, body)"
+                    " VALUES ('app', 1700000000.0, :kind, :body)"
+                ),
+                {"kind": "CodePipeline Pipeline Execution State Change", "body": json.dumps(event)},
+            )
+            command.upgrade(config, "head")
+        store = Store(engine)
+        with store.read() as tx:
+            [found] = tx.audit.lookup({}, None, None, 10)
+            [read] = tx.events.after(0)
+        assert (found.event_id, json.loads(found.record)) == ("a-1", record)
+        assert read.detail_type == "CodePipeline Pipeline Execution State Change"
+        assert read.body["id"] == "e-1" and read.body["source"] == "aws.codepipeline"
+        assert read.body["detail"] == {"pipeline": "app", **event["detail"]}
+    finally:
+        engine.dispose()

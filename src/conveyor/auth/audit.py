@@ -3,7 +3,9 @@
 A call's record is queued in memory and written with others in one transaction a moment
 later (at most `FLUSH_SECONDS`), so a request pays for a queue append, not a commit; a lookup
 writes what is queued first, so it always sees the calls before it. Secrets in parameters are
-replaced with CloudTrail's own placeholder. Records older than the retention are pruned.
+replaced with CloudTrail's own placeholder. A call's event id is made from its request id
+(`event_id_for`), so the store keeps one of the two. Records older than the retention are
+pruned in the background, a batch per transaction (see `conveyor.store.retention`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.store import AuditRecord, Store
+from conveyor.store import AuditRecord, DuplicateKey, Store
+from conveyor.store.audit import event_id_for
+from conveyor.store.retention import prune_audit
 
 log = logging.getLogger("conveyor.audit")
 FLUSH_SECONDS = 0.2
@@ -70,6 +75,14 @@ def _resource_name(arn: str) -> str:
     return resource.split("/", 1)[0]
 
 
+def _renamed(record: AuditRecord) -> AuditRecord:
+    """The record under a new random event id."""
+    event_id = str(uuid.uuid4())
+    event = json.loads(record.record)
+    event["eventID"] = event_id
+    return replace(record, event_id=event_id, record=json.dumps(event, separators=(",", ":")))
+
+
 class AuditTrail:
     def __init__(
         self,
@@ -86,6 +99,7 @@ class AuditTrail:
         self._clock = clock
         self._queue: list[AuditRecord] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,7 +122,7 @@ class AuditTrail:
     ) -> None:
         """Queue the record of one call. ``caller``: the userIdentity element."""
         now = self._clock()
-        event_id = str(uuid.uuid4())
+        event_id = event_id_for(request_id)
         arn = resource if resource and resource.startswith("arn:") else None
         event: dict[str, Any] = {
             "eventVersion": "1.08",
@@ -152,14 +166,34 @@ class AuditTrail:
         self._wake.set()
 
     def flush(self) -> None:
-        """Write what is queued, now."""
+        """Write what is queued, now; once a flush under way elsewhere has written its batch,
+        so that what was queued before is in the store when this returns."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
         if not batch:
             return
         try:
-            with self._store.write() as tx:
-                tx.audit.append(batch)
+            self._append(batch)
+        except DuplicateKey:
+            # A request recorded twice would name one event id twice: give the batch fresh ids.
+            batch = [_renamed(r) for r in batch]
+            self._requeue_on_failure(batch)
+        except Exception:
+            with self._lock:
+                self._queue[:0] = batch
+            raise
+
+    def _append(self, batch: list[AuditRecord]) -> None:
+        with self._store.write() as tx:
+            tx.audit.append(batch)
+
+    def _requeue_on_failure(self, batch: list[AuditRecord]) -> None:
+        try:
+            self._append(batch)
         except Exception:
             with self._lock:
                 self._queue[:0] = batch
@@ -178,11 +212,11 @@ class AuditTrail:
             return tx.audit.lookup(equal, start, end, limit, before)
 
     def prune(self) -> int:
+        """Remove the records past the retention, a batch per transaction; how many."""
         if self._retention is None:
             return 0
         self.flush()
-        with self._store.write() as tx:
-            return tx.audit.prune(self._clock() - self._retention)
+        return prune_audit(self._store, self._clock() - self._retention)
 
     def start(self) -> None:
         if self._thread is None:

@@ -24,6 +24,7 @@ from conveyor.engine.notify import Notifier
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.engine.starting import action_timeout
 from conveyor.store import ActionRecord, JobRecord, PipelineRecord, Store, Tx
+from conveyor.store.retention import prune_history
 
 log = logging.getLogger("conveyor.sweeper")
 INTERVAL = 1.0
@@ -100,13 +101,8 @@ class Sweeper:
 
     def prune(self, now: float) -> tuple[int, int]:
         """Remove events and finished jobs past their retention; how many of each."""
-        events = jobs = 0
-        with self._store.write() as tx:
-            if self._retention.events is not None:
-                events = tx.events.prune(now - self._retention.events)
-            if self._retention.jobs is not None:
-                jobs = tx.jobs.prune(now - self._retention.jobs, _FINISHED)
-        return events, jobs
+        kept = self._retention
+        return prune_history(self._store, now, kept.events, kept.jobs, _FINISHED)
 
     def run(self, stop: threading.Event, interval: float = INTERVAL) -> None:
         while not stop.wait(interval):

@@ -1,4 +1,8 @@
-"""Queries on action executions: one row per attempt of an action."""
+"""Queries on action executions: one row per attempt of an action.
+
+An attempt's input and output artifacts and its log URL are stored short
+(`conveyor.store.actionrows`) and read back as they were given.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from conveyor.store import fast
-from conveyor.store.rows import dumps, guarded_update, insert, loads, upsert
+from conveyor.store.actionrows import (
+    read_artifacts,
+    read_input,
+    read_url,
+    stored_json,
+    stored_url,
+)
+from conveyor.store.rows import guarded_update, insert, loads, upsert
 from conveyor.store.tables import action_executions, latest_actions
 
 _BRIEF = sa.select(
@@ -102,7 +113,20 @@ def _record(row: Mapping[Any, Any]) -> ActionRecord:
     values = dict(row)
     for name in _JSON:
         values[name] = loads(values[name])
+    values["input"] = read_input(values["input"])
+    values["output_artifacts"] = read_artifacts(values["output_artifacts"])
+    values["external_url"] = read_url(values["external_url"], values["id"])
     return ActionRecord(**values)
+
+
+def _stored(action_execution_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of an attempt's columns as they are stored."""
+    for name in _JSON:
+        if name in values and values[name] is not None:
+            values[name] = stored_json(name, values[name])
+    if values.get("external_url") is not None:
+        values["external_url"] = stored_url(values["external_url"], action_execution_id)
+    return values
 
 
 class Actions:
@@ -110,15 +134,8 @@ class Actions:
         self._conn = conn
 
     def insert(self, record: ActionRecord) -> None:
-        values = {
-            name: (
-                dumps(getattr(record, name))
-                if name in _JSON and getattr(record, name) is not None
-                else getattr(record, name)
-            )
-            for name in ActionRecord.__dataclass_fields__
-        }
-        insert(self._conn, action_executions, values)
+        values = {name: getattr(record, name) for name in ActionRecord.__dataclass_fields__}
+        insert(self._conn, action_executions, _stored(record.id, values))
         # Attempts start in time order, so the one inserted last is the latest.
         key = {"pipeline_id": record.pipeline_id, "stage": record.stage, "action": record.action}
         upsert(self._conn, latest_actions, key, {"action_execution_id": record.id})
@@ -146,11 +163,9 @@ class Actions:
         return briefs
 
     def update(self, action_execution_id: str, expected: str | None, **values: Any) -> bool:
-        for name in _JSON:
-            if name in values and values[name] is not None:
-                values[name] = dumps(values[name])
+        stored = _stored(action_execution_id, values)
         return guarded_update(
-            self._conn, action_executions, {"id": action_execution_id}, expected, values
+            self._conn, action_executions, {"id": action_execution_id}, expected, stored
         )
 
     def latest(self, execution_id: str, stage: str, action: str) -> ActionRecord | None:

@@ -255,10 +255,14 @@ class Jobs:
         params = {"key_id": job_id, "new_status": status, "new_updated": now}
         fast.later(self._conn, _finish(trim), params, check)
 
-    def prune(self, before: float, statuses: Sequence[str]) -> int:
-        """Remove the jobs in one of ``statuses`` last changed before ``before``; how many."""
-        query = sa.delete(jobs).where(jobs.c.status.in_(list(statuses)), jobs.c.updated < before)
-        return int(self._conn.execute(query).rowcount)
+    def prune(self, before: float, statuses: Sequence[str], limit: int | None = None) -> int:
+        """Remove the jobs in one of ``statuses`` last changed before ``before`` (at most
+        ``limit`` of them); how many."""
+        condition = sa.and_(jobs.c.status.in_(list(statuses)), jobs.c.updated < before)
+        if limit is not None:
+            chosen = sa.select(jobs.c.id).where(condition).limit(limit)
+            condition = jobs.c.id.in_(chosen.scalar_subquery())
+        return int(self._conn.execute(sa.delete(jobs).where(condition)).rowcount)
 
     def update(self, job_id: str, expected: str | None, **values: Any) -> bool:
         if "data" in values:

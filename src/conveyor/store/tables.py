@@ -400,6 +400,8 @@ access_keys = sa.Table(
 )
 
 # The audit trail: one CloudTrail record per API call, with the columns LookupEvents filters on.
+# ``record`` is what the call's record has of its own; ``context`` names the `audit_contexts`
+# row with what it shares with other calls (NULL: ``record`` is the whole record's text).
 audit_events = sa.Table(
     "audit_events",
     metadata,
@@ -413,6 +415,7 @@ audit_events = sa.Table(
     sa.Column("resource_type", sa.String(64)),
     sa.Column("resource_name", sa.String(1024)),
     sa.Column("record", sa.Text, nullable=False),
+    sa.Column("context", sa.Integer),
     sa.Index("ix_audit_events_event_time", "event_time"),
 )
 
@@ -490,4 +493,18 @@ test_cases = sa.Table(
     sa.Column("duration_ns", sa.BigInteger, nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("file", sa.Text, nullable=False),
+)
+
+# --- storage ---------------------------------------------------------------------------------
+
+# What many audit records share, kept once: the caller, its address and client, the Region and
+# account, the constant fields, and the order of the record's fields. ``digest`` is the SHA-256
+# of ``body`` (JSON), so the same context is found again rather than stored twice.
+audit_contexts = sa.Table(
+    "audit_contexts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
 )
