@@ -15,6 +15,12 @@ then settles the pipeline until nothing more can move:
   never locks;
 - a run of an older pipeline version starts nothing new: it is ``Cancelled`` once its
   running actions are done.
+
+Every event goes through here: commands (stop, retry), a new execution, a transition
+changed, and every way an attempt ends (its job reported, its lease or deadline ran out, its
+approval answered, it could not start). A result for an attempt that is no longer in
+progress changes nothing. Every status change is checked against its table in
+`conveyor.domain.status` before it becomes an effect.
 """
 
 from __future__ import annotations
@@ -32,10 +38,20 @@ from conveyor.domain.errors import (
 )
 from conveyor.domain.execution import (
     ActionAbandoned,
+    ActionEnded,
+    ActionKey,
+    ActionResult,
     ActionRun,
     ActionStarted,
-    Command,
+    ApprovalAnswered,
+    CouldNotStart,
+    DeadlinePassed,
     Effect,
+    Event,
+    JobRef,
+    JobReported,
+    JobStatusChanged,
+    LeaseExpired,
     Retry,
     RetryMode,
     Run,
@@ -44,25 +60,30 @@ from conveyor.domain.execution import (
     Snapshot,
     StageEntered,
     StageStatusChanged,
+    Start,
     Stop,
     StopRecorded,
     StopRequest,
+    TransitionChanged,
 )
 from conveyor.domain.pipeline import ExecutionMode
 from conveyor.domain.plan import StagePlan
 from conveyor.domain.status import (
+    ACTION_MOVES,
     ACTIVE_EXECUTION,
     ACTIVE_STAGE,
     EXECUTION_MOVES,
+    JOB_MOVES,
     STAGE_MOVES,
     ActionStatus,
     ExecutionStatus,
+    JobStatus,
     StageStatus,
     Status,
     can_move,
 )
 
-A, E, S = ActionStatus, ExecutionStatus, StageStatus
+A, E, S, J = ActionStatus, ExecutionStatus, StageStatus, JobStatus
 FAILED_ACTIONS = frozenset({A.FAILED, A.ABANDONED})
 
 
@@ -224,6 +245,7 @@ class _Decider:
                 f"Stage '{command.stage}' of execution {run.id} has no failed actions."
             )
         old = stage.status
+        _legal(STAGE_MOVES, old, S.IN_PROGRESS)
         stage.attempt += 1
         if command.mode == RetryMode.ALL_ACTIONS:
             stage.base_attempt = stage.attempt
@@ -237,6 +259,67 @@ class _Decider:
         if command.mode == RetryMode.FAILED_ACTIONS:
             for action in failed:
                 self.start(run, action.action)
+
+    # -- results ----------------------------------------------------------------------------
+
+    def attempt(self, key: ActionKey) -> tuple[_Run, ActionRun] | None:
+        """The attempt a result is about, if it is still in progress."""
+        run = next((r for r in self.runs if r.id == key.run_id), None)
+        if run is None or run.waiting or run.stage is None or run.stage.name != key.stage:
+            return None
+        found = run.stage.actions.get(key.action)
+        if found is None or found.id != key.action_id or found.status != A.IN_PROGRESS:
+            return None
+        return run, found
+
+    def job(self, job: JobRef, new: JobStatus) -> None:
+        if job.status != new:
+            _legal(JOB_MOVES, job.status, new)
+            self.effects.append(JobStatusChanged(job.id, job.status, new))
+
+    def end(
+        self,
+        key: ActionKey,
+        result: ActionResult,
+        jobs: tuple[JobRef, ...] = (),
+        job_status: JobStatus = J.FAILED,
+    ) -> None:
+        # A job whose lease or deadline ran out ends even when its attempt has already.
+        for job in jobs:
+            self.job(job, job_status)
+        found = self.attempt(key)
+        if found is None:
+            return
+        run, attempt = found
+        assert run.stage is not None
+        new = A.SUCCEEDED if result.succeeded else A.FAILED
+        _legal(ACTION_MOVES, attempt.status, new)
+        self.effects.append(ActionEnded(key, attempt.status, new, result))
+        run.stage.actions[key.action] = replace(
+            attempt, status=new, message=None if result.succeeded else result.error_message
+        )
+
+    def event(self, event: Event) -> None:
+        if isinstance(event, Stop):
+            self.stop(event)
+        elif isinstance(event, Retry):
+            self.retry(event)
+        elif isinstance(event, JobReported):
+            self.end(event.key, event.result, event.others)
+        elif isinstance(event, ApprovalAnswered):
+            self.end(event.key, event.result)
+        elif isinstance(event, LeaseExpired):
+            status = J.FAILED if event.crashed else J.TIMED_OUT
+            self.end(event.key, ActionResult.failure(event.message), (event.job,), status)
+        elif isinstance(event, DeadlinePassed):
+            self.end(event.key, ActionResult.failure(event.message), event.jobs, J.TIMED_OUT)
+        elif isinstance(event, CouldNotStart):
+            for key, message in event.failures:
+                self.end(key, ActionResult.failure(message))
+        else:
+            # Start, TransitionChanged: the snapshot already holds the new execution or the
+            # transition; what follows from them is settling.
+            assert isinstance(event, (Start, TransitionChanged))
 
     # -- settling ---------------------------------------------------------------------------
 
@@ -296,6 +379,7 @@ class _Decider:
         assert run.stop is not None and run.stage is not None
         if run.stop.abandon:
             for action in running:
+                _legal(ACTION_MOVES, action.status, A.ABANDONED)
                 self.effects.append(ActionAbandoned(run.id, run.stage.name, action.action))
                 run.stage.actions[action.action] = replace(action, status=A.ABANDONED)
             running = []
@@ -350,12 +434,10 @@ class _Decider:
         self.settle_running(run)
 
 
-def decide(snapshot: Snapshot, command: Command | None, now: float) -> list[Effect]:
-    """The effects of ``command`` (or of nothing, to let the pipeline move on) on ``snapshot``."""
+def decide(snapshot: Snapshot, event: Event | None, now: float) -> list[Effect]:
+    """The effects of ``event`` (or of nothing, to let the pipeline move on) on ``snapshot``."""
     decider = _Decider(snapshot, now)
-    if isinstance(command, Stop):
-        decider.stop(command)
-    elif isinstance(command, Retry):
-        decider.retry(command)
+    if event is not None:
+        decider.event(event)
     decider.settle()
     return decider.effects

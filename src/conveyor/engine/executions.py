@@ -17,12 +17,20 @@ from conveyor.domain.errors import (
     ValidationException,
 )
 from conveyor.domain.events import PIPELINE, pipeline_detail
-from conveyor.domain.execution import Retry, RetryMode, Stop
+from conveyor.domain.execution import (
+    ActionResult,
+    ApprovalAnswered,
+    Retry,
+    RetryMode,
+    Start,
+    Stop,
+    TransitionChanged,
+)
 from conveyor.domain.plan import APPROVAL, Plan
 from conveyor.domain.status import ActionStatus, ExecutionStatus
 from conveyor.engine import lookup
 from conveyor.engine.clock import Clock
-from conveyor.engine.completion import Finish, finish_action
+from conveyor.engine.completion import key_of, report
 from conveyor.engine.notify import Notifier
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.store import ExecutionRecord, PipelineRecord, Store, TransitionRecord, Tx
@@ -170,7 +178,7 @@ class ExecutionService:
                 pipeline_detail(pipeline.name, record.id, "FAILED", pipeline.version),
             )
             return record.id, Outcome()
-        return record.id, self._runner.advance(tx, pipeline, focus=record.id)
+        return record.id, self._runner.advance(tx, pipeline, Start(record.id), focus=record.id)
 
     def stop(self, name: str, execution_id: str, *, abandon: bool, reason: str | None) -> str:
         def work(tx: Tx) -> tuple[str, Outcome]:
@@ -227,7 +235,8 @@ class ExecutionService:
                 )
             )
             # The row read says nothing of the transition just written.
-            return None, self._runner.advance(tx, replace(pipeline, any_disabled=None))
+            event = TransitionChanged(stage, direction, enabled)
+            return None, self._runner.advance(tx, replace(pipeline, any_disabled=None), event)
 
         self.write(work)
 
@@ -267,7 +276,7 @@ class ExecutionService:
                 )
             now = self._clock.now()
             status = "Approved" if approved else "Rejected"
-            finish = Finish(
+            result = ActionResult(
                 succeeded=approved,
                 summary=summary or status,
                 external_id=token,
@@ -279,7 +288,8 @@ class ExecutionService:
                 else "Rejected",
                 updated_by=caller,
             )
-            return now, finish_action(tx, self._runner, pipeline, attempt, finish)
+            event = ApprovalAnswered(key_of(attempt), result)
+            return now, report(tx, self._runner, pipeline, attempt, event)
 
         return self.write(work)
 
