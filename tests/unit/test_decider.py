@@ -13,6 +13,7 @@ from conveyor.domain.errors import (
     NotLatestPipelineExecutionException,
     PipelineExecutionNotStoppableException,
     StageNotRetryableException,
+    UnableToRollbackStageException,
 )
 from conveyor.domain.execution import (
     ActionAbandoned,
@@ -30,6 +31,8 @@ from conveyor.domain.execution import (
     LeaseExpired,
     Retry,
     RetryMode,
+    Rollback,
+    RollbackStarted,
     Run,
     RunMoved,
     RunStatusChanged,
@@ -425,3 +428,84 @@ def test_an_abandoned_stop_abandons_each_running_attempt_within_the_table() -> N
     effects = decide(snapshot(running), Stop("r1", True, "now"), 1.0)
     assert [e.action for e in effects if isinstance(e, ActionAbandoned)] == ["B"]
     assert statuses(effects) == [("r1", E.STOPPING), ("r1", E.STOPPED)]
+
+
+# -- V2 stages: automatic retry, rollback ---------------------------------------------------
+
+
+def v2_plans(**on_failure: Any) -> dict[int, Any]:
+    declaration = three_stages()
+    declaration["stages"][1]["onFailure"] = on_failure
+    return {1: make_plan(parse_pipeline(declaration), 1)}
+
+
+def v2_snapshot(*runs: Run, targets: dict[str, str] | None = None, **on_failure: Any) -> Snapshot:
+    return Snapshot(
+        1,
+        ExecutionMode.SUPERSEDED,
+        v2_plans(**on_failure),
+        frozenset(),
+        runs,
+        {},
+        targets or {},
+    )
+
+
+def test_a_stage_that_retries_on_failure_restarts_its_failed_actions_once() -> None:
+    failing = inside("r1", 1, 1, "Build", A=A.FAILED, B=A.SUCCEEDED, T=A.IN_PROGRESS)
+    snap = v2_snapshot(failing, result="RETRY", retryConfiguration={"retryMode": "FAILED_ACTIONS"})
+    event = JobReported(ActionKey("r1", "Build", "T", "r1-T"), ActionResult.failure("x"))
+    effects = decide(snap, event, 1.0)
+    assert StageStatusChanged("r1", "Build", S.IN_PROGRESS, S.FAILED) in effects
+    assert StageEntered("r1", "Build", 2, 1, retry_of=S.FAILED, automatic=True) in effects
+    assert sorted(started(effects)) == ["A", "T"]
+    assert statuses(effects) == []  # the execution never left InProgress
+
+    retried = replace(failing.stage, attempt=2, auto_retried=True)  # type: ignore[type-var]
+    again = replace(failing, stage=retried)
+    effects = decide(v2_snapshot(again, result="RETRY"), event, 1.0)
+    assert not any(isinstance(e, StageEntered) for e in effects)
+    assert statuses(effects) == [("r1", E.FAILED)]
+
+
+def test_a_retry_of_all_actions_starts_the_stage_afresh() -> None:
+    failing = inside("r1", 1, 1, "Build", A=A.FAILED, B=A.SUCCEEDED)
+    snap = v2_snapshot(failing, result="RETRY", retryConfiguration={"retryMode": "ALL_ACTIONS"})
+    effects = decide(snap, None, 1.0)
+    assert StageEntered("r1", "Build", 2, 2, retry_of=S.FAILED, automatic=True) in effects
+    assert started(effects) == ["A", "B"]
+
+
+def test_a_stage_that_rolls_back_on_failure_starts_a_rollback_to_its_last_success() -> None:
+    failing = inside("r2", 2, 1, "Build", A=A.FAILED, B=A.SUCCEEDED)
+    effects = decide(v2_snapshot(failing, targets={"Build": "r1"}, result="ROLLBACK"), None, 1.0)
+    assert statuses(effects) == [("r2", E.FAILED)]
+    assert effects[-1] == RollbackStarted("r2", "Build", "r1")
+    # Without an earlier success, or for a rollback's own failure, nothing rolls back.
+    assert not any(
+        isinstance(e, RollbackStarted)
+        for e in decide(v2_snapshot(failing, result="ROLLBACK"), None, 1.0)
+    )
+    own = replace(failing, rollback=True)
+    effects = decide(v2_snapshot(own, targets={"Build": "r1"}, result="ROLLBACK"), None, 1.0)
+    assert not any(isinstance(e, RollbackStarted) for e in effects)
+
+
+def test_a_rollback_execution_runs_its_one_stage_then_ends() -> None:
+    rollback = replace(waiting("rb", 3, 1), rollback=True)
+    effects = decide(snapshot(rollback), Rollback("rb", "Build", "r1"), 1.0)
+    assert StageEntered("rb", "Build", 1, 1) in effects
+    assert started(effects) == ["A", "B"]
+    done = replace(inside("rb", 3, 1, "Build", A=A.SUCCEEDED, B=A.SUCCEEDED, T=A.SUCCEEDED))
+    effects = decide(snapshot(replace(done, rollback=True)), None, 1.0)
+    assert statuses(effects) == [("rb", E.SUCCEEDED)]
+    assert not any(isinstance(e, RunMoved) for e in effects)
+
+
+def test_rollback_is_refused_for_a_source_stage_and_in_parallel_mode() -> None:
+    at_source = replace(waiting("rb", 3, 0), rollback=True)
+    with pytest.raises(UnableToRollbackStageException, match="source stage"):
+        decide(snapshot(at_source), Rollback("rb", "Source", "r1"), 1.0)
+    rollback = replace(waiting("rb", 3, 1), rollback=True)
+    with pytest.raises(UnableToRollbackStageException, match="PARALLEL"):
+        decide(snapshot(rollback, mode=ExecutionMode.PARALLEL), Rollback("rb", "Build", "r1"), 1.0)

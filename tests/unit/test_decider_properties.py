@@ -74,7 +74,12 @@ def _plan(version: int) -> Plan:
     declaration = pipeline(
         stages=[
             {"name": "Source", "actions": [source_action()]},
-            {"name": "Build", "actions": [build_a, build_b, test]},
+            {
+                "name": "Build",
+                "actions": [build_a, build_b, test],
+                # Retries once on failure in the even versions.
+                **({"onFailure": {"result": "RETRY"}} if version % 2 == 0 else {}),
+            },
             {"name": "Deploy", "actions": [build_action("D")]},
         ]
     )
@@ -154,6 +159,7 @@ class Model:
                     effect.attempt,
                     effect.base_attempt,
                     actions,
+                    auto_retried=effect.automatic,
                 )
             self.set_stage(run.id, stage)
             self.runs[run.id] = replace(self.runs[run.id], stop=None)

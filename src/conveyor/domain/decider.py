@@ -35,6 +35,7 @@ from conveyor.domain.errors import (
     PipelineExecutionNotStoppableException,
     StageNotFoundException,
     StageNotRetryableException,
+    UnableToRollbackStageException,
 )
 from conveyor.domain.execution import (
     ActionAbandoned,
@@ -54,6 +55,8 @@ from conveyor.domain.execution import (
     LeaseExpired,
     Retry,
     RetryMode,
+    Rollback,
+    RollbackStarted,
     Run,
     RunMoved,
     RunStatusChanged,
@@ -94,6 +97,7 @@ class _Stage:
     attempt: int
     base_attempt: int
     actions: dict[str, ActionRun] = field(default_factory=dict)
+    auto_retried: bool = False
 
 
 @dataclass(slots=True)
@@ -107,6 +111,7 @@ class _Run:
     arrived: float
     stop: StopRequest | None
     stage: _Stage | None
+    rollback: bool = False
 
     @property
     def active(self) -> bool:
@@ -123,7 +128,9 @@ def _live(run: Run) -> _Run:
     stage = None
     if run.stage is not None:
         s = run.stage
-        stage = _Stage(s.stage, s.status, s.attempt, s.base_attempt, dict(s.actions))
+        stage = _Stage(
+            s.stage, s.status, s.attempt, s.base_attempt, dict(s.actions), s.auto_retried
+        )
     return _Run(
         run.id,
         run.seq,
@@ -134,6 +141,7 @@ def _live(run: Run) -> _Run:
         run.arrived,
         run.stop,
         stage,
+        run.rollback,
     )
 
 
@@ -244,21 +252,54 @@ class _Decider:
             raise StageNotRetryableException(
                 f"Stage '{command.stage}' of execution {run.id} has no failed actions."
             )
+        self.restart(run, command.mode, automatic=False)
+
+    def restart(self, run: _Run, mode: RetryMode, *, automatic: bool) -> None:
+        """Put a failed or stopped stage back in progress: its failed actions again, or
+        all of them."""
+        stage = run.stage
+        assert stage is not None
+        failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
         old = stage.status
         _legal(STAGE_MOVES, old, S.IN_PROGRESS)
         stage.attempt += 1
-        if command.mode == RetryMode.ALL_ACTIONS:
+        if mode == RetryMode.ALL_ACTIONS:
             stage.base_attempt = stage.attempt
             stage.actions = {}
         self.effects.append(
-            StageEntered(run.id, stage.name, stage.attempt, stage.base_attempt, retry_of=old)
+            StageEntered(
+                run.id,
+                stage.name,
+                stage.attempt,
+                stage.base_attempt,
+                retry_of=old,
+                automatic=automatic,
+            )
         )
         stage.status = S.IN_PROGRESS
+        stage.auto_retried = automatic
         run.stop = None
         self.run_status(run, E.IN_PROGRESS)
-        if command.mode == RetryMode.FAILED_ACTIONS:
+        if mode == RetryMode.FAILED_ACTIONS:
             for action in failed:
                 self.start(run, action.action)
+
+    def rollback(self, event: Rollback) -> None:
+        run = self.find(event.run_id)
+        plan = self.snapshot.plans[run.version]
+        index = plan.index(event.stage)
+        if index is None:
+            raise StageNotFoundException(f"Stage '{event.stage}' does not exist.")
+        if self.snapshot.mode == ExecutionMode.PARALLEL:
+            raise UnableToRollbackStageException(
+                "A pipeline in PARALLEL execution mode cannot roll back a stage."
+            )
+        if index == 0:
+            raise UnableToRollbackStageException(
+                f"Stage '{event.stage}' is the source stage, which cannot be rolled back."
+            )
+        if not run.rollback or run.stage_index != index or not run.waiting:
+            raise AssertionError("a rollback execution waits in front of its stage")
 
     # -- results ----------------------------------------------------------------------------
 
@@ -304,6 +345,8 @@ class _Decider:
             self.stop(event)
         elif isinstance(event, Retry):
             self.retry(event)
+        elif isinstance(event, Rollback):
+            self.rollback(event)
         elif isinstance(event, JobReported):
             self.end(event.key, event.result, event.others)
         elif isinstance(event, ApprovalAnswered):
@@ -346,6 +389,10 @@ class _Decider:
         if failed:
             if not running:
                 self.stage_status(run, S.FAILED)
+                if self.retries_automatically(run, plan):
+                    mode = RetryMode(plan.stage.on_failure_retry_mode or RetryMode.FAILED_ACTIONS)
+                    self.restart(run, mode, automatic=True)
+                    return
                 first = failed[0]
                 detail = f": {first.message}" if first.message else ""
                 self.run_status(
@@ -353,6 +400,7 @@ class _Decider:
                     E.FAILED,
                     f"Action '{first.action}' in stage '{stage.name}' failed{detail}",
                 )
+                self.roll_back_automatically(run, plan)
             return
         outdated = run.version != self.snapshot.version
         for group in plan.groups:
@@ -370,10 +418,31 @@ class _Decider:
             return
         self.stage_status(run, S.SUCCEEDED)
         stages = self.snapshot.plans[run.version].stages
-        if run.stage_index + 1 == len(stages):
+        if run.rollback or run.stage_index + 1 == len(stages):
             self.run_status(run, E.SUCCEEDED)
         else:
             self.move(run, run.stage_index + 1, waiting=True)
+
+    def retries_automatically(self, run: _Run, plan: StagePlan) -> bool:
+        """onFailure RETRY: one automatic retry per failure, of the current pipeline."""
+        stage = run.stage
+        assert stage is not None
+        return (
+            plan.stage.on_failure_result == "RETRY"
+            and not stage.auto_retried
+            and run.version == self.snapshot.version
+        )
+
+    def roll_back_automatically(self, run: _Run, plan: StagePlan) -> None:
+        """onFailure ROLLBACK: a rollback to the latest execution that succeeded in the stage,
+        once there is one (a rollback execution's own failure rolls nothing back)."""
+        if plan.stage.on_failure_result != "ROLLBACK" or run.rollback:
+            return
+        if run.version != self.snapshot.version or self.snapshot.mode == ExecutionMode.PARALLEL:
+            return
+        target = self.snapshot.rollback_targets.get(plan.name)
+        if target is not None and target != run.id:
+            self.effects.append(RollbackStarted(run.id, plan.name, target))
 
     def settle_stop(self, run: _Run, running: list[ActionRun]) -> None:
         assert run.stop is not None and run.stage is not None

@@ -41,6 +41,9 @@ class StageRun:
     attempt: int
     base_attempt: int
     actions: Mapping[str, ActionRun] = field(default_factory=dict)
+    # The current attempt is the automatic retry of a failure (onFailure RETRY): a failure
+    # of this attempt is not retried again.
+    auto_retried: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ class Run:
     arrived: float
     stop: StopRequest | None = None
     stage: StageRun | None = None
+    # A rollback execution (executionType ROLLBACK): it runs one stage, then ends.
+    rollback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,9 @@ class Snapshot:
     runs: tuple[Run, ...]
     # The execution that entered each stage last, for "is this the latest?" questions.
     latest_in_stage: Mapping[str, str] = field(default_factory=dict)
+    # For stages that roll back on failure: the latest standard execution of the current
+    # version that succeeded in the stage, the target of an automatic rollback.
+    rollback_targets: Mapping[str, str] = field(default_factory=dict)
 
 
 # Events: everything that can happen to a pipeline's executions. Commands (Stop, Retry) are
@@ -103,6 +111,16 @@ class Start:
     """A new execution was recorded, waiting in front of its first stage."""
 
     run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """A rollback execution was recorded (RollbackStage), waiting in front of ``stage``,
+    with the target execution's revisions, variables and artifacts."""
+
+    run_id: str
+    stage: str
+    target_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +222,7 @@ Event = (
     Stop
     | Retry
     | Start
+    | Rollback
     | TransitionChanged
     | JobReported
     | LeaseExpired
@@ -247,6 +266,8 @@ class StageEntered:
     base_attempt: int
     # Set for a retry: the stage execution exists already and goes back in progress.
     retry_of: StageStatus | None = None
+    # The retry is the stage's automatic one (onFailure RETRY), not someone's request.
+    automatic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +304,16 @@ class ActionEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class RollbackStarted:
+    """A stage that rolls back on failure failed: a rollback execution of ``stage`` to
+    ``target_id`` starts (trigger AutomatedRollback)."""
+
+    failed_run_id: str
+    stage: str
+    target_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobStatusChanged:
     job_id: str
     old: JobStatus
@@ -299,4 +330,5 @@ Effect = (
     | ActionAbandoned
     | ActionEnded
     | JobStatusChanged
+    | RollbackStarted
 )

@@ -12,8 +12,11 @@ from conveyor.domain.arn import Scope
 from conveyor.domain.errors import (
     ActionNotFoundException,
     ApprovalAlreadyCompletedException,
+    ConflictException,
     InvalidApprovalTokenException,
+    PipelineExecutionOutdatedException,
     StageNotFoundException,
+    UnableToRollbackStageException,
     ValidationException,
 )
 from conveyor.domain.events import PIPELINE, pipeline_detail
@@ -22,6 +25,7 @@ from conveyor.domain.execution import (
     ApprovalAnswered,
     Retry,
     RetryMode,
+    Rollback,
     Start,
     Stop,
     TransitionChanged,
@@ -32,6 +36,7 @@ from conveyor.engine import lookup
 from conveyor.engine.clock import Clock
 from conveyor.engine.completion import key_of, report
 from conveyor.engine.notify import Notifier
+from conveyor.engine.rollbacks import MANUAL, record_rollback
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.store import ExecutionRecord, PipelineRecord, Store, TransitionRecord, Tx
 
@@ -209,6 +214,54 @@ class ExecutionService:
                 latest_in_stage={stage: latest.execution_id} if latest else {},
             )
             return execution_id, outcome
+
+        return self.write(work)
+
+    def rollback(self, name: str, stage: str, target_id: str, caller: str) -> str:
+        """RollbackStage: a new execution that runs ``stage`` again with what the target
+        execution ran it with."""
+
+        def work(tx: Tx) -> tuple[str, Outcome]:
+            pipeline = self._pipeline(tx, name)
+            plan = self._runner.plans.get(tx, pipeline.id, pipeline.version)
+            stage_plan = plan.stage(stage)
+            if stage_plan is None:
+                raise StageNotFoundException(
+                    f"Stage '{stage}' does not exist in pipeline '{name}'."
+                )
+            if pipeline.pipeline_type != "V2":
+                raise UnableToRollbackStageException(
+                    f"Pipeline '{name}' is of type {pipeline.pipeline_type}; only a V2 "
+                    "pipeline can roll back a stage."
+                )
+            target = self._execution(tx, pipeline, target_id)
+            if target.version != pipeline.version:
+                raise PipelineExecutionOutdatedException(
+                    f"Execution {target_id} ran version {target.version} of the pipeline, "
+                    f"which is now at version {pipeline.version}; roll back to an execution "
+                    "of the current version."
+                )
+            if target.execution_type == "ROLLBACK":
+                raise UnableToRollbackStageException(
+                    f"Execution {target_id} is itself a rollback; roll back to a standard "
+                    "execution."
+                )
+            ran = tx.executions.stage(target_id, stage)
+            if ran is None or ran.status != "Succeeded":
+                status = "never entered it" if ran is None else f"is {ran.status} in it"
+                raise UnableToRollbackStageException(
+                    f"Execution {target_id} {status}; the target of a rollback of stage "
+                    f"'{stage}' must have succeeded in it."
+                )
+            active = [r.id for r in tx.executions.active(pipeline.id)]
+            if tx.stage_runs.rollback_in(pipeline.id, stage, active) is not None:
+                raise ConflictException(f"Stage '{stage}' is already being rolled back.")
+            record = record_rollback(
+                tx, self._runner, pipeline, stage, stage_plan.index, target, MANUAL, caller
+            )
+            event = Rollback(record.id, stage, target.id)
+            outcome = self._runner.advance(tx, pipeline, event, extra=[record], focus=record.id)
+            return record.id, outcome
 
         return self.write(work)
 

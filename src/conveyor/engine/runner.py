@@ -84,9 +84,12 @@ class Runner:
             writing = Writing(self, tx, pipeline, snapshot, records, known, outcome, now)
             for effect in effects:
                 WRITERS[type(effect)](writing, effect)
-            if not writing.failures:
+            if not writing.failures and not writing.recorded:
                 return outcome
-            event, extra = CouldNotStart(tuple(writing.failures)), []
+            event = CouldNotStart(tuple(writing.failures)) if writing.failures else None
+            extra = []
+            if writing.recorded:
+                focus = None
         raise RuntimeError("actions kept failing to start; giving up")  # pragma: no cover
 
     def event(self, tx: Tx, pipeline: PipelineRecord, kind: str, detail: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from conveyor.domain.execution import (
     ActionStarted,
     Effect,
     JobStatusChanged,
+    RollbackStarted,
     RunMoved,
     RunStatusChanged,
     Snapshot,
@@ -46,6 +47,7 @@ from conveyor.domain.status import (
     JobStatus,
     can_move,
 )
+from conveyor.engine.rollbacks import AUTOMATED, record_rollback
 from conveyor.engine.starting import ActionStart, prepare_action
 from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord, Tx
 
@@ -82,6 +84,8 @@ class Writing:
     now: float
     # Attempts written this round that could not run: the next round fails them.
     failures: list[tuple[ActionKey, str]] = field(default_factory=list)
+    # Executions recorded this round (automatic rollbacks): the next round lets them in.
+    recorded: list[str] = field(default_factory=list)
 
     def version(self, run_id: str) -> int:
         for run in self.snapshot.runs:
@@ -165,7 +169,11 @@ def stage_entered(w: Writing, effect: StageEntered) -> None:
                 effect.attempt,
                 effect.base_attempt,
                 w.now,
+                manual=not effect.automatic,
             )
+        )
+        w.tx.stage_runs.retried(
+            effect.run_id, effect.stage, effect.attempt, automatic=effect.automatic
         )
         state = "RESUMED"
     w.event(
@@ -361,6 +369,19 @@ def action_abandoned(w: Writing, effect: ActionAbandoned) -> None:
     )
 
 
+def rollback_started(w: Writing, effect: RollbackStarted) -> None:
+    target = w.tx.executions.get(effect.target_id)
+    assert target is not None
+    plan = w.snapshot.plans[w.snapshot.version]
+    index = plan.index(effect.stage)
+    assert index is not None
+    detail = f"Stage '{effect.stage}' of execution {effect.failed_run_id} failed"
+    record = record_rollback(
+        w.tx, w.runner, w.pipeline, effect.stage, index, target, AUTOMATED, detail
+    )
+    w.recorded.append(record.id)
+
+
 Writer = Callable[[Writing, Any], None]
 
 WRITERS: dict[type[Effect], Writer] = {
@@ -373,4 +394,5 @@ WRITERS: dict[type[Effect], Writer] = {
     ActionEnded: action_ended,
     ActionAbandoned: action_abandoned,
     JobStatusChanged: job_status_changed,
+    RollbackStarted: rollback_started,
 }

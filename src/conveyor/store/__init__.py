@@ -31,6 +31,7 @@ from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
 from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
 from conveyor.store.revisions import ActionRevisions
+from conveyor.store.stageruns import RetryRecord, RollbackRecord, StageRuns
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
 from conveyor.store.webhooks import WebhookRecord, Webhooks
@@ -52,6 +53,8 @@ __all__ = [
     "PipelineRecord",
     "PrincipalRecord",
     "ProjectRecord",
+    "RetryRecord",
+    "RollbackRecord",
     "SecretBox",
     "StageRecord",
     "Store",
@@ -88,6 +91,7 @@ class Tx:
         self.identities = Identities(conn)
         self.audit = Audit(conn)
         self.projects = Projects(conn)
+        self.stage_runs = StageRuns(conn)
 
 
 class Store:
