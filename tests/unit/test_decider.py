@@ -509,3 +509,8 @@ def test_rollback_is_refused_for_a_source_stage_and_in_parallel_mode() -> None:
     rollback = replace(waiting("rb", 3, 1), rollback=True)
     with pytest.raises(UnableToRollbackStageException, match="PARALLEL"):
         decide(snapshot(rollback, mode=ExecutionMode.PARALLEL), Rollback("rb", "Build", "r1"), 1.0)
+
+
+def test_an_expired_lease_of_a_job_whose_attempt_is_gone_ends_the_job_alone() -> None:
+    event = LeaseExpired(None, JobRef("j9", J.IN_PROGRESS), "gone")
+    assert decide(snapshot(), event, 1.0) == [JobStatusChanged("j9", J.IN_PROGRESS, J.TIMED_OUT)]

@@ -320,7 +320,7 @@ class _Decider:
 
     def end(
         self,
-        key: ActionKey,
+        key: ActionKey | None,
         result: ActionResult,
         jobs: tuple[JobRef, ...] = (),
         job_status: JobStatus = J.FAILED,
@@ -328,11 +328,11 @@ class _Decider:
         # A job whose lease or deadline ran out ends even when its attempt has already.
         for job in jobs:
             self.job(job, job_status)
-        found = self.attempt(key)
+        found = None if key is None else self.attempt(key)
         if found is None:
             return
         run, attempt = found
-        assert run.stage is not None
+        assert run.stage is not None and key is not None
         new = A.SUCCEEDED if result.succeeded else A.FAILED
         _legal(ACTION_MOVES, attempt.status, new)
         self.effects.append(ActionEnded(key, attempt.status, new, result))

@@ -186,9 +186,10 @@ class JobReported:
 @dataclass(frozen=True, slots=True)
 class LeaseExpired:
     """The worker holding ``job`` stopped renewing its lease (``crashed``: it belonged to an
-    earlier run of this node, which died; the job fails rather than times out)."""
+    earlier run of this node, which died; the job fails rather than times out). ``key`` is
+    None when the job's attempt is gone: the job still ends."""
 
-    key: ActionKey
+    key: ActionKey | None
     job: JobRef
     message: str
     crashed: bool = False

@@ -69,6 +69,7 @@ class Runner:
         extra = list(extra)
         known = dict(attempts or {})
         for _ in range(MAX_ROUNDS):
+            received = self.clock.now()
             snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus)
             if latest_in_stage is not None and event is not None:
                 snapshot = Snapshot(
@@ -81,7 +82,7 @@ class Runner:
                 )
             now = self.clock.now()
             effects = decide(snapshot, event, now)
-            writing = Writing(self, tx, pipeline, snapshot, records, known, outcome, now)
+            writing = Writing(self, tx, pipeline, snapshot, records, known, outcome, now, received)
             for effect in effects:
                 WRITERS[type(effect)](writing, effect)
             if not writing.failures and not writing.recorded:

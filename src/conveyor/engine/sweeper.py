@@ -133,9 +133,10 @@ class Sweeper:
             ):
                 return None, Outcome()
             action = tx.actions.get(job.action_execution_id)
+            key = None if action is None else key_of(action)
+            event = LeaseExpired(key, job_ref(current), message, crashed=crashed)
             if action is None:
-                return None, Outcome()
-            event = LeaseExpired(key_of(action), job_ref(current), message, crashed=crashed)
+                return None, self._runner.advance(tx, pipeline, event)
             outcome = report(tx, self._runner, pipeline, action, event)
             if crashed and action.status == "InProgress":
                 _unless_retryable(tx, pipeline, action)

@@ -82,6 +82,9 @@ class Writing:
     attempts: dict[str, ActionRecord]
     outcome: Outcome
     now: float
+    # When the event arrived, before the snapshot was read: the time a result is recorded at
+    # (what follows from it is written at ``now``).
+    received: float
     # Attempts written this round that could not run: the next round fails them.
     failures: list[tuple[ActionKey, str]] = field(default_factory=list)
     # Executions recorded this round (automatic rollbacks): the next round lets them in.
@@ -253,7 +256,7 @@ def action_ended(w: Writing, effect: ActionEnded) -> None:
             action.id,
             effect.old,
             status=effect.new,
-            updated=w.now,
+            updated=w.received,
             summary=result.summary,
             external_id=result.external_id or action.external_id,
             external_url=result.external_url or action.external_url,
