@@ -35,6 +35,8 @@ from conveyor.domain.execution import (
     LeaseExpired,
     Retry,
     RetryMode,
+    Rollback,
+    RollbackStarted,
     Run,
     RunMoved,
     RunStatusChanged,
@@ -80,7 +82,12 @@ def _plan(version: int) -> Plan:
                 # Retries once on failure in the even versions.
                 **({"onFailure": {"result": "RETRY"}} if version % 2 == 0 else {}),
             },
-            {"name": "Deploy", "actions": [build_action("D")]},
+            {
+                "name": "Deploy",
+                "actions": [build_action("D")],
+                # Rolls back on failure in the odd versions.
+                **({"onFailure": {"result": "ROLLBACK"}} if version % 2 else {}),
+            },
         ]
     )
     return make_plan(parse_pipeline(declaration), version)
@@ -97,6 +104,8 @@ class Model:
     jobs: dict[str, tuple[str, JobStatus]] = field(default_factory=dict)  # id: (attempt, status)
     closed: set[str] = field(default_factory=set)
     latest: dict[str, str] = field(default_factory=dict)
+    # The latest standard execution of each version to succeed in each stage.
+    succeeded: dict[tuple[int, str], str] = field(default_factory=dict)
     count: int = 0
     now: float = 0.0
     moves: list[tuple[str, Any, Any]] = field(default_factory=list)
@@ -109,6 +118,7 @@ class Model:
             frozenset(self.closed),
             tuple(self.runs.values()),
             dict(self.latest),
+            {s: r for (v, s), r in self.succeeded.items() if v == self.version},
         )
 
     def next_id(self, prefix: str) -> str:
@@ -169,6 +179,24 @@ class Model:
             assert can_move(STAGE_MOVES, effect.old, effect.new), effect
             self.moves.append(("stage", effect.old, effect.new))
             self.set_stage(effect.run_id, replace(stage, status=effect.new))
+            run = self.runs[effect.run_id]
+            if effect.new == StageStatus.SUCCEEDED and not run.rollback:
+                self.succeeded[(run.version, effect.stage)] = run.id
+        elif isinstance(effect, RollbackStarted):
+            assert effect.target_id != effect.failed_run_id
+            index = PLANS[self.version].index(effect.stage)
+            assert index is not None and index > 0
+            run_id = self.next_id("rb")
+            self.runs[run_id] = Run(
+                run_id,
+                self.count,
+                self.version,
+                ExecutionStatus.IN_PROGRESS,
+                index,
+                True,
+                self.now,
+                rollback=True,
+            )
         elif isinstance(effect, ActionStarted):
             stage = self.stage_of(effect.run_id)
             attempt_id = self.next_id("x")
@@ -207,14 +235,16 @@ class Model:
         else:  # pragma: no cover - a new effect type must be modelled here
             raise AssertionError(f"unmodelled effect {effect}")
 
-    def run(self, event: Event | None) -> None:
+    def run(self, event: Event | None) -> bool:
+        """Decide and apply ``event``; False when it was refused (nothing changed)."""
         self.now += 1.0
         try:
             effects = decide(self.snapshot(), event, self.now)
         except ConveyorError:
-            return  # a refused command changes nothing
+            return False
         for effect in effects:
             self.apply(effect)
+        return True
 
     # -- what can happen next ----------------------------------------------------------------
 
@@ -249,10 +279,11 @@ def event_for(model: Model, choice: int, pick: int, flag: bool) -> Event | None:
     if choice <= 4 and running:
         key, jobs = running[pick % len(running)]
         if choice == 0:
+            passed = flag or pick % 3 != 0  # mostly successes, so that executions get far
             if jobs:  # the job protocol settles the reported job before the event
                 attempt, _ = model.jobs[jobs[0].id]
-                model.jobs[jobs[0].id] = (attempt, J.SUCCEEDED if flag else J.FAILED)
-            result = ActionResult(flag) if flag else ActionResult.failure("boom")
+                model.jobs[jobs[0].id] = (attempt, J.SUCCEEDED if passed else J.FAILED)
+            result = ActionResult(True) if passed else ActionResult.failure("boom")
             return JobReported(key, result, tuple(jobs[1:]))
         if choice == 1 and jobs:
             return LeaseExpired(key, model.claim(jobs[0]), "lease", crashed=flag)
@@ -284,6 +315,23 @@ def event_for(model: Model, choice: int, pick: int, flag: bool) -> Event | None:
     if choice == 9 and model.version < 4 and flag:
         model.version += 1
         return None
+    if choice == 12:
+        # RollbackStage: the service records the rollback execution, then tells the decider.
+        stage = ("Source", "Build", "Deploy")[pick % 3]
+        index = PLANS[model.version].index(stage)
+        assert index is not None
+        run_id = model.next_id("rb")
+        model.runs[run_id] = Run(
+            run_id,
+            model.count,
+            model.version,
+            ExecutionStatus.IN_PROGRESS,
+            index,
+            True,
+            model.now,
+            rollback=True,
+        )
+        return Rollback(run_id, stage, "r1")
     if choice >= 10:
         # A stale result: for an attempt that already ended (or never was).
         ended = [
@@ -301,26 +349,13 @@ def event_for(model: Model, choice: int, pick: int, flag: bool) -> Event | None:
 
 
 steps = st.lists(
-    st.tuples(st.integers(0, 11), st.integers(0, 50), st.booleans()), min_size=1, max_size=60
+    st.tuples(st.integers(0, 12), st.integers(0, 50), st.booleans()), min_size=1, max_size=60
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    mode=st.sampled_from(list(ExecutionMode)),
-    sequence=steps,
-)
-def test_random_events_make_only_table_moves_and_every_execution_ends(
-    mode: ExecutionMode, sequence: list[tuple[int, int, bool]]
-) -> None:
-    model = Model(mode)
-    first = model.next_id("r")
-    model.runs[first] = Run(first, model.count, 1, ExecutionStatus.IN_PROGRESS, 0, True, 0.0)
-    model.run(Start(first))
-    for choice, pick, flag in sequence:
-        model.run(event_for(model, choice, pick, flag))
-
-    # Drain: open every way in, then answer every running attempt with a success.
+def drain(model: Model) -> None:
+    """Open every way in, then answer every running attempt with a success until nothing
+    moves."""
     for stage in list(model.closed):
         model.closed.discard(stage)
         model.run(TransitionChanged(stage, "Inbound", True))
@@ -330,11 +365,47 @@ def test_random_events_make_only_table_moves_and_every_execution_ends(
             model.run(None)
             running = model.running()
             if not running:
-                break
+                return
         key, jobs = running[0]
         model.run(JobReported(key, ActionResult(True), tuple(model.claim(j) for j in jobs)))
-    else:  # pragma: no cover
-        raise AssertionError("the pipeline never settled")
+    raise AssertionError("the pipeline never settled")  # pragma: no cover
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    mode=st.sampled_from(list(ExecutionMode)),
+    sequence=steps,
+    succeeded_first=st.booleans(),
+)
+def test_random_events_make_only_table_moves_and_every_execution_ends(
+    mode: ExecutionMode, sequence: list[tuple[int, int, bool]], succeeded_first: bool
+) -> None:
+    """``succeeded_first``: the first execution runs to success before the random events, so
+    stages that roll back on failure have somewhere to go back to."""
+    model = Model(mode)
+    first = model.next_id("r")
+    model.runs[first] = Run(first, model.count, 1, ExecutionStatus.IN_PROGRESS, 0, True, 0.0)
+    model.run(Start(first))
+    if succeeded_first:
+        drain(model)
+        started = model.next_id("r")
+        model.runs[started] = Run(
+            started, model.count, 1, ExecutionStatus.IN_PROGRESS, 0, True, model.now
+        )
+        model.run(Start(started))
+        # The second runs up to Deploy and fails there: in the versions that roll back,
+        # a rollback to the first starts.
+        while (running := model.running()) and running[0][0].stage != "Deploy":
+            model.run(JobReported(running[0][0], ActionResult(True)))
+        if running:
+            model.run(JobReported(running[0][0], ActionResult.failure("bad")))
+            rolled_back = any(r.rollback for r in model.runs.values())
+            assert rolled_back == (mode != ExecutionMode.PARALLEL)
+    for choice, pick, flag in sequence:
+        before = dict(model.runs)
+        if not model.run(event_for(model, choice, pick, flag)):
+            model.runs = before  # a refused command's transaction rolls back
+    drain(model)
 
     ended = {r.id: r.status for r in model.runs.values()}
     assert all(status not in ACTIVE_EXECUTION for status in ended.values()), ended
