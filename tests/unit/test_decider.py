@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,13 +13,26 @@ from conveyor.domain.errors import (
     NotLatestPipelineExecutionException,
     PipelineExecutionNotStoppableException,
     StageNotRetryableException,
+    UnableToRollbackStageException,
 )
 from conveyor.domain.execution import (
     ActionAbandoned,
+    ActionEnded,
+    ActionKey,
+    ActionResult,
     ActionRun,
     ActionStarted,
+    ApprovalAnswered,
+    CouldNotStart,
+    DeadlinePassed,
+    JobRef,
+    JobReported,
+    JobStatusChanged,
+    LeaseExpired,
     Retry,
     RetryMode,
+    Rollback,
+    RollbackStarted,
     Run,
     RunMoved,
     RunStatusChanged,
@@ -26,13 +40,16 @@ from conveyor.domain.execution import (
     StageEntered,
     StageRun,
     StageStatusChanged,
+    Start,
     Stop,
     StopRequest,
+    TransitionChanged,
 )
 from conveyor.domain.pipeline import ExecutionMode, parse_pipeline
 from conveyor.domain.plan import make_plan
 from conveyor.domain.status import ActionStatus as A
 from conveyor.domain.status import ExecutionStatus as E
+from conveyor.domain.status import JobStatus as J
 from conveyor.domain.status import StageStatus as S
 from tests.support.declarations import build_action, pipeline, source_action
 
@@ -306,3 +323,194 @@ def test_an_update_cancels_waiting_runs_and_lets_running_actions_finish() -> Non
     effects = decide(snapshot(done, version=2), None, 1.0)
     assert started(effects) == []
     assert statuses(effects) == [("r1", E.CANCELLED)]
+
+
+# -- every way an attempt ends goes through the decider ------------------------------------
+
+
+def key(run_id: str, stage: str, action: str) -> ActionKey:
+    return ActionKey(run_id, stage, action, f"{run_id}-{action}")
+
+
+def ended(effects: list[Any]) -> list[tuple[str, A, A]]:
+    return [(e.key.action, e.old, e.new) for e in effects if isinstance(e, ActionEnded)]
+
+
+def jobs_moved(effects: list[Any]) -> list[tuple[str, J, J]]:
+    return [(e.job_id, e.old, e.new) for e in effects if isinstance(e, JobStatusChanged)]
+
+
+def test_a_reported_success_ends_the_attempt_and_starts_the_next_group() -> None:
+    running = inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.IN_PROGRESS)
+    effects = decide(
+        snapshot(running), JobReported(key("r1", "Build", "B"), ActionResult(True)), 1.0
+    )
+    assert ended(effects) == [("B", A.IN_PROGRESS, A.SUCCEEDED)]
+    assert effects.index(next(e for e in effects if isinstance(e, ActionEnded))) == 0
+    assert started(effects) == ["T"]
+
+
+def test_a_result_for_an_attempt_no_longer_in_progress_changes_nothing() -> None:
+    done = inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.IN_PROGRESS)
+    result = ActionResult(False, error_message="late")
+    assert decide(snapshot(done), JobReported(key("r1", "Build", "A"), result), 1.0) == []
+    other_attempt = ActionKey("r1", "Build", "B", "an-older-attempt")
+    assert decide(snapshot(done), JobReported(other_attempt, result), 1.0) == []
+
+
+def test_a_reported_failure_fails_the_stage_with_its_message() -> None:
+    running = inside("r1", 1, 2, "Deploy", D=A.IN_PROGRESS)
+    result = ActionResult.failure("exit 2")
+    effects = decide(snapshot(running), JobReported(key("r1", "Deploy", "D"), result), 1.0)
+    assert ended(effects) == [("D", A.IN_PROGRESS, A.FAILED)]
+    assert StageStatusChanged("r1", "Deploy", S.IN_PROGRESS, S.FAILED) in effects
+    summary = next(e for e in effects if isinstance(e, RunStatusChanged)).summary
+    assert summary == "Action 'D' in stage 'Deploy' failed: exit 2"
+
+
+def test_an_expired_lease_times_the_job_out_and_fails_the_attempt() -> None:
+    running = inside("r1", 1, 2, "Deploy", D=A.IN_PROGRESS)
+    event = LeaseExpired(key("r1", "Deploy", "D"), JobRef("j1", J.IN_PROGRESS), "gone")
+    effects = decide(snapshot(running), event, 1.0)
+    assert jobs_moved(effects) == [("j1", J.IN_PROGRESS, J.TIMED_OUT)]
+    assert ended(effects) == [("D", A.IN_PROGRESS, A.FAILED)]
+    assert statuses(effects) == [("r1", E.FAILED)]
+    crashed = replace(event, crashed=True)
+    assert jobs_moved(decide(snapshot(running), crashed, 1.0)) == [("j1", J.IN_PROGRESS, J.FAILED)]
+
+
+def test_an_expired_lease_of_an_attempt_already_ended_still_ends_the_job() -> None:
+    done = inside("r1", 1, 2, "Deploy", D=A.IN_PROGRESS)
+    event = LeaseExpired(ActionKey("r1", "Deploy", "D", "old"), JobRef("j0", J.DISPATCHED), "x")
+    assert decide(snapshot(done), event, 1.0) == [JobStatusChanged("j0", J.DISPATCHED, J.TIMED_OUT)]
+
+
+def test_a_passed_deadline_times_out_every_active_job_of_the_attempt() -> None:
+    running = inside("r1", 1, 2, "Deploy", D=A.IN_PROGRESS)
+    jobs = (JobRef("j1", J.QUEUED), JobRef("j2", J.DISPATCHED))
+    effects = decide(snapshot(running), DeadlinePassed(key("r1", "Deploy", "D"), jobs, "late"), 1.0)
+    assert jobs_moved(effects) == [
+        ("j1", J.QUEUED, J.TIMED_OUT),
+        ("j2", J.DISPATCHED, J.TIMED_OUT),
+    ]
+    failed = next(e for e in effects if isinstance(e, ActionEnded))
+    assert failed.result.error_message == "late" and failed.result.error_code == "JobFailed"
+
+
+def test_an_answered_approval_ends_the_attempt() -> None:
+    running = inside("r1", 1, 2, "Deploy", D=A.IN_PROGRESS)
+    approved = ApprovalAnswered(key("r1", "Deploy", "D"), ActionResult(True, updated_by="me"))
+    assert statuses(decide(snapshot(running), approved, 1.0)) == [("r1", E.SUCCEEDED)]
+    rejected = ApprovalAnswered(key("r1", "Deploy", "D"), ActionResult.failure("Rejected"))
+    assert statuses(decide(snapshot(running), rejected, 1.0)) == [("r1", E.FAILED)]
+
+
+def test_attempts_that_could_not_start_fail_and_fail_the_stage() -> None:
+    running = inside("r1", 1, 1, "Build", A=A.IN_PROGRESS, B=A.IN_PROGRESS)
+    failures = ((key("r1", "Build", "A"), "no variable"), (key("r1", "Build", "B"), "no input"))
+    effects = decide(snapshot(running), CouldNotStart(failures), 1.0)
+    assert ended(effects) == [("A", A.IN_PROGRESS, A.FAILED), ("B", A.IN_PROGRESS, A.FAILED)]
+    summary = next(e for e in effects if isinstance(e, RunStatusChanged)).summary
+    assert summary == "Action 'A' in stage 'Build' failed: no variable"
+
+
+def test_a_start_or_an_opened_transition_lets_the_pipeline_move_on() -> None:
+    assert started(decide(snapshot(waiting("r1", 1)), Start("r1"), 1.0)) == ["Source"]
+    opened = TransitionChanged("Build", "Inbound", True)
+    assert started(decide(snapshot(waiting("r1", 1, 1)), opened, 1.0)) == ["A", "B"]
+    closed = TransitionChanged("Build", "Inbound", False)
+    held = snapshot(waiting("r1", 1, 1), closed=frozenset({"Build"}))
+    assert decide(held, closed, 1.0) == []
+
+
+def test_an_abandoned_stop_abandons_each_running_attempt_within_the_table() -> None:
+    running = inside("r1", 1, 1, "Build", A=A.SUCCEEDED, B=A.IN_PROGRESS)
+    effects = decide(snapshot(running), Stop("r1", True, "now"), 1.0)
+    assert [e.action for e in effects if isinstance(e, ActionAbandoned)] == ["B"]
+    assert statuses(effects) == [("r1", E.STOPPING), ("r1", E.STOPPED)]
+
+
+# -- V2 stages: automatic retry, rollback ---------------------------------------------------
+
+
+def v2_plans(**on_failure: Any) -> dict[int, Any]:
+    declaration = three_stages()
+    declaration["stages"][1]["onFailure"] = on_failure
+    return {1: make_plan(parse_pipeline(declaration), 1)}
+
+
+def v2_snapshot(*runs: Run, targets: dict[str, str] | None = None, **on_failure: Any) -> Snapshot:
+    return Snapshot(
+        1,
+        ExecutionMode.SUPERSEDED,
+        v2_plans(**on_failure),
+        frozenset(),
+        runs,
+        {},
+        targets or {},
+    )
+
+
+def test_a_stage_that_retries_on_failure_restarts_its_failed_actions_once() -> None:
+    failing = inside("r1", 1, 1, "Build", A=A.FAILED, B=A.SUCCEEDED, T=A.IN_PROGRESS)
+    snap = v2_snapshot(failing, result="RETRY", retryConfiguration={"retryMode": "FAILED_ACTIONS"})
+    event = JobReported(ActionKey("r1", "Build", "T", "r1-T"), ActionResult.failure("x"))
+    effects = decide(snap, event, 1.0)
+    assert StageStatusChanged("r1", "Build", S.IN_PROGRESS, S.FAILED) in effects
+    assert StageEntered("r1", "Build", 2, 1, retry_of=S.FAILED, automatic=True) in effects
+    assert sorted(started(effects)) == ["A", "T"]
+    assert statuses(effects) == []  # the execution never left InProgress
+
+    retried = replace(failing.stage, attempt=2, auto_retried=True)  # type: ignore[type-var]
+    again = replace(failing, stage=retried)
+    effects = decide(v2_snapshot(again, result="RETRY"), event, 1.0)
+    assert not any(isinstance(e, StageEntered) for e in effects)
+    assert statuses(effects) == [("r1", E.FAILED)]
+
+
+def test_a_retry_of_all_actions_starts_the_stage_afresh() -> None:
+    failing = inside("r1", 1, 1, "Build", A=A.FAILED, B=A.SUCCEEDED)
+    snap = v2_snapshot(failing, result="RETRY", retryConfiguration={"retryMode": "ALL_ACTIONS"})
+    effects = decide(snap, None, 1.0)
+    assert StageEntered("r1", "Build", 2, 2, retry_of=S.FAILED, automatic=True) in effects
+    assert started(effects) == ["A", "B"]
+
+
+def test_a_stage_that_rolls_back_on_failure_starts_a_rollback_to_its_last_success() -> None:
+    failing = inside("r2", 2, 1, "Build", A=A.FAILED, B=A.SUCCEEDED)
+    effects = decide(v2_snapshot(failing, targets={"Build": "r1"}, result="ROLLBACK"), None, 1.0)
+    assert statuses(effects) == [("r2", E.FAILED)]
+    assert effects[-1] == RollbackStarted("r2", "Build", "r1")
+    # Without an earlier success, or for a rollback's own failure, nothing rolls back.
+    assert not any(
+        isinstance(e, RollbackStarted)
+        for e in decide(v2_snapshot(failing, result="ROLLBACK"), None, 1.0)
+    )
+    own = replace(failing, rollback=True)
+    effects = decide(v2_snapshot(own, targets={"Build": "r1"}, result="ROLLBACK"), None, 1.0)
+    assert not any(isinstance(e, RollbackStarted) for e in effects)
+
+
+def test_a_rollback_execution_runs_its_one_stage_then_ends() -> None:
+    rollback = replace(waiting("rb", 3, 1), rollback=True)
+    effects = decide(snapshot(rollback), Rollback("rb", "Build", "r1"), 1.0)
+    assert StageEntered("rb", "Build", 1, 1) in effects
+    assert started(effects) == ["A", "B"]
+    done = replace(inside("rb", 3, 1, "Build", A=A.SUCCEEDED, B=A.SUCCEEDED, T=A.SUCCEEDED))
+    effects = decide(snapshot(replace(done, rollback=True)), None, 1.0)
+    assert statuses(effects) == [("rb", E.SUCCEEDED)]
+    assert not any(isinstance(e, RunMoved) for e in effects)
+
+
+def test_rollback_is_refused_for_a_source_stage_and_in_parallel_mode() -> None:
+    at_source = replace(waiting("rb", 3, 0), rollback=True)
+    with pytest.raises(UnableToRollbackStageException, match="source stage"):
+        decide(snapshot(at_source), Rollback("rb", "Source", "r1"), 1.0)
+    rollback = replace(waiting("rb", 3, 1), rollback=True)
+    with pytest.raises(UnableToRollbackStageException, match="PARALLEL"):
+        decide(snapshot(rollback, mode=ExecutionMode.PARALLEL), Rollback("rb", "Build", "r1"), 1.0)
+
+
+def test_an_expired_lease_of_a_job_whose_attempt_is_gone_ends_the_job_alone() -> None:
+    event = LeaseExpired(None, JobRef("j9", J.IN_PROGRESS), "gone")
+    assert decide(snapshot(), event, 1.0) == [JobStatusChanged("j9", J.IN_PROGRESS, J.TIMED_OUT)]

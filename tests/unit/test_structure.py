@@ -163,6 +163,31 @@ CASES: list[tuple[str, dict[str, Any], str, type]] = [
         InvalidStageDeclarationException,
     ),
     (
+        "rollback in parallel mode",
+        pipeline(
+            pipelineType="V2",
+            executionMode="PARALLEL",
+            stages=[
+                stage("S", source_action()),
+                {**stage("B", build_action()), "onFailure": {"result": "ROLLBACK"}},
+            ],
+        ),
+        "stages[1].onFailure",
+        InvalidStageDeclarationException,
+    ),
+    (
+        "rollback of the source stage",
+        pipeline(
+            pipelineType="V2",
+            stages=[
+                {**stage("S", source_action()), "onFailure": {"result": "ROLLBACK"}},
+                stage("B", build_action()),
+            ],
+        ),
+        "stages[0].onFailure",
+        InvalidStageDeclarationException,
+    ),
+    (
         "trigger on a git source",
         pipeline(
             triggers=[

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from conveyor.cli.stagenotes import stage_notes
+
 STATUS_COLOURS = {
     "Succeeded": "green",
     "Approved": "green",
@@ -159,9 +161,7 @@ def pipeline_state(state: Mapping[str, Any], triggers: Mapping[str, str] | None 
             started_by = (triggers or {}).get(latest["pipelineExecutionId"])
             if started_by:
                 header += dim(f"  ({started_by})")
-        retry = stage.get("retryStageMetadata") or {}
-        if retry.get("manualStageRetryAttempt"):
-            header += dim(f"  (retried {retry['manualStageRetryAttempt']}x)")
+        header += dim(stage_notes(stage))
         lines.append(header)
         lines.append(table(None, rows, {0: _mark, 2: status}, indent="  ", widths=widths))
         lines += notes

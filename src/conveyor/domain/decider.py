@@ -15,6 +15,12 @@ then settles the pipeline until nothing more can move:
   never locks;
 - a run of an older pipeline version starts nothing new: it is ``Cancelled`` once its
   running actions are done.
+
+Every event goes through here: commands (stop, retry), a new execution, a transition
+changed, and every way an attempt ends (its job reported, its lease or deadline ran out, its
+approval answered, it could not start). A result for an attempt that is no longer in
+progress changes nothing. Every status change is checked against its table in
+`conveyor.domain.status` before it becomes an effect.
 """
 
 from __future__ import annotations
@@ -29,40 +35,58 @@ from conveyor.domain.errors import (
     PipelineExecutionNotStoppableException,
     StageNotFoundException,
     StageNotRetryableException,
+    UnableToRollbackStageException,
 )
 from conveyor.domain.execution import (
     ActionAbandoned,
+    ActionEnded,
+    ActionKey,
+    ActionResult,
     ActionRun,
     ActionStarted,
-    Command,
+    ApprovalAnswered,
+    CouldNotStart,
+    DeadlinePassed,
     Effect,
+    Event,
+    JobRef,
+    JobReported,
+    JobStatusChanged,
+    LeaseExpired,
     Retry,
     RetryMode,
+    Rollback,
+    RollbackStarted,
     Run,
     RunMoved,
     RunStatusChanged,
     Snapshot,
     StageEntered,
     StageStatusChanged,
+    Start,
     Stop,
     StopRecorded,
     StopRequest,
+    TransitionChanged,
 )
 from conveyor.domain.pipeline import ExecutionMode
 from conveyor.domain.plan import StagePlan
 from conveyor.domain.status import (
+    ACTION_MOVES,
     ACTIVE_EXECUTION,
     ACTIVE_STAGE,
     EXECUTION_MOVES,
+    JOB_MOVES,
     STAGE_MOVES,
     ActionStatus,
     ExecutionStatus,
+    JobStatus,
     StageStatus,
     Status,
     can_move,
 )
 
-A, E, S = ActionStatus, ExecutionStatus, StageStatus
+A, E, S, J = ActionStatus, ExecutionStatus, StageStatus, JobStatus
 FAILED_ACTIONS = frozenset({A.FAILED, A.ABANDONED})
 
 
@@ -73,6 +97,7 @@ class _Stage:
     attempt: int
     base_attempt: int
     actions: dict[str, ActionRun] = field(default_factory=dict)
+    auto_retried: bool = False
 
 
 @dataclass(slots=True)
@@ -86,6 +111,7 @@ class _Run:
     arrived: float
     stop: StopRequest | None
     stage: _Stage | None
+    rollback: bool = False
 
     @property
     def active(self) -> bool:
@@ -102,7 +128,9 @@ def _live(run: Run) -> _Run:
     stage = None
     if run.stage is not None:
         s = run.stage
-        stage = _Stage(s.stage, s.status, s.attempt, s.base_attempt, dict(s.actions))
+        stage = _Stage(
+            s.stage, s.status, s.attempt, s.base_attempt, dict(s.actions), s.auto_retried
+        )
     return _Run(
         run.id,
         run.seq,
@@ -113,6 +141,7 @@ def _live(run: Run) -> _Run:
         run.arrived,
         run.stop,
         stage,
+        run.rollback,
     )
 
 
@@ -223,20 +252,117 @@ class _Decider:
             raise StageNotRetryableException(
                 f"Stage '{command.stage}' of execution {run.id} has no failed actions."
             )
+        self.restart(run, command.mode, automatic=False)
+
+    def restart(self, run: _Run, mode: RetryMode, *, automatic: bool) -> None:
+        """Put a failed or stopped stage back in progress: its failed actions again, or
+        all of them."""
+        stage = run.stage
+        assert stage is not None
+        failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
         old = stage.status
+        _legal(STAGE_MOVES, old, S.IN_PROGRESS)
         stage.attempt += 1
-        if command.mode == RetryMode.ALL_ACTIONS:
+        if mode == RetryMode.ALL_ACTIONS:
             stage.base_attempt = stage.attempt
             stage.actions = {}
         self.effects.append(
-            StageEntered(run.id, stage.name, stage.attempt, stage.base_attempt, retry_of=old)
+            StageEntered(
+                run.id,
+                stage.name,
+                stage.attempt,
+                stage.base_attempt,
+                retry_of=old,
+                automatic=automatic,
+            )
         )
         stage.status = S.IN_PROGRESS
+        stage.auto_retried = automatic
         run.stop = None
         self.run_status(run, E.IN_PROGRESS)
-        if command.mode == RetryMode.FAILED_ACTIONS:
+        if mode == RetryMode.FAILED_ACTIONS:
             for action in failed:
                 self.start(run, action.action)
+
+    def rollback(self, event: Rollback) -> None:
+        run = self.find(event.run_id)
+        plan = self.snapshot.plans[run.version]
+        index = plan.index(event.stage)
+        if index is None:
+            raise StageNotFoundException(f"Stage '{event.stage}' does not exist.")
+        if self.snapshot.mode == ExecutionMode.PARALLEL:
+            raise UnableToRollbackStageException(
+                "A pipeline in PARALLEL execution mode cannot roll back a stage."
+            )
+        if index == 0:
+            raise UnableToRollbackStageException(
+                f"Stage '{event.stage}' is the source stage, which cannot be rolled back."
+            )
+        if not run.rollback or run.stage_index != index or not run.waiting:
+            raise AssertionError("a rollback execution waits in front of its stage")
+
+    # -- results ----------------------------------------------------------------------------
+
+    def attempt(self, key: ActionKey) -> tuple[_Run, ActionRun] | None:
+        """The attempt a result is about, if it is still in progress."""
+        run = next((r for r in self.runs if r.id == key.run_id), None)
+        if run is None or run.waiting or run.stage is None or run.stage.name != key.stage:
+            return None
+        found = run.stage.actions.get(key.action)
+        if found is None or found.id != key.action_id or found.status != A.IN_PROGRESS:
+            return None
+        return run, found
+
+    def job(self, job: JobRef, new: JobStatus) -> None:
+        if job.status != new:
+            _legal(JOB_MOVES, job.status, new)
+            self.effects.append(JobStatusChanged(job.id, job.status, new))
+
+    def end(
+        self,
+        key: ActionKey | None,
+        result: ActionResult,
+        jobs: tuple[JobRef, ...] = (),
+        job_status: JobStatus = J.FAILED,
+    ) -> None:
+        # A job whose lease or deadline ran out ends even when its attempt has already.
+        for job in jobs:
+            self.job(job, job_status)
+        found = None if key is None else self.attempt(key)
+        if found is None:
+            return
+        run, attempt = found
+        assert run.stage is not None and key is not None
+        new = A.SUCCEEDED if result.succeeded else A.FAILED
+        _legal(ACTION_MOVES, attempt.status, new)
+        self.effects.append(ActionEnded(key, attempt.status, new, result))
+        run.stage.actions[key.action] = replace(
+            attempt, status=new, message=None if result.succeeded else result.error_message
+        )
+
+    def event(self, event: Event) -> None:
+        if isinstance(event, Stop):
+            self.stop(event)
+        elif isinstance(event, Retry):
+            self.retry(event)
+        elif isinstance(event, Rollback):
+            self.rollback(event)
+        elif isinstance(event, JobReported):
+            self.end(event.key, event.result, event.others)
+        elif isinstance(event, ApprovalAnswered):
+            self.end(event.key, event.result)
+        elif isinstance(event, LeaseExpired):
+            status = J.FAILED if event.crashed else J.TIMED_OUT
+            self.end(event.key, ActionResult.failure(event.message), (event.job,), status)
+        elif isinstance(event, DeadlinePassed):
+            self.end(event.key, ActionResult.failure(event.message), event.jobs, J.TIMED_OUT)
+        elif isinstance(event, CouldNotStart):
+            for key, message in event.failures:
+                self.end(key, ActionResult.failure(message))
+        else:
+            # Start, TransitionChanged: the snapshot already holds the new execution or the
+            # transition; what follows from them is settling.
+            assert isinstance(event, (Start, TransitionChanged))
 
     # -- settling ---------------------------------------------------------------------------
 
@@ -263,6 +389,10 @@ class _Decider:
         if failed:
             if not running:
                 self.stage_status(run, S.FAILED)
+                if self.retries_automatically(run, plan):
+                    mode = RetryMode(plan.stage.on_failure_retry_mode or RetryMode.FAILED_ACTIONS)
+                    self.restart(run, mode, automatic=True)
+                    return
                 first = failed[0]
                 detail = f": {first.message}" if first.message else ""
                 self.run_status(
@@ -270,6 +400,7 @@ class _Decider:
                     E.FAILED,
                     f"Action '{first.action}' in stage '{stage.name}' failed{detail}",
                 )
+                self.roll_back_automatically(run, plan)
             return
         outdated = run.version != self.snapshot.version
         for group in plan.groups:
@@ -287,15 +418,37 @@ class _Decider:
             return
         self.stage_status(run, S.SUCCEEDED)
         stages = self.snapshot.plans[run.version].stages
-        if run.stage_index + 1 == len(stages):
+        if run.rollback or run.stage_index + 1 == len(stages):
             self.run_status(run, E.SUCCEEDED)
         else:
             self.move(run, run.stage_index + 1, waiting=True)
+
+    def retries_automatically(self, run: _Run, plan: StagePlan) -> bool:
+        """onFailure RETRY: one automatic retry per failure, of the current pipeline."""
+        stage = run.stage
+        assert stage is not None
+        return (
+            plan.stage.on_failure_result == "RETRY"
+            and not stage.auto_retried
+            and run.version == self.snapshot.version
+        )
+
+    def roll_back_automatically(self, run: _Run, plan: StagePlan) -> None:
+        """onFailure ROLLBACK: a rollback to the latest execution that succeeded in the stage,
+        once there is one (a rollback execution's own failure rolls nothing back)."""
+        if plan.stage.on_failure_result != "ROLLBACK" or run.rollback:
+            return
+        if run.version != self.snapshot.version or self.snapshot.mode == ExecutionMode.PARALLEL:
+            return
+        target = self.snapshot.rollback_targets.get(plan.name)
+        if target is not None and target != run.id:
+            self.effects.append(RollbackStarted(run.id, plan.name, target))
 
     def settle_stop(self, run: _Run, running: list[ActionRun]) -> None:
         assert run.stop is not None and run.stage is not None
         if run.stop.abandon:
             for action in running:
+                _legal(ACTION_MOVES, action.status, A.ABANDONED)
                 self.effects.append(ActionAbandoned(run.id, run.stage.name, action.action))
                 run.stage.actions[action.action] = replace(action, status=A.ABANDONED)
             running = []
@@ -350,12 +503,10 @@ class _Decider:
         self.settle_running(run)
 
 
-def decide(snapshot: Snapshot, command: Command | None, now: float) -> list[Effect]:
-    """The effects of ``command`` (or of nothing, to let the pipeline move on) on ``snapshot``."""
+def decide(snapshot: Snapshot, event: Event | None, now: float) -> list[Effect]:
+    """The effects of ``event`` (or of nothing, to let the pipeline move on) on ``snapshot``."""
     decider = _Decider(snapshot, now)
-    if isinstance(command, Stop):
-        decider.stop(command)
-    elif isinstance(command, Retry):
-        decider.retry(command)
+    if event is not None:
+        decider.event(event)
     decider.settle()
     return decider.effects

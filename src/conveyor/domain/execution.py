@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from conveyor.domain.pipeline import ExecutionMode
 from conveyor.domain.plan import Plan
-from conveyor.domain.status import ActionStatus, ExecutionStatus, StageStatus
+from conveyor.domain.status import ActionStatus, ExecutionStatus, JobStatus, StageStatus
 
 
 class RetryMode(StrEnum):
@@ -40,6 +41,9 @@ class StageRun:
     attempt: int
     base_attempt: int
     actions: Mapping[str, ActionRun] = field(default_factory=dict)
+    # The current attempt is the automatic retry of a failure (onFailure RETRY): a failure
+    # of this attempt is not retried again.
+    auto_retried: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,8 @@ class Run:
     arrived: float
     stop: StopRequest | None = None
     stage: StageRun | None = None
+    # A rollback execution (executionType ROLLBACK): it runs one stage, then ends.
+    rollback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +82,14 @@ class Snapshot:
     runs: tuple[Run, ...]
     # The execution that entered each stage last, for "is this the latest?" questions.
     latest_in_stage: Mapping[str, str] = field(default_factory=dict)
+    # For stages that roll back on failure: the latest standard execution of the current
+    # version that succeeded in the stage, the target of an automatic rollback.
+    rollback_targets: Mapping[str, str] = field(default_factory=dict)
 
 
-# Commands: what people ask for. Their preconditions are checked by the decider.
+# Events: everything that can happen to a pipeline's executions. Commands (Stop, Retry) are
+# what people ask for, and their preconditions are checked by the decider; the others report
+# what happened (a job's result, a lease or deadline running out, an approval answered).
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +106,131 @@ class Retry:
     mode: RetryMode
 
 
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A new execution was recorded, waiting in front of its first stage."""
+
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """A rollback execution was recorded (RollbackStage), waiting in front of ``stage``,
+    with the target execution's revisions, variables and artifacts."""
+
+    run_id: str
+    stage: str
+    target_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionChanged:
+    """A stage's way in or out was enabled or disabled (the snapshot's ``closed`` says which
+    stages are closed now)."""
+
+    stage: str
+    direction: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActionKey:
+    """One attempt of one action: what a result is about."""
+
+    run_id: str
+    stage: str
+    action: str
+    action_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """A job of an attempt, with the status it had when the event was read (under the
+    pipeline's lock)."""
+
+    id: str
+    status: JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """How an attempt ended, as its reporter tells it."""
+
+    succeeded: bool
+    summary: str | None = None
+    external_id: str | None = None
+    external_url: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    output_variables: Mapping[str, str] = field(default_factory=dict)
+    # A source revision: revisionId, revisionChangeIdentifier, created, revisionSummary, ...
+    revision: Mapping[str, Any] | None = None
+    updated_by: str | None = None
+    percent_complete: int | None = None
+
+    @classmethod
+    def failure(cls, message: str, code: str = "JobFailed") -> ActionResult:
+        return cls(succeeded=False, error_code=code, error_message=message)
+
+
+@dataclass(frozen=True, slots=True)
+class JobReported:
+    """A job worker reported its job's result (the job itself is already settled by the job
+    protocol); ``others``: any other job of the attempt still active, to close."""
+
+    key: ActionKey
+    result: ActionResult
+    others: tuple[JobRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseExpired:
+    """The worker holding ``job`` stopped renewing its lease (``crashed``: it belonged to an
+    earlier run of this node, which died; the job fails rather than times out). ``key`` is
+    None when the job's attempt is gone: the job still ends."""
+
+    key: ActionKey | None
+    job: JobRef
+    message: str
+    crashed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinePassed:
+    """The attempt ran past its time-out; its active jobs time out with it."""
+
+    key: ActionKey
+    jobs: tuple[JobRef, ...]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalAnswered:
+    key: ActionKey
+    result: ActionResult
+
+
+@dataclass(frozen=True, slots=True)
+class CouldNotStart:
+    """Attempts that were written but could not run (a variable did not resolve, an input
+    artifact is missing, no provider): each fails with its message."""
+
+    failures: tuple[tuple[ActionKey, str], ...]
+
+
 Command = Stop | Retry
+Event = (
+    Stop
+    | Retry
+    | Start
+    | Rollback
+    | TransitionChanged
+    | JobReported
+    | LeaseExpired
+    | DeadlinePassed
+    | ApprovalAnswered
+    | CouldNotStart
+)
 
 
 # Effects: what the engine writes, in order.
@@ -132,6 +267,8 @@ class StageEntered:
     base_attempt: int
     # Set for a retry: the stage execution exists already and goes back in progress.
     retry_of: StageStatus | None = None
+    # The retry is the stage's automatic one (onFailure RETRY), not someone's request.
+    automatic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +294,33 @@ class ActionAbandoned:
     action: str
 
 
+@dataclass(frozen=True, slots=True)
+class ActionEnded:
+    """An attempt's result: its status moves from ``old`` to ``new``."""
+
+    key: ActionKey
+    old: ActionStatus
+    new: ActionStatus
+    result: ActionResult
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackStarted:
+    """A stage that rolls back on failure failed: a rollback execution of ``stage`` to
+    ``target_id`` starts (trigger AutomatedRollback)."""
+
+    failed_run_id: str
+    stage: str
+    target_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatusChanged:
+    job_id: str
+    old: JobStatus
+    new: JobStatus
+
+
 Effect = (
     RunMoved
     | RunStatusChanged
@@ -165,4 +329,7 @@ Effect = (
     | StageStatusChanged
     | ActionStarted
     | ActionAbandoned
+    | ActionEnded
+    | JobStatusChanged
+    | RollbackStarted
 )

@@ -69,6 +69,40 @@ def check(pipeline: Pipeline, resolve: Resolver, region: str) -> list[Problem]:
     problems += _check_artifacts(pipeline)
     problems += _check_namespaces(pipeline)
     problems += _check_variables_and_triggers(pipeline)
+    problems += _check_rollbacks(pipeline)
+    return problems
+
+
+def _rolls_back(stage: Stage) -> bool:
+    return stage.on_failure_result == "ROLLBACK" or any(
+        c.result == "ROLLBACK" for c in (*stage.on_success, *stage.on_failure)
+    )
+
+
+def _check_rollbacks(pipeline: Pipeline) -> list[Problem]:
+    """A stage may roll back only in a pipeline that can: not in PARALLEL mode, and never
+    the source stage."""
+    problems = []
+    for s, stage in enumerate(pipeline.stages):
+        if not _rolls_back(stage):
+            continue
+        if pipeline.execution_mode == ExecutionMode.PARALLEL:
+            problems.append(
+                Problem(
+                    ("stages", s, "onFailure"),
+                    InvalidStageDeclarationException,
+                    f"Stage '{stage.name}' rolls back, which a pipeline in PARALLEL execution "
+                    "mode cannot do.",
+                )
+            )
+        elif s == 0:
+            problems.append(
+                Problem(
+                    ("stages", s, "onFailure"),
+                    InvalidStageDeclarationException,
+                    f"Stage '{stage.name}' is the source stage, which cannot be rolled back.",
+                )
+            )
     return problems
 
 

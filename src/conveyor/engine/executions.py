@@ -12,18 +12,31 @@ from conveyor.domain.arn import Scope
 from conveyor.domain.errors import (
     ActionNotFoundException,
     ApprovalAlreadyCompletedException,
+    ConflictException,
     InvalidApprovalTokenException,
+    PipelineExecutionOutdatedException,
     StageNotFoundException,
+    UnableToRollbackStageException,
     ValidationException,
 )
 from conveyor.domain.events import PIPELINE, pipeline_detail
-from conveyor.domain.execution import Retry, RetryMode, Stop
+from conveyor.domain.execution import (
+    ActionResult,
+    ApprovalAnswered,
+    Retry,
+    RetryMode,
+    Rollback,
+    Start,
+    Stop,
+    TransitionChanged,
+)
 from conveyor.domain.plan import APPROVAL, Plan
 from conveyor.domain.status import ActionStatus, ExecutionStatus
 from conveyor.engine import lookup
 from conveyor.engine.clock import Clock
-from conveyor.engine.completion import Finish, finish_action
+from conveyor.engine.completion import key_of, report
 from conveyor.engine.notify import Notifier
+from conveyor.engine.rollbacks import MANUAL, record_rollback
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.store import ExecutionRecord, PipelineRecord, Store, TransitionRecord, Tx
 
@@ -170,7 +183,7 @@ class ExecutionService:
                 pipeline_detail(pipeline.name, record.id, "FAILED", pipeline.version),
             )
             return record.id, Outcome()
-        return record.id, self._runner.advance(tx, pipeline, focus=record.id)
+        return record.id, self._runner.advance(tx, pipeline, Start(record.id), focus=record.id)
 
     def stop(self, name: str, execution_id: str, *, abandon: bool, reason: str | None) -> str:
         def work(tx: Tx) -> tuple[str, Outcome]:
@@ -204,6 +217,54 @@ class ExecutionService:
 
         return self.write(work)
 
+    def rollback(self, name: str, stage: str, target_id: str, caller: str) -> str:
+        """RollbackStage: a new execution that runs ``stage`` again with what the target
+        execution ran it with."""
+
+        def work(tx: Tx) -> tuple[str, Outcome]:
+            pipeline = self._pipeline(tx, name)
+            plan = self._runner.plans.get(tx, pipeline.id, pipeline.version)
+            stage_plan = plan.stage(stage)
+            if stage_plan is None:
+                raise StageNotFoundException(
+                    f"Stage '{stage}' does not exist in pipeline '{name}'."
+                )
+            if pipeline.pipeline_type != "V2":
+                raise UnableToRollbackStageException(
+                    f"Pipeline '{name}' is of type {pipeline.pipeline_type}; only a V2 "
+                    "pipeline can roll back a stage."
+                )
+            target = self._execution(tx, pipeline, target_id)
+            if target.version != pipeline.version:
+                raise PipelineExecutionOutdatedException(
+                    f"Execution {target_id} ran version {target.version} of the pipeline, "
+                    f"which is now at version {pipeline.version}; roll back to an execution "
+                    "of the current version."
+                )
+            if target.execution_type == "ROLLBACK":
+                raise UnableToRollbackStageException(
+                    f"Execution {target_id} is itself a rollback; roll back to a standard "
+                    "execution."
+                )
+            ran = tx.executions.stage(target_id, stage)
+            if ran is None or ran.status != "Succeeded":
+                status = "never entered it" if ran is None else f"is {ran.status} in it"
+                raise UnableToRollbackStageException(
+                    f"Execution {target_id} {status}; the target of a rollback of stage "
+                    f"'{stage}' must have succeeded in it."
+                )
+            active = [r.id for r in tx.executions.active(pipeline.id)]
+            if tx.stage_runs.rollback_in(pipeline.id, stage, active) is not None:
+                raise ConflictException(f"Stage '{stage}' is already being rolled back.")
+            record = record_rollback(
+                tx, self._runner, pipeline, stage, stage_plan.index, target, MANUAL, caller
+            )
+            event = Rollback(record.id, stage, target.id)
+            outcome = self._runner.advance(tx, pipeline, event, extra=[record], focus=record.id)
+            return record.id, outcome
+
+        return self.write(work)
+
     def set_transition(
         self,
         name: str,
@@ -227,7 +288,8 @@ class ExecutionService:
                 )
             )
             # The row read says nothing of the transition just written.
-            return None, self._runner.advance(tx, replace(pipeline, any_disabled=None))
+            event = TransitionChanged(stage, direction, enabled)
+            return None, self._runner.advance(tx, replace(pipeline, any_disabled=None), event)
 
         self.write(work)
 
@@ -267,7 +329,7 @@ class ExecutionService:
                 )
             now = self._clock.now()
             status = "Approved" if approved else "Rejected"
-            finish = Finish(
+            result = ActionResult(
                 succeeded=approved,
                 summary=summary or status,
                 external_id=token,
@@ -279,7 +341,8 @@ class ExecutionService:
                 else "Rejected",
                 updated_by=caller,
             )
-            return now, finish_action(tx, self._runner, pipeline, attempt, finish)
+            event = ApprovalAnswered(key_of(attempt), result)
+            return now, report(tx, self._runner, pipeline, attempt, event)
 
         return self.write(work)
 

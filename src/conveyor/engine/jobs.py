@@ -22,12 +22,14 @@ from conveyor.domain.errors import (
     JobNotFoundException,
     OutputVariablesSizeExceededException,
 )
-from conveyor.domain.status import JobStatus
+from conveyor.domain.execution import ActionResult, JobReported
+from conveyor.domain.status import JOB_MOVES, JobStatus
 from conveyor.domain.variables import MAX_OUTPUT_BYTES, output_size
 from conveyor.engine.clock import Clock
-from conveyor.engine.completion import Finish, finish_action
+from conveyor.engine.completion import key_of, report
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.runner import Outcome, Runner
+from conveyor.engine.writers import require_move
 from conveyor.store import JobRecord, JobResultRows, Store, Tx
 from conveyor.store.jobs import opened_job
 
@@ -117,6 +119,7 @@ class JobService:
                     f"The nonce '{nonce}' is not the nonce of job {job_id}."
                 )
             if job.status == JobStatus.DISPATCHED:
+                require_move(JOB_MOVES, JobStatus.DISPATCHED, JobStatus.IN_PROGRESS)
                 tx.jobs.update(
                     job_id,
                     JobStatus.DISPATCHED,
@@ -183,7 +186,7 @@ class JobService:
                     updated=now,
                 )
                 return self._claim_next(tx, next_for, Outcome(jobs_queued=1))
-            finish = Finish(
+            result = ActionResult(
                 succeeded=True,
                 summary=summary,
                 external_id=external_id,
@@ -192,7 +195,9 @@ class JobService:
                 revision=dict(revision) if revision else None,
                 percent_complete=percent_complete,
             )
-            outcome = finish_action(tx, self._runner, pipeline, action, finish, job_done=True)
+            outcome = report(
+                tx, self._runner, pipeline, action, JobReported(key_of(action), result)
+            )
             return self._claim_next(tx, next_for, outcome)
 
         return self._executions.write(work)
@@ -212,14 +217,16 @@ class JobService:
         def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
             found = self._settle(tx, job_id, JobStatus.FAILED)
             action, pipeline = found.action, found.pipeline
-            finish = Finish(
+            result = ActionResult(
                 succeeded=False,
                 external_id=external_id,
                 external_url=external_url,
                 error_code=failure_type,
                 error_message=message,
             )
-            outcome = finish_action(tx, self._runner, pipeline, action, finish, job_done=True)
+            outcome = report(
+                tx, self._runner, pipeline, action, JobReported(key_of(action), result)
+            )
             return self._claim_next(tx, next_for, outcome)
 
         return self._executions.write(work)
@@ -262,6 +269,7 @@ class JobService:
         # (the job API serves only custom and third-party jobs), so it is not kept. The
         # update is guarded by the job being active, whatever the row read said: on
         # PostgreSQL that read may predate the lock.
+        require_move(JOB_MOVES, JobStatus(found.job.status), status)
         trim = found.job.type_id.owner == "AWS"
         tx.jobs.finish(job_id, status, self._clock.now(), trim=trim, missed=missed)
         return found
@@ -271,6 +279,7 @@ def _take(
     tx: Tx, job: JobRecord, status: JobStatus, owner: str, lease_until: float, now: float
 ) -> JobRecord | None:
     """Move a queued job to ``status`` for ``owner`` with a fresh nonce and lease."""
+    require_move(JOB_MOVES, JobStatus.QUEUED, status)
     nonce = secrets.token_hex(8)
     if not tx.jobs.update(
         job.id,

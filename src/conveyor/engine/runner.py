@@ -3,67 +3,33 @@
 `Runner.advance` runs inside the caller's transaction, with the pipeline row locked. Every
 status change is a guarded write that must succeed (the lock rules out a lost race, so a
 failed guard is a bug and rolls everything back), and writes its EventBridge event in the
-same transaction. Starting an action resolves its variables and queues its job (or, for a
-manual approval, issues its token); an action that cannot even start fails at once, and the
-decider is asked again.
+same transaction. Every effect goes through its writer in `conveyor.engine.writers`.
+Starting an action resolves its variables and queues its job (or, for a manual approval,
+issues its token); an attempt that cannot even start is written in progress, and the next
+round tells the decider, which fails it (`CouldNotStart`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.decider import decide
-from conveyor.domain.events import (
-    ACTION,
-    ACTION_STATES,
-    PIPELINE,
-    PIPELINE_STATES,
-    STAGE,
-    STAGE_STATES,
-    action_detail,
-    envelope,
-    pipeline_detail,
-    stage_detail,
-)
-from conveyor.domain.execution import (
-    ActionAbandoned,
-    ActionStarted,
-    Command,
-    Effect,
-    RunMoved,
-    RunStatusChanged,
-    Snapshot,
-    StageEntered,
-    StageStatusChanged,
-    StopRecorded,
-)
-from conveyor.domain.plan import Plan
-from conveyor.domain.status import ActionStatus, ExecutionStatus
+from conveyor.domain.events import envelope
+from conveyor.domain.execution import CouldNotStart, Event, Snapshot
 from conveyor.engine.clock import Clock
 from conveyor.engine.plans import Plans
 from conveyor.engine.snapshot import load_snapshot
-from conveyor.engine.starting import ActionStart, prepare_action
-from conveyor.store import ExecutionRecord, PipelineRecord, Tx
+from conveyor.engine.writers import WRITERS, Outcome, Writing
+from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord, Tx
+
+__all__ = ["MAX_ROUNDS", "Outcome", "Runner"]
 
 # An action that fails to start makes the decider look again; this bounds the rounds.
 MAX_ROUNDS = 100
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What the caller must do after commit: wake workers, cancel jobs."""
-
-    jobs_queued: int = 0
-    cancelled_jobs: list[str] = field(default_factory=list)
-
-    def merge(self, other: Outcome) -> None:
-        self.jobs_queued += other.jobs_queued
-        self.cancelled_jobs += other.cancelled_jobs
 
 
 class Runner:
@@ -88,20 +54,24 @@ class Runner:
         self,
         tx: Tx,
         pipeline: PipelineRecord,
-        command: Command | None = None,
+        event: Event | None = None,
         extra: Iterable[ExecutionRecord] = (),
         latest_in_stage: dict[str, str] | None = None,
         focus: str | None = None,
+        attempts: Mapping[str, ActionRecord] | None = None,
     ) -> Outcome:
-        """Apply ``command`` (if any) and everything that follows from the current state.
+        """Decide ``event`` (if any) and everything that follows from the current state, and
+        write it.
 
         ``focus``: the execution the change is about, when it is about one (see
-        `load_snapshot`)."""
+        `load_snapshot`); ``attempts``: action attempts the caller has read already."""
         outcome = Outcome()
         extra = list(extra)
+        known = dict(attempts or {})
         for _ in range(MAX_ROUNDS):
+            received = self.clock.now()
             snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus)
-            if latest_in_stage is not None and command is not None:
+            if latest_in_stage is not None and event is not None:
                 snapshot = Snapshot(
                     snapshot.version,
                     snapshot.mode,
@@ -110,199 +80,18 @@ class Runner:
                     snapshot.runs,
                     latest_in_stage,
                 )
-            effects = decide(snapshot, command, self.clock.now())
-            command, extra = None, []
-            failed_to_start = self.apply(tx, pipeline, snapshot, records, effects, outcome)
-            if not failed_to_start:
+            now = self.clock.now()
+            effects = decide(snapshot, event, now)
+            writing = Writing(self, tx, pipeline, snapshot, records, known, outcome, now, received)
+            for effect in effects:
+                WRITERS[type(effect)](writing, effect)
+            if not writing.failures and not writing.recorded:
                 return outcome
+            event = CouldNotStart(tuple(writing.failures)) if writing.failures else None
+            extra = []
+            if writing.recorded:
+                focus = None
         raise RuntimeError("actions kept failing to start; giving up")  # pragma: no cover
-
-    def apply(
-        self,
-        tx: Tx,
-        pipeline: PipelineRecord,
-        snapshot: Snapshot,
-        records: dict[str, ExecutionRecord],
-        effects: list[Effect],
-        outcome: Outcome,
-    ) -> bool:
-        """Write the effects; True when an action failed as it started."""
-        now = self.clock.now()
-        failed_to_start = False
-        versions = {r.id: r.version for r in snapshot.runs}
-        for effect in effects:
-            version = versions.get(effect.run_id, pipeline.version)
-            if isinstance(effect, RunMoved):
-                tx.executions.require_update(
-                    effect.run_id,
-                    None,
-                    stage_index=effect.stage_index,
-                    waiting=effect.waiting,
-                    arrived=effect.arrived,
-                    updated=now,
-                )
-            elif isinstance(effect, RunStatusChanged):
-                tx.executions.require_update(
-                    effect.run_id,
-                    effect.old,
-                    status=effect.new,
-                    summary=effect.summary,
-                    updated=now,
-                )
-                record = records.get(effect.run_id)
-                extra: dict[str, Any] = {}
-                if effect.new == ExecutionStatus.STOPPING and record is not None:
-                    extra["stop-execution-comments"] = record.stop_reason
-                state = PIPELINE_STATES[effect.new]
-                if effect.old in (ExecutionStatus.FAILED, ExecutionStatus.STOPPED):
-                    state = "RESUMED"
-                self.event(
-                    tx,
-                    pipeline,
-                    PIPELINE,
-                    pipeline_detail(pipeline.name, effect.run_id, state, version, **extra),
-                )
-            elif isinstance(effect, StopRecorded):
-                tx.executions.require_update(
-                    effect.run_id,
-                    None,
-                    stop_abandon=effect.abandon,
-                    stop_reason=effect.reason,
-                    updated=now,
-                )
-                if effect.run_id in records:
-                    records[effect.run_id] = _with_stop(records[effect.run_id], effect)
-            elif isinstance(effect, StageEntered):
-                if effect.retry_of is None:
-                    tx.executions.enter_stage(effect.run_id, pipeline.id, effect.stage, now)
-                    state = "STARTED"
-                else:
-                    _require(
-                        tx.executions.retry_stage(
-                            effect.run_id,
-                            effect.stage,
-                            effect.retry_of,
-                            effect.attempt,
-                            effect.base_attempt,
-                            now,
-                        )
-                    )
-                    state = "RESUMED"
-                self.event(
-                    tx,
-                    pipeline,
-                    STAGE,
-                    stage_detail(pipeline.name, effect.run_id, effect.stage, state, version),
-                )
-            elif isinstance(effect, StageStatusChanged):
-                tx.executions.require_stage_status(
-                    effect.run_id, effect.stage, effect.old, effect.new, now
-                )
-                self.event(
-                    tx,
-                    pipeline,
-                    STAGE,
-                    stage_detail(
-                        pipeline.name,
-                        effect.run_id,
-                        effect.stage,
-                        STAGE_STATES[effect.new],
-                        version,
-                    ),
-                )
-            elif isinstance(effect, ActionStarted):
-                # The snapshot's row has all that starting needs (variables, outputs,
-                # artifacts); moves and status changes since then do not touch those.
-                record = records.get(effect.run_id) or tx.executions.get(effect.run_id)
-                assert record is not None
-                plan = snapshot.plans[record.version]
-                start = prepare_action(
-                    tx,
-                    self.scope,
-                    pipeline,
-                    plan,
-                    record,
-                    effect,
-                    now,
-                    self.runnable,
-                    self.log_base,
-                )
-                if start.failure is not None:
-                    failed_to_start = True
-                else:
-                    outcome.jobs_queued += start.job is not None
-                self.action_event(tx, pipeline, plan, start, ActionStatus.IN_PROGRESS)
-                if start.failure is not None:
-                    self.action_event(tx, pipeline, plan, start, ActionStatus.FAILED)
-            elif isinstance(effect, ActionAbandoned):
-                self.abandon(tx, pipeline, snapshot, effect, outcome, now)
-        return failed_to_start
-
-    def abandon(
-        self,
-        tx: Tx,
-        pipeline: PipelineRecord,
-        snapshot: Snapshot,
-        effect: ActionAbandoned,
-        outcome: Outcome,
-        now: float,
-    ) -> None:
-        action = tx.actions.latest(effect.run_id, effect.stage, effect.action)
-        if action is None or action.status != ActionStatus.IN_PROGRESS:
-            return
-        _require(
-            tx.actions.update(
-                action.id,
-                ActionStatus.IN_PROGRESS,
-                status=ActionStatus.ABANDONED,
-                summary="Abandoned when the execution was stopped",
-                updated=now,
-            )
-        )
-        for job in tx.jobs.active_for(action.id):
-            tx.jobs.update(job.id, job.status, status="Failed", updated=now, lease_until=None)
-            outcome.cancelled_jobs.append(job.id)
-        plan = snapshot.plans[action.pipeline_version]
-        stage = plan.stage(action.stage)
-        assert stage is not None
-        type_id = stage.actions[action.action].type_id
-        self.event(
-            tx,
-            pipeline,
-            ACTION,
-            action_detail(
-                pipeline.name,
-                action.execution_id,
-                action.stage,
-                action.action,
-                ACTION_STATES[ActionStatus.ABANDONED],
-                action.pipeline_version,
-                self.scope.region,
-                type_id,
-            ),
-        )
-
-    def action_event(
-        self, tx: Tx, pipeline: PipelineRecord, plan: Plan, start: ActionStart, status: ActionStatus
-    ) -> None:
-        stage = plan.stage(start.stage)
-        assert stage is not None
-        self.event(
-            tx,
-            pipeline,
-            ACTION,
-            action_detail(
-                pipeline.name,
-                start.run_id,
-                start.stage,
-                start.action,
-                ACTION_STATES[status],
-                plan.version,
-                self.scope.region,
-                stage.actions[start.action].type_id,
-                **{"input-artifacts": start.input_artifacts or None},
-            ),
-        )
 
     def event(self, tx: Tx, pipeline: PipelineRecord, kind: str, detail: dict[str, Any]) -> None:
         now = self.clock.now()
@@ -316,14 +105,3 @@ class Runner:
             detail,
         )
         tx.events.append(pipeline.name, now, kind, body)
-
-
-def _require(done: bool) -> None:
-    if not done:  # pragma: no cover - the pipeline lock makes a lost race impossible
-        raise RuntimeError("a guarded write found the row in an unexpected state")
-
-
-def _with_stop(record: ExecutionRecord, effect: StopRecorded) -> ExecutionRecord:
-    from dataclasses import replace
-
-    return replace(record, stop_abandon=effect.abandon, stop_reason=effect.reason)

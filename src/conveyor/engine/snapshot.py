@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from conveyor.domain.execution import ActionRun, Run, Snapshot, StageRun, StopRequest
-from conveyor.domain.pipeline import ExecutionMode
+from conveyor.domain.pipeline import ExecutionMode, Stage
 from conveyor.domain.plan import Plan
 from conveyor.domain.status import ActionStatus, ExecutionStatus, StageStatus
 from conveyor.engine.plans import Plans
@@ -55,6 +55,12 @@ def load_snapshot(
         (s.execution_id, s.stage): (s, briefs)
         for s, briefs in tx.executions.stages_with_actions(inside)
     }
+    retrying = [
+        (run_id, name)
+        for run_id, name in inside
+        if _stage_plan(plans[records[run_id].version], name).on_failure_result == "RETRY"
+    ]
+    retries = tx.stage_runs.retries(retrying) if retrying else {}
     runs = []
     for record in records.values():
         plan = plans[record.version]
@@ -70,8 +76,14 @@ def load_snapshot(
                         actions[b.action] = ActionRun(
                             b.id, b.action, ActionStatus(b.status), b.attempt, b.error_message
                         )
+                retry = retries.get((record.id, name))
                 stage_run = StageRun(
-                    name, StageStatus(stage.status), stage.attempt, stage.base_attempt, actions
+                    name,
+                    StageStatus(stage.status),
+                    stage.attempt,
+                    stage.base_attempt,
+                    actions,
+                    auto_retried=retry is not None and retry.auto_attempt == stage.attempt,
                 )
         stop = None
         if record.stop_abandon is not None:
@@ -87,6 +99,7 @@ def load_snapshot(
                 record.arrived,
                 stop,
                 stage_run,
+                rollback=record.execution_type == "ROLLBACK",
             )
         )
     snapshot = Snapshot(
@@ -95,8 +108,29 @@ def load_snapshot(
         plans=plans,
         closed=_closed(tx, pipeline, current),
         runs=tuple(runs),
+        rollback_targets=_rollback_targets(tx, pipeline, current, inside),
     )
     return snapshot, records
+
+
+def _stage_plan(plan: Plan, name: str) -> Stage:
+    found = plan.stage(name)
+    assert found is not None
+    return found.stage
+
+
+def _rollback_targets(
+    tx: Tx, pipeline: PipelineRecord, plan: Plan, inside: list[tuple[str, str]]
+) -> dict[str, str]:
+    """For the stages that roll back on failure and have an execution in them: the
+    execution an automatic rollback would go back to. Nothing is read otherwise."""
+    rolling = {s.name for s in plan.stages if s.stage.on_failure_result == "ROLLBACK"}
+    targets = {}
+    for name in sorted({name for _, name in inside if name in rolling}):
+        target = tx.stage_runs.last_good(pipeline.id, name, pipeline.version)
+        if target is not None:
+            targets[name] = target
+    return targets
 
 
 def _closed(tx: Tx, pipeline: PipelineRecord, plan: Plan) -> frozenset[str]:

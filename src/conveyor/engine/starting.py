@@ -4,7 +4,7 @@ queue its job (or, for a manual approval, issue the token people answer with).
 Resolution happens here, just before the action runs, from what the execution knows now:
 ``codepipeline``, the pipeline ``variables``, and the namespaces of actions that always run
 before this one. An action that cannot be resolved, or whose input artifact is missing, is
-written as failed at once with a message that says why.
+written in progress with the message that says why, and fails through the decider.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from conveyor.domain.variables import (
     UnresolvedVariable,
     resolve,
 )
+from conveyor.domain.work import ArtifactRef, EnvironmentVariable, OutputRef, Work
 from conveyor.engine.actiontypes import resolver
 from conveyor.store import ActionRecord, ExecutionRecord, JobRecord, PipelineRecord, Tx
 
@@ -52,6 +53,7 @@ class ActionStart:
     token: str | None = None
     failure: str | None = None
     input_artifacts: list[dict[str, Any]] = field(default_factory=list)
+    record: ActionRecord | None = None
 
 
 def bucket_for(pipeline: Pipeline, region: str) -> str:
@@ -180,78 +182,66 @@ def prepare_action(
     is_approval = action.type_id == APPROVAL
     if failure is None and is_approval:
         start.token = str(uuid.uuid4())
-    tx.actions.insert(
-        ActionRecord(
-            id=start.action_execution_id,
-            execution_id=record.id,
-            pipeline_id=pipeline.id,
-            pipeline_version=plan.version,
-            stage=stage.name,
-            action=action.name,
-            attempt=effect.attempt,
-            status=ActionStatus.IN_PROGRESS if failure is None else ActionStatus.FAILED,
-            started=now,
-            updated=now,
-            deadline=now + timeout if failure is None else None,
-            summary=None,
-            external_id=start.token,
-            external_url=f"{log_base}/logs/{start.action_execution_id}"
-            if log_base and not is_approval and failure is None
-            else None,
-            error_code="JobFailed" if failure else None,
-            error_message=failure,
-            percent_complete=None,
-            token=start.token,
-            updated_by=None,
-            input=input_shape,
-            output_artifacts=[
-                {"name": o["name"], "s3location": {"bucket": o["bucket"], "key": o["key"]}}
-                for o in outputs
-            ],
-            output_variables=None,
-            revision=None,
-        )
+    start.record = ActionRecord(
+        id=start.action_execution_id,
+        execution_id=record.id,
+        pipeline_id=pipeline.id,
+        pipeline_version=plan.version,
+        stage=stage.name,
+        action=action.name,
+        attempt=effect.attempt,
+        status=ActionStatus.IN_PROGRESS,
+        started=now,
+        updated=now,
+        deadline=now + timeout if failure is None else None,
+        summary=None,
+        external_id=start.token,
+        external_url=f"{log_base}/logs/{start.action_execution_id}"
+        if log_base and not is_approval and failure is None
+        else None,
+        error_code=None,
+        error_message=None,
+        percent_complete=None,
+        token=start.token,
+        updated_by=None,
+        input=input_shape,
+        output_artifacts=[
+            {"name": o["name"], "s3location": {"bucket": o["bucket"], "key": o["key"]}}
+            for o in outputs
+        ],
+        output_variables=None,
+        revision=None,
     )
+    tx.actions.insert(start.record)
     start.failure = failure
     if failure is not None or is_approval:
         return start
-    data = {
-        "actionTypeId": _type_shape(action.type_id),
-        "actionConfiguration": {"configuration": configuration},
-        "pipelineContext": {
-            "pipelineName": pipeline.name,
-            "stage": {"name": stage.name},
-            "action": {"name": action.name, "actionExecutionId": start.action_execution_id},
-            "pipelineArn": scope.pipeline(pipeline.name),
-            "pipelineExecutionId": record.id,
-        },
-        "inputArtifacts": [
-            {
-                "name": i["name"],
-                "revision": i["revision"],
-                "location": _location(i["bucket"], i["key"]),
-            }
-            if i["revision"]
-            else {"name": i["name"], "location": _location(i["bucket"], i["key"])}
-            for i in inputs
-        ],
-        "outputArtifacts": [
-            {"name": o["name"], "location": _location(o["bucket"], o["key"])} for o in outputs
-        ],
-        "artifactCredentials": ARTIFACT_CREDENTIALS,
-        # What Conveyor's own providers need beyond CodePipeline's JobData; never sent to
-        # job workers over the API.
-        "conveyor": {
-            "commands": commands,
-            "outputVariables": list(action.output_variables),
-            "environmentVariables": environment,
-            "outputFiles": {o["name"]: o["files"] for o in outputs},
-            "sourceRevision": _source_revision(record, action),
-            "sourceVariables": _source_variables(record, action),
-            "deadline": now + timeout,
-            "region": region,
-        },
-    }
+    work = Work(
+        type_id=action.type_id,
+        configuration=configuration,
+        pipeline_name=pipeline.name,
+        pipeline_arn=scope.pipeline(pipeline.name),
+        pipeline_execution_id=record.id,
+        stage=stage.name,
+        action=action.name,
+        action_execution_id=start.action_execution_id,
+        input_artifacts=tuple(
+            ArtifactRef(i["name"], i["bucket"], i["key"], i["revision"]) for i in inputs
+        ),
+        output_artifacts=tuple(
+            OutputRef(o["name"], o["bucket"], o["key"], tuple(o["files"])) for o in outputs
+        ),
+        artifact_credentials=ARTIFACT_CREDENTIALS,
+        commands=tuple(commands),
+        output_variables=tuple(action.output_variables),
+        environment_variables=tuple(
+            EnvironmentVariable(v["name"], v["value"], v["type"]) for v in environment
+        ),
+        source_revision=_source_revision(record, action),
+        source_variables=_source_variables(record, action),
+        deadline=now + timeout,
+        region=region,
+    )
     queryable = (
         next((p.name for p in action_type.properties if p.queryable), None)
         if (action_type)
@@ -267,7 +257,7 @@ def prepare_action(
         owner=None,
         lease_until=None,
         query_value=configuration.get(queryable) if queryable else None,
-        data=data,
+        data=work.data(),
         created=now,
         updated=now,
     )

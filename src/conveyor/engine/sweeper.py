@@ -14,11 +14,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from conveyor.domain.execution import DeadlinePassed, LeaseExpired
 from conveyor.domain.plan import APPROVAL
 from conveyor.domain.status import JobStatus
 from conveyor.engine.actiontypes import resolver
 from conveyor.engine.clock import Clock
-from conveyor.engine.completion import Finish, finish_action
+from conveyor.engine.completion import job_ref, key_of, report
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.runner import Outcome, Runner
@@ -74,7 +75,7 @@ class Sweeper:
                 if not (j.owner or "").startswith(f"{node}/{incarnation}/")
             ]
         for job in orphans:
-            self._fail_job(job, JobStatus.FAILED, CRASHED + RETRY, crashed=True)
+            self._fail_job(job, CRASHED + RETRY, crashed=True)
         return len(orphans)
 
     def sweep(self) -> None:
@@ -87,7 +88,6 @@ class Sweeper:
             heard = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.updated))
             self._fail_job(
                 job,
-                JobStatus.TIMED_OUT,
                 f"The worker running this action ({job.owner}) stopped renewing its lease "
                 f"(it may have stopped or lost its connection); last heard from at {heard}.",
             )
@@ -111,9 +111,10 @@ class Sweeper:
             except Exception:  # keep sweeping: one bad pass must not end the loop
                 log.exception("sweep failed")
 
-    def _fail_job(
-        self, job: JobRecord, status: JobStatus, message: str, *, crashed: bool = False
-    ) -> None:
+    def _fail_job(self, job: JobRecord, message: str, *, crashed: bool = False) -> None:
+        """The job's worker is gone: the job times out (fails, when ``crashed``) and so
+        does its attempt, through the decider."""
+
         def work(tx: Tx) -> tuple[None, Outcome]:
             pipeline = tx.pipelines.get_by_id(job.pipeline_id, lock=True)
             current = tx.jobs.get(job.id)
@@ -127,23 +128,14 @@ class Sweeper:
                 )
             ):
                 return None, Outcome()
-            tx.jobs.update(
-                job.id, current.status, status=status, lease_until=None, updated=self._clock.now()
-            )
             action = tx.actions.get(job.action_execution_id)
-            outcome = Outcome(cancelled_jobs=[job.id])
-            if action is not None and action.status == "InProgress":
-                outcome.merge(
-                    finish_action(
-                        tx,
-                        self._runner,
-                        pipeline,
-                        action,
-                        Finish(succeeded=False, error_code="JobFailed", error_message=message),
-                    )
-                )
-                if crashed:
-                    _unless_retryable(tx, pipeline, action)
+            key = None if action is None else key_of(action)
+            event = LeaseExpired(key, job_ref(current), message, crashed=crashed)
+            if action is None:
+                return None, self._runner.advance(tx, pipeline, event)
+            outcome = report(tx, self._runner, pipeline, action, event)
+            if crashed and action.status == "InProgress":
+                _unless_retryable(tx, pipeline, action)
             return None, outcome
 
         self._executions.write(work)
@@ -154,16 +146,6 @@ class Sweeper:
             current = tx.actions.get(action.id)
             if pipeline is None or current is None or current.status != "InProgress":
                 return None, Outcome()
-            outcome = Outcome()
-            for job in tx.jobs.active_for(action.id):
-                tx.jobs.update(
-                    job.id,
-                    job.status,
-                    status=JobStatus.TIMED_OUT,
-                    lease_until=None,
-                    updated=self._clock.now(),
-                )
-                outcome.cancelled_jobs.append(job.id)
             plan = self._runner.plans.get(tx, pipeline.id, current.pipeline_version)
             stage = plan.stage(current.stage)
             assert stage is not None
@@ -173,15 +155,9 @@ class Sweeper:
             minutes = round(seconds / 60)
             what = "The approval request" if declared.type_id == APPROVAL else "The action"
             message = f"{what} timed out after {minutes} minutes."
-            outcome.merge(
-                finish_action(
-                    tx,
-                    self._runner,
-                    pipeline,
-                    current,
-                    Finish(succeeded=False, error_code="JobFailed", error_message=message),
-                )
-            )
+            jobs = tuple(job_ref(j) for j in tx.jobs.active_for(current.id))
+            event = DeadlinePassed(key_of(current), jobs, message)
+            outcome = report(tx, self._runner, pipeline, current, event)
             return None, outcome
 
         self._executions.write(work)

@@ -18,6 +18,8 @@ from conveyor.store import (
     ActionRecord,
     ExecutionRecord,
     PipelineRecord,
+    RetryRecord,
+    RollbackRecord,
     StageRecord,
     Store,
     TransitionRecord,
@@ -45,6 +47,10 @@ class StageView:
     transition: TransitionRecord | None
     latest: StageRecord | None
     actions: list[ActionView]
+    # Automatic retries of the latest execution in the stage (stages that retry on failure).
+    retry: RetryRecord | None = None
+    # The latest execution in the stage is a rollback.
+    latest_rollback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,18 @@ class Views:
             entered = tx.executions.latest_in_stages(pipeline.id)
             problems = tx.heads.problems(pipeline.id)
             resolve = resolver(tx)
+            retrying = [
+                (entered[s.name].execution_id, s.name)
+                for s in plan.stages
+                if s.stage.on_failure_result == "RETRY" and s.name in entered
+            ]
+            retries = tx.stage_runs.retries(retrying) if retrying else {}
+            # Only a V2 pipeline has rollbacks.
+            rolled = (
+                tx.stage_runs.rollbacks_among([r.execution_id for r in entered.values()])
+                if pipeline.pipeline_type == "V2"
+                else set()
+            )
             stages = []
             for stage in plan.stages:
                 inbound = sorted(
@@ -119,6 +137,10 @@ class Views:
                         _transition(transitions, plan, stage.index),
                         entered.get(stage.name),
                         actions,
+                        retries.get((entered[stage.name].execution_id, stage.name))
+                        if stage.name in entered
+                        else None,
+                        stage.name in entered and entered[stage.name].execution_id in rolled,
                     )
                 )
             return StateView(pipeline, stages)
@@ -127,6 +149,11 @@ class Views:
         with self._store.read() as tx:
             pipeline = self._pipeline(tx, name)
             return pipeline, self._execution(tx, pipeline, execution_id)
+
+    def rollback(self, execution_id: str) -> RollbackRecord | None:
+        """What a rollback execution rolls back, and to which execution."""
+        with self._store.read() as tx:
+            return tx.stage_runs.rollback(execution_id)
 
     def executions(
         self, name: str, before_seq: int | None, limit: int, succeeded_in: str | None

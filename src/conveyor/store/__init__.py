@@ -38,6 +38,7 @@ from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
 from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
 from conveyor.store.revisions import ActionRevisions
+from conveyor.store.stageruns import RetryRecord, RollbackRecord, StageRuns
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
 from conveyor.store.webhooks import WebhookRecord, Webhooks
@@ -63,6 +64,8 @@ __all__ = [
     "ProjectRecord",
     "ReportGroupRecord",
     "ReportRecord",
+    "RetryRecord",
+    "RollbackRecord",
     "SecretBox",
     "StageRecord",
     "Store",
@@ -100,6 +103,7 @@ class Tx:
         self.audit = Audit(conn)
         self.projects = Projects(conn)
         self.builds = Builds(conn)
+        self.stage_runs = StageRuns(conn)
 
 
 class Store:

@@ -295,14 +295,22 @@ class Executions:
         upsert(self._conn, latest_stages, key, {"execution_id": execution_id})
 
     def retry_stage(
-        self, execution_id: str, stage: str, expected: str, attempt: int, base: int, now: float
+        self,
+        execution_id: str,
+        stage: str,
+        expected: str,
+        attempt: int,
+        base: int,
+        now: float,
+        *,
+        manual: bool = True,
     ) -> bool:
         key = {"execution_id": execution_id, "stage": stage}
         values = {
             "status": "InProgress",
             "attempt": attempt,
             "base_attempt": base,
-            "manual_retries": stage_executions.c.manual_retries + 1,
+            "manual_retries": stage_executions.c.manual_retries + (1 if manual else 0),
             "entered": now,
             "updated": now,
         }

@@ -508,3 +508,39 @@ audit_contexts = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sqlite_autoincrement=True,
 )
+
+# -- engine: automatic stage retries and rollbacks -------------------------------------------
+
+# A stage execution's automatic retries (onFailure RETRY): how many, which attempt the last
+# one started (a failure of that attempt is not retried again), and which kind of retry came
+# last. A stage never retried automatically has no row.
+stage_retries = sa.Table(
+    "stage_retries",
+    metadata,
+    sa.Column(
+        "execution_id",
+        sa.String(36),
+        sa.ForeignKey("executions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(100), primary_key=True),
+    sa.Column("auto_retries", sa.Integer, nullable=False),
+    sa.Column("auto_attempt", sa.Integer, nullable=False),
+    sa.Column("latest_trigger", sa.String(40), nullable=False),
+)
+
+# Rollback executions (executionType ROLLBACK): the stage each rolls back and the execution
+# whose revisions, variables and artifacts it runs it with.
+rollbacks = sa.Table(
+    "rollbacks",
+    metadata,
+    sa.Column(
+        "execution_id",
+        sa.String(36),
+        sa.ForeignKey("executions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("pipeline_id", sa.Integer, nullable=False),
+    sa.Column("stage", sa.String(100), nullable=False),
+    sa.Column("target_id", sa.String(36), nullable=False),
+)

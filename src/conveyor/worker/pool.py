@@ -31,6 +31,7 @@ from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.pipeline import EnvironmentVariable
 from conveyor.domain.status import JobStatus
+from conveyor.domain.work import Work
 from conveyor.store import JobRecord
 from conveyor.worker import leftovers
 
@@ -88,11 +89,6 @@ class Wakeups(Protocol):
     def on_cancel(self, listener: Callable[[str], None]) -> None: ...
 
 
-def _location(artifact: Mapping[str, Any]) -> tuple[str, str]:
-    s3 = artifact["location"]["s3Location"]
-    return s3["bucketName"], s3["objectKey"]
-
-
 def job_context(
     job: JobRecord,
     artifacts: ArtifactStore,
@@ -102,47 +98,36 @@ def job_context(
     now: float,
     process_started: Callable[[int], None] | None = None,
 ) -> JobContext:
-    data = job.data
-    extra = data.get("conveyor") or {}
-    context = data["pipelineContext"]
-    outputs = []
-    files = extra.get("outputFiles") or {}
-    for artifact in data.get("outputArtifacts") or ():
-        bucket, key = _location(artifact)
-        outputs.append(
-            OutputArtifact(artifact["name"], bucket, key, tuple(files.get(artifact["name"], ())))
-        )
-    inputs = []
-    for artifact in data.get("inputArtifacts") or ():
-        bucket, key = _location(artifact)
-        inputs.append(ArtifactLocation(artifact["name"], bucket, key, artifact.get("revision")))
-    deadline = extra.get("deadline")
+    work = Work.of(job.data)
+    inputs = tuple(
+        ArtifactLocation(a.name, a.bucket, a.key, a.revision) for a in work.input_artifacts
+    )
+    outputs = tuple(OutputArtifact(o.name, o.bucket, o.key, o.files) for o in work.output_artifacts)
     return JobContext(
         job_id=job.id,
-        pipeline_name=context["pipelineName"],
-        pipeline_execution_id=context["pipelineExecutionId"],
-        stage_name=context["stage"]["name"],
-        action_name=context["action"]["name"],
-        action_execution_id=context["action"]["actionExecutionId"],
-        configuration=data["actionConfiguration"]["configuration"],
-        input_artifacts=tuple(inputs),
-        output_artifacts=tuple(outputs),
+        pipeline_name=work.pipeline_name,
+        pipeline_execution_id=work.pipeline_execution_id,
+        stage_name=work.stage,
+        action_name=work.action,
+        action_execution_id=work.action_execution_id,
+        configuration=work.configuration,
+        input_artifacts=inputs,
+        output_artifacts=outputs,
         artifacts=artifacts,
         workspace=workspace,
         log=log_file,
         cancelled=cancelled,
-        commands=tuple(extra.get("commands") or ()),
-        output_variables=tuple(extra.get("outputVariables") or ()),
+        commands=work.commands,
+        output_variables=work.output_variables,
         environment_variables=tuple(
-            EnvironmentVariable(v["name"], v["value"], v.get("type") or "PLAINTEXT")
-            for v in extra.get("environmentVariables") or ()
+            EnvironmentVariable(v.name, v.value, v.type) for v in work.environment_variables
         ),
-        source_revision=extra.get("sourceRevision"),
-        source_variables=extra.get("sourceVariables") or {},
-        time_left=None if deadline is None else max(0.0, deadline - now),
+        source_revision=work.source_revision,
+        source_variables=work.source_variables,
+        time_left=None if work.deadline is None else max(0.0, work.deadline - now),
         process_started=process_started,
-        job_data={k: v for k, v in data.items() if k != "conveyor"},
-        region=extra.get("region"),
+        job_data=work.job_data(),
+        region=work.region,
     )
 
 

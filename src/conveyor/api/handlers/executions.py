@@ -45,6 +45,16 @@ def retry_stage_execution(ctx: Context, params: Params) -> dict[str, Any]:
     return {"pipelineExecutionId": execution_id}
 
 
+def rollback_stage(ctx: Context, params: Params) -> dict[str, Any]:
+    execution_id = ctx.services.executions.rollback(
+        params["pipelineName"],
+        params["stageName"],
+        params["targetPipelineExecutionId"],
+        ctx.caller,
+    )
+    return {"pipelineExecutionId": execution_id}
+
+
 def disable_stage_transition(ctx: Context, params: Params) -> None:
     ctx.services.executions.set_transition(
         params["pipelineName"],
@@ -116,8 +126,18 @@ def get_pipeline_execution(ctx: Context, params: Params) -> dict[str, Any]:
             trigger=_trigger(record),
             executionMode=record.execution_mode,
             executionType=record.execution_type,
+            rollbackMetadata=_rollback_metadata(ctx, record),
         )
     }
+
+
+def _rollback_metadata(ctx: Context, record: ExecutionRecord) -> dict[str, str] | None:
+    if record.execution_type != "ROLLBACK":
+        return None
+    rollback = ctx.services.views.rollback(record.id)
+    if rollback is None:
+        return None
+    return {"rollbackTargetPipelineExecutionId": rollback.target_id}
 
 
 def list_pipeline_executions(ctx: Context, params: Params) -> dict[str, Any]:
@@ -154,6 +174,7 @@ def list_pipeline_executions(ctx: Context, params: Params) -> dict[str, Any]:
                 else None,
                 executionMode=record.execution_mode,
                 executionType=record.execution_type,
+                rollbackMetadata=_rollback_metadata(ctx, record),
             )
         )
     return compact(
@@ -233,13 +254,17 @@ def _stage_state(stage: StageView, parallel: bool) -> dict[str, Any]:
         latest = {
             "pipelineExecutionId": stage.latest.execution_id,
             "status": stage.latest.status,
-            "type": "STANDARD",
+            "type": "ROLLBACK" if stage.latest_rollback else "STANDARD",
         }
-        if stage.latest.manual_retries:
-            retry = {
-                "manualStageRetryAttempt": stage.latest.manual_retries,
-                "latestRetryTrigger": "ManualStageRetry",
-            }
+        automatic = stage.retry.auto_retries if stage.retry is not None else 0
+        if stage.latest.manual_retries or automatic:
+            retry = compact(
+                autoStageRetryAttempt=automatic or None,
+                manualStageRetryAttempt=stage.latest.manual_retries or None,
+                latestRetryTrigger=stage.retry.latest_trigger
+                if stage.retry is not None
+                else "ManualStageRetry",
+            )
     return compact(
         stageName=stage.name,
         inboundExecution=inbound[-1] if inbound else None,

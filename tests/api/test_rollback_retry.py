@@ -1,0 +1,226 @@
+"""V2 stages through boto3: automatic retry on failure, manual and automatic rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.engine import (
+    commands,
+    commit,
+    declaration,
+    latest_execution_id,
+    make_repo,
+    stage,
+    stage_state,
+    wait_for,
+    wait_status,
+)
+from tests.support.errors import code
+
+WAIT = 60.0
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    make_repo(path, {"version.txt": "good-1\n"}, "the first commit")
+    return path
+
+
+def flaky_build(client: Any, repo: Path, line: str, mode: str = "FAILED_ACTIONS") -> str:
+    build = stage("Build", commands("Good", "true"), commands("Flaky", line))
+    build["onFailure"] = {"result": "RETRY", "retryConfiguration": {"retryMode": mode}}
+    client.create_pipeline(pipeline=declaration("app", repo, build))
+    return latest_execution_id(client, "app")
+
+
+def attempts(client: Any, execution_id: str, action: str) -> list[str]:
+    details = client.list_action_executions(
+        pipelineName="app", filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    return [d["status"] for d in details if d["actionName"] == action]
+
+
+def test_a_stage_that_retries_on_failure_retries_its_failed_actions_once(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    flag = tmp_path / "failed-once"
+    execution_id = flaky_build(client, repo, f"test -f {flag} || {{ touch {flag}; exit 1; }}")
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed", timeout=WAIT) == (
+        "Succeeded"
+    )
+    assert attempts(client, execution_id, "Flaky") == ["Succeeded", "Failed"]
+    assert attempts(client, execution_id, "Good") == ["Succeeded"]
+    assert stage_state(client, "app", "Build")["retryStageMetadata"] == {
+        "autoStageRetryAttempt": 1,
+        "latestRetryTrigger": "AutomatedStageRetry",
+    }
+
+
+def test_the_automatic_retry_happens_once_then_the_stage_stays_failed(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    flag = tmp_path / "fixed"
+    execution_id = flaky_build(client, repo, f"test -f {flag}", mode="ALL_ACTIONS")
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed", timeout=WAIT) == (
+        "Failed"
+    )
+    assert attempts(client, execution_id, "Flaky") == ["Failed", "Failed"]
+    assert attempts(client, execution_id, "Good") == ["Succeeded", "Succeeded"]
+    build = stage_state(client, "app", "Build")
+    assert build["latestExecution"]["status"] == "Failed"
+    assert build["retryStageMetadata"]["autoStageRetryAttempt"] == 1
+    # A manual retry after it counts as manual, and its failure is retried automatically again.
+    flag.touch()
+    client.retry_stage_execution(
+        pipelineName="app",
+        stageName="Build",
+        pipelineExecutionId=execution_id,
+        retryMode="FAILED_ACTIONS",
+    )
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed", timeout=WAIT) == (
+        "Succeeded"
+    )
+    assert stage_state(client, "app", "Build")["retryStageMetadata"] == {
+        "autoStageRetryAttempt": 1,
+        "manualStageRetryAttempt": 1,
+        "latestRetryTrigger": "ManualStageRetry",
+    }
+
+
+def deploying(client: Any, repo: Path, log: Path, **deploy_stage: Any) -> str:
+    """``app``: Source, then Deploy appending the source's version.txt to ``log`` (and
+    failing unless the version is a good one); its first execution's id, once succeeded."""
+    deploy = stage(
+        "Deploy", commands("Ship", f"cat version.txt >> {log}", "grep -q good version.txt")
+    )
+    deploy.update(deploy_stage)
+    client.create_pipeline(pipeline=declaration("app", repo, deploy))
+    first = latest_execution_id(client, "app")
+    assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
+    return first
+
+
+def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "deployed.log"
+    first = deploying(client, repo, log)
+    commit(repo, {"version.txt": "good-2\n"}, "the second commit")
+    second = client.start_pipeline_execution(name="app")["pipelineExecutionId"]
+    assert wait_status(client, "app", second, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
+
+    rollback = client.rollback_stage(
+        pipelineName="app", stageName="Deploy", targetPipelineExecutionId=first
+    )["pipelineExecutionId"]
+    assert rollback not in (first, second)
+    assert wait_status(client, "app", rollback, "Succeeded", "Failed", timeout=WAIT) == (
+        "Succeeded"
+    )
+    assert log.read_text().splitlines() == ["good-1", "good-2", "good-1"]
+    execution = client.get_pipeline_execution(pipelineName="app", pipelineExecutionId=rollback)[
+        "pipelineExecution"
+    ]
+    assert execution["executionType"] == "ROLLBACK"
+    assert execution["trigger"]["triggerType"] == "ManualRollback"
+    assert execution["rollbackMetadata"] == {"rollbackTargetPipelineExecutionId": first}
+    assert [r["revisionSummary"] for r in execution["artifactRevisions"]] == ["the first commit"]
+    # Only the stage rolled back ran: no source action in the rollback execution.
+    details = client.list_action_executions(
+        pipelineName="app", filter={"pipelineExecutionId": rollback}
+    )["actionExecutionDetails"]
+    assert [d["actionName"] for d in details] == ["Ship"]
+    deploy = stage_state(client, "app", "Deploy")["latestExecution"]
+    assert deploy == {"pipelineExecutionId": rollback, "status": "Succeeded", "type": "ROLLBACK"}
+    summaries = client.list_pipeline_executions(pipelineName="app")["pipelineExecutionSummaries"]
+    assert summaries[0]["executionType"] == "ROLLBACK"
+    assert summaries[0]["rollbackMetadata"] == {"rollbackTargetPipelineExecutionId": first}
+
+    def refused(stage_name: str, target: str) -> str:
+        with pytest.raises(ClientError) as excinfo:
+            client.rollback_stage(
+                pipelineName="app", stageName=stage_name, targetPipelineExecutionId=target
+            )
+        return code(excinfo)
+
+    assert refused("Source", first) == "UnableToRollbackStageException"
+    assert refused("Deploy", rollback) == "UnableToRollbackStageException"
+    assert refused("Nope", first) == "StageNotFoundException"
+    assert refused("Deploy", "00000000-0000-0000-0000-000000000000") == (
+        "PipelineExecutionNotFoundException"
+    )
+
+
+def test_rollback_refuses_a_target_that_failed_or_ran_an_older_version(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "deployed.log"
+    deploying(client, repo, log)
+    commit(repo, {"version.txt": "bad\n"}, "a broken commit")
+    broken = client.start_pipeline_execution(name="app")["pipelineExecutionId"]
+    assert wait_status(client, "app", broken, "Succeeded", "Failed", timeout=WAIT) == "Failed"
+    with pytest.raises(ClientError) as excinfo:
+        client.rollback_stage(
+            pipelineName="app", stageName="Deploy", targetPipelineExecutionId=broken
+        )
+    assert code(excinfo) == "UnableToRollbackStageException"
+    assert "must have succeeded" in excinfo.value.response["Error"]["Message"]
+
+    pipeline = client.get_pipeline(name="app")["pipeline"]
+    pipeline["stages"][1]["actions"][0]["commands"].append("true")
+    client.update_pipeline(pipeline=pipeline)
+    summaries = client.list_pipeline_executions(
+        pipelineName="app", filter={"succeededInStage": {"stageName": "Deploy"}}
+    )["pipelineExecutionSummaries"]
+    old = summaries[-1]["pipelineExecutionId"]
+    with pytest.raises(ClientError) as excinfo:
+        client.rollback_stage(pipelineName="app", stageName="Deploy", targetPipelineExecutionId=old)
+    assert code(excinfo) == "PipelineExecutionOutdatedException"
+
+
+def test_a_stage_that_rolls_back_on_failure_rolls_back_to_its_last_success(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "deployed.log"
+    first = deploying(client, repo, log, onFailure={"result": "ROLLBACK"})
+    commit(repo, {"version.txt": "bad\n"}, "a broken commit")
+    broken = client.start_pipeline_execution(name="app")["pipelineExecutionId"]
+    assert wait_status(client, "app", broken, "Succeeded", "Failed", timeout=WAIT) == "Failed"
+
+    def rollback_started() -> str | None:
+        summaries = client.list_pipeline_executions(pipelineName="app")[
+            "pipelineExecutionSummaries"
+        ]
+        newest = summaries[0]
+        return newest["pipelineExecutionId"] if newest["executionType"] == "ROLLBACK" else None
+
+    rollback = wait_for(rollback_started, WAIT, "the automatic rollback")
+    assert wait_status(client, "app", rollback, "Succeeded", "Failed", timeout=WAIT) == (
+        "Succeeded"
+    )
+    execution = client.get_pipeline_execution(pipelineName="app", pipelineExecutionId=rollback)[
+        "pipelineExecution"
+    ]
+    assert execution["trigger"]["triggerType"] == "AutomatedRollback"
+    assert execution["rollbackMetadata"] == {"rollbackTargetPipelineExecutionId": first}
+    assert log.read_text().splitlines() == ["good-1", "bad", "good-1"]
+    assert (
+        len(client.list_pipeline_executions(pipelineName="app")["pipelineExecutionSummaries"]) == 3
+    )
+
+
+def test_a_stage_that_rolls_back_on_failure_does_nothing_before_its_first_success(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    commit(repo, {"version.txt": "bad\n"}, "a broken commit")
+    deploy = stage("Deploy", commands("Ship", "grep -q good version.txt"))
+    deploy["onFailure"] = {"result": "ROLLBACK"}
+    client.create_pipeline(pipeline=declaration("app", repo, deploy))
+    first = latest_execution_id(client, "app")
+    assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Failed"
+    summaries = client.list_pipeline_executions(pipelineName="app")["pipelineExecutionSummaries"]
+    assert [s["pipelineExecutionId"] for s in summaries] == [first]
