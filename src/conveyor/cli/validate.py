@@ -149,10 +149,10 @@ def examine(
 ) -> Examined:
     """``declaration`` checked as a server checks it, model shapes first; ``registered``: the
     custom and third-party types of the server (unknown types are then errors, as there)."""
-    from conveyor.api.model import operation  # here: loading the model takes a while
+    from conveyor.api.model import input_shape
     from conveyor.api.validate import validate_input
 
-    shape = operation("CreatePipeline").input_shape
+    shape = input_shape("CreatePipeline")
     params: dict[str, Any] = {"pipeline": copy.deepcopy(declaration)}
     errors = validate_input(shape, params)
     cleaned = params.get("pipeline") or {}
