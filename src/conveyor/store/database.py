@@ -104,7 +104,7 @@ def migrate(engine: Engine) -> None:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         tables = sa.inspect(conn).get_table_names()
         if not tables:
-            metadata.create_all(conn)
+            metadata.create_all(conn, checkfirst=False)  # none to look for
             _VERSIONS.create(conn)
             conn.execute(_VERSIONS.insert().values(version_num=HEAD))
         elif _stamped(conn, tables) != HEAD:
