@@ -1,10 +1,10 @@
 """Start-up: how long `conveyor` takes before it does anything a person asked for.
 
-Three figures, each the median of several runs of a fresh process, against the floor of a bare
+Each figure is the median of several runs of a fresh process, against the floor of a bare
 ``python3 -c pass`` measured in the same run:
 
-- ``conveyor --version`` and ``conveyor --help``: what every shell-completion answer costs too.
-  Aim: 300 ms at most.
+- ``conveyor --version``, ``conveyor --help`` and ``conveyor run --help``: what every
+  shell-completion answer costs too. Aim: 300 ms at most.
 - ``conveyor run`` to its first action's process: from starting the command to the moment the
   Git source action starts ``git`` (a shim first in ``PATH`` notes the time), and to the
   moment the first Commands action's bash runs its first command. This is what a person
@@ -13,6 +13,8 @@ Three figures, each the median of several runs of a fresh process, against the f
 
 Every process runs as an installed one does, with its bytecode cached: the benchmark drops
 ``PYTHONDONTWRITEBYTECODE`` (set on some machines), and a warm-up run writes the cache.
+The machine's load average is printed before and after: on a busy machine every figure grows,
+the floor with them, so compare figures of one run only.
 """
 
 from __future__ import annotations
@@ -142,10 +144,16 @@ def _row(name: str, seconds: float, floor: float, aim: float | None) -> None:
     print(f"{name:<44} {seconds * 1000:8.1f} ms   {(seconds - floor) * 1000:8.1f} ms{verdict}")
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
+    load = _load()
     floor = _median(lambda: _wall([sys.executable, "-c", "pass"]))
     version = _median(lambda: _wall([*CONVEYOR, "--version"]))
     helped = _median(lambda: _wall([*CONVEYOR, "--help"]))
+    run_help = _median(lambda: _wall([*CONVEYOR, "run", "--help"]))
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-startup-") as name:
         folder = Path(name)
         _repository(folder)
@@ -154,10 +162,12 @@ def main() -> None:
         firsts = [_first_action(folder) for _ in range(RUNS)]
     git = statistics.median(first[0] for first in firsts)
     commands = statistics.median(first[1] for first in firsts)
+    print(f"load average (1, 5, 15 min): {load} before, {_load()} after, on {os.cpu_count()} CPUs")
     print(f"{'median of ' + str(RUNS) + ' fresh processes':<44} {'wall':>11}   {'- floor':>11}")
     _row("floor: python3 -c pass", floor, floor, None)
     _row("conveyor --version", version, floor, AIM_HELP)
     _row("conveyor --help", helped, floor, AIM_HELP)
+    _row("conveyor run --help", run_help, floor, AIM_HELP)
     _row("conveyor run -> first action (git starts)", git, floor, AIM_FIRST_ACTION)
     _row("conveyor run -> first Commands action runs", commands, floor, None)
 

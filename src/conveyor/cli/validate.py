@@ -16,7 +16,6 @@ left out, as for local use; ``--server`` checks the file exactly as a server wou
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 from collections.abc import Iterable
@@ -83,6 +82,8 @@ def suggestion(word: str, choices: Iterable[str]) -> str | None:
     for option in options:
         if option.lower() == word.lower():
             return option
+    import difflib  # here: only a file with problems needs it
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree
 
 from conveyor.actions.codebuild.buildspec import ReportSpec
 from conveyor.actions.codebuild.files import base_directories, select
@@ -49,6 +48,8 @@ def _local(tag: str) -> str:
 
 def _junit(path: Path) -> tuple[int, int, int]:
     """(passed, failed, skipped) in one JUnit XML file; raises ValueError if unreadable."""
+    from xml.etree import ElementTree  # here: only builds with reports need it
+
     if path.stat().st_size > _MAX_REPORT_BYTES:
         raise ValueError(f"larger than {_MAX_REPORT_BYTES >> 20} MB")
     try:
