@@ -244,6 +244,8 @@ def examine_file(
     if local:
         declaration = for_local_use(declaration, path.resolve().parent)
     examined = examine(declaration, region or _region(), registered)
+    if not examined.findings:
+        return examined  # nothing to place: the file need not be read again
     places = positions(path)
     located = []
     for finding in examined.findings:
