@@ -144,12 +144,15 @@ def _description(service: str) -> dict[str, Any] | None:
     own data folder alone; None when it would look elsewhere too (ask botocore then)."""
     if os.environ.get("AWS_DATA_PATH"):
         return None
-    if (Path.home() / ".aws" / "models" / service).exists():
+    customer = Path(os.path.expanduser("~")) / ".aws" / "models" / service  # as botocore says
+    if customer.exists():
         return None
     spec = importlib.util.find_spec("botocore")
     if spec is None or not spec.submodule_search_locations:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "data" / service
+    if not folder.is_dir():
+        return None  # a service botocore does not ship: botocore says so
     # The latest API version: botocore picks the greatest folder name holding the model.
     versions = sorted(
         (v for v in folder.iterdir() if _model_file(v, MODEL) is not None),

@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conveyor.cli.documents import DocumentError
-from conveyor.cli.localsource import LocalSourceError, prepare
 from conveyor.cli.watch import CALLER, INTERRUPTED, Signals, Wakeup, Watch, signals_handled
 from conveyor.config import Settings, SettingsError, load_settings
 from conveyor.domain.errors import ConveyorError, PipelineNameInUseException
@@ -97,6 +95,8 @@ def execute(
     keep: bool,
 ) -> int:
     """Run the pipeline in ``file`` once; the exit status for the command."""
+    from conveyor.cli.documents import DocumentError  # here: reading files imports yaml
+    from conveyor.cli.localsource import LocalSourceError, prepare
     from conveyor.home import HomeInUse
     from conveyor.store import StoreUnavailable
     from conveyor.worker.embedded import assemble  # the engine without the HTTP stack
