@@ -1,10 +1,10 @@
 """Start-up: how long `conveyor` takes before it does anything a person asked for.
 
-Three figures, each the median of several runs of a fresh process, against the floor of a bare
+Each figure is the median of several runs of a fresh process, against the floor of a bare
 ``python3 -c pass`` measured in the same run:
 
-- ``conveyor --version`` and ``conveyor --help``: what every shell-completion answer costs too.
-  Aim: 300 ms at most.
+- ``conveyor --version``, ``conveyor --help`` and ``conveyor run --help``: what every
+  shell-completion answer costs too. Aim: 300 ms at most.
 - ``conveyor run`` to its first action's process: from starting the command to the moment the
   Git source action starts ``git`` (a shim first in ``PATH`` notes the time), and to the
   moment the first Commands action's bash runs its first command. This is what a person
@@ -13,10 +13,15 @@ Three figures, each the median of several runs of a fresh process, against the f
 
 Every process runs as an installed one does, with its bytecode cached: the benchmark drops
 ``PYTHONDONTWRITEBYTECODE`` (set on some machines), and a warm-up run writes the cache.
+The machine's load average is printed before and after: on a busy machine every figure grows,
+the floor with them, so compare figures of one run only. ``--baseline SRC`` measures another
+source tree too (say ``git archive <commit> src`` unpacked somewhere), each of its runs right
+before the matching run of this one, so that both see the same machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -24,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
@@ -33,26 +39,42 @@ RUNS = 7
 CONVEYOR = [sys.executable, "-m", "conveyor"]
 AIM_HELP = 0.300
 AIM_FIRST_ACTION = 0.150
+T = TypeVar("T")
 
 
-def _environ() -> dict[str, str]:
-    """This environment, without settings that would point at other state or skip bytecode."""
-    return {
+# A source tree to run Conveyor from (its ``src`` folder), or None: the one installed.
+Tree = str | None
+
+
+def _environ(tree: Tree = None) -> dict[str, str]:
+    """This environment, without settings that would point at other state or skip bytecode;
+    with ``tree`` first on the path."""
+    env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("CONVEYOR") and k != "PYTHONDONTWRITEBYTECODE"
     }
+    if tree is not None:
+        env["PYTHONPATH"] = tree
+    return env
 
 
-def _wall(command: list[str]) -> float:
+def _wall(command: list[str], tree: Tree = None) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=_environ())
+    subprocess.run(command, check=True, capture_output=True, env=_environ(tree))
     return time.perf_counter() - started
 
 
-def _median(measure: Callable[[], float]) -> float:
-    measure()  # warm the page cache and the bytecode
-    return statistics.median(measure() for _ in range(RUNS))
+def _medians(trees: Sequence[Tree], measure: Callable[[Tree], T]) -> list[list[T]]:
+    """``RUNS`` measures of each tree, taken in turns, after a warm-up of each (the page
+    cache, the bytecode)."""
+    for tree in trees:
+        measure(tree)
+    taken: list[list[T]] = [[] for _ in trees]
+    for _ in range(RUNS):
+        for index, tree in enumerate(trees):
+            taken[index].append(measure(tree))
+    return taken
 
 
 def _repository(folder: Path) -> Path:
@@ -115,13 +137,13 @@ def _git_shim(folder: Path, marks: Path) -> Path:
     return shims
 
 
-def _first_action(folder: Path) -> tuple[float, float]:
+def _first_action(folder: Path, tree: Tree = None) -> tuple[float, float]:
     """Seconds from starting `conveyor run` to the source's git and to the first command."""
     marks = folder / "marks"
     shutil.rmtree(marks, ignore_errors=True)
     marks.mkdir()
     file = _pipeline(folder, marks)
-    env = _environ()
+    env = _environ(tree)
     env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env['PATH']}"
     started = time.time()
     subprocess.run(
@@ -137,29 +159,55 @@ def _first_action(folder: Path) -> tuple[float, float]:
     return git, commands
 
 
-def _row(name: str, seconds: float, floor: float, aim: float | None) -> None:
-    verdict = "" if aim is None else ("  ok" if seconds <= aim else f"  MISSED (aim {aim:.3f} s)")
-    print(f"{name:<44} {seconds * 1000:8.1f} ms   {(seconds - floor) * 1000:8.1f} ms{verdict}")
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _row(name: str, seconds: Sequence[float], floor: float, aim: float | None) -> None:
+    """This tree's figure against the floor and the aim, then the baseline's when measured."""
+    mine = seconds[0]
+    verdict = "" if aim is None else ("  ok" if mine <= aim else f"  MISSED (aim {aim:.3f} s)")
+    line = f"{name:<44} {mine * 1000:8.1f} ms   {(mine - floor) * 1000:8.1f} ms"
+    if len(seconds) > 1:
+        line += f"   {seconds[1] * 1000:8.1f} ms"
+    print(line + verdict)
 
 
 def main() -> None:
-    floor = _median(lambda: _wall([sys.executable, "-c", "pass"]))
-    version = _median(lambda: _wall([*CONVEYOR, "--version"]))
-    helped = _median(lambda: _wall([*CONVEYOR, "--help"]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", metavar="SRC", help="another source tree to measure too")
+    baseline = parser.parse_args().baseline
+    trees: list[Tree] = [None] if baseline is None else [None, str(Path(baseline).resolve())]
+    load = _load()
+
+    def median_wall(*args: str) -> list[float]:
+        command = [*CONVEYOR, *args]
+        return [statistics.median(t) for t in _medians(trees, lambda tree: _wall(command, tree))]
+
+    floor = statistics.median(
+        _medians([None], lambda tree: _wall([sys.executable, "-c", "pass"]))[0]
+    )
+    version = median_wall("--version")
+    helped = median_wall("--help")
+    run_help = median_wall("run", "--help")
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-startup-") as name:
         folder = Path(name)
         _repository(folder)
         _git_shim(folder, folder / "marks")
-        _first_action(folder)  # warm-up
-        firsts = [_first_action(folder) for _ in range(RUNS)]
-    git = statistics.median(first[0] for first in firsts)
-    commands = statistics.median(first[1] for first in firsts)
-    print(f"{'median of ' + str(RUNS) + ' fresh processes':<44} {'wall':>11}   {'- floor':>11}")
-    _row("floor: python3 -c pass", floor, floor, None)
+        firsts = _medians(trees, lambda tree: _first_action(folder, tree))
+    git = [statistics.median(first[0] for first in taken) for taken in firsts]
+    commands = [statistics.median(first[1] for first in taken) for taken in firsts]
+    print(f"load average (1, 5, 15 min): {load} before, {_load()} after, on {os.cpu_count()} CPUs")
+    columns = f"{'wall':>11}   {'- floor':>11}" + (f"   {'baseline':>11}" if baseline else "")
+    print(f"{'median of ' + str(RUNS) + ' fresh processes':<44} {columns}")
+    _row("floor: python3 -c pass", [floor], floor, None)
     _row("conveyor --version", version, floor, AIM_HELP)
     _row("conveyor --help", helped, floor, AIM_HELP)
+    _row("conveyor run --help", run_help, floor, AIM_HELP)
     _row("conveyor run -> first action (git starts)", git, floor, AIM_FIRST_ACTION)
     _row("conveyor run -> first Commands action runs", commands, floor, None)
+    if baseline:
+        print(f"baseline: {baseline}")
 
 
 if __name__ == "__main__":

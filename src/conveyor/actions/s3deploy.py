@@ -13,7 +13,6 @@ ignored: encryption at rest is the store's business.
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from pathlib import Path
 
@@ -116,6 +115,8 @@ class S3Deploy:
             max_bytes=self.config.max_artifact_bytes,
             unpacked=self.unpacked,
         )
+        import mimetypes  # here: only deploys need it
+
         prefix = object_key.strip("/")
         files = _files(root)
         for done, (name, path) in enumerate(files):

@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from botocore.model import ListShape, MapShape, Shape, StructureShape
+from conveyor.api.model import ListShape, MapShape, Shape, StructureShape
 
 # Where the real service accepts more than the model says. CodePipeline takes configuration
 # values of up to 50,000 characters (inline buildspecs, JSON lists of variables), while the

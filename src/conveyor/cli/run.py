@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conveyor.cli.documents import DocumentError
-from conveyor.cli.localsource import LocalSourceError, prepare
 from conveyor.cli.watch import CALLER, INTERRUPTED, Signals, Wakeup, Watch, signals_handled
 from conveyor.config import Settings, SettingsError, load_settings
 from conveyor.domain.errors import ConveyorError, PipelineNameInUseException
@@ -31,6 +29,8 @@ from conveyor.domain.errors import ConveyorError, PipelineNameInUseException
 if TYPE_CHECKING:  # the engine (and SQLAlchemy) is imported only once a run starts
     from conveyor.engine.services import Services
 
+# Seconds the display waits, unless woken, before it loads: the first actions start meanwhile.
+FIRST_ACTIONS = 0.2
 # Settings that would make a throwaway run share state with an installation.
 _SHARED = ("CONVEYOR_HOME", "CONVEYOR_DATABASE_URL", "CONVEYOR_S3_ENDPOINT")
 
@@ -61,6 +61,29 @@ def _install(services: Services, declaration: dict[str, Any]) -> None:
         services.pipelines.update(declaration)
 
 
+def _start(
+    services: Services,
+    declaration: dict[str, Any],
+    variables: list[tuple[str, str]],
+    revisions: list[tuple[str, str]],
+) -> str:
+    """Install the pipeline and start its execution; the execution's id."""
+    try:
+        _install(services, declaration)
+        return services.executions.start(
+            declaration["name"],
+            trigger_type="StartPipelineExecution",
+            trigger_detail=CALLER,
+            variables=[{"name": n, "value": v} for n, v in variables],
+            source_revisions=[
+                {"actionName": a, "revisionType": "COMMIT_ID", "revisionValue": c}
+                for a, c in revisions
+            ],
+        )
+    except ConveyorError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+
+
 def execute(
     file: Path,
     *,
@@ -72,6 +95,8 @@ def execute(
     keep: bool,
 ) -> int:
     """Run the pipeline in ``file`` once; the exit status for the command."""
+    from conveyor.cli.documents import DocumentError  # here: reading files imports yaml
+    from conveyor.cli.localsource import LocalSourceError, prepare
     from conveyor.home import HomeInUse
     from conveyor.store import StoreUnavailable
     from conveyor.worker.embedded import assemble  # the engine without the HTTP stack
@@ -102,21 +127,13 @@ def execute(
         application.engine.start()
         stack.callback(application.engine.stop)
         services = application.services
-        try:
-            _install(services, declaration)
-            execution_id = services.executions.start(
-                declaration["name"],
-                trigger_type="StartPipelineExecution",
-                trigger_detail=CALLER,
-                variables=[{"name": n, "value": v} for n, v in variables],
-                source_revisions=[
-                    {"actionName": a, "revisionType": "COMMIT_ID", "revisionValue": c}
-                    for a, c in revisions
-                ],
-            )
-        except ConveyorError as exc:
-            raise click.ClickException(f"{exc.code}: {exc.message}") from exc
-        # Only now: rich takes a while to import, and the first action need not wait for it.
+        execution_id = _start(services, declaration, variables, revisions)
+        # From here every change wakes the watch; it reads the state first anyway.
+        services.notifier.on_change(wakeup)
+        # The display (rich takes a while to import) waits until the workers have started the
+        # first actions, or anything changed, or a signal came: importing it meanwhile would
+        # hold the interpreter lock that the workers need to start them.
+        wakeup.wait(FIRST_ACTIONS, None)
         from conveyor.cli.live import artifact_notes, choose_display
 
         names = [f"{s['name']}/{a['name']}" for s in declaration["stages"] for a in s["actions"]]

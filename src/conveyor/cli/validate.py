@@ -16,7 +16,6 @@ left out, as for local use; ``--server`` checks the file exactly as a server wou
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 from collections.abc import Iterable
@@ -83,6 +82,8 @@ def suggestion(word: str, choices: Iterable[str]) -> str | None:
     for option in options:
         if option.lower() == word.lower():
             return option
+    import difflib  # here: only a file with problems needs it
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return close[0] if close else None
 
@@ -149,10 +150,10 @@ def examine(
 ) -> Examined:
     """``declaration`` checked as a server checks it, model shapes first; ``registered``: the
     custom and third-party types of the server (unknown types are then errors, as there)."""
-    from conveyor.api.model import operation  # here: loading the model takes a while
+    from conveyor.api.model import input_shape
     from conveyor.api.validate import validate_input
 
-    shape = operation("CreatePipeline").input_shape
+    shape = input_shape("CreatePipeline")
     params: dict[str, Any] = {"pipeline": copy.deepcopy(declaration)}
     errors = validate_input(shape, params)
     cleaned = params.get("pipeline") or {}
@@ -243,6 +244,8 @@ def examine_file(
     if local:
         declaration = for_local_use(declaration, path.resolve().parent)
     examined = examine(declaration, region or _region(), registered)
+    if not examined.findings:
+        return examined  # nothing to place: the file need not be read again
     places = positions(path)
     located = []
     for finding in examined.findings:

@@ -128,7 +128,8 @@ class Watch:
     _terminating: bool = False
 
     def until_done(self, logs: Path) -> tuple[list[Row], ExecutionRecord]:
-        self.services.notifier.on_change(self.wakeup)
+        """Follow the execution until it ends; the engine's notifier must wake `wakeup` on
+        every change (``notifier.on_change(wakeup)``) from before the execution started."""
         try:
             while True:
                 self._stop_if_asked()

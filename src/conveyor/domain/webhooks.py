@@ -25,16 +25,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
-
-from jsonpath_ng import JSONPath
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
+from typing import TYPE_CHECKING, Any
 
 from conveyor.domain.errors import (
     InvalidWebhookAuthenticationParametersException,
     InvalidWebhookFilterPatternException,
 )
 from conveyor.domain.pipeline import MASK
+
+if TYPE_CHECKING:
+    from jsonpath_ng import JSONPath
 
 SECRET_TOKEN = "SecretToken"
 ALLOWED_IP_RANGE = "AllowedIPRange"
@@ -94,6 +94,8 @@ class WebhookDefinition:
 def compiled(json_path: str) -> JSONPath:
     """The JsonPath expression, parsed once; `InvalidWebhookFilterPatternException` when it
     cannot be."""
+    from jsonpath_ng.ext.parser import parse as parse_jsonpath  # here: slow to import
+
     try:
         expression: JSONPath = parse_jsonpath(json_path)
     except Exception as exc:  # the parser raises several kinds, all meaning "not JsonPath"

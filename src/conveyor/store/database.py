@@ -6,7 +6,8 @@ PostgreSQL migrations run under an advisory lock, so several servers may start t
 A database with no tables yet (a fresh home, each `conveyor run`) gets the declared schema in
 one go, stamped with the latest migration, without loading Alembic at all: the migrations
 build exactly that schema (tests/store/test_migrations.py), and this takes a few milliseconds
-where Alembic takes hundreds.
+where Alembic takes hundreds. A database already stamped with the latest migration (a home
+used before) is left as it is, also without loading Alembic.
 """
 
 from __future__ import annotations
@@ -97,16 +98,25 @@ def _sqlite_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema up to date: declare it on an empty database, else apply every
-    migration not yet applied."""
+    migration not yet applied (none when it is stamped with the latest)."""
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        if sa.inspect(conn).get_table_names():
-            upgrade(conn)
-        else:
-            metadata.create_all(conn)
+        tables = sa.inspect(conn).get_table_names()
+        if not tables:
+            metadata.create_all(conn, checkfirst=False)  # none to look for
             _VERSIONS.create(conn)
             conn.execute(_VERSIONS.insert().values(version_num=HEAD))
+        elif _stamped(conn, tables) != HEAD:
+            upgrade(conn)
+
+
+def _stamped(conn: sa.Connection, tables: list[str]) -> str | None:
+    """The one revision the database is stamped with, if it has exactly one."""
+    if _VERSIONS.name not in tables:
+        return None
+    found = conn.execute(sa.select(_VERSIONS.c.version_num)).scalars().all()
+    return found[0] if len(found) == 1 else None
 
 
 def upgrade(conn: sa.Connection) -> None:

@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from conveyor.store.tables import meta, pipelines, source_heads, source_problems
@@ -54,10 +53,19 @@ class Heads:
         return {(r.action, r.ref): r.revision for r in rows}
 
     def _upsert(self, table: sa.Table, values: dict[str, object], keys: list[str]) -> None:
-        insert = (postgresql if self._conn.dialect.name == "postgresql" else sqlite).insert
-        statement = insert(table).values(**values)
         changed = {k: v for k, v in values.items() if k not in keys}
-        self._conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed))
+        # Imported here: the PostgreSQL dialect takes a while to load, and `conveyor run`
+        # never needs it.
+        if self._conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            pg = postgresql.insert(table).values(**values)
+            self._conn.execute(pg.on_conflict_do_update(index_elements=keys, set_=changed))
+            return
+        from sqlalchemy.dialects import sqlite
+
+        lite = sqlite.insert(table).values(**values)
+        self._conn.execute(lite.on_conflict_do_update(index_elements=keys, set_=changed))
 
     def put(self, pipeline_id: int, action: str, ref: str, revision: str, now: float) -> None:
         values = {
@@ -121,6 +129,8 @@ class Leadership:
                 found = value.scalar()
                 if found is None:
                     found = str(secrets.randbits(62))
+                    from sqlalchemy.dialects import postgresql
+
                     insert = postgresql.insert(meta).values(key=_LOCK_KEY, value=found)
                     conn.execute(insert.on_conflict_do_nothing())
                     found = conn.execute(

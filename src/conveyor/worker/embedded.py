@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conveyor.actions.base import Provider, ProviderConfig
 from conveyor.actions.registry import AWS_SERVICES, providers
@@ -33,9 +34,11 @@ from conveyor.engine.projects import project_finder
 from conveyor.engine.services import Limits, Services
 from conveyor.home import HomeLock, lock_home
 from conveyor.store import Store
-from conveyor.triggers.detector import Detector
 from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
+
+if TYPE_CHECKING:  # only servers detect changes, and detection imports watchfiles
+    from conveyor.triggers.detector import Detector
 
 log = logging.getLogger("conveyor.server")
 
@@ -157,6 +160,8 @@ class Engine:
             self._start_detector()
 
     def _start_detector(self) -> None:
+        from conveyor.triggers.detector import Detector
+
         self.detector = Detector(
             self.services,
             provider_config(self.settings),
