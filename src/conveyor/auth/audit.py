@@ -13,11 +13,11 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from conveyor.domain.ids import unique_id
 from conveyor.store import AuditRecord, Store
 
 log = logging.getLogger("conveyor.audit")
@@ -108,7 +108,7 @@ class AuditTrail:
     ) -> None:
         """Queue the record of one call. ``caller``: the userIdentity element."""
         now = self._clock()
-        event_id = str(uuid.uuid4())
+        event_id = unique_id()
         arn = resource if resource and resource.startswith("arn:") else None
         event: dict[str, Any] = {
             "eventVersion": "1.08",
