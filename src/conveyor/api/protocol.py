@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from conveyor.domain.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from conveyor.domain.ids import unique_id
 from conveyor.engine.services import Services
 
 log = logging.getLogger("conveyor.api")
@@ -83,6 +83,19 @@ def _answer(shape: Any, result: Any, request_id: str, started: float, in_cbor: b
         headers["smithy-protocol"] = cbor.PROTOCOL
         return Response(cbor.encode(shape, answer), media_type=cbor.CONTENT_TYPE, headers=headers)
     return Response(json.dumps(answer), media_type=CONTENT_TYPE, headers=headers)
+
+
+def _answered(
+    handler: Callable[[Context, Any], Any],
+    context: Context,
+    params: Any,
+    answer: tuple[Any, str, float, bool],
+) -> tuple[Any, Response]:
+    """Run the handler and encode its answer (``answer``: `_answer`'s other arguments), both
+    off the event loop: a large answer's encoding would hold up every other connection."""
+    result = handler(context, params)
+    shape, request_id, started, in_cbor = answer
+    return result, _answer(shape, result, request_id, started, in_cbor)
 
 
 def _is_api(path: str) -> bool:
@@ -135,7 +148,7 @@ def create_app(
 
     async def dispatch(request: Request, in_cbor: bool = False) -> Response:
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = unique_id()
         target = _target(request, in_cbor)
         service, name = SERVICE, target or ""
         caller = params = resource = None
@@ -151,7 +164,14 @@ def create_app(
             if handler is None:
                 raise UnsupportedOperationException(f"Conveyor does not implement {name} yet.")
             context = Context(services, tokens, request_id, caller.arn, caller, access)
-            result = await offload(handler, context, params, write=not _is_read(name))
+            result, response = await offload(
+                _answered,
+                handler,
+                context,
+                params,
+                (operation(name, service).output_shape, request_id, started, in_cbor),
+                write=not _is_read(name),
+            )
         except ConveyorError as error:
             guard.record(request, request_id, service, name, caller, params, resource, error=error)
             return _error_response(error, request_id, started, in_cbor)
@@ -163,7 +183,7 @@ def create_app(
             )
             return _error_response(failure, request_id, started, in_cbor)
         guard.record(request, request_id, service, name, caller, params, resource, result)
-        return _answer(operation(name, service).output_shape, result, request_id, started, in_cbor)
+        return response
 
     async def health(_: Request) -> Response:
         """The database's state as last seen, without waiting on it: 503 while it is away."""

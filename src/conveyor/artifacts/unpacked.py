@@ -170,7 +170,7 @@ class Unpacked:
         try:
             if not copy.is_at(destination):
                 return  # the action put a folder of its own there
-            if in_use(str(destination)):
+            if in_use(str(destination), copy.lent_at):
                 return  # a process the action left behind still works in it
             folder = str(self._work() / secrets.token_hex(8))
             os.rename(destination, folder)

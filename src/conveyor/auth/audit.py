@@ -15,12 +15,12 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from conveyor.domain.ids import unique_id
 from conveyor.store import AuditRecord, DuplicateKey, Store
 from conveyor.store.audit import event_id_for
 from conveyor.store.retention import prune_audit
@@ -77,7 +77,7 @@ def _resource_name(arn: str) -> str:
 
 def _renamed(record: AuditRecord) -> AuditRecord:
     """The record under a new random event id."""
-    event_id = str(uuid.uuid4())
+    event_id = unique_id()
     event = json.loads(record.record)
     event["eventID"] = event_id
     return replace(record, event_id=event_id, record=json.dumps(event, separators=(",", ":")))
