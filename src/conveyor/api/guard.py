@@ -35,6 +35,7 @@ _SOURCES = {
     SERVICE: "codepipeline.amazonaws.com",
     CODEBUILD: "codebuild.amazonaws.com",
     "cloudtrail": "cloudtrail.amazonaws.com",
+    "codestar-notifications": "codestar-notifications.amazonaws.com",
 }
 
 

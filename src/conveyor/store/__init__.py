@@ -27,6 +27,7 @@ from conveyor.store.heads import Heads, Leadership, PipelineBrief
 from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
+from conveyor.store.notifications import NotificationRules
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines, SecretBox
 from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
@@ -88,6 +89,7 @@ class Tx:
         self.identities = Identities(conn)
         self.audit = Audit(conn)
         self.projects = Projects(conn)
+        self.notifications = NotificationRules(conn, box)
 
 
 class Store:

@@ -428,3 +428,50 @@ projects = sa.Table(
     sa.Index("ix_projects_created", "created"),
     sa.Index("ix_projects_updated", "updated"),
 )
+
+# --- notifications -------------------------------------------------------------------------
+# Notification rules (the CodeStar Notifications API). ``definition`` holds the rule as
+# accepted: its event type ids, detail type, status, tags and creator.
+notification_rules = sa.Table(
+    "notification_rules",
+    metadata,
+    sa.Column("arn", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("resource", sa.String(1024), nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_notification_rules_resource", "resource"),
+)
+
+# Where notifications go. ``address`` is the key AWS names targets by; ``secret`` is the
+# target's signing secret, sealed with the installation's key when there is one.
+notification_targets = sa.Table(
+    "notification_targets",
+    metadata,
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("secret", sa.Text),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+)
+
+# Which rules send to which targets, in the order the rule lists them.
+notification_rule_targets = sa.Table(
+    "notification_rule_targets",
+    metadata,
+    sa.Column(
+        "rule_arn",
+        sa.String(256),
+        sa.ForeignKey("notification_rules.arn", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "address",
+        sa.String(320),
+        sa.ForeignKey("notification_targets.address", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Index("ix_notification_rule_targets_address", "address"),
+)
