@@ -16,6 +16,8 @@ from conveyor.domain.declaration import SEALED
 from conveyor.store.pipelines import SecretBox
 from conveyor.store.rows import dumps, loads
 from conveyor.store.tables import (
+    notification_cursor,
+    notification_deliveries,
     notification_rule_targets,
     notification_rules,
     notification_targets,
@@ -208,3 +210,115 @@ class NotificationRules:
         self._conn.execute(
             sa.delete(notification_targets).where(notification_targets.c.address == address)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    id: int
+    event_seq: int
+    pipeline_name: str
+    rule_arn: str
+    address: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    created: float
+    next_attempt: float
+    last_error: str | None = None
+
+
+def _delivery(row: Mapping[Any, Any]) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row["id"],
+        event_seq=row["event_seq"],
+        pipeline_name=row["pipeline_name"],
+        rule_arn=row["rule_arn"],
+        address=row["address"],
+        payload=loads(row["payload"]),
+        status=row["status"],
+        attempts=row["attempts"],
+        created=row["created"],
+        next_attempt=row["next_attempt"],
+        last_error=row["last_error"],
+    )
+
+
+_CURSOR = "events"
+
+
+class Deliveries:
+    """The outbox of notifications, and how far into the events table it has read."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def cursor(self) -> int | None:
+        """The last event's sequence number read; None before the outbox first read any."""
+        table = notification_cursor
+        found = self._conn.execute(sa.select(table.c.seq).where(table.c.name == _CURSOR))
+        value = found.scalar()
+        return None if value is None else int(value)
+
+    def move_cursor(self, seq: int, first: bool) -> None:
+        table = notification_cursor
+        if first:
+            self._conn.execute(sa.insert(table).values(name=_CURSOR, seq=seq))
+        else:
+            self._conn.execute(sa.update(table).where(table.c.name == _CURSOR).values(seq=seq))
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._conn.execute(
+                sa.insert(notification_deliveries),
+                [{**row, "payload": dumps(row["payload"])} for row in rows],
+            )
+
+    def pending(self, limit: int = 1000) -> list[DeliveryRecord]:
+        """The oldest notifications not yet sent, in the order they were made."""
+        table = notification_deliveries
+        query = (
+            sa.select(table).where(table.c.status == "PENDING").order_by(table.c.id).limit(limit)
+        )
+        return [_delivery(row._mapping) for row in self._conn.execute(query)]
+
+    def with_status(self, status: str) -> list[DeliveryRecord]:
+        table = notification_deliveries
+        query = sa.select(table).where(table.c.status == status).order_by(table.c.id)
+        return [_delivery(row._mapping) for row in self._conn.execute(query)]
+
+    def get(self, delivery_id: int) -> DeliveryRecord | None:
+        table = notification_deliveries
+        row = self._conn.execute(sa.select(table).where(table.c.id == delivery_id)).first()
+        return None if row is None else _delivery(row._mapping)
+
+    def settle(
+        self,
+        delivery_id: int,
+        status: str,
+        attempts: int,
+        next_attempt: float,
+        error: str | None,
+    ) -> None:
+        table = notification_deliveries
+        self._conn.execute(
+            sa.update(table)
+            .where(table.c.id == delivery_id)
+            .values(status=status, attempts=attempts, next_attempt=next_attempt, last_error=error)
+        )
+
+    def retry(self, delivery_id: int, now: float) -> bool:
+        """Send a failed notification again from now on; whether it was failed."""
+        table = notification_deliveries
+        result = self._conn.execute(
+            sa.update(table)
+            .where(table.c.id == delivery_id, table.c.status == "FAILED")
+            .values(status="PENDING", attempts=0, created=now, next_attempt=now)
+        )
+        return bool(result.rowcount)
+
+    def prune(self, before: float) -> int:
+        table = notification_deliveries
+        result = self._conn.execute(
+            sa.delete(table).where(table.c.status == "DELIVERED", table.c.created < before)
+        )
+        return int(result.rowcount)

@@ -475,3 +475,31 @@ notification_rule_targets = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
     sa.Index("ix_notification_rule_targets_address", "address"),
 )
+
+# The outbox: one row per notification to send (an event, a rule, one of its targets), made
+# from the events table in the same transaction that moves the cursor past the event.
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_seq", sa.Integer, nullable=False),
+    sa.Column("pipeline_name", sa.String(100), nullable=False),
+    sa.Column("rule_arn", sa.String(256), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    # PENDING until sent, then DELIVERED; FAILED once retried for as long as allowed.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("next_attempt", sa.Float(precision=53), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_notification_deliveries_status", "status", "next_attempt"),
+)
+
+# How far into the events table the outbox has read.
+notification_cursor = sa.Table(
+    "notification_cursor",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+)
