@@ -159,7 +159,8 @@ def start_delivery(settings: Settings, store: Store, services: Services) -> Call
 
     console = settings.public_url or f"http://{settings.host}:{settings.port}"
     sender = Sender(console, settings.aws_endpoints, settings.region, settings.notification_timeout)
-    return outbox.start(store, services.clock, sender, settings.notification_retry_hours * 3600)
+    retry_for = settings.notification_retry_hours * 3600
+    return outbox.start(store, services.clock, sender, retry_for, console)
 
 
 class CannotServe(RuntimeError):

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,15 @@ from conveyor.server import running
 from tests.conftest import make_client
 from tests.notify.receiver import receiving
 from tests.notify.test_delivery import FAILED, failing_pipeline, of, rule, run_again
-from tests.support.engine import wait_for
+from tests.support.engine import (
+    approval,
+    approval_token,
+    declaration,
+    latest_execution_id,
+    make_repo,
+    stage,
+    wait_for,
+)
 from tests.support.moto import CREDENTIALS, aws_client, moto_server
 
 
@@ -81,3 +90,41 @@ def test_pending_deliveries_outlive_a_stopped_server(settings: Settings, tmp_pat
         with running(settings):
             notes = wait_for(lambda: of(receiver, execution), timeout=60, what="the delivery")
     assert notes[0]["detail"]["state"] == "FAILED"
+
+
+def test_an_approval_notice_names_the_token_and_links(settings: Settings, tmp_path: Path) -> None:
+    topic = "arn:aws:sns:us-east-1:000000000000:reviewers"
+    repo = tmp_path / "repo"
+    make_repo(repo, {"README": "x"})
+    gate = approval(
+        "Approve",
+        NotificationArn=topic,
+        ExternalEntityLink="https://example.com/change",
+        CustomData="Look at the change",
+    )
+    with running(replace(settings, public_url="https://ci.example.com")) as server:
+        client = make_client(server.endpoint)
+        client.create_pipeline(pipeline=declaration("app", repo, stage("Gate", gate)))
+        execution = wait_for(lambda: latest_execution_id(client, "app"), what="an execution")
+        token = approval_token(client, "app", "Gate", "Approve")
+        store = server.application.store
+
+        def notice() -> list[Any]:
+            with store.read() as tx:
+                found = tx.deliveries.pending() + tx.deliveries.with_status("FAILED")
+            return [d for d in found if d.address == topic]
+
+        found = wait_for(notice, what="the approval notice")[0]
+    message = found.payload
+    assert message["region"] == "us-east-1"
+    assert message["consoleLink"] == "https://ci.example.com/pipelines/app"
+    approval_part = message["approval"]
+    assert approval_part["pipelineName"] == "app"
+    assert (approval_part["stageName"], approval_part["actionName"]) == ("Gate", "Approve")
+    assert approval_part["token"] == token
+    assert approval_part["externalEntityLink"] == "https://example.com/change"
+    assert approval_part["customData"] == "Look at the change"
+    assert approval_part["approvalReviewLink"].startswith("https://ci.example.com/pipelines/app")
+    assert token in approval_part["approvalReviewLink"]
+    assert len(approval_part["expires"]) == len("2026-12-08T17:26Z")
+    assert execution

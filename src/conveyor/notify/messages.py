@@ -78,3 +78,51 @@ def slack_message(note: dict[str, Any], base: str) -> dict[str, Any]:
         text += f"\n> {reason}"
     link = console_link(base, note)
     return {"text": f"{text}\n<{link}|Open in Conveyor>"}
+
+
+APPROVAL_TYPE = {"category": "Approval", "owner": "AWS", "provider": "Manual"}
+
+
+def is_approval_needed(event: dict[str, Any]) -> bool:
+    detail = event.get("detail") or {}
+    kind = detail.get("type") or {}
+    return (
+        event.get("detail-type") == "CodePipeline Action Execution State Change"
+        and detail.get("state") == "STARTED"
+        and all(kind.get(k) == v for k, v in APPROVAL_TYPE.items())
+    )
+
+
+def _iso_minutes(when: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def approval_message(
+    event: dict[str, Any],
+    base: str,
+    token: str,
+    expires: float | None,
+    configuration: dict[str, str],
+) -> dict[str, Any]:
+    """AWS's approval notice: the Region, a link to the pipeline, and the approval (its
+    token, when it expires, the links to review it, the custom data)."""
+    detail = event["detail"]
+    pipeline, stage, action = detail["pipeline"], detail["stage"], detail["action"]
+    link = f"{base.rstrip('/')}/pipelines/{pipeline}"
+    approval = {
+        "pipelineName": pipeline,
+        "stageName": stage,
+        "actionName": action,
+        "token": token,
+        "expires": _iso_minutes(expires) if expires is not None else None,
+        "externalEntityLink": configuration.get("ExternalEntityLink"),
+        "approvalReviewLink": f"{link}#approve/{stage}/{action}/{token}",
+        "customData": configuration.get("CustomData"),
+    }
+    return {
+        "region": event.get("region"),
+        "consoleLink": link,
+        "approval": {k: v for k, v in approval.items() if v is not None},
+    }

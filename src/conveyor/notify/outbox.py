@@ -28,7 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.engine.clock import Clock
-from conveyor.notify.messages import event_type_ids, notification
+from conveyor.notify.messages import (
+    approval_message,
+    event_type_ids,
+    is_approval_needed,
+    notification,
+)
 from conveyor.notify.targets import Destination, Sender, SendFailed
 from conveyor.store import Store
 from conveyor.store.errors import DuplicateKey
@@ -40,6 +45,9 @@ LOCK = "notification_lock_key"
 # rolled-back transaction.
 GAP_WAIT = 5.0
 BATCH = 500
+# The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
+# an SNS topic whether or not it is a rule's target.
+APPROVAL = "approval"
 
 
 def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
@@ -64,12 +72,14 @@ class Outbox:
         retry_for: float = 24 * 3600.0,
         concurrency: int = 8,
         first_delay: float = 1.0,
+        console: str = "",
     ) -> None:
         self._store = store
         self._clock = clock
         self._sender = sender
         self._retry_for = retry_for
         self._first_delay = first_delay
+        self._console = console
         self._leadership = store.leadership(LOCK)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-notify")
         self._busy: set[tuple[str, str]] = set()
@@ -148,10 +158,42 @@ class Outbox:
                         }
                         for address in rule.targets
                     )
+                if is_approval_needed(body):
+                    rows.extend(self._approval(tx, event.seq, event.pipeline_name, body, now))
             tx.deliveries.add(rows)
             if reached != cursor:
                 tx.deliveries.move_cursor(reached, first=False)
         return len(events)
+
+    def _approval(
+        self, tx: Any, seq: int, pipeline: str, body: dict[str, Any], now: float
+    ) -> list[dict[str, Any]]:
+        """The approval notice of an approval action that has started, when its
+        configuration names a NotificationArn."""
+        detail = body["detail"]
+        record = tx.actions.latest(detail["execution-id"], detail["stage"], detail["action"])
+        if record is None or not record.token:
+            return []
+        configuration = record.input.get("resolvedConfiguration") or {}
+        topic = configuration.get("NotificationArn")
+        if not topic:
+            return []
+        message = approval_message(
+            body, self._console, record.token, record.deadline, configuration
+        )
+        return [
+            {
+                "event_seq": seq,
+                "pipeline_name": pipeline,
+                "rule_arn": APPROVAL,
+                "address": topic,
+                "payload": message,
+                "status": "PENDING",
+                "attempts": 0,
+                "created": now,
+                "next_attempt": now,
+            }
+        ]
 
     # -- 2. deliveries to targets --------------------------------------------------------
 
@@ -188,16 +230,18 @@ class Outbox:
             with self._lock:
                 self._busy.discard(key)
 
-    def _destination(self, address: str) -> Destination | None:
+    def _destination(self, delivery: DeliveryRecord) -> Destination | None:
+        if delivery.rule_arn == APPROVAL:
+            return Destination("SNS", delivery.address)
         with self._store.read() as tx:
-            target = tx.notifications.target(address)
+            target = tx.notifications.target(delivery.address)
             if target is None:
                 return None
             return Destination(target.type, target.address, tx.notifications.open_secret(target))
 
     def attempt(self, delivery: DeliveryRecord) -> bool:
         """Send one delivery and record how it went; whether it was delivered."""
-        destination = self._destination(delivery.address)
+        destination = self._destination(delivery)
         error: str | None = None
         if destination is None:
             error = "the target was deleted"
@@ -225,10 +269,11 @@ def start(
     clock: Clock,
     sender: Sender,
     retry_for: float,
+    console: str = "",
 ) -> Callable[[], None]:
     """Run an outbox on a thread of its own; the function that stops it."""
     stop = threading.Event()
-    outbox = Outbox(store, clock, sender, retry_for)
+    outbox = Outbox(store, clock, sender, retry_for, console=console)
     outbox.prime()
     thread = threading.Thread(target=outbox.run, args=(stop,), name="conveyor-notify", daemon=True)
     thread.start()
