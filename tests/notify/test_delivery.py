@@ -104,6 +104,11 @@ def test_a_failing_execution_is_delivered_to_a_signed_webhook(
     for got in receiver.got:
         expected = "sha256=" + hmac.new(b"s3cr3t", got.body, hashlib.sha256).hexdigest()
         assert got.headers["X-Conveyor-Signature-256"] == expected
+    # The secret is kept sealed.
+    with server.application.store.read() as tx:
+        kept = tx.notifications.target(receiver.url)
+    assert kept is not None and kept.secret is not None
+    assert kept.secret.startswith("conveyor:sealed:") and "s3cr3t" not in kept.secret
 
 
 def test_a_receiver_that_fails_twice_gets_it_the_third_time(
