@@ -149,6 +149,9 @@ def test_a_receiver_that_never_succeeds_is_kept_as_failed(
         assert kept[0].last_error == f"HTTP 410 from {receiver.url}"
         tries = len(receiver.got)
         assert tries == sum(k.attempts for k in kept)
+        with store.read() as tx:
+            target = tx.notifications.target(receiver.url)
+        assert target is not None and target.status == "UNREACHABLE"
         # Kept, not retried in a loop.
         threading.Event().wait(2.5)
         assert len(receiver.got) == tries

@@ -48,6 +48,9 @@ BATCH = 500
 # The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
 # an SNS topic whether or not it is a rule's target.
 APPROVAL = "approval"
+# Delivered notifications are kept a day (for a look at what was sent), then removed.
+KEEP_DELIVERED = 24 * 3600.0
+PRUNE_EVERY = 300.0
 
 
 def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
@@ -83,6 +86,7 @@ class Outbox:
         self._leadership = store.leadership(LOCK)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-notify")
         self._busy: set[tuple[str, str]] = set()
+        self._pruned = float("-inf")
         self._lock = threading.Lock()
 
     # -- the loop ------------------------------------------------------------------------
@@ -118,6 +122,11 @@ class Outbox:
         while self.fan_out() == BATCH:
             pass
         self.send_due()
+        now = self._clock.now()
+        if now - self._pruned >= PRUNE_EVERY:
+            self._pruned = now
+            with self._store.write() as tx:
+                tx.deliveries.prune(now - KEEP_DELIVERED)
 
     # -- 1. events to deliveries ---------------------------------------------------------
 
@@ -253,13 +262,18 @@ class Outbox:
         now = self._clock.now()
         attempts = delivery.attempts + 1
         with self._store.write() as tx:
+            kept = delivery.rule_arn != APPROVAL and destination is not None
             if error is None:
                 tx.deliveries.settle(delivery.id, "DELIVERED", attempts, now, None)
+                if kept and delivery.attempts:
+                    tx.notifications.set_status(delivery.address, "ACTIVE")
                 return True
             following = now + back_off(attempts, self._first_delay)
             gave_up = destination is None or following - delivery.created > self._retry_for
             status = "FAILED" if gave_up else "PENDING"
             tx.deliveries.settle(delivery.id, status, attempts, following, error)
+            if kept and gave_up:
+                tx.notifications.set_status(delivery.address, "UNREACHABLE")
         log.warning("notification %s to %s failed: %s", delivery.id, delivery.address, error)
         return False
 
