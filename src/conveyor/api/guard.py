@@ -100,9 +100,12 @@ class Guard:
         if self.access is None:
             authorization = request.headers.getlist("authorization")
             return unsigned_caller(authorization, self.scope.account, _source_ip(request))
+        # The path as sent, as the client signed it: escapes (an ARN's '/' in a REST path)
+        # kept.
+        raw = request.scope.get("raw_path")
         received = Received(
             request.method,
-            request.url.path,
+            raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path,
             request.url.query,
             [
                 (k.decode("latin-1").lower(), v.decode("latin-1"))
