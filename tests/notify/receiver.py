@@ -28,6 +28,9 @@ class Receiver:
     status: int = 503
     got: list[Received] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)
+    # While set, the receiver holds every request without answering (a target that hangs).
+    hanging: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 @contextmanager
@@ -38,6 +41,11 @@ def receiving(failures: int = 0, status: int = 503) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if receiver.hanging.is_set():
+                receiver.got.append(Received(dict(self.headers.items()), body))
+                receiver.answered.append(0)
+                receiver.released.wait(120)
+                return
             with lock:
                 receiver.got.append(Received(dict(self.headers.items()), body))
                 failing = receiver.failures > 0
@@ -52,11 +60,13 @@ def receiving(failures: int = 0, status: int = 503) -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield receiver
     finally:
+        receiver.released.set()
         server.shutdown()
         server.server_close()

@@ -160,3 +160,30 @@ def test_a_receiver_that_never_succeeds_is_kept_as_failed(
 def test_back_off_doubles_up_to_an_hour() -> None:
     assert [back_off(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
     assert back_off(40) == 3600.0
+
+
+def test_a_target_that_hangs_holds_up_no_other(
+    server: Running, client: Any, tmp_path: Path
+) -> None:
+    failing_pipeline(client, tmp_path)
+    with receiving() as stuck, receiving() as prompt:
+        stuck.hanging.set()
+        rules = notifications_client(server.endpoint)
+        rules.create_notification_rule(
+            Name="both",
+            EventTypeIds=[FAILED],
+            Resource=PIPELINE,
+            Targets=[
+                {"TargetType": "Webhook", "TargetAddress": stuck.url},
+                {"TargetType": "Webhook", "TargetAddress": prompt.url},
+            ],
+            DetailType="BASIC",
+        )
+        execution = run_again(client)
+        wait_for(lambda: stuck.got, what="the stuck target to be called")
+        # The stuck target holds its request (for up to the 10 s time-out); the other target
+        # and the engine go on.
+        notes = wait_for(lambda: of(prompt, execution), timeout=60, what="the prompt target")
+        assert notes[0]["detail"]["state"] == "FAILED"
+        assert "additionalAttributes" not in notes[0]
+        assert run_again(client)

@@ -207,32 +207,33 @@ class Outbox:
     # -- 2. deliveries to targets --------------------------------------------------------
 
     def send_due(self) -> list[Any]:
-        """Hand every due group to the senders; the futures of those handed out."""
+        """Hand every pipeline and target whose oldest notification is due to the senders;
+        the futures of those handed out."""
         now = self._clock.now()
         with self._store.read() as tx:
-            pending = tx.deliveries.pending()
-        groups: dict[tuple[str, str], list[DeliveryRecord]] = {}
-        for delivery in pending:
-            groups.setdefault((delivery.pipeline_name, delivery.address), []).append(delivery)
+            heads = tx.deliveries.heads()
         futures = []
-        for key, group in groups.items():
-            due = []
-            for delivery in group:
-                if delivery.next_attempt > now:
-                    break
-                due.append(delivery)
+        for head in heads:
+            key = (head.pipeline_name, head.address)
             with self._lock:
-                if not due or key in self._busy:
+                if head.next_attempt > now or key in self._busy:
                     continue
                 self._busy.add(key)
-            futures.append(self._pool.submit(self._send_group, key, due))
+            futures.append(self._pool.submit(self._send_queue, key))
         return futures
 
-    def _send_group(self, key: tuple[str, str], group: list[DeliveryRecord]) -> None:
+    def _send_queue(self, key: tuple[str, str]) -> None:
+        """Send one pipeline's notifications to one target in order, until one fails or is
+        not due yet."""
         try:
-            for delivery in group:
-                if not self.attempt(delivery):
+            while True:
+                with self._store.read() as tx:
+                    queue = tx.deliveries.queue(*key)
+                if not queue:
                     return
+                for delivery in queue:
+                    if delivery.next_attempt > self._clock.now() or not self.attempt(delivery):
+                        return
         except Exception:
             log.exception("sending notifications to %s failed", key[1])
         finally:

@@ -281,6 +281,32 @@ class Deliveries:
         )
         return [_delivery(row._mapping) for row in self._conn.execute(query)]
 
+    def heads(self) -> list[DeliveryRecord]:
+        """The oldest pending notification of each pipeline and target."""
+        table = notification_deliveries
+        first = (
+            sa.select(sa.func.min(table.c.id))
+            .where(table.c.status == "PENDING")
+            .group_by(table.c.pipeline_name, table.c.address)
+        )
+        query = sa.select(table).where(table.c.id.in_(first)).order_by(table.c.id)
+        return [_delivery(row._mapping) for row in self._conn.execute(query)]
+
+    def queue(self, pipeline_name: str, address: str, limit: int = 100) -> list[DeliveryRecord]:
+        """The pending notifications of one pipeline to one target, oldest first."""
+        table = notification_deliveries
+        query = (
+            sa.select(table)
+            .where(
+                table.c.status == "PENDING",
+                table.c.pipeline_name == pipeline_name,
+                table.c.address == address,
+            )
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        return [_delivery(row._mapping) for row in self._conn.execute(query)]
+
     def with_status(self, status: str) -> list[DeliveryRecord]:
         table = notification_deliveries
         query = sa.select(table).where(table.c.status == status).order_by(table.c.id)
