@@ -132,6 +132,10 @@ class Outbox:
 
     def fan_out(self) -> int:
         """Turn the events after the cursor into deliveries; how many events were read."""
+        with self._store.read() as tx:
+            cursor = tx.deliveries.cursor()
+            if cursor is not None and tx.events.last_seq() <= cursor:
+                return 0  # nothing new: no write transaction in the engine's way
         now = self._clock.now()
         with self._store.write() as tx:
             cursor = tx.deliveries.cursor()
