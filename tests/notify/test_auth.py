@@ -42,10 +42,22 @@ def test_rules_are_decided_on_policies(secured: Running) -> None:
     described = rules.describe_notification_rule(Arn=arn)
     assert described["CreatedBy"] == "arn:aws:iam::000000000000:user/admin"
     reader = make_user(
-        secured, "reader", policies=[allow("codestar-notifications:DescribeNotificationRule")]
+        secured,
+        "reader",
+        policies=[allow("codestar-notifications:DescribeNotificationRule", resource=arn)],
     )
     limited = signed_client(secured, reader, "codestar-notifications")
     assert limited.describe_notification_rule(Arn=arn)["Name"] == "alerts"
+    elsewhere = make_user(
+        secured,
+        "elsewhere",
+        policies=[allow("codestar-notifications:*", resource=arn[:-4] + "0000")],
+    )
+    with pytest.raises(ClientError) as excinfo:
+        signed_client(secured, elsewhere, "codestar-notifications").describe_notification_rule(
+            Arn=arn
+        )
+    assert code(excinfo) == "AccessDeniedException"
     with pytest.raises(ClientError) as excinfo:
         limited.delete_notification_rule(Arn=arn)
     assert code(excinfo) == "AccessDeniedException"

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from conveyor.api.model import CODEBUILD, SERVICE, SERVICES
+from conveyor.api.model import CODEBUILD, NOTIFICATIONS, SERVICE, SERVICES
 from conveyor.api.offload import Offloader
 from conveyor.auth.audit import HIDDEN
 from conveyor.auth.gate import Access, Caller, unsigned_caller
@@ -147,6 +147,9 @@ class Guard:
         """The ARN the operation acts on, as IAM names it."""
         if service == CODEBUILD:
             return codebuild_resource_of(self.scope, name, params)
+        if service == NOTIFICATIONS:
+            arn = params.get("Arn")  # the rule, for every operation on one
+            return arn if isinstance(arn, str) else "*"
         return resource_of(self.scope, name, params) if service == SERVICE else "*"
 
     async def authorize(
