@@ -34,7 +34,16 @@ def test_failed_notifications_are_listed_and_sent_again(settings: Settings, tmp_
             rows: list[dict[str, Any]] = json.loads(result.output)
             return rows
 
-        rows = wait_for(listed, timeout=60, what="a failed notification")
+        store = server.application.store
+
+        def settled() -> list[dict[str, Any]]:
+            # Every notification given up on (none still being retried), as listed.
+            with store.read() as tx:
+                if tx.deliveries.pending():
+                    return []
+            return listed()
+
+        rows = wait_for(settled, timeout=60, what="the notifications given up on")
         assert rows[0]["Target"] == receiver.url
         assert rows[0]["Event"] == "CodePipeline Pipeline Execution State Change"
         assert rows[0]["LastError"] == f"HTTP 500 from {receiver.url}"
