@@ -91,6 +91,10 @@ class Settings:
     secret_key: str | None = None
     # Days to keep the audit trail; None keeps it for ever. CloudTrail keeps 90.
     audit_retention_days: float | None = 90.0
+    # Notifications: hours a failed delivery is retried (with exponential back-off) before
+    # it is kept as failed, and seconds one attempt may take.
+    notification_retry_hours: float = 24.0
+    notification_timeout: float = 10.0
 
     @property
     def auth_required(self) -> bool:
@@ -129,6 +133,8 @@ _ENV = {
     "insecure": "CONVEYOR_INSECURE",
     "secret_key": "CONVEYOR_SECRET_KEY",
     "audit_retention_days": "CONVEYOR_AUDIT_RETENTION_DAYS",
+    "notification_retry_hours": "CONVEYOR_NOTIFICATION_RETRY_HOURS",
+    "notification_timeout": "CONVEYOR_NOTIFICATION_TIMEOUT",
 }
 _NULLABLE = frozenset(
     {
@@ -176,6 +182,8 @@ _KINDS: dict[str, type] = {
     "remote_workers": bool,
     "secret_key": str,
     "audit_retention_days": float,
+    "notification_retry_hours": float,
+    "notification_timeout": float,
 }
 _TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
 

@@ -156,6 +156,17 @@ def artifact_routes(services: Services, settings: Settings) -> list[BaseRoute]:
     return BucketRoutes(store, settings.home / "uploads", keys, settings.region, active).routes()
 
 
+def start_delivery(settings: Settings, store: Store, services: Services) -> Callable[[], None]:
+    """Deliver notifications on a thread of their own (`conveyor.notify.outbox`)."""
+    from conveyor.notify import outbox
+    from conveyor.notify.targets import Sender
+
+    console = settings.public_url or f"http://{settings.host}:{settings.port}"
+    sender = Sender(console, settings.aws_endpoints, settings.region, settings.notification_timeout)
+    retry_for = settings.notification_retry_hours * 3600
+    return outbox.start(store, services.clock, sender, retry_for, console)
+
+
 class CannotServe(RuntimeError):
     """The server cannot listen where it was told to."""
 
@@ -208,6 +219,7 @@ def serve(settings: Settings, version: str = "") -> None:
         except OSError as exc:
             raise CannotServe(f"cannot listen on {address}: {exc.strerror or exc}") from exc
         application.engine.start()
+        stop_delivery = start_delivery(settings, application.store, application.services)
         announce = (
             f"conveyor {version} listening on {address} (database {application.store.dialect})"
         )
@@ -216,7 +228,10 @@ def serve(settings: Settings, version: str = "") -> None:
             announce,
             on_exit=application.stop_polls,
         )
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        finally:
+            stop_delivery()
     finally:
         application.engine.stop()
         application.close()
@@ -243,6 +258,9 @@ def running(settings: Settings) -> Iterator[Running]:
         target=server.run, kwargs={"sockets": [sock]}, name="conveyor-server", daemon=True
     )
     application.engine.start()
+    stop_delivery = start_delivery(
+        replace(settings, host="127.0.0.1", port=port), application.store, application.services
+    )
     thread.start()
     try:
         while not server.started:
@@ -254,6 +272,7 @@ def running(settings: Settings) -> Iterator[Running]:
         server.should_exit = True
         application.stop_polls()
         thread.join(timeout=15)
+        stop_delivery()
         application.engine.stop()
         application.close()
         sock.close()

@@ -126,7 +126,7 @@ def test_worker_action_types_must_be_built_in_types_not_run_here(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"aws_endpoints": {"cloudformations": "http://x"}}, "no action type calls"),
+        ({"aws_endpoints": {"cloudformations": "http://x"}}, "Conveyor calls no service"),
         ({"aws_endpoints": {"ecs": "localhost:4566"}}, "must be an http(s) URL or aws"),
         ({"lambda_functions": {"f": {"handler": "module.function"}}}, "module:function"),
         ({"lambda_functions": {"f": "module:function"}}, "module:function"),

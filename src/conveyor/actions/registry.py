@@ -55,8 +55,10 @@ STEP_FUNCTIONS = ActionTypeId("Invoke", "AWS", "StepFunctions", "1")
 ECR_SOURCE = ActionTypeId("Source", "AWS", "ECR", "1")
 
 # The services that ``aws_endpoints`` may name: those some executor or rule calls.
+# The AWS services Conveyor calls: those of the action types and rules above, and SNS, where
+# notifications and approval notices are published.
 AWS_SERVICES = frozenset(
-    {"cloudformation", "ecs", "stepfunctions", "ecr", "s3", "lambda", "cloudwatch"}
+    {"cloudformation", "ecs", "stepfunctions", "ecr", "s3", "lambda", "cloudwatch", "sns"}
 )
 
 

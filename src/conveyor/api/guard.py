@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from conveyor.api.model import CODEBUILD, SERVICE, SERVICES
+from conveyor.api.model import CODEBUILD, NOTIFICATIONS, SERVICE, SERVICES
 from conveyor.api.offload import Offloader
 from conveyor.auth.audit import HIDDEN
 from conveyor.auth.gate import Access, Caller, unsigned_caller
@@ -35,6 +35,7 @@ _SOURCES = {
     SERVICE: "codepipeline.amazonaws.com",
     CODEBUILD: "codebuild.amazonaws.com",
     "cloudtrail": "cloudtrail.amazonaws.com",
+    "codestar-notifications": "codestar-notifications.amazonaws.com",
 }
 
 
@@ -99,9 +100,12 @@ class Guard:
         if self.access is None:
             authorization = request.headers.getlist("authorization")
             return unsigned_caller(authorization, self.scope.account, _source_ip(request))
+        # The path as sent, as the client signed it: escapes (an ARN's '/' in a REST path)
+        # kept.
+        raw = request.scope.get("raw_path")
         received = Received(
             request.method,
-            request.url.path,
+            raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path,
             request.url.query,
             [
                 (k.decode("latin-1").lower(), v.decode("latin-1"))
@@ -143,6 +147,9 @@ class Guard:
         """The ARN the operation acts on, as IAM names it."""
         if service == CODEBUILD:
             return codebuild_resource_of(self.scope, name, params)
+        if service == NOTIFICATIONS:
+            arn = params.get("Arn")  # the rule, for every operation on one
+            return arn if isinstance(arn, str) else "*"
         return resource_of(self.scope, name, params) if service == SERVICE else "*"
 
     async def authorize(

@@ -34,6 +34,8 @@ SERVICE = "codepipeline"
 TARGET_PREFIX = "CodePipeline_20150709"
 CLOUDTRAIL = "cloudtrail"
 CODEBUILD = "codebuild"
+# Notification rules, in REST-JSON: routed by method and path (`conveyor.api.restjson`).
+NOTIFICATIONS = "codestar-notifications"
 # X-Amz-Target prefix → the service whose model it names.
 SERVICES = {
     TARGET_PREFIX: SERVICE,

@@ -5,7 +5,8 @@ code also in ``x-amzn-ErrorType``; HTTP 400, 409 for ``ConflictException``, and 
 ``InternalFailure`` for anything unexpected, which is logged with its traceback and never
 shown on the wire. ``Server-Timing: app;dur=<ms>`` tells how long the server itself took.
 The same operations also answer in Smithy's RPC v2 CBOR protocol (`conveyor.api.cbor`) on
-``/service/<target prefix>/operation/<name>``, as recent SDKs call CodeBuild.
+``/service/<target prefix>/operation/<name>``, as recent SDKs call CodeBuild, and
+CodeStar Notifications' in REST-JSON, by method and path (`conveyor.api.restjson`).
 """
 
 from __future__ import annotations
@@ -23,16 +24,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conveyor.api import cbor
+from conveyor.api import cbor, restjson
 from conveyor.api.body import parse
 from conveyor.api.context import Context
 from conveyor.api.delivery import webhook_routes
 from conveyor.api.guard import Guard
-from conveyor.api.handlers import codebuild_handlers, handlers, trail_handlers
+from conveyor.api.handlers import (
+    codebuild_handlers,
+    handlers,
+    notification_handlers,
+    trail_handlers,
+)
 from conveyor.api.logs import make_log_endpoint
 from conveyor.api.model import (
     CLOUDTRAIL,
     CODEBUILD,
+    NOTIFICATIONS,
     SERVICE,
     SERVICES,
     operation,
@@ -64,11 +71,19 @@ def _headers(request_id: str, started: float) -> dict[str, str]:
 
 
 def _error_response(
-    error: ConveyorError, request_id: str, started: float, in_cbor: bool = False
+    error: ConveyorError,
+    request_id: str,
+    started: float,
+    in_cbor: bool = False,
+    rest: Rest | None = None,
 ) -> Response:
     fields = {"__type": error.code, "message": error.message}
     headers = _headers(request_id, started)
     headers["x-amzn-ErrorType"] = error.code
+    if rest is not None:
+        status = restjson.status_of(error, rest[0].service)
+        text = json.dumps(fields)
+        return Response(text, status, media_type=restjson.CONTENT_TYPE, headers=headers)
     if in_cbor:
         headers["smithy-protocol"] = cbor.PROTOCOL
         body = cbor.encode(None, fields)
@@ -76,9 +91,13 @@ def _error_response(
     return Response(json.dumps(fields), error.status, media_type=CONTENT_TYPE, headers=headers)
 
 
-def _answer(shape: Any, result: Any, request_id: str, started: float, in_cbor: bool) -> Response:
+def _answer(
+    shape: Any, result: Any, request_id: str, started: float, in_cbor: bool, rest: bool = False
+) -> Response:
     answer = in_milliseconds(shape, result) or {}
     headers = _headers(request_id, started)
+    if rest:
+        return Response(json.dumps(answer), media_type=restjson.CONTENT_TYPE, headers=headers)
     if in_cbor:
         headers["smithy-protocol"] = cbor.PROTOCOL
         return Response(cbor.encode(shape, answer), media_type=cbor.CONTENT_TYPE, headers=headers)
@@ -89,17 +108,34 @@ def _answered(
     handler: Callable[[Context, Any], Any],
     context: Context,
     params: Any,
-    answer: tuple[Any, str, float, bool],
+    answer: tuple[Any, str, float, bool, bool],
 ) -> tuple[Any, Response]:
     """Run the handler and encode its answer (``answer``: `_answer`'s other arguments), both
     off the event loop: a large answer's encoding would hold up every other connection."""
     result = handler(context, params)
-    shape, request_id, started, in_cbor = answer
-    return result, _answer(shape, result, request_id, started, in_cbor)
+    shape, request_id, started, in_cbor, rest = answer
+    return result, _answer(shape, result, request_id, started, in_cbor, rest)
 
 
 def _is_api(path: str) -> bool:
     return path == "/" or path.startswith("/service/")
+
+
+Rest = tuple[restjson.Route, dict[str, str]]
+
+
+def _api_request(scope: Scope) -> tuple[bool, Rest | None] | None:
+    """Whether a request is the API's, and how it names its operation: (in CBOR, None) for
+    ``POST /`` and ``POST /service/…``, (False, the route and path labels) in REST-JSON."""
+    if scope["type"] != "http":
+        return None
+    if scope["method"] == "POST" and _is_api(scope["path"]):
+        return scope["path"] != "/", None
+    # The path as sent: a label may hold an escaped '/' (an ARN's), which decoding would lose.
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+    rest = restjson.route(scope["method"], path)
+    return None if rest is None else (False, rest)
 
 
 def _target(request: Request, in_cbor: bool) -> str | None:
@@ -116,6 +152,30 @@ def _operation_of(target: str | None) -> tuple[str, str]:
     if service is None or name not in operation_names(service):
         raise UnknownOperationException(f"Operation '{target}' is not an operation served here.")
     return service, name
+
+
+def _named(request: Request, in_cbor: bool, rest: Rest | None) -> tuple[str | None, str, str]:
+    """The request's target (None in REST-JSON), and its service and operation as far as
+    they are known before the target is checked."""
+    if rest is not None:
+        return None, rest[0].service, rest[0].name
+    target = _target(request, in_cbor)
+    return target, SERVICE, target or ""
+
+
+def _params(
+    request: Request,
+    body: bytes,
+    in_cbor: bool,
+    rest: Rest | None,
+    service: str,
+    name: str,
+) -> dict[str, Any]:
+    """The operation's input: from the body, and in REST-JSON from the path and query too."""
+    if rest is not None:
+        query = {k: request.query_params.getlist(k) for k in request.query_params}
+        return restjson.params_of(operation(name, service), rest[1], query, parse(body))
+    return cbor.decode(body) if in_cbor else parse(body)
 
 
 def check_input(name: str, params: dict[str, Any], service: str = SERVICE) -> None:
@@ -140,23 +200,31 @@ def create_app(
     logs from the folder ``logs`` on ``/logs/<actionExecutionId>``, and ``extra_routes``
     (git-host deliveries); ``access`` checks who calls, what they may do, and keeps the
     audit trail (`conveyor.auth`)."""
-    tables = {SERVICE: handlers(), CLOUDTRAIL: trail_handlers(), CODEBUILD: codebuild_handlers()}
+    tables = {
+        SERVICE: handlers(),
+        CLOUDTRAIL: trail_handlers(),
+        CODEBUILD: codebuild_handlers(),
+        NOTIFICATIONS: notification_handlers(),
+    }
     guard = Guard(services, access)
     tokens = PageTokens(services.token_key)
     # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
     offload = Offloader()
 
-    async def dispatch(request: Request, in_cbor: bool = False) -> Response:
+    async def dispatch(
+        request: Request,
+        in_cbor: bool = False,
+        rest: Rest | None = None,
+    ) -> Response:
         started = time.perf_counter()
         request_id = unique_id()
-        target = _target(request, in_cbor)
-        service, name = SERVICE, target or ""
+        target, service, name = _named(request, in_cbor, rest)
         caller = params = resource = None
         try:
-            service, name = _operation_of(target)
+            service, name = (service, name) if rest else _operation_of(target)
             body = await request.body()
             caller = await guard.caller(request, body, service, offload)
-            params = cbor.decode(body) if in_cbor else parse(body)
+            params = _params(request, body, in_cbor, rest, service, name)
             check_input(name, params, service)
             resource = guard.resource(service, name, params)
             await guard.authorize(caller, service, name, resource, offload)
@@ -169,19 +237,25 @@ def create_app(
                 handler,
                 context,
                 params,
-                (operation(name, service).output_shape, request_id, started, in_cbor),
+                (
+                    operation(name, service).output_shape,
+                    request_id,
+                    started,
+                    in_cbor,
+                    rest is not None,
+                ),
                 write=not _is_read(name),
             )
         except ConveyorError as error:
             guard.record(request, request_id, service, name, caller, params, resource, error=error)
-            return _error_response(error, request_id, started, in_cbor)
+            return _error_response(error, request_id, started, in_cbor, rest)
         except Exception:
             log.exception("request %s failed", request_id)
             failure = InternalFailure("The server hit an unexpected error; see its log.")
             guard.record(
                 request, request_id, service, name, caller, params, resource, error=failure
             )
-            return _error_response(failure, request_id, started, in_cbor)
+            return _error_response(failure, request_id, started, in_cbor, rest)
         guard.record(request, request_id, service, name, caller, params, resource, result)
         return response
 
@@ -212,8 +286,8 @@ def create_app(
         refusal = guard.misdirected(scope)
         if refusal is not None:
             await refusal(scope, receive, send)
-        elif scope["type"] == "http" and scope["method"] == "POST" and _is_api(scope["path"]):
-            response = await dispatch(Request(scope, receive), in_cbor=scope["path"] != "/")
+        elif (api := _api_request(scope)) is not None:
+            response = await dispatch(Request(scope, receive), *api)
             await response(scope, receive, send)
         else:
             await site(scope, receive, send)

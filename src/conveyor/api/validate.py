@@ -39,8 +39,15 @@ RENDER_LIMIT = 200
 _CONSTRAINT = "failed to satisfy constraint: "
 
 
+# Java's Unicode classes, which some models use (CodeStar Notifications' tags), in terms
+# Python's ``re`` knows: letters and digits are word characters, separators are spaces.
+_UNICODE_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\d", r"\p{Z}": r"\s"}
+
+
 @cache
 def _pattern(text: str) -> re.Pattern[str]:
+    for java, python in _UNICODE_CLASSES.items():
+        text = text.replace(java, python)
     return re.compile(text, re.DOTALL)
 
 

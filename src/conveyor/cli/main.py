@@ -34,6 +34,7 @@ MODULES: Mapping[str, Sequence[str]] = {
     "conveyor.cli.completion": ("completion",),
     "conveyor.cli.worker": ("worker",),
     "conveyor.cli.users": ("user", "group", "key", "audit", "secret"),
+    "conveyor.cli.notifications": ("notifications",),
     "conveyor.cli.client": (
         "list",
         "show",

@@ -223,6 +223,13 @@ class ResourceAlreadyExistsException(ConveyorError):
     pass
 
 
+# CodeStar Notifications' own exception, for notification rules on the same endpoint.
+
+
+class ConfigurationException(ConveyorError):
+    pass
+
+
 # Protocol-level errors: not in the CodePipeline model, but what AWS answers for such requests.
 
 

@@ -34,6 +34,7 @@ from conveyor.store.heads import Heads, Leadership, PipelineBrief
 from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
+from conveyor.store.notifications import Deliveries, NotificationRules
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines, SecretBox
 from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
@@ -104,6 +105,8 @@ class Tx:
         self.projects = Projects(conn)
         self.builds = Builds(conn)
         self.stage_runs = StageRuns(conn)
+        self.notifications = NotificationRules(conn, box)
+        self.deliveries = Deliveries(conn)
 
 
 class Store:
@@ -132,9 +135,10 @@ class Store:
             raise StoreUnavailable(f"cannot open the database {shown}: {reason}") from exc
         return cls(engine)
 
-    def leadership(self) -> Leadership:
-        """A lock that one process of those sharing the database holds at a time."""
-        return Leadership(self.engine)
+    def leadership(self, name: str | None = None) -> Leadership:
+        r"""A lock that one process of those sharing the database holds at a time; locks of
+        other ``name``\ s are held apart (change detection's has none)."""
+        return Leadership(self.engine) if name is None else Leadership(self.engine, name)
 
     @property
     def dialect(self) -> str:

@@ -112,8 +112,9 @@ class Leadership:
     it detects changes; it goes with the connection when the process dies. SQLite belongs to
     one process (the home lock), which therefore always holds it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, name: str = _LOCK_KEY) -> None:
         self._engine = engine
+        self._name = name
         self._conn: sa.Connection | None = None
         self._key: int | None = None
 
@@ -125,16 +126,16 @@ class Leadership:
         # Per installation (several may share one PostgreSQL server), made by the first server.
         if self._key is None:
             with self._engine.begin() as conn:
-                value = conn.execute(sa.select(meta.c.value).where(meta.c.key == _LOCK_KEY))
+                value = conn.execute(sa.select(meta.c.value).where(meta.c.key == self._name))
                 found = value.scalar()
                 if found is None:
                     found = str(secrets.randbits(62))
                     from sqlalchemy.dialects import postgresql
 
-                    insert = postgresql.insert(meta).values(key=_LOCK_KEY, value=found)
+                    insert = postgresql.insert(meta).values(key=self._name, value=found)
                     conn.execute(insert.on_conflict_do_nothing())
                     found = conn.execute(
-                        sa.select(meta.c.value).where(meta.c.key == _LOCK_KEY)
+                        sa.select(meta.c.value).where(meta.c.key == self._name)
                     ).scalar_one()
             self._key = int(found)
         return self._key

@@ -544,3 +544,78 @@ rollbacks = sa.Table(
     sa.Column("stage", sa.String(100), nullable=False),
     sa.Column("target_id", sa.String(36), nullable=False),
 )
+
+# --- notifications -------------------------------------------------------------------------
+# Notification rules (the CodeStar Notifications API). ``definition`` holds the rule as
+# accepted: its event type ids, detail type, status, tags and creator.
+notification_rules = sa.Table(
+    "notification_rules",
+    metadata,
+    sa.Column("arn", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("resource", sa.String(1024), nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_notification_rules_resource", "resource"),
+)
+
+# Where notifications go. ``address`` is the key AWS names targets by; ``secret`` is the
+# target's signing secret, sealed with the installation's key when there is one.
+notification_targets = sa.Table(
+    "notification_targets",
+    metadata,
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("secret", sa.Text),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+)
+
+# Which rules send to which targets, in the order the rule lists them.
+notification_rule_targets = sa.Table(
+    "notification_rule_targets",
+    metadata,
+    sa.Column(
+        "rule_arn",
+        sa.String(256),
+        sa.ForeignKey("notification_rules.arn", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "address",
+        sa.String(320),
+        sa.ForeignKey("notification_targets.address", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Index("ix_notification_rule_targets_address", "address"),
+)
+
+# The outbox: one row per notification to send (an event, a rule, one of its targets), made
+# from the events table in the same transaction that moves the cursor past the event.
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_seq", sa.Integer, nullable=False),
+    sa.Column("pipeline_name", sa.String(100), nullable=False),
+    sa.Column("rule_arn", sa.String(256), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    # PENDING until sent, then DELIVERED; FAILED once retried for as long as allowed.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("next_attempt", sa.Float(precision=53), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_notification_deliveries_status", "status", "next_attempt"),
+)
+
+# How far into the events table the outbox has read.
+notification_cursor = sa.Table(
+    "notification_cursor",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+)

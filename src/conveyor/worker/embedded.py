@@ -248,7 +248,7 @@ def check_aws_settings(settings: Settings) -> None:
     for service, endpoint in settings.aws_endpoints.items():
         if service not in known:
             raise SettingsError(
-                f"setting 'aws_endpoints': no action type calls {service!r} "
+                f"setting 'aws_endpoints': Conveyor calls no service {service!r} "
                 f"(services: {', '.join(known)})"
             )
         if not (endpoint == "aws" or str(endpoint).startswith(("http://", "https://"))):

@@ -15,13 +15,14 @@ from conveyor.api.handlers import (
     codebuild,
     executions,
     jobs,
+    notifications,
     pipelines,
     revisions,
     tags,
     trail,
     webhooks,
 )
-from conveyor.api.model import CLOUDTRAIL, CODEBUILD, operation_names, snake_case
+from conveyor.api.model import CLOUDTRAIL, CODEBUILD, NOTIFICATIONS, operation_names, snake_case
 
 MODULES: tuple[ModuleType, ...] = (
     pipelines,
@@ -64,4 +65,14 @@ def codebuild_handlers() -> dict[str, Handler]:
         name: handler
         for name, handler in codebuild.HANDLERS.items()
         if name in operation_names(CODEBUILD)
+    }
+
+
+@cache
+def notification_handlers() -> dict[str, Handler]:
+    """The CodeStar Notifications operations served on the same endpoint: notification rules."""
+    return {
+        name: handler
+        for name, handler in notifications.HANDLERS.items()
+        if name in operation_names(NOTIFICATIONS)
     }

@@ -1,0 +1,1 @@
+"""Telling people what happened: notification rules, their targets, and (later) delivery."""

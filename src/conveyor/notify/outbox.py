@@ -1,0 +1,304 @@
+"""Delivering notifications: at least once, in order per pipeline and target, never in the
+engine's way.
+
+One thread per server, and on one server only (a PostgreSQL advisory lock of its own, as
+change detection holds one): each pass
+
+1. reads the events after the outbox's cursor (through the store's event reading) and, in the
+   same transaction that moves the cursor, writes one delivery row per (event, enabled rule on
+   the event's pipeline naming its event type, target of the rule). An event whose sequence
+   number leaves a gap behind it waits a few seconds for the transaction still writing the
+   missing one; a gap older than that was rolled back.
+2. hands the due deliveries, grouped by pipeline and target, to a small pool of senders: a
+   group is sent in order, and stops at its first failure; a group already being sent is not
+   handed out again, so a target that hangs holds up only itself.
+
+A failed attempt is tried again after 1 s, 2 s, 4 s, … (at most an hour) until the retry time
+is over, then kept as ``FAILED``; `conveyor notifications retry` sends it again. A server
+that stops mid-send leaves its deliveries pending: the next pass sends them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from conveyor.engine.clock import Clock
+from conveyor.notify.messages import (
+    approval_message,
+    event_type_ids,
+    is_approval_needed,
+    notification,
+)
+from conveyor.notify.targets import Destination, Sender, SendFailed
+from conveyor.store import Store
+from conveyor.store.errors import DuplicateKey
+from conveyor.store.notifications import DeliveryRecord, RuleRecord
+
+log = logging.getLogger("conveyor.notify")
+LOCK = "notification_lock_key"
+# Seconds an event waits behind a gap in the sequence numbers before the gap is taken as a
+# rolled-back transaction.
+GAP_WAIT = 5.0
+BATCH = 500
+# The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
+# an SNS topic whether or not it is a rule's target.
+APPROVAL = "approval"
+# Delivered notifications are kept a day (for a look at what was sent), then removed.
+KEEP_DELIVERED = 24 * 3600.0
+PRUNE_EVERY = 300.0
+
+
+def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
+    """Seconds before the next attempt, after ``attempts`` failed ones."""
+    return float(min(first * 2 ** max(attempts - 1, 0), most))
+
+
+def _by_resource(rules: list[RuleRecord]) -> dict[str, list[RuleRecord]]:
+    found: dict[str, list[RuleRecord]] = {}
+    for rule in rules:
+        if rule.definition.get("Status", "ENABLED") == "ENABLED":
+            found.setdefault(rule.resource, []).append(rule)
+    return found
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        sender: Sender,
+        retry_for: float = 24 * 3600.0,
+        concurrency: int = 8,
+        first_delay: float = 1.0,
+        console: str = "",
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._sender = sender
+        self._retry_for = retry_for
+        self._first_delay = first_delay
+        self._console = console
+        self._leadership = store.leadership(LOCK)
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-notify")
+        self._busy: set[tuple[str, str]] = set()
+        self._pruned = float("-inf")
+        self._lock = threading.Lock()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, tick: float = 0.5) -> None:
+        failing: str | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if self._leadership.hold():
+                        self.tick()
+                    failing = None
+                except Exception as exc:  # keep delivering: one bad pass must not end it
+                    if str(exc) != failing:
+                        log.exception("notification delivery pass failed")
+                    failing = str(exc)
+                stop.wait(tick)
+        finally:
+            self._leadership.release()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def prime(self) -> None:
+        """Put the cursor after the last event, unless it is somewhere already: what
+        happened before the outbox first ran is history, not news."""
+        try:
+            with self._store.write() as tx:
+                if tx.deliveries.cursor() is None:
+                    tx.deliveries.move_cursor(tx.events.last_seq(), first=True)
+        except DuplicateKey:
+            pass  # another server put it there first
+
+    def tick(self) -> None:
+        while self.fan_out() == BATCH:
+            pass
+        self.send_due()
+        now = self._clock.now()
+        if now - self._pruned >= PRUNE_EVERY:
+            self._pruned = now
+            with self._store.write() as tx:
+                tx.deliveries.prune(now - KEEP_DELIVERED)
+
+    # -- 1. events to deliveries ---------------------------------------------------------
+
+    def fan_out(self) -> int:
+        """Turn the events after the cursor into deliveries; how many events were read."""
+        with self._store.read() as tx:
+            cursor = tx.deliveries.cursor()
+            if cursor is not None and tx.events.last_seq() <= cursor:
+                return 0  # nothing new: no write transaction in the engine's way
+        now = self._clock.now()
+        with self._store.write() as tx:
+            cursor = tx.deliveries.cursor()
+            if cursor is None:
+                tx.deliveries.move_cursor(tx.events.last_seq(), first=True)
+                return 0
+            events = tx.events.after(cursor, limit=BATCH)
+            rules = _by_resource(tx.notifications.all()) if events else {}
+            rows: list[dict[str, Any]] = []
+            reached = cursor
+            for event in events:
+                if event.seq != reached + 1 and time.time() - event.time < GAP_WAIT:
+                    break
+                reached = event.seq
+                body = event.body
+                resources = body.get("resources") or [""]
+                types = event_type_ids(body)
+                for rule in rules.get(resources[0], ()):
+                    if not types & set(rule.definition["EventTypeIds"]):
+                        continue
+                    note = notification(body, rule.arn, rule.definition["DetailType"])
+                    rows.extend(
+                        {
+                            "event_seq": event.seq,
+                            "pipeline_name": event.pipeline_name,
+                            "rule_arn": rule.arn,
+                            "address": address,
+                            "payload": note,
+                            "status": "PENDING",
+                            "attempts": 0,
+                            "created": now,
+                            "next_attempt": now,
+                        }
+                        for address in rule.targets
+                    )
+                if is_approval_needed(body):
+                    rows.extend(self._approval(tx, event.seq, event.pipeline_name, body, now))
+            tx.deliveries.add(rows)
+            if reached != cursor:
+                tx.deliveries.move_cursor(reached, first=False)
+        return len(events)
+
+    def _approval(
+        self, tx: Any, seq: int, pipeline: str, body: dict[str, Any], now: float
+    ) -> list[dict[str, Any]]:
+        """The approval notice of an approval action that has started, when its
+        configuration names a NotificationArn."""
+        detail = body["detail"]
+        record = tx.actions.latest(detail["execution-id"], detail["stage"], detail["action"])
+        if record is None or not record.token:
+            return []
+        configuration = record.input.get("resolvedConfiguration") or {}
+        topic = configuration.get("NotificationArn")
+        if not topic:
+            return []
+        message = approval_message(
+            body, self._console, record.token, record.deadline, configuration
+        )
+        return [
+            {
+                "event_seq": seq,
+                "pipeline_name": pipeline,
+                "rule_arn": APPROVAL,
+                "address": topic,
+                "payload": message,
+                "status": "PENDING",
+                "attempts": 0,
+                "created": now,
+                "next_attempt": now,
+            }
+        ]
+
+    # -- 2. deliveries to targets --------------------------------------------------------
+
+    def send_due(self) -> list[Any]:
+        """Hand every pipeline and target whose oldest notification is due to the senders;
+        the futures of those handed out."""
+        now = self._clock.now()
+        with self._store.read() as tx:
+            heads = tx.deliveries.heads()
+        futures = []
+        for head in heads:
+            key = (head.pipeline_name, head.address)
+            with self._lock:
+                if head.next_attempt > now or key in self._busy:
+                    continue
+                self._busy.add(key)
+            futures.append(self._pool.submit(self._send_queue, key))
+        return futures
+
+    def _send_queue(self, key: tuple[str, str]) -> None:
+        """Send one pipeline's notifications to one target in order, until one fails or is
+        not due yet."""
+        try:
+            while True:
+                with self._store.read() as tx:
+                    queue = tx.deliveries.queue(*key)
+                if not queue:
+                    return
+                for delivery in queue:
+                    if delivery.next_attempt > self._clock.now() or not self.attempt(delivery):
+                        return
+        except Exception:
+            log.exception("sending notifications to %s failed", key[1])
+        finally:
+            with self._lock:
+                self._busy.discard(key)
+
+    def _destination(self, delivery: DeliveryRecord) -> Destination | None:
+        if delivery.rule_arn == APPROVAL:
+            return Destination("SNS", delivery.address)
+        with self._store.read() as tx:
+            target = tx.notifications.target(delivery.address)
+            if target is None:
+                return None
+            return Destination(target.type, target.address, tx.notifications.open_secret(target))
+
+    def attempt(self, delivery: DeliveryRecord) -> bool:
+        """Send one delivery and record how it went; whether it was delivered."""
+        destination = self._destination(delivery)
+        error: str | None = None
+        if destination is None:
+            error = "the target was deleted"
+        else:
+            try:
+                self._sender.send(destination, delivery.payload)
+            except SendFailed as failure:
+                error = str(failure)
+        now = self._clock.now()
+        attempts = delivery.attempts + 1
+        with self._store.write() as tx:
+            kept = delivery.rule_arn != APPROVAL and destination is not None
+            if error is None:
+                tx.deliveries.settle(delivery.id, "DELIVERED", attempts, now, None)
+                if kept and delivery.attempts:
+                    tx.notifications.set_status(delivery.address, "ACTIVE")
+                return True
+            following = now + back_off(attempts, self._first_delay)
+            gave_up = destination is None or following - delivery.created > self._retry_for
+            status = "FAILED" if gave_up else "PENDING"
+            tx.deliveries.settle(delivery.id, status, attempts, following, error)
+            if kept and gave_up:
+                tx.notifications.set_status(delivery.address, "UNREACHABLE")
+        log.warning("notification %s to %s failed: %s", delivery.id, delivery.address, error)
+        return False
+
+
+def start(
+    store: Store,
+    clock: Clock,
+    sender: Sender,
+    retry_for: float,
+    console: str = "",
+) -> Callable[[], None]:
+    """Run an outbox on a thread of its own; the function that stops it."""
+    stop = threading.Event()
+    outbox = Outbox(store, clock, sender, retry_for, console=console)
+    outbox.prime()
+    thread = threading.Thread(target=outbox.run, args=(stop,), name="conveyor-notify", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(10)
+
+    return halt

@@ -1,0 +1,104 @@
+"""Sending one notification to one target: a Webhook's signed POST, a Slack message, an SNS
+publish. Each send has a time-out; any answer but a 2xx, and any connection error or
+time-out, is a failure that says why, and the outbox retries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from conveyor.notify.messages import slack_message
+
+SIGNATURE_HEADER = "X-Conveyor-Signature-256"
+USER_AGENT = "Conveyor-Notifications"
+
+
+class SendFailed(Exception):
+    """A notification that did not reach its target; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    type: str
+    address: str
+    secret: str | None = None
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The signature header's value: ``sha256=`` and the hex HMAC-SHA256 of the body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    request = urllib.request.Request(url, body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("User-Agent", USER_AGENT)
+    for name, value in headers.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(65536)
+    except urllib.error.HTTPError as error:
+        raise SendFailed(f"HTTP {error.code} from {url}") from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise SendFailed(f"cannot reach {url}: {reason}") from None
+
+
+class Sender:
+    def __init__(
+        self,
+        console_url: str,
+        aws_endpoints: Mapping[str, str],
+        region: str,
+        timeout: float = 10.0,
+    ) -> None:
+        self._console = console_url
+        self._endpoints = aws_endpoints
+        self._region = region
+        self._timeout = timeout
+
+    def send(self, destination: Destination, note: dict[str, Any]) -> None:
+        if destination.type == "Webhook":
+            body = json.dumps(note, separators=(",", ":")).encode()
+            headers = {}
+            if destination.secret:
+                headers[SIGNATURE_HEADER] = signature(destination.secret, body)
+            _post(destination.address, body, headers, self._timeout)
+        elif destination.type == "Slack":
+            body = json.dumps(slack_message(note, self._console)).encode()
+            _post(destination.address, body, {}, self._timeout)
+        elif destination.type == "SNS":
+            self._publish(destination.address, note)
+        else:
+            raise SendFailed(f"target type {destination.type} is not one Conveyor sends to")
+
+    def _publish(self, topic: str, note: dict[str, Any]) -> None:
+        endpoint = self._endpoints.get("sns")
+        if endpoint is None:
+            raise SendFailed("no SNS endpoint in the aws_endpoints setting")
+        client: Any = boto3.session.Session().client(
+            "sns",
+            region_name=topic.split(":")[3] or self._region,
+            endpoint_url=None if endpoint == "aws" else endpoint,
+            config=Config(
+                connect_timeout=self._timeout,
+                read_timeout=self._timeout,
+                retries={"max_attempts": 1, "mode": "standard"},
+            ),
+        )
+        try:
+            client.publish(TopicArn=topic, Message=json.dumps(note))
+        except (ClientError, BotoCoreError) as error:
+            raise SendFailed(f"SNS refused: {error}") from None
