@@ -14,12 +14,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-from conveyor.domain.execution import DeadlinePassed, LeaseExpired
+from conveyor.domain.execution import ActionResult, DeadlinePassed, LeaseExpired, RuleReported
 from conveyor.domain.plan import APPROVAL
 from conveyor.domain.status import JobStatus
 from conveyor.engine.actiontypes import resolver
 from conveyor.engine.clock import Clock
-from conveyor.engine.completion import job_ref, key_of, report
+from conveyor.engine.completion import job_ref, key_of, report, rule_key
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.notify import Notifier
 from conveyor.engine.runner import Outcome, Runner
@@ -132,7 +132,12 @@ class Sweeper:
             key = None if action is None else key_of(action)
             event = LeaseExpired(key, job_ref(current), message, crashed=crashed)
             if action is None:
-                return None, self._runner.advance(tx, pipeline, event)
+                outcome = self._runner.advance(tx, pipeline, event)
+                rule = tx.rule_runs.get_rule(job.action_execution_id)
+                if rule is not None:
+                    failure = RuleReported(rule_key(rule), ActionResult.failure(message))
+                    outcome.merge(self._runner.advance(tx, pipeline, failure))
+                return None, outcome
             outcome = report(tx, self._runner, pipeline, action, event)
             if crashed and action.status == "InProgress":
                 _unless_retryable(tx, pipeline, action)

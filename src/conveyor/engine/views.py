@@ -20,6 +20,7 @@ from conveyor.store import (
     PipelineRecord,
     RetryRecord,
     RollbackRecord,
+    RuleRecord,
     StageRecord,
     Store,
     TransitionRecord,
@@ -191,6 +192,23 @@ class Views:
         more = len(rows) > limit
         rows = rows[:limit]
         return pipeline, rows, ((rows[-1].started, rows[-1].id) if more else None)
+
+    def rule_executions(
+        self,
+        name: str,
+        execution_id: str | None,
+        before: tuple[float, str] | None,
+        limit: int,
+    ) -> tuple[list[RuleRecord], tuple[float, str] | None]:
+        """A page of the pipeline's rule executions (of one execution), newest first."""
+        with self._store.read() as tx:
+            pipeline = self._pipeline(tx, name)
+            if execution_id is not None:
+                self._execution(tx, pipeline, execution_id)
+            rows = tx.rule_runs.page(pipeline.id, execution_id, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, ((rows[-1].started, rows[-1].id) if more else None)
 
 
 def _transition(

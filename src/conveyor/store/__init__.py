@@ -38,6 +38,7 @@ from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
 from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
 from conveyor.store.revisions import ActionRevisions
+from conveyor.store.ruleruns import ConditionRecord, RuleJobRows, RuleRecord, RuleRuns
 from conveyor.store.stageruns import RetryRecord, RollbackRecord, StageRuns
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
@@ -50,6 +51,7 @@ __all__ = [
     "AuditRecord",
     "BuildRecord",
     "CaseRecord",
+    "ConditionRecord",
     "DuplicateKey",
     "EventRecord",
     "ExecutionRecord",
@@ -66,6 +68,9 @@ __all__ = [
     "ReportRecord",
     "RetryRecord",
     "RollbackRecord",
+    "RuleJobRows",
+    "RuleRecord",
+    "RuleRuns",
     "SecretBox",
     "StageRecord",
     "Store",
@@ -104,6 +109,7 @@ class Tx:
         self.projects = Projects(conn)
         self.builds = Builds(conn)
         self.stage_runs = StageRuns(conn)
+        self.rule_runs = RuleRuns(conn)
 
 
 class Store:

@@ -8,7 +8,7 @@ from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact
 from conveyor.domain.execution import RetryMode
 from conveyor.engine.views import ActionView, StageView
-from conveyor.store import ActionRecord, ExecutionRecord
+from conveyor.store import ActionRecord, ExecutionRecord, RuleRecord
 
 DEFAULT_PAGE = 100
 
@@ -330,6 +330,46 @@ def list_action_executions(ctx: Context, params: Params) -> dict[str, Any]:
     return compact(
         actionExecutionDetails=[_detail(r) for r in rows],
         nextToken=ctx.tokens.issue("ListActionExecutions", query, list(following))
+        if following
+        else None,
+    )
+
+
+def _rule_detail(record: RuleRecord) -> dict[str, Any]:
+    result = compact(
+        externalExecutionId=record.external_id,
+        externalExecutionSummary=record.summary,
+        externalExecutionUrl=record.external_url,
+        errorDetails=compact(code=record.error_code, message=record.error_message) or None,
+    )
+    return compact(
+        pipelineExecutionId=record.execution_id,
+        ruleExecutionId=record.id,
+        pipelineVersion=record.pipeline_version,
+        stageName=record.stage,
+        ruleName=record.rule,
+        startTime=record.started,
+        lastUpdateTime=record.updated,
+        status=record.status,
+        input=record.input,
+        output=compact(executionResult=result or None) or None,
+    )
+
+
+def list_rule_executions(ctx: Context, params: Params) -> dict[str, Any]:
+    name = params["pipelineName"]
+    filter_ = params.get("filter") or {}
+    latest = filter_.get("latestInPipelineExecution") or {}
+    execution_id = filter_.get("pipelineExecutionId") or latest.get("pipelineExecutionId")
+    query = {"pipelineName": name, "execution": execution_id}
+    position = ctx.tokens.read("ListRuleExecutions", query, params.get("nextToken"))
+    before = (position[0], position[1]) if position else None
+    rows, following = ctx.services.views.rule_executions(
+        name, execution_id, before, params.get("maxResults") or DEFAULT_PAGE
+    )
+    return compact(
+        ruleExecutionDetails=[_rule_detail(r) for r in rows],
+        nextToken=ctx.tokens.issue("ListRuleExecutions", query, list(following))
         if following
         else None,
     )

@@ -1,0 +1,140 @@
+"""Stage conditions through boto3: rules run as jobs, in order, and an unmet condition's
+result (FAIL, SKIP, ROLLBACK) decides what happens to the stage and the execution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.engine import (
+    commands,
+    declaration,
+    latest_execution_id,
+    make_repo,
+    stage,
+    stage_state,
+    wait_status,
+)
+
+WAIT = 60.0
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    make_repo(path, {"version.txt": "good-1\n"}, "the first commit")
+    return path
+
+
+def variable_check(name: str, value: str, operator: str = "EQ") -> dict[str, Any]:
+    return {
+        "name": name,
+        "ruleTypeId": {
+            "category": "Rule",
+            "owner": "AWS",
+            "provider": "VariableCheck",
+            "version": "1",
+        },
+        "configuration": {"Variable": "#{variables.gate}", "Value": value, "Operator": operator},
+    }
+
+
+def commands_rule(name: str, *lines: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": list(lines),
+        "inputArtifacts": [{"name": "Src"}],
+    }
+
+
+def create(client: Any, repo: Path, gate: str, tmp_path: Path, **build_stage: Any) -> str:
+    """``app``: Source, Build (touching ``built``), Deploy (touching ``deployed``), with the
+    pipeline variable ``gate``; its first execution's id, once it ended."""
+    build = stage("Build", commands("Make", f"touch {tmp_path / 'built'}"))
+    build.update(build_stage)
+    deploy = stage("Deploy", commands("Ship", f"touch {tmp_path / 'deployed'}"))
+    client.create_pipeline(
+        pipeline=declaration(
+            "app", repo, build, deploy, variables=[{"name": "gate", "defaultValue": gate}]
+        )
+    )
+    execution_id = latest_execution_id(client, "app")
+    wait_status(client, "app", execution_id, "Succeeded", "Failed", timeout=WAIT)
+    return execution_id
+
+
+def rules(client: Any, execution_id: str) -> list[tuple[str, str]]:
+    details = client.list_rule_executions(
+        pipelineName="app", filter={"pipelineExecutionId": execution_id}
+    )["ruleExecutionDetails"]
+    return sorted((d["ruleName"], d["status"]) for d in details)
+
+
+def test_an_unmet_entry_condition_with_fail_fails_the_stage_before_its_actions(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    entry = {"conditions": [{"result": "FAIL", "rules": [variable_check("Open", "open")]}]}
+    execution_id = create(client, repo, "closed", tmp_path, beforeEntry=entry)
+    assert (
+        client.get_pipeline_execution(pipelineName="app", pipelineExecutionId=execution_id)[
+            "pipelineExecution"
+        ]["status"]
+        == "Failed"
+    )
+    assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Failed"
+    assert not (tmp_path / "built").exists()
+    assert rules(client, execution_id) == [("Open", "Failed")]
+    detail = client.list_rule_executions(pipelineName="app")["ruleExecutionDetails"][0]
+    assert detail["input"]["resolvedConfiguration"]["Variable"] == "closed"
+    assert detail["ruleExecutionId"]
+
+
+def test_met_entry_conditions_run_every_rule_in_order_then_the_actions(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    checks = [variable_check("Open", "open"), commands_rule("Readable", "grep -q good version.txt")]
+    entry = {"conditions": [{"result": "FAIL", "rules": checks}]}
+    execution_id = create(client, repo, "open", tmp_path, beforeEntry=entry)
+    assert stage_state(client, "app", "Deploy")["latestExecution"]["status"] == "Succeeded"
+    assert (tmp_path / "built").exists()
+    assert rules(client, execution_id) == [("Open", "Succeeded"), ("Readable", "Succeeded")]
+
+
+def test_a_failing_commands_rule_stops_the_condition_at_it(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    checks = [commands_rule("Missing", "test -f missing.txt"), variable_check("Open", "open")]
+    entry = {"conditions": [{"result": "FAIL", "rules": checks}]}
+    execution_id = create(client, repo, "open", tmp_path, beforeEntry=entry)
+    assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Failed"
+    assert rules(client, execution_id) == [("Missing", "Failed")]
+
+
+def test_an_unmet_entry_condition_with_skip_skips_the_stage_and_goes_on(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    entry = {"conditions": [{"result": "SKIP", "rules": [variable_check("Open", "open")]}]}
+    execution_id = create(client, repo, "closed", tmp_path, beforeEntry=entry)
+    assert (
+        client.get_pipeline_execution(pipelineName="app", pipelineExecutionId=execution_id)[
+            "pipelineExecution"
+        ]["status"]
+        == "Succeeded"
+    )
+    assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Skipped"
+    assert not (tmp_path / "built").exists()
+    assert (tmp_path / "deployed").exists()
+
+
+def test_an_unmet_on_success_condition_fails_the_stage_after_its_actions(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    after = {"conditions": [{"result": "FAIL", "rules": [variable_check("Open", "open")]}]}
+    execution_id = create(client, repo, "closed", tmp_path, onSuccess=after)
+    assert (tmp_path / "built").exists()
+    assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Failed"
+    assert not (tmp_path / "deployed").exists()
+    assert rules(client, execution_id) == [("Open", "Failed")]
