@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support.engine import (
     commands,
@@ -15,8 +16,10 @@ from tests.support.engine import (
     make_repo,
     stage,
     stage_state,
+    wait_for,
     wait_status,
 )
+from tests.support.errors import code
 
 WAIT = 60.0
 
@@ -138,3 +141,35 @@ def test_an_unmet_on_success_condition_fails_the_stage_after_its_actions(
     assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Failed"
     assert not (tmp_path / "deployed").exists()
     assert rules(client, execution_id) == [("Open", "Failed")]
+
+
+def test_an_unmet_on_success_condition_with_rollback_rolls_the_stage_back(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    after = {"conditions": [{"result": "ROLLBACK", "rules": [variable_check("Open", "open")]}]}
+    first = create(client, repo, "open", tmp_path, onSuccess=after)
+    assert stage_state(client, "app", "Deploy")["latestExecution"]["status"] == "Succeeded"
+    second = client.start_pipeline_execution(
+        name="app", variables=[{"name": "gate", "value": "closed"}]
+    )["pipelineExecutionId"]
+    assert wait_status(client, "app", second, "Succeeded", "Failed", timeout=WAIT) == "Failed"
+
+    def rollback() -> dict[str, Any] | None:
+        summaries = client.list_pipeline_executions(pipelineName="app")[
+            "pipelineExecutionSummaries"
+        ]
+        return next((s for s in summaries if s.get("executionType") == "ROLLBACK"), None)
+
+    found = wait_for(rollback, timeout=WAIT, what="the rollback execution")
+    assert found["rollbackMetadata"]["rollbackTargetPipelineExecutionId"] == first
+    assert found["trigger"]["triggerType"] == "AutomatedRollback"
+
+
+def test_an_entry_condition_with_skip_refuses_a_commands_rule(client: Any, repo: Path) -> None:
+    entry = {"conditions": [{"result": "SKIP", "rules": [commands_rule("Check", "true")]}]}
+    build = stage("Build", commands("Make", "true"))
+    build["beforeEntry"] = entry
+    with pytest.raises(ClientError) as raised:
+        client.create_pipeline(pipeline=declaration("app", repo, build))
+    assert code(raised) == "InvalidStageDeclarationException"
+    assert "Check" in str(raised.value)

@@ -182,9 +182,15 @@ def _stage_plan(plan: Plan, name: str) -> Stage:
 def _rollback_targets(
     tx: Tx, pipeline: PipelineRecord, plan: Plan, inside: list[tuple[str, str]]
 ) -> dict[str, str]:
-    """For the stages that roll back on failure and have an execution in them: the
+    """For the stages that roll back on failure (or on an unmet onSuccess condition) and
+    have an execution in them: the
     execution an automatic rollback would go back to. Nothing is read otherwise."""
-    rolling = {s.name for s in plan.stages if s.stage.on_failure_result == "ROLLBACK"}
+    rolling = {
+        s.name
+        for s in plan.stages
+        if s.stage.on_failure_result == "ROLLBACK"
+        or any(c.result == "ROLLBACK" for c in s.stage.on_success)
+    }
     targets = {}
     for name in sorted({name for _, name in inside if name in rolling}):
         target = tx.stage_runs.last_good(pipeline.id, name, pipeline.version)
