@@ -90,6 +90,13 @@ def test_an_unmet_entry_condition_with_fail_fails_the_stage_before_its_actions(
     assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Failed"
     assert not (tmp_path / "built").exists()
     assert rules(client, execution_id) == [("Open", "Failed")]
+    entry_state = stage_state(client, "app", "Build")["beforeEntryConditionState"]
+    assert entry_state["latestExecution"]["status"] == "Failed"
+    (condition_state,) = entry_state["conditionStates"]
+    assert condition_state["latestExecution"]["status"] == "Failed"
+    (rule_state,) = condition_state["ruleStates"]
+    assert rule_state["ruleName"] == "Open"
+    assert rule_state["latestExecution"]["status"] == "Failed"
     detail = client.list_rule_executions(pipelineName="app")["ruleExecutionDetails"][0]
     assert detail["input"]["resolvedConfiguration"]["Variable"] == "closed"
     assert detail["ruleExecutionId"]
@@ -104,6 +111,14 @@ def test_met_entry_conditions_run_every_rule_in_order_then_the_actions(
     assert stage_state(client, "app", "Deploy")["latestExecution"]["status"] == "Succeeded"
     assert (tmp_path / "built").exists()
     assert rules(client, execution_id) == [("Open", "Succeeded"), ("Readable", "Succeeded")]
+    entry_state = stage_state(client, "app", "Build")["beforeEntryConditionState"]
+    assert entry_state["latestExecution"]["status"] == "Succeeded"
+    states = entry_state["conditionStates"][0]["ruleStates"]
+    assert [(r["ruleName"], r["latestExecution"]["status"]) for r in states] == [
+        ("Open", "Succeeded"),
+        ("Readable", "Succeeded"),
+    ]
+    assert "onSuccessConditionState" not in stage_state(client, "app", "Build")
 
 
 def test_a_failing_commands_rule_stops_the_condition_at_it(

@@ -7,7 +7,7 @@ from typing import Any
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact
 from conveyor.domain.execution import RetryMode
-from conveyor.engine.views import ActionView, StageView
+from conveyor.engine.views import ActionView, ConditionView, StageView
 from conveyor.store import ActionRecord, ExecutionRecord, RuleRecord
 
 DEFAULT_PAGE = 100
@@ -265,8 +265,12 @@ def _stage_state(stage: StageView, parallel: bool) -> dict[str, Any]:
                 if stage.retry is not None
                 else "ManualStageRetry",
             )
+    conditions = {kind: _conditions_state(views) for kind, views in stage.conditions.items()}
     return compact(
         stageName=stage.name,
+        beforeEntryConditionState=conditions.get("BEFORE_ENTRY"),
+        onSuccessConditionState=conditions.get("ON_SUCCESS"),
+        onFailureConditionState=conditions.get("ON_FAILURE"),
         inboundExecution=inbound[-1] if inbound else None,
         inboundExecutions=inbound or None,
         inboundTransitionState=transition,
@@ -372,4 +376,57 @@ def list_rule_executions(ctx: Context, params: Params) -> dict[str, Any]:
         nextToken=ctx.tokens.issue("ListRuleExecutions", query, list(following))
         if following
         else None,
+    )
+
+
+def _rule_state(name: str, record: RuleRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"ruleName": name}
+    return compact(
+        ruleName=name,
+        latestExecution=compact(
+            ruleExecutionId=record.id,
+            status=record.status,
+            summary=record.summary or record.error_message,
+            lastStatusChange=record.updated,
+            externalExecutionId=record.external_id,
+            externalExecutionUrl=record.external_url,
+            errorDetails=compact(code=record.error_code, message=record.error_message) or None,
+        ),
+    )
+
+
+def _conditions_state(views: list[ConditionView]) -> dict[str, Any]:
+    """A StageConditionState: each condition's latest evaluation with its rules, and the
+    conditions' overall status (in progress while one is, failed once one failed)."""
+    states = []
+    statuses = []
+    for view in views:
+        latest = None
+        if view.latest is not None:
+            statuses.append(view.latest.status)
+            latest = compact(
+                status=view.latest.status,
+                summary=view.latest.summary,
+                lastStatusChange=view.latest.updated,
+            )
+        states.append(
+            compact(
+                latestExecution=latest,
+                ruleStates=[_rule_state(name, record) for name, record in view.rules],
+            )
+        )
+    overall: str | None = None
+    if statuses:
+        for status in ("InProgress", "Failed", "Errored", "Abandoned", "Cancelled"):
+            if status in statuses:
+                overall = status
+                break
+        else:
+            overall = "Overridden" if "Overridden" in statuses else "Succeeded"
+        if overall == "Succeeded" and len(statuses) < len(views):
+            overall = "InProgress"
+    return compact(
+        latestExecution={"status": overall} if overall else None,
+        conditionStates=states,
     )
