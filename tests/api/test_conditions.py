@@ -188,3 +188,41 @@ def test_an_entry_condition_with_skip_refuses_a_commands_rule(client: Any, repo:
         client.create_pipeline(pipeline=declaration("app", repo, build))
     assert code(raised) == "InvalidStageDeclarationException"
     assert "Check" in str(raised.value)
+
+
+def test_an_override_lets_the_stage_in_while_its_rule_still_runs(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    never = tmp_path / "never"
+    waits = commands_rule("Wait", f"while [ ! -f {never} ]; do sleep 0.2; done")
+    entry = {"conditions": [{"result": "FAIL", "rules": [waits]}]}
+    build = stage("Build", commands("Make", f"touch {tmp_path / 'built'}"))
+    build["beforeEntry"] = entry
+    client.create_pipeline(pipeline=declaration("app", repo, build))
+    execution_id = latest_execution_id(client, "app")
+
+    def waiting() -> bool:
+        return rules(client, execution_id) == [("Wait", "InProgress")]
+
+    wait_for(waiting, timeout=WAIT, what="the rule to run")
+    with pytest.raises(ClientError) as raised:
+        client.override_stage_condition(
+            pipelineName="app",
+            stageName="Build",
+            pipelineExecutionId=execution_id,
+            conditionType="ON_SUCCESS",
+        )
+    assert code(raised) == "ConditionNotOverridableException"
+    client.override_stage_condition(
+        pipelineName="app",
+        stageName="Build",
+        pipelineExecutionId=execution_id,
+        conditionType="BEFORE_ENTRY",
+    )
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed", timeout=WAIT) == (
+        "Succeeded"
+    )
+    assert (tmp_path / "built").exists()
+    assert rules(client, execution_id) == [("Wait", "Abandoned")]
+    entry_state = stage_state(client, "app", "Build")["beforeEntryConditionState"]
+    assert entry_state["latestExecution"]["status"] == "Overridden"

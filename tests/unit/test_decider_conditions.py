@@ -3,9 +3,16 @@ condition's result does to the stage and the execution."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from conveyor.domain.decider import decide
+from conveyor.domain.errors import (
+    ConditionNotOverridableException,
+    NotLatestPipelineExecutionException,
+)
 from conveyor.domain.execution import (
     ActionResult,
     ActionRun,
@@ -14,6 +21,7 @@ from conveyor.domain.execution import (
     ConditionKind,
     ConditionRun,
     ConditionStarted,
+    OverrideCondition,
     RollbackStarted,
     RuleAbandoned,
     RuleEnded,
@@ -225,3 +233,29 @@ def test_a_stop_abandons_the_running_rule_and_its_condition() -> None:
 def test_a_rule_still_running_keeps_the_stage_waiting() -> None:
     built = plan(beforeEntry=condition("FAIL", "first"))
     assert decide(snapshot(built, in_build(evaluating(K.BEFORE_ENTRY, "first"))), None, 1.0) == []
+
+
+def test_an_override_abandons_the_rule_and_lets_the_stage_in() -> None:
+    built = plan(beforeEntry=condition("FAIL", "first", "second"))
+    effects = decide(
+        snapshot(built, in_build(evaluating(K.BEFORE_ENTRY, "first"))),
+        OverrideCondition("r1", "Build", K.BEFORE_ENTRY),
+        1.0,
+    )
+    assert of(RuleAbandoned, effects) == [RuleAbandoned(key(K.BEFORE_ENTRY, "first"))]
+    assert [(e.new, e.summary) for e in of(ConditionEnded, effects)] == [
+        (C.OVERRIDDEN, "Overridden")
+    ]
+    assert of(RuleStarted, effects) == []
+    assert [e.action for e in of(ActionStarted, effects)] == ["B"]
+
+
+def test_only_conditions_being_evaluated_can_be_overridden() -> None:
+    built = plan(beforeEntry=condition("FAIL", "first"), onSuccess=condition("FAIL", "after"))
+    running = in_build(evaluating(K.BEFORE_ENTRY, "first"))
+    with pytest.raises(ConditionNotOverridableException):
+        decide(snapshot(built, running), OverrideCondition("r1", "Build", K.ON_SUCCESS), 1.0)
+    newer = snapshot(built, running)
+    newer = replace(newer, latest_in_stage={"Build": "r2"})
+    with pytest.raises(NotLatestPipelineExecutionException):
+        decide(newer, OverrideCondition("r1", "Build", K.BEFORE_ENTRY), 1.0)

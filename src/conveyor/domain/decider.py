@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from conveyor.domain.errors import (
+    ConditionNotOverridableException,
     ConflictException,
     DuplicatedStopRequestException,
     NotLatestPipelineExecutionException,
@@ -57,6 +58,7 @@ from conveyor.domain.execution import (
     JobReported,
     JobStatusChanged,
     LeaseExpired,
+    OverrideCondition,
     Retry,
     RetryMode,
     Rollback,
@@ -401,6 +403,8 @@ class _Decider:
                 self.rule_reported(rule_key, ActionResult.failure(message))
         elif isinstance(event, RuleReported):
             self.rule_reported(event.key, event.result)
+        elif isinstance(event, OverrideCondition):
+            self.override(event)
         else:
             # Start, TransitionChanged: the snapshot already holds the new execution or the
             # transition; what follows from them is settling.
@@ -523,6 +527,49 @@ class _Decider:
             self.start_rule(run, condition, names[position + 1])
         else:
             self.end_condition(run, condition, C.SUCCEEDED)
+
+    def override(self, command: OverrideCondition) -> None:
+        run = next((r for r in self.runs if r.id == command.run_id), None)
+        plan = self.snapshot.plans[self.snapshot.version]
+        index = plan.index(command.stage)
+        if index is None:
+            raise StageNotFoundException(f"Stage '{command.stage}' does not exist.")
+        if self.snapshot.latest_in_stage.get(command.stage, command.run_id) != command.run_id:
+            raise NotLatestPipelineExecutionException(
+                f"Execution {command.run_id} is not the latest execution in stage "
+                f"'{command.stage}'."
+            )
+        stage = None if run is None or run.waiting else run.stage
+        current = (
+            None
+            if stage is None or stage.name != command.stage
+            else next(
+                (
+                    c
+                    for c in stage.conditions
+                    if c.kind == command.kind and c.status == C.IN_PROGRESS
+                ),
+                None,
+            )
+        )
+        if run is None or stage is None or current is None:
+            raise ConditionNotOverridableException(
+                f"Stage '{command.stage}' of execution {command.run_id} is not evaluating "
+                f"its {command.kind} conditions."
+            )
+        rule = current.rule
+        if rule is not None and rule.status == R.IN_PROGRESS:
+            key = RuleKey(run.id, stage.name, current.kind, current.index, rule.rule, rule.id)
+            self.effects.append(RuleAbandoned(key))
+            current = replace(current, rule=replace(rule, status=R.ABANDONED))
+        self.end_condition(run, current, C.OVERRIDDEN, "Overridden")
+        declared = declared_conditions(self.plan(run), command.kind)
+        for later in range(current.index + 1, len(declared)):
+            self.effects.append(
+                ConditionStarted(run.id, stage.name, command.kind, later, stage.attempt)
+            )
+            started = ConditionRun(command.kind, later, C.IN_PROGRESS, stage.attempt)
+            self.end_condition(run, started, C.OVERRIDDEN, "Overridden")
 
     def drop_conditions(self, run: _Run, new: ConditionStatus) -> None:
         """End the conditions being evaluated (the execution stopped, the pipeline was

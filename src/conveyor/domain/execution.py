@@ -244,6 +244,16 @@ class RuleReported:
 
 
 @dataclass(frozen=True, slots=True)
+class OverrideCondition:
+    """OverrideStageCondition: the stage's ``kind`` conditions, being evaluated for this
+    execution, count as met (``Overridden``)."""
+
+    run_id: str
+    stage: str
+    kind: ConditionKind
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseExpired:
     """The worker holding ``job`` stopped renewing its lease (``crashed``: it belonged to an
     earlier run of this node, which died; the job fails rather than times out). ``key`` is
@@ -293,6 +303,7 @@ Event = (
     | ApprovalAnswered
     | CouldNotStart
     | RuleReported
+    | OverrideCondition
 )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact
-from conveyor.domain.execution import RetryMode
+from conveyor.domain.execution import ConditionKind, RetryMode
 from conveyor.engine.views import ActionView, ConditionView, StageView
 from conveyor.store import ActionRecord, ExecutionRecord, RuleRecord
 
@@ -53,6 +53,15 @@ def rollback_stage(ctx: Context, params: Params) -> dict[str, Any]:
         ctx.caller,
     )
     return {"pipelineExecutionId": execution_id}
+
+
+def override_stage_condition(ctx: Context, params: Params) -> None:
+    ctx.services.executions.override_condition(
+        params["pipelineName"],
+        params["stageName"],
+        params["pipelineExecutionId"],
+        ConditionKind(params["conditionType"]),
+    )
 
 
 def disable_stage_transition(ctx: Context, params: Params) -> None:
