@@ -132,7 +132,7 @@ def test_a_failing_commands_rule_stops_the_condition_at_it(
 
 
 def test_an_unmet_entry_condition_with_skip_skips_the_stage_and_goes_on(
-    client: Any, repo: Path, tmp_path: Path
+    client: Any, repo: Path, tmp_path: Path, server: Any
 ) -> None:
     entry = {"conditions": [{"result": "SKIP", "rules": [variable_check("Open", "open")]}]}
     execution_id = create(client, repo, "closed", tmp_path, beforeEntry=entry)
@@ -145,6 +145,22 @@ def test_an_unmet_entry_condition_with_skip_skips_the_stage_and_goes_on(
     assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Skipped"
     assert not (tmp_path / "built").exists()
     assert (tmp_path / "deployed").exists()
+    with server.application.store.read() as tx:
+        events = tx.events.after(0, pipeline_name="app")
+    changes = [
+        (e.detail_type, e.body["detail"]["state"], e.body["detail"].get("rule"))
+        for e in events
+        if "Condition" in e.detail_type or "Rule" in e.detail_type
+    ]
+    assert changes == [
+        ("CodePipeline Stage Condition State Change", "STARTED", None),
+        ("CodePipeline Rule Execution State Change", "STARTED", "Open"),
+        ("CodePipeline Rule Execution State Change", "FAILED", "Open"),
+        ("CodePipeline Stage Condition State Change", "FAILED", None),
+    ]
+    rule_event = next(e.body for e in events if "Rule" in e.detail_type)
+    assert rule_event["detail"]["condition-type"] == "BEFORE_ENTRY"
+    assert rule_event["detail"]["type"]["provider"] == "VariableCheck"
 
 
 def test_an_unmet_on_success_condition_fails_the_stage_after_its_actions(

@@ -402,6 +402,56 @@ def rollback_started(w: Writing, effect: RollbackStarted) -> None:
     w.recorded.append(record.id)
 
 
+# Conditions' and rules' state changes, in the shape of CodePipeline's other events (whose
+# documentation names only the pipeline, stage and action kinds).
+CONDITION = "CodePipeline Stage Condition State Change"
+RULE = "CodePipeline Rule Execution State Change"
+CONDITION_STATES = {
+    ConditionStatus.IN_PROGRESS: "STARTED",
+    ConditionStatus.SUCCEEDED: "SUCCEEDED",
+    ConditionStatus.FAILED: "FAILED",
+    ConditionStatus.ERRORED: "ERRORED",
+    ConditionStatus.CANCELLED: "CANCELED",
+    ConditionStatus.ABANDONED: "ABANDONED",
+    ConditionStatus.OVERRIDDEN: "OVERRIDDEN",
+}
+RULE_STATES = {
+    RuleStatus.IN_PROGRESS: "STARTED",
+    RuleStatus.SUCCEEDED: "SUCCEEDED",
+    RuleStatus.FAILED: "FAILED",
+    RuleStatus.ABANDONED: "ABANDONED",
+}
+
+
+def _condition_event(
+    w: Writing, run_id: str, stage: str, kind: str, index: int, status: ConditionStatus
+) -> None:
+    detail = stage_detail(
+        w.pipeline.name, run_id, stage, CONDITION_STATES[status], w.version(run_id)
+    )
+    w.event(CONDITION, {**detail, "condition-type": kind, "condition-index": index})
+
+
+def _rule_event(w: Writing, rule_id: str, status: RuleStatus, **extra: Any) -> None:
+    rule = w.tx.rule_runs.get_rule(rule_id)
+    assert rule is not None
+    detail = stage_detail(
+        w.pipeline.name, rule.execution_id, rule.stage, RULE_STATES[status], rule.pipeline_version
+    )
+    detail.update(
+        {
+            "condition-type": rule.kind,
+            "condition-index": rule.condition_index,
+            "rule": rule.rule,
+            "rule-execution-id": rule.id,
+            "region": rule.input.get("region"),
+            "type": rule.input.get("ruleTypeId"),
+        }
+    )
+    detail.update({k: v for k, v in extra.items() if v})
+    w.event(RULE, detail)
+
+
 def condition_started(w: Writing, effect: ConditionStarted) -> None:
     w.tx.rule_runs.insert_condition(
         ConditionRecord(
@@ -415,6 +465,9 @@ def condition_started(w: Writing, effect: ConditionStarted) -> None:
             started=w.now,
             updated=w.now,
         )
+    )
+    _condition_event(
+        w, effect.run_id, effect.stage, effect.kind, effect.index, ConditionStatus.IN_PROGRESS
     )
 
 
@@ -433,6 +486,7 @@ def condition_ended(w: Writing, effect: ConditionEnded) -> None:
             updated=w.now,
         )
     )
+    _condition_event(w, effect.run_id, effect.stage, effect.kind, effect.index, effect.new)
 
 
 def rule_started(w: Writing, effect: RuleStarted) -> None:
@@ -449,6 +503,7 @@ def rule_started(w: Writing, effect: RuleStarted) -> None:
         w.rule_failures.append((key, start.failure))
     else:
         w.outcome.jobs_queued += 1
+    _rule_event(w, start.record.id, RuleStatus.IN_PROGRESS)
 
 
 def rule_ended(w: Writing, effect: RuleEnded) -> None:
@@ -466,6 +521,17 @@ def rule_ended(w: Writing, effect: RuleEnded) -> None:
             error_message=None if result.succeeded else result.error_message,
         )
     )
+    outcome = {
+        "external-execution-id": result.external_id,
+        "external-execution-summary": result.summary,
+        "error-code": None if result.succeeded else result.error_code,
+    }
+    _rule_event(
+        w,
+        effect.key.rule_execution_id,
+        effect.new,
+        **{"execution-result": {k: v for k, v in outcome.items() if v} or None},
+    )
 
 
 def rule_abandoned(w: Writing, effect: RuleAbandoned) -> None:
@@ -481,6 +547,7 @@ def rule_abandoned(w: Writing, effect: RuleAbandoned) -> None:
         return
     for job in w.tx.jobs.active_for(rule_id):
         job_status_changed(w, JobStatusChanged(job.id, JobStatus(job.status), JobStatus.FAILED))
+    _rule_event(w, rule_id, RuleStatus.ABANDONED)
 
 
 Writer = Callable[[Writing, Any], None]
