@@ -3,6 +3,7 @@ result (FAIL, SKIP, ROLLBACK) decides what happens to the stage and the executio
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,34 @@ def test_an_override_lets_the_stage_in_while_its_rule_still_runs(
     assert rules(client, execution_id) == [("Wait", "Abandoned")]
     entry_state = stage_state(client, "app", "Build")["beforeEntryConditionState"]
     assert entry_state["latestExecution"]["status"] == "Overridden"
+
+
+def test_a_rule_past_its_time_fails_and_its_condition_with_it(
+    client: Any, repo: Path, tmp_path: Path, server: Any
+) -> None:
+    never = tmp_path / "never"
+    waits = {
+        **commands_rule("Wait", f"while [ ! -f {never} ]; do sleep 0.2; done"),
+        "timeoutInMinutes": 5,
+    }
+    build = stage("Build", commands("Make", f"touch {tmp_path / 'built'}"))
+    build["beforeEntry"] = {"conditions": [{"result": "FAIL", "rules": [waits]}]}
+    client.create_pipeline(pipeline=declaration("app", repo, build))
+    execution_id = latest_execution_id(client, "app")
+    wait_for(lambda: rules(client, execution_id) == [("Wait", "InProgress")], timeout=WAIT)
+    services = server.application.services
+    with services.store.read() as tx:
+        (rule,) = tx.rule_runs.rules_of([execution_id])
+    assert rule.deadline is not None
+    assert rule.deadline - rule.started == pytest.approx(300, abs=1)
+    with services.store.write() as tx:
+        tx.rule_runs.update_rule(rule.id, "InProgress", deadline=time.time() - 1)
+    services.sweeper.sweep()
+    assert wait_status(client, "app", execution_id, "Succeeded", "Failed", timeout=WAIT) == (
+        "Failed"
+    )
+    assert rules(client, execution_id) == [("Wait", "Failed")]
+    (detail,) = client.list_rule_executions(pipelineName="app")["ruleExecutionDetails"]
+    error = detail["output"]["executionResult"]["errorDetails"]
+    assert error == {"code": "TimedOut", "message": "The rule timed out after 5 minutes."}
+    assert not (tmp_path / "built").exists()

@@ -20,7 +20,7 @@ from typing import Any
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.decider import declared_conditions
-from conveyor.domain.execution import RuleStarted
+from conveyor.domain.execution import ConditionKind, RuleStarted
 from conveyor.domain.plan import Plan
 from conveyor.domain.status import JobStatus, RuleStatus
 from conveyor.domain.variables import CODEPIPELINE, PIPELINE_VARIABLES, UnresolvedVariable, resolve
@@ -36,11 +36,19 @@ class RuleStart:
     job: JobRecord | None = None
 
 
-def rule_declaration(plan: Plan, effect: RuleStarted) -> Mapping[str, Any]:
-    stage = plan.stage(effect.stage)
+def rule_declaration(
+    plan: Plan, stage_name: str, kind: ConditionKind, index: int, name: str
+) -> Mapping[str, Any]:
+    stage = plan.stage(stage_name)
     assert stage is not None
-    condition = declared_conditions(stage, effect.kind)[effect.index]
-    return next(r for r in condition.rules if r.get("name") == effect.rule)
+    condition = declared_conditions(stage, kind)[index]
+    return next(r for r in condition.rules if r.get("name") == name)
+
+
+def rule_timeout(rule: Mapping[str, Any]) -> float:
+    """Seconds a rule may run: its timeoutInMinutes, an hour by default."""
+    minutes = rule.get("timeoutInMinutes")
+    return float(minutes) * 60.0 if minutes else DEFAULT_TIMEOUT
 
 
 def rule_type_id(rule: Mapping[str, Any]) -> ActionTypeId:
@@ -73,7 +81,7 @@ def prepare_rule(
     now: float,
     log_base: str | None = None,
 ) -> RuleStart:
-    rule = rule_declaration(plan, effect)
+    rule = rule_declaration(plan, effect.stage, effect.kind, effect.index, effect.rule)
     type_id = rule_type_id(rule)
     rule_id = str(uuid.uuid4())
     region = str(rule.get("region") or scope.region)
@@ -94,8 +102,7 @@ def prepare_rule(
             failure = failure or f"Input artifact '{name}' is not available in this execution."
             continue
         inputs.append(ArtifactRef(name, found["bucket"], found["key"], found.get("revisionId")))
-    minutes = rule.get("timeoutInMinutes")
-    timeout = float(minutes) * 60.0 if minutes else DEFAULT_TIMEOUT
+    timeout = rule_timeout(rule)
     input_shape: dict[str, Any] = {
         "ruleTypeId": {
             "category": type_id.category,

@@ -156,6 +156,17 @@ class RuleRuns:
         )
         return result.rowcount == 1
 
+    def overdue(self, now: float, limit: int = 100) -> list[RuleRecord]:
+        """Rule executions still in progress past their deadline."""
+        c = rule_executions.c
+        query = (
+            sa.select(rule_executions)
+            .where(c.status == "InProgress", c.deadline.is_not(None), c.deadline < now)
+            .order_by(c.deadline)
+            .limit(limit)
+        )
+        return [_rule(row._asdict()) for row in self._conn.execute(query)]
+
     def rules_of(self, execution_ids: Sequence[str]) -> list[RuleRecord]:
         """The rule executions of these executions, oldest first."""
         if not execution_ids:
