@@ -4,6 +4,7 @@ result (FAIL, SKIP, ROLLBACK) decides what happens to the stage and the executio
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,10 @@ def test_a_failing_commands_rule_stops_the_condition_at_it(
     execution_id = create(client, repo, "open", tmp_path, beforeEntry=entry)
     assert stage_state(client, "app", "Build")["latestExecution"]["status"] == "Failed"
     assert rules(client, execution_id) == [("Missing", "Failed")]
+    (detail,) = client.list_rule_executions(pipelineName="app")["ruleExecutionDetails"]
+    url = detail["output"]["executionResult"]["externalExecutionUrl"]
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert b"test -f missing.txt" in response.read()
 
 
 def test_an_unmet_entry_condition_with_skip_skips_the_stage_and_goes_on(
