@@ -279,3 +279,37 @@ def test_a_rule_past_its_time_fails_and_its_condition_with_it(
     error = detail["output"]["executionResult"]["errorDetails"]
     assert error == {"code": "TimedOut", "message": "The rule timed out after 5 minutes."}
     assert not (tmp_path / "built").exists()
+
+
+def test_met_on_failure_conditions_let_the_failed_stage_roll_back(
+    client: Any, repo: Path, tmp_path: Path
+) -> None:
+    on_failure = {
+        "result": "ROLLBACK",
+        "conditions": [{"result": "ROLLBACK", "rules": [variable_check("Closed", "closed")]}],
+    }
+    deploy = stage("Deploy", commands("Ship", 'test "#{variables.gate}" = open'))
+    deploy["onFailure"] = on_failure
+    client.create_pipeline(
+        pipeline=declaration(
+            "app", repo, deploy, variables=[{"name": "gate", "defaultValue": "open"}]
+        )
+    )
+    first = latest_execution_id(client, "app")
+    assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
+    second = client.start_pipeline_execution(
+        name="app", variables=[{"name": "gate", "value": "closed"}]
+    )["pipelineExecutionId"]
+    assert wait_status(client, "app", second, "Succeeded", "Failed", timeout=WAIT) == "Failed"
+    assert rules(client, second) == [("Closed", "Succeeded")]
+
+    def rollback() -> dict[str, Any] | None:
+        summaries = client.list_pipeline_executions(pipelineName="app")[
+            "pipelineExecutionSummaries"
+        ]
+        return next((s for s in summaries if s.get("executionType") == "ROLLBACK"), None)
+
+    found = wait_for(rollback, timeout=WAIT, what="the rollback execution")
+    assert found["rollbackMetadata"]["rollbackTargetPipelineExecutionId"] == first
+    failure_state = stage_state(client, "app", "Deploy")
+    assert "onFailureConditionState" in failure_state
