@@ -25,6 +25,10 @@ from conveyor.domain.execution import (
     ActionRun,
     ActionStarted,
     ApprovalAnswered,
+    ConditionEnded,
+    ConditionKind,
+    ConditionRun,
+    ConditionStarted,
     CouldNotStart,
     DeadlinePassed,
     Effect,
@@ -33,10 +37,17 @@ from conveyor.domain.execution import (
     JobReported,
     JobStatusChanged,
     LeaseExpired,
+    OverrideCondition,
     Retry,
     RetryMode,
     Rollback,
     RollbackStarted,
+    RuleAbandoned,
+    RuleEnded,
+    RuleKey,
+    RuleReported,
+    RuleRun,
+    RuleStarted,
     Run,
     RunMoved,
     RunStatusChanged,
@@ -55,18 +66,28 @@ from conveyor.domain.plan import Plan, make_plan
 from conveyor.domain.status import (
     ACTION_MOVES,
     ACTIVE_EXECUTION,
+    CONDITION_MOVES,
     EXECUTION_MOVES,
     JOB_MOVES,
+    RULE_MOVES,
     STAGE_MOVES,
     ActionStatus,
+    ConditionStatus,
     ExecutionStatus,
     JobStatus,
+    RuleStatus,
     StageStatus,
     can_move,
 )
 from tests.support.declarations import build_action, pipeline, source_action
 
-A, J = ActionStatus, JobStatus
+A, J, C, R = ActionStatus, JobStatus, ConditionStatus, RuleStatus
+RULE = {"category": "Rule", "owner": "AWS", "provider": "VariableCheck", "version": "1"}
+
+
+def _condition(result: str, *names: str) -> dict[str, Any]:
+    rules = [{"name": n, "ruleTypeId": RULE, "configuration": {}} for n in names]
+    return {"conditions": [{"result": result, "rules": rules}]}
 
 
 def _plan(version: int) -> Plan:
@@ -81,12 +102,16 @@ def _plan(version: int) -> Plan:
                 "actions": [build_a, build_b, test],
                 # Retries once on failure in the even versions.
                 **({"onFailure": {"result": "RETRY"}} if version % 2 == 0 else {}),
+                # Two rules guard its entry: skipped when unmet in the odd versions.
+                "beforeEntry": _condition("SKIP" if version % 2 else "FAIL", "g1", "g2"),
             },
             {
                 "name": "Deploy",
                 "actions": [build_action("D")],
                 # Rolls back on failure in the odd versions.
                 **({"onFailure": {"result": "ROLLBACK"}} if version % 2 else {}),
+                # A rule checks its success: rolls back when unmet in the odd versions.
+                "onSuccess": _condition("ROLLBACK" if version % 2 else "FAIL", "ok"),
             },
         ]
     )
@@ -170,6 +195,7 @@ class Model:
                     effect.base_attempt,
                     actions,
                     auto_retried=effect.automatic,
+                    conditions=old.conditions,
                 )
             self.set_stage(run.id, stage)
             self.runs[run.id] = replace(self.runs[run.id], stop=None)
@@ -232,8 +258,79 @@ class Model:
             assert can_move(JOB_MOVES, effect.old, effect.new), effect
             self.moves.append(("job", effect.old, effect.new))
             self.jobs[effect.job_id] = (attempt, effect.new)
+        elif isinstance(effect, (ConditionStarted, ConditionEnded, RuleStarted, RuleEnded)):
+            self.apply_condition(effect)
+        elif isinstance(effect, RuleAbandoned):
+            key = effect.key
+            condition = self.condition(key.run_id, key.kind, key.index)
+            assert condition.rule is not None and condition.rule.id == key.rule_execution_id
+            assert can_move(RULE_MOVES, condition.rule.status, R.ABANDONED), effect
+            self.moves.append(("rule", condition.rule.status, R.ABANDONED))
+            rule = replace(condition.rule, status=R.ABANDONED)
+            self.put(key.run_id, replace(condition, rule=rule))
         else:  # pragma: no cover - a new effect type must be modelled here
             raise AssertionError(f"unmodelled effect {effect}")
+
+    def condition(self, run_id: str, kind: ConditionKind, index: int) -> ConditionRun:
+        stage = self.stage_of(run_id)
+        return next(c for c in stage.conditions if c.kind == kind and c.index == index)
+
+    def put(self, run_id: str, condition: ConditionRun) -> None:
+        stage = self.stage_of(run_id)
+        kept = tuple(
+            c
+            for c in stage.conditions
+            if not (c.kind == condition.kind and c.index == condition.index)
+        )
+        self.set_stage(run_id, replace(stage, conditions=(*kept, condition)))
+
+    def apply_condition(
+        self, effect: ConditionStarted | ConditionEnded | RuleStarted | RuleEnded
+    ) -> None:
+        if isinstance(effect, ConditionStarted):
+            stage = self.stage_of(effect.run_id)
+            assert stage.stage == effect.stage and stage.attempt == effect.attempt, effect
+            self.put(
+                effect.run_id,
+                ConditionRun(effect.kind, effect.index, C.IN_PROGRESS, effect.attempt),
+            )
+        elif isinstance(effect, ConditionEnded):
+            condition = self.condition(effect.run_id, effect.kind, effect.index)
+            assert condition.status == effect.old, effect
+            assert can_move(CONDITION_MOVES, effect.old, effect.new), effect
+            self.moves.append(("condition", effect.old, effect.new))
+            self.put(effect.run_id, replace(condition, status=effect.new))
+        elif isinstance(effect, RuleStarted):
+            condition = self.condition(effect.run_id, effect.kind, effect.index)
+            assert condition.status == C.IN_PROGRESS, effect
+            rule = RuleRun(self.next_id("rule"), effect.rule, R.IN_PROGRESS)
+            self.put(effect.run_id, replace(condition, rule=rule))
+        else:
+            key = effect.key
+            condition = self.condition(key.run_id, key.kind, key.index)
+            assert condition.rule is not None and condition.rule.id == key.rule_execution_id
+            assert condition.rule.status == effect.old, effect
+            assert can_move(RULE_MOVES, effect.old, effect.new), effect
+            self.moves.append(("rule", effect.old, effect.new))
+            self.put(
+                key.run_id, replace(condition, rule=replace(condition.rule, status=effect.new))
+            )
+
+    def running_rules(self) -> list[RuleKey]:
+        found = []
+        for run in self.runs.values():
+            if run.stage is None or run.waiting:
+                continue
+            for c in run.stage.conditions:
+                if (
+                    c.status == C.IN_PROGRESS
+                    and c.rule is not None
+                    and c.rule.status == R.IN_PROGRESS
+                ):
+                    found.append(
+                        RuleKey(run.id, run.stage.stage, c.kind, c.index, c.rule.rule, c.rule.id)
+                    )
+        return found
 
     def run(self, event: Event | None) -> bool:
         """Decide and apply ``event``; False when it was refused (nothing changed)."""
@@ -316,23 +413,15 @@ def event_for(model: Model, choice: int, pick: int, flag: bool) -> Event | None:
         model.version += 1
         return None
     if choice == 12:
-        # RollbackStage: the service records the rollback execution, then tells the decider.
-        stage = ("Source", "Build", "Deploy")[pick % 3]
-        index = PLANS[model.version].index(stage)
-        assert index is not None
-        run_id = model.next_id("rb")
-        model.runs[run_id] = Run(
-            run_id,
-            model.count,
-            model.version,
-            ExecutionStatus.IN_PROGRESS,
-            index,
-            True,
-            model.now,
-            rollback=True,
-        )
-        return Rollback(run_id, stage, "r1")
-    if choice >= 10:
+        return _rollback(model, pick)
+    rules = model.running_rules()
+    if choice == 13 and rules:
+        return RuleReported(rules[pick % len(rules)], ActionResult(flag or pick % 3 != 0))
+    if choice == 14 and runs:
+        run = runs[pick % len(runs)]
+        kind = ConditionKind.BEFORE_ENTRY if flag else ConditionKind.ON_SUCCESS
+        return OverrideCondition(run.id, ("Source", "Build", "Deploy")[pick % 3], kind)
+    if choice in (10, 11):
         # A stale result: for an attempt that already ended (or never was).
         ended = [
             ActionKey(r.id, r.stage.stage, a.action, a.id)
@@ -345,11 +434,35 @@ def event_for(model: Model, choice: int, pick: int, flag: bool) -> Event | None:
         if choice == 10:
             return JobReported(key, ActionResult(flag))
         return DeadlinePassed(key, (), "late")
+    if choice == 15:
+        # A stale rule result: for a rule execution that never was.
+        return RuleReported(
+            RuleKey("r1", "Build", ConditionKind.BEFORE_ENTRY, 0, "g1", "never"), ActionResult(flag)
+        )
     return None
 
 
+def _rollback(model: Model, pick: int) -> Event:
+    """RollbackStage: the service records the rollback execution, then tells the decider."""
+    stage = ("Source", "Build", "Deploy")[pick % 3]
+    index = PLANS[model.version].index(stage)
+    assert index is not None
+    run_id = model.next_id("rb")
+    model.runs[run_id] = Run(
+        run_id,
+        model.count,
+        model.version,
+        ExecutionStatus.IN_PROGRESS,
+        index,
+        True,
+        model.now,
+        rollback=True,
+    )
+    return Rollback(run_id, stage, "r1")
+
+
 steps = st.lists(
-    st.tuples(st.integers(0, 12), st.integers(0, 50), st.booleans()), min_size=1, max_size=60
+    st.tuples(st.integers(0, 15), st.integers(0, 50), st.booleans()), min_size=1, max_size=60
 )
 
 
@@ -360,6 +473,10 @@ def drain(model: Model) -> None:
         model.closed.discard(stage)
         model.run(TransitionChanged(stage, "Inbound", True))
     for _ in range(500):
+        rules = model.running_rules()
+        if rules:
+            model.run(RuleReported(rules[0], ActionResult(True)))
+            continue
         running = model.running()
         if not running:
             model.run(None)
@@ -395,7 +512,13 @@ def test_random_events_make_only_table_moves_and_every_execution_ends(
         model.run(Start(started))
         # The second runs up to Deploy and fails there: in the versions that roll back,
         # a rollback to the first starts.
-        while (running := model.running()) and running[0][0].stage != "Deploy":
+        while True:
+            if rules := model.running_rules():
+                model.run(RuleReported(rules[0], ActionResult(True)))
+                continue
+            running = model.running()
+            if not running or running[0][0].stage == "Deploy":
+                break
             model.run(JobReported(running[0][0], ActionResult(True)))
         if running:
             model.run(JobReported(running[0][0], ActionResult.failure("bad")))
@@ -410,6 +533,19 @@ def test_random_events_make_only_table_moves_and_every_execution_ends(
     ended = {r.id: r.status for r in model.runs.values()}
     assert all(status not in ACTIVE_EXECUTION for status in ended.values()), ended
     assert not model.running()
+    assert not model.running_rules()
+    for run in model.runs.values():
+        if run.stage is not None:
+            assert all(c.status != C.IN_PROGRESS for c in run.stage.conditions), run
+    tables: dict[str, Any] = {
+        "execution": EXECUTION_MOVES,
+        "stage": STAGE_MOVES,
+        "action": ACTION_MOVES,
+        "job": JOB_MOVES,
+        "condition": CONDITION_MOVES,
+        "rule": RULE_MOVES,
+    }
     for kind, old, new in model.moves:
-        table = {"execution": EXECUTION_MOVES, "stage": STAGE_MOVES, "action": ACTION_MOVES}
-        assert can_move({**table, "job": JOB_MOVES}[kind], old, new)
+        assert can_move(tables[kind], old, new)
+    if succeeded_first:  # the first execution went through every stage's conditions
+        assert {"condition", "rule"} <= {kind for kind, _, _ in model.moves}

@@ -13,12 +13,16 @@ import pytest
 
 from conveyor.domain.status import (
     ACTION_MOVES,
+    CONDITION_MOVES,
     EXECUTION_MOVES,
     JOB_MOVES,
+    RULE_MOVES,
     STAGE_MOVES,
     ActionStatus,
+    ConditionStatus,
     ExecutionStatus,
     JobStatus,
+    RuleStatus,
     StageStatus,
     can_move,
 )
@@ -29,6 +33,8 @@ TABLES: dict[str, tuple[type[StrEnum], Mapping[StrEnum, frozenset[StrEnum]]]] = 
     "StageStatus": (StageStatus, STAGE_MOVES),  # type: ignore[dict-item]
     "ActionStatus": (ActionStatus, ACTION_MOVES),  # type: ignore[dict-item]
     "JobStatus": (JobStatus, JOB_MOVES),  # type: ignore[dict-item]
+    "ConditionStatus": (ConditionStatus, CONDITION_MOVES),  # type: ignore[dict-item]
+    "RuleStatus": (RuleStatus, RULE_MOVES),  # type: ignore[dict-item]
 }
 
 

@@ -139,7 +139,9 @@ class Guard:
 
     def _pipeline_of(self, action_execution_id: str) -> str | None:
         with self.services.store.read() as tx:
-            action = tx.actions.get(action_execution_id)
+            action = tx.actions.get(action_execution_id) or tx.rule_runs.get_rule(
+                action_execution_id
+            )
             pipeline = tx.pipelines.get_by_id(action.pipeline_id) if action else None
         return self.scope.pipeline(pipeline.name) if pipeline else None
 

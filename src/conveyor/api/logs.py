@@ -35,7 +35,9 @@ def make_log_endpoint(
 
     def status(action_execution_id: str) -> str | None:
         with services.store.read() as tx:
-            found = tx.actions.get(action_execution_id)
+            found = tx.actions.get(action_execution_id) or tx.rule_runs.get_rule(
+                action_execution_id
+            )
         if found is None:
             return services.builds.log_status(action_execution_id)
         return found.status

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from conveyor.domain.errors import (
+    ConditionNotOverridableException,
     ConflictException,
     DuplicatedStopRequestException,
     NotLatestPipelineExecutionException,
@@ -45,6 +46,10 @@ from conveyor.domain.execution import (
     ActionRun,
     ActionStarted,
     ApprovalAnswered,
+    ConditionEnded,
+    ConditionKind,
+    ConditionRun,
+    ConditionStarted,
     CouldNotStart,
     DeadlinePassed,
     Effect,
@@ -53,10 +58,17 @@ from conveyor.domain.execution import (
     JobReported,
     JobStatusChanged,
     LeaseExpired,
+    OverrideCondition,
     Retry,
     RetryMode,
     Rollback,
     RollbackStarted,
+    RuleAbandoned,
+    RuleEnded,
+    RuleKey,
+    RuleReported,
+    RuleRun,
+    RuleStarted,
     Run,
     RunMoved,
     RunStatusChanged,
@@ -69,25 +81,46 @@ from conveyor.domain.execution import (
     StopRequest,
     TransitionChanged,
 )
-from conveyor.domain.pipeline import ExecutionMode
+from conveyor.domain.pipeline import Condition, ExecutionMode
 from conveyor.domain.plan import StagePlan
 from conveyor.domain.status import (
     ACTION_MOVES,
     ACTIVE_EXECUTION,
     ACTIVE_STAGE,
+    CONDITION_MET,
+    CONDITION_MOVES,
     EXECUTION_MOVES,
     JOB_MOVES,
+    RULE_MOVES,
     STAGE_MOVES,
     ActionStatus,
+    ConditionStatus,
     ExecutionStatus,
     JobStatus,
+    RuleStatus,
     StageStatus,
     Status,
     can_move,
 )
 
 A, E, S, J = ActionStatus, ExecutionStatus, StageStatus, JobStatus
+C, R, K = ConditionStatus, RuleStatus, ConditionKind
 FAILED_ACTIONS = frozenset({A.FAILED, A.ABANDONED})
+# What evaluating a kind of conditions came to: all met, or the result of the first unmet one.
+MET = "MET"
+# Conditions whose evaluation ended without a verdict: a retry evaluates them again.
+UNDECIDED = frozenset({C.ABANDONED, C.CANCELLED})
+
+
+def declared_conditions(plan: StagePlan, kind: ConditionKind) -> tuple[Condition, ...]:
+    stage = plan.stage
+    if kind == K.BEFORE_ENTRY:
+        return stage.before_entry
+    return stage.on_success if kind == K.ON_SUCCESS else stage.on_failure
+
+
+def rule_names(condition: Condition) -> list[str]:
+    return [str(rule.get("name", "")) for rule in condition.rules]
 
 
 @dataclass(slots=True)
@@ -98,6 +131,7 @@ class _Stage:
     base_attempt: int
     actions: dict[str, ActionRun] = field(default_factory=dict)
     auto_retried: bool = False
+    conditions: list[ConditionRun] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -129,7 +163,13 @@ def _live(run: Run) -> _Run:
     if run.stage is not None:
         s = run.stage
         stage = _Stage(
-            s.stage, s.status, s.attempt, s.base_attempt, dict(s.actions), s.auto_retried
+            s.stage,
+            s.status,
+            s.attempt,
+            s.base_attempt,
+            dict(s.actions),
+            s.auto_retried,
+            list(s.conditions),
         )
     return _Run(
         run.id,
@@ -359,10 +399,198 @@ class _Decider:
         elif isinstance(event, CouldNotStart):
             for key, message in event.failures:
                 self.end(key, ActionResult.failure(message))
+            for rule_key, message in event.rules:
+                self.rule_reported(rule_key, ActionResult.failure(message))
+        elif isinstance(event, RuleReported):
+            self.rule_reported(event.key, event.result)
+        elif isinstance(event, OverrideCondition):
+            self.override(event)
         else:
             # Start, TransitionChanged: the snapshot already holds the new execution or the
             # transition; what follows from them is settling.
             assert isinstance(event, (Start, TransitionChanged))
+
+    # -- conditions -------------------------------------------------------------------------
+
+    def put_condition(self, stage: _Stage, condition: ConditionRun) -> None:
+        stage.conditions = [
+            c
+            for c in stage.conditions
+            if not (c.kind == condition.kind and c.index == condition.index)
+        ]
+        stage.conditions.append(condition)
+
+    def verdict(self, run: _Run, plan: StagePlan, kind: ConditionKind) -> str | None:
+        """MET, the result of the first condition of ``kind`` that was not met, or None while
+        they are being evaluated (this begins the next one, when none runs)."""
+        stage = run.stage
+        assert stage is not None
+        latest = {c.index: c for c in stage.conditions if c.kind == kind}
+        for index, condition in enumerate(declared_conditions(plan, kind)):
+            found = latest.get(index)
+            stale = found is not None and (
+                (kind != K.BEFORE_ENTRY and found.attempt != stage.attempt)
+                or (found.status in UNDECIDED and found.attempt != stage.attempt)
+            )
+            if found is None or stale:
+                self.begin_condition(run, plan, kind, index)
+                return None
+            assert found is not None
+            if found.status == C.IN_PROGRESS:
+                return None
+            if found.status not in CONDITION_MET:
+                return condition.result or "FAIL"
+        return MET
+
+    def begin_condition(self, run: _Run, plan: StagePlan, kind: ConditionKind, index: int) -> None:
+        stage = run.stage
+        assert stage is not None
+        if run.version != self.snapshot.version:
+            self.stage_status(run, S.CANCELLED)
+            self.run_status(run, E.CANCELLED, "The pipeline was updated")
+            return
+        self.effects.append(ConditionStarted(run.id, stage.name, kind, index, stage.attempt))
+        condition = ConditionRun(kind, index, C.IN_PROGRESS, stage.attempt)
+        names = rule_names(declared_conditions(plan, kind)[index])
+        if not names:
+            self.put_condition(stage, condition)
+            self.end_condition(run, condition, C.SUCCEEDED)
+            return
+        self.start_rule(run, condition, names[0])
+
+    def start_rule(self, run: _Run, condition: ConditionRun, rule: str) -> None:
+        stage = run.stage
+        assert stage is not None
+        self.effects.append(
+            RuleStarted(run.id, stage.name, condition.kind, condition.index, rule, stage.attempt)
+        )
+        self.put_condition(stage, replace(condition, rule=RuleRun("", rule, R.IN_PROGRESS)))
+
+    def end_condition(
+        self,
+        run: _Run,
+        condition: ConditionRun,
+        new: ConditionStatus,
+        summary: str | None = None,
+    ) -> None:
+        stage = run.stage
+        assert stage is not None
+        _legal(CONDITION_MOVES, condition.status, new)
+        self.effects.append(
+            ConditionEnded(
+                run.id,
+                stage.name,
+                condition.kind,
+                condition.index,
+                condition.attempt,
+                condition.status,
+                new,
+                summary,
+            )
+        )
+        self.put_condition(stage, replace(condition, status=new))
+
+    def rule_reported(self, key: RuleKey, result: ActionResult) -> None:
+        run = next((r for r in self.runs if r.id == key.run_id), None)
+        if run is None or run.waiting or run.stage is None or run.stage.name != key.stage:
+            return
+        stage = run.stage
+        condition = next(
+            (
+                c
+                for c in stage.conditions
+                if c.kind == key.kind and c.index == key.index and c.status == C.IN_PROGRESS
+            ),
+            None,
+        )
+        rule = None if condition is None else condition.rule
+        if (
+            condition is None
+            or rule is None
+            or rule.rule != key.rule
+            or rule.id != key.rule_execution_id
+            or rule.status != R.IN_PROGRESS
+        ):
+            return
+        new = R.SUCCEEDED if result.succeeded else R.FAILED
+        _legal(RULE_MOVES, rule.status, new)
+        self.effects.append(RuleEnded(key, rule.status, new, result))
+        condition = replace(condition, rule=replace(rule, status=new))
+        self.put_condition(stage, condition)
+        if not result.succeeded:
+            detail = f": {result.error_message}" if result.error_message else ""
+            self.end_condition(run, condition, C.FAILED, f"Rule '{key.rule}' failed{detail}")
+            return
+        names = rule_names(declared_conditions(self.plan(run), key.kind)[key.index])
+        position = names.index(key.rule) if key.rule in names else len(names)
+        if position + 1 < len(names):
+            self.start_rule(run, condition, names[position + 1])
+        else:
+            self.end_condition(run, condition, C.SUCCEEDED)
+
+    def override(self, command: OverrideCondition) -> None:
+        run = next((r for r in self.runs if r.id == command.run_id), None)
+        plan = self.snapshot.plans[self.snapshot.version]
+        index = plan.index(command.stage)
+        if index is None:
+            raise StageNotFoundException(f"Stage '{command.stage}' does not exist.")
+        if self.snapshot.latest_in_stage.get(command.stage, command.run_id) != command.run_id:
+            raise NotLatestPipelineExecutionException(
+                f"Execution {command.run_id} is not the latest execution in stage "
+                f"'{command.stage}'."
+            )
+        stage = None if run is None or run.waiting else run.stage
+        current = (
+            None
+            if stage is None or stage.name != command.stage
+            else next(
+                (
+                    c
+                    for c in stage.conditions
+                    if c.kind == command.kind and c.status == C.IN_PROGRESS
+                ),
+                None,
+            )
+        )
+        if run is None or stage is None or current is None:
+            raise ConditionNotOverridableException(
+                f"Stage '{command.stage}' of execution {command.run_id} is not evaluating "
+                f"its {command.kind} conditions."
+            )
+        rule = current.rule
+        if rule is not None and rule.status == R.IN_PROGRESS:
+            key = RuleKey(run.id, stage.name, current.kind, current.index, rule.rule, rule.id)
+            self.effects.append(RuleAbandoned(key))
+            current = replace(current, rule=replace(rule, status=R.ABANDONED))
+        self.end_condition(run, current, C.OVERRIDDEN, "Overridden")
+        declared = declared_conditions(self.plan(run), command.kind)
+        for later in range(current.index + 1, len(declared)):
+            self.effects.append(
+                ConditionStarted(run.id, stage.name, command.kind, later, stage.attempt)
+            )
+            started = ConditionRun(command.kind, later, C.IN_PROGRESS, stage.attempt)
+            self.end_condition(run, started, C.OVERRIDDEN, "Overridden")
+
+    def drop_conditions(self, run: _Run, new: ConditionStatus) -> None:
+        """End the conditions being evaluated (the execution stopped, the pipeline was
+        updated): their running rules are abandoned."""
+        stage = run.stage
+        assert stage is not None
+        for current in [c for c in stage.conditions if c.status == C.IN_PROGRESS]:
+            condition, rule = current, current.rule
+            if rule is not None and rule.status == R.IN_PROGRESS:
+                _legal(RULE_MOVES, rule.status, R.ABANDONED)
+                key = RuleKey(
+                    run.id, stage.name, condition.kind, condition.index, rule.rule, rule.id
+                )
+                self.effects.append(RuleAbandoned(key))
+                condition = replace(condition, rule=replace(rule, status=R.ABANDONED))
+            self.end_condition(run, condition, new)
+
+    def evaluating(self, run: _Run) -> bool:
+        stage = run.stage
+        assert stage is not None
+        return any(c.status == C.IN_PROGRESS for c in stage.conditions)
 
     # -- settling ---------------------------------------------------------------------------
 
@@ -383,13 +611,27 @@ class _Decider:
         plan = self.plan(run)
         running = [a for a in stage.actions.values() if a.status == A.IN_PROGRESS]
         if run.stop is not None:
+            self.drop_conditions(run, C.ABANDONED)
             self.settle_stop(run, running)
+            return
+        outdated = run.version != self.snapshot.version
+        if self.evaluating(run):
+            if not outdated:
+                return
+            self.drop_conditions(run, C.CANCELLED)
+        if plan.stage.before_entry and not stage.actions and not self.entered(run, plan):
             return
         failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
         if failed:
             if not running:
+                met = True
+                if plan.stage.on_failure and not outdated:
+                    verdict = self.verdict(run, plan, K.ON_FAILURE)
+                    if verdict is None:
+                        return
+                    met = verdict == MET
                 self.stage_status(run, S.FAILED)
-                if self.retries_automatically(run, plan):
+                if met and self.retries_automatically(run, plan):
                     mode = RetryMode(plan.stage.on_failure_retry_mode or RetryMode.FAILED_ACTIONS)
                     self.restart(run, mode, automatic=True)
                     return
@@ -400,9 +642,9 @@ class _Decider:
                     E.FAILED,
                     f"Action '{first.action}' in stage '{stage.name}' failed{detail}",
                 )
-                self.roll_back_automatically(run, plan)
+                if met and plan.stage.on_failure_result == "ROLLBACK":
+                    self.roll_back(run, plan)
             return
-        outdated = run.version != self.snapshot.version
         for group in plan.groups:
             states = [stage.actions.get(name) for name in group]
             if all(s is not None and s.status == A.SUCCEEDED for s in states):
@@ -416,7 +658,41 @@ class _Decider:
                 if state is None:
                     self.start(run, name)
             return
+        if plan.stage.on_success and not self.succeeded(run, plan):
+            return
         self.stage_status(run, S.SUCCEEDED)
+        self.leave(run)
+
+    def entered(self, run: _Run, plan: StagePlan) -> bool:
+        """The beforeEntry conditions are met: the stage's actions may start. When they are
+        not, the stage is skipped (SKIP) or fails with the execution (FAIL)."""
+        verdict = self.verdict(run, plan, K.BEFORE_ENTRY)
+        if verdict is None or verdict == MET:
+            return verdict == MET
+        if verdict == "SKIP":
+            self.stage_status(run, S.SKIPPED)
+            self.leave(run)
+            return False
+        self.stage_status(run, S.FAILED)
+        self.run_status(run, E.FAILED, f"The entry condition of stage '{plan.name}' was not met")
+        return False
+
+    def succeeded(self, run: _Run, plan: StagePlan) -> bool:
+        """The onSuccess conditions are met: the stage succeeds. When they are not, it fails
+        with the execution, and rolls back for ROLLBACK."""
+        verdict = self.verdict(run, plan, K.ON_SUCCESS)
+        if verdict is None or verdict == MET:
+            return verdict == MET
+        self.stage_status(run, S.FAILED)
+        self.run_status(
+            run, E.FAILED, f"The onSuccess condition of stage '{plan.name}' was not met"
+        )
+        if verdict == "ROLLBACK":
+            self.roll_back(run, plan)
+        return False
+
+    def leave(self, run: _Run) -> None:
+        """The run is done with its stage: on to the next, or the end."""
         stages = self.snapshot.plans[run.version].stages
         if run.rollback or run.stage_index + 1 == len(stages):
             self.run_status(run, E.SUCCEEDED)
@@ -433,10 +709,11 @@ class _Decider:
             and run.version == self.snapshot.version
         )
 
-    def roll_back_automatically(self, run: _Run, plan: StagePlan) -> None:
-        """onFailure ROLLBACK: a rollback to the latest execution that succeeded in the stage,
-        once there is one (a rollback execution's own failure rolls nothing back)."""
-        if plan.stage.on_failure_result != "ROLLBACK" or run.rollback:
+    def roll_back(self, run: _Run, plan: StagePlan) -> None:
+        """onFailure ROLLBACK (or an unmet onSuccess condition with ROLLBACK): a rollback to
+        the latest execution that succeeded in the stage, once there is one (a rollback
+        execution's own failure rolls nothing back)."""
+        if run.rollback:
             return
         if run.version != self.snapshot.version or self.snapshot.mode == ExecutionMode.PARALLEL:
             return

@@ -13,7 +13,14 @@ from typing import Any
 
 from conveyor.domain.pipeline import ExecutionMode
 from conveyor.domain.plan import Plan
-from conveyor.domain.status import ActionStatus, ExecutionStatus, JobStatus, StageStatus
+from conveyor.domain.status import (
+    ActionStatus,
+    ConditionStatus,
+    ExecutionStatus,
+    JobStatus,
+    RuleStatus,
+    StageStatus,
+)
 
 
 class RetryMode(StrEnum):
@@ -32,6 +39,36 @@ class ActionRun:
     message: str | None = None
 
 
+class ConditionKind(StrEnum):
+    """When a stage's conditions are evaluated (CodePipeline's ConditionType, plus onFailure)."""
+
+    BEFORE_ENTRY = "BEFORE_ENTRY"
+    ON_SUCCESS = "ON_SUCCESS"
+    ON_FAILURE = "ON_FAILURE"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRun:
+    """The rule of a condition being evaluated now (the rules before it passed)."""
+
+    id: str
+    rule: str
+    status: RuleStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionRun:
+    """The evaluation of condition ``index`` of the stage's ``kind`` conditions."""
+
+    kind: ConditionKind
+    index: int
+    status: ConditionStatus
+    # The stage attempt it belongs to: onSuccess and onFailure are evaluated again after a
+    # retry, beforeEntry only once per stage execution.
+    attempt: int
+    rule: RuleRun | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StageRun:
     stage: str
@@ -44,6 +81,8 @@ class StageRun:
     # The current attempt is the automatic retry of a failure (onFailure RETRY): a failure
     # of this attempt is not retried again.
     auto_retried: bool = False
+    # The latest evaluation of each of the stage's conditions, in the order they began.
+    conditions: tuple[ConditionRun, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +223,37 @@ class JobReported:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleKey:
+    """One rule execution of one condition: what a rule's result is about."""
+
+    run_id: str
+    stage: str
+    kind: ConditionKind
+    index: int
+    rule: str
+    rule_execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReported:
+    """A rule's job ended (its worker reported, it could not start, or its lease or time ran
+    out, reported as a failure)."""
+
+    key: RuleKey
+    result: ActionResult
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideCondition:
+    """OverrideStageCondition: the stage's ``kind`` conditions, being evaluated for this
+    execution, count as met (``Overridden``)."""
+
+    run_id: str
+    stage: str
+    kind: ConditionKind
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseExpired:
     """The worker holding ``job`` stopped renewing its lease (``crashed``: it belonged to an
     earlier run of this node, which died; the job fails rather than times out). ``key`` is
@@ -216,6 +286,8 @@ class CouldNotStart:
     artifact is missing, no provider): each fails with its message."""
 
     failures: tuple[tuple[ActionKey, str], ...]
+    # Rules that could not start, likewise.
+    rules: tuple[tuple[RuleKey, str], ...] = ()
 
 
 Command = Stop | Retry
@@ -230,6 +302,8 @@ Event = (
     | DeadlinePassed
     | ApprovalAnswered
     | CouldNotStart
+    | RuleReported
+    | OverrideCondition
 )
 
 
@@ -315,6 +389,54 @@ class RollbackStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionStarted:
+    run_id: str
+    stage: str
+    kind: ConditionKind
+    index: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionEnded:
+    run_id: str
+    stage: str
+    kind: ConditionKind
+    index: int
+    attempt: int
+    old: ConditionStatus
+    new: ConditionStatus
+    summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStarted:
+    """Rule ``rule`` of the condition starts: a rule execution and its job."""
+
+    run_id: str
+    stage: str
+    kind: ConditionKind
+    index: int
+    rule: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEnded:
+    key: RuleKey
+    old: RuleStatus
+    new: RuleStatus
+    result: ActionResult
+
+
+@dataclass(frozen=True, slots=True)
+class RuleAbandoned:
+    """The execution was stopped while the rule ran: the rule and its job are abandoned."""
+
+    key: RuleKey
+
+
+@dataclass(frozen=True, slots=True)
 class JobStatusChanged:
     job_id: str
     old: JobStatus
@@ -332,4 +454,9 @@ Effect = (
     | ActionEnded
     | JobStatusChanged
     | RollbackStarted
+    | ConditionStarted
+    | ConditionEnded
+    | RuleStarted
+    | RuleEnded
+    | RuleAbandoned
 )

@@ -50,7 +50,29 @@ class JobStatus(StrEnum):
     FAILED = "Failed"
 
 
+class ConditionStatus(StrEnum):
+    """One stage condition's evaluation (a condition is met when all its rules pass)."""
+
+    IN_PROGRESS = "InProgress"
+    FAILED = "Failed"
+    ERRORED = "Errored"
+    SUCCEEDED = "Succeeded"
+    CANCELLED = "Cancelled"
+    ABANDONED = "Abandoned"
+    OVERRIDDEN = "Overridden"
+
+
+class RuleStatus(StrEnum):
+    """One rule execution of a condition."""
+
+    IN_PROGRESS = "InProgress"
+    ABANDONED = "Abandoned"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
 E, S, A, J = ExecutionStatus, StageStatus, ActionStatus, JobStatus
+C, R = ConditionStatus, RuleStatus
 
 EXECUTION_MOVES: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = {
     # Stopped straight from InProgress: a stop of an execution with nothing running.
@@ -67,7 +89,10 @@ EXECUTION_MOVES: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = {
 }
 
 STAGE_MOVES: Mapping[StageStatus, frozenset[StageStatus]] = {
-    S.IN_PROGRESS: frozenset({S.STOPPING, S.STOPPED, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+    # Skipped: a beforeEntry condition with result SKIP was not met.
+    S.IN_PROGRESS: frozenset(
+        {S.STOPPING, S.STOPPED, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.SKIPPED}
+    ),
     S.STOPPING: frozenset({S.STOPPED}),
     S.FAILED: frozenset({S.IN_PROGRESS}),
     S.STOPPED: frozenset({S.IN_PROGRESS}),
@@ -92,6 +117,28 @@ JOB_MOVES: Mapping[JobStatus, frozenset[JobStatus]] = {
     J.FAILED: frozenset(),
     J.TIMED_OUT: frozenset(),
 }
+
+CONDITION_MOVES: Mapping[ConditionStatus, frozenset[ConditionStatus]] = {
+    C.IN_PROGRESS: frozenset(
+        {C.FAILED, C.ERRORED, C.SUCCEEDED, C.CANCELLED, C.ABANDONED, C.OVERRIDDEN}
+    ),
+    C.FAILED: frozenset(),
+    C.ERRORED: frozenset(),
+    C.SUCCEEDED: frozenset(),
+    C.CANCELLED: frozenset(),
+    C.ABANDONED: frozenset(),
+    C.OVERRIDDEN: frozenset(),
+}
+
+RULE_MOVES: Mapping[RuleStatus, frozenset[RuleStatus]] = {
+    R.IN_PROGRESS: frozenset({R.SUCCEEDED, R.FAILED, R.ABANDONED}),
+    R.SUCCEEDED: frozenset(),
+    R.FAILED: frozenset(),
+    R.ABANDONED: frozenset(),
+}
+
+# A condition that ended this way lets the stage go on as if it were met.
+CONDITION_MET = frozenset({C.SUCCEEDED, C.OVERRIDDEN})
 
 ACTIVE_EXECUTION = frozenset({E.IN_PROGRESS, E.STOPPING})
 ACTIVE_STAGE = frozenset({S.IN_PROGRESS, S.STOPPING})

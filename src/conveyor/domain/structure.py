@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from conveyor.domain.actionrules import COMMANDS, check_action
+from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import (
     ConveyorError,
     InvalidActionDeclarationException,
@@ -20,6 +21,7 @@ from conveyor.domain.errors import (
 from conveyor.domain.gitfilters import INVALID_COMBINATION
 from conveyor.domain.pipeline import ExecutionMode, Pipeline, PipelineType, Stage
 from conveyor.domain.problems import Path, Problem, Resolver
+from conveyor.domain.rulecatalog import rule_problems
 
 MIN_STAGES = 2
 MAX_STAGES = 50
@@ -259,6 +261,31 @@ def _check_stage(s: int, stage: Stage) -> list[Problem]:
                         f"{condition.result}; it may be {allowed}.",
                     )
                 )
+            skip = kind == "beforeEntry" and condition.result == "SKIP"
+            for r, rule in enumerate(condition.rules):
+                shape = rule.get("ruleTypeId") or {}
+                type_id = ActionTypeId(
+                    str(shape.get("category", "")),
+                    str(shape.get("owner", "")),
+                    str(shape.get("provider", "")),
+                    str(shape.get("version", "")),
+                )
+                config = {str(k): str(v) for k, v in (rule.get("configuration") or {}).items()}
+                for message in rule_problems(
+                    str(rule.get("name", "")),
+                    type_id,
+                    config,
+                    inputs=len(rule.get("inputArtifacts") or ()),
+                    commands=len(rule.get("commands") or ()),
+                    skip=skip,
+                ):
+                    problems.append(
+                        Problem(
+                            (*path, kind, "conditions", c, "rules", r),
+                            InvalidStageDeclarationException,
+                            f"Stage '{stage.name}': {message}.",
+                        )
+                    )
     if stage.on_failure_result == "RETRY" and stage.on_failure:
         problems.append(
             Problem(

@@ -9,14 +9,25 @@ longer in progress changes nothing.
 
 from __future__ import annotations
 
-from conveyor.domain.execution import ActionKey, Event, JobRef
+from conveyor.domain.execution import ActionKey, ConditionKind, Event, JobRef, RuleKey
 from conveyor.domain.status import JobStatus
 from conveyor.engine.runner import Outcome, Runner
-from conveyor.store import ActionRecord, JobRecord, PipelineRecord, Tx
+from conveyor.store import ActionRecord, JobRecord, PipelineRecord, RuleRecord, Tx
 
 
 def key_of(action: ActionRecord) -> ActionKey:
     return ActionKey(action.execution_id, action.stage, action.action, action.id)
+
+
+def rule_key(rule: RuleRecord) -> RuleKey:
+    return RuleKey(
+        rule.execution_id,
+        rule.stage,
+        ConditionKind(rule.kind),
+        rule.condition_index,
+        rule.rule,
+        rule.id,
+    )
 
 
 def job_ref(job: JobRecord) -> JobRef:

@@ -23,6 +23,8 @@ from conveyor.domain.events import PIPELINE, pipeline_detail
 from conveyor.domain.execution import (
     ActionResult,
     ApprovalAnswered,
+    ConditionKind,
+    OverrideCondition,
     Retry,
     RetryMode,
     Rollback,
@@ -216,6 +218,32 @@ class ExecutionService:
             return execution_id, outcome
 
         return self.write(work)
+
+    def override_condition(
+        self, name: str, stage: str, execution_id: str, kind: ConditionKind
+    ) -> None:
+        """OverrideStageCondition: the stage's conditions of ``kind``, being evaluated for
+        the execution, count as met."""
+
+        def work(tx: Tx) -> tuple[None, Outcome]:
+            pipeline = self._pipeline(tx, name)
+            plan = self._runner.plans.get(tx, pipeline.id, pipeline.version)
+            if plan.stage(stage) is None:
+                raise StageNotFoundException(
+                    f"Stage '{stage}' does not exist in pipeline '{name}'."
+                )
+            record = self._execution(tx, pipeline, execution_id)
+            latest = tx.executions.latest_in_stage(pipeline.id, stage)
+            outcome = self._runner.advance(
+                tx,
+                pipeline,
+                OverrideCondition(execution_id, stage, kind),
+                extra=[record],
+                latest_in_stage={stage: latest.execution_id} if latest else {},
+            )
+            return None, outcome
+
+        self.write(work)
 
     def rollback(self, name: str, stage: str, target_id: str, caller: str) -> str:
         """RollbackStage: a new execution that runs ``stage`` again with what the target

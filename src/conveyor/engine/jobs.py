@@ -22,15 +22,15 @@ from conveyor.domain.errors import (
     JobNotFoundException,
     OutputVariablesSizeExceededException,
 )
-from conveyor.domain.execution import ActionResult, JobReported
+from conveyor.domain.execution import ActionResult, JobReported, RuleReported
 from conveyor.domain.status import JOB_MOVES, JobStatus
 from conveyor.domain.variables import MAX_OUTPUT_BYTES, output_size
 from conveyor.engine.clock import Clock
-from conveyor.engine.completion import key_of, report
+from conveyor.engine.completion import key_of, report, rule_key
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.engine.writers import require_move
-from conveyor.store import JobRecord, JobResultRows, Store, Tx
+from conveyor.store import JobRecord, JobResultRows, RuleJobRows, Store, Tx
 from conveyor.store.jobs import opened_job
 
 # A worker that reports a result and takes its next job at once: the types it runs, its id.
@@ -159,6 +159,9 @@ class JobService:
 
         def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
             found = self._settle(tx, job_id, JobStatus.SUCCEEDED)
+            if isinstance(found, RuleJobRows):
+                passed = ActionResult(succeeded=True, summary=summary, external_id=external_id)
+                return self._claim_next(tx, next_for, self._rule_result(tx, found, passed))
             job, action, pipeline = found.job, found.action, found.pipeline
             now = self._clock.now()
             if continuation_token:
@@ -216,7 +219,6 @@ class JobService:
 
         def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
             found = self._settle(tx, job_id, JobStatus.FAILED)
-            action, pipeline = found.action, found.pipeline
             result = ActionResult(
                 succeeded=False,
                 external_id=external_id,
@@ -224,6 +226,9 @@ class JobService:
                 error_code=failure_type,
                 error_message=message,
             )
+            if isinstance(found, RuleJobRows):
+                return self._claim_next(tx, next_for, self._rule_result(tx, found, result))
+            action, pipeline = found.action, found.pipeline
             outcome = report(
                 tx, self._runner, pipeline, action, JobReported(key_of(action), result)
             )
@@ -251,10 +256,18 @@ class JobService:
         nonce = secrets.token_hex(8)
         return tx.jobs.take_next(types, JobStatus.IN_PROGRESS, nonce, owner, now + self.lease, now)
 
-    def _settle(self, tx: Tx, job_id: str, status: JobStatus) -> JobResultRows:
+    def _rule_result(self, tx: Tx, found: RuleJobRows, result: ActionResult) -> Outcome:
+        """A rule's job reported: the decider moves its condition on."""
+        event = RuleReported(rule_key(found.rule), result)
+        return self._runner.advance(tx, found.pipeline, event, focus=found.rule.execution_id)
+
+    def _settle(self, tx: Tx, job_id: str, status: JobStatus) -> JobResultRows | RuleJobRows:
         """Lock the job's pipeline and move the job, still waiting for its result, to
-        ``status``; the job, its attempt and its pipeline as they were."""
-        found = tx.results.lock_for(job_id)
+        ``status``; the job, its attempt (an action's or a rule's) and its pipeline as they
+        were."""
+        found: JobResultRows | RuleJobRows | None = tx.results.lock_for(job_id)
+        if found is None:
+            found = tx.rule_runs.lock_for(job_id)
         if found is None:
             raise JobNotFoundException(f"Job {job_id} does not exist.")
 

@@ -85,9 +85,14 @@ class Runner:
             writing = Writing(self, tx, pipeline, snapshot, records, known, outcome, now, received)
             for effect in effects:
                 WRITERS[type(effect)](writing, effect)
-            if not writing.failures and not writing.recorded:
+            failed = writing.failures or writing.rule_failures
+            if not failed and not writing.recorded:
                 return outcome
-            event = CouldNotStart(tuple(writing.failures)) if writing.failures else None
+            event = (
+                CouldNotStart(tuple(writing.failures), tuple(writing.rule_failures))
+                if failed
+                else None
+            )
             extra = []
             if writing.recorded:
                 focus = None

@@ -1,5 +1,7 @@
 """Loading what the decider needs to know about a pipeline, in a few queries.
 
+Stage conditions' evaluations are read only for stages that have conditions.
+
 Two statements in the common case: the pipeline's active executions, then the stage each is
 in with the attempts of its actions. Transitions are read only when the pipeline row said
 one is disabled. A PARALLEL pipeline never makes one execution wait for another, so when the
@@ -12,12 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from conveyor.domain.execution import ActionRun, Run, Snapshot, StageRun, StopRequest
+from conveyor.domain.execution import (
+    ActionRun,
+    ConditionKind,
+    ConditionRun,
+    RuleRun,
+    Run,
+    Snapshot,
+    StageRun,
+    StopRequest,
+)
 from conveyor.domain.pipeline import ExecutionMode, Stage
 from conveyor.domain.plan import Plan
-from conveyor.domain.status import ActionStatus, ExecutionStatus, StageStatus
+from conveyor.domain.status import (
+    ActionStatus,
+    ConditionStatus,
+    ExecutionStatus,
+    RuleStatus,
+    StageStatus,
+)
 from conveyor.engine.plans import Plans
-from conveyor.store import ExecutionRecord, PipelineRecord, Tx
+from conveyor.store import ExecutionRecord, PipelineRecord, RuleRecord, Tx
 
 _ACTIVE = (ExecutionStatus.IN_PROGRESS, ExecutionStatus.STOPPING)
 
@@ -61,6 +78,12 @@ def load_snapshot(
         if _stage_plan(plans[records[run_id].version], name).on_failure_result == "RETRY"
     ]
     retries = tx.stage_runs.retries(retrying) if retrying else {}
+    conditional = [
+        (run_id, name)
+        for run_id, name in inside
+        if _stage_plan(plans[records[run_id].version], name).has_conditions
+    ]
+    conditions = _conditions(tx, conditional) if conditional else {}
     runs = []
     for record in records.values():
         plan = plans[record.version]
@@ -84,6 +107,7 @@ def load_snapshot(
                     stage.base_attempt,
                     actions,
                     auto_retried=retry is not None and retry.auto_attempt == stage.attempt,
+                    conditions=conditions.get((record.id, name), ()),
                 )
         stop = None
         if record.stop_abandon is not None:
@@ -113,6 +137,42 @@ def load_snapshot(
     return snapshot, records
 
 
+def _conditions(
+    tx: Tx, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[ConditionRun, ...]]:
+    """The latest evaluation of each condition of these stage executions, with the rule it
+    is running (or ran last)."""
+    found = tx.rule_runs.conditions_of(pairs)
+    rules = tx.rule_runs.rules_of(sorted({run_id for run_id, _ in found}))
+    latest_rule: dict[tuple[str, str, str, int, int], RuleRecord] = {}
+    for rule in rules:  # oldest first: the last one kept is the latest
+        latest_rule[
+            (rule.execution_id, rule.stage, rule.kind, rule.condition_index, rule.attempt)
+        ] = rule
+    result: dict[tuple[str, str], tuple[ConditionRun, ...]] = {}
+    for pair, records in found.items():
+        latest: dict[tuple[str, int], ConditionRun] = {}
+        for c in records:
+            found_rule = latest_rule.get(
+                (c.execution_id, c.stage, c.kind, c.condition_index, c.attempt)
+            )
+            current = (
+                None
+                if found_rule is None
+                else RuleRun(found_rule.id, found_rule.rule, RuleStatus(found_rule.status))
+            )
+            latest.pop((c.kind, c.condition_index), None)
+            latest[(c.kind, c.condition_index)] = ConditionRun(
+                ConditionKind(c.kind),
+                c.condition_index,
+                ConditionStatus(c.status),
+                c.attempt,
+                current,
+            )
+        result[pair] = tuple(latest.values())
+    return result
+
+
 def _stage_plan(plan: Plan, name: str) -> Stage:
     found = plan.stage(name)
     assert found is not None
@@ -122,9 +182,15 @@ def _stage_plan(plan: Plan, name: str) -> Stage:
 def _rollback_targets(
     tx: Tx, pipeline: PipelineRecord, plan: Plan, inside: list[tuple[str, str]]
 ) -> dict[str, str]:
-    """For the stages that roll back on failure and have an execution in them: the
+    """For the stages that roll back on failure (or on an unmet onSuccess condition) and
+    have an execution in them: the
     execution an automatic rollback would go back to. Nothing is read otherwise."""
-    rolling = {s.name for s in plan.stages if s.stage.on_failure_result == "ROLLBACK"}
+    rolling = {
+        s.name
+        for s in plan.stages
+        if s.stage.on_failure_result == "ROLLBACK"
+        or any(c.result == "ROLLBACK" for c in s.stage.on_success)
+    }
     targets = {}
     for name in sorted({name for _, name in inside if name in rolling}):
         target = tx.stage_runs.last_good(pipeline.id, name, pipeline.version)

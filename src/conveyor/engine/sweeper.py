@@ -14,17 +14,24 @@ import threading
 import time
 from dataclasses import dataclass
 
-from conveyor.domain.execution import DeadlinePassed, LeaseExpired
+from conveyor.domain.execution import (
+    ActionResult,
+    ConditionKind,
+    DeadlinePassed,
+    LeaseExpired,
+    RuleReported,
+)
 from conveyor.domain.plan import APPROVAL
 from conveyor.domain.status import JobStatus
 from conveyor.engine.actiontypes import resolver
 from conveyor.engine.clock import Clock
-from conveyor.engine.completion import job_ref, key_of, report
+from conveyor.engine.completion import job_ref, key_of, report, rule_key
 from conveyor.engine.executions import ExecutionService
 from conveyor.engine.notify import Notifier
+from conveyor.engine.rulestart import rule_declaration, rule_timeout
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.engine.starting import action_timeout
-from conveyor.store import ActionRecord, JobRecord, PipelineRecord, Store, Tx
+from conveyor.store import ActionRecord, JobRecord, PipelineRecord, RuleRecord, Store, Tx
 from conveyor.store.retention import prune_history
 
 log = logging.getLogger("conveyor.sweeper")
@@ -83,6 +90,7 @@ class Sweeper:
         with self._store.read() as tx:
             expired = tx.jobs.expired(now)
             overdue = tx.actions.overdue(now)
+            late_rules = tx.rule_runs.overdue(now)
             queued = tx.jobs.count_queued_any()
         for job in expired:
             heard = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.updated))
@@ -93,6 +101,8 @@ class Sweeper:
             )
         for action in overdue:
             self._time_out(action)
+        for rule in late_rules:
+            self._time_out_rule(rule)
         if queued:
             self._notifier.jobs_queued()
         if now - self._pruned >= PRUNE_INTERVAL:
@@ -132,10 +142,44 @@ class Sweeper:
             key = None if action is None else key_of(action)
             event = LeaseExpired(key, job_ref(current), message, crashed=crashed)
             if action is None:
-                return None, self._runner.advance(tx, pipeline, event)
+                outcome = self._runner.advance(tx, pipeline, event)
+                rule = tx.rule_runs.get_rule(job.action_execution_id)
+                if rule is not None:
+                    failure = RuleReported(rule_key(rule), ActionResult.failure(message))
+                    outcome.merge(self._runner.advance(tx, pipeline, failure))
+                return None, outcome
             outcome = report(tx, self._runner, pipeline, action, event)
             if crashed and action.status == "InProgress":
                 _unless_retryable(tx, pipeline, action)
+            return None, outcome
+
+        self._executions.write(work)
+
+    def _time_out_rule(self, rule: RuleRecord) -> None:
+        """A rule ran past its time: its jobs time out and the rule fails, through the
+        decider."""
+
+        def work(tx: Tx) -> tuple[None, Outcome]:
+            pipeline = tx.pipelines.get_by_id(rule.pipeline_id, lock=True)
+            current = tx.rule_runs.get_rule(rule.id)
+            if pipeline is None or current is None or current.status != "InProgress":
+                return None, Outcome()
+            plan = self._runner.plans.get(tx, pipeline.id, current.pipeline_version)
+            declared = rule_declaration(
+                plan,
+                current.stage,
+                ConditionKind(current.kind),
+                current.condition_index,
+                current.rule,
+            )
+            minutes = round(rule_timeout(declared) / 60)
+            message = f"The rule timed out after {minutes} minutes."
+            outcome = Outcome()
+            for job in tx.jobs.active_for(current.id):
+                timed_out = LeaseExpired(None, job_ref(job), message)
+                outcome.merge(self._runner.advance(tx, pipeline, timed_out))
+            failure = RuleReported(rule_key(current), ActionResult.failure(message, "TimedOut"))
+            outcome.merge(self._runner.advance(tx, pipeline, failure, focus=current.execution_id))
             return None, outcome
 
         self._executions.write(work)

@@ -5,21 +5,25 @@ Each read is one read transaction and returns records; the API layer shapes them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.domain.actiontype import render_url
 from conveyor.domain.arn import Scope
-from conveyor.domain.plan import Plan
+from conveyor.domain.decider import declared_conditions, rule_names
+from conveyor.domain.execution import ConditionKind
+from conveyor.domain.plan import Plan, StagePlan
 from conveyor.engine import lookup
 from conveyor.engine.actiontypes import resolver
 from conveyor.engine.plans import Plans
 from conveyor.store import (
     ActionRecord,
+    ConditionRecord,
     ExecutionRecord,
     PipelineRecord,
     RetryRecord,
     RollbackRecord,
+    RuleRecord,
     StageRecord,
     Store,
     TransitionRecord,
@@ -51,6 +55,15 @@ class StageView:
     retry: RetryRecord | None = None
     # The latest execution in the stage is a rollback.
     latest_rollback: bool = False
+    # Per kind of condition (BEFORE_ENTRY, ON_SUCCESS, ON_FAILURE) the stage declares: each
+    # condition's latest evaluation in the latest execution, with each rule's latest run.
+    conditions: dict[str, list[ConditionView]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionView:
+    latest: ConditionRecord | None
+    rules: list[tuple[str, RuleRecord | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +154,9 @@ class Views:
                         if stage.name in entered
                         else None,
                         stage.name in entered and entered[stage.name].execution_id in rolled,
+                        _conditions(tx, stage, entered[stage.name].execution_id)
+                        if stage.stage.has_conditions and stage.name in entered
+                        else {},
                     )
                 )
             return StateView(pipeline, stages)
@@ -191,6 +207,46 @@ class Views:
         more = len(rows) > limit
         rows = rows[:limit]
         return pipeline, rows, ((rows[-1].started, rows[-1].id) if more else None)
+
+    def rule_executions(
+        self,
+        name: str,
+        execution_id: str | None,
+        before: tuple[float, str] | None,
+        limit: int,
+    ) -> tuple[list[RuleRecord], tuple[float, str] | None]:
+        """A page of the pipeline's rule executions (of one execution), newest first."""
+        with self._store.read() as tx:
+            pipeline = self._pipeline(tx, name)
+            if execution_id is not None:
+                self._execution(tx, pipeline, execution_id)
+            rows = tx.rule_runs.page(pipeline.id, execution_id, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, ((rows[-1].started, rows[-1].id) if more else None)
+
+
+def _conditions(tx: Tx, stage: StagePlan, execution_id: str) -> dict[str, list[ConditionView]]:
+    """The stage's conditions as the latest execution in it evaluated them."""
+    records = tx.rule_runs.conditions_of([(execution_id, stage.name)]).get(
+        (execution_id, stage.name), []
+    )
+    rules = [r for r in tx.rule_runs.rules_of([execution_id]) if r.stage == stage.name]
+    latest_condition = {(c.kind, c.condition_index): c for c in records}  # oldest first
+    latest_rule = {(r.kind, r.condition_index, r.rule): r for r in rules}
+    found: dict[str, list[ConditionView]] = {}
+    for kind in ConditionKind:
+        declared = declared_conditions(stage, kind)
+        if not declared:
+            continue
+        found[kind] = [
+            ConditionView(
+                latest_condition.get((kind, index)),
+                [(name, latest_rule.get((kind, index, name))) for name in rule_names(condition)],
+            )
+            for index, condition in enumerate(declared)
+        ]
+    return found
 
 
 def _transition(

@@ -29,9 +29,15 @@ from conveyor.domain.execution import (
     ActionKey,
     ActionResult,
     ActionStarted,
+    ConditionEnded,
+    ConditionStarted,
     Effect,
     JobStatusChanged,
     RollbackStarted,
+    RuleAbandoned,
+    RuleEnded,
+    RuleKey,
+    RuleStarted,
     RunMoved,
     RunStatusChanged,
     Snapshot,
@@ -41,15 +47,20 @@ from conveyor.domain.execution import (
 )
 from conveyor.domain.status import (
     ACTION_MOVES,
+    CONDITION_MOVES,
     JOB_MOVES,
+    RULE_MOVES,
     ActionStatus,
+    ConditionStatus,
     ExecutionStatus,
     JobStatus,
+    RuleStatus,
     can_move,
 )
 from conveyor.engine.rollbacks import AUTOMATED, record_rollback
+from conveyor.engine.rulestart import prepare_rule
 from conveyor.engine.starting import ActionStart, prepare_action
-from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord, Tx
+from conveyor.store import ActionRecord, ConditionRecord, ExecutionRecord, PipelineRecord, Tx
 
 if TYPE_CHECKING:
     from conveyor.engine.runner import Runner
@@ -87,6 +98,8 @@ class Writing:
     received: float
     # Attempts written this round that could not run: the next round fails them.
     failures: list[tuple[ActionKey, str]] = field(default_factory=list)
+    # Rules written this round that could not run: the next round fails them.
+    rule_failures: list[tuple[RuleKey, str]] = field(default_factory=list)
     # Executions recorded this round (automatic rollbacks): the next round lets them in.
     recorded: list[str] = field(default_factory=list)
 
@@ -187,6 +200,10 @@ def stage_entered(w: Writing, effect: StageEntered) -> None:
 
 def stage_status_changed(w: Writing, effect: StageStatusChanged) -> None:
     w.tx.executions.require_stage_status(effect.run_id, effect.stage, effect.old, effect.new, w.now)
+    if effect.new not in STAGE_STATES:
+        # Skipped (an unmet beforeEntry condition with SKIP): CodePipeline's stage events
+        # have no state for it; the condition's own event says what happened.
+        return
     w.event(
         STAGE,
         stage_detail(
@@ -385,6 +402,154 @@ def rollback_started(w: Writing, effect: RollbackStarted) -> None:
     w.recorded.append(record.id)
 
 
+# Conditions' and rules' state changes, in the shape of CodePipeline's other events (whose
+# documentation names only the pipeline, stage and action kinds).
+CONDITION = "CodePipeline Stage Condition State Change"
+RULE = "CodePipeline Rule Execution State Change"
+CONDITION_STATES = {
+    ConditionStatus.IN_PROGRESS: "STARTED",
+    ConditionStatus.SUCCEEDED: "SUCCEEDED",
+    ConditionStatus.FAILED: "FAILED",
+    ConditionStatus.ERRORED: "ERRORED",
+    ConditionStatus.CANCELLED: "CANCELED",
+    ConditionStatus.ABANDONED: "ABANDONED",
+    ConditionStatus.OVERRIDDEN: "OVERRIDDEN",
+}
+RULE_STATES = {
+    RuleStatus.IN_PROGRESS: "STARTED",
+    RuleStatus.SUCCEEDED: "SUCCEEDED",
+    RuleStatus.FAILED: "FAILED",
+    RuleStatus.ABANDONED: "ABANDONED",
+}
+
+
+def _condition_event(
+    w: Writing, run_id: str, stage: str, kind: str, index: int, status: ConditionStatus
+) -> None:
+    detail = stage_detail(
+        w.pipeline.name, run_id, stage, CONDITION_STATES[status], w.version(run_id)
+    )
+    w.event(CONDITION, {**detail, "condition-type": kind, "condition-index": index})
+
+
+def _rule_event(w: Writing, rule_id: str, status: RuleStatus, **extra: Any) -> None:
+    rule = w.tx.rule_runs.get_rule(rule_id)
+    assert rule is not None
+    detail = stage_detail(
+        w.pipeline.name, rule.execution_id, rule.stage, RULE_STATES[status], rule.pipeline_version
+    )
+    detail.update(
+        {
+            "condition-type": rule.kind,
+            "condition-index": rule.condition_index,
+            "rule": rule.rule,
+            "rule-execution-id": rule.id,
+            "region": rule.input.get("region"),
+            "type": rule.input.get("ruleTypeId"),
+        }
+    )
+    detail.update({k: v for k, v in extra.items() if v})
+    w.event(RULE, detail)
+
+
+def condition_started(w: Writing, effect: ConditionStarted) -> None:
+    w.tx.rule_runs.insert_condition(
+        ConditionRecord(
+            execution_id=effect.run_id,
+            stage=effect.stage,
+            kind=effect.kind,
+            condition_index=effect.index,
+            attempt=effect.attempt,
+            status=ConditionStatus.IN_PROGRESS,
+            summary=None,
+            started=w.now,
+            updated=w.now,
+        )
+    )
+    _condition_event(
+        w, effect.run_id, effect.stage, effect.kind, effect.index, ConditionStatus.IN_PROGRESS
+    )
+
+
+def condition_ended(w: Writing, effect: ConditionEnded) -> None:
+    require_move(CONDITION_MOVES, effect.old, effect.new)
+    require(
+        w.tx.rule_runs.update_condition(
+            effect.run_id,
+            effect.stage,
+            effect.kind,
+            effect.index,
+            effect.attempt,
+            effect.old,
+            status=effect.new,
+            summary=effect.summary,
+            updated=w.now,
+        )
+    )
+    _condition_event(w, effect.run_id, effect.stage, effect.kind, effect.index, effect.new)
+
+
+def rule_started(w: Writing, effect: RuleStarted) -> None:
+    record = w.record(effect.run_id)
+    plan = w.snapshot.plans[record.version]
+    runner = w.runner
+    start = prepare_rule(
+        w.tx, runner.scope, w.pipeline, plan, record, effect, w.now, runner.log_base
+    )
+    if start.failure is not None:
+        key = RuleKey(
+            effect.run_id, effect.stage, effect.kind, effect.index, effect.rule, start.record.id
+        )
+        w.rule_failures.append((key, start.failure))
+    else:
+        w.outcome.jobs_queued += 1
+    _rule_event(w, start.record.id, RuleStatus.IN_PROGRESS)
+
+
+def rule_ended(w: Writing, effect: RuleEnded) -> None:
+    require_move(RULE_MOVES, effect.old, effect.new)
+    result = effect.result
+    require(
+        w.tx.rule_runs.update_rule(
+            effect.key.rule_execution_id,
+            effect.old,
+            status=effect.new,
+            updated=w.received,
+            summary=result.summary,
+            external_id=result.external_id,
+            error_code=None if result.succeeded else result.error_code,
+            error_message=None if result.succeeded else result.error_message,
+        )
+    )
+    outcome = {
+        "external-execution-id": result.external_id,
+        "external-execution-summary": result.summary,
+        "error-code": None if result.succeeded else result.error_code,
+    }
+    _rule_event(
+        w,
+        effect.key.rule_execution_id,
+        effect.new,
+        **{"execution-result": {k: v for k, v in outcome.items() if v} or None},
+    )
+
+
+def rule_abandoned(w: Writing, effect: RuleAbandoned) -> None:
+    rule_id = effect.key.rule_execution_id
+    require_move(RULE_MOVES, RuleStatus.IN_PROGRESS, RuleStatus.ABANDONED)
+    if not w.tx.rule_runs.update_rule(
+        rule_id,
+        RuleStatus.IN_PROGRESS,
+        status=RuleStatus.ABANDONED,
+        summary="Abandoned when the execution was stopped",
+        updated=w.now,
+    ):
+        return
+    for job in w.tx.jobs.active_for(rule_id):
+        job_status_changed(w, JobStatusChanged(job.id, JobStatus(job.status), JobStatus.FAILED))
+    _rule_event(w, rule_id, RuleStatus.ABANDONED)
+
+
 Writer = Callable[[Writing, Any], None]
 
 WRITERS: dict[type[Effect], Writer] = {
@@ -398,4 +563,9 @@ WRITERS: dict[type[Effect], Writer] = {
     ActionAbandoned: action_abandoned,
     JobStatusChanged: job_status_changed,
     RollbackStarted: rollback_started,
+    ConditionStarted: condition_started,
+    ConditionEnded: condition_ended,
+    RuleStarted: rule_started,
+    RuleEnded: rule_ended,
+    RuleAbandoned: rule_abandoned,
 }

@@ -39,6 +39,7 @@ from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines
 from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
 from conveyor.store.revisions import ActionRevisions
+from conveyor.store.ruleruns import ConditionRecord, RuleJobRows, RuleRecord, RuleRuns
 from conveyor.store.stageruns import RetryRecord, RollbackRecord, StageRuns
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
@@ -51,6 +52,7 @@ __all__ = [
     "AuditRecord",
     "BuildRecord",
     "CaseRecord",
+    "ConditionRecord",
     "DuplicateKey",
     "EventRecord",
     "ExecutionRecord",
@@ -67,6 +69,9 @@ __all__ = [
     "ReportRecord",
     "RetryRecord",
     "RollbackRecord",
+    "RuleJobRows",
+    "RuleRecord",
+    "RuleRuns",
     "SecretBox",
     "StageRecord",
     "Store",
@@ -107,6 +112,7 @@ class Tx:
         self.stage_runs = StageRuns(conn)
         self.notifications = NotificationRules(conn, box)
         self.deliveries = Deliveries(conn)
+        self.rule_runs = RuleRuns(conn)
 
 
 class Store:

@@ -215,12 +215,9 @@ jobs = sa.Table(
     "jobs",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column(
-        "action_execution_id",
-        sa.String(36),
-        sa.ForeignKey("action_executions.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    # The action execution the job runs, or the rule execution (rule_executions) of a
+    # stage condition's rule.
+    sa.Column("action_execution_id", sa.String(36), nullable=False),
     sa.Column("pipeline_id", sa.Integer, nullable=False),
     sa.Column("type_category", sa.String(20), nullable=False),
     sa.Column("type_owner", sa.String(20), nullable=False),
@@ -618,4 +615,59 @@ notification_cursor = sa.Table(
     metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("seq", sa.Integer, nullable=False),
+)
+
+# -- conditions: stage conditions' evaluations and the rule executions they run ------------------
+
+# One evaluation of condition ``condition_index`` of a stage's ``kind`` conditions
+# (BEFORE_ENTRY, ON_SUCCESS, ON_FAILURE), in stage attempt ``attempt``.
+condition_executions = sa.Table(
+    "condition_executions",
+    metadata,
+    sa.Column(
+        "execution_id",
+        sa.String(36),
+        sa.ForeignKey("executions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("stage", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("condition_index", sa.Integer, primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("started", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+)
+
+# One run of one rule of a condition evaluation; its job's action_execution_id is its id.
+rule_executions = sa.Table(
+    "rule_executions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "execution_id",
+        sa.String(36),
+        sa.ForeignKey("executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("pipeline_id", sa.Integer, nullable=False),
+    sa.Column("pipeline_version", sa.Integer, nullable=False),
+    sa.Column("stage", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("condition_index", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started", sa.Float(precision=53), nullable=False),
+    sa.Column("updated", sa.Float(precision=53), nullable=False),
+    sa.Column("deadline", sa.Float(precision=53)),
+    sa.Column("summary", sa.Text),
+    sa.Column("external_id", sa.Text),
+    sa.Column("external_url", sa.Text),
+    sa.Column("error_code", sa.String(50)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Index("ix_rule_executions_execution_id", "execution_id"),
+    sa.Index("ix_rule_executions_pipeline_id_started", "pipeline_id", "started"),
 )

@@ -6,9 +6,9 @@ from typing import Any
 
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact
-from conveyor.domain.execution import RetryMode
-from conveyor.engine.views import ActionView, StageView
-from conveyor.store import ActionRecord, ExecutionRecord
+from conveyor.domain.execution import ConditionKind, RetryMode
+from conveyor.engine.views import ActionView, ConditionView, StageView
+from conveyor.store import ActionRecord, ExecutionRecord, RuleRecord
 
 DEFAULT_PAGE = 100
 
@@ -53,6 +53,15 @@ def rollback_stage(ctx: Context, params: Params) -> dict[str, Any]:
         ctx.caller,
     )
     return {"pipelineExecutionId": execution_id}
+
+
+def override_stage_condition(ctx: Context, params: Params) -> None:
+    ctx.services.executions.override_condition(
+        params["pipelineName"],
+        params["stageName"],
+        params["pipelineExecutionId"],
+        ConditionKind(params["conditionType"]),
+    )
 
 
 def disable_stage_transition(ctx: Context, params: Params) -> None:
@@ -265,8 +274,12 @@ def _stage_state(stage: StageView, parallel: bool) -> dict[str, Any]:
                 if stage.retry is not None
                 else "ManualStageRetry",
             )
+    conditions = {kind: _conditions_state(views) for kind, views in stage.conditions.items()}
     return compact(
         stageName=stage.name,
+        beforeEntryConditionState=conditions.get("BEFORE_ENTRY"),
+        onSuccessConditionState=conditions.get("ON_SUCCESS"),
+        onFailureConditionState=conditions.get("ON_FAILURE"),
         inboundExecution=inbound[-1] if inbound else None,
         inboundExecutions=inbound or None,
         inboundTransitionState=transition,
@@ -332,4 +345,97 @@ def list_action_executions(ctx: Context, params: Params) -> dict[str, Any]:
         nextToken=ctx.tokens.issue("ListActionExecutions", query, list(following))
         if following
         else None,
+    )
+
+
+def _rule_detail(record: RuleRecord) -> dict[str, Any]:
+    result = compact(
+        externalExecutionId=record.external_id,
+        externalExecutionSummary=record.summary,
+        externalExecutionUrl=record.external_url,
+        errorDetails=compact(code=record.error_code, message=record.error_message) or None,
+    )
+    return compact(
+        pipelineExecutionId=record.execution_id,
+        ruleExecutionId=record.id,
+        pipelineVersion=record.pipeline_version,
+        stageName=record.stage,
+        ruleName=record.rule,
+        startTime=record.started,
+        lastUpdateTime=record.updated,
+        status=record.status,
+        input=record.input,
+        output=compact(executionResult=result or None) or None,
+    )
+
+
+def list_rule_executions(ctx: Context, params: Params) -> dict[str, Any]:
+    name = params["pipelineName"]
+    filter_ = params.get("filter") or {}
+    latest = filter_.get("latestInPipelineExecution") or {}
+    execution_id = filter_.get("pipelineExecutionId") or latest.get("pipelineExecutionId")
+    query = {"pipelineName": name, "execution": execution_id}
+    position = ctx.tokens.read("ListRuleExecutions", query, params.get("nextToken"))
+    before = (position[0], position[1]) if position else None
+    rows, following = ctx.services.views.rule_executions(
+        name, execution_id, before, params.get("maxResults") or DEFAULT_PAGE
+    )
+    return compact(
+        ruleExecutionDetails=[_rule_detail(r) for r in rows],
+        nextToken=ctx.tokens.issue("ListRuleExecutions", query, list(following))
+        if following
+        else None,
+    )
+
+
+def _rule_state(name: str, record: RuleRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"ruleName": name}
+    return compact(
+        ruleName=name,
+        latestExecution=compact(
+            ruleExecutionId=record.id,
+            status=record.status,
+            summary=record.summary or record.error_message,
+            lastStatusChange=record.updated,
+            externalExecutionId=record.external_id,
+            externalExecutionUrl=record.external_url,
+            errorDetails=compact(code=record.error_code, message=record.error_message) or None,
+        ),
+    )
+
+
+def _conditions_state(views: list[ConditionView]) -> dict[str, Any]:
+    """A StageConditionState: each condition's latest evaluation with its rules, and the
+    conditions' overall status (in progress while one is, failed once one failed)."""
+    states = []
+    statuses = []
+    for view in views:
+        latest = None
+        if view.latest is not None:
+            statuses.append(view.latest.status)
+            latest = compact(
+                status=view.latest.status,
+                summary=view.latest.summary,
+                lastStatusChange=view.latest.updated,
+            )
+        states.append(
+            compact(
+                latestExecution=latest,
+                ruleStates=[_rule_state(name, record) for name, record in view.rules],
+            )
+        )
+    overall: str | None = None
+    if statuses:
+        for status in ("InProgress", "Failed", "Errored", "Abandoned", "Cancelled"):
+            if status in statuses:
+                overall = status
+                break
+        else:
+            overall = "Overridden" if "Overridden" in statuses else "Succeeded"
+        if overall == "Succeeded" and len(statuses) < len(views):
+            overall = "InProgress"
+    return compact(
+        latestExecution={"status": overall} if overall else None,
+        conditionStates=states,
     )
