@@ -104,12 +104,7 @@ class Views:
                 if s.stage.on_failure_result == "RETRY" and s.name in entered
             ]
             retries = tx.stage_runs.retries(retrying) if retrying else {}
-            # Only a V2 pipeline has rollbacks.
-            rolled = (
-                tx.stage_runs.rollbacks_among([r.execution_id for r in entered.values()])
-                if pipeline.pipeline_type == "V2"
-                else set()
-            )
+            rolled = {r.execution_id for r in entered.values() if r.execution_type == "ROLLBACK"}
             stages = []
             for stage in plan.stages:
                 inbound = sorted(

@@ -34,8 +34,9 @@ _LATEST_IN_STAGE = (
 )
 
 
+# With the kind of execution each is (STANDARD or ROLLBACK), which GetPipelineState shows.
 _LATEST_IN_STAGES = (
-    sa.select(stage_executions)
+    sa.select(stage_executions, executions.c.execution_type)
     .select_from(latest_stages)
     .join(
         stage_executions,
@@ -44,6 +45,7 @@ _LATEST_IN_STAGES = (
             stage_executions.c.stage == latest_stages.c.stage,
         ),
     )
+    .join(executions, executions.c.id == latest_stages.c.execution_id)
     .where(latest_stages.c.pipeline_id == sa.bindparam("pipeline_id"))
 )
 _STAGE_AT = sa.select(stage_executions).where(
@@ -127,6 +129,8 @@ class StageRecord:
     manual_retries: int
     entered: float
     updated: float
+    # The kind of the execution (STANDARD, ROLLBACK), where the query read it.
+    execution_type: str = "STANDARD"
 
 
 def _stage(row: Mapping[Any, Any]) -> StageRecord:

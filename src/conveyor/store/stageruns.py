@@ -85,13 +85,6 @@ class StageRuns:
         ).first()
         return None if row is None else RollbackRecord(**row._asdict())
 
-    def rollbacks_among(self, ids: Sequence[str]) -> set[str]:
-        """Which of these executions are rollbacks."""
-        if not ids:
-            return set()
-        query = sa.select(rollbacks.c.execution_id).where(rollbacks.c.execution_id.in_(list(ids)))
-        return {str(r[0]) for r in self._conn.execute(query)}
-
     def rollback_in(self, pipeline_id: int, stage: str, active: Sequence[str]) -> str | None:
         """A rollback execution of ``stage`` among the ``active`` executions, if any."""
         if not active:
