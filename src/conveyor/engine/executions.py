@@ -24,6 +24,7 @@ from conveyor.domain.execution import (
     ActionResult,
     ApprovalAnswered,
     ConditionKind,
+    Event,
     OverrideCondition,
     Retry,
     RetryMode,
@@ -199,31 +200,19 @@ class ExecutionService:
         return self.write(work)
 
     def retry(self, name: str, stage: str, execution_id: str, mode: RetryMode) -> str:
-        def work(tx: Tx) -> tuple[str, Outcome]:
-            pipeline = self._pipeline(tx, name)
-            plan = self._runner.plans.get(tx, pipeline.id, pipeline.version)
-            if plan.stage(stage) is None:
-                raise StageNotFoundException(
-                    f"Stage '{stage}' does not exist in pipeline '{name}'."
-                )
-            record = self._execution(tx, pipeline, execution_id)
-            latest = tx.executions.latest_in_stage(pipeline.id, stage)
-            outcome = self._runner.advance(
-                tx,
-                pipeline,
-                Retry(execution_id, stage, mode),
-                extra=[record],
-                latest_in_stage={stage: latest.execution_id} if latest else {},
-            )
-            return execution_id, outcome
-
-        return self.write(work)
+        self._at_stage(name, stage, execution_id, Retry(execution_id, stage, mode))
+        return execution_id
 
     def override_condition(
         self, name: str, stage: str, execution_id: str, kind: ConditionKind
     ) -> None:
         """OverrideStageCondition: the stage's conditions of ``kind``, being evaluated for
         the execution, count as met."""
+        self._at_stage(name, stage, execution_id, OverrideCondition(execution_id, stage, kind))
+
+    def _at_stage(self, name: str, stage: str, execution_id: str, event: Event) -> None:
+        """Decide ``event``, which an API call makes about ``stage`` of an execution: the stage
+        must exist, and the execution that entered it last is told to the decider."""
 
         def work(tx: Tx) -> tuple[None, Outcome]:
             pipeline = self._pipeline(tx, name)
@@ -237,7 +226,7 @@ class ExecutionService:
             outcome = self._runner.advance(
                 tx,
                 pipeline,
-                OverrideCondition(execution_id, stage, kind),
+                event,
                 extra=[record],
                 latest_in_stage={stage: latest.execution_id} if latest else {},
             )
