@@ -14,16 +14,18 @@ from typing import Any
 
 import click
 
-from conveyor.cli.stagenotes import stage_notes
+from conveyor.cli.stagenotes import condition_notes, stage_notes
 
 STATUS_COLOURS = {
     "Succeeded": "green",
     "Approved": "green",
     "Failed": "red",
+    "Errored": "red",
     "Rejected": "red",
     "InProgress": "cyan",
     "Stopping": "yellow",
     "Stopped": "yellow",
+    "Overridden": "yellow",
     "Superseded": "bright_black",
     "Cancelled": "bright_black",
     "Abandoned": "bright_black",
@@ -163,6 +165,7 @@ def pipeline_state(state: Mapping[str, Any], triggers: Mapping[str, str] | None 
                 header += dim(f"  ({started_by})")
         header += dim(stage_notes(stage))
         lines.append(header)
+        lines += _conditions(stage)
         lines.append(table(None, rows, {0: _mark, 2: status}, indent="  ", widths=widths))
         lines += notes
     return "\n".join(line for line in lines if line)
@@ -171,6 +174,21 @@ def pipeline_state(state: Mapping[str, Any], triggers: Mapping[str, str] | None 
 def _mark(text: str) -> str:
     colour = {"✓": "green", "✗": "red", "…": "cyan", "■": "yellow"}.get(text.strip())
     return click.style(text, fg=colour) if colour else text
+
+
+def _conditions(stage: Mapping[str, Any]) -> list[str]:
+    """A line per kind of condition the stage has: its status, then each rule's."""
+    lines = []
+    for note in condition_notes(stage):
+        rules = []
+        for rule in note.rules:
+            text = f"{rule.name} {status(rule.status)}"
+            if rule.summary:
+                text += click.style(f" ({one_line(rule.summary, 80)})", fg="red")
+            rules.append(text)
+        line = dim(f"  ◇ {note.kind} ") + status(note.status)
+        lines.append(line + (dim(": ") + ", ".join(rules) if rules else ""))
+    return lines
 
 
 def _transition(stage: Mapping[str, Any]) -> list[str]:

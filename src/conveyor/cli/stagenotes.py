@@ -1,9 +1,11 @@
 """What `conveyor show` says beside a stage's status about V2 stages: a rollback execution
-in the stage, its automatic and manual retries, and what the stage does on failure."""
+in the stage, its automatic and manual retries, what the stage does on failure, and under the
+stage, its conditions with their rules."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -28,3 +30,45 @@ def stage_notes(stage: Mapping[str, Any], declared: Mapping[str, Any] | None = N
     if on_failure in ("RETRY", "ROLLBACK"):
         notes.append(f"on failure: {on_failure.lower()}")
     return "".join(f"  ({note})" for note in notes)
+
+
+# GetPipelineState's key for each kind of condition, and the name a stage declares it by.
+CONDITION_KINDS = (
+    ("beforeEntryConditionState", "beforeEntry"),
+    ("onSuccessConditionState", "onSuccess"),
+    ("onFailureConditionState", "onFailure"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleNote:
+    name: str
+    status: str | None
+    summary: str | None  # only when the rule failed
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionNote:
+    kind: str  # beforeEntry, onSuccess or onFailure
+    status: str | None  # the conditions' overall status; None before any was evaluated
+    rules: list[RuleNote]
+
+
+def condition_notes(stage: Mapping[str, Any]) -> list[ConditionNote]:
+    """Each kind of condition the stage's state has, in the order a stage meets them: its
+    overall status, then every rule of its conditions with the status of its latest run."""
+    notes = []
+    for key, kind in CONDITION_KINDS:
+        state = stage.get(key)
+        if not state:
+            continue
+        rules = []
+        for condition in state.get("conditionStates") or ():
+            for rule in condition.get("ruleStates") or ():
+                latest = rule.get("latestExecution") or {}
+                failed = latest.get("status") == "Failed"
+                summary = latest.get("summary") if failed else None
+                rules.append(RuleNote(rule.get("ruleName") or "?", latest.get("status"), summary))
+        overall = (state.get("latestExecution") or {}).get("status")
+        notes.append(ConditionNote(kind, overall, rules))
+    return notes
