@@ -11,7 +11,16 @@ import pytest
 
 from conveyor.console import pages
 from tests.console.conftest import Console, gated
-from tests.support.engine import action_state, approval_token, latest_execution_id
+from tests.support.engine import (
+    action_state,
+    approval_token,
+    commands,
+    declaration,
+    latest_execution_id,
+    stage_state,
+    wait_status,
+)
+from tests.support.engine import stage as declared_stage
 
 OPEN = "This server is open to anyone who can reach it"
 
@@ -287,3 +296,39 @@ def test_an_unexpected_error_is_a_500_page_without_a_traceback(
     assert page.status_code == 500
     assert "InternalFailure" in page.text and "a secret detail" not in page.text
     assert "Traceback" not in page.text
+
+
+def test_pipeline_page_shows_a_stages_conditions_with_their_rules(
+    console: Console, api: Any, repo: Path
+) -> None:
+    check = {
+        "name": "GateOpen",
+        "ruleTypeId": {
+            "category": "Rule",
+            "owner": "AWS",
+            "provider": "VariableCheck",
+            "version": "1",
+        },
+        "configuration": {"Variable": "#{variables.gate}", "Value": "open", "Operator": "EQ"},
+    }
+    build = declared_stage("Build", commands("Make", "echo built"))
+    build["beforeEntry"] = {"conditions": [{"result": "FAIL", "rules": [check]}]}
+    api.create_pipeline(
+        pipeline=declaration(
+            "app", repo, build, variables=[{"name": "gate", "defaultValue": "closed"}]
+        )
+    )
+    execution_id = latest_execution_id(api, "app")
+    wait_status(api, "app", execution_id, "Failed", timeout=60)
+    state = stage_state(api, "app", "Build")["beforeEntryConditionState"]
+    assert state["latestExecution"]["status"] == "Failed"
+    page = console.get("/pipelines/app").text
+    shown = re.search(
+        r'<ul class="conditions" aria-label="Conditions of Build">(.*?)</ul>', page, re.S
+    )
+    assert shown, "the Build stage's conditions are not shown"
+    line = shown[1]
+    assert re.search(r'Before entry</span> <span class="chip bad" title="Failed">', line)
+    assert re.search(r'GateOpen <span class="chip bad" title="Failed">', line)
+    assert "On success" not in line and "On failure" not in line
+    assert page.count('<ul class="conditions"') == 1  # the Source stage has none

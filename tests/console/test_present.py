@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from conveyor.console.ansi import Ansi, to_html
 from conveyor.console.csrf import Tokens
-from conveyor.console.present import age, diff, duration, link, run_order_groups, timeline, tone
+from conveyor.console.present import (
+    age,
+    conditions_status,
+    diff,
+    duration,
+    link,
+    run_order_groups,
+    timeline,
+    tone,
+)
 
 
 def test_ansi_colours_become_classes_and_text_is_escaped() -> None:
@@ -85,3 +94,15 @@ def test_only_web_links_are_made_clickable() -> None:
     assert link(" JavaScript:alert(1)") is None
     assert link("data:text/html,x") is None
     assert link("/relative") is None and link(None) is None
+
+
+def test_conditions_status_is_what_get_pipeline_state_reports() -> None:
+    assert conditions_status([]) is None
+    assert conditions_status([None, None]) is None
+    assert conditions_status(["Succeeded", "Succeeded"]) == "Succeeded"
+    assert conditions_status(["Succeeded", None]) == "InProgress"
+    assert conditions_status(["Succeeded", "InProgress"]) == "InProgress"
+    assert conditions_status(["Succeeded", "Failed", "InProgress"]) == "InProgress"
+    assert conditions_status(["Succeeded", "Failed"]) == "Failed"
+    assert conditions_status(["Overridden", None]) == "Overridden"
+    assert tone("Overridden") == "off" and tone("Errored") == "bad"

@@ -10,8 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.console.present import Bar, run_order_groups, timeline
-from conveyor.engine.views import ActionView, StageView, StateView
+from conveyor.console.present import (
+    CONDITION_KINDS,
+    Bar,
+    conditions_status,
+    run_order_groups,
+    timeline,
+)
+from conveyor.engine.views import ActionView, ConditionView, StageView, StateView
 from conveyor.store import ActionRecord, ExecutionRecord
 
 _ACTIVE = ("InProgress", "Stopping")
@@ -46,6 +52,20 @@ class TransitionModel:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleModel:
+    name: str
+    status: str | None
+    summary: str | None  # what the rule said when it failed
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionModel:
+    label: str  # Before entry, On success, On failure
+    status: str | None
+    rules: list[RuleModel]
+
+
+@dataclass(frozen=True, slots=True)
 class StageModel:
     name: str
     status: str | None
@@ -54,6 +74,7 @@ class StageModel:
     transition: TransitionModel | None  # the way into this stage; None for the first
     inbound: list[str]
     groups: list[tuple[int, list[ActionModel]]]
+    conditions: list[ConditionModel] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +135,28 @@ def _transition(stage: StageView) -> TransitionModel | None:
     )
 
 
+def _conditions(found: Mapping[str, list[ConditionView]]) -> list[ConditionModel]:
+    models = []
+    for kind, label in CONDITION_KINDS:
+        if kind not in found:
+            continue
+        views = found[kind]
+        rules = [
+            RuleModel(
+                name,
+                record.status if record else None,
+                (record.summary or record.error_message)
+                if record and record.status == "Failed"
+                else None,
+            )
+            for view in views
+            for name, record in view.rules
+        ]
+        status = conditions_status(v.latest.status if v.latest else None for v in views)
+        models.append(ConditionModel(label, status, rules))
+    return models
+
+
 def pipeline_model(state: StateView, declaration: Mapping[str, Any], now: float) -> PipelineModel:
     """The pipeline page: ``state`` from `Views.state`, ``declaration`` of its version."""
     parallel = state.pipeline.execution_mode == "PARALLEL"
@@ -152,6 +195,7 @@ def pipeline_model(state: StateView, declaration: Mapping[str, Any], now: float)
                 transition=_transition(stage),
                 inbound=[r.id for r in stage.inbound],
                 groups=groups,
+                conditions=_conditions(stage.conditions),
             )
         )
     return PipelineModel(

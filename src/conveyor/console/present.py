@@ -27,6 +27,8 @@ _TONES = {
     "Superseded": "off",
     "Cancelled": "off",
     "Skipped": "off",
+    "Errored": "bad",
+    "Overridden": "off",
 }
 
 
@@ -175,3 +177,28 @@ def run_order_groups(actions: Iterable[Mapping[str, Any]]) -> list[tuple[int, li
     for action in actions:
         groups.setdefault(int(action.get("runOrder") or 1), []).append(action["name"])
     return sorted(groups.items())
+
+
+# How the pipeline page names each kind of stage condition, in the order a stage meets them.
+CONDITION_KINDS = (
+    ("BEFORE_ENTRY", "Before entry"),
+    ("ON_SUCCESS", "On success"),
+    ("ON_FAILURE", "On failure"),
+)
+
+
+def conditions_status(statuses: Iterable[str | None]) -> str | None:
+    """The status of a stage's conditions of one kind from each condition's latest status
+    (None: not evaluated yet), as GetPipelineState reports it: in progress while one is or
+    one is still to come, failed once one failed, overridden once one was; None when none
+    was evaluated."""
+    found = list(statuses)
+    seen = [s for s in found if s is not None]
+    if not seen:
+        return None
+    for status in ("InProgress", "Failed", "Errored", "Abandoned", "Cancelled"):
+        if status in seen:
+            return status
+    if "Overridden" in seen:
+        return "Overridden"
+    return "InProgress" if len(seen) < len(found) else "Succeeded"
