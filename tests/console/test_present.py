@@ -6,7 +6,6 @@ from conveyor.console.ansi import Ansi, to_html
 from conveyor.console.csrf import Tokens
 from conveyor.console.present import (
     age,
-    conditions_status,
     diff,
     duration,
     link,
@@ -14,6 +13,7 @@ from conveyor.console.present import (
     timeline,
     tone,
 )
+from conveyor.domain.status import conditions_status
 
 
 def test_ansi_colours_become_classes_and_text_is_escaped() -> None:

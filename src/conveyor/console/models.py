@@ -13,10 +13,10 @@ from typing import Any
 from conveyor.console.present import (
     CONDITION_KINDS,
     Bar,
-    conditions_status,
     run_order_groups,
     timeline,
 )
+from conveyor.domain.status import conditions_status
 from conveyor.engine.views import ActionView, ConditionView, StageView, StateView
 from conveyor.store import ActionRecord, ExecutionRecord
 

@@ -185,20 +185,3 @@ CONDITION_KINDS = (
     ("ON_SUCCESS", "On success"),
     ("ON_FAILURE", "On failure"),
 )
-
-
-def conditions_status(statuses: Iterable[str | None]) -> str | None:
-    """The status of a stage's conditions of one kind from each condition's latest status
-    (None: not evaluated yet), as GetPipelineState reports it: in progress while one is or
-    one is still to come, failed once one failed, overridden once one was; None when none
-    was evaluated."""
-    found = list(statuses)
-    seen = [s for s in found if s is not None]
-    if not seen:
-        return None
-    for status in ("InProgress", "Failed", "Errored", "Abandoned", "Cancelled"):
-        if status in seen:
-            return status
-    if "Overridden" in seen:
-        return "Overridden"
-    return "InProgress" if len(seen) < len(found) else "Succeeded"

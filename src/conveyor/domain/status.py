@@ -8,7 +8,7 @@ status it expects, so a move that is not in the table, or that lost a race, chan
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import TypeVar
 
@@ -150,3 +150,20 @@ Status = TypeVar("Status", bound=StrEnum)
 
 def can_move(table: Mapping[Status, frozenset[Status]], old: Status, new: Status) -> bool:
     return new in table[old]
+
+
+def conditions_status(statuses: Iterable[str | None]) -> str | None:
+    """The status of a stage's conditions of one kind, from each condition's latest status
+    (None: not evaluated yet), as GetPipelineState reports it: in progress while one is or
+    one is still to come, failed once one failed, overridden once one was; None when none
+    was evaluated."""
+    found = list(statuses)
+    seen = [s for s in found if s is not None]
+    if not seen:
+        return None
+    for status in ("InProgress", "Failed", "Errored", "Abandoned", "Cancelled"):
+        if status in seen:
+            return status
+    if "Overridden" in seen:
+        return "Overridden"
+    return "InProgress" if len(seen) < len(found) else "Succeeded"

@@ -7,6 +7,7 @@ from typing import Any
 from conveyor.api.context import Context, Params
 from conveyor.api.shapes import compact
 from conveyor.domain.execution import ConditionKind, RetryMode
+from conveyor.domain.status import conditions_status
 from conveyor.engine.views import ActionView, ConditionView, StageView
 from conveyor.store import ActionRecord, ExecutionRecord, RuleRecord
 
@@ -409,11 +410,9 @@ def _conditions_state(views: list[ConditionView]) -> dict[str, Any]:
     """A StageConditionState: each condition's latest evaluation with its rules, and the
     conditions' overall status (in progress while one is, failed once one failed)."""
     states = []
-    statuses = []
     for view in views:
         latest = None
         if view.latest is not None:
-            statuses.append(view.latest.status)
             latest = compact(
                 status=view.latest.status,
                 summary=view.latest.summary,
@@ -425,16 +424,9 @@ def _conditions_state(views: list[ConditionView]) -> dict[str, Any]:
                 ruleStates=[_rule_state(name, record) for name, record in view.rules],
             )
         )
-    overall: str | None = None
-    if statuses:
-        for status in ("InProgress", "Failed", "Errored", "Abandoned", "Cancelled"):
-            if status in statuses:
-                overall = status
-                break
-        else:
-            overall = "Overridden" if "Overridden" in statuses else "Succeeded"
-        if overall == "Succeeded" and len(statuses) < len(views):
-            overall = "InProgress"
+    overall = conditions_status(
+        view.latest.status if view.latest is not None else None for view in views
+    )
     return compact(
         latestExecution={"status": overall} if overall else None,
         conditionStates=states,
