@@ -334,6 +334,9 @@ class BuildService:
                 )
                 return timeline
             timeline = Timeline.load(record.data.get("phases") or []).enter("PROVISIONING", now)
+            if record.status in FINAL:
+                # Ended as it was taken (its queued timeout passed): its record stays so.
+                return timeline
             data = {**record.data, "phases": timeline.dump()}
             if build.resolved_source_version:
                 data["resolvedSourceVersion"] = build.resolved_source_version
