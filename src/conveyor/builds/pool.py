@@ -3,7 +3,9 @@
 `BuildPool` is the engine's `Launcher`: StartBuild records a build and hands its plan here,
 where it waits for a free thread. StopBuild sets the build's flag: a waiting build ends as it
 is taken, a running one has its shell stopped as an action's would be; a StopBuild another
-server of the same database took is seen within `STOP_POLL_SECONDS`. When the server starts,
+server of the same database took is seen within `STOP_POLL_SECONDS`. A build that waits longer
+than its queued timeout ends ``TIMED_OUT``: seen as often, and again as a thread takes it
+(the build then does not run). When the server starts,
 builds this machine was running when it stopped are ended as ``FAULT``.
 """
 
@@ -46,6 +48,7 @@ class BuildPool:
         self.node = node
         self._executor = ThreadPoolExecutor(max(1, size), thread_name_prefix="conveyor-build")
         self._flags: dict[str, threading.Event] = {}
+        self._waiting: set[str] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -58,12 +61,19 @@ class BuildPool:
         threading.Thread(target=self._watch, name="conveyor-build-stops", daemon=True).start()
 
     def _watch(self) -> None:
-        """Stop the builds StopBuild asked another server (sharing the database) to stop."""
+        """Stop the builds StopBuild asked another server (sharing the database) to stop,
+        and end those that waited for a thread longer than their queued timeout."""
         while not self._closed.wait(STOP_POLL_SECONDS):
             with self._lock:
                 running = dict(self._flags)
+                waiting = [i for i in self._waiting if i in running]
             if not running:
                 continue
+            try:
+                for build_id in self.service.expire_queued(waiting):
+                    running[build_id].set()
+            except Exception:
+                log.warning("cannot end the builds that waited too long", exc_info=True)
             try:
                 wanted = self.service.stops_requested(list(running))
             except Exception:
@@ -76,11 +86,16 @@ class BuildPool:
         flag = threading.Event()
         with self._lock:
             self._flags[plan.build_id] = flag
+            self._waiting.add(plan.build_id)
         self.service.claim(plan.build_id, self.node)
         self._executor.submit(self._run, plan, flag)
 
     def _run(self, plan: BuildPlan, flag: threading.Event) -> None:
+        with self._lock:
+            self._waiting.discard(plan.build_id)
         try:
+            if not flag.is_set() and not self.service.take(plan.build_id):
+                return
             run_build(plan, self.config, self.artifacts, self.home, self.service, flag)
         finally:
             with self._lock:

@@ -22,6 +22,7 @@ from conveyor.domain.builds import (
     FINAL,
     IN_PROGRESS,
     STOPPED,
+    TIMED_OUT,
     BuildPlan,
     BuildStart,
     ReportResult,
@@ -333,6 +334,9 @@ class BuildService:
                 )
                 return timeline
             timeline = Timeline.load(record.data.get("phases") or []).enter("PROVISIONING", now)
+            if record.status in FINAL:
+                # Ended as it was taken (its queued timeout passed): its record stays so.
+                return timeline
             data = {**record.data, "phases": timeline.dump()}
             if build.resolved_source_version:
                 data["resolvedSourceVersion"] = build.resolved_source_version
@@ -463,6 +467,37 @@ class BuildService:
         with self._store.read() as tx:
             found = tx.builds.get_many(list(build_ids))
         return [i for i, record in found.items() if record.data.get("stopRequested")]
+
+    def take(self, build_id: str) -> bool:
+        """Whether the build a free thread takes is to run: not when it ended while it
+        waited, nor when it waited longer than its queued timeout (it ends ``TIMED_OUT``)."""
+        with self._store.read() as tx:
+            record = tx.builds.get(build_id)
+        if record is None or record.status in FINAL:
+            return False
+        return not self.expire_queued([build_id])
+
+    def expire_queued(self, build_ids: Sequence[str]) -> list[str]:
+        """End as ``TIMED_OUT`` those of ``build_ids`` still in ``QUEUED`` past their queued
+        timeout (``queuedTimeoutInMinutes`` from StartBuild's start); those it ended."""
+        now = self._clock.now()
+        with self._store.read() as tx:
+            found = tx.builds.get_many(list(build_ids))
+        expired = []
+        for build_id, record in found.items():
+            minutes = int(record.data.get("queuedTimeoutInMinutes", 480))
+            timeline = Timeline.load(record.data.get("phases") or [])
+            if record.status in FINAL or timeline.current != "QUEUED":
+                continue
+            if now < record.started + minutes * 60:
+                continue
+            message = (
+                f"Build timed out in queue: it waited longer than its queued timeout of "
+                f"{minutes} minutes for a free build thread"
+            )
+            self.finished(build_id, TIMED_OUT, timeline.finish(TIMED_OUT, now, message), {}, [])
+            expired.append(build_id)
+        return expired
 
     def claim(self, build_id: str, node: str) -> None:
         """Mark the build as run by ``node`` (for `recover`)."""

@@ -1,7 +1,8 @@
 """The sweeper: the periodic pass that catches whatever no notification will.
 
 It fails actions whose worker stopped renewing its lease and actions past their deadline
-(approvals too), fails at start-up the jobs a previous run of this node held when it died,
+(approvals too), CodeBuild actions whose job waited for a worker longer than the project's
+queued timeout, fails at start-up the jobs a previous run of this node held when it died,
 and wakes the workers if queued jobs are waiting, in case a wake-up was lost. Each fix is
 its own transaction with the pipeline locked, like any other change. Every few minutes it
 also removes events and finished jobs older than the retention settings say to keep.
@@ -14,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.execution import (
     ActionResult,
     ConditionKind,
@@ -41,6 +43,8 @@ RETRY = "retry the stage to run it again."
 PRUNE_INTERVAL = 300.0  # seconds between removals of what is past its retention
 _DAY = 86400.0
 _FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT)
+_CODEBUILD = ActionTypeId("Build", "AWS", "CodeBuild", "1")
+_SHORTEST_QUEUED_TIMEOUT = 5 * 60.0  # CodeBuild's least queuedTimeoutInMinutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,7 @@ class Sweeper:
             overdue = tx.actions.overdue(now)
             late_rules = tx.rule_runs.overdue(now)
             queued = tx.jobs.count_queued_any()
+            waited = _waited_too_long(tx, now)
         for job in expired:
             heard = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.updated))
             self._fail_job(
@@ -103,6 +108,8 @@ class Sweeper:
             self._time_out(action)
         for rule in late_rules:
             self._time_out_rule(rule)
+        for job, minutes in waited:
+            self._time_out_queued(job, minutes)
         if queued:
             self._notifier.jobs_queued()
         if now - self._pruned >= PRUNE_INTERVAL:
@@ -205,6 +212,45 @@ class Sweeper:
             return None, outcome
 
         self._executions.write(work)
+
+    def _time_out_queued(self, job: JobRecord, minutes: int) -> None:
+        """A CodeBuild action's job waited for a worker past the project's queued timeout:
+        the action fails as one past its deadline does, through the decider."""
+
+        def work(tx: Tx) -> tuple[None, Outcome]:
+            pipeline = tx.pipelines.get_by_id(job.pipeline_id, lock=True)
+            current = tx.jobs.get(job.id)
+            action = tx.actions.get(job.action_execution_id)
+            if (
+                pipeline is None
+                or current is None
+                or current.status != JobStatus.QUEUED
+                or action is None
+                or action.status != "InProgress"
+            ):
+                return None, Outcome()
+            message = (
+                f"The build timed out in the queue: no worker took it within the project's "
+                f"queued timeout of {minutes} minutes."
+            )
+            event = DeadlinePassed(key_of(action), (job_ref(current),), message)
+            return None, report(tx, self._runner, pipeline, action, event)
+
+        self._executions.write(work)
+
+
+def _waited_too_long(tx: Tx, now: float) -> list[tuple[JobRecord, int]]:
+    """CodeBuild jobs still queued past their project's ``queuedTimeoutInMinutes``, with it."""
+    late = []
+    for job in tx.jobs.queued_before([_CODEBUILD], now - _SHORTEST_QUEUED_TIMEOUT):
+        configuration = (job.data.get("actionConfiguration") or {}).get("configuration") or {}
+        project = tx.projects.get(str(configuration.get("ProjectName") or "").strip())
+        if project is None:
+            continue
+        minutes = int(project.definition.get("queuedTimeoutInMinutes", 480))
+        if now >= job.created + minutes * 60:
+            late.append((job, minutes))
+    return late
 
 
 def _unless_retryable(tx: Tx, pipeline: PipelineRecord, action: ActionRecord) -> None:

@@ -312,6 +312,18 @@ class Jobs:
         )
         return [_record(row._mapping) for row in self._conn.execute(query)]
 
+    def queued_before(
+        self, types: Sequence[ActionTypeId], before: float, limit: int = 100
+    ) -> list[JobRecord]:
+        """Jobs of these types queued since before ``before`` and still waiting, oldest first."""
+        query = (
+            sa.select(jobs)
+            .where(jobs.c.status == "Queued", _type_filter(types), jobs.c.created <= before)
+            .order_by(jobs.c.created)
+            .limit(limit)
+        )
+        return [_record(row._mapping) for row in self._conn.execute(query)]
+
     def held_by(self, owner_prefix: str, limit: int = 1000) -> list[JobRecord]:
         """Jobs in the hands of workers whose identity starts with ``owner_prefix``."""
         query = (
