@@ -70,6 +70,7 @@ SUMMARIES: Mapping[str, str] = {
     "key": "Access keys that sign requests as a user.",
     "audit": "The audit trail: API calls, newest first, allowed or refused.",
     "secret": "Secrets at rest, sealed with the home's key.",
+    "notifications": "Notifications that could not be delivered.",
     "list": "List the pipelines.",
     "show": "Show a pipeline's state: stages, actions, transitions, approvals, errors.",
     "create": "Create a pipeline from FILE (JSON or YAML, as get-pipeline prints it).",
