@@ -173,10 +173,12 @@ def _row(name: str, seconds: Sequence[float], floor: float, aim: float | None) -
     print(line + verdict)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``argv``: the options (None: none, as ``bench/run.py`` calls it; run as a script,
+    the command line's)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", metavar="SRC", help="another source tree to measure too")
-    baseline = parser.parse_args().baseline
+    baseline = parser.parse_args(argv or []).baseline
     trees: list[Tree] = [None] if baseline is None else [None, str(Path(baseline).resolve())]
     load = _load()
 
@@ -211,4 +213,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
