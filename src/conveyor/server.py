@@ -8,12 +8,13 @@ same home or port is refused without having ended anybody's actions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from types import FrameType
 
@@ -172,8 +173,12 @@ class CannotServe(RuntimeError):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, except that it says when it listens and a stop signal ends the
-    process with status 0.
+    """uvicorn's server, except that it says when it listens, stops at once when asked, and
+    a stop signal ends the process with status 0.
+
+    uvicorn looks for a stop request every 100 ms and then pauses another 100 ms before it
+    waits for connections to close; here a stop request wakes the loop, and connections and
+    requests under way are waited for in steps of a few milliseconds.
 
     uvicorn re-raises SIGINT or SIGTERM once it has shut down gracefully, so the process
     reports it was killed; for Conveyor a signal is a request to stop, and a stop that finishes
@@ -189,16 +194,56 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._announce = announce
         self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and self._announce:
             log.info("%s", self._announce)
 
+    async def main_loop(self) -> None:
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        ticks = 0
+        while not await self.on_tick(ticks):
+            ticks = (ticks + 1) % 864_000
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), 0.1)
+
+    def request_exit(self) -> None:
+        """Stop serving, from any thread."""
+        self.should_exit = True
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(woken.set)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listening in self.servers:
+            listening.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        grace = self.config.timeout_graceful_shutdown
+        deadline = None if grace is None else loop.time() + grace
+        state = self.server_state
+        while (state.connections or state.tasks) and not self.force_exit:
+            if deadline is not None and loop.time() >= deadline:
+                log.error("cancelling %d request(s) still running at the stop", len(state.tasks))
+                for task in state.tasks:
+                    task.cancel()
+                break
+            await asyncio.sleep(0.005)
+        for listening in self.servers:
+            await listening.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
-        self.should_exit = True
+        self.request_exit()
         if self._on_exit is not None:
             self._on_exit()  # end the console's event streams, which never end by themselves
 
@@ -253,7 +298,7 @@ def running(settings: Settings) -> Iterator[Running]:
     except BaseException:
         sock.close()
         raise
-    server = uvicorn.Server(config(application.app, "127.0.0.1", port))
+    server = _Server(config(application.app, "127.0.0.1", port))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="conveyor-server", daemon=True
     )
@@ -269,7 +314,7 @@ def running(settings: Settings) -> Iterator[Running]:
             threading.Event().wait(0.01)
         yield Running(f"http://127.0.0.1:{port}", application)
     finally:
-        server.should_exit = True
+        server.request_exit()
         application.stop_polls()
         thread.join(timeout=15)
         stop_delivery()

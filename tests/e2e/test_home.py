@@ -45,8 +45,8 @@ def conveyor(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    """A process in a session of its own, as an action's commands run."""
-    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    """A process in a session of its own, as an action's commands run; it outlives any test."""
+    process = subprocess.Popen(["sleep", "3600"], start_new_session=True)
     try:
         yield process
     finally:

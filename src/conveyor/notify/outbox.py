@@ -88,6 +88,7 @@ class Outbox:
         self._busy: set[tuple[str, str]] = set()
         self._pruned = float("-inf")
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -105,8 +106,11 @@ class Outbox:
                     failing = str(exc)
                 stop.wait(tick)
         finally:
+            # Sends under way finish and record how they went before the store is closed: a
+            # send left running would open a connection after it.
+            self._stopping.set()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._leadership.release()
-            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def prime(self) -> None:
         """Put the cursor after the last event, unless it is somewhere already: what
@@ -230,12 +234,14 @@ class Outbox:
         """Send one pipeline's notifications to one target in order, until one fails or is
         not due yet."""
         try:
-            while True:
+            while not self._stopping.is_set():
                 with self._store.read() as tx:
                     queue = tx.deliveries.queue(*key)
                 if not queue:
                     return
                 for delivery in queue:
+                    if self._stopping.is_set():
+                        return
                     if delivery.next_attempt > self._clock.now() or not self.attempt(delivery):
                         return
         except Exception:

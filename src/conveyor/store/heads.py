@@ -152,9 +152,14 @@ class Leadership:
                 return True
             key = self._lock_key()
             conn = self._engine.connect()
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            conn.commit()
-            if got:
+            try:
+                got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                held = bool(got.scalar())
+                conn.commit()
+            except BaseException:
+                conn.close()
+                raise
+            if held:
                 self._conn = conn
                 return True
             conn.close()
