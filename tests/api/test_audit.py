@@ -22,7 +22,7 @@ from conveyor.auth.audit import HIDDEN, AuditTrail
 from conveyor.config import Settings
 from conveyor.server import Running, running
 from conveyor.store import Store
-from tests.conftest import make_client
+from tests.conftest import make_client, sqlite_only
 from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import approval, declaration, make_repo, stage
 
@@ -172,6 +172,7 @@ def test_lookup_events_needs_its_own_permission(secured: Running) -> None:
     assert "cloudtrail:LookupEvents" in excinfo.value.response["Error"]["Message"]
 
 
+@sqlite_only
 def test_the_aws_cli_looks_up_events(secured: Running, tmp_path: Path) -> None:
     key_id, secret = make_user(secured, "auditor", policies=AUDITOR)
     env = {

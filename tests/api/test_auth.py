@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from conveyor.config import Settings
 from conveyor.server import Running, running
+from tests.conftest import sqlite_only
 from tests.support.auth import allow, deny, make_user, send, signed_client, signed_request
 from tests.support.engine import approval, declaration, make_repo, stage
 from tests.support.engine import approval_token as token_of
@@ -388,6 +389,7 @@ def test_policies_of_a_group_apply_to_its_users(secured: Running) -> None:
     assert client.list_pipelines()["pipelines"] == []
 
 
+@sqlite_only
 def test_the_aws_cli_works_with_a_users_keys(
     secured: Running, admin: Any, repo: Path, tmp_path: Path
 ) -> None:

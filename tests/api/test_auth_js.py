@@ -15,6 +15,7 @@ import pytest
 
 from conveyor.config import Settings
 from conveyor.server import Running, running
+from tests.conftest import sqlite_only
 from tests.support.auth import make_user, signed_client
 from tests.support.engine import approval, declaration, make_repo, stage
 
@@ -77,6 +78,7 @@ def secured(settings: Settings) -> Iterator[Running]:
         yield live
 
 
+@sqlite_only
 def test_the_js_sdk_works_with_a_users_keys(js_sdk: Path, secured: Running, tmp_path: Path) -> None:
     admin = signed_client(
         secured, make_user(secured, "admin", managed=["AWSCodePipeline_FullAccess"])

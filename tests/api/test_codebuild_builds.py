@@ -24,6 +24,7 @@ from conveyor.server import Running, running
 from tests.api.test_codebuild_pipelines import codebuild, declaration
 from tests.api.test_codebuild_projects import ARN as PROJECT_ARN
 from tests.api.test_codebuild_projects import ROLE, codebuild_client
+from tests.conftest import sqlite_only
 from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
     git_source,
@@ -390,6 +391,7 @@ def test_a_pipeline_build_is_a_codebuild_build(
     assert "installing for codepipeline/app\n" in log_of(build)
 
 
+@sqlite_only
 def test_the_aws_cli_starts_a_build_and_reads_it(server: Running, tmp_path: Path) -> None:
     """``aws codebuild start-build`` and ``batch-get-builds`` with ``--endpoint-url``."""
     env = {

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from conveyor.config import Settings
 from conveyor.server import Running, running
 from tests.api.test_codebuild_pipelines import codebuild, declaration
+from tests.conftest import sqlite_only
 from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
     action_state,
@@ -189,6 +190,7 @@ def test_json_protocol_with_x_amz_target(server: Running, builds: Any) -> None:
     assert isinstance(answer["projects"][0]["created"], float)
 
 
+@sqlite_only
 def test_aws_cli_create_project_and_batch_get_projects(server: Running, tmp_path: Path) -> None:
     env = {
         **os.environ,

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from conveyor.cli import client as client_commands
 from conveyor.cli.main import cli as conveyor_cli
 from conveyor.server import Running
-from tests.conftest import make_client
+from tests.conftest import make_client, sqlite_only
 from tests.support.engine import (
     action_state,
     approval,
@@ -98,6 +98,7 @@ def conveyor(server: Running, tmp_path: Path) -> Conveyor:
     return Conveyor(server.endpoint, tmp_path)
 
 
+@sqlite_only
 def test_create_list_show_update_delete(conveyor: Conveyor) -> None:
     path = conveyor.file("app", stage("Build", commands("Make", "echo made")))
     created = conveyor("create", str(path), "--tags", "team=web")
@@ -131,6 +132,7 @@ def test_create_list_show_update_delete(conveyor: Conveyor) -> None:
     assert conveyor("list").stdout == "no pipelines\n"
 
 
+@sqlite_only
 def test_start_with_variables_then_executions_history_and_logs(conveyor: Conveyor) -> None:
     greeting = [{"name": "GREETING", "value": "#{variables.GREETING}"}]
     make = commands(
@@ -183,6 +185,7 @@ def test_start_with_variables_then_executions_history_and_logs(conveyor: Conveyo
     assert {d["actionName"] for d in details} == {"Source", "Make"}
 
 
+@sqlite_only
 def test_approvals_and_transitions(conveyor: Conveyor) -> None:
     path = conveyor.file(
         "app", stage("Gate", approval()), stage("Deploy", commands("Ship", "echo shipped"))
@@ -224,6 +227,7 @@ def test_approvals_and_transitions(conveyor: Conveyor) -> None:
     assert conveyor.wait("app", third, "Failed") == "Failed"
 
 
+@sqlite_only
 def test_retry_and_stop(conveyor: Conveyor) -> None:
     flag = conveyor.folder / "flag"
     check = commands("Check", f'test -f {flag} && sleep "$(cat {flag})"')
@@ -251,6 +255,7 @@ def test_retry_and_stop(conveyor: Conveyor) -> None:
     assert error.stderr == "error: no execution of pipeline 'app' is in progress\n"
 
 
+@sqlite_only
 def test_api_errors_are_one_line(conveyor: Conveyor) -> None:
     result = conveyor("show", "nope", code=1)
     assert result.stdout == ""
@@ -296,6 +301,7 @@ def _registered() -> bool:
     return " list " in result.stdout and " show " in result.stdout
 
 
+@sqlite_only
 @pytest.mark.skipif(not _registered(), reason="the client commands are not registered yet")
 def test_the_installed_commands(conveyor: Conveyor) -> None:
     path = conveyor.file("app", stage("Build", commands("Make", "echo made")))
@@ -311,6 +317,7 @@ def test_the_installed_commands(conveyor: Conveyor) -> None:
     assert [p["name"] for p in json.loads(listed.stdout)["pipelines"]] == ["app"]
 
 
+@sqlite_only
 @pytest.mark.parametrize(("no_color", "coloured"), [("1", False), ("", True)])
 def test_show_and_list_honour_no_color(conveyor: Conveyor, no_color: str, coloured: bool) -> None:
     path = conveyor.file("app", stage("Build", commands("Make", "echo made")))

@@ -21,7 +21,7 @@ from conveyor.auth.identities import CACHE_SECONDS
 from conveyor.cli.main import cli
 from conveyor.config import Settings
 from conveyor.server import CannotServe, refuse_unsafe, running
-from tests.conftest import make_client
+from tests.conftest import make_client, sqlite_only
 from tests.e2e.serverproc import server_process
 from tests.support.auth import signed_client
 
@@ -98,6 +98,7 @@ def test_mistakes_are_refused_clearly(tmp_path: Path) -> None:
     assert json.loads(conveyor("user", "list", "--json", *home).output)[0]["Name"] == "alice"
 
 
+@sqlite_only
 def test_keys_made_while_the_server_runs_work_and_deleted_ones_stop(settings: Settings) -> None:
     with running(replace(settings, auth="required")) as live:
         assert (
@@ -195,6 +196,7 @@ def test_server_with_auth_serves_keys_made_by_the_cli(tmp_path: Path) -> None:
         assert client.list_pipelines()["pipelines"] == []
 
 
+@sqlite_only
 def test_client_commands_sign_with_the_users_key(settings: Settings) -> None:
     with running(replace(settings, auth="required")) as live:
         identities = live.application.access.identities

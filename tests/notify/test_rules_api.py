@@ -15,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conveyor.server import Running
+from tests.conftest import sqlite_only
 from tests.support.declarations import pipeline
 from tests.support.errors import code
 
@@ -235,6 +236,7 @@ def test_tags_of_a_rule(rules: Any) -> None:
     assert code(excinfo) == "ResourceNotFoundException"
 
 
+@sqlite_only
 def test_the_aws_cli_manages_rules(rules: Any, server: Running) -> None:
     aws = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", server.endpoint]
     env = {

@@ -39,10 +39,10 @@ def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_a_database_stamped_with_an_older_migration_is_upgraded(database_url: str) -> None:
+def test_a_database_stamped_with_an_older_migration_is_upgraded(empty_database_url: str) -> None:
     previous = ScriptDirectory.from_config(_config()).get_revision(HEAD).down_revision
     assert isinstance(previous, str)
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     try:
         with engine.begin() as conn:
             config = _config()

@@ -17,8 +17,8 @@ from conveyor.store.database import HEAD, MIGRATIONS, create_engine, migrate, up
 from conveyor.store.tables import metadata
 
 
-def test_migrations_build_the_declared_schema(database_url: str) -> None:
-    engine = create_engine(database_url)
+def test_migrations_build_the_declared_schema(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
     try:
         with engine.begin() as conn:
             upgrade(conn)
@@ -45,13 +45,13 @@ def test_migrating_twice_changes_nothing(store: Store) -> None:
 
 
 def test_migration_0008_points_at_the_latest_attempts_and_entries_of_existing_history(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
     from alembic import command
 
     from tests.store.records import action, execution
 
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     try:
         with engine.begin() as conn:
             config = Config()
@@ -111,7 +111,7 @@ def _row(record: object) -> dict[str, object]:
 
 
 def test_migration_0014_keeps_the_audit_records_and_events_written_before(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
     from alembic import command
 
@@ -122,7 +122,7 @@ def test_migration_0014_keeps_the_audit_records_and_events_written_before(
         "region": "us-east-1",
         "detail": {"execution-id": "x-1", "state": "STARTED", "version": 1},
     }
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     try:
         with engine.begin() as conn:
             config = Config()
