@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conveyor.actions.base import JobResult
+from conveyor.actions.base import JobResult, ProviderConfig
+from conveyor.actions.codebuild.environment import next_build_number
 from tests.unit.test_codebuild import context, log_of, run, source
 from tests.unit.test_commands import _group_alive, _live_members
 
@@ -206,3 +207,15 @@ phases:
     assert results[0].message.startswith(
         "Build stopped: the job was cancelled in phase INSTALL while running sleep 30"
     )
+
+
+def test_build_numbers_count_up_per_project(tmp_path: Path) -> None:
+    """AWS: CODEBUILD_BUILD_NUMBER is "The current build number for the project"; it goes on
+    counting past a change of digits, and from a counter file written by hand."""
+    config = ProviderConfig(home=tmp_path)
+    assert [next_build_number(config, "app") for _ in range(11)] == list(range(1, 12))
+    assert next_build_number(config, "other") == 1
+    counter = tmp_path / "codebuild" / "app" / "build-number"
+    counter.write_text("0099\n")
+    assert [next_build_number(config, "app") for _ in range(2)] == [100, 101]
+    assert counter.read_text().strip() == "101"
