@@ -115,10 +115,10 @@ def run_attempt(
         expand=texts,
     )
     path.write_text(source, encoding="utf-8")
-    report.write_bytes(b"")
-    # Where a shell that a command ended leaves its state (secrets too): the owner's only.
+    # The shell makes both as it first writes them: the state (where a shell that a command
+    # ended leaves its variables, secrets too) the owner's only.
+    report.unlink(missing_ok=True)
     state.unlink(missing_ok=True)
-    state.touch(mode=0o600)
     shell_log = ScriptLog(log, str(path), commands, spec.name, bash=not sh)
     argv = ["/bin/sh", str(path)] if sh else [bash(), "--noprofile", "--norc", str(path)]
     process = run_process(
