@@ -219,3 +219,28 @@ def test_build_numbers_count_up_per_project(tmp_path: Path) -> None:
     counter.write_text("0099\n")
     assert [next_build_number(config, "app") for _ in range(2)] == [100, 101]
     assert counter.read_text().strip() == "101"
+
+
+def test_a_build_too_long_for_one_argument_runs_from_its_script_file(tmp_path: Path) -> None:
+    """bash is handed the build as its -c string up to a bound (an argument is at most
+    128 KiB on Linux); a longer one runs from the script file, an ``exit`` resumed as well."""
+    filler = "x" * 60_000
+    buildspec = f"""\
+version: 0.2
+phases:
+  build:
+    commands:
+      - export KEPT=yes; exit 3
+      - echo never > never.txt
+    finally:
+      - ': {filler}'
+      - ': {filler}'
+      - echo "kept=$KEPT" > finally.txt
+"""
+    job = context(tmp_path, buildspec)
+    result = run(tmp_path, job)
+    assert result.summary == "Build failed in phase BUILD: export KEPT=yes; exit 3 exited with 3"
+    source = job.workspace / "src"
+    assert (source / "finally.txt").read_text() == "kept=yes\n"
+    assert not (source / "never.txt").exists()
+    assert (job.workspace / ".conveyor" / "build-1.sh").stat().st_size > 100_000

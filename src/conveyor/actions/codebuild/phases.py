@@ -115,7 +115,13 @@ __cb_save() (
     printf '__cb_s=%s\\n' "$1"
   } > "$__cb_state"
 )
-__cb_again() { export __CB_RESUME="$__cb_state"; exec "$BASH" --noprofile --norc "$__cb_script"; }
+__cb_again() {
+  export __CB_RESUME="$__cb_state"
+  if [ -n "${BASH_EXECUTION_STRING+x}" ]; then
+    exec "$BASH" --noprofile --norc -c "$BASH_EXECUTION_STRING" "$0"
+  fi
+  exec "$BASH" --noprofile --norc "$__cb_script"
+}
 """
 _SH_SAVE = """\
 __cb_save() (
