@@ -4,10 +4,12 @@ A small project (a few source files in a zip, as a pipeline hands it over) is bu
 buildspec whose four phases each run one cheap command, through the CodeBuild provider exactly
 as a worker runs it (fresh workspace, input unpacked, one bash for the build, the output
 artifact packed and stored). The floor is plain ``bash -c`` running the same four commands,
-measured in the same run, a floor after each build so that both meet the same load. The difference is what the runner adds to every build; the aim is
-under 20 ms, against the minutes of queueing and provisioning CodeBuild users report. On a
-loaded machine wall time mostly measures the wait for a core, so the CPU time both spend
-(this process and its children) is printed too.
+measured in the same run: builds and floors take turns, so that both meet the same load, and
+the overhead is the median of the differences. That is what the runner adds to every build;
+the aim is under 20 ms, against the minutes of queueing and provisioning CodeBuild users
+report. On a loaded machine wall time mostly measures the wait for a core and the disk (the
+runner creates a dozen files where the floor creates none), so the CPU time both spend (this
+process and its children) is printed too.
 """
 
 from __future__ import annotations
