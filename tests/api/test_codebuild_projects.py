@@ -231,16 +231,31 @@ TESTING = (
 )
 
 
+INLINE_CHECK = (
+    "version: 0.2\nenv:\n  exported-variables:\n    - CHECKED\n"
+    "phases:\n  build:\n    commands:\n      - export CHECKED=inline-$STAGE\n"
+)
+
+
 def test_a_pipeline_builds_the_project_its_action_names(
     client: Any, builds: Any, tmp_path: Path
 ) -> None:
+    """CodePipeline's CodeBuild action: "ProjectName: the name of the build project in
+    CodeBuild", whose buildspec (here ``buildspec-test.yml``, and inline YAML for the
+    ``Test`` action) runs instead of the source's ``buildspec.yml``."""
     builds.create_project(**project())
+    inline = project("check")
+    inline["source"] = {"type": "CODEPIPELINE", "buildspec": INLINE_CHECK}
+    builds.create_project(**inline)
     make_repo(tmp_path / "app", {"buildspec.yml": FAILING, "buildspec-test.yml": TESTING})
+    check = codebuild("Check", ["Src"], [])
+    check["actionTypeId"]["category"] = "Test"
+    check["namespace"] = "CHECK"
     client.create_pipeline(
         pipeline=declaration(
             "app",
             [git_source(tmp_path / "app")],
-            {"name": "Build", "actions": [codebuild("Build", ["Src"], [])]},
+            {"name": "Build", "actions": [codebuild("Build", ["Src"], []), check]},
         )
     )
     execution_id = latest_execution_id(client, "app")
@@ -248,6 +263,12 @@ def test_a_pipeline_builds_the_project_its_action_names(
     details = client.list_action_executions(pipelineName="app")["actionExecutionDetails"]
     built = next(d for d in details if d["actionName"] == "Build")
     assert built["output"]["outputVariables"] == {"STAGE": "test"}
+    checked = next(d for d in details if d["actionName"] == "Check")
+    assert checked["output"]["outputVariables"] == {"CHECKED": "inline-test"}
+    build_id = checked["output"]["executionResult"]["externalExecutionId"]
+    (found,) = builds.batch_get_builds(ids=[build_id])["builds"]
+    assert found["projectName"] == "check"
+    assert found["buildStatus"] == "SUCCEEDED"
 
 
 def test_a_pipeline_whose_project_does_not_exist_fails_saying_so(

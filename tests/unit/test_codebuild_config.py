@@ -198,6 +198,9 @@ def test_project_name_is_required(tmp_path: Path) -> None:
     ],
 )
 def test_on_failure_forms(text: str, expected: OnFailure) -> None:
+    """AWS (phases/*/on-failure): "ABORT - Abort the build", "CONTINUE - Continue to the next
+    phase", "RETRY - Retry the build up to 3 times", "RETRY-count", "RETRY-regex" and
+    "RETRY-count-regex"; count "must be between 0 and 100"."""
     assert parse_on_failure(text) == expected
 
 

@@ -60,6 +60,34 @@ def test_enable_symlinks_keeps_internal_links(tmp_path: Path) -> None:
     }
 
 
+def test_an_output_zip_keeps_modes_times_empty_folders_and_the_order_of_a_walk(
+    tmp_path: Path,
+) -> None:
+    """CodeBuild zips the chosen files as they are in the build's folder: an executable stays
+    executable, a file keeps its time, an empty folder chosen by a glob is kept, and the
+    entries come in the order of a walk of the folders by name."""
+    buildspec = """\
+version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p dist/a dist/a-b dist/empty && echo run > dist/a/run.sh && chmod 750 dist/a/run.sh
+      - echo x > dist/a-b/x.txt && echo y > dist/a.txt && touch -d '2020-02-03 04:05:06' dist/a.txt
+artifacts:
+  base-directory: dist
+  files: ['**/*']
+"""
+    result = run(tmp_path, context(tmp_path, buildspec, outputs=(output("Out"),)))
+    assert result.succeeded, result.message
+    path = LocalBuckets(tmp_path / "buckets").path("art", "out/Out.zip")
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+    assert [i.filename for i in infos] == ["a/run.sh", "a-b/x.txt", "a.txt", "empty/"]
+    modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in infos}
+    assert modes["a/run.sh"] == 0o750
+    assert next(i for i in infos if i.filename == "a.txt").date_time == (2020, 2, 3, 4, 5, 6)
+
+
 def test_exclude_paths_and_base_directory_globs(tmp_path: Path) -> None:
     buildspec = """\
 version: 0.2

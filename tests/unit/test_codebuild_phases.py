@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conveyor.actions.base import JobResult
+from conveyor.actions.base import JobResult, ProviderConfig
+from conveyor.actions.codebuild.environment import next_build_number
 from tests.unit.test_codebuild import context, log_of, run, source
 from tests.unit.test_commands import _group_alive, _live_members
 
@@ -206,3 +207,40 @@ phases:
     assert results[0].message.startswith(
         "Build stopped: the job was cancelled in phase INSTALL while running sleep 30"
     )
+
+
+def test_build_numbers_count_up_per_project(tmp_path: Path) -> None:
+    """AWS: CODEBUILD_BUILD_NUMBER is "The current build number for the project"; it goes on
+    counting past a change of digits, and from a counter file written by hand."""
+    config = ProviderConfig(home=tmp_path)
+    assert [next_build_number(config, "app") for _ in range(11)] == list(range(1, 12))
+    assert next_build_number(config, "other") == 1
+    counter = tmp_path / "codebuild" / "app" / "build-number"
+    counter.write_text("0099\n")
+    assert [next_build_number(config, "app") for _ in range(2)] == [100, 101]
+    assert counter.read_text().strip() == "101"
+
+
+def test_a_build_too_long_for_one_argument_runs_from_its_script_file(tmp_path: Path) -> None:
+    """bash is handed the build as its -c string up to a bound (an argument is at most
+    128 KiB on Linux); a longer one runs from the script file, an ``exit`` resumed as well."""
+    filler = "x" * 60_000
+    buildspec = f"""\
+version: 0.2
+phases:
+  build:
+    commands:
+      - export KEPT=yes; exit 3
+      - echo never > never.txt
+    finally:
+      - ': {filler}'
+      - ': {filler}'
+      - echo "kept=$KEPT" > finally.txt
+"""
+    job = context(tmp_path, buildspec)
+    result = run(tmp_path, job)
+    assert result.summary == "Build failed in phase BUILD: export KEPT=yes; exit 3 exited with 3"
+    source = job.workspace / "src"
+    assert (source / "finally.txt").read_text() == "kept=yes\n"
+    assert not (source / "never.txt").exists()
+    assert (job.workspace / ".conveyor" / "build-1.sh").stat().st_size > 100_000

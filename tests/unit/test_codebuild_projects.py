@@ -77,3 +77,36 @@ def test_a_missing_project_with_a_buildspec_yml_builds_without_one(tmp_path: Pat
     result = run(tmp_path, job, projects=projects())
     assert result.succeeded, result.message
     assert "No project app" in log_of(job)
+
+
+def test_the_projects_parameter_store_and_secrets_manager_variables_are_read(
+    tmp_path: Path,
+) -> None:
+    """CodeBuild (EnvironmentVariable.type): "PARAMETER_STORE: An environment variable stored
+    in Systems Manager Parameter Store"; "SECRETS_MANAGER: An environment variable stored in
+    Secrets Manager". A project's variables of those types are read from the stores (here, the
+    installation's secrets file) and hidden in the log, as the buildspec's own are."""
+    (tmp_path / "secrets.yml").write_text(
+        "parameters:\n  /app/db: from-parameter-store\n"
+        'secrets:\n  prod/api: \'{"token": "from-secrets-manager"}\'\n'
+    )
+    spec = (
+        "version: 0.2\nphases:\n  build:\n    commands:\n"
+        '      - echo "db=$DB token=$TOKEN"\n'
+        '      - printf "%s %s" "$DB" "$TOKEN" > seen.txt\n'
+    )
+    job = context(tmp_path, spec)
+    app = BuildProject(
+        "app",
+        variables=(
+            ("DB", "/app/db", "PARAMETER_STORE"),
+            ("TOKEN", "prod/api:token", "SECRETS_MANAGER"),
+        ),
+    )
+    result = run(tmp_path, job, projects=projects(app), secrets=tmp_path / "secrets.yml")
+    assert result.succeeded, result.message
+    seen = (job.workspace / "src" / "seen.txt").read_text()
+    assert seen == "from-parameter-store from-secrets-manager"
+    log = log_of(job)
+    assert "db=*** token=***\n" in log
+    assert "from-parameter-store" not in log and "from-secrets-manager" not in log

@@ -1,7 +1,8 @@
 """Zip artifacts: pack a folder into a zip and unpack a zip safely, keeping modes and symlinks.
 
 `pack` stores regular files with their Unix modes, symbolic links as links (never followed)
-and empty folders, in a deterministic order. `unpack` checks every entry before it writes
+and empty folders, in a deterministic order; `pack_entries` zips a list of chosen paths the
+same way, wherever on disk they are. `unpack` checks every entry before it writes
 anything: no absolute or escaping path, no write through a symbolic link that leaves the
 destination, no link left pointing outside it, and an optional bound on the unpacked size.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from conveyor.artifacts import ArtifactError
 
-__all__ = ["pack", "unpack"]
+__all__ = ["PackEntry", "pack", "pack_entries", "unpack"]
 
 _UNIX = 3  # ZipInfo.create_system for Unix: external_attr holds st_mode in its high 16 bits.
 _DIR_FLAG = 0x10  # MS-DOS directory attribute, set alongside S_IFDIR for other unzip tools.
@@ -29,6 +30,8 @@ _MAX_LINK_TARGET = 4096
 _SMALL_FILE = 4 << 20  # Files up to this size are read whole; larger ones are streamed.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # The earliest date a zip entry can carry.
 _Entry = tuple[str, str, os.stat_result]
+# An entry to zip: its path in the zip, its path on disk, its lstat, a link's target or None.
+PackEntry = tuple[str, str, os.stat_result, str | None]
 EVERYTHING = re.compile(".*", re.DOTALL)
 
 
@@ -111,13 +114,16 @@ def _zip_info(name: str, info: os.stat_result) -> zipfile.ZipInfo:
     return entry
 
 
-def _write(archive: zipfile.ZipFile, name: str, path: str, info: os.stat_result) -> None:
+def _write(
+    archive: zipfile.ZipFile, name: str, path: str, info: os.stat_result, link: str | None
+) -> None:
     if stat.S_ISDIR(info.st_mode):
         entry = _zip_info(name + "/", info)
         entry.external_attr |= _DIR_FLAG
         archive.writestr(entry, b"")
     elif stat.S_ISLNK(info.st_mode):
-        archive.writestr(_zip_info(name, info), os.readlink(os.fsencode(path)))
+        held = os.readlink(os.fsencode(path)) if link is None else os.fsencode(link)
+        archive.writestr(_zip_info(name, info), held)
     else:
         entry = _zip_info(name, info)
         entry.compress_type = zipfile.ZIP_DEFLATED
@@ -154,22 +160,35 @@ def pack(
         _collect(base, "", include, leave_out, skip, False, entries)
     except OSError as error:
         raise ArtifactError(f"Cannot read {root}: {error}") from error
+    return pack_entries([(r, p, i, None) for r, p, i in entries], destination, discard_paths)
+
+
+def pack_entries(
+    entries: Sequence[PackEntry], destination: Path, discard_paths: bool = False
+) -> int:
+    """Zip ``entries`` (in their order) into ``destination``, replaced atomically; how many.
+
+    Each entry is its path in the zip, its path on disk, its ``lstat`` (a folder is stored as
+    an empty folder, a link as a link) and, for a link, the target to store (None: the one
+    on disk). With ``discard_paths`` files and links are stored by their base names, and two
+    of the same name are refused."""
     if discard_paths:
         entries = [
-            (posixpath.basename(r), p, i)
-            for r, p, i in entries
+            (posixpath.basename(r), p, i, t)
+            for r, p, i, t in entries
             if stat.S_ISREG(i.st_mode) or stat.S_ISLNK(i.st_mode)
         ]
         seen: set[str] = set()
-        for name, _, _ in entries:
+        for name, _, _, _ in entries:
             if name in seen:
                 raise ArtifactError(f"Two files are named {name} once paths are discarded")
             seen.add(name)
+    target = os.path.realpath(destination)
     partial = f"{target}.{os.getpid()}-{threading.get_ident()}.partial"
     try:
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, path, info in entries:
-                _write(archive, name, path, info)
+            for name, path, info, link in entries:
+                _write(archive, name, path, info, link)
         os.replace(partial, target)
     except (OSError, ValueError) as error:
         Path(partial).unlink(missing_ok=True)

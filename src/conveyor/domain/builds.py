@@ -29,6 +29,7 @@ __all__ = [
     "BuildRecorder",
     "BuildStart",
     "CaseResult",
+    "Page",
     "Phase",
     "ReportResult",
     "Step",
@@ -320,3 +321,12 @@ class BuildPlan:
     @property
     def uuid(self) -> str:
         return self.build_id.rpartition(":")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list (ListBuilds, ListReports…): its ids or ARNs, and the sort key and
+    id of its last one when a page follows (None when it is the last)."""
+
+    items: list[str]
+    following: tuple[Any, str] | None

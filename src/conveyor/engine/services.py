@@ -18,6 +18,7 @@ from conveyor.engine.notify import Notifier
 from conveyor.engine.pipelines import PipelineService
 from conveyor.engine.plans import Plans
 from conveyor.engine.projects import ProjectService
+from conveyor.engine.reports import ReportService
 from conveyor.engine.revisions import RevisionService
 from conveyor.engine.runner import Runner
 from conveyor.engine.sweeper import Retention, Sweeper
@@ -56,8 +57,10 @@ class Services:
     revisions: RevisionService
     # CodeBuild projects, served by the CodeBuild API on the same endpoint.
     projects: ProjectService
-    # CodeBuild builds and test reports, whoever runs them.
+    # CodeBuild builds, whoever runs them.
     builds: BuildService
+    # CodeBuild report groups and the reports builds leave in them.
+    reports: ReportService
     sweeper: Sweeper
     # Whether the database answers, for /health.
     health: DatabaseWatch
@@ -124,6 +127,7 @@ class Services:
             revisions=RevisionService(scope, clock, plans, executions),
             projects=ProjectService(store, scope, clock),
             builds=BuildService(store, scope, clock, log_base),
+            reports=ReportService(store, scope, clock),
             sweeper=Sweeper(
                 store,
                 clock,

@@ -1,14 +1,15 @@
 """The build log: CodeBuild-style ``[Container]`` lines, and secrets masked as ``***``.
 
-`container` writes one timestamped line the way CodeBuild's agent does (the shell writes the
-same format for phases and commands). `MaskedLog` stands in for the job log while a build with
+`container` writes one timestamped line the way CodeBuild's agent does; the shell's own lines
+for phases and commands arrive without a time (marked by `SHELL_LINE`) and `ScriptLog` stamps
+them the same way as they arrive. `MaskedLog` stands in for the job log while a build with
 secret values runs: every write has each secret replaced before it reaches the real log.
-`ScriptLog` stands in for it while the build shell runs: the shell's own error lines, which
+`ScriptLog` stands in for it while the build shell runs: the shell's error lines, which
 name the generated script and its line (``/…/build-1.sh: line 52: yum: command not found``),
 are told as the buildspec's (``command not found: yum (buildspec.yml line 12, phase
 install)``). bash numbers an error by the script line of the ``eval`` plus the line within the
 command, which `phases` keeps apart for each command; plain sh numbers it within the command,
-so the command running is followed through the log's ``Running command`` lines.
+so the command running is followed through the shell's ``Running command`` lines.
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ _SH_ERROR = re.compile(r"(\d+): (.*)\Z", re.DOTALL)
 _MISSING = re.compile(r"(?:eval: )?(.+?): (?:command )?not found")
 
 
+# What starts a line the build shell logs for itself; `ScriptLog` makes it a [Container] line.
+SHELL_LINE = "\x1f"
+_RUNNING = "Running command "
+
+
+def _line(message: str) -> str:
+    return f"[Container] {datetime.now().strftime('%Y/%m/%d %H:%M:%S.%f')} {message}"
+
+
 def container(log: TextIO, message: str) -> None:
-    stamp = datetime.now().strftime("%Y/%m/%d %H:%M:%S.%f")
-    log.write(f"[Container] {stamp} {message}\n")
+    log.write(_line(message) + "\n")
     log.flush()
 
 
@@ -94,8 +103,7 @@ class ScriptLog(io.StringIO):
     def flush(self) -> None:
         self.target.flush()
 
-    def _follow(self, line: str) -> None:
-        head = line.partition(" Running command ")[2]
+    def _follow(self, head: str) -> None:
         for index in range(self.current, len(self.commands)):
             if self.commands[index].text.split("\n", 1)[0] == head:
                 self.current = index
@@ -113,9 +121,11 @@ class ScriptLog(io.StringIO):
         return self.commands[self.current], number - 1
 
     def rewrite(self, line: str) -> str:
-        if line.startswith("[Container] ") and " Running command " in line:
-            self._follow(line)
-            return line
+        if line.startswith(SHELL_LINE):
+            message = line[1:]
+            if message.startswith(_RUNNING):
+                self._follow(message[len(_RUNNING) :])
+            return _line(message)
         if not line.startswith(self.prefix):
             return line
         found = self.pattern.match(line, len(self.prefix))

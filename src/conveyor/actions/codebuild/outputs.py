@@ -3,8 +3,9 @@
 CodePipeline's mapping: an action with one output artifact takes the top-level ``artifacts``;
 with more than one, each output artifact's name must be a ``secondary-artifacts`` identifier.
 Each artifact is chosen by `files.select` from its ``base-directory`` folders (``files`` globs,
-``exclude-paths``), staged with hard links, zipped by `archive.pack` (``discard-paths``
-flattens) and stored with ``context.artifacts.put``. Without ``enable-symlinks`` symbolic
+``exclude-paths``), zipped straight from where the files are by `archive.pack_entries` (in
+the order `archive.pack` gives a folder; ``discard-paths`` flattens) and stored with
+``context.artifacts.put``. Without ``enable-symlinks`` symbolic
 links are stored as the files they point to, as CodeBuild does; with it, links that stay
 inside the base directory are kept as links. Links leading out of the build's folders are
 left out.
@@ -12,16 +13,16 @@ left out.
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from conveyor.actions.base import OutputArtifact
 from conveyor.actions.codebuild.buildspec import ArtifactSpec, BuildSpec
 from conveyor.actions.codebuild.environment import Misconfigured
-from conveyor.actions.codebuild.files import Entry, base_directories, select, stage
+from conveyor.actions.codebuild.files import Entry, base_directories, select
 from conveyor.artifacts import ArtifactError, ArtifactStore
-from conveyor.artifacts.archive import pack
+from conveyor.artifacts.archive import PackEntry, pack_entries
 
 __all__ = ["plan_outputs", "upload"]
 
@@ -70,6 +71,18 @@ def _entries(source: Path, spec: ArtifactSpec) -> list[Entry]:
     return list(chosen.values())
 
 
+def _packed(entries: Sequence[Entry]) -> list[PackEntry]:
+    """The zip's entries: files as the files they are (a link followed), kept links with their
+    target, empty folders; in the order of a walk of the folders by name, as `pack` has it."""
+    out: list[PackEntry] = []
+    for entry in sorted(entries, key=lambda e: e.rel.split("/")):
+        if entry.kind == "link":
+            out.append((entry.rel, entry.source, os.lstat(entry.source), entry.target or None))
+        else:
+            out.append((entry.rel, entry.source, os.stat(entry.source), None))
+    return out
+
+
 def upload(
     plan: Sequence[tuple[OutputArtifact, ArtifactSpec]],
     source: Path,
@@ -85,18 +98,14 @@ def upload(
                 f"Output artifact {output.name}: no matching artifact paths found "
                 f"({', '.join(spec.files)})"
             )
-        staged = scratch / f"stage-{output.name}"
         archive = scratch / f"{output.name}.zip"
         try:
-            shutil.rmtree(staged, ignore_errors=True)
-            staged.mkdir(parents=True)
             try:
-                stage(entries, staged)
+                packed = _packed(entries)
             except OSError as error:
                 raise ArtifactError(f"Output artifact {output.name}: {error}") from error
-            counts[output.name] = pack(staged, archive, discard_paths=spec.discard_paths)
+            counts[output.name] = pack_entries(packed, archive, spec.discard_paths)
             store.put(output.bucket, output.key, archive)
         finally:
-            shutil.rmtree(staged, ignore_errors=True)
             archive.unlink(missing_ok=True)
     return counts

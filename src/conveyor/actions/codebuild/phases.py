@@ -43,11 +43,10 @@ _DEFAULT = ("skip", "skip", "go", "end")
 
 _MATCH = "import re,sys; sys.exit(0 if re.search(sys.argv[1], sys.argv[2]) else 1)"
 
-_BASH_LOG = (
-    "__cb_log() { local t=$EPOCHREALTIME; "
-    'printf \'[Container] %(%Y/%m/%d %H:%M:%S)T.%s %s\\n\' "${t%[.,]*}" "${t#*[.,]}" "$1"; }'
-)
-_SH_LOG = "__cb_log() { printf '[Container] %s %s\\n' \"$(date '+%Y/%m/%d %H:%M:%S')\" \"$1\"; }"
+# The shell's own log lines start with a unit separator and carry no time: `logs.ScriptLog`
+# stamps them as they arrive ("[Container] <time> <message>"), which costs the shell nothing
+# (no strftime in bash, no ``date`` process per line in /bin/sh).
+_LOG = "__cb_log() { printf '\\037%s\\n' \"$1\"; }"
 
 _PLUMBING = """\
 __cb_side() {{ printf '%s\\0' "$@" >> "$__cb_report"; }}
@@ -95,11 +94,13 @@ __cb_end() {{
 }}
 """
 
-# The state a resumed shell restores, written by the EXIT trap. bash: every variable but its
+# The state a resumed shell restores, written by the EXIT trap (in a subshell whose umask
+# keeps the file the owner's only, since it may hold secrets). bash: every variable but its
 # own read-only and special ones, functions, aliases and options; sh: variables and options
 # (plain sh cannot list its functions).
 _BASH_SAVE = """\
-__cb_save() {
+__cb_save() (
+  umask 077
   {
     declare -p IFS 2>/dev/null
     local __cb_v IFS=$' \\t\\n'
@@ -113,14 +114,21 @@ __cb_save() {
     declare -f; alias -p; set +o; shopt -p
     printf '__cb_s=%s\\n' "$1"
   } > "$__cb_state"
+)
+__cb_again() {
+  export __CB_RESUME="$__cb_state"
+  if [ -n "${BASH_EXECUTION_STRING+x}" ]; then
+    exec "$BASH" --noprofile --norc -c "$BASH_EXECUTION_STRING" "$0"
+  fi
+  exec "$BASH" --noprofile --norc "$__cb_script"
 }
-__cb_again() { export __CB_RESUME="$__cb_state"; exec "$BASH" --noprofile --norc "$__cb_script"; }
 """
 _SH_SAVE = """\
-__cb_save() {
+__cb_save() (
+  umask 077
   { set | grep -v -e '^PPID=' -e '^__CB_RESUME='; set +o; printf '__cb_s=%s\\n' "$1"; } \
 > "$__cb_state"
-}
+)
 __cb_again() { export __CB_RESUME="$__cb_state"; exec /bin/sh "$__cb_script"; }
 """
 
@@ -214,7 +222,7 @@ def script(
     bash = shell == "bash"
     out = _Source()
     out.add(
-        _BASH_LOG if bash else _SH_LOG,
+        _LOG,
         _PLUMBING.format(python=shlex.quote(sys.executable), match=shlex.quote(_MATCH)),
         _BASH_SAVE if bash else _SH_SAVE,
         "__cb_exit() {",

@@ -1,4 +1,4 @@
-"""One attempt of a build: write the phase script, run it in one shell, say what happened.
+"""One attempt of a build: make the phase script, run it in one shell, say what happened.
 
 The script runs in ONE process group through `run_process` (streamed log, cancel flag,
 deadline, the process group reported through ``started``); progress comes back through a
@@ -27,6 +27,9 @@ from conveyor.actions.process import ProcessResult, run_process
 from conveyor.actions.shell import bash, shorten
 
 __all__ = ["Attempt", "run_attempt"]
+
+# The longest script bash is given as its -c string (Linux takes at most 128 KiB an argument).
+_MAX_INLINE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +117,23 @@ def run_attempt(
         one_shell=spec.one_shell,
         expand=texts,
     )
-    path.write_text(source, encoding="utf-8")
-    report.write_bytes(b"")
-    # Where a shell that a command ended leaves its state (secrets too): the owner's only.
+    # bash takes the script as its -c string, named as the file would be (its errors name
+    # it so, and a resumed shell takes it again from BASH_EXECUTION_STRING): no file to write.
+    # /bin/sh, and a script too long for one argument, read it from the file.
+    inline = not sh and len(source.encode("utf-8")) <= _MAX_INLINE
+    if not inline:
+        path.write_text(source, encoding="utf-8")
+    # The shell makes both as it first writes them: the state (where a shell that a command
+    # ended leaves its variables, secrets too) the owner's only.
+    report.unlink(missing_ok=True)
     state.unlink(missing_ok=True)
-    state.touch(mode=0o600)
     shell_log = ScriptLog(log, str(path), commands, spec.name, bash=not sh)
-    argv = ["/bin/sh", str(path)] if sh else [bash(), "--noprofile", "--norc", str(path)]
+    if sh:
+        argv = ["/bin/sh", str(path)]
+    elif inline:
+        argv = [bash(), "--noprofile", "--norc", "-c", source, str(path)]
+    else:
+        argv = [bash(), "--noprofile", "--norc", str(path)]
     process = run_process(
         argv,
         cwd=cwd,

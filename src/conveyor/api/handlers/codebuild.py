@@ -114,16 +114,16 @@ def batch_delete_builds(ctx: Context, params: Params) -> dict[str, Any]:
 
 
 def create_report_group(ctx: Context, params: Params) -> dict[str, Any]:
-    return {"reportGroup": ctx.services.builds.create_group(params)}
+    return {"reportGroup": ctx.services.reports.create_group(params)}
 
 
 def batch_get_report_groups(ctx: Context, params: Params) -> dict[str, Any]:
-    groups, missing = ctx.services.builds.batch_get_groups(params["reportGroupArns"])
+    groups, missing = ctx.services.reports.batch_get_groups(params["reportGroupArns"])
     return {"reportGroups": groups, "reportGroupsNotFound": missing}
 
 
 def delete_report_group(ctx: Context, params: Params) -> None:
-    ctx.services.builds.delete_group(params["arn"], bool(params.get("deleteReports")))
+    ctx.services.reports.delete_group(params["arn"], bool(params.get("deleteReports")))
 
 
 def list_report_groups(ctx: Context, params: Params) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def list_report_groups(ctx: Context, params: Params) -> dict[str, Any]:
     query = {"by": sort_by, "desc": descending, "limit": limit}
     position = _position(ctx, "ListReportGroups", query, params.get("nextToken"))
     after = (position[0], position[1]) if position else None
-    page = ctx.services.builds.groups_page(sort_by, descending, after, limit)
+    page = ctx.services.reports.groups_page(sort_by, descending, after, limit)
     result: dict[str, Any] = {"reportGroups": page.items}
     if page.following is not None:
         result["nextToken"] = ctx.tokens.issue("ListReportGroups", query, list(page.following))
@@ -147,7 +147,7 @@ def _list_reports(ctx: Context, params: Params, operation: str, group: str | Non
     query = {"desc": descending, "group": group, "status": status, "limit": limit}
     position = _position(ctx, operation, query, params.get("nextToken"))
     after = (position[0], position[1]) if position else None
-    page = ctx.services.builds.reports_page(group, status, descending, after, limit)
+    page = ctx.services.reports.reports_page(group, status, descending, after, limit)
     result: dict[str, Any] = {"reports": page.items}
     if page.following is not None:
         result["nextToken"] = ctx.tokens.issue(operation, query, list(page.following))
@@ -166,12 +166,12 @@ def list_reports_for_report_group(ctx: Context, params: Params) -> dict[str, Any
 
 
 def batch_get_reports(ctx: Context, params: Params) -> dict[str, Any]:
-    reports, missing = ctx.services.builds.batch_get_reports(params["reportArns"])
+    reports, missing = ctx.services.reports.batch_get_reports(params["reportArns"])
     return {"reports": reports, "reportsNotFound": missing}
 
 
 def delete_report(ctx: Context, params: Params) -> None:
-    ctx.services.builds.delete_report(params["arn"])
+    ctx.services.reports.delete_report(params["arn"])
 
 
 def describe_test_cases(ctx: Context, params: Params) -> dict[str, Any]:
@@ -181,7 +181,9 @@ def describe_test_cases(ctx: Context, params: Params) -> dict[str, Any]:
     limit = int(params.get("maxResults") or 50)
     query = {"report": report, "status": status, "keyword": keyword, "limit": limit}
     position = _position(ctx, "DescribeTestCases", query, params.get("nextToken"))
-    cases, following = ctx.services.builds.cases(report, status, keyword, int(position or 0), limit)
+    cases, following = ctx.services.reports.cases(
+        report, status, keyword, int(position or 0), limit
+    )
     result: dict[str, Any] = {"testCases": cases}
     if following is not None:
         result["nextToken"] = ctx.tokens.issue("DescribeTestCases", query, following)
