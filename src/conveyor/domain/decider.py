@@ -446,8 +446,7 @@ class _Decider:
         stage = run.stage
         assert stage is not None
         if run.version != self.snapshot.version:
-            self.stage_status(run, S.CANCELLED)
-            self.run_status(run, E.CANCELLED, "The pipeline was updated")
+            self.cancel(run)
             return
         self.effects.append(ConditionStarted(run.id, stage.name, kind, index, stage.attempt))
         condition = ConditionRun(kind, index, C.IN_PROGRESS, stage.attempt)
@@ -618,7 +617,10 @@ class _Decider:
         if self.evaluating(run):
             if not outdated:
                 return
+            # No action runs while conditions are evaluated: the run ends here.
             self.drop_conditions(run, C.CANCELLED)
+            self.cancel(run)
+            return
         if plan.stage.before_entry and not stage.actions and not self.entered(run, plan):
             return
         failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
@@ -651,8 +653,7 @@ class _Decider:
                 continue
             if outdated:
                 if not running:
-                    self.stage_status(run, S.CANCELLED)
-                    self.run_status(run, E.CANCELLED, "The pipeline was updated")
+                    self.cancel(run)
                 return
             for name, state in zip(group, states, strict=True):
                 if state is None:
@@ -662,6 +663,11 @@ class _Decider:
             return
         self.stage_status(run, S.SUCCEEDED)
         self.leave(run)
+
+    def cancel(self, run: _Run) -> None:
+        """A run of an older pipeline version with nothing left running ends ``Cancelled``."""
+        self.stage_status(run, S.CANCELLED)
+        self.run_status(run, E.CANCELLED, "The pipeline was updated")
 
     def entered(self, run: _Run, plan: StagePlan) -> bool:
         """The beforeEntry conditions are met: the stage's actions may start. When they are
