@@ -9,9 +9,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.engine import (
+    approval,
     commands,
     commit,
     declaration,
+    execution_status,
     latest_execution_id,
     make_repo,
     stage,
@@ -224,3 +226,70 @@ def test_a_stage_that_rolls_back_on_failure_does_nothing_before_its_first_succes
     assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Failed"
     summaries = client.list_pipeline_executions(pipelineName="app")["pipelineExecutionSummaries"]
     assert [s["pipelineExecutionId"] for s in summaries] == [first]
+
+
+def test_rollback_refuses_a_skipped_stage_a_second_rollback_parallel_mode_and_v1(
+    client: Any, repo: Path
+) -> None:
+    def refused(pipeline: str, stage_name: str, target: str) -> tuple[str, str]:
+        with pytest.raises(ClientError) as excinfo:
+            client.rollback_stage(
+                pipelineName=pipeline, stageName=stage_name, targetPipelineExecutionId=target
+            )
+        return code(excinfo), excinfo.value.response["Error"]["Message"]
+
+    check = {
+        "name": "Open",
+        "ruleTypeId": {
+            "category": "Rule",
+            "owner": "AWS",
+            "provider": "VariableCheck",
+            "version": "1",
+        },
+        "configuration": {"Variable": "#{variables.gate}", "Value": "open", "Operator": "EQ"},
+    }
+    deploy = stage("Deploy", commands("Ship", "true"))
+    deploy["beforeEntry"] = {"conditions": [{"result": "SKIP", "rules": [check]}]}
+    gate = [{"name": "gate", "defaultValue": "open"}]
+    client.create_pipeline(pipeline=declaration("app", repo, deploy, variables=gate))
+    parallel = stage("Deploy", commands("Ship", "true"))
+    client.create_pipeline(pipeline=declaration("par", repo, parallel, executionMode="PARALLEL"))
+    held = stage("Gate", approval())
+    client.create_pipeline(pipeline=declaration("old", repo, held, pipelineType="V1"))
+    first = latest_execution_id(client, "app")
+    in_parallel = latest_execution_id(client, "par")
+    assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
+    skipped = client.start_pipeline_execution(
+        name="app", variables=[{"name": "gate", "value": "closed"}]
+    )["pipelineExecutionId"]
+    assert wait_status(client, "app", skipped, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
+    assert stage_state(client, "app", "Deploy")["latestExecution"]["status"] == "Skipped"
+    error, message = refused("app", "Deploy", skipped)
+    assert error == "UnableToRollbackStageException"
+    assert "Skipped" in message
+    with pytest.raises(ClientError) as excinfo:
+        client.retry_stage_execution(
+            pipelineName="app",
+            stageName="Deploy",
+            pipelineExecutionId=skipped,
+            retryMode="FAILED_ACTIONS",
+        )
+    assert code(excinfo) == "StageNotRetryableException"
+
+    assert wait_status(client, "par", in_parallel, "Succeeded", "Failed", timeout=WAIT) == (
+        "Succeeded"
+    )
+    error, message = refused("par", "Deploy", in_parallel)
+    assert (error, "PARALLEL" in message) == ("UnableToRollbackStageException", True)
+    error, message = refused("old", "Gate", latest_execution_id(client, "old"))
+    assert (error, "V2" in message) == ("UnableToRollbackStageException", True)
+
+    # A rollback waits in front of the stage while its way in is closed: a second is refused.
+    client.disable_stage_transition(
+        pipelineName="app", stageName="Deploy", transitionType="Inbound", reason="hold"
+    )
+    waiting = client.rollback_stage(
+        pipelineName="app", stageName="Deploy", targetPipelineExecutionId=first
+    )["pipelineExecutionId"]
+    assert execution_status(client, "app", waiting) == "InProgress"
+    assert refused("app", "Deploy", first)[0] == "ConflictException"
