@@ -1,6 +1,6 @@
-"""The rules that ask the world (DeploymentWindow, CloudWatchAlarm, LambdaInvoke) guarding the
-stages of a pipeline run by a real server: what each rule answers decides the stage, and its
-result and summary reach ListRuleExecutions and GetPipelineState."""
+"""The rules that ask the world (DeploymentWindow, CodeBuild, CloudWatchAlarm, LambdaInvoke)
+guarding the stages of a pipeline run by a real server: what each rule answers decides the
+stage, and its result and summary reach ListRuleExecutions and GetPipelineState."""
 
 from __future__ import annotations
 
@@ -138,6 +138,50 @@ def test_a_deployment_window_closed_now_waits_for_it_to_open(
     )
     assert (tmp_path / "Deploy").exists()
     assert [r[:2] for r in rule_states(client, "Deploy")] == [("HalfPast", "Abandoned")]
+
+
+# -- CodeBuild --------------------------------------------------------------------------------
+
+BUILDSPEC = """\
+version: 0.2
+phases:
+  build:
+    commands:
+      - echo "expecting $EXPECTED"
+      - test "$(cat version.txt)" = "$EXPECTED"
+"""
+
+
+def build_rule(name: str, expected: str) -> dict[str, Any]:
+    variables = f'[{{"name": "EXPECTED", "value": "{expected}", "type": "PLAINTEXT"}}]'
+    return {
+        **rule(name, "CodeBuild", ProjectName="checks", EnvironmentVariables=variables),
+        "inputArtifacts": [{"name": "Src"}],
+    }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_codebuild_rules_pass_when_their_build_succeeds(client: Any, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"version.txt": "good-1\n", "buildspec.yml": BUILDSPEC}, "the first commit")
+    run(
+        client,
+        repo,
+        guarded("Check", tmp_path, build_rule("Built", "good-1")),
+        guarded("Deploy", tmp_path, build_rule("Newer", "good-2")),
+    )
+    assert status_of(client, "Check") == "Succeeded"
+    assert (tmp_path / "Check").exists()
+    assert rule_states(client, "Check")[0][:2] == ("Built", "Succeeded")
+    assert status_of(client, "Deploy") == "Failed"
+    assert not (tmp_path / "Deploy").exists()
+    assert rule_states(client, "Deploy")[0][:2] == ("Newer", "Failed")
+    condition = stage_state(client, "app", "Deploy")["beforeEntryConditionState"]
+    url = condition["conditionStates"][0]["ruleStates"][0]["latestExecution"][
+        "externalExecutionUrl"
+    ]
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert b"expecting good-2" in response.read()
 
 
 # -- CloudWatchAlarm and LambdaInvoke, against moto's server ------------------------------------
