@@ -213,7 +213,7 @@ def test_an_entry_condition_with_skip_refuses_a_commands_rule(client: Any, repo:
 
 
 def test_overrides_let_the_stage_in_and_out_while_its_rules_still_run(
-    client: Any, repo: Path, tmp_path: Path
+    client: Any, repo: Path, tmp_path: Path, server: Any
 ) -> None:
     never = tmp_path / "never"
     waits = commands_rule("Wait", f"while [ ! -f {never} ]; do sleep 0.2; done")
@@ -257,6 +257,27 @@ def test_overrides_let_the_stage_in_and_out_while_its_rules_still_run(
     (condition_state,) = success_state["conditionStates"]
     assert condition_state["ruleStates"][0]["ruleName"] == "After"
     assert condition_state["ruleStates"][0]["latestExecution"]["status"] == "Abandoned"
+    with server.application.store.read() as tx:
+        events = tx.events.after(0, pipeline_name="app")
+    changes = [
+        (
+            e.body["detail"].get("condition-type"),
+            e.body["detail"].get("rule"),
+            e.body["detail"]["state"],
+        )
+        for e in events
+        if "Condition" in e.detail_type or "Rule" in e.detail_type
+    ]
+    assert changes == [
+        ("BEFORE_ENTRY", None, "STARTED"),
+        ("BEFORE_ENTRY", "Wait", "STARTED"),
+        ("BEFORE_ENTRY", "Wait", "ABANDONED"),
+        ("BEFORE_ENTRY", None, "OVERRIDDEN"),
+        ("ON_SUCCESS", None, "STARTED"),
+        ("ON_SUCCESS", "After", "STARTED"),
+        ("ON_SUCCESS", "After", "ABANDONED"),
+        ("ON_SUCCESS", None, "OVERRIDDEN"),
+    ]
 
 
 def test_a_rule_past_its_time_fails_and_its_condition_with_it(

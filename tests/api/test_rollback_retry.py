@@ -108,7 +108,7 @@ def deploying(client: Any, repo: Path, log: Path, **deploy_stage: Any) -> str:
 
 
 def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
-    client: Any, repo: Path, tmp_path: Path
+    client: Any, repo: Path, tmp_path: Path, server: Any
 ) -> None:
     log = tmp_path / "deployed.log"
     first = deploying(client, repo, log)
@@ -140,6 +140,22 @@ def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
     assert deploy == {"pipelineExecutionId": rollback, "status": "Succeeded", "type": "ROLLBACK"}
     summaries = client.list_pipeline_executions(pipelineName="app")["pipelineExecutionSummaries"]
     assert summaries[0]["executionType"] == "ROLLBACK"
+    with server.application.store.read() as tx:
+        events = tx.events.after(0, pipeline_name="app")
+    rolled = [
+        (e.detail_type.removeprefix("CodePipeline "), e.body["detail"])
+        for e in events
+        if e.body["detail"]["execution-id"] == rollback
+    ]
+    assert [(kind, detail.get("stage"), detail["state"]) for kind, detail in rolled][:3] == [
+        ("Pipeline Execution State Change", None, "STARTED"),
+        ("Stage Execution State Change", "Deploy", "STARTED"),
+        ("Action Execution State Change", "Deploy", "STARTED"),
+    ]
+    trigger = rolled[0][1]["execution-trigger"]
+    assert trigger["trigger-type"] == "ManualRollback"
+    assert rolled[-1][0] == "Pipeline Execution State Change"
+    assert rolled[-1][1]["state"] == "SUCCEEDED"
     assert summaries[0]["rollbackMetadata"] == {"rollbackTargetPipelineExecutionId": first}
 
     def refused(stage_name: str, target: str) -> str:
