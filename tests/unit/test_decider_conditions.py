@@ -262,6 +262,9 @@ def test_only_conditions_being_evaluated_can_be_overridden() -> None:
     newer = replace(newer, latest_in_stage={"Build": "r2"})
     with pytest.raises(NotLatestPipelineExecutionException):
         decide(newer, OverrideCondition("r1", "Build", K.BEFORE_ENTRY), 1.0)
+    skipping = plan(beforeEntry=condition("SKIP", "first"))
+    with pytest.raises(ConditionNotOverridableException, match="SKIP"):
+        decide(snapshot(skipping, running), OverrideCondition("r1", "Build", K.BEFORE_ENTRY), 1.0)
 
 
 def test_a_rule_that_could_not_start_fails_and_its_condition_with_it() -> None:

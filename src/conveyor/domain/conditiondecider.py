@@ -15,9 +15,10 @@ against ``CONDITION_MOVES`` and ``RULE_MOVES``:
 
 A rule result for a rule execution that is no longer the one running changes nothing. An
 override (BEFORE_ENTRY, ON_SUCCESS) ends the condition being evaluated and those after it
-``Overridden``; a stop abandons the running rule (``Abandoned``), a pipeline update cancels it
-(``Cancelled``). onSuccess and onFailure are evaluated again on each attempt of the stage (a
-retry), beforeEntry once per stage execution unless its evaluation ended undecided.
+``Overridden`` (never a condition whose result is SKIP); a stop abandons the running rule
+(``Abandoned``), a pipeline update cancels it (``Cancelled``). onSuccess and onFailure are
+evaluated again on each attempt of the stage (a retry), beforeEntry once per stage execution
+unless its evaluation ended undecided.
 """
 
 from __future__ import annotations
@@ -245,11 +246,16 @@ class ConditionDecider:
                 f"Stage '{command.stage}' of execution {command.run_id} is not evaluating "
                 f"its {command.kind} conditions."
             )
+        declared = declared_conditions(self.work.plan(run), command.kind)
+        if any(c.result == "SKIP" for c in declared[current.index :]):
+            raise ConditionNotOverridableException(
+                f"The {command.kind} condition of stage '{command.stage}' skips the stage when "
+                "it is not met; a condition with result SKIP cannot be overridden."
+            )
         current, abandoned = _abandoned(run, stage, current)
         if abandoned is not None:
             self.work.effects.append(abandoned)
         self.end(run, current, C.OVERRIDDEN, "Overridden")
-        declared = declared_conditions(self.work.plan(run), command.kind)
         for later in range(current.index + 1, len(declared)):
             self.work.effects.append(
                 ConditionStarted(run.id, stage.name, command.kind, later, stage.attempt)
