@@ -14,6 +14,7 @@ from tests.support.engine import (
     commit,
     declaration,
     execution_status,
+    git,
     latest_execution_id,
     make_repo,
     stage,
@@ -95,13 +96,17 @@ def test_the_automatic_retry_happens_once_then_the_stage_stays_failed(
 
 
 def deploying(client: Any, repo: Path, log: Path, **deploy_stage: Any) -> str:
-    """``app``: Source, then Deploy appending the source's version.txt to ``log`` (and
-    failing unless the version is a good one); its first execution's id, once succeeded."""
+    """``app``: Source, then Deploy appending the source's version.txt to ``log`` (and the
+    pipeline variable ``release`` with the source's commit to ``log.vars``), failing unless
+    the version is a good one; its first execution's id, once succeeded."""
+    shipped = f'echo "#{{variables.release}} #{{SRC.CommitId}}" >> {log}.vars'
     deploy = stage(
-        "Deploy", commands("Ship", f"cat version.txt >> {log}", "grep -q good version.txt")
+        "Deploy",
+        commands("Ship", f"cat version.txt >> {log}", shipped, "grep -q good version.txt"),
     )
     deploy.update(deploy_stage)
-    client.create_pipeline(pipeline=declaration("app", repo, deploy))
+    release = [{"name": "release", "defaultValue": "r1"}]
+    client.create_pipeline(pipeline=declaration("app", repo, deploy, variables=release))
     first = latest_execution_id(client, "app")
     assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
     return first
@@ -112,8 +117,11 @@ def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
 ) -> None:
     log = tmp_path / "deployed.log"
     first = deploying(client, repo, log)
+    first_commit = git(repo, "rev-parse", "HEAD")
     commit(repo, {"version.txt": "good-2\n"}, "the second commit")
-    second = client.start_pipeline_execution(name="app")["pipelineExecutionId"]
+    second = client.start_pipeline_execution(
+        name="app", variables=[{"name": "release", "value": "r2"}]
+    )["pipelineExecutionId"]
     assert wait_status(client, "app", second, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
 
     rollback = client.rollback_stage(
@@ -124,6 +132,8 @@ def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
         "Succeeded"
     )
     assert log.read_text().splitlines() == ["good-1", "good-2", "good-1"]
+    # The target's pipeline variables and source variables, not the latest execution's.
+    assert Path(f"{log}.vars").read_text().splitlines()[-1] == f"r1 {first_commit}"
     execution = client.get_pipeline_execution(pipelineName="app", pipelineExecutionId=rollback)[
         "pipelineExecution"
     ]
