@@ -212,42 +212,72 @@ def test_an_entry_condition_with_skip_refuses_a_commands_rule(client: Any, repo:
     assert "Check" in str(raised.value)
 
 
-def test_an_override_lets_the_stage_in_while_its_rule_still_runs(
-    client: Any, repo: Path, tmp_path: Path
+def test_overrides_let_the_stage_in_and_out_while_its_rules_still_run(
+    client: Any, repo: Path, tmp_path: Path, server: Any
 ) -> None:
     never = tmp_path / "never"
     waits = commands_rule("Wait", f"while [ ! -f {never} ]; do sleep 0.2; done")
-    entry = {"conditions": [{"result": "FAIL", "rules": [waits]}]}
+    after = commands_rule("After", f"while [ ! -f {never} ]; do sleep 0.2; done")
     build = stage("Build", commands("Make", f"touch {tmp_path / 'built'}"))
-    build["beforeEntry"] = entry
-    client.create_pipeline(pipeline=declaration("app", repo, build))
+    build["beforeEntry"] = {"conditions": [{"result": "FAIL", "rules": [waits]}]}
+    build["onSuccess"] = {"conditions": [{"result": "FAIL", "rules": [after]}]}
+    deploy = stage("Deploy", commands("Ship", f"touch {tmp_path / 'deployed'}"))
+    client.create_pipeline(pipeline=declaration("app", repo, build, deploy))
     execution_id = latest_execution_id(client, "app")
 
-    def waiting() -> bool:
-        return rules(client, execution_id) == [("Wait", "InProgress")]
-
-    wait_for(waiting, timeout=WAIT, what="the rule to run")
-    with pytest.raises(ClientError) as raised:
+    def override(kind: str) -> None:
         client.override_stage_condition(
             pipelineName="app",
             stageName="Build",
             pipelineExecutionId=execution_id,
-            conditionType="ON_SUCCESS",
+            conditionType=kind,
         )
+
+    wait_for(lambda: rules(client, execution_id) == [("Wait", "InProgress")], timeout=WAIT)
+    with pytest.raises(ClientError) as raised:
+        override("ON_SUCCESS")
     assert code(raised) == "ConditionNotOverridableException"
-    client.override_stage_condition(
-        pipelineName="app",
-        stageName="Build",
-        pipelineExecutionId=execution_id,
-        conditionType="BEFORE_ENTRY",
-    )
+    override("BEFORE_ENTRY")
+    running = [("After", "InProgress"), ("Wait", "Abandoned")]
+    wait_for(lambda: rules(client, execution_id) == running, timeout=WAIT)
+    assert (tmp_path / "built").exists()
+    entry_state = stage_state(client, "app", "Build")["beforeEntryConditionState"]
+    assert entry_state["latestExecution"]["status"] == "Overridden"
+    with pytest.raises(ClientError) as raised:
+        override("BEFORE_ENTRY")
+    assert code(raised) == "ConditionNotOverridableException"
+    override("ON_SUCCESS")
     assert wait_status(client, "app", execution_id, "Succeeded", "Failed", timeout=WAIT) == (
         "Succeeded"
     )
-    assert (tmp_path / "built").exists()
-    assert rules(client, execution_id) == [("Wait", "Abandoned")]
-    entry_state = stage_state(client, "app", "Build")["beforeEntryConditionState"]
-    assert entry_state["latestExecution"]["status"] == "Overridden"
+    assert (tmp_path / "deployed").exists()
+    assert rules(client, execution_id) == [("After", "Abandoned"), ("Wait", "Abandoned")]
+    success_state = stage_state(client, "app", "Build")["onSuccessConditionState"]
+    assert success_state["latestExecution"]["status"] == "Overridden"
+    (condition_state,) = success_state["conditionStates"]
+    assert condition_state["ruleStates"][0]["ruleName"] == "After"
+    assert condition_state["ruleStates"][0]["latestExecution"]["status"] == "Abandoned"
+    with server.application.store.read() as tx:
+        events = tx.events.after(0, pipeline_name="app")
+    changes = [
+        (
+            e.body["detail"].get("condition-type"),
+            e.body["detail"].get("rule"),
+            e.body["detail"]["state"],
+        )
+        for e in events
+        if "Condition" in e.detail_type or "Rule" in e.detail_type
+    ]
+    assert changes == [
+        ("BEFORE_ENTRY", None, "STARTED"),
+        ("BEFORE_ENTRY", "Wait", "STARTED"),
+        ("BEFORE_ENTRY", "Wait", "ABANDONED"),
+        ("BEFORE_ENTRY", None, "OVERRIDDEN"),
+        ("ON_SUCCESS", None, "STARTED"),
+        ("ON_SUCCESS", "After", "STARTED"),
+        ("ON_SUCCESS", "After", "ABANDONED"),
+        ("ON_SUCCESS", None, "OVERRIDDEN"),
+    ]
 
 
 def test_a_rule_past_its_time_fails_and_its_condition_with_it(

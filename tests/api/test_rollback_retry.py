@@ -9,9 +9,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.engine import (
+    approval,
     commands,
     commit,
     declaration,
+    execution_status,
+    git,
     latest_execution_id,
     make_repo,
     stage,
@@ -93,25 +96,32 @@ def test_the_automatic_retry_happens_once_then_the_stage_stays_failed(
 
 
 def deploying(client: Any, repo: Path, log: Path, **deploy_stage: Any) -> str:
-    """``app``: Source, then Deploy appending the source's version.txt to ``log`` (and
-    failing unless the version is a good one); its first execution's id, once succeeded."""
+    """``app``: Source, then Deploy appending the source's version.txt to ``log`` (and the
+    pipeline variable ``release`` with the source's commit to ``log.vars``), failing unless
+    the version is a good one; its first execution's id, once succeeded."""
+    shipped = f'echo "#{{variables.release}} #{{SRC.CommitId}}" >> {log}.vars'
     deploy = stage(
-        "Deploy", commands("Ship", f"cat version.txt >> {log}", "grep -q good version.txt")
+        "Deploy",
+        commands("Ship", f"cat version.txt >> {log}", shipped, "grep -q good version.txt"),
     )
     deploy.update(deploy_stage)
-    client.create_pipeline(pipeline=declaration("app", repo, deploy))
+    release = [{"name": "release", "defaultValue": "r1"}]
+    client.create_pipeline(pipeline=declaration("app", repo, deploy, variables=release))
     first = latest_execution_id(client, "app")
     assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
     return first
 
 
 def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
-    client: Any, repo: Path, tmp_path: Path
+    client: Any, repo: Path, tmp_path: Path, server: Any
 ) -> None:
     log = tmp_path / "deployed.log"
     first = deploying(client, repo, log)
+    first_commit = git(repo, "rev-parse", "HEAD")
     commit(repo, {"version.txt": "good-2\n"}, "the second commit")
-    second = client.start_pipeline_execution(name="app")["pipelineExecutionId"]
+    second = client.start_pipeline_execution(
+        name="app", variables=[{"name": "release", "value": "r2"}]
+    )["pipelineExecutionId"]
     assert wait_status(client, "app", second, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
 
     rollback = client.rollback_stage(
@@ -122,6 +132,8 @@ def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
         "Succeeded"
     )
     assert log.read_text().splitlines() == ["good-1", "good-2", "good-1"]
+    # The target's pipeline variables and source variables, not the latest execution's.
+    assert Path(f"{log}.vars").read_text().splitlines()[-1] == f"r1 {first_commit}"
     execution = client.get_pipeline_execution(pipelineName="app", pipelineExecutionId=rollback)[
         "pipelineExecution"
     ]
@@ -138,6 +150,22 @@ def test_rollback_stage_runs_the_stage_again_with_the_targets_revision(
     assert deploy == {"pipelineExecutionId": rollback, "status": "Succeeded", "type": "ROLLBACK"}
     summaries = client.list_pipeline_executions(pipelineName="app")["pipelineExecutionSummaries"]
     assert summaries[0]["executionType"] == "ROLLBACK"
+    with server.application.store.read() as tx:
+        events = tx.events.after(0, pipeline_name="app")
+    rolled = [
+        (e.detail_type.removeprefix("CodePipeline "), e.body["detail"])
+        for e in events
+        if e.body["detail"]["execution-id"] == rollback
+    ]
+    assert [(kind, detail.get("stage"), detail["state"]) for kind, detail in rolled][:3] == [
+        ("Pipeline Execution State Change", None, "STARTED"),
+        ("Stage Execution State Change", "Deploy", "STARTED"),
+        ("Action Execution State Change", "Deploy", "STARTED"),
+    ]
+    trigger = rolled[0][1]["execution-trigger"]
+    assert trigger["trigger-type"] == "ManualRollback"
+    assert rolled[-1][0] == "Pipeline Execution State Change"
+    assert rolled[-1][1]["state"] == "SUCCEEDED"
     assert summaries[0]["rollbackMetadata"] == {"rollbackTargetPipelineExecutionId": first}
 
     def refused(stage_name: str, target: str) -> str:
@@ -224,3 +252,70 @@ def test_a_stage_that_rolls_back_on_failure_does_nothing_before_its_first_succes
     assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Failed"
     summaries = client.list_pipeline_executions(pipelineName="app")["pipelineExecutionSummaries"]
     assert [s["pipelineExecutionId"] for s in summaries] == [first]
+
+
+def test_rollback_refuses_a_skipped_stage_a_second_rollback_parallel_mode_and_v1(
+    client: Any, repo: Path
+) -> None:
+    def refused(pipeline: str, stage_name: str, target: str) -> tuple[str, str]:
+        with pytest.raises(ClientError) as excinfo:
+            client.rollback_stage(
+                pipelineName=pipeline, stageName=stage_name, targetPipelineExecutionId=target
+            )
+        return code(excinfo), excinfo.value.response["Error"]["Message"]
+
+    check = {
+        "name": "Open",
+        "ruleTypeId": {
+            "category": "Rule",
+            "owner": "AWS",
+            "provider": "VariableCheck",
+            "version": "1",
+        },
+        "configuration": {"Variable": "#{variables.gate}", "Value": "open", "Operator": "EQ"},
+    }
+    deploy = stage("Deploy", commands("Ship", "true"))
+    deploy["beforeEntry"] = {"conditions": [{"result": "SKIP", "rules": [check]}]}
+    gate = [{"name": "gate", "defaultValue": "open"}]
+    client.create_pipeline(pipeline=declaration("app", repo, deploy, variables=gate))
+    parallel = stage("Deploy", commands("Ship", "true"))
+    client.create_pipeline(pipeline=declaration("par", repo, parallel, executionMode="PARALLEL"))
+    held = stage("Gate", approval())
+    client.create_pipeline(pipeline=declaration("old", repo, held, pipelineType="V1"))
+    first = latest_execution_id(client, "app")
+    in_parallel = latest_execution_id(client, "par")
+    assert wait_status(client, "app", first, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
+    skipped = client.start_pipeline_execution(
+        name="app", variables=[{"name": "gate", "value": "closed"}]
+    )["pipelineExecutionId"]
+    assert wait_status(client, "app", skipped, "Succeeded", "Failed", timeout=WAIT) == "Succeeded"
+    assert stage_state(client, "app", "Deploy")["latestExecution"]["status"] == "Skipped"
+    error, message = refused("app", "Deploy", skipped)
+    assert error == "UnableToRollbackStageException"
+    assert "Skipped" in message
+    with pytest.raises(ClientError) as excinfo:
+        client.retry_stage_execution(
+            pipelineName="app",
+            stageName="Deploy",
+            pipelineExecutionId=skipped,
+            retryMode="FAILED_ACTIONS",
+        )
+    assert code(excinfo) == "StageNotRetryableException"
+
+    assert wait_status(client, "par", in_parallel, "Succeeded", "Failed", timeout=WAIT) == (
+        "Succeeded"
+    )
+    error, message = refused("par", "Deploy", in_parallel)
+    assert (error, "PARALLEL" in message) == ("UnableToRollbackStageException", True)
+    error, message = refused("old", "Gate", latest_execution_id(client, "old"))
+    assert (error, "V2" in message) == ("UnableToRollbackStageException", True)
+
+    # A rollback waits in front of the stage while its way in is closed: a second is refused.
+    client.disable_stage_transition(
+        pipelineName="app", stageName="Deploy", transitionType="Inbound", reason="hold"
+    )
+    waiting = client.rollback_stage(
+        pipelineName="app", stageName="Deploy", targetPipelineExecutionId=first
+    )["pipelineExecutionId"]
+    assert execution_status(client, "app", waiting) == "InProgress"
+    assert refused("app", "Deploy", first)[0] == "ConflictException"

@@ -21,7 +21,10 @@ from conveyor.domain.execution import (
     ConditionKind,
     ConditionRun,
     ConditionStarted,
+    CouldNotStart,
     OverrideCondition,
+    Retry,
+    RetryMode,
     RollbackStarted,
     RuleAbandoned,
     RuleEnded,
@@ -259,3 +262,93 @@ def test_only_conditions_being_evaluated_can_be_overridden() -> None:
     newer = replace(newer, latest_in_stage={"Build": "r2"})
     with pytest.raises(NotLatestPipelineExecutionException):
         decide(newer, OverrideCondition("r1", "Build", K.BEFORE_ENTRY), 1.0)
+    skipping = plan(beforeEntry=condition("SKIP", "first"))
+    with pytest.raises(ConditionNotOverridableException, match="SKIP"):
+        decide(snapshot(skipping, running), OverrideCondition("r1", "Build", K.BEFORE_ENTRY), 1.0)
+
+
+def test_a_rule_that_could_not_start_fails_and_its_condition_with_it() -> None:
+    built = plan(beforeEntry=condition("FAIL", "first", "second"))
+    effects = decide(
+        snapshot(built, in_build(evaluating(K.BEFORE_ENTRY, "first"))),
+        CouldNotStart((), ((key(K.BEFORE_ENTRY, "first"), "no variable SRC.Nope"),)),
+        1.0,
+    )
+    (ended,) = of(RuleEnded, effects)
+    assert (ended.old, ended.new, ended.result.error_message) == (
+        R.IN_PROGRESS,
+        R.FAILED,
+        "no variable SRC.Nope",
+    )
+    assert of(RuleStarted, effects) == []
+    assert [(e.new, e.summary) for e in of(ConditionEnded, effects)] == [
+        (C.FAILED, "Rule 'first' failed: no variable SRC.Nope")
+    ]
+    assert [e.new for e in of(RunStatusChanged, effects)] == [E.FAILED]
+    assert of(ActionStarted, effects) == []
+
+
+def test_an_override_of_on_success_conditions_lets_the_stage_succeed() -> None:
+    built = plan(onSuccess=condition("FAIL", "check"))
+    running = in_build(evaluating(K.ON_SUCCESS, "check"), B=A.SUCCEEDED)
+    effects = decide(snapshot(built, running), OverrideCondition("r1", "Build", K.ON_SUCCESS), 3.0)
+    assert of(RuleAbandoned, effects) == [RuleAbandoned(key(K.ON_SUCCESS, "check"))]
+    assert [(e.kind, e.new) for e in of(ConditionEnded, effects)] == [(K.ON_SUCCESS, C.OVERRIDDEN)]
+    assert StageStatusChanged("r1", "Build", S.IN_PROGRESS, S.SUCCEEDED) in effects
+    assert RunMoved("r1", 2, True, 3.0) in effects
+    assert [e.action for e in of(ActionStarted, effects)] == ["D"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "actions"), [(K.BEFORE_ENTRY, {}), (K.ON_SUCCESS, {"B": A.SUCCEEDED})]
+)
+def test_an_update_cancels_the_conditions_being_evaluated_and_the_stage(
+    kind: ConditionKind, actions: dict[str, A]
+) -> None:
+    built = plan(beforeEntry=condition("FAIL", "first"), onSuccess=condition("ROLLBACK", "first"))
+    done = ConditionRun(K.BEFORE_ENTRY, 0, C.SUCCEEDED, 1, RuleRun("x0", "first", R.SUCCEEDED))
+    before = () if kind == K.BEFORE_ENTRY else (done,)
+    running = in_build(*before, evaluating(kind, "first"), **actions)
+    updated = Snapshot(2, ExecutionMode.QUEUED, {1: built, 2: built}, frozenset(), (running,))
+    effects = decide(updated, None, 1.0)
+    assert of(RuleAbandoned, effects) == [RuleAbandoned(key(kind, "first"))]
+    assert of(RollbackStarted, effects) == []
+    assert [e.new for e in of(ConditionEnded, effects)] == [C.CANCELLED]
+    assert StageStatusChanged("r1", "Build", S.IN_PROGRESS, S.CANCELLED) in effects
+    assert [(e.new, e.summary) for e in of(RunStatusChanged, effects)] == [
+        (E.CANCELLED, "The pipeline was updated")
+    ]
+    assert of(RuleStarted, effects) == []
+
+
+def test_a_retry_evaluates_on_success_again_but_not_a_met_entry_condition() -> None:
+    built = plan(beforeEntry=condition("FAIL", "gate"), onSuccess=condition("FAIL", "check"))
+    conditions = (
+        ConditionRun(K.BEFORE_ENTRY, 0, C.SUCCEEDED, 1, RuleRun("x0", "gate", R.SUCCEEDED)),
+        ConditionRun(K.ON_SUCCESS, 0, C.FAILED, 1, RuleRun("x1", "check", R.FAILED)),
+    )
+    done = {"B": ActionRun("a-B", "B", A.SUCCEEDED, 1)}
+    failed = Run(
+        "r1",
+        1,
+        1,
+        E.FAILED,
+        1,
+        False,
+        0.0,
+        None,
+        StageRun("Build", S.FAILED, 1, 1, done, conditions=conditions),
+    )
+    effects = decide(snapshot(built, failed), Retry("r1", "Build", RetryMode.ALL_ACTIONS), 1.0)
+    assert StageEntered("r1", "Build", 2, 2, retry_of=S.FAILED) in effects
+    assert [e.action for e in of(ActionStarted, effects)] == ["B"]
+    assert of(RuleStarted, effects) == []
+    again = {"B": ActionRun("a-B2", "B", A.SUCCEEDED, 2)}
+    retried = replace(
+        failed,
+        status=E.IN_PROGRESS,
+        stage=StageRun("Build", S.IN_PROGRESS, 2, 2, again, conditions=conditions),
+    )
+    effects = decide(snapshot(built, retried), None, 2.0)
+    assert of(RuleStarted, effects) == [RuleStarted("r1", "Build", K.ON_SUCCESS, 0, "check", 2)]
+    assert of(StageStatusChanged, effects) == []

@@ -16,20 +16,26 @@ then settles the pipeline until nothing more can move:
 - a run of an older pipeline version starts nothing new: it is ``Cancelled`` once its
   running actions are done.
 
-Every event goes through here: commands (stop, retry), a new execution, a transition
-changed, and every way an attempt ends (its job reported, its lease or deadline ran out, its
-approval answered, it could not start). A result for an attempt that is no longer in
-progress changes nothing. Every status change is checked against its table in
-`conveyor.domain.status` before it becomes an effect.
+Every event goes through here: commands (stop, retry, rollback, override), a new execution,
+a transition changed, and every way an attempt or a rule ends (its job reported, its lease
+or deadline ran out, its approval answered, it could not start). A result for an attempt
+that is no longer in progress changes nothing. Every status change is checked against its
+table in `conveyor.domain.status` before it becomes an effect.
+
+This module is the stage-and-run half. Evaluating a stage's conditions and running their
+rules is the other half (`conveyor.domain.conditiondecider`): it answers whether a kind of
+conditions is met, and `UNMET` here says what an unmet one does to the stage. Both work on
+one `conveyor.domain.deciderstate.Work`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
+from conveyor.domain.conditiondecider import MET, OUTDATED, ConditionDecider
+from conveyor.domain.deciderstate import LiveRun, LiveStage, Work, legal
 from conveyor.domain.errors import (
-    ConditionNotOverridableException,
     ConflictException,
     DuplicatedStopRequestException,
     NotLatestPipelineExecutionException,
@@ -46,10 +52,7 @@ from conveyor.domain.execution import (
     ActionRun,
     ActionStarted,
     ApprovalAnswered,
-    ConditionEnded,
     ConditionKind,
-    ConditionRun,
-    ConditionStarted,
     CouldNotStart,
     DeadlinePassed,
     Effect,
@@ -63,13 +66,7 @@ from conveyor.domain.execution import (
     RetryMode,
     Rollback,
     RollbackStarted,
-    RuleAbandoned,
-    RuleEnded,
-    RuleKey,
     RuleReported,
-    RuleRun,
-    RuleStarted,
-    Run,
     RunMoved,
     RunStatusChanged,
     Snapshot,
@@ -81,153 +78,69 @@ from conveyor.domain.execution import (
     StopRequest,
     TransitionChanged,
 )
-from conveyor.domain.pipeline import Condition, ExecutionMode
+from conveyor.domain.pipeline import ExecutionMode
 from conveyor.domain.plan import StagePlan
 from conveyor.domain.status import (
     ACTION_MOVES,
-    ACTIVE_EXECUTION,
     ACTIVE_STAGE,
-    CONDITION_MET,
-    CONDITION_MOVES,
     EXECUTION_MOVES,
     JOB_MOVES,
-    RULE_MOVES,
     STAGE_MOVES,
     ActionStatus,
     ConditionStatus,
     ExecutionStatus,
     JobStatus,
-    RuleStatus,
     StageStatus,
-    Status,
-    can_move,
 )
 
 A, E, S, J = ActionStatus, ExecutionStatus, StageStatus, JobStatus
-C, R, K = ConditionStatus, RuleStatus, ConditionKind
+C, K = ConditionStatus, ConditionKind
 FAILED_ACTIONS = frozenset({A.FAILED, A.ABANDONED})
-# What evaluating a kind of conditions came to: all met, or the result of the first unmet one.
-MET = "MET"
-# Conditions whose evaluation ended without a verdict: a retry evaluates them again.
-UNDECIDED = frozenset({C.ABANDONED, C.CANCELLED})
+# What a stage does when its beforeEntry or onSuccess conditions are not met, by the result
+# of the first unmet one: the stage's new status, and whether it rolls back. A failed stage
+# fails its execution; a skipped one lets it go on to the next stage. CreatePipeline allows
+# no other pairs (a result outside them would be read as FAIL).
+UNMET: Mapping[tuple[ConditionKind, str], tuple[StageStatus, bool]] = {
+    (K.BEFORE_ENTRY, "FAIL"): (S.FAILED, False),
+    (K.BEFORE_ENTRY, "SKIP"): (S.SKIPPED, False),
+    (K.ON_SUCCESS, "FAIL"): (S.FAILED, False),
+    (K.ON_SUCCESS, "ROLLBACK"): (S.FAILED, True),
+}
+UNMET_NAMES = {K.BEFORE_ENTRY: "entry", K.ON_SUCCESS: "onSuccess"}
 
 
-def declared_conditions(plan: StagePlan, kind: ConditionKind) -> tuple[Condition, ...]:
-    stage = plan.stage
-    if kind == K.BEFORE_ENTRY:
-        return stage.before_entry
-    return stage.on_success if kind == K.ON_SUCCESS else stage.on_failure
-
-
-def rule_names(condition: Condition) -> list[str]:
-    return [str(rule.get("name", "")) for rule in condition.rules]
-
-
-@dataclass(slots=True)
-class _Stage:
-    name: str
-    status: StageStatus
-    attempt: int
-    base_attempt: int
-    actions: dict[str, ActionRun] = field(default_factory=dict)
-    auto_retried: bool = False
-    conditions: list[ConditionRun] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Run:
-    id: str
-    seq: int
-    version: int
-    status: ExecutionStatus
-    stage_index: int
-    waiting: bool
-    arrived: float
-    stop: StopRequest | None
-    stage: _Stage | None
-    rollback: bool = False
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_EXECUTION
-
-
-def _legal(table: Mapping[Status, frozenset[Status]], old: Status, new: Status) -> None:
-    """A move outside the status tables is a bug in the decider, never a user error."""
-    if not can_move(table, old, new):
-        raise AssertionError(f"illegal status move {old} -> {new}")
-
-
-def _live(run: Run) -> _Run:
-    stage = None
-    if run.stage is not None:
-        s = run.stage
-        stage = _Stage(
-            s.stage,
-            s.status,
-            s.attempt,
-            s.base_attempt,
-            dict(s.actions),
-            s.auto_retried,
-            list(s.conditions),
-        )
-    return _Run(
-        run.id,
-        run.seq,
-        run.version,
-        run.status,
-        run.stage_index,
-        run.waiting,
-        run.arrived,
-        run.stop,
-        stage,
-        run.rollback,
-    )
-
-
-class _Decider:
+class _Decider(Work):
     def __init__(self, snapshot: Snapshot, now: float) -> None:
-        self.snapshot = snapshot
-        self.now = now
-        self.runs = sorted((_live(r) for r in snapshot.runs), key=lambda r: r.seq)
-        self.effects: list[Effect] = []
+        super().__init__(snapshot, now)
+        self.conditions = ConditionDecider(self)
 
     # -- small writes that record an effect each --------------------------------------------
 
-    def run_status(self, run: _Run, new: ExecutionStatus, summary: str | None = None) -> None:
+    def run_status(self, run: LiveRun, new: ExecutionStatus, summary: str | None = None) -> None:
         if run.status != new:
-            _legal(EXECUTION_MOVES, run.status, new)
+            legal(EXECUTION_MOVES, run.status, new)
             self.effects.append(RunStatusChanged(run.id, run.status, new, summary))
             run.status = new
 
-    def stage_status(self, run: _Run, new: StageStatus) -> None:
+    def stage_status(self, run: LiveRun, new: StageStatus) -> None:
         stage = run.stage
         assert stage is not None
         if stage.status != new:
-            _legal(STAGE_MOVES, stage.status, new)
+            legal(STAGE_MOVES, stage.status, new)
             self.effects.append(StageStatusChanged(run.id, stage.name, stage.status, new))
             stage.status = new
 
-    def move(self, run: _Run, stage_index: int, *, waiting: bool) -> None:
+    def move(self, run: LiveRun, stage_index: int, *, waiting: bool) -> None:
         run.stage_index, run.waiting, run.arrived = stage_index, waiting, self.now
         if waiting:
             run.stage = None
         self.effects.append(RunMoved(run.id, stage_index, waiting, self.now))
 
-    def start(self, run: _Run, action: str) -> None:
+    def start(self, run: LiveRun, action: str) -> None:
         stage = run.stage
         assert stage is not None
         stage.actions[action] = ActionRun("", action, A.IN_PROGRESS, stage.attempt)
         self.effects.append(ActionStarted(run.id, stage.name, action, stage.attempt))
-
-    def plan(self, run: _Run) -> StagePlan:
-        return self.snapshot.plans[run.version].stages[run.stage_index]
-
-    def find(self, run_id: str) -> _Run:
-        for run in self.runs:
-            if run.id == run_id:
-                return run
-        raise KeyError(run_id)  # pragma: no cover - the engine always loads the target
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -294,14 +207,14 @@ class _Decider:
             )
         self.restart(run, command.mode, automatic=False)
 
-    def restart(self, run: _Run, mode: RetryMode, *, automatic: bool) -> None:
+    def restart(self, run: LiveRun, mode: RetryMode, *, automatic: bool) -> None:
         """Put a failed or stopped stage back in progress: its failed actions again, or
         all of them."""
         stage = run.stage
         assert stage is not None
         failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
         old = stage.status
-        _legal(STAGE_MOVES, old, S.IN_PROGRESS)
+        legal(STAGE_MOVES, old, S.IN_PROGRESS)
         stage.attempt += 1
         if mode == RetryMode.ALL_ACTIONS:
             stage.base_attempt = stage.attempt
@@ -343,7 +256,7 @@ class _Decider:
 
     # -- results ----------------------------------------------------------------------------
 
-    def attempt(self, key: ActionKey) -> tuple[_Run, ActionRun] | None:
+    def attempt(self, key: ActionKey) -> tuple[LiveRun, ActionRun] | None:
         """The attempt a result is about, if it is still in progress."""
         run = next((r for r in self.runs if r.id == key.run_id), None)
         if run is None or run.waiting or run.stage is None or run.stage.name != key.stage:
@@ -355,7 +268,7 @@ class _Decider:
 
     def job(self, job: JobRef, new: JobStatus) -> None:
         if job.status != new:
-            _legal(JOB_MOVES, job.status, new)
+            legal(JOB_MOVES, job.status, new)
             self.effects.append(JobStatusChanged(job.id, job.status, new))
 
     def end(
@@ -374,7 +287,7 @@ class _Decider:
         run, attempt = found
         assert run.stage is not None and key is not None
         new = A.SUCCEEDED if result.succeeded else A.FAILED
-        _legal(ACTION_MOVES, attempt.status, new)
+        legal(ACTION_MOVES, attempt.status, new)
         self.effects.append(ActionEnded(key, attempt.status, new, result))
         run.stage.actions[key.action] = replace(
             attempt, status=new, message=None if result.succeeded else result.error_message
@@ -400,197 +313,15 @@ class _Decider:
             for key, message in event.failures:
                 self.end(key, ActionResult.failure(message))
             for rule_key, message in event.rules:
-                self.rule_reported(rule_key, ActionResult.failure(message))
+                self.conditions.rule_reported(rule_key, ActionResult.failure(message))
         elif isinstance(event, RuleReported):
-            self.rule_reported(event.key, event.result)
+            self.conditions.rule_reported(event.key, event.result)
         elif isinstance(event, OverrideCondition):
-            self.override(event)
+            self.conditions.override(event)
         else:
             # Start, TransitionChanged: the snapshot already holds the new execution or the
             # transition; what follows from them is settling.
             assert isinstance(event, (Start, TransitionChanged))
-
-    # -- conditions -------------------------------------------------------------------------
-
-    def put_condition(self, stage: _Stage, condition: ConditionRun) -> None:
-        stage.conditions = [
-            c
-            for c in stage.conditions
-            if not (c.kind == condition.kind and c.index == condition.index)
-        ]
-        stage.conditions.append(condition)
-
-    def verdict(self, run: _Run, plan: StagePlan, kind: ConditionKind) -> str | None:
-        """MET, the result of the first condition of ``kind`` that was not met, or None while
-        they are being evaluated (this begins the next one, when none runs)."""
-        stage = run.stage
-        assert stage is not None
-        latest = {c.index: c for c in stage.conditions if c.kind == kind}
-        for index, condition in enumerate(declared_conditions(plan, kind)):
-            found = latest.get(index)
-            stale = found is not None and (
-                (kind != K.BEFORE_ENTRY and found.attempt != stage.attempt)
-                or (found.status in UNDECIDED and found.attempt != stage.attempt)
-            )
-            if found is None or stale:
-                self.begin_condition(run, plan, kind, index)
-                return None
-            assert found is not None
-            if found.status == C.IN_PROGRESS:
-                return None
-            if found.status not in CONDITION_MET:
-                return condition.result or "FAIL"
-        return MET
-
-    def begin_condition(self, run: _Run, plan: StagePlan, kind: ConditionKind, index: int) -> None:
-        stage = run.stage
-        assert stage is not None
-        if run.version != self.snapshot.version:
-            self.stage_status(run, S.CANCELLED)
-            self.run_status(run, E.CANCELLED, "The pipeline was updated")
-            return
-        self.effects.append(ConditionStarted(run.id, stage.name, kind, index, stage.attempt))
-        condition = ConditionRun(kind, index, C.IN_PROGRESS, stage.attempt)
-        names = rule_names(declared_conditions(plan, kind)[index])
-        if not names:
-            self.put_condition(stage, condition)
-            self.end_condition(run, condition, C.SUCCEEDED)
-            return
-        self.start_rule(run, condition, names[0])
-
-    def start_rule(self, run: _Run, condition: ConditionRun, rule: str) -> None:
-        stage = run.stage
-        assert stage is not None
-        self.effects.append(
-            RuleStarted(run.id, stage.name, condition.kind, condition.index, rule, stage.attempt)
-        )
-        self.put_condition(stage, replace(condition, rule=RuleRun("", rule, R.IN_PROGRESS)))
-
-    def end_condition(
-        self,
-        run: _Run,
-        condition: ConditionRun,
-        new: ConditionStatus,
-        summary: str | None = None,
-    ) -> None:
-        stage = run.stage
-        assert stage is not None
-        _legal(CONDITION_MOVES, condition.status, new)
-        self.effects.append(
-            ConditionEnded(
-                run.id,
-                stage.name,
-                condition.kind,
-                condition.index,
-                condition.attempt,
-                condition.status,
-                new,
-                summary,
-            )
-        )
-        self.put_condition(stage, replace(condition, status=new))
-
-    def rule_reported(self, key: RuleKey, result: ActionResult) -> None:
-        run = next((r for r in self.runs if r.id == key.run_id), None)
-        if run is None or run.waiting or run.stage is None or run.stage.name != key.stage:
-            return
-        stage = run.stage
-        condition = next(
-            (
-                c
-                for c in stage.conditions
-                if c.kind == key.kind and c.index == key.index and c.status == C.IN_PROGRESS
-            ),
-            None,
-        )
-        rule = None if condition is None else condition.rule
-        if (
-            condition is None
-            or rule is None
-            or rule.rule != key.rule
-            or rule.id != key.rule_execution_id
-            or rule.status != R.IN_PROGRESS
-        ):
-            return
-        new = R.SUCCEEDED if result.succeeded else R.FAILED
-        _legal(RULE_MOVES, rule.status, new)
-        self.effects.append(RuleEnded(key, rule.status, new, result))
-        condition = replace(condition, rule=replace(rule, status=new))
-        self.put_condition(stage, condition)
-        if not result.succeeded:
-            detail = f": {result.error_message}" if result.error_message else ""
-            self.end_condition(run, condition, C.FAILED, f"Rule '{key.rule}' failed{detail}")
-            return
-        names = rule_names(declared_conditions(self.plan(run), key.kind)[key.index])
-        position = names.index(key.rule) if key.rule in names else len(names)
-        if position + 1 < len(names):
-            self.start_rule(run, condition, names[position + 1])
-        else:
-            self.end_condition(run, condition, C.SUCCEEDED)
-
-    def override(self, command: OverrideCondition) -> None:
-        run = next((r for r in self.runs if r.id == command.run_id), None)
-        plan = self.snapshot.plans[self.snapshot.version]
-        index = plan.index(command.stage)
-        if index is None:
-            raise StageNotFoundException(f"Stage '{command.stage}' does not exist.")
-        if self.snapshot.latest_in_stage.get(command.stage, command.run_id) != command.run_id:
-            raise NotLatestPipelineExecutionException(
-                f"Execution {command.run_id} is not the latest execution in stage "
-                f"'{command.stage}'."
-            )
-        stage = None if run is None or run.waiting else run.stage
-        current = (
-            None
-            if stage is None or stage.name != command.stage
-            else next(
-                (
-                    c
-                    for c in stage.conditions
-                    if c.kind == command.kind and c.status == C.IN_PROGRESS
-                ),
-                None,
-            )
-        )
-        if run is None or stage is None or current is None:
-            raise ConditionNotOverridableException(
-                f"Stage '{command.stage}' of execution {command.run_id} is not evaluating "
-                f"its {command.kind} conditions."
-            )
-        rule = current.rule
-        if rule is not None and rule.status == R.IN_PROGRESS:
-            key = RuleKey(run.id, stage.name, current.kind, current.index, rule.rule, rule.id)
-            self.effects.append(RuleAbandoned(key))
-            current = replace(current, rule=replace(rule, status=R.ABANDONED))
-        self.end_condition(run, current, C.OVERRIDDEN, "Overridden")
-        declared = declared_conditions(self.plan(run), command.kind)
-        for later in range(current.index + 1, len(declared)):
-            self.effects.append(
-                ConditionStarted(run.id, stage.name, command.kind, later, stage.attempt)
-            )
-            started = ConditionRun(command.kind, later, C.IN_PROGRESS, stage.attempt)
-            self.end_condition(run, started, C.OVERRIDDEN, "Overridden")
-
-    def drop_conditions(self, run: _Run, new: ConditionStatus) -> None:
-        """End the conditions being evaluated (the execution stopped, the pipeline was
-        updated): their running rules are abandoned."""
-        stage = run.stage
-        assert stage is not None
-        for current in [c for c in stage.conditions if c.status == C.IN_PROGRESS]:
-            condition, rule = current, current.rule
-            if rule is not None and rule.status == R.IN_PROGRESS:
-                _legal(RULE_MOVES, rule.status, R.ABANDONED)
-                key = RuleKey(
-                    run.id, stage.name, condition.kind, condition.index, rule.rule, rule.id
-                )
-                self.effects.append(RuleAbandoned(key))
-                condition = replace(condition, rule=replace(rule, status=R.ABANDONED))
-            self.end_condition(run, condition, new)
-
-    def evaluating(self, run: _Run) -> bool:
-        stage = run.stage
-        assert stage is not None
-        return any(c.status == C.IN_PROGRESS for c in stage.conditions)
 
     # -- settling ---------------------------------------------------------------------------
 
@@ -605,28 +336,35 @@ class _Decider:
                 self.admit(index)
             changed = len(self.effects) != before
 
-    def settle_running(self, run: _Run) -> None:
+    def settle_running(self, run: LiveRun) -> None:
         stage = run.stage
         assert stage is not None
         plan = self.plan(run)
         running = [a for a in stage.actions.values() if a.status == A.IN_PROGRESS]
         if run.stop is not None:
-            self.drop_conditions(run, C.ABANDONED)
+            self.conditions.drop(run, C.ABANDONED)
             self.settle_stop(run, running)
             return
-        outdated = run.version != self.snapshot.version
-        if self.evaluating(run):
+        outdated = self.outdated(run)
+        if self.conditions.evaluating(run):
             if not outdated:
                 return
-            self.drop_conditions(run, C.CANCELLED)
-        if plan.stage.before_entry and not stage.actions and not self.entered(run, plan):
+            # No action runs while conditions are evaluated: the run ends here.
+            self.conditions.drop(run, C.CANCELLED)
+            self.cancel(run)
+            return
+        if (
+            plan.stage.before_entry
+            and not stage.actions
+            and not self.judged(run, plan, K.BEFORE_ENTRY)
+        ):
             return
         failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
         if failed:
             if not running:
                 met = True
                 if plan.stage.on_failure and not outdated:
-                    verdict = self.verdict(run, plan, K.ON_FAILURE)
+                    verdict = self.conditions.verdict(run, plan, K.ON_FAILURE)
                     if verdict is None:
                         return
                     met = verdict == MET
@@ -651,47 +389,44 @@ class _Decider:
                 continue
             if outdated:
                 if not running:
-                    self.stage_status(run, S.CANCELLED)
-                    self.run_status(run, E.CANCELLED, "The pipeline was updated")
+                    self.cancel(run)
                 return
             for name, state in zip(group, states, strict=True):
                 if state is None:
                     self.start(run, name)
             return
-        if plan.stage.on_success and not self.succeeded(run, plan):
+        if plan.stage.on_success and not self.judged(run, plan, K.ON_SUCCESS):
             return
         self.stage_status(run, S.SUCCEEDED)
         self.leave(run)
 
-    def entered(self, run: _Run, plan: StagePlan) -> bool:
-        """The beforeEntry conditions are met: the stage's actions may start. When they are
-        not, the stage is skipped (SKIP) or fails with the execution (FAIL)."""
-        verdict = self.verdict(run, plan, K.BEFORE_ENTRY)
+    def cancel(self, run: LiveRun) -> None:
+        """A run of an older pipeline version with nothing left running ends ``Cancelled``."""
+        self.stage_status(run, S.CANCELLED)
+        self.run_status(run, E.CANCELLED, "The pipeline was updated")
+
+    def judged(self, run: LiveRun, plan: StagePlan, kind: ConditionKind) -> bool:
+        """The stage's conditions of ``kind`` (beforeEntry, onSuccess) are met: it goes on,
+        its actions start or it succeeds. When they are not, `UNMET` says what follows."""
+        verdict = self.conditions.verdict(run, plan, kind)
+        if verdict == OUTDATED:
+            self.cancel(run)
+            return False
         if verdict is None or verdict == MET:
             return verdict == MET
-        if verdict == "SKIP":
-            self.stage_status(run, S.SKIPPED)
+        status, rolls_back = UNMET.get((kind, verdict), UNMET[kind, "FAIL"])
+        self.stage_status(run, status)
+        if status == S.SKIPPED:
             self.leave(run)
             return False
-        self.stage_status(run, S.FAILED)
-        self.run_status(run, E.FAILED, f"The entry condition of stage '{plan.name}' was not met")
-        return False
-
-    def succeeded(self, run: _Run, plan: StagePlan) -> bool:
-        """The onSuccess conditions are met: the stage succeeds. When they are not, it fails
-        with the execution, and rolls back for ROLLBACK."""
-        verdict = self.verdict(run, plan, K.ON_SUCCESS)
-        if verdict is None or verdict == MET:
-            return verdict == MET
-        self.stage_status(run, S.FAILED)
         self.run_status(
-            run, E.FAILED, f"The onSuccess condition of stage '{plan.name}' was not met"
+            run, E.FAILED, f"The {UNMET_NAMES[kind]} condition of stage '{plan.name}' was not met"
         )
-        if verdict == "ROLLBACK":
+        if rolls_back:
             self.roll_back(run, plan)
         return False
 
-    def leave(self, run: _Run) -> None:
+    def leave(self, run: LiveRun) -> None:
         """The run is done with its stage: on to the next, or the end."""
         stages = self.snapshot.plans[run.version].stages
         if run.rollback or run.stage_index + 1 == len(stages):
@@ -699,7 +434,7 @@ class _Decider:
         else:
             self.move(run, run.stage_index + 1, waiting=True)
 
-    def retries_automatically(self, run: _Run, plan: StagePlan) -> bool:
+    def retries_automatically(self, run: LiveRun, plan: StagePlan) -> bool:
         """onFailure RETRY: one automatic retry per failure, of the current pipeline."""
         stage = run.stage
         assert stage is not None
@@ -709,7 +444,7 @@ class _Decider:
             and run.version == self.snapshot.version
         )
 
-    def roll_back(self, run: _Run, plan: StagePlan) -> None:
+    def roll_back(self, run: LiveRun, plan: StagePlan) -> None:
         """onFailure ROLLBACK (or an unmet onSuccess condition with ROLLBACK): a rollback to
         the latest execution that succeeded in the stage, once there is one (a rollback
         execution's own failure rolls nothing back)."""
@@ -721,11 +456,11 @@ class _Decider:
         if target is not None and target != run.id:
             self.effects.append(RollbackStarted(run.id, plan.name, target))
 
-    def settle_stop(self, run: _Run, running: list[ActionRun]) -> None:
+    def settle_stop(self, run: LiveRun, running: list[ActionRun]) -> None:
         assert run.stop is not None and run.stage is not None
         if run.stop.abandon:
             for action in running:
-                _legal(ACTION_MOVES, action.status, A.ABANDONED)
+                legal(ACTION_MOVES, action.status, A.ABANDONED)
                 self.effects.append(ActionAbandoned(run.id, run.stage.name, action.action))
                 run.stage.actions[action.action] = replace(action, status=A.ABANDONED)
             running = []
@@ -772,9 +507,9 @@ class _Decider:
             for r in self.runs
         )
 
-    def enter(self, run: _Run, plan: StagePlan) -> None:
+    def enter(self, run: LiveRun, plan: StagePlan) -> None:
         run.waiting = False
-        run.stage = _Stage(plan.name, S.IN_PROGRESS, 1, 1)
+        run.stage = LiveStage(plan.name, S.IN_PROGRESS, 1, 1)
         self.effects.append(RunMoved(run.id, plan.index, False, run.arrived))
         self.effects.append(StageEntered(run.id, plan.name, 1, 1))
         self.settle_running(run)

@@ -19,7 +19,7 @@ from typing import Any
 
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
-from conveyor.domain.decider import declared_conditions
+from conveyor.domain.conditiondecider import declared_conditions
 from conveyor.domain.execution import ConditionKind, RuleStarted
 from conveyor.domain.plan import Plan
 from conveyor.domain.status import JobStatus, RuleStatus

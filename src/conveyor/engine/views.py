@@ -10,7 +10,7 @@ from typing import Any
 
 from conveyor.domain.actiontype import render_url
 from conveyor.domain.arn import Scope
-from conveyor.domain.decider import declared_conditions, rule_names
+from conveyor.domain.conditiondecider import declared_conditions, rule_names
 from conveyor.domain.execution import ConditionKind
 from conveyor.domain.plan import Plan, StagePlan
 from conveyor.engine import lookup
