@@ -27,6 +27,7 @@ from conveyor.config import Settings, SettingsError, connection_urls, read_conne
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.catalog import WORKER_SETTING, builtin_action_type
+from conveyor.domain.labels import LabelError, parse_labels
 from conveyor.domain.projects import BuildProject
 from conveyor.engine.builds import BuildService
 from conveyor.engine.clock import SystemClock
@@ -123,6 +124,7 @@ class Engine:
             self.settings.home,
             size=self.settings.workers,
             owner=f"{node}/{incarnation}",
+            labels=parse_labels(",".join(self.settings.worker_labels)),
         )
         self._pool.start()
         if self.settings.workers > 0:
@@ -207,6 +209,7 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
     box = LazyCipher(settings.home, settings.secret_key)
     try:
         check_aws_settings(settings)
+        check_labels(settings)
         store = Store.open(settings.database)
     except BaseException:
         home_lock.release()
@@ -263,6 +266,14 @@ def check_aws_settings(settings: Settings) -> None:
             raise SettingsError(
                 f"setting 'lambda_functions': {name} needs a handler written module:function"
             )
+
+
+def check_labels(settings: Settings) -> None:
+    """``worker_labels``: the labels of the in-process workers, written as labels are."""
+    try:
+        parse_labels(",".join(settings.worker_labels))
+    except LabelError as exc:
+        raise SettingsError(f"setting 'worker_labels': {exc}") from exc
 
 
 def worker_types(settings: Settings, runnable: frozenset[ActionTypeId]) -> frozenset[ActionTypeId]:

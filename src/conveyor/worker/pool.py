@@ -32,6 +32,7 @@ from conveyor.domain.errors import ConveyorError
 from conveyor.domain.pipeline import EnvironmentVariable
 from conveyor.domain.status import JobStatus
 from conveyor.domain.work import Work
+from conveyor.engine.jobs import Taker
 from conveyor.store import JobRecord
 from conveyor.worker import leftovers
 
@@ -48,7 +49,9 @@ class JobSource(Protocol):
     @property
     def lease(self) -> float: ...
 
-    def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None: ...
+    def claim(
+        self, types: Sequence[ActionTypeId], *, owner: str, labels: frozenset[str] = ...
+    ) -> JobRecord | None: ...
 
     def get(self, job_id: str) -> JobRecord: ...
 
@@ -62,7 +65,7 @@ class JobSource(Protocol):
         external_id: str | None = ...,
         output_variables: Mapping[str, str] | None = ...,
         revision: Mapping[str, Any] | None = ...,
-        next_for: tuple[Sequence[ActionTypeId], str] | None = ...,
+        next_for: Taker | None = ...,
     ) -> JobRecord | None: ...
 
     def fail(
@@ -72,7 +75,7 @@ class JobSource(Protocol):
         failure_type: str,
         message: str,
         external_id: str | None = ...,
-        next_for: tuple[Sequence[ActionTypeId], str] | None = ...,
+        next_for: Taker | None = ...,
     ) -> JobRecord | None: ...
 
 
@@ -152,8 +155,12 @@ class WorkerPool:
         *,
         size: int,
         owner: str,
+        labels: frozenset[str] = frozenset(),
     ) -> None:
+        """``labels``: the worker labels this pool's workers have; they take the jobs that
+        require none or some of them (`conveyor.domain.labels`)."""
         self._jobs = jobs
+        self._labels = labels
         self._notifier = notifier
         self._artifacts = artifacts
         self._providers = dict(providers)
@@ -243,7 +250,7 @@ class WorkerPool:
         pause = IDLE_WAIT
         while not self._stop.is_set():
             try:
-                claimed = self._jobs.claim(self._types, owner=owner)
+                claimed = self._jobs.claim(self._types, owner=owner, labels=self._labels)
                 if claimed is None:
                     seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
                 # Reporting a result claims the next job in the same transaction when there
@@ -309,7 +316,7 @@ class WorkerPool:
             return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
 
     def _report(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
-        taker = None if self._stop.is_set() else (self._types, owner)
+        taker = None if self._stop.is_set() else Taker(self._types, owner, self._labels)
         if result.reported:
             if self._jobs.get(job.id).status != JobStatus.IN_PROGRESS:
                 return None  # what the provider ran gave the job its result
