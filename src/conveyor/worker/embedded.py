@@ -39,6 +39,7 @@ from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
 
 if TYPE_CHECKING:  # only servers detect changes, and detection imports watchfiles
+    from conveyor.store.wakeups import CrossWakeups
     from conveyor.triggers.detector import Detector
 
 log = logging.getLogger("conveyor.server")
@@ -106,6 +107,8 @@ class Engine:
     detector: Detector | None = None
     # Runs StartBuild's builds (none when this process runs no actions).
     builds: BuildPool | None = None
+    # Wake-ups to and from the other servers of a PostgreSQL database.
+    wakeups: CrossWakeups | None = None
 
     def start(self) -> None:
         """End what an earlier run of this server left running, fail the actions it was
@@ -116,6 +119,7 @@ class Engine:
         recovered = self.services.sweeper.recover(node, incarnation)
         if recovered:
             log.warning("failed %d actions that were running when Conveyor stopped", recovered)
+        self._start_wakeups()
         self._pool = WorkerPool(
             self.services.jobs,
             self.services.notifier,
@@ -161,6 +165,16 @@ class Engine:
         if self.detect and self.settings.detect_changes:
             self._start_detector()
 
+    def _start_wakeups(self) -> None:
+        store, notifier = self.services.store, self.services.notifier
+        if store.dialect != "postgresql":
+            return
+        from conveyor.store.wakeups import CrossWakeups  # here: it imports psycopg
+
+        self.wakeups = CrossWakeups(store.engine.url, notifier.wake)
+        self.wakeups.start()
+        notifier.forward = self.wakeups.queued
+
     def _start_detector(self) -> None:
         from conveyor.triggers.detector import Detector
 
@@ -179,6 +193,9 @@ class Engine:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.wakeups is not None:
+            self.services.notifier.forward = None
+            self.wakeups.stop()
         if self._pool is not None:
             self._pool.stop()
         if self.builds is not None:
