@@ -33,6 +33,7 @@ so a worker with one key cannot reach the jobs of another.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,7 @@ from conveyor.engine.jobs import Taker
 from conveyor.engine.services import Services
 from conveyor.store import JobRecord
 
+log = logging.getLogger("conveyor.api")
 PREFIX = "/_conveyor/worker"
 # The policy action a remote worker's key needs, on the types it runs (a Conveyor extension).
 WORKER_ACTION = "conveyor:RunBuiltInJobs"
@@ -138,6 +140,11 @@ class WorkerRoutes:
                 return JSONResponse(
                     {"__type": error.code, "message": error.message}, status_code=error.status
                 )
+            except Exception as error:  # the database away, typically: the worker retries
+                log.warning("worker call %s failed: %s", name, error)
+                message = "The server cannot answer now (see its log); try again."
+                body = {"__type": "ServiceUnavailable", "message": message}
+                return JSONResponse(body, status_code=503)
 
         return endpoint
 

@@ -13,6 +13,11 @@ the holder dies, and the others try to take it at every pass, so a dead sweeper'
 move to another server within a pass or two. Every server still wakes its own workers when
 jobs wait (a wake-up from another server may have been lost), and recovers its own node's
 jobs at start-up.
+
+A database outage stops no sweep for good: a pass that fails is logged and the next one
+tries again. Leases cannot be renewed while the database is away, so after passes failed
+the sweeper lets leases run for ``grace`` seconds more before it ends their jobs: workers
+that held on to their results through the outage report them, and nothing that ran is lost.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class Sweeper:
         notifier: Notifier,
         retention: Retention | None = None,
         leadership: Leadership | None = None,
+        grace: float = 30.0,
     ) -> None:
         self._store = store
         # Held while this server sweeps; None: always (one process owns the database).
@@ -95,6 +101,10 @@ class Sweeper:
         self._retention = retention or Retention()
         self._pruned = float("-inf")
         self._leading = False
+        self._grace = grace
+        # Whether a pass failed since the last good one; until when leases are spared.
+        self._blind = False
+        self._spare_until = float("-inf")
 
     def recover(self, node: str, incarnation: str) -> int:
         """Fail the jobs that earlier runs of this node held: nobody will finish them."""
@@ -123,8 +133,10 @@ class Sweeper:
                 self._notifier.jobs_queued()
             return
         now = self._clock.now()
+        if self._blind:
+            self._blind, self._spare_until = False, now + self._grace
         with self._store.read() as tx:
-            expired = tx.jobs.expired(now)
+            expired = tx.jobs.expired(now) if now >= self._spare_until else []
             overdue = tx.actions.overdue(now)
             late_rules = tx.rule_runs.overdue(now)
             queued = tx.jobs.count_queued_any()
@@ -159,6 +171,7 @@ class Sweeper:
                 try:
                     self.sweep()
                 except Exception:  # keep sweeping: one bad pass must not end the loop
+                    self._blind = True
                     log.exception("sweep failed")
         finally:
             if self._leadership is not None:

@@ -40,6 +40,8 @@ log = logging.getLogger("conveyor.worker")
 IDLE_WAIT = 1.0
 # The longest pause between tries while a worker keeps failing, in seconds.
 MAX_PAUSE = 10.0
+# The longest pause between tries to report a result: results go first once it is back.
+RESULT_PAUSE = 2.0
 
 
 class JobSource(Protocol):
@@ -286,7 +288,7 @@ class WorkerPool:
                 result = self._provide(job, context)
             # Before the result moves the execution on, so the next action finds it all back.
             _hand_back(context)
-            return self._report(job, result, owner)
+            return self._deliver(job, result, owner)
         except ConveyorError as exc:  # the job was abandoned or timed out meanwhile
             log.info("job %s: %s", job.id, exc.message)
         except Exception:
@@ -314,6 +316,32 @@ class WorkerPool:
         except Exception as exc:
             log.exception("provider for %s failed", job.type_id)
             return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
+
+    def _deliver(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
+        """Report the result, trying again with back-off while the database (or, for a
+        remote worker, the server) is away: an action that ran is not lost to an outage.
+        The heartbeat keeps renewing the lease meanwhile; a job ended meanwhile (its
+        result refused, `ConveyorError`) or a hard stop ends the tries."""
+        pause = 0.2
+        while True:
+            try:
+                return self._report(job, result, owner)
+            except ConveyorError as exc:
+                if not getattr(exc, "transient", False):
+                    raise
+                error: Exception = exc
+            except Exception as exc:
+                error = exc
+            if self._stop.is_set() and not self._draining:
+                raise error
+            log.warning(
+                "job %s: cannot report its result (%s); trying again in %.1f s",
+                job.id,
+                str(error).strip().splitlines()[0] if str(error).strip() else repr(error),
+                pause,
+            )
+            self._beat_stop.wait(pause)
+            pause = min(pause * 2, RESULT_PAUSE)
 
     def _report(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
         taker = None if self._stop.is_set() else Taker(self._types, owner, self._labels)

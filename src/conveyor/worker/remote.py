@@ -61,6 +61,13 @@ class Refused(ConveyorError):
         self._code = code
 
     @property
+    def transient(self) -> bool:
+        """The server could not answer for now (its database away): worth trying again."""
+        return self._code in ("ServiceUnavailable", "InternalFailure") or self._code.startswith(
+            "HTTP5"
+        )
+
+    @property
     def code(self) -> str:
         return self._code
 
@@ -188,6 +195,10 @@ class RemoteJobs:
         their idle polls end at once."""
         self._call("leave", {"owner": owner})
 
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+
     def _owner(self, job_id: str) -> tuple[JobRecord, str]:
         with self._lock:
             return self._held[job_id]
@@ -254,20 +265,22 @@ class RemoteJobs:
                 "labels": sorted(next_for.labels),
             }
         give_up, pause = time.monotonic() + RESULT_PATIENCE, 0.5
-        try:
-            while True:
-                try:
-                    answer = self._call("result", body)
-                    break
-                except (urllib.error.URLError, OSError) as error:
-                    if isinstance(error, urllib.error.HTTPError) or time.monotonic() > give_up:
-                        raise
-                    log.warning("job %s: cannot deliver its result (%s); retrying", job_id, error)
-                    time.sleep(pause)
-                    pause = min(pause * 2, 10.0)
-        finally:
-            with self._lock:
-                self._held.pop(job_id, None)
+        while True:
+            try:
+                answer = self._call("result", body)
+                break
+            except Refused as refused:
+                if not refused.transient:  # the job is no longer this worker's
+                    self._forget(job_id)
+                raise  # a transient refusal: the pool tries again, the job still held
+            except (urllib.error.URLError, OSError) as error:
+                if time.monotonic() > give_up:
+                    self._forget(job_id)
+                    raise
+                log.warning("job %s: cannot deliver its result (%s); retrying", job_id, error)
+                time.sleep(pause)
+                pause = min(pause * 2, 10.0)
+        self._forget(job_id)
         log_file.unlink(missing_ok=True)
         return self._keep(answer.get("job"), owner)
 
