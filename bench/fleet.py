@@ -120,7 +120,15 @@ def _finish(pipelines: Any, name: str, execution: str) -> None:
             break
         time.sleep(0.005)
     if status != "Succeeded":
-        raise RuntimeError(f"{name}: the execution ended {status}")
+        details = pipelines.list_action_executions(
+            pipelineName=name, filter={"pipelineExecutionId": execution}
+        )["actionExecutionDetails"]
+        failed = [
+            f"{d['actionName']}: {d.get('output', {}).get('executionResult', {})}"
+            for d in details
+            if d["status"] == "Failed"
+        ]
+        raise RuntimeError(f"{name}: the execution ended {status}: {failed}")
 
 
 def measure(url: str, repo: Path, label: str) -> tuple[float, float]:

@@ -133,14 +133,17 @@ class Sweeper:
                 self._notifier.jobs_queued()
             return
         now = self._clock.now()
-        if self._blind:
-            self._blind, self._spare_until = False, now + self._grace
         with self._store.read() as tx:
-            expired = tx.jobs.expired(now) if now >= self._spare_until else []
+            expired = tx.jobs.expired(now)
             overdue = tx.actions.overdue(now)
             late_rules = tx.rule_runs.overdue(now)
             queued = tx.jobs.count_queued_any()
             waited = _waited_too_long(tx, now)
+        # Looked at once the leases are read: a failure told meanwhile spares them too.
+        if self._blind:
+            self._blind, self._spare_until = False, now + self._grace
+        if now < self._spare_until:
+            expired = []
         for job in expired:
             heard = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.updated))
             self._fail_job(
@@ -160,6 +163,11 @@ class Sweeper:
             self._pruned = now
             self.prune(now)
 
+    def failed(self) -> None:
+        """A pass failed (the database away, typically): leases could not be renewed
+        meanwhile, so the next good pass spares them for ``grace`` seconds."""
+        self._blind = True
+
     def prune(self, now: float) -> tuple[int, int]:
         """Remove events and finished jobs past their retention; how many of each."""
         kept = self._retention
@@ -171,7 +179,7 @@ class Sweeper:
                 try:
                     self.sweep()
                 except Exception:  # keep sweeping: one bad pass must not end the loop
-                    self._blind = True
+                    self.failed()
                     log.exception("sweep failed")
         finally:
             if self._leadership is not None:
