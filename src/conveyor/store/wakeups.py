@@ -85,7 +85,6 @@ class CrossWakeups:
         )
 
     def _send(self) -> None:
-        import psycopg
 
         conn: psycopg.Connection[tuple[Any, ...]] | None = None
         pause = 0.1
@@ -104,7 +103,7 @@ class CrossWakeups:
                     conn = self._open("sender")
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.instance}:{total}"))
                 pause = 0.1
-            except psycopg.Error as exc:
+            except Exception as exc:  # the database away, typically: never end the thread
                 log.warning("cannot tell the other servers of new jobs: %s", exc)
                 if conn is not None:
                     conn.close()
@@ -115,7 +114,6 @@ class CrossWakeups:
             conn.close()
 
     def _listen(self) -> None:
-        import psycopg
 
         pause, first = 0.1, True
         while not self._stop.is_set():
@@ -129,7 +127,7 @@ class CrossWakeups:
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=LISTEN_TICK):
                             self._heard(note.payload)
-            except psycopg.Error as exc:
+            except Exception as exc:  # the database away, typically: never end the thread
                 self.listening.clear()
                 if not self._stop.is_set():
                     log.warning("not listening for other servers' jobs: %s; retrying", exc)
