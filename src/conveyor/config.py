@@ -43,6 +43,9 @@ class Settings:
     # In-process job workers: how many actions run at once on this server (0: none, the
     # actions wait for remote workers).
     workers: int = 4
+    # Labels the in-process workers have (``gpu,linux``): they take the actions that require
+    # none or some of them (``ConveyorLabels``); with none, only the actions requiring none.
+    worker_labels: tuple[str, ...] = ()
     # Serve `conveyor worker` its jobs and artifacts (/_conveyor/worker, /_conveyor/s3):
     # built-in actions then also run on remote workers. Not with auth required, yet.
     remote_workers: bool = False
@@ -118,6 +121,7 @@ _ENV = {
     "max_custom_action_types": "CONVEYOR_MAX_CUSTOM_ACTION_TYPES",
     "max_tags": "CONVEYOR_MAX_TAGS",
     "workers": "CONVEYOR_WORKERS",
+    "worker_labels": "CONVEYOR_WORKER_LABELS",
     "remote_workers": "CONVEYOR_REMOTE_WORKERS",
     "job_lease_seconds": "CONVEYOR_JOB_LEASE_SECONDS",
     "secrets_file": "CONVEYOR_SECRETS_FILE",
@@ -163,6 +167,7 @@ _KINDS: dict[str, type] = {
     "max_custom_action_types": int,
     "max_tags": int,
     "workers": int,
+    "worker_labels": tuple,
     "repositories": dict,
     "connections": dict,
     "secrets_file": Path,

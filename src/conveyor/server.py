@@ -40,6 +40,7 @@ from conveyor.domain.arn import Scope
 from conveyor.domain.errors import JobNotFoundException
 from conveyor.domain.status import JobStatus
 from conveyor.engine.services import Services
+from conveyor.engine.sharing import BucketsNotShared, check_shared_buckets
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.store import Store
@@ -120,8 +121,9 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
     local = assemble(settings, holder, detect=True)
     try:
+        shared_buckets(settings, local.store, holder)
         access = build_access(settings, local.store)
-    except CipherError as exc:
+    except (CipherError, BucketsNotShared) as exc:
         local.close()
         raise CannotServe(str(exc)) from exc
     connections = read_connections(settings.connections)
@@ -138,6 +140,14 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     return Application(
         local.store, local.services, app, local.engine, local.home_lock, access, closing
     )
+
+
+def shared_buckets(settings: Settings, store: Store, holder: str) -> None:
+    """With local buckets on PostgreSQL, they must be the folder every server of the database
+    uses (`conveyor.engine.sharing`)."""
+    local = buckets(settings)
+    if isinstance(local, LocalBuckets):
+        check_shared_buckets(store, local.root, f"{holder} with home {settings.home}")
 
 
 def artifact_routes(services: Services, settings: Settings) -> list[BaseRoute]:

@@ -23,6 +23,7 @@ from tests.api.test_outage import rename
 from tests.conftest import make_client
 from tests.support.declarations import CONNECTION_ARN, connection_source
 from tests.support.engine import commands, commit, git, make_repo, stage, wait_for
+from tests.support.fleet import shared_buckets
 from tests.support.gitrepo import git_daemon
 
 ARN = CONNECTION_ARN
@@ -250,6 +251,7 @@ def test_two_servers_on_one_database_start_one_execution(postgres_url: str, tmp_
     make_repo(repo)
     first = Settings(home=tmp_path / "one", database_url=postgres_url)
     second = Settings(home=tmp_path / "two", database_url=postgres_url)
+    shared_buckets(tmp_path / "buckets", first.home, second.home)
     with detecting(first) as (_, client, one), detecting(second) as (_, _, two):
         client.create_pipeline(pipeline=declaration("app", git_action(str(repo))))
         wait_count(client, "app", 1)

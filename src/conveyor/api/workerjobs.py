@@ -6,18 +6,19 @@ This is a Conveyor extension beside the CodePipeline API, served only when the s
 only; the jobs of built-in actions are reachable here, and nowhere else. Each call is a JSON
 ``POST``; an error is ``{"__type": <AWS error code>, "message": ...}`` with its status.
 
-- ``poll`` ``{types, owner, wait}``: claims (polls and acknowledges at once, as an in-process
-  worker does) the oldest queued job of these built-in types, waiting up to ``wait`` seconds
-  for one; ``{"job": null}`` when none came. The job is leased to ``remote/<owner>``.
+- ``poll`` ``{types, owner, wait, labels}``: claims (polls and acknowledges at once, as an
+  in-process worker does) the oldest queued job of these built-in types that a worker with
+  these ``labels`` may take (`conveyor.domain.labels`), waiting up to ``wait`` seconds for
+  one; ``{"job": null}`` when none came. The job is leased to ``remote/<owner>``.
 - ``renew`` ``{jobId, owner}``: extends the lease; ``{"renewed": false}`` once the job is no
   longer the worker's to run (abandoned, timed out), which tells it to stop the action.
 - ``status`` ``{jobId, owner}``: the job's status, for actions that report themselves.
 - ``leave`` ``{owner}``: the worker stops taking jobs: the polls of owners starting with
   ``owner`` answer none at once (and for `MAX_WAIT` seconds), so a draining worker need not
   wait for its idle polls.
-- ``result`` ``{jobId, owner, succeeded, ..., log, next}``: the job's result and the action's
-  log (appended to the server's log of the action); with ``next``, the worker's next job is
-  claimed in the same transaction, as in-process workers do.
+- ``result`` ``{jobId, owner, succeeded, ..., log, next, labels}``: the job's result and the
+  action's log (appended to the server's log of the action); with ``next``, the worker's next
+  job is claimed in the same transaction, as in-process workers do.
 
 A job answers only to the worker that holds it: another worker that learns its id cannot
 renew or end it.
@@ -32,6 +33,7 @@ so a worker with one key cannot reach the jobs of another.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -48,9 +50,12 @@ from conveyor.auth.gate import Access, Caller
 from conveyor.auth.sigv4 import Received
 from conveyor.domain.actiontype import ActionOwner, ActionTypeId
 from conveyor.domain.errors import ConveyorError, JobNotFoundException, ValidationException
+from conveyor.domain.labels import LabelError, parse_labels
+from conveyor.engine.jobs import Taker
 from conveyor.engine.services import Services
 from conveyor.store import JobRecord
 
+log = logging.getLogger("conveyor.api")
 PREFIX = "/_conveyor/worker"
 # The policy action a remote worker's key needs, on the types it runs (a Conveyor extension).
 WORKER_ACTION = "conveyor:RunBuiltInJobs"
@@ -135,6 +140,11 @@ class WorkerRoutes:
                 return JSONResponse(
                     {"__type": error.code, "message": error.message}, status_code=error.status
                 )
+            except Exception as error:  # the database away, typically: the worker retries
+                log.warning("worker call %s failed: %s", name, error)
+                message = "The server cannot answer now (see its log); try again."
+                body = {"__type": "ServiceUnavailable", "message": message}
+                return JSONResponse(body, status_code=503)
 
         return endpoint
 
@@ -192,6 +202,7 @@ class WorkerRoutes:
 
     def _poll(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
         types, owner = self._types(body, caller), self._owner(body, caller)
+        labels = _labels(body)
         wait = body.get("wait", 0)
         if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
             raise ValidationException("wait: a number of seconds, 0 or more, is required")
@@ -200,7 +211,7 @@ class WorkerRoutes:
         while True:
             # The generation is read before the claim: a job queued in between wakes us.
             seen = notifier.generation
-            job = jobs.claim(types, owner=owner)
+            job = jobs.claim(types, owner=owner, labels=labels)
             left = deadline - time.monotonic()
             if job is not None or left <= 0 or self._closing.is_set() or self._left(owner):
                 break
@@ -233,7 +244,7 @@ class WorkerRoutes:
     def _result(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
         job, owner = self._held(body, caller)
         self._append_log(job, body.get("log"))
-        taker = (self._types(body, caller), owner) if body.get("next") else None
+        taker = Taker(self._types(body, caller), owner, _labels(body)) if body.get("next") else None
         jobs = self._services.jobs
         external_id = _text(body, "externalId", required=False)
         if body.get("succeeded") is True:
@@ -268,6 +279,16 @@ class WorkerRoutes:
         execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
         with open(self._logs / f"{execution}.log", "a", encoding="utf-8") as out:
             out.write(text[-MAX_LOG:])
+
+
+def _labels(body: Mapping[str, Any]) -> frozenset[str]:
+    value = body.get("labels") or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationException("labels: a list of label names is required")
+    try:
+        return parse_labels(",".join(value))
+    except LabelError as exc:
+        raise ValidationException(f"labels: {exc}") from exc
 
 
 def _parse(raw: bytes) -> dict[str, Any]:

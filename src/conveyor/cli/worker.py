@@ -39,6 +39,13 @@ DEFAULT_HOME = ".conveyor-worker"
     help="Providers to run (Commands, CodeBuild, or a type such as AWS/Build/CodeBuild/1);"
     " repeat or separate with commas [default: every one this machine can run].",
 )
+@click.option(
+    "--labels",
+    "labelled",
+    multiple=True,
+    help="Labels this machine has (such as gpu or linux), for the actions that require some"
+    " with ConveyorLabels; repeat or separate with commas [default: none].",
+)
 @click.option("--home", help=f"The worker's folder [default: ./{DEFAULT_HOME}, or $CONVEYOR_HOME].")
 @click.option(
     "--access-key",
@@ -51,6 +58,7 @@ def worker(
     endpoint: str,
     concurrency: int,
     wanted: tuple[str, ...],
+    labelled: tuple[str, ...],
     home: str | None,
     access_key: str | None,
     log_format: str,
@@ -63,11 +71,17 @@ def worker(
 
     if not endpoint.startswith(("http://", "https://")):
         raise click.BadParameter("an http(s) URL is required", param_hint="--endpoint")
+    from conveyor.domain.labels import LabelError, parse_labels
+
     names = [name.strip() for value in wanted for name in value.split(",") if name.strip()]
+    try:
+        labels = parse_labels(",".join(labelled))
+    except LabelError as exc:
+        raise click.BadParameter(str(exc), param_hint="--labels") from exc
     try:
         settings = load_settings({"home": home or os.environ.get("CONVEYOR_HOME") or DEFAULT_HOME})
         configure_logging(log_format)
-        serve(settings, endpoint, concurrency, names, worker_key(access_key))
+        serve(settings, endpoint, concurrency, names, worker_key(access_key), labels)
     except (SettingsError, HomeInUse) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -8,12 +8,24 @@ from collections.abc import Mapping
 
 from conveyor.domain.actiontype import ActionOwner, ActionType, ActionTypeId
 from conveyor.domain.errors import InvalidActionDeclarationException
+from conveyor.domain.labels import LABELS_KEY, LabelError, parse_labels
 from conveyor.domain.pipeline import Action, Stage
 from conveyor.domain.plan import APPROVAL
 from conveyor.domain.problems import Path, Problem, Resolver
 
 COMMANDS = ActionTypeId("Compute", "AWS", "Commands", "1")
 _QUERYABLE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,20}")
+
+
+def _label_rules(label: str, value: str) -> list[str]:
+    """``ConveyorLabels``: labels a worker must have to run the action (an extension)."""
+    if "#{" in value:
+        return []  # checked once the variables are resolved, as the action starts
+    try:
+        parse_labels(value)
+    except LabelError as exc:
+        return [f"{label}: {LABELS_KEY} lists the worker labels the action needs: {exc}."]
+    return []
 
 
 def check_action(
@@ -59,6 +71,11 @@ def check_action(
         problem(where, message) for where, message in _catalog_rules(label, action_type, config)
     ]
     for key in config:
+        if key == LABELS_KEY and action.type_id.owner != ActionOwner.CUSTOM:
+            problems += [
+                problem(("configuration", key), m) for m in _label_rules(label, config[key])
+            ]
+            continue
         if action_type.find_property(key) is None:
             known = ", ".join(p.name for p in action_type.properties) or "none"
             problems.append(

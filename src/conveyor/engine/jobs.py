@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import (
@@ -33,8 +33,18 @@ from conveyor.engine.writers import require_move
 from conveyor.store import JobRecord, JobResultRows, RuleJobRows, Store, Tx
 from conveyor.store.jobs import opened_job
 
-# A worker that reports a result and takes its next job at once: the types it runs, its id.
-Taker = tuple[Sequence[ActionTypeId], str]
+
+class Taker(NamedTuple):
+    """A worker that reports a result and takes its next job at once: the types it runs, its
+    id, and its labels (`conveyor.domain.labels`)."""
+
+    types: Sequence[ActionTypeId]
+    owner: str
+    labels: frozenset[str] = frozenset()
+
+
+# A taker written as a plain (types, owner) pair has no labels.
+Takes = Taker | tuple[Sequence[ActionTypeId], str]
 
 # Seconds a worker holds a job without renewing; workers renew every third of it.
 LEASE_SECONDS = 30.0
@@ -83,17 +93,20 @@ class JobService:
                     claimed.append(taken)
         return [self.handed(job) for job in claimed]
 
-    def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None:
+    def claim(
+        self, types: Sequence[ActionTypeId], *, owner: str, labels: frozenset[str] = frozenset()
+    ) -> JobRecord | None:
         """Poll and acknowledge at once, for workers inside this process: one transaction
-        instead of two, with the same outcome (the job is ``InProgress`` and leased).
+        instead of two, with the same outcome (the job is ``InProgress`` and leased). A
+        worker with ``labels`` also takes the jobs that require some of them.
 
         A read comes first: a worker that finds nothing never takes the write lock.
         """
         with self._store.read() as tx:
-            if not tx.jobs.claimable(types, 1):
+            if not tx.jobs.claimable(types, 1, labels=labels):
                 return None
         with self._store.write() as tx:
-            taken = self._take_next(tx, types, owner)
+            taken = self._take_next(tx, Taker(types, owner, labels))
         return None if taken is None else self.handed(taken)
 
     def get(self, job_id: str) -> JobRecord:
@@ -146,7 +159,7 @@ class JobService:
         output_variables: Mapping[str, str] | None = None,
         revision: Mapping[str, Any] | None = None,
         continuation_token: str | None = None,
-        next_for: Taker | None = None,
+        next_for: Takes | None = None,
     ) -> JobRecord | None:
         """Report success. With ``next_for`` (types, owner) the reporting worker claims its
         next job in the same transaction: the job this result queued, typically."""
@@ -213,7 +226,7 @@ class JobService:
         message: str,
         external_id: str | None = None,
         external_url: str | None = None,
-        next_for: Taker | None = None,
+        next_for: Takes | None = None,
     ) -> JobRecord | None:
         """Report failure; ``next_for`` as for `succeed`."""
 
@@ -237,24 +250,32 @@ class JobService:
         return self._executions.write(work)
 
     def _claim_next(
-        self, tx: Tx, next_for: Taker | None, outcome: Outcome
+        self, tx: Tx, next_for: Takes | None, outcome: Outcome
     ) -> tuple[JobRecord | None, Outcome]:
         """Claim a job for the reporting worker in this transaction; one wake-up fewer."""
         if next_for is None:
             return None, outcome
-        types, owner = next_for
+        taker = next_for if isinstance(next_for, Taker) else Taker(*next_for)
         # The events go first, so that on PostgreSQL they travel with the claim.
         tx.events.flush()
-        taken = self._take_next(tx, types, owner)
+        taken = self._take_next(tx, taker)
         if taken is not None:
             outcome.jobs_queued = max(0, outcome.jobs_queued - 1)
         return (None if taken is None else self.handed(taken)), outcome
 
-    def _take_next(self, tx: Tx, types: Sequence[ActionTypeId], owner: str) -> JobRecord | None:
-        """The oldest queued job of these types, now in progress for ``owner``."""
+    def _take_next(self, tx: Tx, taker: Taker) -> JobRecord | None:
+        """The oldest queued job of the taker's types it may take, now in progress for it."""
         now = self._clock.now()
         nonce = secrets.token_hex(8)
-        return tx.jobs.take_next(types, JobStatus.IN_PROGRESS, nonce, owner, now + self.lease, now)
+        return tx.jobs.take_next(
+            taker.types,
+            JobStatus.IN_PROGRESS,
+            nonce,
+            taker.owner,
+            now + self.lease,
+            now,
+            taker.labels,
+        )
 
     def _rule_result(self, tx: Tx, found: RuleJobRows, result: ActionResult) -> Outcome:
         """A rule's job reported: the decider moves its condition on."""

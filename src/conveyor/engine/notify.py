@@ -1,8 +1,10 @@
 """Wake-ups inside one process: new jobs for idle workers, cancellations for busy ones, and
 changes for whoever watches executions (`conveyor run` redraws on them instead of polling).
 
-The engine calls these after its transaction commits. A wake-up that is lost (another server
-queued the job) only delays the work until the next sweep, which wakes the workers too.
+The engine calls these after its transaction commits. With several servers on PostgreSQL,
+``forward`` tells the others of the jobs queued here (`conveyor.store.wakeups`), whose
+listeners `wake` their own workers; a wake-up that is lost anyway only delays the work until
+the next sweep, which wakes the workers too.
 """
 
 from __future__ import annotations
@@ -19,9 +21,19 @@ class Notifier:
         # A tuple, replaced whole: `changed` runs after every commit and reads it unlocked.
         self._change_listeners: tuple[Callable[[], None], ...] = ()
         self._lock = threading.Lock()
+        # Told of every count of jobs queued here, for the other servers' workers.
+        self.forward: Callable[[int], None] | None = None
 
     def jobs_queued(self, count: int | None = None) -> None:
-        """Wake ``count`` idle workers (one per new job), or all of them when None."""
+        """Wake ``count`` idle workers (one per new job), or all of them when None; counted
+        jobs are forwarded to the other servers too."""
+        forward = self.forward
+        if count is not None and forward is not None:
+            forward(count)
+        self.wake(count)
+
+    def wake(self, count: int | None = None) -> None:
+        """Wake ``count`` idle workers of this process (all when None), forwarding nothing."""
         with self._jobs:
             self._generation += 1
             if count is None:

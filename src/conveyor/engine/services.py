@@ -28,6 +28,8 @@ from conveyor.engine.webhooks import WebhookService
 from conveyor.store import DuplicateKey, Store
 
 _TOKEN_KEY = "page_token_key"
+# The meta key naming the advisory lock its holder sweeps under (`Sweeper`).
+SWEEPER_LOCK = "sweeper_lock_key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,9 @@ class Services:
                 executions,
                 notifier,
                 retention=Retention.of_days(limits.event_retention_days, limits.job_retention_days),
+                leadership=store.leadership(SWEEPER_LOCK)
+                if store.dialect == "postgresql"
+                else None,
             ),
             health=DatabaseWatch(store),
             token_key=_token_key(store),

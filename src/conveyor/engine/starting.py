@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.actiontype import ActionOwner, ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.catalog import builtin_action_type, cannot_run
 from conveyor.domain.execution import ActionStarted
+from conveyor.domain.labels import LABELS_KEY, LabelError, canonical, parse_labels
 from conveyor.domain.pipeline import MASK, Action, Pipeline
 from conveyor.domain.plan import APPROVAL, Plan
 from conveyor.domain.status import ActionStatus, JobStatus
@@ -140,6 +142,11 @@ def prepare_action(
     except UnresolvedVariable as exc:
         failure = failure or f"Could not resolve the action's configuration: {exc}"
         configuration, commands, environment = dict(action.config), [], []
+    labels: str | None = None
+    try:
+        labels = required_labels(action.type_id, configuration)
+    except LabelError as exc:  # refused on save; a variable may still resolve to it
+        failure = failure or f"The action's {LABELS_KEY} cannot be used: {exc}."
 
     inputs: list[dict[str, Any]] = []
     for name in action.input_artifacts:
@@ -260,9 +267,18 @@ def prepare_action(
         data=work.data(),
         created=now,
         updated=now,
+        labels=labels,
     )
     tx.jobs.insert(start.job, secret)
     return start
+
+
+def required_labels(type_id: ActionTypeId, configuration: Mapping[str, str]) -> str | None:
+    """The worker labels a job of this action requires (``ConveyorLabels``), canonical; a
+    custom action's jobs go to PollForJobs workers, which declare none."""
+    if type_id.owner == ActionOwner.CUSTOM:
+        return None
+    return canonical(parse_labels(configuration.get(LABELS_KEY)))
 
 
 def action_timeout(action: Action, job_timeout: int | None) -> float:

@@ -6,6 +6,18 @@ queued timeout, fails at start-up the jobs a previous run of this node held when
 and wakes the workers if queued jobs are waiting, in case a wake-up was lost. Each fix is
 its own transaction with the pipeline locked, like any other change. Every few minutes it
 also removes events and finished jobs older than the retention settings say to keep.
+
+Of several servers on one PostgreSQL database, one sweeps at a time: the holder of the
+sweeper's advisory lock (`conveyor.store.Leadership`), which goes with its connection when
+the holder dies, and the others try to take it at every pass, so a dead sweeper's duties
+move to another server within a pass or two. Every server still wakes its own workers when
+jobs wait (a wake-up from another server may have been lost), and recovers its own node's
+jobs at start-up.
+
+A database outage stops no sweep for good: a pass that fails is logged and the next one
+tries again. Leases cannot be renewed while the database is away, so after passes failed
+the sweeper lets leases run for ``grace`` seconds more before it ends their jobs: workers
+that held on to their results through the outage report them, and nothing that ran is lost.
 """
 
 from __future__ import annotations
@@ -33,7 +45,15 @@ from conveyor.engine.notify import Notifier
 from conveyor.engine.rulestart import rule_declaration, rule_timeout
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.engine.starting import action_timeout
-from conveyor.store import ActionRecord, JobRecord, PipelineRecord, RuleRecord, Store, Tx
+from conveyor.store import (
+    ActionRecord,
+    JobRecord,
+    Leadership,
+    PipelineRecord,
+    RuleRecord,
+    Store,
+    Tx,
+)
 from conveyor.store.retention import prune_history
 
 log = logging.getLogger("conveyor.sweeper")
@@ -68,14 +88,23 @@ class Sweeper:
         executions: ExecutionService,
         notifier: Notifier,
         retention: Retention | None = None,
+        leadership: Leadership | None = None,
+        grace: float = 30.0,
     ) -> None:
         self._store = store
+        # Held while this server sweeps; None: always (one process owns the database).
+        self._leadership = leadership
         self._clock = clock
         self._runner = runner
         self._executions = executions
         self._notifier = notifier
         self._retention = retention or Retention()
         self._pruned = float("-inf")
+        self._leading = False
+        self._grace = grace
+        # Whether a pass failed since the last good one; until when leases are spared.
+        self._blind = False
+        self._spare_until = float("-inf")
 
     def recover(self, node: str, incarnation: str) -> int:
         """Fail the jobs that earlier runs of this node held: nobody will finish them."""
@@ -89,7 +118,20 @@ class Sweeper:
             self._fail_job(job, CRASHED + RETRY, crashed=True)
         return len(orphans)
 
+    @property
+    def leading(self) -> bool:
+        """Whether this server sweeps (holds the sweeper's lock), as of its last pass."""
+        return self._leading
+
     def sweep(self) -> None:
+        """One pass: as the sweeping server, every fix due; else only the wake-up."""
+        self._leading = self._leadership is None or self._leadership.hold()
+        if not self._leading:
+            with self._store.read() as tx:
+                queued = tx.jobs.count_queued_any()
+            if queued:
+                self._notifier.jobs_queued()
+            return
         now = self._clock.now()
         with self._store.read() as tx:
             expired = tx.jobs.expired(now)
@@ -97,6 +139,11 @@ class Sweeper:
             late_rules = tx.rule_runs.overdue(now)
             queued = tx.jobs.count_queued_any()
             waited = _waited_too_long(tx, now)
+        # Looked at once the leases are read: a failure told meanwhile spares them too.
+        if self._blind:
+            self._blind, self._spare_until = False, now + self._grace
+        if now < self._spare_until:
+            expired = []
         for job in expired:
             heard = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.updated))
             self._fail_job(
@@ -116,17 +163,27 @@ class Sweeper:
             self._pruned = now
             self.prune(now)
 
+    def failed(self) -> None:
+        """A pass failed (the database away, typically): leases could not be renewed
+        meanwhile, so the next good pass spares them for ``grace`` seconds."""
+        self._blind = True
+
     def prune(self, now: float) -> tuple[int, int]:
         """Remove events and finished jobs past their retention; how many of each."""
         kept = self._retention
         return prune_history(self._store, now, kept.events, kept.jobs, _FINISHED)
 
     def run(self, stop: threading.Event, interval: float = INTERVAL) -> None:
-        while not stop.wait(interval):
-            try:
-                self.sweep()
-            except Exception:  # keep sweeping: one bad pass must not end the loop
-                log.exception("sweep failed")
+        try:
+            while not stop.wait(interval):
+                try:
+                    self.sweep()
+                except Exception:  # keep sweeping: one bad pass must not end the loop
+                    self.failed()
+                    log.exception("sweep failed")
+        finally:
+            if self._leadership is not None:
+                self._leadership.release()
 
     def _fail_job(self, job: JobRecord, message: str, *, crashed: bool = False) -> None:
         """The job's worker is gone: the job times out (fails, when ``crashed``) and so

@@ -128,6 +128,8 @@ class Store:
         self.box: SecretBox | None = None
         # Called with a transaction's events once it has committed (the server logs them).
         self.on_events: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
+        # Given up when the store closes, with their connections.
+        self._leaderships: list[Leadership] = []
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -144,7 +146,9 @@ class Store:
     def leadership(self, name: str | None = None) -> Leadership:
         r"""A lock that one process of those sharing the database holds at a time; locks of
         other ``name``\ s are held apart (change detection's has none)."""
-        return Leadership(self.engine) if name is None else Leadership(self.engine, name)
+        made = Leadership(self.engine) if name is None else Leadership(self.engine, name)
+        self._leaderships.append(made)
+        return made
 
     @property
     def dialect(self) -> str:
@@ -188,4 +192,6 @@ class Store:
             raise DuplicateKey(str(exc.orig)) from exc
 
     def close(self) -> None:
+        for leadership in self._leaderships:
+            leadership.release()
         self.engine.dispose()

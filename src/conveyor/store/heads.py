@@ -4,6 +4,7 @@ it follows, and the one lock that makes a single server of a fleet the detecting
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -117,6 +118,8 @@ class Leadership:
         self._name = name
         self._conn: sa.Connection | None = None
         self._key: int | None = None
+        # One caller at a time: the lock's connection is not shared between threads.
+        self._mutex = threading.Lock()
 
     @property
     def shared(self) -> bool:
@@ -145,6 +148,10 @@ class Leadership:
         already held is still held (its connection may have been lost)."""
         if not self.shared:
             return True
+        with self._mutex:
+            return self._hold()
+
+    def _hold(self) -> bool:
         try:
             if self._conn is not None:
                 self._conn.execute(sa.text("SELECT 1"))
@@ -165,10 +172,14 @@ class Leadership:
             conn.close()
             return False
         except sa.exc.SQLAlchemyError:
-            self.release()
+            self._drop()
             return False
 
     def release(self) -> None:
+        with self._mutex:
+            self._drop()
+
+    def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.declaration import SEALED
+from conveyor.domain.labels import satisfiable
 from conveyor.store import fast
 from conveyor.store.pipelines import SecretBox
 from conveyor.store.rows import dumps, guarded_update, insert, loads
@@ -42,6 +43,8 @@ class JobRecord:
     created: float
     updated: float
     claimed: float | None = None  # when a worker claimed it
+    # The worker labels the job requires, canonical (`conveyor.domain.labels.canonical`).
+    labels: str | None = None
 
 
 def _record(row: Mapping[Any, Any]) -> JobRecord:
@@ -61,7 +64,13 @@ def _record(row: Mapping[Any, Any]) -> JobRecord:
         created=row["created"],
         updated=row["updated"],
         claimed=row["claimed"],
+        labels=row["labels"],
     )
+
+
+def _label_filter(labels: frozenset[str]) -> sa.ColumnElement[bool]:
+    """Jobs a worker with these labels may take: those requiring none, or some of them."""
+    return sa.or_(jobs.c.labels.is_(None), *(jobs.c.labels == text for text in satisfiable(labels)))
 
 
 def _type_filter(types: Sequence[ActionTypeId]) -> sa.ColumnElement[bool]:
@@ -80,9 +89,11 @@ def _type_filter(types: Sequence[ActionTypeId]) -> sa.ColumnElement[bool]:
 
 @cache
 def _claimable(
-    types: tuple[ActionTypeId, ...], by_query: bool, skip_locked: bool
+    types: tuple[ActionTypeId, ...], by_query: bool, skip_locked: bool, labels: frozenset[str]
 ) -> sa.Select[Any]:
-    query = sa.select(jobs).where(jobs.c.status == "Queued", _type_filter(types))
+    query = sa.select(jobs).where(
+        jobs.c.status == "Queued", _type_filter(types), _label_filter(labels)
+    )
     if by_query:
         query = query.where(jobs.c.query_value == sa.bindparam("query_value"))
     query = query.order_by(jobs.c.created).limit(sa.bindparam("limit"))
@@ -92,11 +103,14 @@ def _claimable(
 
 
 @cache
-def _take_next(types: tuple[ActionTypeId, ...], skip_locked: bool) -> sa.Update:
-    """Move the oldest queued job of these types to a new status, returning its row."""
+def _take_next(
+    types: tuple[ActionTypeId, ...], skip_locked: bool, labels: frozenset[str]
+) -> sa.Update:
+    """Move the oldest queued job of these types (that a worker with these labels may take)
+    to a new status, returning its row."""
     oldest = (
         sa.select(jobs.c.id)
-        .where(jobs.c.status == "Queued", _type_filter(types))
+        .where(jobs.c.status == "Queued", _type_filter(types), _label_filter(labels))
         .order_by(jobs.c.created)
         .limit(1)
     )
@@ -199,6 +213,7 @@ class Jobs:
                 created=record.created,
                 updated=record.updated,
                 claimed=record.claimed,
+                labels=record.labels,
             ),
         )
 
@@ -207,13 +222,18 @@ class Jobs:
         return _record(rows[0]) if rows else None
 
     def claimable(
-        self, types: Sequence[ActionTypeId], limit: int, query_value: str | None = None
+        self,
+        types: Sequence[ActionTypeId],
+        limit: int,
+        query_value: str | None = None,
+        labels: frozenset[str] = frozenset(),
     ) -> list[JobRecord]:
-        """Queued jobs of these types, oldest first, locked for this transaction."""
+        """Queued jobs of these types that a worker with ``labels`` may take, oldest first,
+        locked for this transaction."""
         if not types:
             return []
         query = _claimable(
-            tuple(types), query_value is not None, self._conn.dialect.name == "postgresql"
+            tuple(types), query_value is not None, self._conn.dialect.name == "postgresql", labels
         )
         params: dict[str, Any] = {"limit": limit}
         if query_value is not None:
@@ -228,13 +248,15 @@ class Jobs:
         owner: str,
         lease_until: float,
         now: float,
+        labels: frozenset[str] = frozenset(),
     ) -> JobRecord | None:
-        """Claim the oldest queued job of these types in one statement: ``status``, a fresh
-        nonce, ``owner`` and its lease; None when there is none (or, on PostgreSQL, when the
-        queued ones are being claimed by other transactions)."""
+        """Claim the oldest queued job of these types that a worker with ``labels`` may take,
+        in one statement: ``status``, a fresh nonce, ``owner`` and its lease; None when there
+        is none (or, on PostgreSQL, when the queued ones are being claimed by other
+        transactions)."""
         if not types:
             return None
-        statement = _take_next(tuple(types), self._conn.dialect.name == "postgresql")
+        statement = _take_next(tuple(types), self._conn.dialect.name == "postgresql", labels)
         values = (status, nonce, owner, lease_until, now, now)
         params = {f"new_{c}": v for c, v in zip(_TAKEN, values, strict=True)}
         rows = fast.fetch(self._conn, statement, params)

@@ -233,6 +233,9 @@ jobs = sa.Table(
     sa.Column("updated", sa.Float(precision=53), nullable=False),
     # When a worker claimed it (the end of its time in the queue).
     sa.Column("claimed", sa.Float(precision=53)),
+    # The worker labels its action requires, sorted and comma-joined (`conveyor.domain.labels`);
+    # NULL: any worker may take it.
+    sa.Column("labels", sa.String(300)),
     sa.Index("ix_jobs_status_type", "status", "type_provider", "type_category", "created"),
     sa.Index("ix_jobs_status_lease_until", "status", "lease_until"),
     sa.Index("ix_jobs_action_execution_id", "action_execution_id"),

@@ -27,6 +27,7 @@ from conveyor.config import Settings, SettingsError, connection_urls, read_conne
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.catalog import WORKER_SETTING, builtin_action_type
+from conveyor.domain.labels import LabelError, parse_labels
 from conveyor.domain.projects import BuildProject
 from conveyor.engine.builds import BuildService
 from conveyor.engine.clock import SystemClock
@@ -38,6 +39,7 @@ from conveyor.worker import leftovers
 from conveyor.worker.pool import WorkerPool
 
 if TYPE_CHECKING:  # only servers detect changes, and detection imports watchfiles
+    from conveyor.store.wakeups import CrossWakeups
     from conveyor.triggers.detector import Detector
 
 log = logging.getLogger("conveyor.server")
@@ -105,6 +107,8 @@ class Engine:
     detector: Detector | None = None
     # Runs StartBuild's builds (none when this process runs no actions).
     builds: BuildPool | None = None
+    # Wake-ups to and from the other servers of a PostgreSQL database.
+    wakeups: CrossWakeups | None = None
 
     def start(self) -> None:
         """End what an earlier run of this server left running, fail the actions it was
@@ -115,6 +119,7 @@ class Engine:
         recovered = self.services.sweeper.recover(node, incarnation)
         if recovered:
             log.warning("failed %d actions that were running when Conveyor stopped", recovered)
+        self._start_wakeups()
         self._pool = WorkerPool(
             self.services.jobs,
             self.services.notifier,
@@ -123,6 +128,7 @@ class Engine:
             self.settings.home,
             size=self.settings.workers,
             owner=f"{node}/{incarnation}",
+            labels=parse_labels(",".join(self.settings.worker_labels)),
         )
         self._pool.start()
         if self.settings.workers > 0:
@@ -159,6 +165,16 @@ class Engine:
         if self.detect and self.settings.detect_changes:
             self._start_detector()
 
+    def _start_wakeups(self) -> None:
+        store, notifier = self.services.store, self.services.notifier
+        if store.dialect != "postgresql":
+            return
+        from conveyor.store.wakeups import CrossWakeups  # here: it imports psycopg
+
+        self.wakeups = CrossWakeups(store.engine.url, notifier.wake)
+        self.wakeups.start()
+        notifier.forward = self.wakeups.queued
+
     def _start_detector(self) -> None:
         from conveyor.triggers.detector import Detector
 
@@ -177,6 +193,9 @@ class Engine:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.wakeups is not None:
+            self.services.notifier.forward = None
+            self.wakeups.stop()
         if self._pool is not None:
             self._pool.stop()
         if self.builds is not None:
@@ -207,6 +226,7 @@ def assemble(settings: Settings, holder: str = "conveyor run", *, detect: bool =
     box = LazyCipher(settings.home, settings.secret_key)
     try:
         check_aws_settings(settings)
+        check_labels(settings)
         store = Store.open(settings.database)
     except BaseException:
         home_lock.release()
@@ -263,6 +283,14 @@ def check_aws_settings(settings: Settings) -> None:
             raise SettingsError(
                 f"setting 'lambda_functions': {name} needs a handler written module:function"
             )
+
+
+def check_labels(settings: Settings) -> None:
+    """``worker_labels``: the labels of the in-process workers, written as labels are."""
+    try:
+        parse_labels(",".join(settings.worker_labels))
+    except LabelError as exc:
+        raise SettingsError(f"setting 'worker_labels': {exc}") from exc
 
 
 def worker_types(settings: Settings, runnable: frozenset[ActionTypeId]) -> frozenset[ActionTypeId]:

@@ -32,6 +32,7 @@ from conveyor.domain.errors import ConveyorError
 from conveyor.domain.pipeline import EnvironmentVariable
 from conveyor.domain.status import JobStatus
 from conveyor.domain.work import Work
+from conveyor.engine.jobs import Taker
 from conveyor.store import JobRecord
 from conveyor.worker import leftovers
 
@@ -39,6 +40,8 @@ log = logging.getLogger("conveyor.worker")
 IDLE_WAIT = 1.0
 # The longest pause between tries while a worker keeps failing, in seconds.
 MAX_PAUSE = 10.0
+# The longest pause between tries to report a result: results go first once it is back.
+RESULT_PAUSE = 2.0
 
 
 class JobSource(Protocol):
@@ -48,7 +51,9 @@ class JobSource(Protocol):
     @property
     def lease(self) -> float: ...
 
-    def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None: ...
+    def claim(
+        self, types: Sequence[ActionTypeId], *, owner: str, labels: frozenset[str] = ...
+    ) -> JobRecord | None: ...
 
     def get(self, job_id: str) -> JobRecord: ...
 
@@ -62,7 +67,7 @@ class JobSource(Protocol):
         external_id: str | None = ...,
         output_variables: Mapping[str, str] | None = ...,
         revision: Mapping[str, Any] | None = ...,
-        next_for: tuple[Sequence[ActionTypeId], str] | None = ...,
+        next_for: Taker | None = ...,
     ) -> JobRecord | None: ...
 
     def fail(
@@ -72,7 +77,7 @@ class JobSource(Protocol):
         failure_type: str,
         message: str,
         external_id: str | None = ...,
-        next_for: tuple[Sequence[ActionTypeId], str] | None = ...,
+        next_for: Taker | None = ...,
     ) -> JobRecord | None: ...
 
 
@@ -152,8 +157,12 @@ class WorkerPool:
         *,
         size: int,
         owner: str,
+        labels: frozenset[str] = frozenset(),
     ) -> None:
+        """``labels``: the worker labels this pool's workers have; they take the jobs that
+        require none or some of them (`conveyor.domain.labels`)."""
         self._jobs = jobs
+        self._labels = labels
         self._notifier = notifier
         self._artifacts = artifacts
         self._providers = dict(providers)
@@ -243,7 +252,7 @@ class WorkerPool:
         pause = IDLE_WAIT
         while not self._stop.is_set():
             try:
-                claimed = self._jobs.claim(self._types, owner=owner)
+                claimed = self._jobs.claim(self._types, owner=owner, labels=self._labels)
                 if claimed is None:
                     seen = self._notifier.wait_for_jobs(seen, IDLE_WAIT)
                 # Reporting a result claims the next job in the same transaction when there
@@ -279,7 +288,7 @@ class WorkerPool:
                 result = self._provide(job, context)
             # Before the result moves the execution on, so the next action finds it all back.
             _hand_back(context)
-            return self._report(job, result, owner)
+            return self._deliver(job, result, owner)
         except ConveyorError as exc:  # the job was abandoned or timed out meanwhile
             log.info("job %s: %s", job.id, exc.message)
         except Exception:
@@ -308,8 +317,34 @@ class WorkerPool:
             log.exception("provider for %s failed", job.type_id)
             return JobResult.failed(f"The action's provider failed unexpectedly: {exc}")
 
+    def _deliver(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
+        """Report the result, trying again with back-off while the database (or, for a
+        remote worker, the server) is away: an action that ran is not lost to an outage.
+        The heartbeat keeps renewing the lease meanwhile; a job ended meanwhile (its
+        result refused, `ConveyorError`) or a hard stop ends the tries."""
+        pause = 0.2
+        while True:
+            try:
+                return self._report(job, result, owner)
+            except ConveyorError as exc:
+                if not getattr(exc, "transient", False):
+                    raise
+                error: Exception = exc
+            except Exception as exc:
+                error = exc
+            if self._stop.is_set() and not self._draining:
+                raise error
+            log.warning(
+                "job %s: cannot report its result (%s); trying again in %.1f s",
+                job.id,
+                str(error).strip().splitlines()[0] if str(error).strip() else repr(error),
+                pause,
+            )
+            self._beat_stop.wait(pause)
+            pause = min(pause * 2, RESULT_PAUSE)
+
     def _report(self, job: JobRecord, result: JobResult, owner: str) -> JobRecord | None:
-        taker = None if self._stop.is_set() else (self._types, owner)
+        taker = None if self._stop.is_set() else Taker(self._types, owner, self._labels)
         if result.reported:
             if self._jobs.get(job.id).status != JobStatus.IN_PROGRESS:
                 return None  # what the provider ran gave the job its result

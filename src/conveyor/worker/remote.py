@@ -37,7 +37,7 @@ from conveyor.auth.artifactkeys import job_objects
 from conveyor.config import Settings, SettingsError
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
-from conveyor.engine.jobs import LEASE_SECONDS
+from conveyor.engine.jobs import LEASE_SECONDS, Taker
 from conveyor.home import lock_home
 from conveyor.store import JobRecord
 from conveyor.worker import leftovers
@@ -51,7 +51,6 @@ S3_PATH = "/_conveyor/s3"
 POLL_WAIT = 10.0
 # Seconds a worker keeps trying to deliver a result while the server is away.
 RESULT_PATIENCE = 300.0
-_Taker = tuple[Sequence[ActionTypeId], str]
 
 
 class Refused(ConveyorError):
@@ -60,6 +59,13 @@ class Refused(ConveyorError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self._code = code
+
+    @property
+    def transient(self) -> bool:
+        """The server could not answer for now (its database away): worth trying again."""
+        return self._code in ("ServiceUnavailable", "InternalFailure") or self._code.startswith(
+            "HTTP5"
+        )
 
     @property
     def code(self) -> str:
@@ -159,8 +165,15 @@ class RemoteJobs:
             self._held[job.id] = (job, owner)
         return job
 
-    def claim(self, types: Sequence[ActionTypeId], *, owner: str) -> JobRecord | None:
-        body = {"types": [str(t) for t in types], "owner": owner, "wait": self._wait}
+    def claim(
+        self, types: Sequence[ActionTypeId], *, owner: str, labels: frozenset[str] = frozenset()
+    ) -> JobRecord | None:
+        body = {
+            "types": [str(t) for t in types],
+            "owner": owner,
+            "wait": self._wait,
+            "labels": sorted(labels),
+        }
         answer = self._call("poll", body, timeout=self._wait + 30.0)
         self.lease = float(answer.get("lease") or self.lease)
         return self._keep(answer.get("job"), owner)
@@ -182,6 +195,10 @@ class RemoteJobs:
         their idle polls end at once."""
         self._call("leave", {"owner": owner})
 
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+
     def _owner(self, job_id: str) -> tuple[JobRecord, str]:
         with self._lock:
             return self._held[job_id]
@@ -202,7 +219,7 @@ class RemoteJobs:
         external_id: str | None = None,
         output_variables: Mapping[str, str] | None = None,
         revision: Mapping[str, Any] | None = None,
-        next_for: _Taker | None = None,
+        next_for: Taker | None = None,
     ) -> JobRecord | None:
         return self._result(
             job_id,
@@ -221,7 +238,7 @@ class RemoteJobs:
         failure_type: str,
         message: str,
         external_id: str | None = None,
-        next_for: _Taker | None = None,
+        next_for: Taker | None = None,
     ) -> JobRecord | None:
         return self._result(
             job_id,
@@ -232,7 +249,7 @@ class RemoteJobs:
             externalId=external_id,
         )
 
-    def _result(self, job_id: str, next_for: _Taker | None, **result: Any) -> JobRecord | None:
+    def _result(self, job_id: str, next_for: Taker | None, **result: Any) -> JobRecord | None:
         """Deliver a result with the action's log, trying again while the server is away."""
         job, owner = self._owner(job_id)
         log_file = self._logs / f"{job.data['pipelineContext']['action']['actionExecutionId']}.log"
@@ -242,22 +259,28 @@ class RemoteJobs:
             text = ""
         body = {"jobId": job_id, "owner": owner, "log": text, **result}
         if next_for is not None:
-            body |= {"next": True, "types": [str(t) for t in next_for[0]]}
+            body |= {
+                "next": True,
+                "types": [str(t) for t in next_for.types],
+                "labels": sorted(next_for.labels),
+            }
         give_up, pause = time.monotonic() + RESULT_PATIENCE, 0.5
-        try:
-            while True:
-                try:
-                    answer = self._call("result", body)
-                    break
-                except (urllib.error.URLError, OSError) as error:
-                    if isinstance(error, urllib.error.HTTPError) or time.monotonic() > give_up:
-                        raise
-                    log.warning("job %s: cannot deliver its result (%s); retrying", job_id, error)
-                    time.sleep(pause)
-                    pause = min(pause * 2, 10.0)
-        finally:
-            with self._lock:
-                self._held.pop(job_id, None)
+        while True:
+            try:
+                answer = self._call("result", body)
+                break
+            except Refused as refused:
+                if not refused.transient:  # the job is no longer this worker's
+                    self._forget(job_id)
+                raise  # a transient refusal: the pool tries again, the job still held
+            except (urllib.error.URLError, OSError) as error:
+                if time.monotonic() > give_up:
+                    self._forget(job_id)
+                    raise
+                log.warning("job %s: cannot deliver its result (%s); retrying", job_id, error)
+                time.sleep(pause)
+                pause = min(pause * 2, 10.0)
+        self._forget(job_id)
         log_file.unlink(missing_ok=True)
         return self._keep(answer.get("job"), owner)
 
@@ -334,10 +357,12 @@ def serve(
     concurrency: int,
     wanted: Sequence[str],
     key: Key | None = None,
+    labels: frozenset[str] = frozenset(),
 ) -> None:
     """Run jobs for ``endpoint`` until SIGTERM or SIGINT: the first drains (the jobs held
     finish and report, nothing new is taken), a second stops the actions, which fail.
-    ``key`` signs the calls (a server with auth required wants them signed)."""
+    ``key`` signs the calls (a server with auth required wants them signed); ``labels``: the
+    worker's labels, for the actions that require some (``ConveyorLabels``)."""
     if concurrency < 1:
         raise SettingsError(f"--concurrency: at least 1, not {concurrency}")
     home_lock = lock_home(settings.home, f"conveyor worker for {endpoint}")
@@ -354,8 +379,9 @@ def serve(
             settings.home,
             size=concurrency,
             owner=owner,
+            labels=labels,
         )
-        _run(pool, jobs, owner, endpoint, chosen)
+        _run(pool, jobs, owner, endpoint, chosen, labels)
     finally:
         home_lock.release()
 
@@ -366,6 +392,7 @@ def _run(
     owner: str,
     endpoint: str,
     chosen: Mapping[ActionTypeId, Provider],
+    labels: frozenset[str] = frozenset(),
 ) -> None:
     signals = threading.Semaphore(0)
 
@@ -376,10 +403,11 @@ def _run(
     try:
         pool.start()
         log.info(
-            "conveyor worker polling %s for %s (%d at once)",
+            "conveyor worker polling %s for %s (%d at once; labels: %s)",
             endpoint,
             ", ".join(sorted(str(t) for t in chosen)),
             pool.size,
+            ", ".join(sorted(labels)) or "none",
         )
         signals.acquire()
         log.info("stopping: finishing the %d actions held, taking nothing new", pool.running)

@@ -1,0 +1,144 @@
+"""Wake-ups across servers on one PostgreSQL database: LISTEN/NOTIFY on one channel.
+
+A server that queues jobs tells the others, so that an idle worker of any server (in-process,
+or a remote worker's long poll) takes a job within milliseconds rather than at the next
+sweep. The committing thread only hands a count to a queue; a sender thread of its own
+sends one ``NOTIFY`` for whatever piled up (payload ``<instance>:<count>``), and a listener
+thread, on a connection of its own in autocommit, wakes this server's workers for the
+notifications of other instances (its own workers were woken in-process already).
+
+Either connection may drop (the database restarting, an outage): each thread reconnects with
+back-off and never ends before `stop`. A wake-up lost meanwhile only delays work until the
+sweep, which wakes every server's workers while jobs wait; a listener that reconnects wakes
+its workers at once, for whatever it may have missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger("conveyor.wakeups")
+CHANNEL = "conveyor_jobs"
+# How long the listener waits for notifications before looking whether it must stop.
+LISTEN_TICK = 0.5
+MAX_PAUSE = 5.0
+
+
+def conninfo(url: sa.URL) -> str:
+    """A libpq URL for psycopg from the store engine's SQLAlchemy URL."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class CrossWakeups:
+    """``on_jobs(count)`` is called when another server queued ``count`` jobs, and with
+    None when notifications may have been missed (wake every idle worker)."""
+
+    def __init__(self, url: sa.URL, on_jobs: Callable[[int | None], None]) -> None:
+        self._conninfo = conninfo(url)
+        self._on_jobs = on_jobs
+        self.instance = secrets.token_hex(6)
+        self._pending: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        # Set once the listener listens (tests and benchmarks wait for it).
+        self.listening = threading.Event()
+
+    def start(self) -> None:
+        for target, name in ((self._listen, "listener"), (self._send, "sender")):
+            thread = threading.Thread(target=target, name=f"conveyor-wakeup-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def queued(self, count: int) -> None:
+        """Tell the other servers, soon, that ``count`` jobs were queued (never blocks)."""
+        if count > 0:
+            self._pending.put(count)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pending.put(None)
+        for thread in self._threads:
+            thread.join(5)
+
+    def application_name(self, role: str) -> str:
+        """What ``pg_stat_activity`` shows for this instance's ``role`` connection."""
+        return f"conveyor-{role}-{self.instance}"
+
+    def _open(self, role: str) -> psycopg.Connection[tuple[Any, ...]]:
+        import psycopg  # here: only servers on PostgreSQL need it
+
+        return psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=5,
+            application_name=self.application_name(role),
+        )
+
+    def _send(self) -> None:
+
+        conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        pause = 0.1
+        while not self._stop.is_set():
+            total = self._pending.get()
+            while True:  # whatever piled up goes in one notification
+                try:
+                    more = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                total = (total or 0) + (more or 0)
+            if not total or self._stop.is_set():
+                continue
+            try:
+                if conn is None or conn.closed:
+                    conn = self._open("sender")
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.instance}:{total}"))
+                pause = 0.1
+            except Exception as exc:  # the database away, typically: never end the thread
+                log.warning("cannot tell the other servers of new jobs: %s", exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+                self._stop.wait(pause)  # the sweep wakes their workers meanwhile
+                pause = min(pause * 2, MAX_PAUSE)
+        if conn is not None:
+            conn.close()
+
+    def _listen(self) -> None:
+
+        pause, first = 0.1, True
+        while not self._stop.is_set():
+            try:
+                with self._open("listener") as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    if not first:
+                        self._on_jobs(None)  # what was queued while away
+                    first, pause = False, 0.1
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=LISTEN_TICK):
+                            self._heard(note.payload)
+            except Exception as exc:  # the database away, typically: never end the thread
+                self.listening.clear()
+                if not self._stop.is_set():
+                    log.warning("not listening for other servers' jobs: %s; retrying", exc)
+                self._stop.wait(pause)
+                pause = min(pause * 2, MAX_PAUSE)
+
+    def _heard(self, payload: str) -> None:
+        instance, _, count = payload.partition(":")
+        if instance == self.instance:
+            return
+        try:
+            self._on_jobs(max(1, int(count)))
+        except ValueError:
+            self._on_jobs(None)

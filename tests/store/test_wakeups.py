@@ -1,0 +1,71 @@
+"""Wake-ups across servers on PostgreSQL (LISTEN/NOTIFY): jobs queued by one server wake the
+workers of the others, not its own a second time, and a listener whose connection is cut
+listens again and wakes its workers for what it may have missed."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from conveyor.store.database import normalize_url
+from conveyor.store.wakeups import CrossWakeups
+from tests.conftest import POSTGRES_URL
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def url(postgres_url: str) -> sa.URL:
+    return sa.engine.make_url(normalize_url(postgres_url))
+
+
+@pytest.fixture
+def pair(url: sa.URL) -> Iterator[tuple[CrossWakeups, CrossWakeups, queue.Queue[object]]]:
+    heard: queue.Queue[object] = queue.Queue()
+    one = CrossWakeups(url, lambda count: heard.put(("one", count)))
+    two = CrossWakeups(url, lambda count: heard.put(("two", count)))
+    for side in (one, two):
+        side.start()
+    try:
+        for side in (one, two):
+            assert side.listening.wait(10)
+        yield one, two, heard
+    finally:
+        one.stop()
+        two.stop()
+
+
+def test_jobs_queued_on_one_server_wake_the_other(
+    pair: tuple[CrossWakeups, CrossWakeups, queue.Queue[object]],
+) -> None:
+    one, two, heard = pair
+    one.queued(3)
+    assert heard.get(timeout=10) == ("two", 3)
+    two.queued(1)
+    assert heard.get(timeout=10) == ("one", 1)
+    # Nobody hears itself.
+    with pytest.raises(queue.Empty):
+        heard.get(timeout=0.3)
+
+
+def test_a_listener_cut_off_listens_again_and_wakes_everyone(
+    pair: tuple[CrossWakeups, CrossWakeups, queue.Queue[object]],
+) -> None:
+    one, two, heard = pair
+    assert POSTGRES_URL is not None
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        # The listening sessions of this test's pair (a LISTEN shows as its last query).
+        names = [side.application_name("listener") for side in (one, two)]
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = ANY(%s)",
+            (names,),
+        )
+    woken = {heard.get(timeout=15), heard.get(timeout=15)}
+    assert woken == {("one", None), ("two", None)}
+    one.queued(2)
+    assert heard.get(timeout=10) == ("two", 2)
