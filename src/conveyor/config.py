@@ -254,7 +254,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 # An entry of ``connections`` is a base URL (or folder) as a string, or a mapping with ``url``
 # and optionally ``host`` (github, gitlab, gitea or forgejo), ``secret`` and ``name`` (default:
 # the resource id at the end of the ARN). A connection with a host is fed by that host's
-# deliveries at ``/hooks/<name>`` and is not polled.
+# deliveries at ``/hooks/<name>`` and is not polled. With a ``token`` too, each execution posts
+# its commit's status through the host's API, at ``api`` (default: from an http(s) ``url``).
 
 HOSTS = frozenset({"github", "gitlab", "gitea", "forgejo"})
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,100}\Z")
@@ -267,6 +268,9 @@ class Connection:
     name: str
     host: str | None = None
     secret: str | None = field(default=None, repr=False)
+    # The host's API token and base URL: commit statuses are posted with them.
+    token: str | None = field(default=None, repr=False)
+    api: str | None = None
 
 
 def _entry(arn: str, value: Any) -> Connection:
@@ -286,7 +290,24 @@ def _entry(arn: str, value: Any) -> Connection:
     secret = value.get("secret")
     if host is not None and not secret:
         raise SettingsError(f"connection {arn!r}: a {host} connection needs a webhook secret")
-    return Connection(arn, value["url"], name, host, None if secret is None else str(secret))
+    token, api = value.get("token"), value.get("api")
+    if token is not None and host is None:
+        raise SettingsError(f"connection {arn!r}: a token is for a connection with a host")
+    if api is not None and not str(api).startswith(("http://", "https://")):
+        raise SettingsError(f"connection {arn!r}: api {api!r} is not an http(s) URL")
+    if token is not None and api is None and not value["url"].startswith(("http://", "https://")):
+        raise SettingsError(
+            f"connection {arn!r}: a token needs the host's api URL when the url is not http(s)"
+        )
+    return Connection(
+        arn,
+        value["url"],
+        name,
+        host,
+        None if secret is None else str(secret),
+        None if token is None else str(token),
+        None if api is None else str(api).rstrip("/"),
+    )
 
 
 def read_connections(setting: Mapping[str, Any]) -> dict[str, Connection]:

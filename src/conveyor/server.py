@@ -159,12 +159,15 @@ def artifact_routes(services: Services, settings: Settings) -> list[BaseRoute]:
 def start_delivery(settings: Settings, store: Store, services: Services) -> Callable[[], None]:
     """Deliver notifications on a thread of their own (`conveyor.notify.outbox`)."""
     from conveyor.notify import outbox
+    from conveyor.notify.statuses import status_hosts
     from conveyor.notify.targets import Sender
 
     console = settings.public_url or f"http://{settings.host}:{settings.port}"
-    sender = Sender(console, settings.aws_endpoints, settings.region, settings.notification_timeout)
+    timeout = settings.notification_timeout
+    sender = Sender(console, settings.aws_endpoints, settings.region, timeout)
     retry_for = settings.notification_retry_hours * 3600
-    return outbox.start(store, services.clock, sender, retry_for, console)
+    hosts = status_hosts(read_connections(settings.connections))
+    return outbox.start(store, services.clock, sender, retry_for, console, hosts, timeout)
 
 
 class CannotServe(RuntimeError):

@@ -23,17 +23,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.engine.clock import Clock
+from conveyor.notify import statuses
+from conveyor.notify.attributes import additional_attributes, needs_actions
 from conveyor.notify.messages import (
     approval_message,
     event_type_ids,
     is_approval_needed,
     notification,
 )
+from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
 from conveyor.notify.targets import Destination, Sender, SendFailed
 from conveyor.store import Store
 from conveyor.store.errors import DuplicateKey
@@ -76,8 +79,10 @@ class Outbox:
         concurrency: int = 8,
         first_delay: float = 1.0,
         console: str = "",
+        hosts: Mapping[str, StatusHost] | None = None,
     ) -> None:
         self._store = store
+        self._hosts = dict(hosts or {})
         self._clock = clock
         self._sender = sender
         self._retry_for = retry_for
@@ -88,6 +93,8 @@ class Outbox:
         self._busy: set[tuple[str, str]] = set()
         self._pruned = float("-inf")
         self._lock = threading.Lock()
+        # Set when the outbox stops: senders finish the request under way and send no more.
+        self._stopping = threading.Event()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -105,8 +112,11 @@ class Outbox:
                     failing = str(exc)
                 stop.wait(tick)
         finally:
+            # Every sender ends (a request under way within its time-out) before the store
+            # may close: none is left holding a connection.
+            self._stopping.set()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._leadership.release()
-            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def prime(self) -> None:
         """Put the cursor after the last event, unless it is somewhere already: what
@@ -150,33 +160,57 @@ class Outbox:
                 if event.seq != reached + 1 and time.time() - event.time < GAP_WAIT:
                     break
                 reached = event.seq
-                body = event.body
-                resources = body.get("resources") or [""]
-                types = event_type_ids(body)
-                for rule in rules.get(resources[0], ()):
-                    if not types & set(rule.definition["EventTypeIds"]):
-                        continue
-                    note = notification(body, rule.arn, rule.definition["DetailType"])
-                    rows.extend(
-                        {
-                            "event_seq": event.seq,
-                            "pipeline_name": event.pipeline_name,
-                            "rule_arn": rule.arn,
-                            "address": address,
-                            "payload": note,
-                            "status": "PENDING",
-                            "attempts": 0,
-                            "created": now,
-                            "next_attempt": now,
-                        }
-                        for address in rule.targets
-                    )
-                if is_approval_needed(body):
-                    rows.extend(self._approval(tx, event.seq, event.pipeline_name, body, now))
+                resource = (event.body.get("resources") or [""])[0]
+                rows.extend(self._rows(tx, event, rules.get(resource, ()), now))
             tx.deliveries.add(rows)
             if reached != cursor:
                 tx.deliveries.move_cursor(reached, first=False)
         return len(events)
+
+    def _rows(self, tx: Any, event: Any, rules: Any, now: float) -> list[dict[str, Any]]:
+        """The deliveries one event makes: a notification per matching rule and target, an
+        approval notice, commit statuses."""
+        body = event.body
+        types = event_type_ids(body)
+        actions: list[Any] | None = None
+        rows: list[dict[str, Any]] = []
+
+        def execution_actions() -> list[Any]:
+            nonlocal actions
+            if actions is None:
+                execution = (body.get("detail") or {}).get("execution-id")
+                actions = tx.actions.of_execution(execution) if execution else []
+            return actions
+
+        def row(rule_arn: str, address: str, payload: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "event_seq": event.seq,
+                "pipeline_name": event.pipeline_name,
+                "rule_arn": rule_arn,
+                "address": address,
+                "payload": payload,
+                "status": "PENDING",
+                "attempts": 0,
+                "created": now,
+                "next_attempt": now,
+            }
+
+        for rule in rules:
+            if not types & set(rule.definition["EventTypeIds"]):
+                continue
+            detail_type = rule.definition["DetailType"]
+            attributes = None
+            if detail_type == "FULL":
+                found = execution_actions() if needs_actions(body) else []
+                attributes = additional_attributes(body, found)
+            note = notification(body, rule.arn, detail_type, attributes)
+            rows.extend(row(rule.arn, address, note) for address in rule.targets)
+        if is_approval_needed(body):
+            rows.extend(self._approval(tx, event.seq, event.pipeline_name, body, now))
+        if self._hosts and statuses.is_candidate(body):
+            wanted = statuses.wanted(body, execution_actions(), self._hosts, self._console)
+            rows.extend(row(COMMIT_STATUS, s.url, s.payload()) for s in wanted)
+        return rows
 
     def _approval(
         self, tx: Any, seq: int, pipeline: str, body: dict[str, Any], now: float
@@ -230,13 +264,15 @@ class Outbox:
         """Send one pipeline's notifications to one target in order, until one fails or is
         not due yet."""
         try:
-            while True:
+            while not self._stopping.is_set():
                 with self._store.read() as tx:
                     queue = tx.deliveries.queue(*key)
                 if not queue:
                     return
                 for delivery in queue:
-                    if delivery.next_attempt > self._clock.now() or not self.attempt(delivery):
+                    if self._stopping.is_set() or delivery.next_attempt > self._clock.now():
+                        return
+                    if not self.attempt(delivery):
                         return
         except Exception:
             log.exception("sending notifications to %s failed", key[1])
@@ -247,6 +283,11 @@ class Outbox:
     def _destination(self, delivery: DeliveryRecord) -> Destination | None:
         if delivery.rule_arn == APPROVAL:
             return Destination("SNS", delivery.address)
+        if delivery.rule_arn == COMMIT_STATUS:
+            host = self._hosts.get(delivery.payload.get("connection", ""))
+            return (
+                None if host is None else Destination("CommitStatus", delivery.address, host=host)
+            )
         with self._store.read() as tx:
             target = tx.notifications.target(delivery.address)
             if target is None:
@@ -258,7 +299,11 @@ class Outbox:
         destination = self._destination(delivery)
         error: str | None = None
         if destination is None:
-            error = "the target was deleted"
+            error = (
+                "the connection no longer posts commit statuses"
+                if delivery.rule_arn == COMMIT_STATUS
+                else "the target was deleted"
+            )
         else:
             try:
                 self._sender.send(destination, delivery.payload)
@@ -267,7 +312,7 @@ class Outbox:
         now = self._clock.now()
         attempts = delivery.attempts + 1
         with self._store.write() as tx:
-            kept = delivery.rule_arn != APPROVAL and destination is not None
+            kept = delivery.rule_arn not in (APPROVAL, COMMIT_STATUS) and destination is not None
             if error is None:
                 tx.deliveries.settle(delivery.id, "DELIVERED", attempts, now, None)
                 if kept and delivery.attempts:
@@ -289,16 +334,21 @@ def start(
     sender: Sender,
     retry_for: float,
     console: str = "",
+    hosts: Mapping[str, StatusHost] | None = None,
+    timeout: float = 10.0,
 ) -> Callable[[], None]:
-    """Run an outbox on a thread of its own; the function that stops it."""
+    """Run an outbox on a thread of its own; the function that stops it, which returns once
+    the outbox and its senders have ended (within ``timeout``, the senders' time-out)."""
     stop = threading.Event()
-    outbox = Outbox(store, clock, sender, retry_for, console=console)
+    outbox = Outbox(store, clock, sender, retry_for, console=console, hosts=hosts)
     outbox.prime()
     thread = threading.Thread(target=outbox.run, args=(stop,), name="conveyor-notify", daemon=True)
     thread.start()
 
     def halt() -> None:
         stop.set()
-        thread.join(10)
+        thread.join(timeout + 5.0)
+        if thread.is_alive():
+            log.warning("notification delivery did not stop in time")
 
     return halt

@@ -18,7 +18,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from conveyor.notify import statuses
 from conveyor.notify.messages import slack_message
+from conveyor.notify.statuses import StatusHost
 
 SIGNATURE_HEADER = "X-Conveyor-Signature-256"
 USER_AGENT = "Conveyor-Notifications"
@@ -33,6 +35,8 @@ class Destination:
     type: str
     address: str
     secret: str | None = None
+    # A commit status's: the host that takes it.
+    host: StatusHost | None = None
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -81,6 +85,9 @@ class Sender:
             _post(destination.address, body, {}, self._timeout)
         elif destination.type == "SNS":
             self._publish(destination.address, note)
+        elif destination.type == "CommitStatus" and destination.host is not None:
+            body = statuses.encoded(note["body"])
+            _post(destination.address, body, statuses.headers(destination.host), self._timeout)
         else:
             raise SendFailed(f"target type {destination.type} is not one Conveyor sends to")
 
