@@ -95,6 +95,9 @@ class Settings:
     # it is kept as failed, and seconds one attempt may take.
     notification_retry_hours: float = 24.0
     notification_timeout: float = 10.0
+    # With authentication on, a scraper sending ``Authorization: Bearer <this>`` may read
+    # /metrics (signed callers who may ListPipelines may too).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def auth_required(self) -> bool:
@@ -135,6 +138,7 @@ _ENV = {
     "audit_retention_days": "CONVEYOR_AUDIT_RETENTION_DAYS",
     "notification_retry_hours": "CONVEYOR_NOTIFICATION_RETRY_HOURS",
     "notification_timeout": "CONVEYOR_NOTIFICATION_TIMEOUT",
+    "metrics_token": "CONVEYOR_METRICS_TOKEN",
 }
 _NULLABLE = frozenset(
     {
@@ -149,6 +153,7 @@ _NULLABLE = frozenset(
         "job_retention_days",
         "secret_key",
         "audit_retention_days",
+        "metrics_token",
     }
 )
 AUTH_MODES = ("off", "required")
@@ -184,6 +189,7 @@ _KINDS: dict[str, type] = {
     "audit_retention_days": float,
     "notification_retry_hours": float,
     "notification_timeout": float,
+    "metrics_token": str,
 }
 _TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
 

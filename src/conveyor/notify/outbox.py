@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.engine.clock import Clock
+from conveyor.metrics import Recorder
 from conveyor.notify import statuses
 from conveyor.notify.attributes import additional_attributes, needs_actions
 from conveyor.notify.messages import (
@@ -80,8 +81,10 @@ class Outbox:
         first_delay: float = 1.0,
         console: str = "",
         hosts: Mapping[str, StatusHost] | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._store = store
+        self._recorder = recorder
         self._hosts = dict(hosts or {})
         self._clock = clock
         self._sender = sender
@@ -311,19 +314,25 @@ class Outbox:
                 error = str(failure)
         now = self._clock.now()
         attempts = delivery.attempts + 1
-        with self._store.write() as tx:
-            kept = delivery.rule_arn not in (APPROVAL, COMMIT_STATUS) and destination is not None
-            if error is None:
+        kind = destination.type if destination is not None else "Deleted"
+        kept = delivery.rule_arn not in (APPROVAL, COMMIT_STATUS) and destination is not None
+        if error is None:
+            with self._store.write() as tx:
                 tx.deliveries.settle(delivery.id, "DELIVERED", attempts, now, None)
                 if kept and delivery.attempts:
                     tx.notifications.set_status(delivery.address, "ACTIVE")
-                return True
-            following = now + back_off(attempts, self._first_delay)
-            gave_up = destination is None or following - delivery.created > self._retry_for
+            if self._recorder is not None:
+                self._recorder.delivered(kind, now - delivery.created)
+            return True
+        following = now + back_off(attempts, self._first_delay)
+        gave_up = destination is None or following - delivery.created > self._retry_for
+        with self._store.write() as tx:
             status = "FAILED" if gave_up else "PENDING"
             tx.deliveries.settle(delivery.id, status, attempts, following, error)
             if kept and gave_up:
                 tx.notifications.set_status(delivery.address, "UNREACHABLE")
+        if self._recorder is not None:
+            self._recorder.delivery_failed(kind)
         log.warning("notification %s to %s failed: %s", delivery.id, delivery.address, error)
         return False
 
@@ -336,11 +345,14 @@ def start(
     console: str = "",
     hosts: Mapping[str, StatusHost] | None = None,
     timeout: float = 10.0,
+    recorder: Recorder | None = None,
 ) -> Callable[[], None]:
     """Run an outbox on a thread of its own; the function that stops it, which returns once
     the outbox and its senders have ended (within ``timeout``, the senders' time-out)."""
     stop = threading.Event()
-    outbox = Outbox(store, clock, sender, retry_for, console=console, hosts=hosts)
+    outbox = Outbox(
+        store, clock, sender, retry_for, console=console, hosts=hosts, recorder=recorder
+    )
     outbox.prime()
     thread = threading.Thread(target=outbox.run, args=(stop,), name="conveyor-notify", daemon=True)
     thread.start()
