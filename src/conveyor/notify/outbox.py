@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.engine.clock import Clock
-from conveyor.metrics import Recorder
+from conveyor.metrics import Recorder, chained
 from conveyor.notify import statuses
 from conveyor.notify.attributes import additional_attributes, needs_actions
 from conveyor.notify.messages import (
@@ -38,7 +38,7 @@ from conveyor.notify.messages import (
     notification,
 )
 from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
-from conveyor.notify.targets import Destination, Sender, SendFailed
+from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
 from conveyor.store import Store
 from conveyor.store.errors import DuplicateKey
 from conveyor.store.notifications import DeliveryRecord, RuleRecord
@@ -55,6 +55,9 @@ APPROVAL = "approval"
 # Delivered notifications are kept a day (for a look at what was sent), then removed.
 KEEP_DELIVERED = 24 * 3600.0
 PRUNE_EVERY = 300.0
+# Seconds between passes at the least: events committing many times a second are taken a
+# batch a pass, not one write transaction each.
+QUIET = 0.05
 
 
 def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
@@ -98,6 +101,8 @@ class Outbox:
         self._lock = threading.Lock()
         # Set when the outbox stops: senders finish the request under way and send no more.
         self._stopping = threading.Event()
+        # Set when events commit: the next pass comes at once.
+        self._news = threading.Event()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -113,13 +118,22 @@ class Outbox:
                     if str(exc) != failing:
                         log.exception("notification delivery pass failed")
                     failing = str(exc)
-                stop.wait(tick)
+                # Passes at most every QUIET seconds, and at least every ``tick``: sooner
+                # when events commit (`wake`).
+                stop.wait(QUIET)
+                self._news.wait(max(tick - QUIET, 0.0))
+                self._news.clear()
         finally:
             # Every sender ends (a request under way within its time-out) before the store
             # may close: none is left holding a connection.
             self._stopping.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._leadership.release()
+
+    def wake(self, _: object = None) -> None:
+        """Events committed (a store's ``on_events``): pass now rather than at the tick. Costs
+        the committing thread an event's set."""
+        self._news.set()
 
     def prime(self) -> None:
         """Put the cursor after the last event, unless it is somewhere already: what
@@ -265,76 +279,115 @@ class Outbox:
 
     def _send_queue(self, key: tuple[str, str]) -> None:
         """Send one pipeline's notifications to one target in order, until one fails or is
-        not due yet."""
+        not due yet. Those delivered are recorded together, a batch at a time: a server that
+        stops before recording them sends them again (at least once)."""
         try:
             while not self._stopping.is_set():
                 with self._store.read() as tx:
                     queue = tx.deliveries.queue(*key)
-                if not queue:
+                if not queue or not self._send_batch(queue):
                     return
-                for delivery in queue:
-                    if self._stopping.is_set() or delivery.next_attempt > self._clock.now():
-                        return
-                    if not self.attempt(delivery):
-                        return
         except Exception:
             log.exception("sending notifications to %s failed", key[1])
         finally:
+            close_connections()
             with self._lock:
                 self._busy.discard(key)
+
+    def _send_batch(self, queue: list[DeliveryRecord]) -> bool:
+        """Send ``queue`` in order; whether all of it was delivered."""
+        destinations: dict[str, Destination | None] = {}
+        delivered: list[tuple[DeliveryRecord, Destination]] = []
+        try:
+            for delivery in queue:
+                if self._stopping.is_set() or delivery.next_attempt > self._clock.now():
+                    return False
+                kind = delivery.rule_arn if delivery.rule_arn in (APPROVAL, COMMIT_STATUS) else ""
+                if kind not in destinations:
+                    destinations[kind] = self._destination(delivery)
+                destination = destinations[kind]
+                error = self._send(delivery, destination)
+                if error is None and destination is not None:
+                    delivered.append((delivery, destination))
+                    continue
+                self._delivered(delivered)
+                delivered = []
+                self._failed(delivery, destination, error or "")
+                return False
+            return True
+        finally:
+            self._delivered(delivered)
 
     def _destination(self, delivery: DeliveryRecord) -> Destination | None:
         if delivery.rule_arn == APPROVAL:
             return Destination("SNS", delivery.address)
         if delivery.rule_arn == COMMIT_STATUS:
             host = self._hosts.get(delivery.payload.get("connection", ""))
-            return (
-                None if host is None else Destination("CommitStatus", delivery.address, host=host)
-            )
+            if host is None:
+                return None
+            return Destination("CommitStatus", delivery.address, host=host)
         with self._store.read() as tx:
             target = tx.notifications.target(delivery.address)
             if target is None:
                 return None
             return Destination(target.type, target.address, tx.notifications.open_secret(target))
 
+    def _send(self, delivery: DeliveryRecord, destination: Destination | None) -> str | None:
+        """Send one delivery; why it failed, or None."""
+        if destination is None:
+            if delivery.rule_arn == COMMIT_STATUS:
+                return "the connection no longer posts commit statuses"
+            return "the target was deleted"
+        try:
+            self._sender.send(destination, delivery.payload)
+        except SendFailed as failure:
+            return str(failure)
+        return None
+
     def attempt(self, delivery: DeliveryRecord) -> bool:
         """Send one delivery and record how it went; whether it was delivered."""
         destination = self._destination(delivery)
-        error: str | None = None
-        if destination is None:
-            error = (
-                "the connection no longer posts commit statuses"
-                if delivery.rule_arn == COMMIT_STATUS
-                else "the target was deleted"
-            )
-        else:
-            try:
-                self._sender.send(destination, delivery.payload)
-            except SendFailed as failure:
-                error = str(failure)
+        error = self._send(delivery, destination)
+        if error is None and destination is not None:
+            self._delivered([(delivery, destination)])
+            return True
+        self._failed(delivery, destination, error or "")
+        return False
+
+    def _delivered(self, sent: list[tuple[DeliveryRecord, Destination]]) -> None:
+        if not sent:
+            return
+        now = self._clock.now()
+        with self._store.write() as tx:
+            for delivery, _ in sent:
+                tx.deliveries.settle(delivery.id, "DELIVERED", delivery.attempts + 1, now, None)
+                if delivery.attempts and _kept(delivery):
+                    tx.notifications.set_status(delivery.address, "ACTIVE")
+        if self._recorder is not None:
+            for delivery, destination in sent:
+                self._recorder.delivered(destination.type, now - delivery.created)
+
+    def _failed(
+        self, delivery: DeliveryRecord, destination: Destination | None, error: str
+    ) -> None:
         now = self._clock.now()
         attempts = delivery.attempts + 1
-        kind = destination.type if destination is not None else "Deleted"
-        kept = delivery.rule_arn not in (APPROVAL, COMMIT_STATUS) and destination is not None
-        if error is None:
-            with self._store.write() as tx:
-                tx.deliveries.settle(delivery.id, "DELIVERED", attempts, now, None)
-                if kept and delivery.attempts:
-                    tx.notifications.set_status(delivery.address, "ACTIVE")
-            if self._recorder is not None:
-                self._recorder.delivered(kind, now - delivery.created)
-            return True
         following = now + back_off(attempts, self._first_delay)
         gave_up = destination is None or following - delivery.created > self._retry_for
         with self._store.write() as tx:
             status = "FAILED" if gave_up else "PENDING"
             tx.deliveries.settle(delivery.id, status, attempts, following, error)
-            if kept and gave_up:
+            if gave_up and destination is not None and _kept(delivery):
                 tx.notifications.set_status(delivery.address, "UNREACHABLE")
         if self._recorder is not None:
+            kind = destination.type if destination is not None else "Deleted"
             self._recorder.delivery_failed(kind)
         log.warning("notification %s to %s failed: %s", delivery.id, delivery.address, error)
-        return False
+
+
+def _kept(delivery: DeliveryRecord) -> bool:
+    """Whether the delivery's address is a kept target (whose status it tells)."""
+    return delivery.rule_arn not in (APPROVAL, COMMIT_STATUS)
 
 
 def start(
@@ -354,11 +407,13 @@ def start(
         store, clock, sender, retry_for, console=console, hosts=hosts, recorder=recorder
     )
     outbox.prime()
+    store.on_events = chained(store.on_events, outbox.wake)
     thread = threading.Thread(target=outbox.run, args=(stop,), name="conveyor-notify", daemon=True)
     thread.start()
 
     def halt() -> None:
         stop.set()
+        outbox.wake()
         thread.join(timeout + 5.0)
         if thread.is_alive():
             log.warning("notification delivery did not stop in time")
