@@ -2,16 +2,19 @@
 engine's way.
 
 One thread per server, and on one server only (a PostgreSQL advisory lock of its own, as
-change detection holds one): each pass
+change detection holds one). A pass comes when events commit (at most every 50 ms) and every
+half second anyway; each pass
 
 1. reads the events after the outbox's cursor (through the store's event reading) and, in the
-   same transaction that moves the cursor, writes one delivery row per (event, enabled rule on
-   the event's pipeline naming its event type, target of the rule). An event whose sequence
-   number leaves a gap behind it waits a few seconds for the transaction still writing the
-   missing one; a gap older than that was rolled back.
+   same transaction that moves the cursor, writes the deliveries each event makes
+   (`conveyor.notify.fanout`: notifications, approval notices, commit statuses). An event
+   whose sequence number leaves a gap behind it waits a few seconds for the transaction
+   still writing the missing one; a gap older than that was rolled back.
 2. hands the due deliveries, grouped by pipeline and target, to a small pool of senders: a
    group is sent in order, and stops at its first failure; a group already being sent is not
-   handed out again, so a target that hangs holds up only itself.
+   handed out again, so a target that hangs holds up only itself. A sender keeps its
+   connection to a target alive while it has notifications for it, and records those
+   delivered a batch at a time.
 
 A failed attempt is tried again after 1 s, 2 s, 4 s, … (at most an hour) until the retry time
 is over, then kept as ``FAILED``; `conveyor notifications retry` sends it again. A server
@@ -29,14 +32,7 @@ from typing import Any
 
 from conveyor.engine.clock import Clock
 from conveyor.metrics import Recorder, chained
-from conveyor.notify import statuses
-from conveyor.notify.attributes import additional_attributes, needs_actions
-from conveyor.notify.messages import (
-    approval_message,
-    event_type_ids,
-    is_approval_needed,
-    notification,
-)
+from conveyor.notify.fanout import APPROVAL, deliveries_of
 from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
 from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
 from conveyor.store import Store
@@ -49,9 +45,6 @@ LOCK = "notification_lock_key"
 # rolled-back transaction.
 GAP_WAIT = 5.0
 BATCH = 500
-# The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
-# an SNS topic whether or not it is a rule's target.
-APPROVAL = "approval"
 # Delivered notifications are kept a day (for a look at what was sent), then removed.
 KEEP_DELIVERED = 24 * 3600.0
 PRUNE_EVERY = 300.0
@@ -178,86 +171,15 @@ class Outbox:
                     break
                 reached = event.seq
                 resource = (event.body.get("resources") or [""])[0]
-                rows.extend(self._rows(tx, event, rules.get(resource, ()), now))
+                rows.extend(
+                    deliveries_of(
+                        tx, event, rules.get(resource, ()), now, self._hosts, self._console
+                    )
+                )
             tx.deliveries.add(rows)
             if reached != cursor:
                 tx.deliveries.move_cursor(reached, first=False)
         return len(events)
-
-    def _rows(self, tx: Any, event: Any, rules: Any, now: float) -> list[dict[str, Any]]:
-        """The deliveries one event makes: a notification per matching rule and target, an
-        approval notice, commit statuses."""
-        body = event.body
-        types = event_type_ids(body)
-        actions: list[Any] | None = None
-        rows: list[dict[str, Any]] = []
-
-        def execution_actions() -> list[Any]:
-            nonlocal actions
-            if actions is None:
-                execution = (body.get("detail") or {}).get("execution-id")
-                actions = tx.actions.of_execution(execution) if execution else []
-            return actions
-
-        def row(rule_arn: str, address: str, payload: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "event_seq": event.seq,
-                "pipeline_name": event.pipeline_name,
-                "rule_arn": rule_arn,
-                "address": address,
-                "payload": payload,
-                "status": "PENDING",
-                "attempts": 0,
-                "created": now,
-                "next_attempt": now,
-            }
-
-        for rule in rules:
-            if not types & set(rule.definition["EventTypeIds"]):
-                continue
-            detail_type = rule.definition["DetailType"]
-            attributes = None
-            if detail_type == "FULL":
-                found = execution_actions() if needs_actions(body) else []
-                attributes = additional_attributes(body, found)
-            note = notification(body, rule.arn, detail_type, attributes)
-            rows.extend(row(rule.arn, address, note) for address in rule.targets)
-        if is_approval_needed(body):
-            rows.extend(self._approval(tx, event.seq, event.pipeline_name, body, now))
-        if self._hosts and statuses.is_candidate(body):
-            wanted = statuses.wanted(body, execution_actions(), self._hosts, self._console)
-            rows.extend(row(COMMIT_STATUS, s.url, s.payload()) for s in wanted)
-        return rows
-
-    def _approval(
-        self, tx: Any, seq: int, pipeline: str, body: dict[str, Any], now: float
-    ) -> list[dict[str, Any]]:
-        """The approval notice of an approval action that has started, when its
-        configuration names a NotificationArn."""
-        detail = body["detail"]
-        record = tx.actions.latest(detail["execution-id"], detail["stage"], detail["action"])
-        if record is None or not record.token:
-            return []
-        configuration = record.input.get("resolvedConfiguration") or {}
-        topic = configuration.get("NotificationArn")
-        if not topic:
-            return []
-        message = approval_message(
-            body, self._console, record.token, record.deadline, configuration
-        )
-        return [
-            {
-                "event_seq": seq,
-                "pipeline_name": pipeline,
-                "rule_arn": APPROVAL,
-                "address": topic,
-                "payload": message,
-                "status": "PENDING",
-                "attempts": 0,
-                "created": now,
-                "next_attempt": now,
-            }
-        ]
 
     # -- 2. deliveries to targets --------------------------------------------------------
 
