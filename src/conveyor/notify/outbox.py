@@ -2,7 +2,7 @@
 engine's way.
 
 One thread per server, and on one server only (a PostgreSQL advisory lock of its own, as
-change detection holds one). A pass comes when events commit (at most every 50 ms) and every
+change detection holds one). A pass comes when events commit (at most every 100 ms) and every
 half second anyway; each pass
 
 1. reads the events after the outbox's cursor (through the store's event reading) and, in the
@@ -50,7 +50,12 @@ KEEP_DELIVERED = 24 * 3600.0
 PRUNE_EVERY = 300.0
 # Seconds between passes at the least: events committing many times a second are taken a
 # batch a pass, not one write transaction each.
-QUIET = 0.05
+QUIET = 0.1
+# Pending notifications read a pass, for all the senders.
+PENDING_READ = 2000
+# Seconds a target's kind and secret are used as read (a changed or deleted target is seen
+# that much later).
+TARGET_CACHE = 5.0
 
 
 def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
@@ -90,12 +95,16 @@ class Outbox:
         self._leadership = store.leadership(LOCK)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-notify")
         self._busy: set[tuple[str, str]] = set()
+        # When each queue's last sender finished.
+        self._finished: dict[tuple[str, str], float] = {}
         self._pruned = float("-inf")
         self._lock = threading.Lock()
         # Set when the outbox stops: senders finish the request under way and send no more.
         self._stopping = threading.Event()
         # Set when events commit: the next pass comes at once.
         self._news = threading.Event()
+        # Targets as last read (with their opened secrets), by address, until when.
+        self._targets: dict[str, tuple[Destination | None, float]] = {}
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -184,37 +193,59 @@ class Outbox:
     # -- 2. deliveries to targets --------------------------------------------------------
 
     def send_due(self) -> list[Any]:
-        """Hand every pipeline and target whose oldest notification is due to the senders;
-        the futures of those handed out."""
+        """Hand every pipeline and target whose oldest notification is due to the senders,
+        with the notifications read for it (one read for all of them); the futures of those
+        handed out."""
         now = self._clock.now()
+        read_at = time.monotonic()
         with self._store.read() as tx:
-            heads = tx.deliveries.heads()
-        futures = []
+            pending = tx.deliveries.pending(limit=PENDING_READ)
+            # Not all of them were read: the head of every queue is, so that a long queue
+            # (a target retried for hours) keeps no other waiting.
+            complete = len(pending) < PENDING_READ
+            heads = [] if complete else tx.deliveries.heads()
+        queues: dict[tuple[str, str], list[DeliveryRecord]] = {}
+        for delivery in pending:
+            queues.setdefault((delivery.pipeline_name, delivery.address), []).append(delivery)
         for head in heads:
-            key = (head.pipeline_name, head.address)
+            queues.setdefault((head.pipeline_name, head.address), [head])
+        futures = []
+        for key, queue in queues.items():
             with self._lock:
-                if head.next_attempt > now or key in self._busy:
+                # A sender that finished with this queue after it was read: what was read
+                # may have been sent since, and is left to the next pass.
+                stale = self._finished.get(key, float("-inf")) >= read_at
+                if queue[0].next_attempt > now or key in self._busy or stale:
                     continue
                 self._busy.add(key)
-            futures.append(self._pool.submit(self._send_queue, key))
+            futures.append(self._pool.submit(self._send_queue, key, queue, complete))
         return futures
 
-    def _send_queue(self, key: tuple[str, str]) -> None:
-        """Send one pipeline's notifications to one target in order, until one fails or is
-        not due yet. Those delivered are recorded together, a batch at a time: a server that
-        stops before recording them sends them again (at least once)."""
+    def _send_queue(
+        self,
+        key: tuple[str, str],
+        queue: list[DeliveryRecord] | None = None,
+        complete: bool = False,
+    ) -> None:
+        """Send one pipeline's notifications to one target in order (``queue``, then what
+        the store holds, unless ``queue`` was ``complete``), until one fails or is not due
+        yet. Those delivered are recorded together, a batch at a time: a server that stops
+        before recording them sends them again (at least once)."""
         try:
             while not self._stopping.is_set():
-                with self._store.read() as tx:
-                    queue = tx.deliveries.queue(*key)
-                if not queue or not self._send_batch(queue):
+                if queue is None:
+                    with self._store.read() as tx:
+                        queue = tx.deliveries.queue(*key)
+                if not queue or not self._send_batch(queue) or complete:
                     return
+                queue = None
         except Exception:
             log.exception("sending notifications to %s failed", key[1])
         finally:
             close_connections()
             with self._lock:
                 self._busy.discard(key)
+                self._finished[key] = time.monotonic()
 
     def _send_batch(self, queue: list[DeliveryRecord]) -> bool:
         """Send ``queue`` in order; whether all of it was delivered."""
@@ -248,11 +279,19 @@ class Outbox:
             if host is None:
                 return None
             return Destination("CommitStatus", delivery.address, host=host)
+        now = time.monotonic()
+        cached = self._targets.get(delivery.address)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         with self._store.read() as tx:
             target = tx.notifications.target(delivery.address)
-            if target is None:
-                return None
-            return Destination(target.type, target.address, tx.notifications.open_secret(target))
+            found = (
+                None
+                if target is None
+                else Destination(target.type, target.address, tx.notifications.open_secret(target))
+            )
+        self._targets[delivery.address] = (found, now + TARGET_CACHE)
+        return found
 
     def _send(self, delivery: DeliveryRecord, destination: Destination | None) -> str | None:
         """Send one delivery; why it failed, or None."""
