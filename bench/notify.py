@@ -265,8 +265,9 @@ def main() -> None:
             if database is not None:
                 results["postgresql"] = measure(database)
     print(
-        f"notification delivery: events written by executions at about {RATE:.0f}/s for "
-        f"{SECONDS:.0f} s, every event type to {TARGETS} webhook targets (measured under load)"
+        f"notification delivery: events written by executions for {SECONDS:.0f} s, paced at "
+        f"{RATE:.0f}/s at most (events/s: what the engine reached), every event type to "
+        f"{TARGETS} webhook targets; measured under load"
     )
     print(
         f"{'':<12}{'events/s':>9}{'delivered':>16}{'lag p50 s':>11}{'lag p99 s':>11}"
