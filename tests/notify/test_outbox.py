@@ -1,5 +1,6 @@
 """The outbox's senders on a real store and a local receiver: passes that come while senders
-are still at work send nothing twice, and a stopped outbox leaves no sender running."""
+are still at work send nothing twice, a stopped outbox leaves no sender running, and a
+webhook goes through the environment's proxy."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from conveyor.engine.clock import SystemClock
 from conveyor.notify.outbox import Outbox
-from conveyor.notify.targets import Sender
+from conveyor.notify.targets import Destination, Sender
 from conveyor.store import Store
 from conveyor.store.notifications import TargetRecord
 from tests.notify.receiver import receiving
@@ -102,3 +103,15 @@ def test_a_stopped_outbox_has_no_sender_left(store: Store) -> None:
         # run() returned only once the sender had ended: nothing holds a connection.
         assert all(f.done() for f in futures)
         assert not [t for t in threading.enumerate() if t.name.startswith("conveyor-notify")]
+
+
+def test_a_webhook_goes_through_the_environments_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    with receiving() as proxy:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", proxy.url.removesuffix("/hook"))
+        sender = Sender("http://localhost", {}, "us-east-1", timeout=10)
+        sender.send(Destination("Webhook", "http://hooks.example.invalid/x"), {"n": 1})
+    assert [(r.path, json.loads(r.body)) for r in proxy.got] == [
+        ("http://hooks.example.invalid/x", {"n": 1})
+    ]

@@ -305,16 +305,6 @@ class Outbox:
             return str(failure)
         return None
 
-    def attempt(self, delivery: DeliveryRecord) -> bool:
-        """Send one delivery and record how it went; whether it was delivered."""
-        destination = self._destination(delivery)
-        error = self._send(delivery, destination)
-        if error is None and destination is not None:
-            self._delivered([(delivery, destination)])
-            return True
-        self._failed(delivery, destination, error or "")
-        return False
-
     def _delivered(self, sent: list[tuple[DeliveryRecord, Destination]]) -> None:
         if not sent:
             return

@@ -10,6 +10,8 @@ import hmac
 import http.client
 import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,10 +84,32 @@ def _forget(scheme: str, netloc: str) -> None:
         kept.close()
 
 
+def _proxied(scheme: str, host: str) -> bool:
+    """Whether the environment sends requests to ``host`` through a proxy."""
+    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
+
+
+def _post_through_proxy(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    """A POST as urllib makes it, honouring ``HTTP(S)_PROXY`` (no connection kept)."""
+    request = urllib.request.Request(url, body, headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(65536)
+    except urllib.error.HTTPError as error:
+        raise SendFailed(f"HTTP {error.code} from {url}") from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise SendFailed(f"cannot reach {url}: {reason}") from None
+
+
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SendFailed(f"cannot reach {url}: not an http(s) URL")
+    if _proxied(parts.scheme, parts.hostname or ""):
+        sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+        _post_through_proxy(url, body, sent, timeout)
+        return
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
