@@ -17,8 +17,10 @@ from conveyor.notify.statuses import (
     headers,
     request,
     status_hosts,
+    wanted,
 )
 from conveyor.server import running
+from conveyor.store.actions import ActionRecord
 from tests.conftest import make_client
 from tests.notify.receiver import Received, receiving
 from tests.support.declarations import CONNECTION_ARN, connection_source
@@ -168,3 +170,60 @@ def test_an_execution_posts_pending_then_its_end_to_the_commit(kind: str, tmp_pa
         named = {k.lower(): v for k, v in sent.items()}
         assert {k: named.get(k.lower()) for k in token} == token
         assert named["content-type"] == "application/json"
+
+
+def _source(stage: str, action: str, sha: str) -> ActionRecord:
+    return ActionRecord(
+        id=f"{action}-1",
+        execution_id="x-1",
+        pipeline_id=1,
+        pipeline_version=1,
+        stage=stage,
+        action=action,
+        attempt=1,
+        status="Succeeded",
+        started=1.0,
+        updated=2.0,
+        deadline=None,
+        summary=None,
+        external_id=sha,
+        external_url=None,
+        error_code=None,
+        error_message=None,
+        percent_complete=None,
+        token=None,
+        updated_by=None,
+        input={
+            "actionTypeId": {"category": "Source", "provider": "CodeStarSourceConnection"},
+            "resolvedConfiguration": {
+                "ConnectionArn": CONNECTION_ARN,
+                "FullRepositoryId": "team/app",
+                "BranchName": "main",
+            },
+        },
+        output_artifacts=[],
+        output_variables=None,
+        revision={"revisionId": sha},
+    )
+
+
+def _event(kind: str, state: str, **detail: str) -> dict[str, Any]:
+    return {
+        "detail-type": f"CodePipeline {kind} Execution State Change",
+        "detail": {"pipeline": "app", "execution-id": "x-1", "state": state, **detail},
+    }
+
+
+def test_which_events_call_for_which_statuses() -> None:
+    hosts = {CONNECTION_ARN: host("github")}
+    actions = [_source("Source", "Src", SHA), _source("Other", "Src", "f" * 40)]
+    found = wanted(_event("Action", "SUCCEEDED", stage="Source", action="Src"), actions, hosts, "")
+    # Only the action that succeeded, not its namesake in another stage.
+    assert [(s.url.rsplit("/", 1)[1], s.body["state"]) for s in found] == [(SHA, "pending")]
+    resumed = wanted(_event("Pipeline", "RESUMED"), actions, hosts, "")
+    assert [s.body["state"] for s in resumed] == ["pending", "pending"]
+    ended = wanted(_event("Pipeline", "SUCCEEDED"), actions, hosts, "https://ci")
+    assert {s.body["state"] for s in ended} == {"success"}
+    assert ended[0].body["target_url"] == "https://ci/pipelines/app/executions/x-1"
+    assert wanted(_event("Stage", "STARTED", stage="Source"), actions, hosts, "") == []
+    assert wanted(_event("Pipeline", "FAILED"), actions, {}, "") == []

@@ -3,9 +3,9 @@ statuses API.
 
 A source action whose ``ConnectionArn`` names a connection with a ``host`` and a ``token``
 (the ``connections`` setting) has its commit marked ``pending`` once the source action has
-found it, then ``success`` or ``failure`` (``error`` for an execution stopped or superseded)
-when the execution ends, with a link to the execution's page in the console. The requests
-are the hosts' documented ones:
+found it (and again when a failed execution is retried), then ``success`` or ``failure``
+(``error`` for an execution stopped or superseded) when the execution ends, with a link to
+the execution's page in the console. The requests are the hosts' documented ones:
 
 - GitHub REST API (version ``2022-11-28``): ``POST /repos/{owner}/{repo}/statuses/{sha}``,
   ``{state, target_url, description, context}``, ``Authorization: Bearer <token>``;
@@ -161,12 +161,12 @@ def wanted(
     hosts: Mapping[str, StatusHost],
     console: str,
 ) -> list[CommitStatus]:
-    """The statuses an event calls for, given the execution's action attempts (those of the
-    action for an action event): ``pending`` when a source action has found its commit, the
-    end state when the execution ends."""
+    """The statuses an event calls for, given the execution's action attempts: ``pending``
+    when a source action has found its commit or a failed execution is retried
+    (``RESUMED``), the end state when the execution ends."""
     detail = event.get("detail") or {}
     kind, state = event.get("detail-type"), detail.get("state")
-    if kind == ACTION and state == "SUCCEEDED":
+    if (kind == ACTION and state == "SUCCEEDED") or (kind == PIPELINE and state == "RESUMED"):
         states = "pending"
     elif kind == PIPELINE and state in _ENDS:
         states = str(state)
@@ -176,7 +176,10 @@ def wanted(
     context = f"conveyor/{detail.get('pipeline', '')}"
     found: dict[str, CommitStatus] = {}
     for record in actions:
-        if kind == ACTION and record.action != detail.get("action"):
+        if kind == ACTION and (record.stage, record.action) != (
+            detail.get("stage"),
+            detail.get("action"),
+        ):
             continue
         source = _source(record, hosts)
         if source is None:
@@ -202,4 +205,4 @@ def is_candidate(event: dict[str, Any]) -> bool:
     kind, state = event.get("detail-type"), detail.get("state")
     if kind == ACTION:
         return state == "SUCCEEDED" and (detail.get("type") or {}).get("category") == "Source"
-    return kind == PIPELINE and state in _ENDS
+    return kind == PIPELINE and (state in _ENDS or state == "RESUMED")
