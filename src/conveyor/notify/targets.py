@@ -92,8 +92,11 @@ def _proxied(scheme: str, host: str) -> bool:
 def _post_through_proxy(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
     """A POST as urllib makes it, honouring ``HTTP(S)_PROXY`` (no connection kept)."""
     request = urllib.request.Request(url, body, headers, method="POST")
+    # An opener of its own, whose proxies are read from the environment now (urlopen's
+    # shared opener keeps those of its first call).
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read(65536)
     except urllib.error.HTTPError as error:
         raise SendFailed(f"HTTP {error.code} from {url}") from None
