@@ -98,6 +98,9 @@ class Settings:
     # it is kept as failed, and seconds one attempt may take.
     notification_retry_hours: float = 24.0
     notification_timeout: float = 10.0
+    # With authentication on, a scraper sending ``Authorization: Bearer <this>`` may read
+    # /metrics (signed callers who may ListPipelines may too).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def auth_required(self) -> bool:
@@ -139,6 +142,7 @@ _ENV = {
     "audit_retention_days": "CONVEYOR_AUDIT_RETENTION_DAYS",
     "notification_retry_hours": "CONVEYOR_NOTIFICATION_RETRY_HOURS",
     "notification_timeout": "CONVEYOR_NOTIFICATION_TIMEOUT",
+    "metrics_token": "CONVEYOR_METRICS_TOKEN",
 }
 _NULLABLE = frozenset(
     {
@@ -153,6 +157,7 @@ _NULLABLE = frozenset(
         "job_retention_days",
         "secret_key",
         "audit_retention_days",
+        "metrics_token",
     }
 )
 AUTH_MODES = ("off", "required")
@@ -189,6 +194,7 @@ _KINDS: dict[str, type] = {
     "audit_retention_days": float,
     "notification_retry_hours": float,
     "notification_timeout": float,
+    "metrics_token": str,
 }
 _TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
 
@@ -259,7 +265,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 # An entry of ``connections`` is a base URL (or folder) as a string, or a mapping with ``url``
 # and optionally ``host`` (github, gitlab, gitea or forgejo), ``secret`` and ``name`` (default:
 # the resource id at the end of the ARN). A connection with a host is fed by that host's
-# deliveries at ``/hooks/<name>`` and is not polled.
+# deliveries at ``/hooks/<name>`` and is not polled. With a ``token`` too, each execution posts
+# its commit's status through the host's API, at ``api`` (default: from an http(s) ``url``).
 
 HOSTS = frozenset({"github", "gitlab", "gitea", "forgejo"})
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,100}\Z")
@@ -272,6 +279,9 @@ class Connection:
     name: str
     host: str | None = None
     secret: str | None = field(default=None, repr=False)
+    # The host's API token and base URL: commit statuses are posted with them.
+    token: str | None = field(default=None, repr=False)
+    api: str | None = None
 
 
 def _entry(arn: str, value: Any) -> Connection:
@@ -291,7 +301,24 @@ def _entry(arn: str, value: Any) -> Connection:
     secret = value.get("secret")
     if host is not None and not secret:
         raise SettingsError(f"connection {arn!r}: a {host} connection needs a webhook secret")
-    return Connection(arn, value["url"], name, host, None if secret is None else str(secret))
+    token, api = value.get("token"), value.get("api")
+    if token is not None and host is None:
+        raise SettingsError(f"connection {arn!r}: a token is for a connection with a host")
+    if api is not None and not str(api).startswith(("http://", "https://")):
+        raise SettingsError(f"connection {arn!r}: api {api!r} is not an http(s) URL")
+    if token is not None and api is None and not value["url"].startswith(("http://", "https://")):
+        raise SettingsError(
+            f"connection {arn!r}: a token needs the host's api URL when the url is not http(s)"
+        )
+    return Connection(
+        arn,
+        value["url"],
+        name,
+        host,
+        None if secret is None else str(secret),
+        None if token is None else str(token),
+        None if api is None else str(api).rstrip("/"),
+    )
 
 
 def read_connections(setting: Mapping[str, Any]) -> dict[str, Connection]:

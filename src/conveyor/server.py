@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from conveyor.api.guard import Guard
 from conveyor.api.limits import limit_bodies
+from conveyor.api.metrics import Metered
 from conveyor.api.protocol import create_app
 from conveyor.api.s3serve import PREFIX as S3_PREFIX
 from conveyor.api.s3serve import BucketRoutes
@@ -43,6 +44,7 @@ from conveyor.engine.services import Services
 from conveyor.engine.sharing import BucketsNotShared, check_shared_buckets
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
+from conveyor.metrics import Recorder, chained
 from conveyor.store import Store
 from conveyor.triggers.hooks import hook_routes
 from conveyor.worker.embedded import Engine, assemble, buckets, provider_config
@@ -60,6 +62,8 @@ class Application:
     access: Access
     # Set when the server stops: remote workers' long polls answer at once.
     closing: threading.Event = field(default_factory=threading.Event)
+    # What /metrics reports that is counted in memory.
+    recorder: Recorder = field(default_factory=Recorder)
 
     def stop_polls(self) -> None:
         self.closing.set()
@@ -120,6 +124,9 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     """Everything a server needs, once the home is this process's; ``holder`` says what this
     process is to another that finds the home taken (`conveyor.home.HomeInUse`)."""
     local = assemble(settings, holder, detect=True)
+    recorder = Recorder()
+    local.store.on_events = chained(local.store.on_events, recorder.committed)
+    local.engine.on_detection_lag = recorder.detected
     try:
         shared_buckets(settings, local.store, holder)
         access = build_access(settings, local.store)
@@ -133,12 +140,18 @@ def build(settings: Settings, holder: str = "a server") -> Application:
         routes += worker_routes(local.services, settings.home / "logs", closing, access)
     artifacts = artifact_routes(local.services, settings)
     app = limit_bodies(
-        create_app(local.services, settings.home / "logs", [*routes, *artifacts], access),
+        create_app(
+            local.services,
+            settings.home / "logs",
+            [*routes, *artifacts],
+            access,
+            Metered(recorder, local.engine.worker_counts, settings.metrics_token),
+        ),
         streamed=(f"{S3_PREFIX}/",) if artifacts else (),
         refused=Guard(local.services, access).refused,
     )
     return Application(
-        local.store, local.services, app, local.engine, local.home_lock, access, closing
+        local.store, local.services, app, local.engine, local.home_lock, access, closing, recorder
     )
 
 
@@ -167,15 +180,20 @@ def artifact_routes(services: Services, settings: Settings) -> list[BaseRoute]:
     return BucketRoutes(store, settings.home / "uploads", keys, settings.region, active).routes()
 
 
-def start_delivery(settings: Settings, store: Store, services: Services) -> Callable[[], None]:
+def start_delivery(
+    settings: Settings, store: Store, services: Services, recorder: Recorder | None = None
+) -> Callable[[], None]:
     """Deliver notifications on a thread of their own (`conveyor.notify.outbox`)."""
     from conveyor.notify import outbox
+    from conveyor.notify.statuses import status_hosts
     from conveyor.notify.targets import Sender
 
     console = settings.public_url or f"http://{settings.host}:{settings.port}"
-    sender = Sender(console, settings.aws_endpoints, settings.region, settings.notification_timeout)
+    timeout = settings.notification_timeout
+    sender = Sender(console, settings.aws_endpoints, settings.region, timeout)
     retry_for = settings.notification_retry_hours * 3600
-    return outbox.start(store, services.clock, sender, retry_for, console)
+    hosts = status_hosts(read_connections(settings.connections))
+    return outbox.start(store, services.clock, sender, retry_for, console, hosts, timeout, recorder)
 
 
 class CannotServe(RuntimeError):
@@ -274,7 +292,9 @@ def serve(settings: Settings, version: str = "") -> None:
         except OSError as exc:
             raise CannotServe(f"cannot listen on {address}: {exc.strerror or exc}") from exc
         application.engine.start()
-        stop_delivery = start_delivery(settings, application.store, application.services)
+        stop_delivery = start_delivery(
+            settings, application.store, application.services, application.recorder
+        )
         announce = (
             f"conveyor {version} listening on {address} (database {application.store.dialect})"
         )
@@ -314,7 +334,10 @@ def running(settings: Settings) -> Iterator[Running]:
     )
     application.engine.start()
     stop_delivery = start_delivery(
-        replace(settings, host="127.0.0.1", port=port), application.store, application.services
+        replace(settings, host="127.0.0.1", port=port),
+        application.store,
+        application.services,
+        application.recorder,
     )
     thread.start()
     try:

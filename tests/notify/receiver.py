@@ -16,6 +16,8 @@ from typing import Any
 class Received:
     headers: dict[str, str]
     body: bytes
+    # The request's path as sent (percent-encoding kept).
+    path: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -42,12 +44,12 @@ def receiving(failures: int = 0, status: int = 503) -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if receiver.hanging.is_set():
-                receiver.got.append(Received(dict(self.headers.items()), body))
+                receiver.got.append(Received(dict(self.headers.items()), body, self.path))
                 receiver.answered.append(0)
                 receiver.released.wait(120)
                 return
             with lock:
-                receiver.got.append(Received(dict(self.headers.items()), body))
+                receiver.got.append(Received(dict(self.headers.items()), body, self.path))
                 failing = receiver.failures > 0
                 receiver.failures -= 1 if failing else 0
                 code = receiver.status if failing else 200

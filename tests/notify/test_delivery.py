@@ -95,12 +95,19 @@ def test_a_failing_execution_is_delivered_to_a_signed_webhook(
         ("CodePipeline Action Execution State Change", "FAILED"),
         ("CodePipeline Pipeline Execution State Change", "FAILED"),
     ]
-    action = notes[0]
+    action, pipeline = notes
     assert action["notificationRuleArn"] == arn
     assert action["source"] == "aws.codepipeline"
     assert action["resources"] == [PIPELINE]
-    assert action["additionalAttributes"]["failedActions"][0]["action"] == "Fail"
-    assert action["additionalAttributes"]["failedStage"] == "Build"
+    # AWS's processed shape: no envelope version or id; a FULL rule's extra attributes.
+    assert "version" not in action and "id" not in action
+    information = action["additionalAttributes"]["additionalInformation"]
+    assert information
+    assert pipeline["additionalAttributes"] == {
+        "failedActionCount": 1,
+        "failedActions": [{"action": "Fail", "additionalInformation": information}],
+        "failedStage": "Build",
+    }
     for got in receiver.got:
         expected = "sha256=" + hmac.new(b"s3cr3t", got.body, hashlib.sha256).hexdigest()
         assert got.headers["X-Conveyor-Signature-256"] == expected

@@ -7,7 +7,9 @@ operation as the model names it, and records the outcome in the audit trail. Wit
 
 from __future__ import annotations
 
+import hmac
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +29,7 @@ from conveyor.domain.arn import Scope as ArnScope
 from conveyor.domain.declaration import masked
 from conveyor.domain.errors import ConveyorError, MisdirectedRequestException
 from conveyor.engine.services import Services
+from conveyor.metrics import Recorder
 
 log = logging.getLogger("conveyor.audit")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -53,10 +56,14 @@ async def _permit(
 
 
 class Guard:
-    def __init__(self, services: Services, access: Access | None) -> None:
+    def __init__(
+        self, services: Services, access: Access | None, recorder: Recorder | None = None
+    ) -> None:
         self.services = services
         self.scope: ArnScope = services.scope
         self.access = access
+        # Counts each request for /metrics, by operation and error code, with its latency.
+        self.recorder = recorder
 
     def _secret_names(self, type_id: ActionTypeId) -> frozenset[str]:
         try:
@@ -137,6 +144,30 @@ class Guard:
 
         return guarded
 
+    def protect_metrics(
+        self, endpoint: Endpoint, offload: Offloader, token: str | None = None
+    ) -> Endpoint:
+        """With authentication required, ``/metrics`` answers a scraper that sends
+        ``Authorization: Bearer <token>`` (the ``metrics_token`` setting), and signed
+        requests from callers who may ListPipelines; no one else."""
+        access = self.access
+        if access is None or not access.required:
+            return endpoint
+        bearer = f"Bearer {token}".encode() if token else None
+
+        async def guarded(request: Request) -> Response:
+            given = request.headers.get("authorization", "").encode()
+            if bearer is None or not hmac.compare_digest(given, bearer):
+                try:
+                    caller = await self.caller(request, b"", SERVICE, offload)
+                    await _permit(access, caller, "codepipeline:ListPipelines", "*", offload)
+                except ConveyorError as error:
+                    body = {"__type": error.code, "message": error.message}
+                    return JSONResponse(body, status_code=error.status)
+            return await endpoint(request)
+
+        return guarded
+
     def _pipeline_of(self, action_execution_id: str) -> str | None:
         with self.services.store.read() as tx:
             action = tx.actions.get(action_execution_id) or tx.rule_runs.get_rule(
@@ -173,9 +204,14 @@ class Guard:
         resource: str | None,
         result: Any = None,
         error: ConveyorError | None = None,
+        started: float | None = None,
     ) -> None:
-        """Queue the call's audit record; a record that cannot be made is logged, and the
-        answer goes out all the same."""
+        """Count the call (it began at ``started``, on the performance counter) and queue
+        its audit record; a record that cannot be made is logged, and the answer goes out
+        all the same."""
+        if self.recorder is not None and started is not None:
+            code = error.code if error is not None else "none"
+            self.recorder.api_request(service, name, code, time.perf_counter() - started)
         if self.access is None:
             return
         try:

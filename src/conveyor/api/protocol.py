@@ -36,6 +36,7 @@ from conveyor.api.handlers import (
     trail_handlers,
 )
 from conveyor.api.logs import make_log_endpoint
+from conveyor.api.metrics import Metered, metrics_route
 from conveyor.api.model import (
     CLOUDTRAIL,
     CODEBUILD,
@@ -190,23 +191,34 @@ def _is_read(name: str) -> bool:
     return name.startswith(("Get", "List", "BatchGet"))
 
 
+def _metered_routes(
+    services: Services, metered: Metered | None, guard: Guard, offload: Offloader
+) -> list[BaseRoute]:
+    if metered is None:
+        return []
+    recorder, workers, token = metered.recorder, metered.workers, metered.token
+    return [metrics_route(services.store, recorder, workers, guard, offload, token)]
+
+
 def create_app(
     services: Services,
     logs: Path | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     access: Access | None = None,
+    metered: Metered | None = None,
 ) -> ASGIApp:
     """The ASGI app: the CodePipeline API on ``POST /``, ``/health``, the web console, action
     logs from the folder ``logs`` on ``/logs/<actionExecutionId>``, and ``extra_routes``
     (git-host deliveries); ``access`` checks who calls, what they may do, and keeps the
-    audit trail (`conveyor.auth`)."""
+    audit trail (`conveyor.auth`); with ``metered``, requests are counted and ``/metrics``
+    serves the counts (`conveyor.api.metrics`)."""
     tables = {
         SERVICE: handlers(),
         CLOUDTRAIL: trail_handlers(),
         CODEBUILD: codebuild_handlers(),
         NOTIFICATIONS: notification_handlers(),
     }
-    guard = Guard(services, access)
+    guard = Guard(services, access, metered.recorder if metered is not None else None)
     tokens = PageTokens(services.token_key)
     # Every handler runs off the event loop, in a few threads (see `conveyor.api.offload`).
     offload = Offloader()
@@ -247,16 +259,36 @@ def create_app(
                 write=not _is_read(name),
             )
         except ConveyorError as error:
-            guard.record(request, request_id, service, name, caller, params, resource, error=error)
+            guard.record(
+                request,
+                request_id,
+                service,
+                name,
+                caller,
+                params,
+                resource,
+                error=error,
+                started=started,
+            )
             return _error_response(error, request_id, started, in_cbor, rest)
         except Exception:
             log.exception("request %s failed", request_id)
             failure = InternalFailure("The server hit an unexpected error; see its log.")
             guard.record(
-                request, request_id, service, name, caller, params, resource, error=failure
+                request,
+                request_id,
+                service,
+                name,
+                caller,
+                params,
+                resource,
+                error=failure,
+                started=started,
             )
             return _error_response(failure, request_id, started, in_cbor, rest)
-        guard.record(request, request_id, service, name, caller, params, resource, result)
+        guard.record(
+            request, request_id, service, name, caller, params, resource, result, started=started
+        )
         return response
 
     async def health(_: Request) -> Response:
@@ -277,7 +309,7 @@ def create_app(
                 methods=["GET"],
             )
         )
-    routes.extend(extra_routes)
+    routes.extend([*_metered_routes(services, metered, guard, offload), *extra_routes])
     site = Starlette(routes=routes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,1 +1,2 @@
-"""Telling people what happened: notification rules, their targets, and (later) delivery."""
+"""Telling people what happened: notification rules and their targets, delivery through an
+outbox, approval notices and commit statuses."""

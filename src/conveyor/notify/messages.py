@@ -27,32 +27,25 @@ def event_type_ids(event: dict[str, Any]) -> set[str]:
     return found
 
 
-def notification(event: dict[str, Any], rule_arn: str, detail_type: str) -> dict[str, Any]:
-    """The notification of ``event`` for a rule: ``detail-type`` written ``detailType``, the
-    rule's ARN added; a FULL rule's also carries ``additionalAttributes``."""
-    body = {k: v for k, v in event.items() if k != "detail-type"}
+def notification(
+    event: dict[str, Any],
+    rule_arn: str,
+    detail_type: str,
+    attributes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The notification of ``event`` for a rule, in AWS's "processed" shape: the envelope's
+    ``version`` and ``id`` left out, ``detail-type`` written ``detailType``, the rule's ARN
+    added; a FULL rule's also carries ``additionalAttributes`` (`conveyor.notify.attributes`)."""
+    body = {k: v for k, v in event.items() if k not in _LEFT_OUT}
     body["detailType"] = event.get("detail-type")
     body["notificationRuleArn"] = rule_arn
     if detail_type == "FULL":
-        body["additionalAttributes"] = additional_attributes(event)
+        body["additionalAttributes"] = attributes or {}
     return body
 
 
-def additional_attributes(event: dict[str, Any]) -> dict[str, Any]:
-    """What a FULL notification adds, from what the event itself says: an action's failure
-    and its summary."""
-    detail = event.get("detail") or {}
-    found: dict[str, Any] = {}
-    result = detail.get("execution-result") or {}
-    summary = result.get("external-execution-summary")
-    if detail.get("action") and detail.get("state") == "FAILED":
-        found["failedActionCount"] = 1
-        found["failedActions"] = [
-            {"action": detail["action"], "additionalInformation": summary or ""}
-        ]
-        if detail.get("stage"):
-            found["failedStage"] = detail["stage"]
-    return found
+# What the processed shape leaves out of the EventBridge envelope.
+_LEFT_OUT = frozenset({"detail-type", "version", "id"})
 
 
 def console_link(base: str, event: dict[str, Any]) -> str:

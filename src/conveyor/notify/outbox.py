@@ -2,16 +2,19 @@
 engine's way.
 
 One thread per server, and on one server only (a PostgreSQL advisory lock of its own, as
-change detection holds one): each pass
+change detection holds one). A pass comes when events commit (at most every 100 ms) and every
+half second anyway; each pass
 
 1. reads the events after the outbox's cursor (through the store's event reading) and, in the
-   same transaction that moves the cursor, writes one delivery row per (event, enabled rule on
-   the event's pipeline naming its event type, target of the rule). An event whose sequence
-   number leaves a gap behind it waits a few seconds for the transaction still writing the
-   missing one; a gap older than that was rolled back.
+   same transaction that moves the cursor, writes the deliveries each event makes
+   (`conveyor.notify.fanout`: notifications, approval notices, commit statuses). An event
+   whose sequence number leaves a gap behind it waits a few seconds for the transaction
+   still writing the missing one; a gap older than that was rolled back.
 2. hands the due deliveries, grouped by pipeline and target, to a small pool of senders: a
    group is sent in order, and stops at its first failure; a group already being sent is not
-   handed out again, so a target that hangs holds up only itself.
+   handed out again, so a target that hangs holds up only itself. A sender keeps its
+   connection to a target alive while it has notifications for it, and records those
+   delivered a batch at a time.
 
 A failed attempt is tried again after 1 s, 2 s, 4 s, … (at most an hour) until the retry time
 is over, then kept as ``FAILED``; `conveyor notifications retry` sends it again. A server
@@ -23,18 +26,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.engine.clock import Clock
-from conveyor.notify.messages import (
-    approval_message,
-    event_type_ids,
-    is_approval_needed,
-    notification,
-)
-from conveyor.notify.targets import Destination, Sender, SendFailed
+from conveyor.metrics import Recorder, chained
+from conveyor.notify.fanout import APPROVAL, deliveries_of
+from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
+from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
 from conveyor.store import Store
 from conveyor.store.errors import DuplicateKey
 from conveyor.store.notifications import DeliveryRecord, RuleRecord
@@ -45,12 +45,17 @@ LOCK = "notification_lock_key"
 # rolled-back transaction.
 GAP_WAIT = 5.0
 BATCH = 500
-# The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
-# an SNS topic whether or not it is a rule's target.
-APPROVAL = "approval"
 # Delivered notifications are kept a day (for a look at what was sent), then removed.
 KEEP_DELIVERED = 24 * 3600.0
 PRUNE_EVERY = 300.0
+# Seconds between passes at the least: events committing many times a second are taken a
+# batch a pass, not one write transaction each.
+QUIET = 0.1
+# Pending notifications read a pass, for all the senders.
+PENDING_READ = 2000
+# Seconds a target's kind and secret are used as read (a changed or deleted target is seen
+# that much later).
+TARGET_CACHE = 5.0
 
 
 def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
@@ -76,8 +81,12 @@ class Outbox:
         concurrency: int = 8,
         first_delay: float = 1.0,
         console: str = "",
+        hosts: Mapping[str, StatusHost] | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._store = store
+        self._recorder = recorder
+        self._hosts = dict(hosts or {})
         self._clock = clock
         self._sender = sender
         self._retry_for = retry_for
@@ -86,9 +95,16 @@ class Outbox:
         self._leadership = store.leadership(LOCK)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-notify")
         self._busy: set[tuple[str, str]] = set()
+        # When each queue's last sender finished.
+        self._finished: dict[tuple[str, str], float] = {}
         self._pruned = float("-inf")
         self._lock = threading.Lock()
+        # Set when the outbox stops: senders finish the request under way and send no more.
         self._stopping = threading.Event()
+        # Set when events commit: the next pass comes at once.
+        self._news = threading.Event()
+        # Targets as last read (with their opened secrets), by address, until when.
+        self._targets: dict[str, tuple[Destination | None, float]] = {}
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -104,13 +120,22 @@ class Outbox:
                     if str(exc) != failing:
                         log.exception("notification delivery pass failed")
                     failing = str(exc)
-                stop.wait(tick)
+                # Passes at most every QUIET seconds, and at least every ``tick``: sooner
+                # when events commit (`wake`).
+                stop.wait(QUIET)
+                self._news.wait(max(tick - QUIET, 0.0))
+                self._news.clear()
         finally:
-            # Sends under way finish and record how they went before the store is closed: a
-            # send left running would open a connection after it.
+            # Every sender ends (a request under way within its time-out) before the store
+            # may close: none is left holding a connection.
             self._stopping.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._leadership.release()
+
+    def wake(self, _: object = None) -> None:
+        """Events committed (a store's ``on_events``): pass now rather than at the tick. Costs
+        the committing thread an event's set."""
+        self._news.set()
 
     def prime(self) -> None:
         """Put the cursor after the last event, unless it is somewhere already: what
@@ -154,139 +179,166 @@ class Outbox:
                 if event.seq != reached + 1 and time.time() - event.time < GAP_WAIT:
                     break
                 reached = event.seq
-                body = event.body
-                resources = body.get("resources") or [""]
-                types = event_type_ids(body)
-                for rule in rules.get(resources[0], ()):
-                    if not types & set(rule.definition["EventTypeIds"]):
-                        continue
-                    note = notification(body, rule.arn, rule.definition["DetailType"])
-                    rows.extend(
-                        {
-                            "event_seq": event.seq,
-                            "pipeline_name": event.pipeline_name,
-                            "rule_arn": rule.arn,
-                            "address": address,
-                            "payload": note,
-                            "status": "PENDING",
-                            "attempts": 0,
-                            "created": now,
-                            "next_attempt": now,
-                        }
-                        for address in rule.targets
+                resource = (event.body.get("resources") or [""])[0]
+                rows.extend(
+                    deliveries_of(
+                        tx, event, rules.get(resource, ()), now, self._hosts, self._console
                     )
-                if is_approval_needed(body):
-                    rows.extend(self._approval(tx, event.seq, event.pipeline_name, body, now))
+                )
             tx.deliveries.add(rows)
             if reached != cursor:
                 tx.deliveries.move_cursor(reached, first=False)
         return len(events)
 
-    def _approval(
-        self, tx: Any, seq: int, pipeline: str, body: dict[str, Any], now: float
-    ) -> list[dict[str, Any]]:
-        """The approval notice of an approval action that has started, when its
-        configuration names a NotificationArn."""
-        detail = body["detail"]
-        record = tx.actions.latest(detail["execution-id"], detail["stage"], detail["action"])
-        if record is None or not record.token:
-            return []
-        configuration = record.input.get("resolvedConfiguration") or {}
-        topic = configuration.get("NotificationArn")
-        if not topic:
-            return []
-        message = approval_message(
-            body, self._console, record.token, record.deadline, configuration
-        )
-        return [
-            {
-                "event_seq": seq,
-                "pipeline_name": pipeline,
-                "rule_arn": APPROVAL,
-                "address": topic,
-                "payload": message,
-                "status": "PENDING",
-                "attempts": 0,
-                "created": now,
-                "next_attempt": now,
-            }
-        ]
-
     # -- 2. deliveries to targets --------------------------------------------------------
 
     def send_due(self) -> list[Any]:
-        """Hand every pipeline and target whose oldest notification is due to the senders;
-        the futures of those handed out."""
+        """Hand every pipeline and target whose oldest notification is due to the senders,
+        with the notifications read for it (one read for all of them); the futures of those
+        handed out."""
         now = self._clock.now()
+        read_at = time.monotonic()
         with self._store.read() as tx:
-            heads = tx.deliveries.heads()
-        futures = []
+            pending = tx.deliveries.pending(limit=PENDING_READ)
+            # Not all of them were read: the head of every queue is, so that a long queue
+            # (a target retried for hours) keeps no other waiting.
+            complete = len(pending) < PENDING_READ
+            heads = [] if complete else tx.deliveries.heads()
+        queues: dict[tuple[str, str], list[DeliveryRecord]] = {}
+        for delivery in pending:
+            queues.setdefault((delivery.pipeline_name, delivery.address), []).append(delivery)
         for head in heads:
-            key = (head.pipeline_name, head.address)
+            queues.setdefault((head.pipeline_name, head.address), [head])
+        futures = []
+        for key, queue in queues.items():
             with self._lock:
-                if head.next_attempt > now or key in self._busy:
+                # A sender that finished with this queue after it was read: what was read
+                # may have been sent since, and is left to the next pass.
+                stale = self._finished.get(key, float("-inf")) >= read_at
+                if queue[0].next_attempt > now or key in self._busy or stale:
                     continue
                 self._busy.add(key)
-            futures.append(self._pool.submit(self._send_queue, key))
+            futures.append(self._pool.submit(self._send_queue, key, queue, complete))
         return futures
 
-    def _send_queue(self, key: tuple[str, str]) -> None:
-        """Send one pipeline's notifications to one target in order, until one fails or is
-        not due yet."""
+    def _send_queue(
+        self,
+        key: tuple[str, str],
+        queue: list[DeliveryRecord] | None = None,
+        complete: bool = False,
+    ) -> None:
+        """Send one pipeline's notifications to one target in order (``queue``, then what
+        the store holds, unless ``queue`` was ``complete``), until one fails or is not due
+        yet. Those delivered are recorded together, a batch at a time: a server that stops
+        before recording them sends them again (at least once)."""
         try:
             while not self._stopping.is_set():
-                with self._store.read() as tx:
-                    queue = tx.deliveries.queue(*key)
-                if not queue:
+                if queue is None:
+                    with self._store.read() as tx:
+                        queue = tx.deliveries.queue(*key)
+                if not queue or not self._send_batch(queue) or complete:
                     return
-                for delivery in queue:
-                    if self._stopping.is_set():
-                        return
-                    if delivery.next_attempt > self._clock.now() or not self.attempt(delivery):
-                        return
+                queue = None
         except Exception:
             log.exception("sending notifications to %s failed", key[1])
         finally:
+            close_connections()
             with self._lock:
                 self._busy.discard(key)
+                self._finished[key] = time.monotonic()
+
+    def _send_batch(self, queue: list[DeliveryRecord]) -> bool:
+        """Send ``queue`` in order; whether all of it was delivered."""
+        destinations: dict[str, Destination | None] = {}
+        delivered: list[tuple[DeliveryRecord, Destination]] = []
+        try:
+            for delivery in queue:
+                if self._stopping.is_set() or delivery.next_attempt > self._clock.now():
+                    return False
+                kind = delivery.rule_arn if delivery.rule_arn in (APPROVAL, COMMIT_STATUS) else ""
+                if kind not in destinations:
+                    destinations[kind] = self._destination(delivery)
+                destination = destinations[kind]
+                error = self._send(delivery, destination)
+                if error is None and destination is not None:
+                    delivered.append((delivery, destination))
+                    continue
+                self._delivered(delivered)
+                delivered = []
+                self._failed(delivery, destination, error or "")
+                return False
+            return True
+        finally:
+            self._delivered(delivered)
 
     def _destination(self, delivery: DeliveryRecord) -> Destination | None:
         if delivery.rule_arn == APPROVAL:
             return Destination("SNS", delivery.address)
+        if delivery.rule_arn == COMMIT_STATUS:
+            host = self._hosts.get(delivery.payload.get("connection", ""))
+            if host is None:
+                return None
+            return Destination("CommitStatus", delivery.address, host=host)
+        now = time.monotonic()
+        cached = self._targets.get(delivery.address)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         with self._store.read() as tx:
             target = tx.notifications.target(delivery.address)
-            if target is None:
-                return None
-            return Destination(target.type, target.address, tx.notifications.open_secret(target))
+            found = (
+                None
+                if target is None
+                else Destination(target.type, target.address, tx.notifications.open_secret(target))
+            )
+        self._targets[delivery.address] = (found, now + TARGET_CACHE)
+        return found
 
-    def attempt(self, delivery: DeliveryRecord) -> bool:
-        """Send one delivery and record how it went; whether it was delivered."""
-        destination = self._destination(delivery)
-        error: str | None = None
+    def _send(self, delivery: DeliveryRecord, destination: Destination | None) -> str | None:
+        """Send one delivery; why it failed, or None."""
         if destination is None:
-            error = "the target was deleted"
-        else:
-            try:
-                self._sender.send(destination, delivery.payload)
-            except SendFailed as failure:
-                error = str(failure)
+            if delivery.rule_arn == COMMIT_STATUS:
+                return "the connection no longer posts commit statuses"
+            return "the target was deleted"
+        try:
+            self._sender.send(destination, delivery.payload)
+        except SendFailed as failure:
+            return str(failure)
+        return None
+
+    def _delivered(self, sent: list[tuple[DeliveryRecord, Destination]]) -> None:
+        if not sent:
+            return
+        now = self._clock.now()
+        with self._store.write() as tx:
+            for delivery, _ in sent:
+                tx.deliveries.settle(delivery.id, "DELIVERED", delivery.attempts + 1, now, None)
+                if delivery.attempts and _kept(delivery):
+                    tx.notifications.set_status(delivery.address, "ACTIVE")
+        if self._recorder is not None:
+            for delivery, destination in sent:
+                self._recorder.delivered(destination.type, now - delivery.created)
+
+    def _failed(
+        self, delivery: DeliveryRecord, destination: Destination | None, error: str
+    ) -> None:
         now = self._clock.now()
         attempts = delivery.attempts + 1
+        following = now + back_off(attempts, self._first_delay)
+        gave_up = destination is None or following - delivery.created > self._retry_for
         with self._store.write() as tx:
-            kept = delivery.rule_arn != APPROVAL and destination is not None
-            if error is None:
-                tx.deliveries.settle(delivery.id, "DELIVERED", attempts, now, None)
-                if kept and delivery.attempts:
-                    tx.notifications.set_status(delivery.address, "ACTIVE")
-                return True
-            following = now + back_off(attempts, self._first_delay)
-            gave_up = destination is None or following - delivery.created > self._retry_for
             status = "FAILED" if gave_up else "PENDING"
             tx.deliveries.settle(delivery.id, status, attempts, following, error)
-            if kept and gave_up:
+            if gave_up and destination is not None and _kept(delivery):
                 tx.notifications.set_status(delivery.address, "UNREACHABLE")
+        if self._recorder is not None:
+            kind = destination.type if destination is not None else "Deleted"
+            self._recorder.delivery_failed(kind)
         log.warning("notification %s to %s failed: %s", delivery.id, delivery.address, error)
-        return False
+
+
+def _kept(delivery: DeliveryRecord) -> bool:
+    """Whether the delivery's address is a kept target (whose status it tells)."""
+    return delivery.rule_arn not in (APPROVAL, COMMIT_STATUS)
 
 
 def start(
@@ -295,16 +347,26 @@ def start(
     sender: Sender,
     retry_for: float,
     console: str = "",
+    hosts: Mapping[str, StatusHost] | None = None,
+    timeout: float = 10.0,
+    recorder: Recorder | None = None,
 ) -> Callable[[], None]:
-    """Run an outbox on a thread of its own; the function that stops it."""
+    """Run an outbox on a thread of its own; the function that stops it, which returns once
+    the outbox and its senders have ended (within ``timeout``, the senders' time-out)."""
     stop = threading.Event()
-    outbox = Outbox(store, clock, sender, retry_for, console=console)
+    outbox = Outbox(
+        store, clock, sender, retry_for, console=console, hosts=hosts, recorder=recorder
+    )
     outbox.prime()
+    store.on_events = chained(store.on_events, outbox.wake)
     thread = threading.Thread(target=outbox.run, args=(stop,), name="conveyor-notify", daemon=True)
     thread.start()
 
     def halt() -> None:
         stop.set()
-        thread.join(10)
+        outbox.wake()
+        thread.join(timeout + 5.0)
+        if thread.is_alive():
+            log.warning("notification delivery did not stop in time")
 
     return halt

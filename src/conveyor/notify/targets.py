@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from conveyor.notify import statuses
 from conveyor.notify.messages import slack_message
+from conveyor.notify.statuses import StatusHost
 
 SIGNATURE_HEADER = "X-Conveyor-Signature-256"
 USER_AGENT = "Conveyor-Notifications"
@@ -33,6 +38,8 @@ class Destination:
     type: str
     address: str
     secret: str | None = None
+    # A commit status's: the host that takes it.
+    host: StatusHost | None = None
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -40,20 +47,102 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
-    request = urllib.request.Request(url, body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    request.add_header("User-Agent", USER_AGENT)
-    for name, value in headers.items():
-        request.add_header(name, value)
+class _Connections(threading.local):
+    """Each sending thread's open connections, by scheme and host: kept alive from one
+    notification to the next (a new TCP connection per POST would cost more than the POST,
+    on both sides)."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, str], http.client.HTTPConnection] = {}
+
+
+_connections = _Connections()
+
+
+def _connection(scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
+    kept = _connections.open.get((scheme, netloc))
+    if kept is not None:
+        return kept
+    made: http.client.HTTPConnection
+    if scheme == "https":
+        made = http.client.HTTPSConnection(netloc, timeout=timeout)
+    else:
+        made = http.client.HTTPConnection(netloc, timeout=timeout)
+    _connections.open[(scheme, netloc)] = made
+    return made
+
+
+def close_connections() -> None:
+    """Close the calling thread's kept connections (a sender does, once its queue is sent)."""
+    while _connections.open:
+        _connections.open.popitem()[1].close()
+
+
+def _forget(scheme: str, netloc: str) -> None:
+    kept = _connections.open.pop((scheme, netloc), None)
+    if kept is not None:
+        kept.close()
+
+
+def _proxied(scheme: str, host: str) -> bool:
+    """Whether the environment sends requests to ``host`` through a proxy."""
+    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
+
+
+def _post_through_proxy(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    """A POST as urllib makes it, honouring ``HTTP(S)_PROXY`` (no connection kept)."""
+    request = urllib.request.Request(url, body, headers, method="POST")
+    # An opener of its own, whose proxies are read from the environment now (urlopen's
+    # shared opener keeps those of its first call).
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read(65536)
     except urllib.error.HTTPError as error:
         raise SendFailed(f"HTTP {error.code} from {url}") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise SendFailed(f"cannot reach {url}: {reason}") from None
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SendFailed(f"cannot reach {url}: not an http(s) URL")
+    if _proxied(parts.scheme, parts.hostname or ""):
+        sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+        _post_through_proxy(url, body, sent, timeout)
+        return
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    sent = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Content-Length": str(len(body)),
+        **headers,
+    }
+    for attempt in (1, 2):
+        reused = (parts.scheme, parts.netloc) in _connections.open
+        conn = _connection(parts.scheme, parts.netloc, timeout)
+        try:
+            conn.request("POST", target, body, sent)
+            response = conn.getresponse()
+            response.read(65536)
+            status = response.status
+            if response.will_close:
+                _forget(parts.scheme, parts.netloc)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+            _forget(parts.scheme, parts.netloc)
+            if reused and attempt == 1:
+                continue  # the receiver closed a kept connection: once more on a new one
+            raise SendFailed(f"cannot reach {url}: {error}") from None
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            _forget(parts.scheme, parts.netloc)
+            raise SendFailed(f"cannot reach {url}: {error}") from None
+        if not 200 <= status < 300:
+            raise SendFailed(f"HTTP {status} from {url}")
+        return
 
 
 class Sender:
@@ -81,6 +170,9 @@ class Sender:
             _post(destination.address, body, {}, self._timeout)
         elif destination.type == "SNS":
             self._publish(destination.address, note)
+        elif destination.type == "CommitStatus" and destination.host is not None:
+            body = statuses.encoded(note["body"])
+            _post(destination.address, body, statuses.headers(destination.host), self._timeout)
         else:
             raise SendFailed(f"target type {destination.type} is not one Conveyor sends to")
 

@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from conveyor.store import fast
 from conveyor.store.actions import ActionBrief
 from conveyor.store.rows import dumps, guarded_update, insert, loads, required_update, upsert
-from conveyor.store.tables import action_executions, executions, latest_stages, stage_executions
+from conveyor.store.tables import (
+    action_executions,
+    executions,
+    latest_stages,
+    pipelines,
+    stage_executions,
+)
 
 _ACTIVE = sa.select(executions).where(
     executions.c.pipeline_id == sa.bindparam("pipeline_id"),
@@ -174,6 +180,15 @@ class Executions:
             executions.c.pipeline_id == pipeline_id
         )
         return int(self._conn.execute(query).scalar() or 0) + 1
+
+    def counts(self) -> list[tuple[str, str, int]]:
+        """How many executions each pipeline has in each status (for ``/metrics``)."""
+        query = (
+            sa.select(pipelines.c.name, executions.c.status, sa.func.count())
+            .select_from(executions.join(pipelines, pipelines.c.id == executions.c.pipeline_id))
+            .group_by(pipelines.c.name, executions.c.status)
+        )
+        return [(row[0], row[1], int(row[2])) for row in self._conn.execute(query)]
 
     def count_active(self, pipeline_id: int) -> int:
         query = sa.select(sa.func.count()).where(

@@ -281,6 +281,12 @@ class Deliveries:
         )
         return [_delivery(row._mapping) for row in self._conn.execute(query)]
 
+    def counts(self) -> dict[str, int]:
+        """How many notifications are in each status (for ``/metrics``)."""
+        table = notification_deliveries
+        query = sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
+        return {row[0]: int(row[1]) for row in self._conn.execute(query)}
+
     def heads(self) -> list[DeliveryRecord]:
         """The oldest pending notification of each pipeline and target."""
         table = notification_deliveries

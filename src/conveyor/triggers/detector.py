@@ -66,8 +66,14 @@ class Detector:
         buckets: ArtifactStore | None = None,
         poll_interval: float = 60.0,
         rescan: float = RESCAN,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
         self._services = services
+        # Told, for each execution started, the seconds since the look that found its change
+        # (a watched folder's notice, or the poll before the one that saw it).
+        self._on_lag = on_lag
+        self._since: float | None = None
+        self._looked: dict[tuple[str, str | None], float] = {}
         self._store = services.store
         self._config = config
         self._connections = connections
@@ -231,6 +237,7 @@ class Detector:
         if not sources:
             return
         self.counters.local_scans += 1
+        self._since = time.monotonic()
         try:
             refs = local_refs(folder)
         except RefsUnavailable as problem:
@@ -263,7 +270,7 @@ class Detector:
         if not due:
             return
         results = self._pool.map(self._ls_remote, due)
-        for sources, refs in zip(due.values(), results, strict=True):
+        for (key, sources), refs in zip(due.items(), results, strict=True):
             with self._lock:
                 if not self._leading:
                     return
@@ -271,6 +278,8 @@ class Detector:
                     for source in sources:
                         self._problem(source, str(refs))
                 else:
+                    self._since = self._looked.get(key, now)
+                    self._looked[key] = now
                     self._consider(sources, refs, None, polled=True)
 
     def _ls_remote(self, key: tuple[str, str | None]) -> dict[str, str] | RefsUnavailable:
@@ -342,6 +351,8 @@ class Detector:
         execution = self._feed.start(target, fire, kind)
         if execution is not None:
             self.counters.starts += 1
+            if self._on_lag is not None and self._since is not None:
+                self._on_lag(time.monotonic() - self._since)
 
     def _remember(self, target: Target, ref: str, revision: str) -> _Head:
         key = (target.pipeline_id, target.watch.action, ref)
@@ -365,6 +376,7 @@ class Detector:
         if self._buckets is None:
             return
         with self._lock:
+            self._since = None  # an object's change has no earlier look to count from
             for sources in self._due(Kind.S3, now).values():
                 self._look_at_object(sources)
 

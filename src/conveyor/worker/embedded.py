@@ -109,6 +109,12 @@ class Engine:
     builds: BuildPool | None = None
     # Wake-ups to and from the other servers of a PostgreSQL database.
     wakeups: CrossWakeups | None = None
+    # Told change detection's lags, for /metrics (a server's; none for `conveyor run`).
+    on_detection_lag: Callable[[float], None] | None = None
+
+    def worker_counts(self) -> tuple[int, int]:
+        """Busy in-process workers, and how many there are."""
+        return (0, 0) if self._pool is None else self._pool.counts()
 
     def start(self) -> None:
         """End what an earlier run of this server left running, fail the actions it was
@@ -184,6 +190,7 @@ class Engine:
             read_connections(self.settings.connections),
             buckets(self.settings),
             poll_interval=self.settings.poll_interval,
+            on_lag=self.on_detection_lag,
         )
         thread = threading.Thread(
             target=self.detector.run, args=(self._stop,), name="conveyor-detector", daemon=True

@@ -203,6 +203,11 @@ class WorkerPool:
             thread.start()
         self._beat.start()
 
+    def counts(self) -> tuple[int, int]:
+        """How many workers are running a job, and how many there are."""
+        with self._lock:
+            return len(self._running), self._size
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; cancel running jobs and wait for the workers to report."""
         self._stop.set()

@@ -1,0 +1,289 @@
+"""Notification delivery under load: executions write about 1,000 events a second while one
+notification rule sends every CodePipeline event type to 10 webhook targets.
+
+The engine runs in this process on a store (SQLite in a temporary folder, then PostgreSQL in a
+fresh schema when ``CONVEYOR_TEST_DATABASE_URL`` answers), with the hot path benchmark's
+pipeline (a source, then 20 Commands actions). This process plays the worker: it claims each
+job and reports it succeeded, paced so that the events its results write come at the rate
+aimed at. Each report is timed: the per-action overhead, measured with the outbox stopped and
+then running, in the same run (the run with delivery on comes between two runs without it,
+so drift of the machine's load shows). Ten local receivers (keep-alive HTTP servers, in a
+process of their own) take the notifications; a notification's delivery lag is from its
+event's commit to its arrival.
+
+Figures are measured under load: other work on the machine moves them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from _shapes import commands, git_source
+from conveyor.domain.actiontype import ActionTypeId
+from conveyor.domain.arn import Scope
+from conveyor.engine.services import Limits, Services
+from conveyor.notify import outbox
+from conveyor.notify.catalog import EVENT_TYPES
+from conveyor.notify.rules import NotificationRuleService
+from conveyor.notify.targets import Sender
+from conveyor.store import Store
+from engine import DATABASE_ENV, postgres_schema
+
+STEPS = 20
+RATE = 1000.0  # events a second, aimed at
+SECONDS = 4.0  # of events written with delivery on
+OFF_RESULTS = 300  # job results timed in each run with delivery off
+TARGETS = 10
+DRAIN_TIMEOUT = 120.0
+AIM_LAG_P99 = 1.0
+TYPES = [ActionTypeId("Compute", "AWS", "Commands", "1"), ActionTypeId("Source", "AWS", "Git", "1")]
+SCOPE = Scope("us-east-1", "000000000000")
+PIPELINE_ARN = "arn:aws:codepipeline:us-east-1:000000000000:hot"
+
+
+def _declaration() -> dict[str, Any]:
+    steps = [commands(f"Step{n:02d}", "true", run_order=n) for n in range(1, STEPS + 1)]
+    return {
+        "name": "hot",
+        "roleArn": "arn:aws:iam::000000000000:role/conveyor-bench",
+        "artifactStore": {"type": "S3", "location": "artifacts"},
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [git_source("/nonexistent/repo.git")]},
+            {"name": "Steps", "actions": steps},
+        ],
+    }
+
+
+# The receivers, in a process of their own so that their work is not counted as the
+# engine's: ten keep-alive HTTP servers that note when each notification arrived, print their
+# ports, and print what they noted once their input closes.
+RECEIVERS = r"""
+import json, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+noted, lock = [], threading.Lock()
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        at = time.time()
+        with lock:
+            noted.append((at, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(int(sys.argv[1]))]
+for server in servers:
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+print(" ".join(str(s.server_address[1]) for s in servers), flush=True)
+sys.stdin.read()
+with lock:
+    for at, body in noted:
+        note = json.loads(body)
+        d = note["detail"]
+        fields = ("execution-id", "stage", "action", "state")
+        key = [note["detailType"], *(d.get(f) for f in fields)]
+        print(json.dumps([at, key]))
+"""
+
+
+def _key(detail_type: str, detail: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        detail_type,
+        str(detail.get("execution-id")),
+        str(detail.get("stage")),
+        str(detail.get("action")),
+        str(detail.get("state")),
+    )
+
+
+class Lags:
+    """When each event committed; the delivery lags once the receivers tell arrivals."""
+
+    def __init__(self) -> None:
+        self.committed: dict[tuple[str, ...], float] = {}
+        self.events = 0
+
+    def on_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        now = time.time()
+        for detail_type, body in events:
+            self.committed[_key(detail_type, body["detail"])] = now
+        self.events += len(events)
+
+    def of(self, noted: list[tuple[float, list[Any]]]) -> list[float]:
+        found = []
+        for at, key in noted:
+            committed = self.committed.get(tuple(str(k) for k in key))
+            if committed is not None:
+                found.append(at - committed)
+        return found
+
+
+@contextmanager
+def receivers(count: int) -> Iterator[tuple[list[str], list[tuple[float, list[Any]]]]]:
+    """The receivers' URLs, and what they noted (filled in once the block ends)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", RECEIVERS, str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    noted: list[tuple[float, list[Any]]] = []
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        ports = process.stdout.readline().split()
+        yield [f"http://127.0.0.1:{port}/hook" for port in ports], noted
+        out, _ = process.communicate("", timeout=60)
+        noted.extend((float(at), key) for at, key in map(json.loads, out.splitlines()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _drained(store: Store) -> bool:
+    with store.read() as tx:
+        caught_up = tx.deliveries.cursor() == tx.events.last_seq()
+        return caught_up and not tx.deliveries.counts().get("PENDING", 0)
+
+
+class Worker:
+    """This process as the worker: it reports job results, paced at ``RATE`` events a
+    second, starting an execution when the last one is over."""
+
+    def __init__(self, services: Services, lags: Lags) -> None:
+        self._services = services
+        self._lags = lags
+        self._job: Any = None
+
+    def results(self, *, seconds: float | None = None, count: int = 0) -> list[float]:
+        """Report results for ``seconds`` (or ``count`` of them); each one's time in ms."""
+        times: list[float] = []
+        began = time.perf_counter()
+        first = self._lags.events
+        while True:
+            elapsed = time.perf_counter() - began
+            if elapsed >= seconds if seconds is not None else len(times) >= count:
+                return times
+            if self._job is None:
+                self._services.executions.start(
+                    "hot", trigger_type="StartPipelineExecution", trigger_detail=None
+                )
+                self._job = self._services.jobs.claim(TYPES, owner="bench")
+                continue
+            ahead = (self._lags.events - first) / RATE - elapsed
+            if ahead > 0:
+                time.sleep(ahead)
+            started = time.perf_counter()
+            self._job = self._services.jobs.succeed(self._job.id, next_for=(TYPES, "bench"))
+            times.append((time.perf_counter() - started) * 1000)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def measure(url: str) -> dict[str, float]:
+    store = Store.open(url)
+    lags = Lags()
+    try:
+        services = Services.build(store, SCOPE, Limits(), runnable=frozenset(TYPES))
+        logged = store.on_events
+
+        def both(events: list[tuple[str, dict[str, Any]]]) -> None:
+            if logged is not None:
+                logged(events)
+            lags.on_events(events)
+
+        store.on_events = both
+        services.pipelines.create(_declaration(), [])
+        worker = Worker(services, lags)
+        worker.results(count=2 * (STEPS + 1))  # warm the caches
+        off = worker.results(count=OFF_RESULTS)
+        with receivers(TARGETS) as (urls, noted):
+            rules = NotificationRuleService(store, SCOPE, services.clock)
+            rules.create(
+                {
+                    "Name": "everything",
+                    "Resource": PIPELINE_ARN,
+                    "EventTypeIds": [t.id for t in EVENT_TYPES],
+                    "Targets": [{"TargetType": "Webhook", "TargetAddress": u} for u in urls],
+                    "DetailType": "FULL",
+                },
+                "bench",
+            )
+            sender = Sender("http://127.0.0.1", {}, "us-east-1", timeout=10)
+            stop = outbox.start(store, services.clock, sender, 3600.0)
+            try:
+                events_before = lags.events
+                written = time.perf_counter()
+                on = worker.results(seconds=SECONDS)
+                rate = (lags.events - events_before) / (time.perf_counter() - written)
+                expected = (lags.events - events_before) * TARGETS
+                deadline = time.monotonic() + DRAIN_TIMEOUT
+                while not _drained(store) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            finally:
+                stop()
+        delays = lags.of(noted)
+        off_again = worker.results(count=OFF_RESULTS)
+    finally:
+        store.close()
+    return {
+        "off_ms": statistics.median(off),
+        "on_ms": statistics.median(on),
+        "off_again_ms": statistics.median(off_again),
+        "rate": rate,
+        "expected": expected,
+        "delivered": len(delays),
+        "lag_p50": _percentile(delays, 0.5) if delays else float("nan"),
+        "lag_p99": _percentile(delays, 0.99) if delays else float("nan"),
+    }
+
+
+def main() -> None:
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as name:
+        results["sqlite"] = measure(f"sqlite:///{Path(name) / 'notify.db'}")
+    url = os.environ.get(DATABASE_ENV)
+    if url:
+        with postgres_schema(url) as database:
+            if database is not None:
+                results["postgresql"] = measure(database)
+    print(
+        f"notification delivery: events written by executions for {SECONDS:.0f} s, paced at "
+        f"{RATE:.0f}/s at most (events/s: what the engine reached), every event type to "
+        f"{TARGETS} webhook targets; measured under load"
+    )
+    print(
+        f"{'':<12}{'events/s':>9}{'delivered':>16}{'lag p50 s':>11}{'lag p99 s':>11}"
+        f"{'action ms off':>15}{'on':>8}{'off again':>11}"
+    )
+    for name, r in results.items():
+        shown = f"{r['delivered']:.0f}/{r['expected']:.0f}"
+        print(
+            f"{name:<12}{r['rate']:>9.0f}{shown:>16}{r['lag_p50']:>11.3f}{r['lag_p99']:>11.3f}"
+            f"{r['off_ms']:>15.3f}{r['on_ms']:>8.3f}{r['off_again_ms']:>11.3f}"
+        )
+    print(
+        f"(aim: lag p99 <= {AIM_LAG_P99:.0f} s; the per-action overhead, a job result's median, "
+        "the same within noise with delivery on as off; the floor is the run without delivery)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""What one event makes for the outbox to send: a notification per rule that names its event
+type and target of that rule (FULL ones with `conveyor.notify.attributes`), the approval
+notice of an approval action that starts, and commit statuses (`conveyor.notify.statuses`).
+Rows of the deliveries table, written in the transaction that moves the outbox's cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from conveyor.notify import statuses
+from conveyor.notify.attributes import additional_attributes, needs_actions
+from conveyor.notify.messages import (
+    approval_message,
+    event_type_ids,
+    is_approval_needed,
+    notification,
+)
+from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
+from conveyor.store.notifications import RuleRecord
+
+# The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
+# an SNS topic whether or not it is a rule's target.
+APPROVAL = "approval"
+
+
+def deliveries_of(
+    tx: Any,
+    event: Any,
+    rules: Iterable[RuleRecord],
+    now: float,
+    hosts: Mapping[str, StatusHost],
+    console: str,
+) -> list[dict[str, Any]]:
+    """The deliveries one event makes: a notification per matching rule and target, an
+    approval notice, commit statuses."""
+    body = event.body
+    types = event_type_ids(body)
+    actions: list[Any] | None = None
+    rows: list[dict[str, Any]] = []
+
+    def execution_actions() -> list[Any]:
+        nonlocal actions
+        if actions is None:
+            execution = (body.get("detail") or {}).get("execution-id")
+            actions = tx.actions.of_execution(execution) if execution else []
+        return actions
+
+    def row(rule_arn: str, address: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "event_seq": event.seq,
+            "pipeline_name": event.pipeline_name,
+            "rule_arn": rule_arn,
+            "address": address,
+            "payload": payload,
+            "status": "PENDING",
+            "attempts": 0,
+            "created": now,
+            "next_attempt": now,
+        }
+
+    for rule in rules:
+        if not types & set(rule.definition["EventTypeIds"]):
+            continue
+        detail_type = rule.definition["DetailType"]
+        attributes = None
+        if detail_type == "FULL":
+            found = execution_actions() if needs_actions(body) else []
+            attributes = additional_attributes(body, found)
+        note = notification(body, rule.arn, detail_type, attributes)
+        rows.extend(row(rule.arn, address, note) for address in rule.targets)
+    if is_approval_needed(body):
+        rows.extend(_approval(tx, event.seq, event.pipeline_name, body, now, console))
+    if hosts and statuses.is_candidate(body):
+        wanted = statuses.wanted(body, execution_actions(), hosts, console)
+        rows.extend(row(COMMIT_STATUS, s.url, s.payload()) for s in wanted)
+    return rows
+
+
+def _approval(
+    tx: Any, seq: int, pipeline: str, body: dict[str, Any], now: float, console: str
+) -> list[dict[str, Any]]:
+    """The approval notice of an approval action that has started, when its
+    configuration names a NotificationArn."""
+    detail = body["detail"]
+    record = tx.actions.latest(detail["execution-id"], detail["stage"], detail["action"])
+    if record is None or not record.token:
+        return []
+    configuration = record.input.get("resolvedConfiguration") or {}
+    topic = configuration.get("NotificationArn")
+    if not topic:
+        return []
+    message = approval_message(body, console, record.token, record.deadline, configuration)
+    return [
+        {
+            "event_seq": seq,
+            "pipeline_name": pipeline,
+            "rule_arn": APPROVAL,
+            "address": topic,
+            "payload": message,
+            "status": "PENDING",
+            "attempts": 0,
+            "created": now,
+            "next_attempt": now,
+        }
+    ]
