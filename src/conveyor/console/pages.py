@@ -40,7 +40,7 @@ log = logging.getLogger("conveyor.console")
 PAGE = 25
 SCAN = 1000  # rows read at most to fill a page filtered by status or name
 LOG_LIMIT = 2 * 1024 * 1024  # bytes of a log shown on its page (its end); the rest: download
-TARGETS = 20  # executions that succeeded in a stage read to offer as its rollback targets
+TARGETS = 25  # newest executions read to find the ones a stage can be rolled back to
 STATUSES = ("InProgress", "Stopping", "Stopped", "Succeeded", "Failed", "Superseded", "Cancelled")
 Endpoint = Callable[[Request], Awaitable[Response]]
 R = TypeVar("R")
@@ -204,19 +204,29 @@ class Pages:
         self, state: StateView
     ) -> tuple[dict[str, str], dict[str, list[ExecutionRecord]]]:
         """By stage: the target of the rollback that is its latest execution, and the
-        executions it can be rolled back to (for the stages that can be), in one read."""
+        executions it can be rolled back to (for the stages that can be): those of the
+        pipeline's `TARGETS` newest executions that succeeded in it. Three statements at
+        most, however many stages."""
         rolled_back_to: dict[str, str] = {}
-        targets: dict[str, list[ExecutionRecord]] = {}
         pipeline = state.pipeline
+        stages = [s.name for s in state.stages if can_roll_back(state, s.index)]
         with self.services.store.read() as tx:
             for stage in state.stages:
                 if stage.latest_rollback and stage.latest is not None:
                     rollback = tx.stage_runs.rollback(stage.latest.execution_id)
                     if rollback is not None:
                         rolled_back_to[stage.name] = rollback.target_id
-                if can_roll_back(state, stage.index):
-                    found = tx.executions.page(pipeline.id, None, TARGETS, stage.name)
-                    targets[stage.name] = rollback_targets(found, pipeline.version)
+            if not stages:
+                return rolled_back_to, {}
+            recent = tx.executions.page(pipeline.id, None, TARGETS, None)
+            candidates = rollback_targets(recent, pipeline.version)
+            pairs = [(r.id, stage) for r in candidates for stage in stages]
+            succeeded = {
+                (s.execution_id, s.stage)
+                for s in tx.executions.stages_at(pairs)
+                if s.status == "Succeeded"
+            }
+        targets = {stage: [r for r in candidates if (r.id, stage) in succeeded] for stage in stages}
         return rolled_back_to, targets
 
     # -- executions ---------------------------------------------------------------------------
