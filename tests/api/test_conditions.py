@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import sqlite_only
 from tests.support.engine import (
     commands,
     declaration,
@@ -210,6 +211,33 @@ def test_an_entry_condition_with_skip_refuses_a_commands_rule(client: Any, repo:
         client.create_pipeline(pipeline=declaration("app", repo, build))
     assert code(raised) == "InvalidStageDeclarationException"
     assert "Check" in str(raised.value)
+
+
+REFUSED_RESULTS = [
+    ("beforeEntry", "conditions[0].result", "ROLLBACK"),
+    ("onSuccess", "conditions[0].result", "SKIP"),
+    ("onFailure", "conditions[0].result", "FAIL"),
+    ("onFailure", "result", "SKIP"),
+]
+
+
+@sqlite_only
+@pytest.mark.parametrize(("kind", "field", "result"), REFUSED_RESULTS)
+def test_a_result_its_condition_kind_does_not_allow_is_refused(
+    client: Any, repo: Path, kind: str, field: str, result: str
+) -> None:
+    build = stage("Build", commands("Make", "true"))
+    if field == "result":
+        build[kind] = {"result": result}
+    else:
+        build[kind] = {"conditions": [{"result": result, "rules": [variable_check("G", "x")]}]}
+    with pytest.raises(ClientError) as raised:
+        client.create_pipeline(
+            pipeline=declaration("app", repo, build, variables=[{"name": "gate"}])
+        )
+    assert code(raised) == "InvalidStageDeclarationException"
+    assert f"at pipeline.stages[1].{kind}.{field}" in str(raised.value)
+    assert client.list_pipelines()["pipelines"] == []
 
 
 def test_overrides_let_the_stage_in_and_out_while_its_rules_still_run(

@@ -188,7 +188,9 @@ def test_approve_with_a_comment(page: Any, api: Any, repo: Path) -> None:
     assert action_state(api, "app", "Gate", "Approve")["summary"] == "Ship it"
 
 
-def test_retry_a_failed_stage(page: Any, api: Any, repo: Path, tmp_path: Path) -> None:
+def test_retry_a_failed_stage_then_roll_it_back(
+    page: Any, api: Any, repo: Path, tmp_path: Path
+) -> None:
     flag = tmp_path / "fixed"
     api.create_pipeline(
         pipeline=declaration("app", repo, stage("Build", commands("Check", f"test -e {flag}")))
@@ -201,6 +203,14 @@ def test_retry_a_failed_stage(page: Any, api: Any, repo: Path, tmp_path: Path) -
     page.wait_for_url("**notice=*")
     assert wait_status(api, "app", execution_id, "Succeeded", "Failed") == "Succeeded"
     page.wait_for_selector('[id="action-Build-Check"] .chip[title="Succeeded"]')
+    # The stage has succeeded once: the live page now offers that execution to roll back to.
+    rollback = page.locator('form[aria-label="Roll back Build"]')
+    rollback.get_by_label("Roll back to").select_option(execution_id)
+    rollback.get_by_role("button", name="Roll back").click()
+    page.wait_for_url("**notice=*")
+    page.wait_for_selector('[id="stage-Build"] .chip.rollback')
+    target = page.locator('[id="stage-Build"] .rolled-back a')
+    assert target.get_attribute("href") == f"/pipelines/app/executions/{execution_id}"
 
 
 def test_stop_an_execution(page: Any, api: Any, repo: Path) -> None:

@@ -252,3 +252,59 @@ def test_in_parallel_mode_an_approval_is_answered_on_its_execution_s_page(
     )
     assert answer.status_code == 303
     assert wait_status(api, "app", execution_id, "Succeeded", "Failed") == "Succeeded"
+
+
+def test_rollback_form_rolls_a_stage_back_and_the_pages_show_the_rollback(
+    console: Console, api: Any, repo: Path
+) -> None:
+    api.create_pipeline(
+        pipeline=declaration("app", repo, stage("Deploy", commands("Ship", "true")))
+    )
+    first = latest_execution_id(api, "app")
+    assert wait_status(api, "app", first, "Succeeded", "Failed") == "Succeeded"
+    page = console.get("/pipelines/app").text
+    forms = re.findall(
+        r'<form method="post" action="/pipelines/app/rollback".*?</form>', page, re.S
+    )
+    assert len(forms) == 1, "only Deploy (not the source stage) can be rolled back"
+    assert 'name="stageName" value="Deploy"' in forms[0]
+    assert re.findall(r'<option value="([^"]+)"', forms[0]) == [first]
+
+    answer = console.post(
+        "/pipelines/app/rollback", {"stageName": "Deploy", "targetPipelineExecutionId": first}
+    )
+    assert answer.status_code == 303, answer.text
+    (rollback,) = [e for e in executions(api) if e.get("executionType") == "ROLLBACK"]
+    rollback_id = rollback["pipelineExecutionId"]
+    assert rollback["trigger"]["triggerType"] == "ManualRollback"
+    assert rollback["rollbackMetadata"]["rollbackTargetPipelineExecutionId"] == first
+    assert rollback_id in console.get(answer.headers["location"]).text  # the notice
+    assert wait_status(api, "app", rollback_id, "Succeeded", "Failed") == "Succeeded"
+
+    target_link = f'href="/pipelines/app/executions/{first}"'
+    pipeline_page = console.get("/pipelines/app").text
+    deploy = pipeline_page[pipeline_page.index('id="stage-Deploy"') :]
+    assert re.search(
+        r'<span class="chip rollback">Rolled back</span> <small[^>]*>to <a ' + target_link, deploy
+    )
+    forms = re.findall(
+        r'<form method="post" action="/pipelines/app/rollback".*?</form>', deploy, re.S
+    )
+    assert re.findall(r'<option value="([^"]+)"', forms[0]) == [first]  # not the rollback
+    history = console.get("/pipelines/app/executions").text
+    row = re.search(rf"<tr>\s*<th scope=\"row\"><a [^>]*{rollback_id}.*?</tr>", history, re.S)
+    assert row and "chip rollback" in row[0] and "ManualRollback" in row[0]
+    assert f"Deploy to <a {target_link}>" in row[0]
+    execution = console.get(f"/pipelines/app/executions/{rollback_id}").text
+    assert re.search(rf"Rollback</span> of stage Deploy to execution <a {target_link}>", execution)
+    assert "chip rollback" not in console.get(f"/pipelines/app/executions/{first}").text
+    assert "chip rollback" in console.get("/").text  # the latest execution is the rollback
+
+    refused = console.post(
+        "/pipelines/app/rollback", {"stageName": "Deploy", "targetPipelineExecutionId": rollback_id}
+    )
+    assert refused.status_code == 400
+    assert "UnableToRollbackStageException" in refused.text and "itself a rollback" in refused.text
+    missing = console.post("/pipelines/app/rollback", {"stageName": "Deploy"})
+    assert missing.status_code == 400 and "ValidationException" in missing.text
+    assert len(executions(api)) == 2

@@ -1,9 +1,13 @@
-"""The console's pure parts: ANSI colours, durations and ages, timelines, diffs, CSRF tokens."""
+"""The console's pure parts: ANSI colours, durations and ages, timelines, diffs, CSRF tokens,
+which stages can be rolled back and to what."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conveyor.console.ansi import Ansi, to_html
 from conveyor.console.csrf import Tokens
+from conveyor.console.models import can_roll_back, rollback_targets
 from conveyor.console.present import (
     age,
     diff,
@@ -14,6 +18,9 @@ from conveyor.console.present import (
     tone,
 )
 from conveyor.domain.status import conditions_status
+from conveyor.engine.views import StateView
+from conveyor.store import PipelineRecord
+from tests.store.records import execution
 
 
 def test_ansi_colours_become_classes_and_text_is_escaped() -> None:
@@ -106,3 +113,22 @@ def test_conditions_status_is_what_get_pipeline_state_reports() -> None:
     assert conditions_status(["Succeeded", "Failed"]) == "Failed"
     assert conditions_status(["Overridden", None]) == "Overridden"
     assert tone("Overridden") == "off" and tone("Errored") == "bad"
+
+
+def test_rollback_targets_are_standard_executions_of_the_current_version() -> None:
+    current = replace(execution(1, 3, "Succeeded"), version=2)
+    older = execution(1, 2, "Succeeded")  # version 1: PipelineExecutionOutdatedException
+    rollback = replace(current, id="r", execution_type="ROLLBACK")
+    assert rollback_targets([rollback, current, older], 2) == [current]
+    assert rollback_targets([], 2) == []
+
+
+def test_only_a_later_stage_of_a_v2_pipeline_not_in_parallel_mode_can_be_rolled_back() -> None:
+    def state(pipeline_type: str, mode: str) -> StateView:
+        return StateView(PipelineRecord(1, "app", 1, pipeline_type, mode, 1.0, 1.0), [])
+
+    assert can_roll_back(state("V2", "SUPERSEDED"), 1)
+    assert can_roll_back(state("V2", "QUEUED"), 2)
+    assert not can_roll_back(state("V2", "SUPERSEDED"), 0)  # the source stage
+    assert not can_roll_back(state("V2", "PARALLEL"), 1)
+    assert not can_roll_back(state("V1", "SUPERSEDED"), 1)

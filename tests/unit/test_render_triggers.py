@@ -16,6 +16,20 @@ def test_trigger_is_type_then_detail() -> None:
     assert render.trigger({}) == ""
 
 
+def test_a_rollback_s_trigger_names_the_execution_it_rolled_back_to() -> None:
+    target = "1f0c2a9e-0000-4000-8000-000000000000"
+    summary = {
+        "trigger": {"triggerType": "ManualRollback", "triggerDetail": "arn:aws:iam::1:user/a"},
+        "executionType": "ROLLBACK",
+        "rollbackMetadata": {"rollbackTargetPipelineExecutionId": target},
+    }
+    assert render.trigger_type(summary) == "ManualRollback to 1f0c2a9e"
+    assert render.trigger(summary) == "ManualRollback to 1f0c2a9e: arn:aws:iam::1:user/a"
+    automatic = {**summary, "trigger": {"triggerType": "AutomatedRollback"}}
+    assert render.trigger_type(automatic) == "AutomatedRollback to 1f0c2a9e"
+    assert render.trigger_type({"trigger": {"triggerType": "Webhook"}}) == "Webhook"
+
+
 def test_state_shows_trigger_and_detection_problem() -> None:
     state = {
         "pipelineName": "app",

@@ -154,7 +154,7 @@ CASES: list[tuple[str, dict[str, Any], str, type]] = [
                     **stage("B", build_action()),
                     "onFailure": {
                         "result": "RETRY",
-                        "conditions": [{"result": "FAIL", "rules": []}],
+                        "conditions": [{"result": "ROLLBACK", "rules": []}],
                     },
                 },
             ],
@@ -234,6 +234,45 @@ CASES: list[tuple[str, dict[str, Any], str, type]] = [
 def test_structure_rule(case: str, declaration: dict[str, Any], where: str, error: type) -> None:
     found = problems(declaration)
     assert (where, error) in [(w, e) for w, e, _ in found], found
+
+
+def v2_with(**build_stage: Any) -> dict[str, Any]:
+    """A V2 pipeline whose second stage, B, carries ``build_stage`` (conditions, onFailure)."""
+    return pipeline(
+        pipelineType="V2",
+        stages=[stage("S", source_action()), {**stage("B", build_action()), **build_stage}],
+    )
+
+
+def conditions(result: str) -> dict[str, Any]:
+    return {"conditions": [{"result": result, "rules": []}]}
+
+
+RESULTS: list[tuple[str, str, list[str], str]] = [
+    ("beforeEntry", "conditions[0].result", ["FAIL", "SKIP"], "ROLLBACK RETRY"),
+    ("onSuccess", "conditions[0].result", ["FAIL", "ROLLBACK"], "RETRY SKIP"),
+    ("onFailure", "conditions[0].result", ["ROLLBACK"], "FAIL RETRY SKIP"),
+    ("onFailure", "result", ["RETRY", "ROLLBACK"], "FAIL SKIP"),
+]
+
+
+@pytest.mark.parametrize(("kind", "field", "allowed", "refused"), RESULTS)
+def test_each_condition_kind_allows_only_its_results(
+    kind: str, field: str, allowed: list[str], refused: str
+) -> None:
+    def declared(result: str) -> dict[str, Any]:
+        block = {"result": result} if field == "result" else conditions(result)
+        return v2_with(**{kind: block})
+
+    where = f"stages[1].{kind}.{field}"
+    for result in allowed:
+        assert [w for w, _, _ in problems(declared(result))] == [], result
+    for result in refused.split():
+        found = problems(declared(result))
+        assert [(w, e) for w, e, _ in found] == [(where, InvalidStageDeclarationException)]
+        message = found[0][2]
+        assert f"Invalid result {result} at pipeline.{where}" in message
+        assert " or ".join(allowed) in message
 
 
 def test_every_problem_is_reported() -> None:

@@ -41,7 +41,7 @@ def executions(api: Api, name: str, limit: int) -> None:
         [
             s.get("pipelineExecutionId", "?"),
             s.get("status") or render.NONE,
-            (s.get("trigger") or {}).get("triggerType", ""),
+            render.trigger_type(s),
             render.when(s.get("startTime")),
             render.duration(s.get("startTime"), _end(s, "lastUpdateTime")),
             _sources(s),

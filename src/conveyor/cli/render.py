@@ -137,10 +137,17 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def trigger_type(summary: Mapping[str, Any]) -> str:
+    """An execution's trigger type; for a rollback (ManualRollback, AutomatedRollback), with
+    the execution it rolled back to: ``ManualRollback to 1f0c2a9e``."""
+    kind = str((summary.get("trigger") or {}).get("triggerType") or "")
+    target = (summary.get("rollbackMetadata") or {}).get("rollbackTargetPipelineExecutionId")
+    return f"{kind} to {str(target)[:8]}" if target else kind
+
+
 def trigger(summary: Mapping[str, Any], width: int = 80) -> str:
     """An execution's trigger as one line: its type, then what started it."""
-    found = summary.get("trigger") or {}
-    kind, detail = found.get("triggerType") or "", found.get("triggerDetail") or ""
+    kind, detail = trigger_type(summary), (summary.get("trigger") or {}).get("triggerDetail")
     return one_line(f"{kind}: {detail}" if detail else kind, width)
 
 

@@ -175,6 +175,22 @@ class Forms:
         )
         return f"Retrying stage {params['stageName']} of execution {execution_id}."
 
+    def rollback(self, name: str, form: Form, call: Call) -> str:
+        params = self._checked(
+            call,
+            "RollbackStage",
+            {
+                "pipelineName": name,
+                **{
+                    k: _field(form, k, required=False)
+                    for k in ("stageName", "targetPipelineExecutionId")
+                },
+            },
+        )
+        stage, target = params["stageName"], params["targetPipelineExecutionId"]
+        execution_id = self.services.executions.rollback(name, stage, target, self._by(call))
+        return f"Rolling back stage {stage} to execution {target}: execution {execution_id}."
+
     def approve(self, name: str, form: Form, call: Call) -> str:
         params = self._checked(
             call,
@@ -236,6 +252,7 @@ def routes_of(forms: Forms) -> dict[str, Any]:
         "release": forms.endpoint(forms.release),
         "stop": forms.endpoint(forms.stop),
         "retry": forms.endpoint(forms.retry),
+        "rollback": forms.endpoint(forms.rollback),
         "approve": forms.endpoint(forms.approve),
         "transition": forms.endpoint(forms.transition),
     }

@@ -75,6 +75,11 @@ class StageModel:
     inbound: list[str]
     groups: list[tuple[int, list[ActionModel]]]
     conditions: list[ConditionModel] = field(default_factory=list)
+    # The latest execution in the stage is a rollback: the execution it rolled back to.
+    rolled_back_to: str | None = None
+    # Executions the stage can be rolled back to (RollbackStage's targets), newest first;
+    # None when the stage cannot be rolled back at all (the source stage, V1, PARALLEL).
+    rollback_targets: list[ExecutionRecord] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +162,29 @@ def _conditions(found: Mapping[str, list[ConditionView]]) -> list[ConditionModel
     return models
 
 
-def pipeline_model(state: StateView, declaration: Mapping[str, Any], now: float) -> PipelineModel:
-    """The pipeline page: ``state`` from `Views.state`, ``declaration`` of its version."""
+def rollback_targets(found: list[ExecutionRecord], version: int) -> list[ExecutionRecord]:
+    """Of the executions that succeeded in a stage, those RollbackStage takes as a target:
+    of the pipeline's current ``version`` and not themselves rollbacks."""
+    return [r for r in found if r.version == version and r.execution_type != "ROLLBACK"]
+
+
+def can_roll_back(state: StateView, index: int) -> bool:
+    """Whether a stage can be rolled back at all: not the source stage, of a V2 pipeline not
+    in PARALLEL mode."""
+    pipeline = state.pipeline
+    return index > 0 and pipeline.pipeline_type == "V2" and pipeline.execution_mode != "PARALLEL"
+
+
+def pipeline_model(
+    state: StateView,
+    declaration: Mapping[str, Any],
+    now: float,
+    rolled_back_to: Mapping[str, str] | None = None,
+    targets: Mapping[str, list[ExecutionRecord]] | None = None,
+) -> PipelineModel:
+    """The pipeline page: ``state`` from `Views.state`, ``declaration`` of its version;
+    ``rolled_back_to`` by stage, the target of the rollback that is the stage's latest
+    execution; ``targets`` by stage, what it can be rolled back to (stages absent cannot)."""
     parallel = state.pipeline.execution_mode == "PARALLEL"
     declared_stages = {s["name"]: s for s in declaration.get("stages", [])}
     stages = []
@@ -196,6 +222,10 @@ def pipeline_model(state: StateView, declaration: Mapping[str, Any], now: float)
                 inbound=[r.id for r in stage.inbound],
                 groups=groups,
                 conditions=_conditions(stage.conditions),
+                rolled_back_to=(rolled_back_to or {}).get(stage.name)
+                if stage.latest_rollback
+                else None,
+                rollback_targets=(targets or {}).get(stage.name),
             )
         )
     return PipelineModel(
@@ -247,6 +277,8 @@ class ExecutionModel:
     start: float
     end: float
     approvals: list[Waiting]
+    # A rollback execution: the stage it rolled back and the execution it rolled back to.
+    rollback: tuple[str, str] | None = None
 
 
 def _waiting(attempts: list[ActionRecord], declaration: Mapping[str, Any]) -> list[Waiting]:
@@ -284,6 +316,7 @@ def execution_model(
     declaration: Mapping[str, Any],
     now: float,
     claimed: Mapping[str, float] | None = None,
+    rollback: tuple[str, str] | None = None,
 ) -> ExecutionModel:
     """An execution's timeline: every attempt of every action, by stage in declared order,
     each with its time in the queue when ``claimed`` says when its job was claimed."""
@@ -313,5 +346,12 @@ def execution_model(
         )
         stages.append((stage["name"], bars))
     return ExecutionModel(
-        record, revisions(record), stages, ordered, start, end, _waiting(ordered, declaration)
+        record,
+        revisions(record),
+        stages,
+        ordered,
+        start,
+        end,
+        _waiting(ordered, declaration),
+        rollback,
     )

@@ -17,7 +17,12 @@ from starlette.responses import Response
 
 from conveyor.console import present
 from conveyor.console.ansi import to_html
-from conveyor.console.models import execution_model, pipeline_model
+from conveyor.console.models import (
+    can_roll_back,
+    execution_model,
+    pipeline_model,
+    rollback_targets,
+)
 from conveyor.console.render import Renderer
 from conveyor.console.signin import Gate, caller_of
 from conveyor.domain.errors import (
@@ -28,12 +33,14 @@ from conveyor.domain.errors import (
     ValidationException,
 )
 from conveyor.engine.services import Services
-from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord
+from conveyor.engine.views import StateView
+from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord, Tx
 
 log = logging.getLogger("conveyor.console")
 PAGE = 25
 SCAN = 1000  # rows read at most to fill a page filtered by status or name
 LOG_LIMIT = 2 * 1024 * 1024  # bytes of a log shown on its page (its end); the rest: download
+TARGETS = 25  # newest executions read to find the ones a stage can be rolled back to
 STATUSES = ("InProgress", "Stopping", "Stopped", "Succeeded", "Failed", "Superseded", "Cancelled")
 Endpoint = Callable[[Request], Awaitable[Response]]
 R = TypeVar("R")
@@ -155,24 +162,72 @@ class Pages:
                 declared = tx.pipelines.declaration(record.id, version) or {}
                 names = [s["name"] for s in declared.get("stages", [])]
                 statuses = {}
+                rollback = None
                 if latest is not None:
                     pairs = [(latest.id, n) for n in names]
                     statuses = {s.stage: s.status for s in tx.executions.stages_at(pairs)}
+                    rollback = self._targets_in(tx, [latest]).get(latest.id)
                 rows.append(
                     {
                         "record": record,
                         "latest": latest,
                         "stages": [(n, statuses.get(n)) for n in names],
+                        "rollback": rollback,
                     }
                 )
         return rows
+
+    @staticmethod
+    def _targets_in(tx: Tx, records: list[ExecutionRecord]) -> dict[str, tuple[str, str]]:
+        """The (stage, target execution) of each rollback execution among ``records``."""
+        found = {}
+        for record in records:
+            if record.execution_type == "ROLLBACK":
+                rollback = tx.stage_runs.rollback(record.id)
+                if rollback is not None:
+                    found[record.id] = (rollback.stage, rollback.target_id)
+        return found
 
     def pipeline(self, request: Request) -> tuple[str, dict[str, Any]]:
         name = request.path_params["name"]
         state = self.services.views.state(name)
         view = self.services.pipelines.get(name, state.pipeline.version)
-        model = pipeline_model(state, view.declaration, time.time())
-        return "pipeline.html", {"title": name, "pipeline": model}
+        rolled_back_to, targets = self._rollbacks(state)
+        model = pipeline_model(state, view.declaration, time.time(), rolled_back_to, targets)
+        return "pipeline.html", {
+            "title": name,
+            "pipeline": model,
+            "revisions": present_revisions,
+        }
+
+    def _rollbacks(
+        self, state: StateView
+    ) -> tuple[dict[str, str], dict[str, list[ExecutionRecord]]]:
+        """By stage: the target of the rollback that is its latest execution, and the
+        executions it can be rolled back to (for the stages that can be): those of the
+        pipeline's `TARGETS` newest executions that succeeded in it. Three statements at
+        most, however many stages."""
+        rolled_back_to: dict[str, str] = {}
+        pipeline = state.pipeline
+        stages = [s.name for s in state.stages if can_roll_back(state, s.index)]
+        with self.services.store.read() as tx:
+            for stage in state.stages:
+                if stage.latest_rollback and stage.latest is not None:
+                    rollback = tx.stage_runs.rollback(stage.latest.execution_id)
+                    if rollback is not None:
+                        rolled_back_to[stage.name] = rollback.target_id
+            if not stages:
+                return rolled_back_to, {}
+            recent = tx.executions.page(pipeline.id, None, TARGETS, None)
+            candidates = rollback_targets(recent, pipeline.version)
+            pairs = [(r.id, stage) for r in candidates for stage in stages]
+            succeeded = {
+                (s.execution_id, s.stage)
+                for s in tx.executions.stages_at(pairs)
+                if s.status == "Succeeded"
+            }
+        targets = {stage: [r for r in candidates if (r.id, stage) in succeeded] for stage in stages}
+        return rolled_back_to, targets
 
     # -- executions ---------------------------------------------------------------------------
 
@@ -189,7 +244,10 @@ class Pages:
             keep=lambda r: status is None or r.status == status,
             cursor=lambda r: r.seq,
         )
+        with self.services.store.read() as tx:
+            rollbacks = self._targets_in(tx, rows)
         return "history.html", {
+            "rollbacks": rollbacks,
             "title": f"{name}: executions",
             "name": name,
             "rows": rows,
@@ -209,7 +267,8 @@ class Pages:
         declaration = self.services.pipelines.get(name, record.version).declaration
         with self.services.store.read() as tx:
             claimed = tx.jobs.claimed_at([a.id for a in attempts])
-        model = execution_model(record, attempts, declaration, time.time(), claimed)
+            rollback = self._targets_in(tx, [record]).get(record.id)
+        model = execution_model(record, attempts, declaration, time.time(), claimed, rollback)
         return "execution.html", {"title": f"{name}: {execution_id}", "name": name, "run": model}
 
     # -- logs ---------------------------------------------------------------------------------

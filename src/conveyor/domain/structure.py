@@ -20,7 +20,7 @@ from conveyor.domain.errors import (
 )
 from conveyor.domain.gitfilters import INVALID_COMBINATION
 from conveyor.domain.pipeline import ExecutionMode, Pipeline, PipelineType, Stage
-from conveyor.domain.problems import Path, Problem, Resolver
+from conveyor.domain.problems import Path, Problem, Resolver, format_path
 from conveyor.domain.rulecatalog import rule_problems
 
 MIN_STAGES = 2
@@ -28,12 +28,17 @@ MAX_STAGES = 50
 MAX_ACTIONS_PER_STAGE = 50
 RESERVED_NAMESPACES = frozenset({"codepipeline", "variables"})
 CONNECTION_SOURCE = "CodeStarSourceConnection"
-# Condition results each kind of stage condition may ask for.
+# Condition results each kind of stage condition may ask for (CodePipeline's user guide,
+# "Configure conditions for a stage"): entry conditions fail or skip the stage, success
+# conditions fail it or roll it back, failure conditions can only roll it back.
 CONDITION_RESULTS = {
     "beforeEntry": frozenset({"FAIL", "SKIP"}),
     "onSuccess": frozenset({"ROLLBACK", "FAIL"}),
-    "onFailure": frozenset({"ROLLBACK", "FAIL", "RETRY", "SKIP"}),
+    "onFailure": frozenset({"ROLLBACK"}),
 }
+# What a failed stage may do of itself (`onFailure.result`): roll back or retry once. A
+# stage fails without saying so, and a failed stage cannot be skipped.
+ON_FAILURE_RESULTS = frozenset({"ROLLBACK", "RETRY"})
 
 
 def v2_features(pipeline: Pipeline) -> list[tuple[str, type[ConveyorError]]]:
@@ -252,13 +257,14 @@ def _check_stage(s: int, stage: Stage) -> list[Problem]:
     ):
         for c, condition in enumerate(conditions):
             if condition.result and condition.result not in CONDITION_RESULTS[kind]:
-                allowed = ", ".join(sorted(CONDITION_RESULTS[kind]))
+                where = (*path, kind, "conditions", c, "result")
                 problems.append(
                     Problem(
-                        (*path, kind, "conditions", c, "result"),
+                        where,
                         InvalidStageDeclarationException,
-                        f"A {kind} condition of stage '{stage.name}' cannot have result "
-                        f"{condition.result}; it may be {allowed}.",
+                        f"Invalid result {condition.result} at pipeline.{format_path(where)}: "
+                        f"a {kind} condition of stage '{stage.name}' may have the result "
+                        f"{_either(CONDITION_RESULTS[kind])}.",
                     )
                 )
             skip = kind == "beforeEntry" and condition.result == "SKIP"
@@ -286,6 +292,17 @@ def _check_stage(s: int, stage: Stage) -> list[Problem]:
                             f"Stage '{stage.name}': {message}.",
                         )
                     )
+    if stage.on_failure_result and stage.on_failure_result not in ON_FAILURE_RESULTS:
+        where = (*path, "onFailure", "result")
+        problems.append(
+            Problem(
+                where,
+                InvalidStageDeclarationException,
+                f"Invalid result {stage.on_failure_result} at pipeline.{format_path(where)}: "
+                f"the onFailure result of stage '{stage.name}' may be "
+                f"{_either(ON_FAILURE_RESULTS)}.",
+            )
+        )
     if stage.on_failure_result == "RETRY" and stage.on_failure:
         problems.append(
             Problem(
@@ -296,6 +313,11 @@ def _check_stage(s: int, stage: Stage) -> list[Problem]:
             )
         )
     return problems
+
+
+def _either(results: frozenset[str]) -> str:
+    """``{"FAIL", "SKIP"}`` as ``FAIL or SKIP``."""
+    return " or ".join(sorted(results))
 
 
 def _check_artifacts(pipeline: Pipeline) -> list[Problem]:
