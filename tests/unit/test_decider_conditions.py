@@ -199,8 +199,12 @@ def test_an_unmet_on_success_condition_with_rollback_fails_and_rolls_back() -> N
     assert of(RollbackStarted, effects) == [RollbackStarted("r1", "Build", "r0")]
 
 
-def test_on_failure_conditions_decide_whether_the_failure_rolls_back() -> None:
-    on_failure = {**condition("ROLLBACK", "check"), "result": "ROLLBACK"}
+@pytest.mark.parametrize("declared", [{"result": "ROLLBACK"}, {}], ids=["onFailure", "condition"])
+def test_on_failure_conditions_decide_whether_the_failure_rolls_back(
+    declared: dict[str, str],
+) -> None:
+    """Rolled back by onFailure's result, or by its condition's when it names none."""
+    on_failure = {**condition("ROLLBACK", "check"), **declared}
     built = plan(onFailure=on_failure)
     effects = decide(snapshot(built, in_build(B=A.FAILED), targets={"Build": "r0"}), None, 1.0)
     assert of(RuleStarted, effects) == [RuleStarted("r1", "Build", K.ON_FAILURE, 0, "check", 1)]

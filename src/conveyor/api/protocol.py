@@ -258,7 +258,12 @@ def create_app(
                 ),
                 write=not _is_read(name),
             )
-        except ConveyorError as error:
+        except Exception as exc:
+            if isinstance(exc, ConveyorError):
+                error = exc
+            else:
+                log.exception("request %s failed", request_id)
+                error = InternalFailure("The server hit an unexpected error; see its log.")
             guard.record(
                 request,
                 request_id,
@@ -271,21 +276,6 @@ def create_app(
                 started=started,
             )
             return _error_response(error, request_id, started, in_cbor, rest)
-        except Exception:
-            log.exception("request %s failed", request_id)
-            failure = InternalFailure("The server hit an unexpected error; see its log.")
-            guard.record(
-                request,
-                request_id,
-                service,
-                name,
-                caller,
-                params,
-                resource,
-                error=failure,
-                started=started,
-            )
-            return _error_response(failure, request_id, started, in_cbor, rest)
         guard.record(
             request, request_id, service, name, caller, params, resource, result, started=started
         )

@@ -380,7 +380,7 @@ class _Decider(Work):
                     E.FAILED,
                     f"Action '{first.action}' in stage '{stage.name}' failed{detail}",
                 )
-                if met and plan.stage.on_failure_result == "ROLLBACK":
+                if met and plan.stage.failure_result == "ROLLBACK":
                     self.roll_back(run, plan)
             return
         for group in plan.groups:

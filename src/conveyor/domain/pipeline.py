@@ -90,6 +90,15 @@ class Stage:
     def has_conditions(self) -> bool:
         return bool(self.before_entry or self.on_success or self.on_failure)
 
+    @property
+    def failure_result(self) -> str | None:
+        """What a failed stage whose onFailure conditions are met does: onFailure's own result,
+        else its condition's (a condition's result is "the action to be done when the condition
+        is met", such as rolling back for a failure condition)."""
+        if self.on_failure_result:
+            return self.on_failure_result
+        return next((c.result for c in self.on_failure if c.result), None)
+
 
 @dataclass(frozen=True, slots=True)
 class VariableDeclaration:
