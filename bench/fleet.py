@@ -17,6 +17,7 @@ through the S3 endpoint against local disk, see ``bench/remote.py``.
 
 from __future__ import annotations
 
+import base64
 import os
 import statistics
 import sys
@@ -40,6 +41,9 @@ FAN = 8
 RUNS = 6
 AIM_MS = 2.0
 ROLE = "arn:aws:iam::000000000000:role/conveyor-bench"
+
+# The servers of one database share a secret key (`conveyor.engine.sharing`).
+KEY = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 
 
 def _base_url() -> str:
@@ -72,7 +76,9 @@ def server(home: Path, url: str, settings: str, buckets: Path | None = None) -> 
     if buckets is not None:
         buckets.mkdir(exist_ok=True)
         (home / "buckets").symlink_to(buckets, target_is_directory=True)
-    (home / "settings.yaml").write_text(f"detect_changes: false\ndatabase_url: {url}\n{settings}")
+    (home / "settings.yaml").write_text(
+        f"detect_changes: false\ndatabase_url: {url}\nsecret_key: {KEY}\n{settings}"
+    )
     port = free_port()
     args = [sys.executable, "-m", "conveyor", "server", "--host", HOST, "--port", str(port)]
     log = home.parent / f"{home.name}.log"

@@ -41,7 +41,7 @@ from conveyor.domain.arn import Scope
 from conveyor.domain.errors import JobNotFoundException
 from conveyor.domain.status import JobStatus
 from conveyor.engine.services import Services
-from conveyor.engine.sharing import BucketsNotShared, check_shared_buckets
+from conveyor.engine.sharing import NotShared, check_shared_buckets, check_shared_key
 from conveyor.home import HomeLock
 from conveyor.listener import bind, config
 from conveyor.metrics import Recorder, chained
@@ -130,7 +130,7 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     try:
         shared_buckets(settings, local.store, holder)
         access = build_access(settings, local.store)
-    except (CipherError, BucketsNotShared) as exc:
+    except (CipherError, NotShared) as exc:
         local.close()
         raise CannotServe(str(exc)) from exc
     connections = read_connections(settings.connections)
@@ -156,8 +156,10 @@ def build(settings: Settings, holder: str = "a server") -> Application:
 
 
 def shared_buckets(settings: Settings, store: Store, holder: str) -> None:
-    """With local buckets on PostgreSQL, they must be the folder every server of the database
-    uses (`conveyor.engine.sharing`)."""
+    """On PostgreSQL, every server of the database must have the same secret key, and local
+    buckets must be the folder they all use (`conveyor.engine.sharing`)."""
+    key = LazyCipher(settings.home, settings.secret_key).secret()
+    check_shared_key(store, key, f"{holder} with home {settings.home}")
     local = buckets(settings)
     if isinstance(local, LocalBuckets):
         check_shared_buckets(store, local.root, f"{holder} with home {settings.home}")

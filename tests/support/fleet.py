@@ -1,14 +1,26 @@
-"""Homes for several servers on one database: their buckets one shared folder, as a fleet
-with local buckets needs (`conveyor.engine.sharing`)."""
+"""Homes for several servers on one database: one secret key, and their buckets one shared
+folder, as a fleet with local buckets needs (`conveyor.engine.sharing`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from conveyor.auth.cipher import KEY_FILE, secret_key
+
+
+def shared_key(*homes: Path) -> None:
+    """Give every home the first one's key file."""
+    key = secret_key(homes[0])
+    for home in homes[1:]:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / KEY_FILE).write_bytes(key + b"\n")
+
 
 def shared_buckets(shared: Path, *homes: Path) -> None:
-    """Make each home's ``buckets`` a symbolic link to the folder ``shared``."""
+    """Make each home's ``buckets`` a symbolic link to the folder ``shared``, and give them
+    one key."""
     shared.mkdir(parents=True, exist_ok=True)
     for home in homes:
         home.mkdir(parents=True, exist_ok=True)
         (home / "buckets").symlink_to(shared, target_is_directory=True)
+    shared_key(*homes)
