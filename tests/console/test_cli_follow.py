@@ -54,16 +54,20 @@ def test_start_wait_exits_1_when_the_execution_fails(live: Running, api: Any, re
 
 
 def test_watch_follows_the_latest_execution_until_it_ends(
-    live: Running, api: Any, repo: Path
+    live: Running, api: Any, repo: Path, tmp_path: Path
 ) -> None:
-    api.create_pipeline(
-        pipeline=declaration("app", repo, stage("Build", commands("Slow", "sleep 1")))
-    )
+    # The action runs until the watch has been following it for a while, however slowly
+    # the machine lets the watch start.
+    release = tmp_path / "release"
+    wait = f"while [ ! -e {release} ]; do sleep 0.05; done"
+    api.create_pipeline(pipeline=declaration("app", repo, stage("Build", commands("Slow", wait))))
     execution_id = latest_execution_id(api, "app")
     wait_for(lambda: action_state(api, "app", "Build", "Slow").get("status") == "InProgress")
     outcome: list[Result] = []
     watcher = threading.Thread(target=lambda: outcome.append(conveyor(live, "watch", "app")))
     watcher.start()
+    watcher.join(timeout=2)
+    release.touch()
     watcher.join(timeout=30)
     assert outcome, "watch did not end"
     assert outcome[0].exit_code == 0, outcome[0].output
