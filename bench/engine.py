@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _shapes import commands, git_source
 from api import HOST, client, endpoint, free_port, subprocess_server, verdict
@@ -55,6 +55,7 @@ from conveyor.actions.process import run_process
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.artifacts.unpacked import Unpacked
 
+T = TypeVar("T")
 PIPELINE = "bench-engine"
 ROLE = "arn:aws:iam::000000000000:role/conveyor-bench"
 ACTIONS = 20  # Commands actions in the measured stage, run one after the other
@@ -385,6 +386,20 @@ def postgres_schema(url: str) -> Iterator[str | None]:
     finally:
         with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def on_each_database(measure: Callable[[str], T], file: str) -> dict[str, T]:
+    """``measure`` run on SQLite (``file`` in a temporary folder), then on PostgreSQL in a
+    schema of its own when ``$CONVEYOR_TEST_DATABASE_URL`` answers; by database."""
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as name:
+        results["sqlite"] = measure(f"sqlite:///{Path(name) / file}")
+    url = os.environ.get(DATABASE_ENV)
+    if url:
+        with postgres_schema(url) as database:
+            if database is not None:
+                results["postgresql"] = measure(database)
+    return results
 
 
 # --- reporting ---------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def main() -> None:
             stack.enter_context(worker(second, root / "worker-two"))
             fleet, fleet_rate = measure(first, repo, "fleet")
     extra = fleet - floor
-    print("measured under load; PostgreSQL for both")
+    print("PostgreSQL for both")
     print(f"per action, 1 server, 8 in-process workers (floor): {floor:.1f} ms")
     print(f"per action, 2 servers, 8 remote workers:          {fleet:.1f} ms ({extra:+.1f} ms)")
     print(f"aim: at most {AIM_MS:.0f} ms more: {'met' if extra <= AIM_MS else 'missed'}")

@@ -14,12 +14,9 @@ through the server, without the noise of processes starting.
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from _shapes import commands, git_source
@@ -27,7 +24,7 @@ from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
 from conveyor.store import Store, fast
-from engine import DATABASE_ENV, postgres_schema
+from engine import on_each_database
 
 STEPS = 20
 EXECUTIONS = 10
@@ -151,14 +148,7 @@ def _bare_transaction(store: Store) -> float:
 
 
 def main() -> None:
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as name:
-        results["sqlite"] = measure(f"sqlite:///{Path(name) / 'hot.db'}")
-    url = os.environ.get(DATABASE_ENV)
-    if url:
-        with postgres_schema(url) as database:
-            if database is not None:
-                results["postgresql"] = measure(database)
+    results = on_each_database(measure, "hot.db")
     print(
         f"job results in this process (a source, then {STEPS} Commands actions; medians over "
         f"{EXECUTIONS} executions after a warm-up)"

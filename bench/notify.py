@@ -11,21 +11,18 @@ so drift of the machine's load shows). Ten local receivers (keep-alive HTTP serv
 process of their own) take the notifications; a notification's delivery lag is from its
 event's commit to its arrival.
 
-Figures are measured under load: other work on the machine moves them.
+Other work on the machine moves the figures: compare those of one run only.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from _shapes import commands, git_source
@@ -37,7 +34,7 @@ from conveyor.notify.catalog import EVENT_TYPES
 from conveyor.notify.rules import NotificationRuleService
 from conveyor.notify.targets import Sender
 from conveyor.store import Store
-from engine import DATABASE_ENV, postgres_schema
+from engine import on_each_database
 
 STEPS = 20
 RATE = 1000.0  # events a second, aimed at
@@ -256,18 +253,11 @@ def measure(url: str) -> dict[str, float]:
 
 
 def main() -> None:
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as name:
-        results["sqlite"] = measure(f"sqlite:///{Path(name) / 'notify.db'}")
-    url = os.environ.get(DATABASE_ENV)
-    if url:
-        with postgres_schema(url) as database:
-            if database is not None:
-                results["postgresql"] = measure(database)
+    results = on_each_database(measure, "notify.db")
     print(
         f"notification delivery: events written by executions for {SECONDS:.0f} s, paced at "
         f"{RATE:.0f}/s at most (events/s: what the engine reached), every event type to "
-        f"{TARGETS} webhook targets; measured under load"
+        f"{TARGETS} webhook targets"
     )
     print(
         f"{'':<12}{'events/s':>9}{'delivered':>16}{'lag p50 s':>11}{'lag p99 s':>11}"
