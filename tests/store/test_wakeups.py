@@ -11,6 +11,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from conveyor.store import wakeups
 from conveyor.store.database import normalize_url
 from conveyor.store.wakeups import CrossWakeups
 from tests.conftest import POSTGRES_URL
@@ -69,3 +70,26 @@ def test_a_listener_cut_off_listens_again_and_wakes_everyone(
     assert woken == {("one", None), ("two", None)}
     one.queued(2)
     assert heard.get(timeout=10) == ("two", 2)
+
+
+def test_a_listener_stops_at_once_and_its_stop_wakes_nobody(
+    url: sa.URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A wait for notifications longer than `stop` waits for its threads: the listener must be
+    # woken to end, not left to notice at its next tick.
+    monkeypatch.setattr(wakeups, "LISTEN_TICK", 600.0)
+    heard: queue.Queue[object] = queue.Queue()
+    other = CrossWakeups(url, heard.put)
+    stopping = CrossWakeups(url, heard.put)
+    for side in (other, stopping):
+        side.start()
+    try:
+        for side in (other, stopping):
+            assert side.listening.wait(10)
+        stopping.stop()
+        assert not [thread.name for thread in stopping._threads if thread.is_alive()]
+        with pytest.raises(queue.Empty):
+            heard.get(timeout=0.3)
+    finally:
+        other.stop()
+        stopping.stop()

@@ -67,8 +67,21 @@ class CrossWakeups:
     def stop(self) -> None:
         self._stop.set()
         self._pending.put(None)
+        self._wake_listener()
         for thread in self._threads:
             thread.join(5)
+
+    def _wake_listener(self) -> None:
+        """End the listener's wait for notifications now, not after up to `LISTEN_TICK`: with
+        one of this instance's own, which it ignores as it ignores all of them (and which other
+        servers ignore, counting no job)."""
+        if not self.listening.is_set():
+            return
+        try:
+            with self._open("stopper") as conn:
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.instance}:0"))
+        except Exception as exc:  # the database away: the listener ends at its next tick
+            log.debug("cannot wake the listener to stop it: %s", exc)
 
     def application_name(self, role: str) -> str:
         """What ``pg_stat_activity`` shows for this instance's ``role`` connection."""
@@ -127,6 +140,8 @@ class CrossWakeups:
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=LISTEN_TICK):
                             self._heard(note.payload)
+                            if self._stop.is_set():
+                                break
             except Exception as exc:  # the database away, typically: never end the thread
                 self.listening.clear()
                 if not self._stop.is_set():
@@ -139,6 +154,9 @@ class CrossWakeups:
         if instance == self.instance:
             return
         try:
-            self._on_jobs(max(1, int(count)))
+            jobs = int(count)
         except ValueError:
             self._on_jobs(None)
+            return
+        if jobs > 0:  # none: a listener being stopped
+            self._on_jobs(jobs)
