@@ -239,3 +239,28 @@ def client(server: Running) -> Any:
 @pytest.fixture
 def unchecked_client(server: Running) -> Any:
     return make_client(server.endpoint, validate=False)
+
+
+# The suites whose tests take seconds each (servers and clients in processes of their own, a
+# browser, kills and restarts), in the order they are handed out: the test processes take
+# them first, so that the last minute is not one process finishing a long test alone.
+_LONG_FIRST = (
+    "tests/e2e/test_crash.py",
+    "tests/e2e/test_crash_conditions.py",
+    "tests/e2e/test_readme.py",
+    "tests/e2e/test_home.py",
+    "tests/e2e/",
+    "tests/console/test_browser.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    where = item.nodeid
+    for rank, prefix in enumerate(_LONG_FIRST):
+        if where.startswith(prefix):
+            return rank
+    return len(_LONG_FIRST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: each suite keeps its own order
