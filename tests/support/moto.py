@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import subprocess
@@ -33,33 +34,60 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """The URL of a moto server started for the caller and stopped afterwards."""
+class _Shared:
+    """One moto server per test process, started on first use and ended with the process:
+    starting one costs seconds (it imports every service), resetting its state milliseconds."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def get(self) -> str:
+        if self.process is None or self.process.poll() is not None:
+            self.process, self.url = _start()
+            atexit.register(_end, self.process)
+        return self.url
+
+
+def _start() -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
+    deadline = time.monotonic() + 30
+    while True:
         try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, f"http://127.0.0.1:{port}"
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                _end(server)
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.05)
+
+
+def _end(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+_SHARED = _Shared()
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """The URL of a moto server with nothing in it: this process's one, its state reset."""
+    url = _SHARED.get()
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        answer.read()
+    yield url
 
 
 def aws_client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
