@@ -56,6 +56,23 @@ def test_the_entry_point_imports_no_database_server_or_aws_library() -> None:
     assert imported("conveyor.cli.main", HEAVY) == []
 
 
+def test_a_client_command_makes_its_client_without_boto3(tmp_path: Path) -> None:
+    """botocore's client is the one boto3 hands out; boto3 and s3transfer cost a client
+    command a third of its start for nothing."""
+    code = (
+        "import atexit, json, runpy, sys; "
+        "atexit.register(lambda: print(json.dumps(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'boto3', 's3transfer', 'botocore'})), file=sys.stderr)); "
+        "sys.argv = ['conveyor', 'list', '--endpoint', 'http://127.0.0.1:9']; "
+        "runpy.run_module('conveyor', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert "cannot reach Conveyor at http://127.0.0.1:9" in result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == ["botocore"]
+
+
 def broken_pipeline(folder: Path) -> Path:
     path = folder / "broken.yaml"
     path.write_text(yaml.safe_dump({"pipeline": {"name": "broken", "stages": []}}))

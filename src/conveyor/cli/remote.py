@@ -63,15 +63,11 @@ def unreachable(endpoint: str) -> CommandError:
 
 
 def make_client(endpoint: str) -> Any:
-    """A boto3 CodePipeline client for ``endpoint``; the server does the validating."""
-    import boto3  # here: boto3 takes a while to import, and most commands never need it
+    """A CodePipeline client for ``endpoint``; the server does the validating. botocore's,
+    the same client boto3 hands out, without importing boto3 and s3transfer for it."""
+    import botocore.session  # here: it takes a while to import, and most commands never need it
     from botocore.config import Config
 
-    session = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or CREDENTIAL,
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or CREDENTIAL,
-        region_name=region(),
-    )
     config = Config(
         parameter_validation=False,
         retries={"total_max_attempts": 1},
@@ -79,7 +75,14 @@ def make_client(endpoint: str) -> Any:
         read_timeout=60,
         user_agent_extra="conveyor-cli",
     )
-    return session.client("codepipeline", endpoint_url=endpoint, config=config)
+    return botocore.session.get_session().create_client(
+        "codepipeline",
+        region_name=region(),
+        endpoint_url=endpoint,
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or CREDENTIAL,
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or CREDENTIAL,
+        config=config,
+    )
 
 
 class Api:
