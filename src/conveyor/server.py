@@ -31,6 +31,7 @@ from conveyor.api.s3serve import BucketRoutes
 from conveyor.api.workerjobs import worker_routes
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactKeys
+from conveyor.auth.audit import LOCK as AUDIT_LOCK
 from conveyor.auth.audit import AuditTrail
 from conveyor.auth.cipher import CipherError, LazyCipher
 from conveyor.auth.gate import Access, is_loopback
@@ -107,7 +108,13 @@ def build_access(settings: Settings, store: Store) -> Access:
     if settings.auth_required:
         cipher.load()
     identities = IdentityService(store, cipher, scope)
-    audit = AuditTrail(store, settings.region, settings.account, settings.audit_retention_days)
+    audit = AuditTrail(
+        store,
+        settings.region,
+        settings.account,
+        settings.audit_retention_days,
+        leadership=store.leadership(AUDIT_LOCK),
+    )
     audit.start()
     return Access(
         store,
