@@ -138,6 +138,8 @@ class RemoteJobs:
         self.lease = LEASE_SECONDS
         # Job id → (the job as claimed, the owner that holds it).
         self._held: dict[str, tuple[JobRecord, str]] = {}
+        # The held jobs whose result is on its way: the server may end them any moment.
+        self._reporting: set[str] = set()
         self._lock = threading.Lock()
 
     def _call(self, name: str, body: Mapping[str, Any], timeout: float = 30.0) -> Any:
@@ -180,15 +182,10 @@ class RemoteJobs:
 
     def credentials_for(self, bucket: str, key: str) -> Mapping[str, str] | None:
         """The artifactCredentials of a held job that may reach this object (with no key:
-        an object of the bucket)."""
+        an object of the bucket): see `signer`."""
         with self._lock:
-            held = [job for job, _ in self._held.values()]
-        for job in held:
-            reads, writes = job_objects(job.data)
-            if any(b == bucket and (not key or k == key) for b, k in (*reads, *writes)):
-                found: Mapping[str, str] | None = job.data.get("artifactCredentials")
-                return found
-        return None
+            held = [(job, job.id in self._reporting) for job, _ in self._held.values()]
+        return signer(held, bucket, key)
 
     def leave(self, owner: str) -> None:
         """Tell the server that the workers whose ids start with ``owner`` take no more jobs:
@@ -198,6 +195,7 @@ class RemoteJobs:
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._held.pop(job_id, None)
+            self._reporting.discard(job_id)
 
     def _owner(self, job_id: str) -> tuple[JobRecord, str]:
         with self._lock:
@@ -252,6 +250,8 @@ class RemoteJobs:
     def _result(self, job_id: str, next_for: Taker | None, **result: Any) -> JobRecord | None:
         """Deliver a result with the action's log, trying again while the server is away."""
         job, owner = self._owner(job_id)
+        with self._lock:
+            self._reporting.add(job_id)
         log_file = self._logs / f"{job.data['pipelineContext']['action']['actionExecutionId']}.log"
         try:
             text = log_file.read_text(encoding="utf-8", errors="replace")
@@ -283,6 +283,27 @@ class RemoteJobs:
         self._forget(job_id)
         log_file.unlink(missing_ok=True)
         return self._keep(answer.get("job"), owner)
+
+
+def signer(
+    held: Sequence[tuple[JobRecord, bool]], bucket: str, key: str
+) -> Mapping[str, str] | None:
+    """Of the held jobs (oldest first, each with whether its result is on its way), the
+    artifactCredentials of one that may reach this object (with no key: an object of the
+    bucket). Jobs of one execution read the same inputs, and the server refuses a job's
+    credentials the moment the job ends: so the newest job wins, and one whose result is on
+    its way only when no other may reach the object."""
+
+    def reaches(job: JobRecord) -> bool:
+        reads, writes = job_objects(job.data)
+        return any(b == bucket and (not key or k == key) for b, k in (*reads, *writes))
+
+    found = [(reporting, job) for job, reporting in reversed(held) if reaches(job)]
+    if not found:
+        return None
+    _, job = min(found, key=lambda pair: pair[0])  # the first not reporting, if any
+    credentials: Mapping[str, str] | None = job.data.get("artifactCredentials")
+    return credentials
 
 
 class Idle:
