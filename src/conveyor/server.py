@@ -143,9 +143,11 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     connections = read_connections(settings.connections)
     routes = list(hook_routes(local.services, connections, provider_config(settings)))
     closing = threading.Event()
-    if settings.remote_workers:
-        routes += worker_routes(local.services, settings.home / "logs", closing, access)
     artifacts = artifact_routes(local.services, settings)
+    if settings.remote_workers:
+        local_buckets = buckets(settings)
+        stat = local_buckets.stat if isinstance(local_buckets, LocalBuckets) else None
+        routes += worker_routes(local.services, settings.home / "logs", closing, access, stat)
     app = limit_bodies(
         create_app(
             local.services,

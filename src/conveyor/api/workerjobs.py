@@ -20,6 +20,10 @@ only; the jobs of built-in actions are reachable here, and nowhere else. Each ca
   action's log (appended to the server's log of the action); with ``next``, the worker's next
   job is claimed in the same transaction, as in-process workers do.
 
+A job comes with ``objects``: what the server knows of the objects it reads (bucket, key, size,
+ETag, version, when written), from local buckets, so that the worker need not ask the S3
+endpoint about each input before it fetches it (or takes the copy it unpacked already).
+
 A job answers only to the worker that holds it: another worker that learns its id cannot
 renew or end it.
 
@@ -36,7 +40,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from conveyor.api.model import SERVICE
+from conveyor.artifacts import ObjectInfo
+from conveyor.auth.artifactkeys import job_objects
 from conveyor.auth.gate import Access, Caller
 from conveyor.auth.sigv4 import Received
 from conveyor.domain.actiontype import ActionOwner, ActionTypeId
@@ -61,6 +67,8 @@ PREFIX = "/_conveyor/worker"
 WORKER_ACTION = "conveyor:RunBuiltInJobs"
 # The longest owner a worker may name.
 MAX_OWNER = 64
+# What the server knows of an object: (bucket, key) → its size, ETag, version and time.
+Stat = Callable[[str, str], ObjectInfo | None]
 # The longest a poll waits for a job, in seconds.
 MAX_WAIT = 20.0
 # The most of an action's log a result carries, in bytes.
@@ -96,6 +104,19 @@ def wire_job(job: JobRecord) -> dict[str, Any]:
     }
 
 
+def known_objects(job: JobRecord, stat: Stat | None) -> list[list[Any]]:
+    """``[bucket, key, size, etag, version, modified]`` of each object the job reads that
+    ``stat`` finds."""
+    if stat is None:
+        return []
+    found = []
+    for bucket, key in job_objects(job.data)[0]:
+        info = stat(bucket, key)
+        if info is not None:
+            found.append([bucket, key, info.size, info.etag, info.version_id, info.last_modified])
+    return found
+
+
 def _text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None and not required:
@@ -112,8 +133,10 @@ class WorkerRoutes:
         logs: Path,
         closing: threading.Event,
         access: Access | None = None,
+        stat: Stat | None = None,
     ) -> None:
         self._services = services
+        self._stat = stat
         self._access = access if access is not None and access.required else None
         self._logs = logs
         self._closing = closing
@@ -131,11 +154,13 @@ class WorkerRoutes:
         handler = getattr(self, f"_{name}")
 
         async def endpoint(request: Request) -> Response:
+            def answer(raw: bytes) -> dict[str, Any]:
+                # One trip to a thread for the signature and the call.
+                caller = self._caller(request, raw)
+                return handler(_parse(raw), caller)  # type: ignore[no-any-return]
+
             try:
-                raw = await request.body()
-                caller = await run_in_threadpool(self._caller, request, raw)
-                body = _parse(raw)
-                return JSONResponse(await run_in_threadpool(handler, body, caller))
+                return JSONResponse(await run_in_threadpool(answer, await request.body()))
             except ConveyorError as error:
                 return JSONResponse(
                     {"__type": error.code, "message": error.message}, status_code=error.status
@@ -216,7 +241,12 @@ class WorkerRoutes:
             if job is not None or left <= 0 or self._closing.is_set() or self._left(owner):
                 break
             notifier.wait_for_jobs(seen, left)
-        return {"job": None if job is None else wire_job(job), "lease": jobs.lease}
+        return {"job": self._wire(job), "lease": jobs.lease}
+
+    def _wire(self, job: JobRecord | None) -> dict[str, Any] | None:
+        if job is None:
+            return None
+        return wire_job(job) | {"objects": known_objects(job, self._stat)}
 
     def _left(self, owner: str) -> bool:
         with self._lock:
@@ -270,7 +300,7 @@ class WorkerRoutes:
                 external_id=external_id,
                 next_for=taker,
             )
-        return {"job": None if taken is None else wire_job(taken)}
+        return {"job": self._wire(taken)}
 
     def _append_log(self, job: JobRecord, text: object) -> None:
         if not isinstance(text, str) or not text:
@@ -302,8 +332,13 @@ def _parse(raw: bytes) -> dict[str, Any]:
 
 
 def worker_routes(
-    services: Services, logs: Path, closing: threading.Event, access: Access | None = None
+    services: Services,
+    logs: Path,
+    closing: threading.Event,
+    access: Access | None = None,
+    stat: Stat | None = None,
 ) -> Sequence[BaseRoute]:
     """The routes; ``closing`` set (the server stops) ends the polls that wait; with
-    ``access`` requiring authentication, every call is signed and decided."""
-    return WorkerRoutes(services, logs, closing, access).routes()
+    ``access`` requiring authentication, every call is signed and decided; ``stat``: what
+    the server's local buckets say of an object, handed out with each job."""
+    return WorkerRoutes(services, logs, closing, access, stat).routes()

@@ -20,8 +20,6 @@ import logging
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,8 +30,8 @@ from urllib.parse import unquote, urlsplit
 
 from conveyor.actions.base import Provider
 from conveyor.actions.registry import providers
-from conveyor.artifacts import ArtifactStore
-from conveyor.auth.artifactkeys import job_objects
+from conveyor.artifacts import ArtifactStore, ObjectInfo
+from conveyor.auth.artifactkeys import Object, job_objects
 from conveyor.config import Settings, SettingsError
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
@@ -42,6 +40,7 @@ from conveyor.home import lock_home
 from conveyor.store import JobRecord
 from conveyor.worker import leftovers
 from conveyor.worker.embedded import node_id, provider_config
+from conveyor.worker.link import Link
 from conveyor.worker.pool import WorkerPool
 
 log = logging.getLogger("conveyor.worker")
@@ -131,6 +130,7 @@ class RemoteJobs:
         region: str = "us-east-1",
     ) -> None:
         self._base = endpoint.rstrip("/") + ROUTES
+        self._link = Link(endpoint)
         self._logs = logs
         self._wait = wait
         self._key = key
@@ -140,32 +140,51 @@ class RemoteJobs:
         self._held: dict[str, tuple[JobRecord, str]] = {}
         # The held jobs whose result is on its way: the server may end them any moment.
         self._reporting: set[str] = set()
+        # Job id → what the server said of the objects it reads, by (bucket, key).
+        self._objects: dict[str, dict[Object, ObjectInfo]] = {}
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connections kept open to the server."""
+        self._link.close()
 
     def _call(self, name: str, body: Mapping[str, Any], timeout: float = 30.0) -> Any:
         url, data = f"{self._base}/{name}", json.dumps(body).encode()
         headers = {"content-type": "application/json"}
         if self._key is not None:
             headers = signed(url, data, headers, self._key, self._region)
-        request = urllib.request.Request(url, data, headers, method="POST")
+        answer = self._link.post(urlsplit(url).path, data, headers, timeout)
+        if answer.status < 400:
+            return json.loads(answer.body)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            try:
-                payload = json.loads(error.read() or b"{}")
-            except ValueError:
-                payload = {}
-            code = str(payload.get("__type") or f"HTTP{error.code}")
-            raise Refused(code, str(payload.get("message") or error.reason)) from error
+            payload = json.loads(answer.body or b"{}")
+        except ValueError:
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        code = str(payload.get("__type") or f"HTTP{answer.status}")
+        raise Refused(code, str(payload.get("message") or answer.reason))
 
     def _keep(self, wire: Mapping[str, Any] | None, owner: str) -> JobRecord | None:
         if wire is None:
             return None
         job = _record(wire)
+        objects = {
+            (bucket, key): ObjectInfo(int(size), str(etag), version, float(modified))
+            for bucket, key, size, etag, version, modified in wire.get("objects") or ()
+        }
         with self._lock:
             self._held[job.id] = (job, owner)
+            self._objects[job.id] = objects
         return job
+
+    def known(self, bucket: str, key: str) -> ObjectInfo | None:
+        """What the server said of this object when it handed out a job that reads it."""
+        with self._lock:
+            for objects in self._objects.values():
+                if (found := objects.get((bucket, key))) is not None:
+                    return found
+        return None
 
     def claim(
         self, types: Sequence[ActionTypeId], *, owner: str, labels: frozenset[str] = frozenset()
@@ -196,6 +215,7 @@ class RemoteJobs:
         with self._lock:
             self._held.pop(job_id, None)
             self._reporting.discard(job_id)
+            self._objects.pop(job_id, None)
 
     def _owner(self, job_id: str) -> tuple[JobRecord, str]:
         with self._lock:
@@ -273,7 +293,7 @@ class RemoteJobs:
                 if not refused.transient:  # the job is no longer this worker's
                     self._forget(job_id)
                 raise  # a transient refusal: the pool tries again, the job still held
-            except (urllib.error.URLError, OSError) as error:
+            except OSError as error:
                 if time.monotonic() > give_up:
                     self._forget(job_id)
                     raise
@@ -340,6 +360,44 @@ def choose(
     return chosen
 
 
+class KnownObjects:
+    """An `ArtifactStore` that answers ``stat`` from what the server said of a held job's
+    objects, and asks ``store`` everything else (the S3 endpoint: a round trip each)."""
+
+    def __init__(self, store: ArtifactStore, known: Callable[[str, str], ObjectInfo | None]):
+        self._store = store
+        self._known = known
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        source: Path,
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        acl: str | None = None,
+    ) -> None:
+        self._store.put(
+            bucket, key, source, content_type=content_type, cache_control=cache_control, acl=acl
+        )
+
+    def get(
+        self, bucket: str, key: str, destination: Path, *, version_id: str | None = None
+    ) -> None:
+        self._store.get(bucket, key, destination, version_id=version_id)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return self.stat(bucket, key) is not None
+
+    def stat(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
+        found = None if version_id is not None else self._known(bucket, key)
+        return found if found is not None else self._store.stat(bucket, key, version_id=version_id)
+
+    def list(self, bucket: str, prefix: str = "") -> list[str]:
+        return self._store.list(bucket, prefix)
+
+
 def artifact_store(settings: Settings, endpoint: str, jobs: RemoteJobs) -> ArtifactStore:
     """The shared S3 store when the settings name one, else the server's S3 endpoint, each
     object reached with the artifactCredentials of the job it belongs to."""
@@ -369,7 +427,7 @@ def artifact_store(settings: Settings, endpoint: str, jobs: RemoteJobs) -> Artif
             )
 
     store.client.meta.events.register("before-sign.s3", sign_as_job)
-    return store
+    return KnownObjects(store, jobs.known)
 
 
 def serve(
@@ -391,18 +449,21 @@ def serve(
         chosen = choose(providers(provider_config(replace(settings, public_url=endpoint))), wanted)
         leftovers.clean(settings.home / "work")
         jobs = RemoteJobs(endpoint, settings.home / "logs", key=key, region=settings.region)
-        owner = f"{node_id(settings.home)}/{uuid.uuid4().hex[:8]}"
-        pool = WorkerPool(
-            jobs,
-            Idle(),
-            artifact_store(settings, endpoint, jobs),
-            chosen,
-            settings.home,
-            size=concurrency,
-            owner=owner,
-            labels=labels,
-        )
-        _run(pool, jobs, owner, endpoint, chosen, labels)
+        try:
+            owner = f"{node_id(settings.home)}/{uuid.uuid4().hex[:8]}"
+            pool = WorkerPool(
+                jobs,
+                Idle(),
+                artifact_store(settings, endpoint, jobs),
+                chosen,
+                settings.home,
+                size=concurrency,
+                owner=owner,
+                labels=labels,
+            )
+            _run(pool, jobs, owner, endpoint, chosen, labels)
+        finally:
+            jobs.close()
     finally:
         home_lock.release()
 
