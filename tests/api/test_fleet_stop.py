@@ -1,5 +1,6 @@
 """A stop decided on one server of a PostgreSQL database reaches, at once, an action that
-another server's worker runs (LISTEN/NOTIFY, `conveyor.store.wakeups`), not at that worker's
+another server's worker runs (LISTEN/NOTIFY, `conveyor.store.wakeups`) or a remote worker of
+another server runs (its ``watch`` call, `conveyor.api.workerwatch`), not at that worker's
 next lease renewal (a third of the lease: 20 s here)."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.support.engine import (
     wait_for,
     wait_status,
 )
-from tests.support.fleet import shared_buckets
+from tests.support.fleet import shared_buckets, worker_process
 
 pytestmark = pytest.mark.postgres
 
@@ -36,15 +37,23 @@ def gone(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] == "Z"
 
 
+@pytest.mark.parametrize("remote", [False, True], ids=["in-process", "remote"])
 def test_a_stop_on_one_server_ends_the_action_another_server_runs_at_once(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, remote: bool
 ) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
     shared_buckets(tmp_path / "buckets", one, two)
     pidfile = tmp_path / "pid"
-    # The first server runs no actions: the second's worker runs this one.
+    # The first server runs no actions: the second's worker runs this one (in the second's
+    # process, or a `conveyor worker` polling it).
     first = Settings(home=one, database_url=postgres_url, detect_changes=False, workers=0)
-    second = Settings(home=two, database_url=postgres_url, detect_changes=False, workers=1)
+    second = Settings(
+        home=two,
+        database_url=postgres_url,
+        detect_changes=False,
+        workers=0 if remote else 1,
+        remote_workers=remote,
+    )
     repo = tmp_path / "repo"
     make_repo(repo)
     with ExitStack() as stack:
@@ -52,6 +61,8 @@ def test_a_stop_on_one_server_ends_the_action_another_server_runs_at_once(
         live = stack.enter_context(running(second))
         assert live.application.engine.wakeups is not None
         assert live.application.engine.wakeups.listening.wait(10)
+        if remote:
+            stack.enter_context(worker_process(live.endpoint, tmp_path / "worker"))
         asked.create_pipeline(
             pipeline=declaration(
                 "long", repo, stage("Run", commands("Wait", f"echo $$ > {pidfile}; sleep 60"))

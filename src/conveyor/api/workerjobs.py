@@ -13,6 +13,10 @@ only; the jobs of built-in actions are reachable here, and nowhere else. Each ca
 - ``renew`` ``{jobId, owner}``: extends the lease; ``{"renewed": false}`` once the job is no
   longer the worker's to run (abandoned, timed out), which tells it to stop the action.
 - ``status`` ``{jobId, owner}``: the job's status, for actions that report themselves.
+- ``watch`` ``{owner, wait}``: the ids of the jobs of owners starting with ``owner`` that
+  were cancelled (stopped, abandoned, on this server or another of the database) since the
+  last watch, as soon as there are some, else none after ``wait`` seconds: ``{"ended": [...]}``
+  (`conveyor.api.workerwatch`). A worker keeps one waiting, and stops those actions at once.
 - ``leave`` ``{owner}``: the worker stops taking jobs: the polls of owners starting with
   ``owner`` answer none at once (and for `MAX_WAIT` seconds), so a draining worker need not
   wait for its idle polls.
@@ -50,6 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from conveyor.api.model import SERVICE
+from conveyor.api.workerwatch import Watches
 from conveyor.artifacts import ObjectInfo
 from conveyor.auth.artifactkeys import job_objects
 from conveyor.auth.gate import Access, Caller
@@ -143,11 +148,13 @@ class WorkerRoutes:
         # Owner prefix → when it left (monotonic seconds).
         self._leaving: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._watches = Watches()
+        services.notifier.on_cancel(self._watches.cancelled)
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route(f"{PREFIX}/{name}", self._endpoint(name), methods=["POST"])
-            for name in ("poll", "renew", "status", "result", "leave")
+            for name in ("poll", "renew", "status", "result", "leave", "watch")
         ]
 
     def _endpoint(self, name: str) -> Any:
@@ -228,9 +235,7 @@ class WorkerRoutes:
     def _poll(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
         types, owner = self._types(body, caller), self._owner(body, caller)
         labels = _labels(body)
-        wait = body.get("wait", 0)
-        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
-            raise ValidationException("wait: a number of seconds, 0 or more, is required")
+        wait = _seconds(body)
         jobs, notifier = self._services.jobs, self._services.notifier
         deadline = time.monotonic() + min(float(wait), MAX_WAIT)
         while True:
@@ -246,6 +251,8 @@ class WorkerRoutes:
     def _wire(self, job: JobRecord | None) -> dict[str, Any] | None:
         if job is None:
             return None
+        if job.owner is not None:
+            self._watches.handed(job.id, job.owner)
         return wire_job(job) | {"objects": known_objects(job, self._stat)}
 
     def _left(self, owner: str) -> bool:
@@ -262,6 +269,11 @@ class WorkerRoutes:
             self._leaving[owner] = now
         self._services.notifier.jobs_queued()
         return {}
+
+    def _watch(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        owner = self._owner(body, caller)
+        wait = _seconds(body)
+        return {"ended": self._watches.wait(owner, min(wait, MAX_WAIT), self._closing)}
 
     def _renew(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
         job, owner = self._held(body, caller)
@@ -300,6 +312,7 @@ class WorkerRoutes:
                 external_id=external_id,
                 next_for=taker,
             )
+        self._watches.reported(job.id)
         return {"job": self._wire(taken)}
 
     def _append_log(self, job: JobRecord, text: object) -> None:
@@ -309,6 +322,13 @@ class WorkerRoutes:
         execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
         with open(self._logs / f"{execution}.log", "a", encoding="utf-8") as out:
             out.write(text[-MAX_LOG:])
+
+
+def _seconds(body: Mapping[str, Any]) -> float:
+    wait = body.get("wait", 0)
+    if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
+        raise ValidationException("wait: a number of seconds, 0 or more, is required")
+    return float(wait)
 
 
 def _labels(body: Mapping[str, Any]) -> frozenset[str]:

@@ -7,6 +7,11 @@ results keep the same rules. An idle worker long-polls: the server answers a pol
 job of the worker's types is queued. Artifacts go through the server's S3 endpoint
 (``/_conveyor/s3``) or, when the worker's settings name one, the shared ``s3_endpoint``. An
 action's log is written in the worker's home while it runs and travels with its result.
+A job comes with what the server knows of the objects it reads (`KnownObjects`), so a worker
+asks the S3 endpoint about an input only when the server said nothing of it. A ``watch`` call
+kept waiting on the server (`watch`) tells of the jobs cancelled there or on another server of
+its database, whose actions stop at once rather than at their next lease renewal. Calls keep
+their connections open (`conveyor.worker.link`).
 
 A failed call is retried by the pool's loop with a growing pause (the server away); a result
 that cannot be delivered is retried for `RESULT_PATIENCE` seconds, after which the job's
@@ -211,6 +216,12 @@ class RemoteJobs:
         their idle polls end at once."""
         self._call("leave", {"owner": owner})
 
+    def watch(self, prefix: str) -> list[str]:
+        """The jobs of owners starting with ``prefix`` that the server cancelled since the
+        last call, once there are some (or none, after the poll's wait)."""
+        answer = self._call("watch", {"owner": prefix, "wait": self._wait}, self._wait + 30.0)
+        return [str(job_id) for job_id in answer.get("ended") or ()]
+
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._held.pop(job_id, None)
@@ -327,9 +338,13 @@ def signer(
 
 
 class Idle:
-    """The pool's wake-ups for a remote worker: the long poll itself waits for jobs."""
+    """The pool's wake-ups for a remote worker: the long poll itself waits for jobs, and
+    `watch` tells of the jobs the server cancelled."""
 
     generation = 0
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
 
     def wait_for_jobs(self, seen: int, timeout: float) -> int:
         return seen
@@ -338,7 +353,34 @@ class Idle:
         return None
 
     def on_cancel(self, listener: Callable[[str], None]) -> None:
-        return None  # a job the server ends is seen when its lease cannot be renewed
+        self._listeners.append(listener)
+
+    def cancelled(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            for listener in self._listeners:
+                listener(job_id)
+
+
+def watch(jobs: RemoteJobs, idle: Idle, prefix: str, stop: threading.Event) -> None:
+    """Until ``stop``, keep a ``watch`` call waiting on the server, and stop the actions of
+    the jobs it says were cancelled (a job it misses is seen at its next renewal). A server
+    without the call is left to the renewals."""
+    pause = 0.5
+    while not stop.is_set():
+        try:
+            ended = jobs.watch(prefix)
+        except Refused as refused:
+            if not refused.transient:
+                log.warning("the server tells of no cancellations (%s): renewals will", refused)
+                return
+            ended, pause = [], min(pause * 2, 10.0)
+            stop.wait(pause)
+        except OSError:  # the server away: the polls say so
+            ended, pause = [], min(pause * 2, 10.0)
+            stop.wait(pause)
+        else:
+            pause = 0.5
+        idle.cancelled(ended)
 
 
 def choose(
@@ -451,9 +493,10 @@ def serve(
         jobs = RemoteJobs(endpoint, settings.home / "logs", key=key, region=settings.region)
         try:
             owner = f"{node_id(settings.home)}/{uuid.uuid4().hex[:8]}"
+            idle = Idle()
             pool = WorkerPool(
                 jobs,
-                Idle(),
+                idle,
                 artifact_store(settings, endpoint, jobs),
                 chosen,
                 settings.home,
@@ -461,7 +504,17 @@ def serve(
                 owner=owner,
                 labels=labels,
             )
-            _run(pool, jobs, owner, endpoint, chosen, labels)
+            stop = threading.Event()
+            threading.Thread(
+                target=watch,
+                args=(jobs, idle, f"{owner}/", stop),
+                name="conveyor-watch",
+                daemon=True,
+            ).start()
+            try:
+                _run(pool, jobs, owner, endpoint, chosen, labels)
+            finally:
+                stop.set()
         finally:
             jobs.close()
     finally:
