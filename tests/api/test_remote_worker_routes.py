@@ -27,6 +27,7 @@ from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.config import Settings
+from conveyor.domain.errors import JobNotFoundException
 from conveyor.engine.jobs import Taker
 from conveyor.server import Running, running
 from conveyor.store.errors import StoreUnavailable
@@ -113,6 +114,12 @@ def test_a_job_answers_only_to_the_worker_that_holds_it(remote: Running, tmp_pat
         {"jobId": job_id, "owner": "w/2", "succeeded": False, "message": "forged"},
     )
     assert answer["__type"] == "JobNotFoundException"
+    # Checked again where the result is written: a result for another's job writes nothing.
+    with pytest.raises(JobNotFoundException):
+        remote.application.services.jobs.fail(
+            job_id, failure_type="JobFailed", message="forged", held_by="remote/w/2"
+        )
+    assert remote.application.services.jobs.get(job_id).status == "InProgress"
     assert call(remote.endpoint, "renew", {"jobId": job_id, "owner": "w/1"}) == (
         200,
         {"renewed": True},

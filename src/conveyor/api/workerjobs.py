@@ -54,7 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from conveyor.api.model import SERVICE
-from conveyor.api.workerwatch import Watches
+from conveyor.api.workerwatch import Handed, Watches
 from conveyor.artifacts import ObjectInfo
 from conveyor.auth.artifactkeys import job_objects
 from conveyor.auth.gate import Access, Caller
@@ -252,7 +252,7 @@ class WorkerRoutes:
         if job is None:
             return None
         if job.owner is not None:
-            self._watches.handed(job.id, job.owner)
+            self._watches.handed(_handed(job))
         return wire_job(job) | {"objects": known_objects(job, self._stat)}
 
     def _left(self, owner: str) -> bool:
@@ -283,9 +283,23 @@ class WorkerRoutes:
         job, _ = self._held(body, caller)
         return {"status": job.status}
 
-    def _result(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+    def _handed(self, body: Mapping[str, Any], caller: Caller | None) -> Handed:
+        """The job the call names, as this server handed it to the caller (no read); else as
+        stored, checked to be the caller's."""
+        job_id, owner = _text(body, "jobId"), self._owner(body, caller)
+        assert job_id is not None
+        handed = self._watches.handed_job(job_id)
+        if handed is not None and handed.owner == owner:
+            self._allow(caller, handed.type_id)
+            return handed
         job, owner = self._held(body, caller)
-        self._append_log(job, body.get("log"))
+        return _handed(job)
+
+    def _result(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        # The job's owner is checked again as its result is written (``held_by``).
+        job = self._handed(body, caller)
+        owner = job.owner
+        self._append_log(job.action_execution, body.get("log"))
         taker = Taker(self._types(body, caller), owner, _labels(body)) if body.get("next") else None
         jobs = self._services.jobs
         external_id = _text(body, "externalId", required=False)
@@ -303,6 +317,7 @@ class WorkerRoutes:
                 output_variables={str(k): str(v) for k, v in variables.items()},
                 revision=revision,
                 next_for=taker,
+                held_by=owner,
             )
         else:
             taken = jobs.fail(
@@ -311,17 +326,23 @@ class WorkerRoutes:
                 message=(_text(body, "message") or "")[:5000],
                 external_id=external_id,
                 next_for=taker,
+                held_by=owner,
             )
         self._watches.reported(job.id)
         return {"job": self._wire(taken)}
 
-    def _append_log(self, job: JobRecord, text: object) -> None:
-        if not isinstance(text, str) or not text:
+    def _append_log(self, execution: str, text: object) -> None:
+        if not isinstance(text, str) or not text or not execution:
             return
         self._logs.mkdir(parents=True, exist_ok=True)
-        execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
         with open(self._logs / f"{execution}.log", "a", encoding="utf-8") as out:
             out.write(text[-MAX_LOG:])
+
+
+def _handed(job: JobRecord) -> Handed:
+    # A finished built-in job keeps no data: its result is refused, and no log is appended.
+    action = (job.data.get("pipelineContext") or {}).get("action") or {}
+    return Handed(job.id, str(job.owner), job.type_id, str(action.get("actionExecutionId", "")))
 
 
 def _seconds(body: Mapping[str, Any]) -> float:
