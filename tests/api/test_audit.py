@@ -27,6 +27,17 @@ from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import approval, declaration, make_repo, stage, wait_for
 
 AUDITOR = [allow("cloudtrail:LookupEvents")]
+# What `AuditTrail.record` is told of a read-only call by alice.
+READ_CALL: dict[str, Any] = {
+    "event_source": "codepipeline.amazonaws.com",
+    "caller": {"type": "IAMUser", "userName": "alice", "accessKeyId": "AKIA"},
+    "source_ip": "127.0.0.1",
+    "user_agent": "test",
+    "request_id": "r",
+    "read_only": True,
+    "resource": None,
+    "params": {},
+}
 
 
 @pytest.fixture
@@ -232,20 +243,9 @@ def _cloudtrail(live: Running) -> Any:
 def test_old_events_are_pruned_after_the_retention(store: Store) -> None:
     now = [time.time()]
     audit = AuditTrail(store, "us-east-1", "000000000000", retention_days=1, clock=lambda: now[0])
-    identity = {"type": "IAMUser", "userName": "alice", "accessKeyId": "AKIA"}
-    facts: dict[str, Any] = {
-        "event_source": "codepipeline.amazonaws.com",
-        "caller": identity,
-        "source_ip": "127.0.0.1",
-        "user_agent": "test",
-        "request_id": "r",
-        "read_only": True,
-        "resource": None,
-        "params": {},
-    }
-    audit.record(event_name="ListPipelines", **facts)
+    audit.record(event_name="ListPipelines", **READ_CALL)
     now[0] += 86400 / 2
-    audit.record(event_name="GetPipeline", **facts)
+    audit.record(event_name="GetPipeline", **READ_CALL)
     now[0] += 86400 * 0.75
     assert audit.prune() == 1
     assert [r.event_name for r in audit.lookup({}, None, None, 10)] == ["GetPipeline"]
@@ -265,15 +265,7 @@ def test_one_server_of_a_database_prunes_the_trail_and_another_takes_over(
     ]
     try:
         holder, other = trails
-        facts: dict[str, Any] = {
-            "event_source": "codepipeline.amazonaws.com",
-            "caller": {"type": "IAMUser", "userName": "alice", "accessKeyId": "AKIA"},
-            "source_ip": "127.0.0.1",
-            "user_agent": "test",
-            "read_only": True,
-            "resource": None,
-            "params": {},
-        }
+        facts = {k: v for k, v in READ_CALL.items() if k != "request_id"}
         holder.record(event_name="ListPipelines", request_id="one", **facts)
         holder.flush()
         now[0] += 86400 * 2

@@ -23,13 +23,14 @@ from starlette.applications import Starlette
 
 from conveyor.api.s3serve import BucketRoutes
 from conveyor.api.workerjobs import type_of
-from conveyor.artifacts import ArtifactError
+from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.config import Settings
 from conveyor.domain.errors import JobNotFoundException
 from conveyor.engine.jobs import Taker
 from conveyor.server import Running, running
+from conveyor.store import JobRecord
 from conveyor.store.errors import StoreUnavailable
 from conveyor.worker.remote import Key, KnownObjects, RemoteJobs, artifact_store, signed
 from tests.conftest import make_client
@@ -325,16 +326,24 @@ def test_with_auth_a_worker_signs_its_calls_and_needs_the_worker_action(
     assert call(secured.endpoint, "renew", held, builder) == (200, {"renewed": True})
 
 
-def test_a_worker_reaches_each_artifact_with_its_job_credentials(
+def holding_a_source_job(
     remote: Running, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+) -> tuple[RemoteJobs, JobRecord, ArtifactStore, tuple[str, str]]:
+    """A worker holding the source job of a new execution, its artifact store, and where
+    the job's output goes."""
     start(remote.endpoint, tmp_path)
     jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
     request.addfinalizer(jobs.close)
     job = wait_for(lambda: jobs.claim([type_of(GIT)], owner="w/1"), what="a job")
     store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
     output = job.data["outputArtifacts"][0]["location"]["s3Location"]
-    bucket, key = output["bucketName"], output["objectKey"]
+    return jobs, job, store, (output["bucketName"], output["objectKey"])
+
+
+def test_a_worker_reaches_each_artifact_with_its_job_credentials(
+    remote: Running, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _, _, store, (bucket, key) = holding_a_source_job(remote, tmp_path, request)
     large = tmp_path / "large.bin"
     large.write_bytes(os.urandom(20 * 1024 * 1024))  # above boto3's 8 MiB: parts, in threads
     store.put(bucket, key, large)
@@ -411,13 +420,7 @@ def test_an_s3_source_job_may_read_the_object_it_names(
 def test_a_job_says_what_the_server_knows_of_its_inputs_and_the_worker_asks_no_more(
     remote: Running, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    start(remote.endpoint, tmp_path)
-    jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
-    request.addfinalizer(jobs.close)
-    source = wait_for(lambda: jobs.claim([type_of(GIT)], owner="w/1"), what="a job")
-    store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
-    output = source.data["outputArtifacts"][0]["location"]["s3Location"]
-    bucket, key = output["bucketName"], output["objectKey"]
+    jobs, source, store, (bucket, key) = holding_a_source_job(remote, tmp_path, request)
     packed = tmp_path / "src.zip"
     packed.write_bytes(b"PK not much of a source")
     store.put(bucket, key, packed)

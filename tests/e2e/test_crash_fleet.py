@@ -90,6 +90,22 @@ def orphans_gone(orphans: list[int]) -> list[int]:
     return alive(orphans)
 
 
+def kill_while_running(
+    client: Any, process: subprocess.Popen[bytes], ledger: Path, marker: str, running: int
+) -> Kill:
+    """SIGKILL the server once ``running`` actions run at once; what was waiting then."""
+    wait_for(
+        lambda: running_attempts(read_ledger(ledger, marker)) >= running,
+        30,
+        f"{running} actions to run side by side",
+    )
+    waiting, inbound = snapshot(client)
+    at = time.time()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return Kill(at, waiting, inbound, group_members(marker_processes(marker)))
+
+
 def recovering(database: Path, held: int) -> str:
     """Once fewer than ``held`` jobs are held, what is left to recover (else nothing)."""
     left = held_jobs(database)
@@ -150,17 +166,8 @@ def test_a_kill_during_start_up_recovery_in_parallel_mode_loses_nothing(
             for _ in range(3):
                 started = client.start_pipeline_execution(name=PIPELINE)
                 book.started.append(started["pipelineExecutionId"])
-            wait_for(
-                lambda: running_attempts(read_ledger(ledger, marker)) >= 4,
-                30,
-                "actions of several executions to run side by side",
-            )
-            waiting, inbound = snapshot(client)
-            at = time.time()
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-        orphans = group_members(marker_processes(marker))
-        kills.append(Kill(at, waiting, inbound, orphans))
+            kills.append(kill_while_running(client, process, ledger, marker, 4))
+        orphans = kills[0].orphans
         left = killed_in_recovery(home, port, log)
         kills.append(Kill(time.time(), {}, {}, []))
         survivors.extend(orphans_gone(orphans))
@@ -225,23 +232,14 @@ def test_a_server_killed_mid_run_leaves_every_execution_to_the_other(
                 client.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]
             )
         # Two workers each: three actions at once run on both servers.
-        wait_for(
-            lambda: running_attempts(read_ledger(ledger, marker)) >= 3,
-            30,
-            "actions to run on both servers",
-        )
-        waiting, inbound = snapshot(client)
-        at = time.time()
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait()
-        orphans = group_members(marker_processes(marker))
-        survivors.extend(orphans_gone(orphans))
+        kill = kill_while_running(client, doomed, ledger, marker, 3)
+        survivors.extend(orphans_gone(kill.orphans))
         executions = settle(client, book, 40, approve_listed)
         actions = all_actions(client)
         survivors.extend(marker_processes(marker))
     crashes = Crashes(
         book,
-        [Kill(at, waiting, inbound, orphans)],
+        [kill],
         survivors,
         executions,
         actions,
@@ -262,4 +260,4 @@ def test_a_server_killed_mid_run_leaves_every_execution_to_the_other(
         message = action["output"]["executionResult"]["errorDetails"]["message"]
         assert "stopped renewing its lease" in message and dead_node in message, message
         began = action["startTime"].timestamp()
-        assert began - 0.5 <= at, f"{context}: failed without running at the kill: {action}"
+        assert began - 0.5 <= kill.at, f"{context}: failed without running at the kill: {action}"
