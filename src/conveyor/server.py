@@ -31,6 +31,7 @@ from conveyor.api.s3serve import BucketRoutes
 from conveyor.api.workerjobs import worker_routes
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactKeys
+from conveyor.auth.audit import LOCK as AUDIT_LOCK
 from conveyor.auth.audit import AuditTrail
 from conveyor.auth.cipher import CipherError, LazyCipher
 from conveyor.auth.gate import Access, is_loopback
@@ -107,7 +108,13 @@ def build_access(settings: Settings, store: Store) -> Access:
     if settings.auth_required:
         cipher.load()
     identities = IdentityService(store, cipher, scope)
-    audit = AuditTrail(store, settings.region, settings.account, settings.audit_retention_days)
+    audit = AuditTrail(
+        store,
+        settings.region,
+        settings.account,
+        settings.audit_retention_days,
+        leadership=store.leadership(AUDIT_LOCK),
+    )
     audit.start()
     return Access(
         store,
@@ -136,9 +143,11 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     connections = read_connections(settings.connections)
     routes = list(hook_routes(local.services, connections, provider_config(settings)))
     closing = threading.Event()
-    if settings.remote_workers:
-        routes += worker_routes(local.services, settings.home / "logs", closing, access)
     artifacts = artifact_routes(local.services, settings)
+    if settings.remote_workers:
+        local_buckets = buckets(settings)
+        stat = local_buckets.stat if isinstance(local_buckets, LocalBuckets) else None
+        routes += worker_routes(local.services, settings.home / "logs", closing, access, stat)
     app = limit_bodies(
         create_app(
             local.services,

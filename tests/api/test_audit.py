@@ -18,15 +18,26 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conveyor.auth.audit import HIDDEN, AuditTrail
+from conveyor.auth.audit import HIDDEN, LOCK, AuditTrail
 from conveyor.config import Settings
 from conveyor.server import Running, running
 from conveyor.store import Store
 from tests.conftest import make_client, sqlite_only
 from tests.support.auth import allow, make_user, signed_client
-from tests.support.engine import approval, declaration, make_repo, stage
+from tests.support.engine import approval, declaration, make_repo, stage, wait_for
 
 AUDITOR = [allow("cloudtrail:LookupEvents")]
+# What `AuditTrail.record` is told of a read-only call by alice.
+READ_CALL: dict[str, Any] = {
+    "event_source": "codepipeline.amazonaws.com",
+    "caller": {"type": "IAMUser", "userName": "alice", "accessKeyId": "AKIA"},
+    "source_ip": "127.0.0.1",
+    "user_agent": "test",
+    "request_id": "r",
+    "read_only": True,
+    "resource": None,
+    "params": {},
+}
 
 
 @pytest.fixture
@@ -232,23 +243,47 @@ def _cloudtrail(live: Running) -> Any:
 def test_old_events_are_pruned_after_the_retention(store: Store) -> None:
     now = [time.time()]
     audit = AuditTrail(store, "us-east-1", "000000000000", retention_days=1, clock=lambda: now[0])
-    identity = {"type": "IAMUser", "userName": "alice", "accessKeyId": "AKIA"}
-    facts: dict[str, Any] = {
-        "event_source": "codepipeline.amazonaws.com",
-        "caller": identity,
-        "source_ip": "127.0.0.1",
-        "user_agent": "test",
-        "request_id": "r",
-        "read_only": True,
-        "resource": None,
-        "params": {},
-    }
-    audit.record(event_name="ListPipelines", **facts)
+    audit.record(event_name="ListPipelines", **READ_CALL)
     now[0] += 86400 / 2
-    audit.record(event_name="GetPipeline", **facts)
+    audit.record(event_name="GetPipeline", **READ_CALL)
     now[0] += 86400 * 0.75
     assert audit.prune() == 1
     assert [r.event_name for r in audit.lookup({}, None, None, 10)] == ["GetPipeline"]
+
+
+@pytest.mark.postgres
+def test_one_server_of_a_database_prunes_the_trail_and_another_takes_over(
+    postgres_url: str,
+) -> None:
+    """Pruning is one duty of the servers sharing a database: the holder of the audit lock
+    prunes; the others leave the records alone until it is gone, then one of them prunes."""
+    first, second = Store.open(postgres_url), Store.open(postgres_url)
+    now = [time.time()]
+    trails = [
+        AuditTrail(s, "us-east-1", "000000000000", 1, lambda: now[0], s.leadership(LOCK))
+        for s in (first, second)
+    ]
+    try:
+        holder, other = trails
+        facts = {k: v for k, v in READ_CALL.items() if k != "request_id"}
+        holder.record(event_name="ListPipelines", request_id="one", **facts)
+        holder.flush()
+        now[0] += 86400 * 2
+        assert holder.prune() == 1
+        other.record(event_name="GetPipeline", request_id="two", **facts)
+        other.flush()
+        now[0] += 86400 * 2
+        assert other.prune() == 0  # the holder's duty
+        assert [r.event_name for r in other.lookup({}, None, None, 10)] == ["GetPipeline"]
+        holder.close()  # gives the lock up, as a server that stops (or dies) does
+        # The lock goes with the holder's session, which its backend ends a moment later.
+        assert wait_for(other.prune, timeout=10, what="the other trail to prune") == 1
+        assert other.lookup({}, None, None, 10) == []
+    finally:
+        for trail in trails:
+            trail.close()
+        first.close()
+        second.close()
 
 
 def test_a_call_event_id_gives_its_request_id_back_and_a_repeated_one_is_still_kept(

@@ -23,13 +23,16 @@ from starlette.applications import Starlette
 
 from conveyor.api.s3serve import BucketRoutes
 from conveyor.api.workerjobs import type_of
-from conveyor.artifacts import ArtifactError
+from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactKeys
 from conveyor.config import Settings
+from conveyor.domain.errors import JobNotFoundException
+from conveyor.engine.jobs import Taker
 from conveyor.server import Running, running
+from conveyor.store import JobRecord
 from conveyor.store.errors import StoreUnavailable
-from conveyor.worker.remote import Key, RemoteJobs, artifact_store, signed
+from conveyor.worker.remote import Key, KnownObjects, RemoteJobs, artifact_store, signed
 from tests.conftest import make_client
 from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (
@@ -112,6 +115,12 @@ def test_a_job_answers_only_to_the_worker_that_holds_it(remote: Running, tmp_pat
         {"jobId": job_id, "owner": "w/2", "succeeded": False, "message": "forged"},
     )
     assert answer["__type"] == "JobNotFoundException"
+    # Checked again where the result is written: a result for another's job writes nothing.
+    with pytest.raises(JobNotFoundException):
+        remote.application.services.jobs.fail(
+            job_id, failure_type="JobFailed", message="forged", held_by="remote/w/2"
+        )
+    assert remote.application.services.jobs.get(job_id).status == "InProgress"
     assert call(remote.endpoint, "renew", {"jobId": job_id, "owner": "w/1"}) == (
         200,
         {"renewed": True},
@@ -317,15 +326,24 @@ def test_with_auth_a_worker_signs_its_calls_and_needs_the_worker_action(
     assert call(secured.endpoint, "renew", held, builder) == (200, {"renewed": True})
 
 
-def test_a_worker_reaches_each_artifact_with_its_job_credentials(
-    remote: Running, tmp_path: Path
-) -> None:
+def holding_a_source_job(
+    remote: Running, tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[RemoteJobs, JobRecord, ArtifactStore, tuple[str, str]]:
+    """A worker holding the source job of a new execution, its artifact store, and where
+    the job's output goes."""
     start(remote.endpoint, tmp_path)
     jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
+    request.addfinalizer(jobs.close)
     job = wait_for(lambda: jobs.claim([type_of(GIT)], owner="w/1"), what="a job")
     store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
     output = job.data["outputArtifacts"][0]["location"]["s3Location"]
-    bucket, key = output["bucketName"], output["objectKey"]
+    return jobs, job, store, (output["bucketName"], output["objectKey"])
+
+
+def test_a_worker_reaches_each_artifact_with_its_job_credentials(
+    remote: Running, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _, _, store, (bucket, key) = holding_a_source_job(remote, tmp_path, request)
     large = tmp_path / "large.bin"
     large.write_bytes(os.urandom(20 * 1024 * 1024))  # above boto3's 8 MiB: parts, in threads
     store.put(bucket, key, large)
@@ -369,7 +387,9 @@ def test_the_artifact_endpoint_answers_failures_as_s3_errors(
     assert b"a bug" not in answer[1]
 
 
-def test_an_s3_source_job_may_read_the_object_it_names(remote: Running, tmp_path: Path) -> None:
+def test_an_s3_source_job_may_read_the_object_it_names(
+    remote: Running, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     drops = remote.application.engine.settings.home / "buckets" / "drops"
     drops.mkdir(parents=True)
     (drops / "app.zip").write_bytes(b"PK zip bytes")
@@ -388,9 +408,32 @@ def test_an_s3_source_job_may_read_the_object_it_names(remote: Running, tmp_path
     shape["stages"][0]["actions"] = [source]
     make_client(remote.endpoint).create_pipeline(pipeline=shape)
     jobs = RemoteJobs(remote.endpoint, tmp_path / "logs", wait=5)
+    request.addfinalizer(jobs.close)
     wait_for(lambda: jobs.claim([type_of("AWS/Source/S3/1")], owner="w/1"), what="a job")
     store = artifact_store(Settings(home=tmp_path / "worker"), remote.endpoint, jobs)
     store.get("drops", "app.zip", tmp_path / "app.zip")
     assert (tmp_path / "app.zip").read_bytes() == b"PK zip bytes"
     with pytest.raises(ArtifactError):
         store.get("drops", "other.zip", tmp_path / "other.zip")
+
+
+def test_a_job_says_what_the_server_knows_of_its_inputs_and_the_worker_asks_no_more(
+    remote: Running, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    jobs, source, store, (bucket, key) = holding_a_source_job(remote, tmp_path, request)
+    packed = tmp_path / "src.zip"
+    packed.write_bytes(b"PK not much of a source")
+    store.put(bucket, key, packed)
+    commands_type = type_of("AWS/Compute/Commands/1")
+    job = jobs.succeed(source.id, next_for=Taker([commands_type], "w/1"))
+    assert job is not None and job.type_id == commands_type
+    on_disk = LocalBuckets(remote.application.engine.settings.home / "buckets").stat(bucket, key)
+    assert on_disk is not None and jobs.known(bucket, key) == on_disk
+    # Answered from what came with the job; anything else, from the store behind.
+    elsewhere = LocalBuckets(tmp_path / "empty")
+    assert KnownObjects(elsewhere, jobs.known).stat(bucket, key) == on_disk
+    assert KnownObjects(elsewhere, jobs.known).stat(bucket, "other") is None
+    assert KnownObjects(elsewhere, jobs.known).stat(bucket, key, version_id="v1") is None
+    # Once the job is reported, what came with it goes.
+    jobs.fail(job.id, failure_type="JobFailed", message="done here")
+    assert jobs.known(bucket, key) is None

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,21 +192,24 @@ def approve_all(client: Any, book: Book) -> None:
     for state in client.get_pipeline_state(name=PIPELINE)["stageStates"]:
         for action in state["actionStates"]:
             token = (action.get("latestExecution") or {}).get("token")
-            if token is None:
-                continue
-            try:
-                client.put_approval_result(
-                    pipelineName=PIPELINE,
-                    stageName=state["stageName"],
-                    actionName=action["actionName"],
-                    token=token,
-                    result={"status": "Approved", "summary": "crash test"},
-                )
-            except ClientError as error:  # approved meanwhile, or gone with its execution
-                expect(error, "ApprovalAlreadyCompletedException", "InvalidApprovalTokenException")
-                continue
-            with book.lock:
-                book.approved += 1
+            if token is not None:
+                answer_approval(client, book, state["stageName"], action["actionName"], token)
+
+
+def answer_approval(client: Any, book: Book, stage_name: str, action: str, token: str) -> None:
+    try:
+        client.put_approval_result(
+            pipelineName=PIPELINE,
+            stageName=stage_name,
+            actionName=action,
+            token=token,
+            result={"status": "Approved", "summary": "crash test"},
+        )
+    except ClientError as error:  # approved meanwhile, or gone with its execution
+        expect(error, "ApprovalAlreadyCompletedException", "InvalidApprovalTokenException")
+        return
+    with book.lock:
+        book.approved += 1
 
 
 def stop_one(client: Any, book: Book, rng: random.Random) -> None:
@@ -278,10 +281,21 @@ def snapshot(client: Any) -> tuple[dict[str, str], dict[str, str]]:
     return waiting, inbound
 
 
-def settle(client: Any, book: Book, timeout: float) -> list[dict[str, Any]]:
+def approve_listed(client: Any, book: Book) -> None:
+    """Approve every pending approval that ListActionExecutions shows (in PARALLEL mode,
+    GetPipelineState shows no token: the approval's external id is its token)."""
+    for action in all_actions(client):
+        if action["actionName"] == "Approve" and action["status"] == "InProgress":
+            token = action["output"]["executionResult"]["externalExecutionId"]
+            answer_approval(client, book, action["stageName"], action["actionName"], token)
+
+
+def settle(
+    client: Any, book: Book, timeout: float, approve: Callable[[Any, Book], None] = approve_all
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
-        approve_all(client, book)
+        approve(client, book)
         executions = all_executions(client)
         if all(e["status"] in TERMINAL for e in executions):
             return executions

@@ -6,7 +6,6 @@ processes with separate homes: the worker reaches jobs and artifacts over HTTP o
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from tests.support.engine import (
     wait_for,
     wait_status,
 )
+from tests.support.fleet import worker_process
 
 BUILDSPEC = """\
 version: 0.2
@@ -59,36 +59,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'server' / 'conveyor.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
-
-
-@contextmanager
-def worker_process(
-    endpoint: str, home: Path, *args: str, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    log = open(home.parent / "worker.log", "ab")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "conveyor",
-            "worker",
-            "--endpoint",
-            endpoint,
-            "--home",
-            str(home),
-            *args,
-        ],
-        env={k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")} | (env or {}),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def action_states(client: Any, name: str) -> dict[str, dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Wake-ups across servers on PostgreSQL (LISTEN/NOTIFY): jobs queued by one server wake the
-workers of the others, not its own a second time, and a listener whose connection is cut
+workers of the others, not its own a second time, jobs cancelled by one are cancelled by the
+others, and a listener whose connection is cut
 listens again and wakes its workers for what it may have missed."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from conveyor.store import wakeups
 from conveyor.store.database import normalize_url
-from conveyor.store.wakeups import CrossWakeups
+from conveyor.store.wakeups import IDS_PER_NOTE, CrossWakeups
 from tests.conftest import POSTGRES_URL
 
 pytestmark = pytest.mark.postgres
@@ -27,8 +28,12 @@ def url(postgres_url: str) -> sa.URL:
 @pytest.fixture
 def pair(url: sa.URL) -> Iterator[tuple[CrossWakeups, CrossWakeups, queue.Queue[object]]]:
     heard: queue.Queue[object] = queue.Queue()
-    one = CrossWakeups(url, lambda count: heard.put(("one", count)))
-    two = CrossWakeups(url, lambda count: heard.put(("two", count)))
+    one = CrossWakeups(
+        url, lambda count: heard.put(("one", count)), lambda ids: heard.put(("one", ids))
+    )
+    two = CrossWakeups(
+        url, lambda count: heard.put(("two", count)), lambda ids: heard.put(("two", ids))
+    )
     for side in (one, two):
         side.start()
     try:
@@ -49,6 +54,25 @@ def test_jobs_queued_on_one_server_wake_the_other(
     two.queued(1)
     assert heard.get(timeout=10) == ("one", 1)
     # Nobody hears itself.
+    with pytest.raises(queue.Empty):
+        heard.get(timeout=0.3)
+
+
+def test_jobs_cancelled_on_one_server_are_cancelled_on_the_others(
+    pair: tuple[CrossWakeups, CrossWakeups, queue.Queue[object]],
+) -> None:
+    one, _, heard = pair
+    one.cancelled(["job-1", "job-2"])
+    assert heard.get(timeout=10) == ("two", ["job-1", "job-2"])
+    # More than one notification carries: in several, none lost.
+    many = [f"{n:036d}" for n in range(IDS_PER_NOTE * 2 + 1)]
+    one.cancelled(many)
+    got: list[str] = []
+    while len(got) < len(many):
+        side, ids = heard.get(timeout=10)  # type: ignore[misc]
+        assert side == "two"
+        got += ids
+    assert got == many
     with pytest.raises(queue.Empty):
         heard.get(timeout=0.3)
 

@@ -13,12 +13,20 @@ only; the jobs of built-in actions are reachable here, and nowhere else. Each ca
 - ``renew`` ``{jobId, owner}``: extends the lease; ``{"renewed": false}`` once the job is no
   longer the worker's to run (abandoned, timed out), which tells it to stop the action.
 - ``status`` ``{jobId, owner}``: the job's status, for actions that report themselves.
+- ``watch`` ``{owner, wait}``: the ids of the jobs of owners starting with ``owner`` that
+  were cancelled (stopped, abandoned, on this server or another of the database) since the
+  last watch, as soon as there are some, else none after ``wait`` seconds: ``{"ended": [...]}``
+  (`conveyor.api.workerwatch`). A worker keeps one waiting, and stops those actions at once.
 - ``leave`` ``{owner}``: the worker stops taking jobs: the polls of owners starting with
   ``owner`` answer none at once (and for `MAX_WAIT` seconds), so a draining worker need not
   wait for its idle polls.
 - ``result`` ``{jobId, owner, succeeded, ..., log, next, labels}``: the job's result and the
   action's log (appended to the server's log of the action); with ``next``, the worker's next
   job is claimed in the same transaction, as in-process workers do.
+
+A job comes with ``objects``: what the server knows of the objects it reads (bucket, key, size,
+ETag, version, when written), from local buckets, so that the worker need not ask the S3
+endpoint about each input before it fetches it (or takes the copy it unpacked already).
 
 A job answers only to the worker that holds it: another worker that learns its id cannot
 renew or end it.
@@ -36,7 +44,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +54,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from conveyor.api.model import SERVICE
+from conveyor.api.workerwatch import Handed, Watches
+from conveyor.artifacts import ObjectInfo
+from conveyor.auth.artifactkeys import job_objects
 from conveyor.auth.gate import Access, Caller
 from conveyor.auth.sigv4 import Received
 from conveyor.domain.actiontype import ActionOwner, ActionTypeId
@@ -61,6 +72,8 @@ PREFIX = "/_conveyor/worker"
 WORKER_ACTION = "conveyor:RunBuiltInJobs"
 # The longest owner a worker may name.
 MAX_OWNER = 64
+# What the server knows of an object: (bucket, key) → its size, ETag, version and time.
+Stat = Callable[[str, str], ObjectInfo | None]
 # The longest a poll waits for a job, in seconds.
 MAX_WAIT = 20.0
 # The most of an action's log a result carries, in bytes.
@@ -96,6 +109,19 @@ def wire_job(job: JobRecord) -> dict[str, Any]:
     }
 
 
+def known_objects(job: JobRecord, stat: Stat | None) -> list[list[Any]]:
+    """``[bucket, key, size, etag, version, modified]`` of each object the job reads that
+    ``stat`` finds."""
+    if stat is None:
+        return []
+    found = []
+    for bucket, key in job_objects(job.data)[0]:
+        info = stat(bucket, key)
+        if info is not None:
+            found.append([bucket, key, info.size, info.etag, info.version_id, info.last_modified])
+    return found
+
+
 def _text(body: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None and not required:
@@ -112,30 +138,36 @@ class WorkerRoutes:
         logs: Path,
         closing: threading.Event,
         access: Access | None = None,
+        stat: Stat | None = None,
     ) -> None:
         self._services = services
+        self._stat = stat
         self._access = access if access is not None and access.required else None
         self._logs = logs
         self._closing = closing
         # Owner prefix → when it left (monotonic seconds).
         self._leaving: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._watches = Watches()
+        services.notifier.on_cancel(self._watches.cancelled)
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route(f"{PREFIX}/{name}", self._endpoint(name), methods=["POST"])
-            for name in ("poll", "renew", "status", "result", "leave")
+            for name in ("poll", "renew", "status", "result", "leave", "watch")
         ]
 
     def _endpoint(self, name: str) -> Any:
         handler = getattr(self, f"_{name}")
 
         async def endpoint(request: Request) -> Response:
+            def answer(raw: bytes) -> dict[str, Any]:
+                # One trip to a thread for the signature and the call.
+                caller = self._caller(request, raw)
+                return handler(_parse(raw), caller)  # type: ignore[no-any-return]
+
             try:
-                raw = await request.body()
-                caller = await run_in_threadpool(self._caller, request, raw)
-                body = _parse(raw)
-                return JSONResponse(await run_in_threadpool(handler, body, caller))
+                return JSONResponse(await run_in_threadpool(answer, await request.body()))
             except ConveyorError as error:
                 return JSONResponse(
                     {"__type": error.code, "message": error.message}, status_code=error.status
@@ -203,9 +235,7 @@ class WorkerRoutes:
     def _poll(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
         types, owner = self._types(body, caller), self._owner(body, caller)
         labels = _labels(body)
-        wait = body.get("wait", 0)
-        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
-            raise ValidationException("wait: a number of seconds, 0 or more, is required")
+        wait = _seconds(body)
         jobs, notifier = self._services.jobs, self._services.notifier
         deadline = time.monotonic() + min(float(wait), MAX_WAIT)
         while True:
@@ -216,7 +246,14 @@ class WorkerRoutes:
             if job is not None or left <= 0 or self._closing.is_set() or self._left(owner):
                 break
             notifier.wait_for_jobs(seen, left)
-        return {"job": None if job is None else wire_job(job), "lease": jobs.lease}
+        return {"job": self._wire(job), "lease": jobs.lease}
+
+    def _wire(self, job: JobRecord | None) -> dict[str, Any] | None:
+        if job is None:
+            return None
+        if job.owner is not None:
+            self._watches.handed(_handed(job))
+        return wire_job(job) | {"objects": known_objects(job, self._stat)}
 
     def _left(self, owner: str) -> bool:
         with self._lock:
@@ -233,6 +270,11 @@ class WorkerRoutes:
         self._services.notifier.jobs_queued()
         return {}
 
+    def _watch(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        owner = self._owner(body, caller)
+        wait = _seconds(body)
+        return {"ended": self._watches.wait(owner, min(wait, MAX_WAIT), self._closing)}
+
     def _renew(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
         job, owner = self._held(body, caller)
         return {"renewed": self._services.jobs.renew(job.id, owner)}
@@ -241,9 +283,23 @@ class WorkerRoutes:
         job, _ = self._held(body, caller)
         return {"status": job.status}
 
-    def _result(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+    def _handed(self, body: Mapping[str, Any], caller: Caller | None) -> Handed:
+        """The job the call names, as this server handed it to the caller (no read); else as
+        stored, checked to be the caller's."""
+        job_id, owner = _text(body, "jobId"), self._owner(body, caller)
+        assert job_id is not None
+        handed = self._watches.handed_job(job_id)
+        if handed is not None and handed.owner == owner:
+            self._allow(caller, handed.type_id)
+            return handed
         job, owner = self._held(body, caller)
-        self._append_log(job, body.get("log"))
+        return _handed(job)
+
+    def _result(self, body: Mapping[str, Any], caller: Caller | None) -> dict[str, Any]:
+        # The job's owner is checked again as its result is written (``held_by``).
+        job = self._handed(body, caller)
+        owner = job.owner
+        self._append_log(job.action_execution, body.get("log"))
         taker = Taker(self._types(body, caller), owner, _labels(body)) if body.get("next") else None
         jobs = self._services.jobs
         external_id = _text(body, "externalId", required=False)
@@ -261,6 +317,7 @@ class WorkerRoutes:
                 output_variables={str(k): str(v) for k, v in variables.items()},
                 revision=revision,
                 next_for=taker,
+                held_by=owner,
             )
         else:
             taken = jobs.fail(
@@ -269,16 +326,30 @@ class WorkerRoutes:
                 message=(_text(body, "message") or "")[:5000],
                 external_id=external_id,
                 next_for=taker,
+                held_by=owner,
             )
-        return {"job": None if taken is None else wire_job(taken)}
+        self._watches.reported(job.id)
+        return {"job": self._wire(taken)}
 
-    def _append_log(self, job: JobRecord, text: object) -> None:
-        if not isinstance(text, str) or not text:
+    def _append_log(self, execution: str, text: object) -> None:
+        if not isinstance(text, str) or not text or not execution:
             return
         self._logs.mkdir(parents=True, exist_ok=True)
-        execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
         with open(self._logs / f"{execution}.log", "a", encoding="utf-8") as out:
             out.write(text[-MAX_LOG:])
+
+
+def _handed(job: JobRecord) -> Handed:
+    # A finished built-in job keeps no data: its result is refused, and no log is appended.
+    action = (job.data.get("pipelineContext") or {}).get("action") or {}
+    return Handed(job.id, str(job.owner), job.type_id, str(action.get("actionExecutionId", "")))
+
+
+def _seconds(body: Mapping[str, Any]) -> float:
+    wait = body.get("wait", 0)
+    if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
+        raise ValidationException("wait: a number of seconds, 0 or more, is required")
+    return float(wait)
 
 
 def _labels(body: Mapping[str, Any]) -> frozenset[str]:
@@ -302,8 +373,13 @@ def _parse(raw: bytes) -> dict[str, Any]:
 
 
 def worker_routes(
-    services: Services, logs: Path, closing: threading.Event, access: Access | None = None
+    services: Services,
+    logs: Path,
+    closing: threading.Event,
+    access: Access | None = None,
+    stat: Stat | None = None,
 ) -> Sequence[BaseRoute]:
     """The routes; ``closing`` set (the server stops) ends the polls that wait; with
-    ``access`` requiring authentication, every call is signed and decided."""
-    return WorkerRoutes(services, logs, closing, access).routes()
+    ``access`` requiring authentication, every call is signed and decided; ``stat``: what
+    the server's local buckets say of an object, handed out with each job."""
+    return WorkerRoutes(services, logs, closing, access, stat).routes()

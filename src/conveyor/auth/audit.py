@@ -5,7 +5,10 @@ later (at most `FLUSH_SECONDS`), so a request pays for a queue append, not a com
 writes what is queued first, so it always sees the calls before it. Secrets in parameters are
 replaced with CloudTrail's own placeholder. A call's event id is made from its request id
 (`event_id_for`), so the store keeps one of the two. Records older than the retention are
-pruned in the background, a batch per transaction (see `conveyor.store.retention`).
+pruned in the background, a batch per transaction (see `conveyor.store.retention`); of several
+servers on one PostgreSQL database, only the holder of the audit lock (`LOCK`, a
+`conveyor.store.Leadership`) prunes, and another takes the duty at its next pass once the
+holder is gone.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conveyor.domain.ids import unique_id
-from conveyor.store import AuditRecord, DuplicateKey, Store
+from conveyor.store import AuditRecord, DuplicateKey, Leadership, Store
 from conveyor.store.audit import event_id_for
 from conveyor.store.retention import prune_audit
 
 log = logging.getLogger("conveyor.audit")
 FLUSH_SECONDS = 0.2
 PRUNE_SECONDS = 3600.0
+# The advisory lock whose holder prunes, of the servers sharing a database.
+LOCK = "audit_lock_key"
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 TRUNCATED = "(nested too deeply to record)"
 MAX_DEPTH = 32
@@ -91,8 +96,11 @@ class AuditTrail:
         account: str,
         retention_days: float | None = 90.0,
         clock: Callable[[], float] = time.time,
+        leadership: Leadership | None = None,
     ) -> None:
+        """``leadership``: held while this process prunes (None: it always does)."""
         self._store = store
+        self._leadership = leadership
         self._region = region
         self._account = account
         self._retention = None if retention_days is None else retention_days * 86400
@@ -212,8 +220,11 @@ class AuditTrail:
             return tx.audit.lookup(equal, start, end, limit, before)
 
     def prune(self) -> int:
-        """Remove the records past the retention, a batch per transaction; how many."""
+        """Remove the records past the retention, a batch per transaction; how many (none
+        unless this process holds the pruning duty)."""
         if self._retention is None:
+            return 0
+        if self._leadership is not None and not self._leadership.hold():
             return 0
         self.flush()
         return prune_audit(self._store, self._clock() - self._retention)
@@ -230,6 +241,8 @@ class AuditTrail:
             self._thread.join(timeout=10)
             self._thread = None
         self._flush_logged()
+        if self._leadership is not None:
+            self._leadership.release()
 
     def _run(self) -> None:
         while not self._stopped.is_set():

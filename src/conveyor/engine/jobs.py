@@ -160,9 +160,11 @@ class JobService:
         revision: Mapping[str, Any] | None = None,
         continuation_token: str | None = None,
         next_for: Takes | None = None,
+        held_by: str | None = None,
     ) -> JobRecord | None:
         """Report success. With ``next_for`` (types, owner) the reporting worker claims its
-        next job in the same transaction: the job this result queued, typically."""
+        next job in the same transaction: the job this result queued, typically. With
+        ``held_by``, a job that worker does not hold is not found."""
         variables = dict(output_variables or {})
         if output_size(variables) > MAX_OUTPUT_BYTES:
             raise OutputVariablesSizeExceededException(
@@ -171,7 +173,7 @@ class JobService:
             )
 
         def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
-            found = self._settle(tx, job_id, JobStatus.SUCCEEDED)
+            found = self._settle(tx, job_id, JobStatus.SUCCEEDED, held_by)
             if isinstance(found, RuleJobRows):
                 passed = ActionResult(succeeded=True, summary=summary, external_id=external_id)
                 return self._claim_next(tx, next_for, self._rule_result(tx, found, passed))
@@ -227,11 +229,12 @@ class JobService:
         external_id: str | None = None,
         external_url: str | None = None,
         next_for: Takes | None = None,
+        held_by: str | None = None,
     ) -> JobRecord | None:
-        """Report failure; ``next_for`` as for `succeed`."""
+        """Report failure; ``next_for`` and ``held_by`` as for `succeed`."""
 
         def work(tx: Tx) -> tuple[JobRecord | None, Outcome]:
-            found = self._settle(tx, job_id, JobStatus.FAILED)
+            found = self._settle(tx, job_id, JobStatus.FAILED, held_by)
             result = ActionResult(
                 succeeded=False,
                 external_id=external_id,
@@ -282,15 +285,19 @@ class JobService:
         event = RuleReported(rule_key(found.rule), result)
         return self._runner.advance(tx, found.pipeline, event, focus=found.rule.execution_id)
 
-    def _settle(self, tx: Tx, job_id: str, status: JobStatus) -> JobResultRows | RuleJobRows:
+    def _settle(
+        self, tx: Tx, job_id: str, status: JobStatus, held_by: str | None = None
+    ) -> JobResultRows | RuleJobRows:
         """Lock the job's pipeline and move the job, still waiting for its result, to
         ``status``; the job, its attempt (an action's or a rule's) and its pipeline as they
-        were."""
+        were. With ``held_by``: only a job of that owner's."""
         found: JobResultRows | RuleJobRows | None = tx.results.lock_for(job_id)
         if found is None:
             found = tx.rule_runs.lock_for(job_id)
         if found is None:
             raise JobNotFoundException(f"Job {job_id} does not exist.")
+        if held_by is not None and found.job.owner != held_by:
+            raise JobNotFoundException(f"Job {job_id} does not exist for worker {held_by}.")
 
         def missed() -> None:
             job = tx.jobs.get(job_id)

@@ -4,7 +4,9 @@ changes for whoever watches executions (`conveyor run` redraws on them instead o
 The engine calls these after its transaction commits. With several servers on PostgreSQL,
 ``forward`` tells the others of the jobs queued here (`conveyor.store.wakeups`), whose
 listeners `wake` their own workers; a wake-up that is lost anyway only delays the work until
-the next sweep, which wakes the workers too.
+the next sweep, which wakes the workers too. Likewise ``forward_cancelled`` tells them of the
+jobs stopped here, whose listeners `cancel_here` them, so that a stop reaches an action at
+once whichever server runs it; one that is lost reaches it at its next lease renewal.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Notifier:
         self._lock = threading.Lock()
         # Told of every count of jobs queued here, for the other servers' workers.
         self.forward: Callable[[int], None] | None = None
+        # Told of the jobs cancelled here, for the other servers' workers.
+        self.forward_cancelled: Callable[[list[str]], None] | None = None
 
     def jobs_queued(self, count: int | None = None) -> None:
         """Wake ``count`` idle workers (one per new job), or all of them when None; counted
@@ -59,6 +63,14 @@ class Notifier:
             self._cancel_listeners.append(listener)
 
     def jobs_cancelled(self, job_ids: list[str]) -> None:
+        """Stop the actions of these jobs, whichever server's workers run them."""
+        forward = self.forward_cancelled
+        if job_ids and forward is not None:
+            forward(job_ids)
+        self.cancel_here(job_ids)
+
+    def cancel_here(self, job_ids: list[str]) -> None:
+        """Stop the actions of these jobs that this process runs, forwarding nothing."""
         with self._lock:
             listeners = list(self._cancel_listeners)
         for job_id in job_ids:

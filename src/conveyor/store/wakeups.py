@@ -5,7 +5,10 @@ or a remote worker's long poll) takes a job within milliseconds rather than at t
 sweep. The committing thread only hands a count to a queue; a sender thread of its own
 sends one ``NOTIFY`` for whatever piled up (payload ``<instance>:<count>``), and a listener
 thread, on a connection of its own in autocommit, wakes this server's workers for the
-notifications of other instances (its own workers were woken in-process already).
+notifications of other instances (its own workers were woken in-process already). Jobs
+cancelled (an execution stopped, an action abandoned) travel the same way (payload
+``<instance>:cancel:<job id>,...``), so that the server whose worker runs one stops it at
+once; a cancellation lost meanwhile reaches the worker at its next lease renewal.
 
 Either connection may drop (the database restarting, an outage): each thread reconnects with
 back-off and never ends before `stop`. A wake-up lost meanwhile only delays work until the
@@ -32,6 +35,9 @@ CHANNEL = "conveyor_jobs"
 # How long the listener waits for notifications before looking whether it must stop.
 LISTEN_TICK = 0.5
 MAX_PAUSE = 5.0
+CANCEL = "cancel:"
+# The most job ids one notification carries (a payload takes at most 8000 bytes).
+IDS_PER_NOTE = 150
 
 
 def conninfo(url: sa.URL) -> str:
@@ -41,13 +47,21 @@ def conninfo(url: sa.URL) -> str:
 
 class CrossWakeups:
     """``on_jobs(count)`` is called when another server queued ``count`` jobs, and with
-    None when notifications may have been missed (wake every idle worker)."""
+    None when notifications may have been missed (wake every idle worker);
+    ``on_cancelled(job_ids)`` when another server cancelled jobs."""
 
-    def __init__(self, url: sa.URL, on_jobs: Callable[[int | None], None]) -> None:
+    def __init__(
+        self,
+        url: sa.URL,
+        on_jobs: Callable[[int | None], None],
+        on_cancelled: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self._conninfo = conninfo(url)
         self._on_jobs = on_jobs
+        self._on_cancelled = on_cancelled
         self.instance = secrets.token_hex(6)
-        self._pending: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        # Counts of jobs queued, tuples of job ids cancelled; None: stop.
+        self._pending: queue.SimpleQueue[int | tuple[str, ...] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         # Set once the listener listens (tests and benchmarks wait for it).
@@ -63,6 +77,11 @@ class CrossWakeups:
         """Tell the other servers, soon, that ``count`` jobs were queued (never blocks)."""
         if count > 0:
             self._pending.put(count)
+
+    def cancelled(self, job_ids: list[str]) -> None:
+        """Tell the other servers, soon, that these jobs were cancelled (never blocks)."""
+        if job_ids:
+            self._pending.put(tuple(job_ids))
 
     def stop(self) -> None:
         self._stop.set()
@@ -101,30 +120,44 @@ class CrossWakeups:
 
         conn: psycopg.Connection[tuple[Any, ...]] | None = None
         pause = 0.1
+        total, cancelled = 0, list[str]()
         while not self._stop.is_set():
-            total = self._pending.get()
-            while True:  # whatever piled up goes in one notification
+            more: int | tuple[str, ...] | None = self._pending.get()
+            while True:  # whatever piled up goes in as few notifications as it can
+                if isinstance(more, tuple):
+                    cancelled += more
+                elif more:
+                    total += more
                 try:
                     more = self._pending.get_nowait()
                 except queue.Empty:
                     break
-                total = (total or 0) + (more or 0)
-            if not total or self._stop.is_set():
+            if not (total or cancelled) or self._stop.is_set():
                 continue
             try:
                 if conn is None or conn.closed:
                     conn = self._open("sender")
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.instance}:{total}"))
-                pause = 0.1
+                for payload in self._payloads(total, cancelled):
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                total, cancelled, pause = 0, [], 0.1
             except Exception as exc:  # the database away, typically: never end the thread
                 log.warning("cannot tell the other servers of new jobs: %s", exc)
+                # Jobs queued meanwhile are found by the sweep; cancellations at the renewal.
+                total, cancelled = 0, []
                 if conn is not None:
                     conn.close()
                 conn = None
-                self._stop.wait(pause)  # the sweep wakes their workers meanwhile
+                self._stop.wait(pause)
                 pause = min(pause * 2, MAX_PAUSE)
         if conn is not None:
             conn.close()
+
+    def _payloads(self, total: int, cancelled: list[str]) -> list[str]:
+        payloads = [f"{self.instance}:{total}"] if total else []
+        for start in range(0, len(cancelled), IDS_PER_NOTE):
+            ids = ",".join(cancelled[start : start + IDS_PER_NOTE])
+            payloads.append(f"{self.instance}:{CANCEL}{ids}")
+        return payloads
 
     def _listen(self) -> None:
 
@@ -152,6 +185,10 @@ class CrossWakeups:
     def _heard(self, payload: str) -> None:
         instance, _, count = payload.partition(":")
         if instance == self.instance:
+            return
+        if count.startswith(CANCEL):
+            if self._on_cancelled is not None:
+                self._on_cancelled([i for i in count.removeprefix(CANCEL).split(",") if i])
             return
         try:
             jobs = int(count)

@@ -177,9 +177,10 @@ class Engine:
             return
         from conveyor.store.wakeups import CrossWakeups  # here: it imports psycopg
 
-        self.wakeups = CrossWakeups(store.engine.url, notifier.wake)
+        self.wakeups = CrossWakeups(store.engine.url, notifier.wake, notifier.cancel_here)
         self.wakeups.start()
         notifier.forward = self.wakeups.queued
+        notifier.forward_cancelled = self.wakeups.cancelled
 
     def _start_detector(self) -> None:
         from conveyor.triggers.detector import Detector
@@ -202,6 +203,7 @@ class Engine:
         self._stop.set()
         if self.wakeups is not None:
             self.services.notifier.forward = None
+            self.services.notifier.forward_cancelled = None
             self.wakeups.stop()
         if self._pool is not None:
             self._pool.stop()

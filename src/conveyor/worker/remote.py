@@ -7,6 +7,11 @@ results keep the same rules. An idle worker long-polls: the server answers a pol
 job of the worker's types is queued. Artifacts go through the server's S3 endpoint
 (``/_conveyor/s3``) or, when the worker's settings name one, the shared ``s3_endpoint``. An
 action's log is written in the worker's home while it runs and travels with its result.
+A job comes with what the server knows of the objects it reads (`KnownObjects`), so a worker
+asks the S3 endpoint about an input only when the server said nothing of it. A ``watch`` call
+kept waiting on the server (`watch`) tells of the jobs cancelled there or on another server of
+its database, whose actions stop at once rather than at their next lease renewal. Calls keep
+their connections open (`conveyor.worker.link`).
 
 A failed call is retried by the pool's loop with a growing pause (the server away); a result
 that cannot be delivered is retried for `RESULT_PATIENCE` seconds, after which the job's
@@ -20,8 +25,6 @@ import logging
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,8 +35,8 @@ from urllib.parse import unquote, urlsplit
 
 from conveyor.actions.base import Provider
 from conveyor.actions.registry import providers
-from conveyor.artifacts import ArtifactStore
-from conveyor.auth.artifactkeys import job_objects
+from conveyor.artifacts import ArtifactStore, ObjectInfo
+from conveyor.auth.artifactkeys import Object, job_objects
 from conveyor.config import Settings, SettingsError
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.errors import ConveyorError
@@ -42,6 +45,7 @@ from conveyor.home import lock_home
 from conveyor.store import JobRecord
 from conveyor.worker import leftovers
 from conveyor.worker.embedded import node_id, provider_config
+from conveyor.worker.link import Link
 from conveyor.worker.pool import WorkerPool
 
 log = logging.getLogger("conveyor.worker")
@@ -131,6 +135,7 @@ class RemoteJobs:
         region: str = "us-east-1",
     ) -> None:
         self._base = endpoint.rstrip("/") + ROUTES
+        self._link = Link(endpoint)
         self._logs = logs
         self._wait = wait
         self._key = key
@@ -138,32 +143,53 @@ class RemoteJobs:
         self.lease = LEASE_SECONDS
         # Job id → (the job as claimed, the owner that holds it).
         self._held: dict[str, tuple[JobRecord, str]] = {}
+        # The held jobs whose result is on its way: the server may end them any moment.
+        self._reporting: set[str] = set()
+        # Job id → what the server said of the objects it reads, by (bucket, key).
+        self._objects: dict[str, dict[Object, ObjectInfo]] = {}
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connections kept open to the server."""
+        self._link.close()
 
     def _call(self, name: str, body: Mapping[str, Any], timeout: float = 30.0) -> Any:
         url, data = f"{self._base}/{name}", json.dumps(body).encode()
         headers = {"content-type": "application/json"}
         if self._key is not None:
             headers = signed(url, data, headers, self._key, self._region)
-        request = urllib.request.Request(url, data, headers, method="POST")
+        answer = self._link.post(urlsplit(url).path, data, headers, timeout)
+        if answer.status < 400:
+            return json.loads(answer.body)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            try:
-                payload = json.loads(error.read() or b"{}")
-            except ValueError:
-                payload = {}
-            code = str(payload.get("__type") or f"HTTP{error.code}")
-            raise Refused(code, str(payload.get("message") or error.reason)) from error
+            payload = json.loads(answer.body or b"{}")
+        except ValueError:
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        code = str(payload.get("__type") or f"HTTP{answer.status}")
+        raise Refused(code, str(payload.get("message") or answer.reason))
 
     def _keep(self, wire: Mapping[str, Any] | None, owner: str) -> JobRecord | None:
         if wire is None:
             return None
         job = _record(wire)
+        objects = {
+            (bucket, key): ObjectInfo(int(size), str(etag), version, float(modified))
+            for bucket, key, size, etag, version, modified in wire.get("objects") or ()
+        }
         with self._lock:
             self._held[job.id] = (job, owner)
+            self._objects[job.id] = objects
         return job
+
+    def known(self, bucket: str, key: str) -> ObjectInfo | None:
+        """What the server said of this object when it handed out a job that reads it."""
+        with self._lock:
+            for objects in self._objects.values():
+                if (found := objects.get((bucket, key))) is not None:
+                    return found
+        return None
 
     def claim(
         self, types: Sequence[ActionTypeId], *, owner: str, labels: frozenset[str] = frozenset()
@@ -180,24 +206,27 @@ class RemoteJobs:
 
     def credentials_for(self, bucket: str, key: str) -> Mapping[str, str] | None:
         """The artifactCredentials of a held job that may reach this object (with no key:
-        an object of the bucket)."""
+        an object of the bucket): see `signer`."""
         with self._lock:
-            held = [job for job, _ in self._held.values()]
-        for job in held:
-            reads, writes = job_objects(job.data)
-            if any(b == bucket and (not key or k == key) for b, k in (*reads, *writes)):
-                found: Mapping[str, str] | None = job.data.get("artifactCredentials")
-                return found
-        return None
+            held = [(job, job.id in self._reporting) for job, _ in self._held.values()]
+        return signer(held, bucket, key)
 
     def leave(self, owner: str) -> None:
         """Tell the server that the workers whose ids start with ``owner`` take no more jobs:
         their idle polls end at once."""
         self._call("leave", {"owner": owner})
 
+    def watch(self, prefix: str) -> list[str]:
+        """The jobs of owners starting with ``prefix`` that the server cancelled since the
+        last call, once there are some (or none, after the poll's wait)."""
+        answer = self._call("watch", {"owner": prefix, "wait": self._wait}, self._wait + 30.0)
+        return [str(job_id) for job_id in answer.get("ended") or ()]
+
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._held.pop(job_id, None)
+            self._reporting.discard(job_id)
+            self._objects.pop(job_id, None)
 
     def _owner(self, job_id: str) -> tuple[JobRecord, str]:
         with self._lock:
@@ -252,6 +281,8 @@ class RemoteJobs:
     def _result(self, job_id: str, next_for: Taker | None, **result: Any) -> JobRecord | None:
         """Deliver a result with the action's log, trying again while the server is away."""
         job, owner = self._owner(job_id)
+        with self._lock:
+            self._reporting.add(job_id)
         log_file = self._logs / f"{job.data['pipelineContext']['action']['actionExecutionId']}.log"
         try:
             text = log_file.read_text(encoding="utf-8", errors="replace")
@@ -273,7 +304,7 @@ class RemoteJobs:
                 if not refused.transient:  # the job is no longer this worker's
                     self._forget(job_id)
                 raise  # a transient refusal: the pool tries again, the job still held
-            except (urllib.error.URLError, OSError) as error:
+            except OSError as error:
                 if time.monotonic() > give_up:
                     self._forget(job_id)
                     raise
@@ -285,10 +316,35 @@ class RemoteJobs:
         return self._keep(answer.get("job"), owner)
 
 
+def signer(
+    held: Sequence[tuple[JobRecord, bool]], bucket: str, key: str
+) -> Mapping[str, str] | None:
+    """Of the held jobs (oldest first, each with whether its result is on its way), the
+    artifactCredentials of one that may reach this object (with no key: an object of the
+    bucket). Jobs of one execution read the same inputs, and the server refuses a job's
+    credentials the moment the job ends: so the newest job wins, and one whose result is on
+    its way only when no other may reach the object."""
+
+    def reaches(job: JobRecord) -> bool:
+        reads, writes = job_objects(job.data)
+        return any(b == bucket and (not key or k == key) for b, k in (*reads, *writes))
+
+    found = [(reporting, job) for job, reporting in reversed(held) if reaches(job)]
+    if not found:
+        return None
+    _, job = min(found, key=lambda pair: pair[0])  # the first not reporting, if any
+    credentials: Mapping[str, str] | None = job.data.get("artifactCredentials")
+    return credentials
+
+
 class Idle:
-    """The pool's wake-ups for a remote worker: the long poll itself waits for jobs."""
+    """The pool's wake-ups for a remote worker: the long poll itself waits for jobs, and
+    `watch` tells of the jobs the server cancelled."""
 
     generation = 0
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
 
     def wait_for_jobs(self, seen: int, timeout: float) -> int:
         return seen
@@ -297,7 +353,34 @@ class Idle:
         return None
 
     def on_cancel(self, listener: Callable[[str], None]) -> None:
-        return None  # a job the server ends is seen when its lease cannot be renewed
+        self._listeners.append(listener)
+
+    def cancelled(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            for listener in self._listeners:
+                listener(job_id)
+
+
+def watch(jobs: RemoteJobs, idle: Idle, prefix: str, stop: threading.Event) -> None:
+    """Until ``stop``, keep a ``watch`` call waiting on the server, and stop the actions of
+    the jobs it says were cancelled (a job it misses is seen at its next renewal). A server
+    without the call is left to the renewals."""
+    pause = 0.5
+    while not stop.is_set():
+        try:
+            ended = jobs.watch(prefix)
+        except Refused as refused:
+            if not refused.transient:
+                log.warning("the server tells of no cancellations (%s): renewals will", refused)
+                return
+            ended, pause = [], min(pause * 2, 10.0)
+            stop.wait(pause)
+        except OSError:  # the server away: the polls say so
+            ended, pause = [], min(pause * 2, 10.0)
+            stop.wait(pause)
+        else:
+            pause = 0.5
+        idle.cancelled(ended)
 
 
 def choose(
@@ -317,6 +400,44 @@ def choose(
             )
         chosen |= found
     return chosen
+
+
+class KnownObjects:
+    """An `ArtifactStore` that answers ``stat`` from what the server said of a held job's
+    objects, and asks ``store`` everything else (the S3 endpoint: a round trip each)."""
+
+    def __init__(self, store: ArtifactStore, known: Callable[[str, str], ObjectInfo | None]):
+        self._store = store
+        self._known = known
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        source: Path,
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        acl: str | None = None,
+    ) -> None:
+        self._store.put(
+            bucket, key, source, content_type=content_type, cache_control=cache_control, acl=acl
+        )
+
+    def get(
+        self, bucket: str, key: str, destination: Path, *, version_id: str | None = None
+    ) -> None:
+        self._store.get(bucket, key, destination, version_id=version_id)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return self.stat(bucket, key) is not None
+
+    def stat(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
+        found = None if version_id is not None else self._known(bucket, key)
+        return found if found is not None else self._store.stat(bucket, key, version_id=version_id)
+
+    def list(self, bucket: str, prefix: str = "") -> list[str]:
+        return self._store.list(bucket, prefix)
 
 
 def artifact_store(settings: Settings, endpoint: str, jobs: RemoteJobs) -> ArtifactStore:
@@ -348,7 +469,7 @@ def artifact_store(settings: Settings, endpoint: str, jobs: RemoteJobs) -> Artif
             )
 
     store.client.meta.events.register("before-sign.s3", sign_as_job)
-    return store
+    return KnownObjects(store, jobs.known)
 
 
 def serve(
@@ -370,18 +491,32 @@ def serve(
         chosen = choose(providers(provider_config(replace(settings, public_url=endpoint))), wanted)
         leftovers.clean(settings.home / "work")
         jobs = RemoteJobs(endpoint, settings.home / "logs", key=key, region=settings.region)
-        owner = f"{node_id(settings.home)}/{uuid.uuid4().hex[:8]}"
-        pool = WorkerPool(
-            jobs,
-            Idle(),
-            artifact_store(settings, endpoint, jobs),
-            chosen,
-            settings.home,
-            size=concurrency,
-            owner=owner,
-            labels=labels,
-        )
-        _run(pool, jobs, owner, endpoint, chosen, labels)
+        try:
+            owner = f"{node_id(settings.home)}/{uuid.uuid4().hex[:8]}"
+            idle = Idle()
+            pool = WorkerPool(
+                jobs,
+                idle,
+                artifact_store(settings, endpoint, jobs),
+                chosen,
+                settings.home,
+                size=concurrency,
+                owner=owner,
+                labels=labels,
+            )
+            stop = threading.Event()
+            threading.Thread(
+                target=watch,
+                args=(jobs, idle, f"{owner}/", stop),
+                name="conveyor-watch",
+                daemon=True,
+            ).start()
+            try:
+                _run(pool, jobs, owner, endpoint, chosen, labels)
+            finally:
+                stop.set()
+        finally:
+            jobs.close()
     finally:
         home_lock.release()
 
