@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import threading
 import time
@@ -311,8 +312,19 @@ class WorkerPool:
             leftovers.forget(self._work, job.id)
             if context is not None:
                 _hand_back(context)
-            self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
+            self._remove(workspace)
         return None
+
+    def _remove(self, workspace: Path) -> None:
+        """Remove a job's workspace: at once when handing back its copy took it all (gone or
+        empty), else off the workers' path, so that the next job need not wait for it nor
+        share the interpreter with its removal."""
+        try:
+            os.rmdir(workspace)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
 
     def _provide(self, job: JobRecord, context: JobContext) -> JobResult:
         provider = self._providers[job.type_id]
