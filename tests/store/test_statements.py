@@ -6,8 +6,9 @@ transaction's BEGIN and COMMIT aside). A result that starts the next action runs
 job's rows and the pipeline lock in one join, the job and the attempt settled, the execution
 touched, its snapshot in two reads, the next attempt, the pointer to it as its action's
 latest, its job and the events written, the reporting worker's next job taken. (On
-PostgreSQL the five writes travel with the statements after them: see `fast.later`.) In PARALLEL mode the count does not depend on how many
-other executions are running.
+PostgreSQL the writes travel with the statements after them, and the snapshot's two reads
+together: five round trips in all; see `fast.later`.) In PARALLEL mode the count does not
+depend on how many other executions are running.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ answer nobody needs at once (an insert, an update that must change its row) can 
 everything kept in one round trip (psycopg's pipeline mode), then checks each kept write's
 row count. Pipeline mode has a cost of its own (tens of microseconds), more than a round
 trip to an idle local server: it pays where several statements travel together, so a
-statement with nothing kept goes alone. Any statement run through SQLAlchemy flushes first
+statement with nothing kept goes alone. Reads that do not depend on each other's answers can
+go together as well (`fetch_together`). Any statement run through SQLAlchemy flushes first
 (`flush_before`), so nothing ever reads around a kept write.
 """
 
