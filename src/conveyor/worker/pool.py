@@ -279,7 +279,8 @@ class WorkerPool:
         workspace = self._work / job.id
         context: JobContext | None = None
         try:
-            workspace.mkdir(parents=True, exist_ok=True)
+            if not getattr(self._providers.get(job.type_id), "makes_workspace", False):
+                workspace.mkdir(parents=True, exist_ok=True)
             action_execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
             with open(self._logs / f"{action_execution}.log", "a", encoding="utf-8") as log_file:
                 context = job_context(
