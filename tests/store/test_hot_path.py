@@ -364,3 +364,45 @@ def test_an_action_event_is_stored_with_its_type_as_one_string(store: Store) -> 
     assert stored[1][3]["r"] == "eu-west-1"
     # A type that one string cannot hold: the earlier encoding, with the type as it came.
     assert stored[2]["detail"]["type"]["provider"] == "a/b"
+
+
+def test_the_live_executions_are_read_with_the_stage_a_result_is_about(store: Store) -> None:
+    """What `active` and `stages_with_actions` give, in one go; the stage's rows read ahead
+    are not read again."""
+    with store.write() as tx:
+        run, attempt = running_action(tx)
+        tx.executions.enter_stage(run.id, run.pipeline_id, "Empty", 2.0)
+    with store.read() as tx:
+        live, read = tx.executions.live_with_stage(run.pipeline_id, run.id, "Deploy")
+        assert live == tx.executions.active(run.pipeline_id)
+        assert list(read) == [(run.id, "Deploy")]
+        pairs = [(run.id, "Deploy"), (run.id, "Empty")]
+        assert tx.executions.stages_with_actions(pairs, read) == (
+            tx.executions.stages_with_actions(pairs)
+        )
+        alone, _ = tx.executions.live_with_stage(run.pipeline_id, run.id, "Deploy", only=True)
+        assert alone == [tx.executions.get(run.id)]
+        nowhere, nothing = tx.executions.live_with_stage(run.pipeline_id, run.id, "Nowhere")
+        assert (
+            nowhere == live
+            and tx.executions.stages_with_actions([(run.id, "Nowhere")], nothing) == []
+        )
+        assert attempt.stage == "Deploy"
+
+
+def test_a_required_attempt_update_that_finds_it_changed_rolls_the_transaction_back(
+    store: Store,
+) -> None:
+    with store.write() as tx:
+        run, attempt = running_action(tx)
+    with pytest.raises(StoreError, match="unexpected state"), store.write() as tx:
+        tx.executions.require_update(run.id, "InProgress", summary="never")
+        tx.actions.require_update(attempt.id, "Succeeded", status="Failed", updated=2.0)
+        tx.executions.get(run.id)  # the next statement: on PostgreSQL the guard fails here
+    with store.read() as tx:
+        assert tx.actions.get(attempt.id).status == "InProgress"  # type: ignore[union-attr]
+        assert tx.executions.get(run.id).summary is None  # type: ignore[union-attr]
+    with store.write() as tx:
+        tx.actions.require_update(attempt.id, "InProgress", status="Failed", updated=2.0)
+    with store.read() as tx:
+        assert tx.actions.get(attempt.id).status == "Failed"  # type: ignore[union-attr]

@@ -6,8 +6,9 @@ transaction's BEGIN and COMMIT aside). A result that starts the next action runs
 job's rows and the pipeline lock in one join, the job and the attempt settled, the execution
 touched, its snapshot in two reads, the next attempt, the pointer to it as its action's
 latest, its job and the events written, the reporting worker's next job taken. (On
-PostgreSQL the five writes travel with the statements after them: see `fast.later`.) In PARALLEL mode the count does not depend on how many
-other executions are running.
+PostgreSQL the writes travel with the statements after them, and the snapshot's two reads
+together: five round trips in all; see `fast.later`.) In PARALLEL mode the count does not
+depend on how many other executions are running.
 """
 
 from __future__ import annotations
@@ -111,6 +112,67 @@ def test_a_job_result_that_starts_the_next_action_runs_eleven_statements(
     # Each step's result but the last starts the next step.
     assert statistics.median(counts) <= MOST, counter.statements
     assert max(counts[1:-1]) <= MOST
+
+
+@contextmanager
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
+    """Count PostgreSQL round trips: statements sent outside a pipeline, pipelines, and each
+    transaction's BEGIN and COMMIT."""
+    import psycopg
+
+    counter = Counter()
+    cursor_of, pipeline, commit = (
+        fast._cursor,
+        psycopg.Connection.pipeline,
+        psycopg.Connection.commit,
+    )
+
+    class Cursor:
+        def __init__(self, cursor: Any) -> None:
+            self._cursor = cursor
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if self._cursor.connection._pipeline is None:
+                counter.saw(sql)
+            return self._cursor.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._cursor, name)
+
+    @contextmanager
+    def counted_pipeline(self: Any) -> Iterator[Any]:
+        counter.saw("(pipeline)")
+        with pipeline(self) as opened:
+            yield opened
+
+    def counted_commit(self: Any) -> None:
+        counter.saw("BEGIN")  # psycopg sent it on its own before the first statement
+        counter.saw("COMMIT")
+        commit(self)
+
+    monkeypatch.setattr(fast, "_cursor", lambda conn: Cursor(cursor_of(conn)))
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counted_pipeline)
+    monkeypatch.setattr(psycopg.Connection, "commit", counted_commit)
+    yield counter
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_job_result_that_starts_the_next_action_takes_five_round_trips(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN, the locking join, then the job's move with the snapshot's two reads, then the
+    writes with the next job's claim, and COMMIT: the attempt's end waits for the writes
+    after it, and its stage is read with the executions."""
+    store = Store.open(postgres_url)
+    try:
+        services = _services(store)
+        services.pipelines.create(_pipeline("steps", 4), [])
+        with round_trips(monkeypatch) as counter:
+            counts = _report_all(services, counter)
+    finally:
+        store.close()
+    assert len(counts) == 5
+    assert max(counts[1:-1]) <= 5, (counts, counter.statements[-12:])
 
 
 def test_in_parallel_mode_a_result_reads_only_its_own_execution(

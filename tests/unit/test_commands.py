@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import stat
@@ -300,3 +301,29 @@ def test_actions_sharing_an_unpacked_input_cannot_change_it_for_each_other(
         seen.append(_log(context))
     assert seen[0].count("app\n") == seen[1].count("app\n") == 1
     assert list((tmp_path / "home" / "unpacked").glob("*/*"))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_workspace_is_made_by_the_provider_from_its_first_input(
+    tmp_path: Path, shared: bool
+) -> None:
+    """The worker hands Commands a workspace not made yet (`makes_workspace`): the first
+    input's copy is moved there whole, or, unpacking itself, the provider makes it first."""
+    from conveyor.artifacts.unpacked import Unpacked
+
+    assert Commands.makes_workspace
+    context = _context(tmp_path, ("test -f app.txt", "test -d Other"))
+    inputs = (*context.input_artifacts, _input(tmp_path, "Other", {"o.txt": "o\n"}))
+    context = dataclasses.replace(context, input_artifacts=inputs)
+    context.workspace.rmdir()
+    provider = Commands(unpacked=Unpacked(tmp_path / "unpacked")) if shared else Commands()
+    _ok(provider.run(context))
+    for hand_back in context.when_done:
+        hand_back()
+
+
+def test_an_action_with_no_input_still_gets_a_workspace(tmp_path: Path) -> None:
+    context = dataclasses.replace(_context(tmp_path, ("pwd",)), input_artifacts=())
+    context.workspace.rmdir()
+    _ok(Commands().run(context))
+    assert str(context.workspace) in _log(context)

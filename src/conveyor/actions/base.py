@@ -166,6 +166,11 @@ class ProviderConfig:
 
 
 class Provider(Protocol):
+    """Does the work of an action type. A provider whose class says ``makes_workspace =
+    True`` is handed a workspace that does not exist yet, and makes it: its first input's
+    copy is moved there whole (`conveyor.artifacts.unpacked`), which costs a fraction of
+    making a folder, then replacing it, on a file system others keep busy."""
+
     def run(self, context: JobContext) -> JobResult:
         """Do the action's work; raise nothing for expected failures, return them."""
         ...

@@ -151,6 +151,9 @@ def _pack_outputs(context: JobContext) -> None:
 class Commands:
     """Runs the action's commands in one bash process over its unpacked input artifacts."""
 
+    # The first input's copy becomes the workspace (see `Provider`).
+    makes_workspace = True
+
     def __init__(
         self, config: ProviderConfig | None = None, unpacked: Unpacked | None = None
     ) -> None:
@@ -167,9 +170,12 @@ class Commands:
         except _Misconfigured as error:
             return JobResult.failed(str(error), FailureType.CONFIGURATION_ERROR)
         try:
+            if self._unpacked is None:  # each input is unpacked in the workspace, zip and all
+                context.workspace.mkdir(parents=True, exist_ok=True)
             _unpack_inputs(context, self._max_bytes, self._unpacked)
         except ArtifactError as error:
             return JobResult.failed(str(error))
+        context.workspace.mkdir(parents=True, exist_ok=True)  # made already unless no input
         read_end, write_end = os.pipe()
         side_fd = fcntl.fcntl(write_end, fcntl.F_DUPFD_CLOEXEC, SIDE_FD_MIN)
         os.close(write_end)

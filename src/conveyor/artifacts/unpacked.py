@@ -219,6 +219,9 @@ class Unpacked:
     def _unpack_directly(
         self, store: ArtifactStore, bucket: str, key: str, destination: Path, scratch: Path
     ) -> int:
+        # A copy lent is moved to its destination whole; this needs the folders made first.
+        destination.mkdir(parents=True, exist_ok=True)
+        scratch.parent.mkdir(parents=True, exist_ok=True)
         store.get(bucket, key, scratch)
         try:
             return unpack(scratch, destination, max_bytes=self.max_bytes)

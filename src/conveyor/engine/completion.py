@@ -39,5 +39,10 @@ def report(
 ) -> Outcome:
     """Decide and write ``event``, about ``action`` (read under the pipeline's lock)."""
     return runner.advance(
-        tx, pipeline, event, focus=action.execution_id, attempts={action.id: action}
+        tx,
+        pipeline,
+        event,
+        focus=action.execution_id,
+        attempts={action.id: action},
+        near=(action.execution_id, action.stage),
     )

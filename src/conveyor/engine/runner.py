@@ -59,18 +59,21 @@ class Runner:
         latest_in_stage: dict[str, str] | None = None,
         focus: str | None = None,
         attempts: Mapping[str, ActionRecord] | None = None,
+        near: tuple[str, str] | None = None,
     ) -> Outcome:
         """Decide ``event`` (if any) and everything that follows from the current state, and
         write it.
 
-        ``focus``: the execution the change is about, when it is about one (see
-        `load_snapshot`); ``attempts``: action attempts the caller has read already."""
+        ``focus``: the execution the change is about, when it is about one, and ``near``
+        the (execution id, stage) it most likely is about (see `load_snapshot`);
+        ``attempts``: action attempts the caller has read already."""
         outcome = Outcome()
         extra = list(extra)
         known = dict(attempts or {})
         for _ in range(MAX_ROUNDS):
             received = self.clock.now()
-            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus)
+            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus, near)
+            near = None  # what follows may have moved the execution on
             if latest_in_stage is not None and event is not None:
                 snapshot = Snapshot(
                     snapshot.version,

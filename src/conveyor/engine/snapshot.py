@@ -35,6 +35,7 @@ from conveyor.domain.status import (
 )
 from conveyor.engine.plans import Plans
 from conveyor.store import ExecutionRecord, PipelineRecord, RuleRecord, Tx
+from conveyor.store.executions import StageRows
 
 _ACTIVE = (ExecutionStatus.IN_PROGRESS, ExecutionStatus.STOPPING)
 
@@ -45,14 +46,24 @@ def load_snapshot(
     pipeline: PipelineRecord,
     extra: Iterable[ExecutionRecord] = (),
     focus: str | None = None,
+    near: tuple[str, str] | None = None,
 ) -> tuple[Snapshot, dict[str, ExecutionRecord]]:
     """The pipeline's live state: its active executions (plus ``extra``) where they are, the
     latest attempts of the actions in their current stages, and which stages are closed.
 
-    ``focus``: the execution the event is about; in PARALLEL mode, the only one loaded."""
+    ``focus``: the execution the event is about; in PARALLEL mode, the only one loaded.
+    ``near``: the (execution id, stage) the event is most likely about (a job result's
+    attempt's), whose stage is read with the executions, in the same round trip."""
+    read: StageRows = {}
     if focus is not None and pipeline.execution_mode == ExecutionMode.PARALLEL:
-        found = tx.executions.get(focus)
+        if near is not None and near[0] == focus:
+            both, read = tx.executions.live_with_stage(pipeline.id, *near, only=True)
+            found = both[0] if both else None
+        else:
+            found = tx.executions.get(focus)
         active = [found] if found is not None and found.status in _ACTIVE else []
+    elif near is not None:
+        active, read = tx.executions.live_with_stage(pipeline.id, *near)
     else:
         active = tx.executions.active(pipeline.id)
     records = {r.id: r for r in active}
@@ -70,7 +81,7 @@ def load_snapshot(
     ]
     stages = {
         (s.execution_id, s.stage): (s, briefs)
-        for s, briefs in tx.executions.stages_with_actions(inside)
+        for s, briefs in tx.executions.stages_with_actions(inside, read)
     }
     retrying = [
         (run_id, name)

@@ -181,6 +181,10 @@ class Sweeper:
                 except Exception:  # keep sweeping: one bad pass must not end the loop
                     self.failed()
                     log.exception("sweep failed")
+                try:
+                    self._store.checkpoint()  # so that no job result's commit has to
+                except Exception:
+                    log.exception("checkpointing the database failed")
         finally:
             if self._leadership is not None:
                 self._leadership.release()

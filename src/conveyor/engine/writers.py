@@ -268,22 +268,20 @@ def action_ended(w: Writing, effect: ActionEnded) -> None:
     tx, result = w.tx, effect.result
     action = w.attempts.get(effect.key.action_id) or tx.actions.get(effect.key.action_id)
     assert action is not None
-    require(
-        tx.actions.update(
-            action.id,
-            effect.old,
-            status=effect.new,
-            updated=w.received,
-            summary=result.summary,
-            external_id=result.external_id or action.external_id,
-            external_url=result.external_url or action.external_url,
-            error_code=result.error_code,
-            error_message=result.error_message,
-            output_variables=dict(result.output_variables) if result.succeeded else None,
-            revision=dict(result.revision) if result.revision else None,
-            updated_by=result.updated_by,
-            percent_complete=result.percent_complete,
-        )
+    tx.actions.require_update(
+        action.id,
+        effect.old,
+        status=effect.new,
+        updated=w.received,
+        summary=result.summary,
+        external_id=result.external_id or action.external_id,
+        external_url=result.external_url or action.external_url,
+        error_code=result.error_code,
+        error_message=result.error_message,
+        output_variables=dict(result.output_variables) if result.succeeded else None,
+        revision=dict(result.revision) if result.revision else None,
+        updated_by=result.updated_by,
+        percent_complete=result.percent_complete,
     )
     if result.succeeded:
         _publish(w, action, result)

@@ -26,7 +26,7 @@ from conveyor.store.builds import (
     ReportGroupRecord,
     ReportRecord,
 )
-from conveyor.store.database import WRITE, create_engine, describe_url, migrate
+from conveyor.store.database import WRITE, checkpoint, create_engine, describe_url, migrate
 from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from conveyor.store.events import EventRecord, Events
 from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
@@ -190,6 +190,11 @@ class Store:
                 self.on_events(tx.events.appended)
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(str(exc.orig)) from exc
+
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database off the writers' path (see
+        `database.checkpoint`); the engine's sweeper calls it every pass."""
+        checkpoint(self.engine)
 
     def close(self) -> None:
         for leadership in self._leaderships:

@@ -20,7 +20,7 @@ from conveyor.store.actionrows import (
     stored_json,
     stored_url,
 )
-from conveyor.store.rows import guarded_update, insert, loads, upsert
+from conveyor.store.rows import guarded_update, insert, loads, required_update, upsert
 from conveyor.store.tables import action_executions, latest_actions
 
 _BRIEF = sa.select(
@@ -165,6 +165,15 @@ class Actions:
     def update(self, action_execution_id: str, expected: str | None, **values: Any) -> bool:
         stored = _stored(action_execution_id, values)
         return guarded_update(
+            self._conn, action_executions, {"id": action_execution_id}, expected, stored
+        )
+
+    def require_update(self, action_execution_id: str, expected: str | None, **values: Any) -> None:
+        """Change the attempt, which must be in status ``expected`` (any, when None); otherwise
+        `StoreError`, maybe only at the next statement: on PostgreSQL the update goes with it
+        (see `required_update`)."""
+        stored = _stored(action_execution_id, values)
+        required_update(
             self._conn, action_executions, {"id": action_execution_id}, expected, stored
         )
 

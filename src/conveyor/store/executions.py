@@ -85,6 +85,10 @@ _WITH_ACTIONS_IN = _WITH_ACTIONS.where(
 )
 
 
+# Rows of `stages_with_actions` read ahead, by (execution id, stage).
+StageRows = Mapping[tuple[str, str], list[dict[str, Any]]]
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutionRecord:
     id: str
@@ -167,6 +171,17 @@ class Executions:
     def active(self, pipeline_id: int) -> list[ExecutionRecord]:
         rows = fast.fetch(self._conn, _ACTIVE, {"pipeline_id": pipeline_id})
         return [_execution(row) for row in rows]
+
+    def live_with_stage(
+        self, pipeline_id: int, execution_id: str, stage: str, *, only: bool = False
+    ) -> tuple[list[ExecutionRecord], StageRows]:
+        """`active` (with ``only``, the execution ``execution_id`` alone, whatever its status),
+        and the rows `stages_with_actions` reads for (``execution_id``, ``stage``), read at
+        the same point of the transaction: on PostgreSQL, in one round trip."""
+        first = (_BY_ID, {"id": execution_id}) if only else (_ACTIVE, {"pipeline_id": pipeline_id})
+        at = {"execution_id": execution_id, "stage": stage}
+        found, rows = fast.fetch_together(self._conn, [first, (_WITH_ACTIONS_AT, at)])
+        return [_execution(row) for row in found], {(execution_id, stage): rows}
 
     def by_token(self, pipeline_id: int, token: str) -> ExecutionRecord | None:
         query = sa.select(executions).where(
@@ -251,25 +266,26 @@ class Executions:
         return [_stage(r._mapping) for r in rows]
 
     def stages_with_actions(
-        self, stages: Sequence[tuple[str, str]]
+        self, stages: Sequence[tuple[str, str]], read: StageRows | None = None
     ) -> list[tuple[StageRecord, list[ActionBrief]]]:
         """The stage executions of these (execution id, stage) pairs, each with every attempt
         of its actions, oldest first: what `stages_at` and `Actions.briefs` give, in one
-        statement."""
-        if not stages:
-            return []
-        if len(stages) <= fast.FEW_KEYS:
-            rows = [
+        statement. ``read``: the rows of some pairs, read already (`live_with_stage`)."""
+        pairs = list(dict.fromkeys(stages))
+        known = read or {}
+        rows = [row for pair in pairs for row in known.get(pair, ())]
+        left = [pair for pair in pairs if pair not in known]
+        if len(left) > fast.FEW_KEYS:
+            rows += [
+                dict(r._mapping) for r in self._conn.execute(_WITH_ACTIONS_IN, {"pairs": left})
+            ]
+        else:
+            rows += [
                 row
-                for execution_id, stage in dict.fromkeys(stages)
+                for execution_id, stage in left
                 for row in fast.fetch(
                     self._conn, _WITH_ACTIONS_AT, {"execution_id": execution_id, "stage": stage}
                 )
-            ]
-        else:
-            rows = [
-                dict(r._mapping)
-                for r in self._conn.execute(_WITH_ACTIONS_IN, {"pairs": list(stages)})
             ]
         found: dict[tuple[str, str], tuple[StageRecord, list[ActionBrief]]] = {}
         for row in rows:

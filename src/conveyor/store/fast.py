@@ -13,7 +13,8 @@ answer nobody needs at once (an insert, an update that must change its row) can 
 everything kept in one round trip (psycopg's pipeline mode), then checks each kept write's
 row count. Pipeline mode has a cost of its own (tens of microseconds), more than a round
 trip to an idle local server: it pays where several statements travel together, so a
-statement with nothing kept goes alone. Any statement run through SQLAlchemy flushes first
+statement with nothing kept goes alone. Reads that do not depend on each other's answers can
+go together as well (`fetch_together`). Any statement run through SQLAlchemy flushes first
 (`flush_before`), so nothing ever reads around a kept write.
 """
 
@@ -81,31 +82,52 @@ _Kept = tuple[str, Any, bool, Check | None]
 def _run(conn: sa.Connection, sql: str | None, arguments: Any = ()) -> Any:
     """A cursor that has run ``sql`` after the kept writes, all in one round trip (or None,
     with no ``sql``, once the kept writes are done)."""
+    if sql is None:
+        _run_all(conn, [])
+        return None
+    return _run_all(conn, [(sql, arguments)])[0]
+
+
+def _run_all(conn: sa.Connection, statements: Sequence[tuple[str, Any]]) -> list[Any]:
+    """Cursors that have run ``statements`` in order after the kept writes, all in one round
+    trip; a statement alone, with nothing kept, goes outside a pipeline."""
     kept: list[_Kept] = conn.info.pop(_KEPT, None) or []
-    if not kept:
-        if sql is None:
-            return None
-        cursor = _cursor(conn)
-        cursor.execute(sql, arguments)
-        return cursor
+    if not kept and len(statements) < 2:
+        cursors = []
+        for sql, arguments in statements:
+            cursor = _cursor(conn)
+            cursor.execute(sql, arguments)
+            cursors.append(cursor)
+        return cursors
+    if conn.dialect.name != "postgresql":  # nothing is kept there: one after the other
+        return [_run_all(conn, [statement])[0] for statement in statements]
     driver = conn.connection.driver_connection
     sent = []
-    cursor = None
+    cursors = []
     with driver.pipeline():  # type: ignore[union-attr]
         for kept_sql, kept_arguments, many, check in kept:
             kept_cursor = _cursor(conn)
             run = kept_cursor.executemany if many else kept_cursor.execute
             run(kept_sql, kept_arguments)
             sent.append((kept_cursor, check))
-        if sql is not None:
+        for sql, arguments in statements:
             cursor = _cursor(conn)
             cursor.execute(sql, arguments)
+            cursors.append(cursor)
     for kept_cursor, check in sent:
         count = int(kept_cursor.rowcount)
         kept_cursor.close()
         if check is not None:
             check(count)
-    return cursor
+    return cursors
+
+
+def _rows(cursor: Any) -> list[dict[str, Any]]:
+    try:
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def fetch(
@@ -113,12 +135,19 @@ def fetch(
 ) -> list[dict[str, Any]]:
     """Rows as dicts of column name → value."""
     compiled = _compile(statement, conn.dialect)
-    cursor = _run(conn, compiled.sql, compiled.arguments(params))
-    try:
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+    return _rows(_run(conn, compiled.sql, compiled.arguments(params)))
+
+
+def fetch_together(
+    conn: sa.Connection, queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]
+) -> list[list[dict[str, Any]]]:
+    """The rows of each query, as `fetch` gives them; on PostgreSQL the queries (and the
+    kept writes) travel in one round trip."""
+    statements = []
+    for statement, params in queries:
+        compiled = _compile(statement, conn.dialect)
+        statements.append((compiled.sql, compiled.arguments(params)))
+    return [_rows(cursor) for cursor in _run_all(conn, statements)]
 
 
 def execute(conn: sa.Connection, statement: sa.Executable, params: Mapping[str, Any]) -> int:

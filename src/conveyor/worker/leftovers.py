@@ -23,16 +23,23 @@ SUFFIX = ".process"
 def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot, or None if it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        with open(f"/proc/{pid}/stat", "rb", buffering=0) as stat:
+            text = stat.read(4096)
     except OSError:
         return None
     # Field 22; the command name in field 2 may contain spaces, so count after its ')'.
-    return stat.rsplit(")", 1)[1].split()[19]
+    return text.rsplit(b")", 1)[1].split()[19].decode()
 
 
 def record(work: Path, job_id: str, pid: int) -> None:
-    with open(work / f"{job_id}{SUFFIX}", "a", encoding="utf-8") as marker:
-        marker.write(f"{pid} {start_time(pid) or '?'}\n")
+    """Note the process group ``pid`` of job ``job_id``: each action's first process starts
+    here, so this is a plain append, no buffered file."""
+    line = f"{pid} {start_time(pid) or '?'}\n".encode()
+    marker = os.open(work / f"{job_id}{SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(marker, line)
+    finally:
+        os.close(marker)
 
 
 def forget(work: Path, job_id: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import threading
 import time
@@ -278,7 +279,8 @@ class WorkerPool:
         workspace = self._work / job.id
         context: JobContext | None = None
         try:
-            workspace.mkdir(parents=True, exist_ok=True)
+            if not getattr(self._providers.get(job.type_id), "makes_workspace", False):
+                workspace.mkdir(parents=True, exist_ok=True)
             action_execution = job.data["pipelineContext"]["action"]["actionExecutionId"]
             with open(self._logs / f"{action_execution}.log", "a", encoding="utf-8") as log_file:
                 context = job_context(
@@ -311,8 +313,19 @@ class WorkerPool:
             leftovers.forget(self._work, job.id)
             if context is not None:
                 _hand_back(context)
-            self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
+            self._remove(workspace)
         return None
+
+    def _remove(self, workspace: Path) -> None:
+        """Remove a job's workspace: at once when handing back its copy took it all (gone or
+        empty), else off the workers' path, so that the next job need not wait for it nor
+        share the interpreter with its removal."""
+        try:
+            os.rmdir(workspace)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self._cleaner.submit(shutil.rmtree, workspace, ignore_errors=True)
 
     def _provide(self, job: JobRecord, context: JobContext) -> JobResult:
         provider = self._providers[job.type_id]
