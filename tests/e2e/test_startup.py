@@ -29,6 +29,9 @@ NOT_FOR_RUN = (
     "sqlalchemy.dialects.postgresql",
     "watchfiles",
     "jsonpath_ng",
+    "conveyor.store.audit",
+    "conveyor.store.identities",
+    "conveyor.store.notifications",
 )
 # What a run of a pipeline that uses neither CodeBuild nor trigger filters has no use for.
 NOT_FOR_THIS_RUN = ("conveyor.actions.codebuild", "conveyor.rules.cron", "wcmatch", "xml.etree")
