@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -155,3 +156,60 @@ def test_migration_0014_keeps_the_audit_records_and_events_written_before(
         assert read.body["detail"] == {"pipeline": "app", **event["detail"]}
     finally:
         engine.dispose()
+
+
+def _sqlite_schema(engine: sa.Engine) -> dict[str, object]:
+    """Every table's columns, indexes and foreign keys as SQLite itself reports them."""
+    described: dict[str, object] = {}
+    with engine.connect() as conn:
+        names = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).scalars()
+        for name in sorted(names):
+            columns = {
+                row[1]: row[2:] for row in conn.exec_driver_sql(f"PRAGMA table_info('{name}')")
+            }
+            indexes = {
+                (
+                    tuple(c[2] for c in conn.exec_driver_sql(f"PRAGMA index_info('{row[1]}')")),
+                    row[2],
+                )
+                for row in conn.exec_driver_sql(f"PRAGMA index_list('{name}')")
+            }
+            keys = {row[2:5] for row in conn.exec_driver_sql(f"PRAGMA foreign_key_list('{name}')")}
+            described[name] = (columns, indexes, keys)
+    return described
+
+
+def _sqlite_statements(engine: sa.Engine) -> set[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT type, name, sql FROM sqlite_master")
+        return {(kind, name, sql) for kind, name, sql in rows}
+
+
+def test_a_fresh_sqlite_database_is_what_create_all_and_the_migrations_make(tmp_path: Path) -> None:
+    fresh, declared, migrated = (
+        create_engine(f"sqlite:///{tmp_path / name}.db") for name in ("fresh", "all", "chain")
+    )
+    try:
+        migrate(fresh)
+        with declared.begin() as conn:
+            metadata.create_all(conn)
+        with migrated.begin() as conn:
+            upgrade(conn)
+        with fresh.connect() as conn:
+            stamped = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        assert stamped == [(HEAD,)]
+        ours, chain = _sqlite_statements(fresh), _sqlite_statements(migrated)
+
+        def stamp(statements: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+            return {s for s in statements if "alembic_version" in s[1]}
+
+        # The very statements create_all runs, with Alembic's own table as Alembic makes it,
+        # and the schema the migrations lead to.
+        assert ours - stamp(ours) == _sqlite_statements(declared)
+        assert stamp(ours) == stamp(chain) != set()
+        assert _sqlite_schema(fresh) == _sqlite_schema(migrated)
+    finally:
+        for engine in (fresh, declared, migrated):
+            engine.dispose()

@@ -14,6 +14,7 @@ import pytest
 
 from conveyor.actions.base import (
     ArtifactLocation,
+    Deferred,
     FailureType,
     JobContext,
     JobResult,
@@ -278,8 +279,12 @@ def test_odd_commands_still_report_properly(tmp_path: Path, command: str) -> Non
 
 def test_the_registry_maps_the_builtin_types() -> None:
     built = providers(ProviderConfig(home=Path("/nonexistent")))
-    assert isinstance(built[ActionTypeId("Compute", "AWS", "Commands", "1")], Commands)
-    assert isinstance(built[ActionTypeId("Source", "AWS", "Git", "1")], GitSource)
+    commands, git = (
+        built[ActionTypeId("Compute", "AWS", "Commands", "1")],
+        built[ActionTypeId("Source", "AWS", "Git", "1")],
+    )
+    assert isinstance(commands, Deferred) and isinstance(commands.provider(), Commands)
+    assert isinstance(git, Deferred) and isinstance(git.provider(), GitSource)
     assert ActionTypeId("Approval", "AWS", "Manual", "1") not in built
 
 

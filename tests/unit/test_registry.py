@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from conveyor.actions.base import ProviderConfig
+from conveyor.actions.base import Deferred, JobContext, JobResult, ProviderConfig
 from conveyor.actions.registry import AWS_SERVICES, LAMBDA, providers
 from conveyor.domain.catalog import BUILTIN_ACTION_TYPES
 
@@ -70,3 +71,43 @@ def test_every_rule_type_has_a_provider(tmp_path: Path) -> None:
         "CloudWatchAlarm",
         "LambdaInvoke",
     }
+
+
+def test_every_provider_is_made_when_first_asked_for(tmp_path: Path) -> None:
+    config = ProviderConfig(
+        home=tmp_path,
+        aws_endpoints={"lambda": "http://127.0.0.1:1"},
+        lambda_functions={"f": {"handler": "m:f", "path": str(tmp_path)}},
+    )
+    for type_id, provider in providers(config).items():
+        if isinstance(provider, Deferred):
+            made = provider.provider()
+            assert not isinstance(made, Deferred), type_id
+            assert provider.provider() is made, type_id  # made once, then kept
+            assert callable(made.run), type_id
+
+
+class _Counted:
+    made = 0
+
+    def __init__(self) -> None:
+        type(self).made += 1
+
+    def run(self, context: JobContext) -> JobResult:
+        return JobResult(succeeded=True)
+
+
+def test_two_first_jobs_at_once_make_one_provider() -> None:
+    deferred = Deferred(_Counted)
+    go = threading.Barrier(8)
+
+    def first() -> None:
+        go.wait()
+        deferred.provider()
+
+    threads = [threading.Thread(target=first) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert _Counted.made == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.actions.base import FailureType, ProviderConfig
+from conveyor.actions.base import Deferred, FailureType, ProviderConfig
 from conveyor.actions.registry import providers
 from conveyor.rules import VARIABLE_CHECK
 from conveyor.rules.javaregex import JavaRegexError, compile_java
@@ -61,7 +61,8 @@ def test_variable_check_misconfigured(
 
 
 def test_the_registry_runs_variable_check(tmp_path: Path) -> None:
-    assert isinstance(providers(ProviderConfig(home=tmp_path))[VARIABLE_CHECK], VariableCheck)
+    built = providers(ProviderConfig(home=tmp_path))[VARIABLE_CHECK]
+    assert isinstance(built, Deferred) and isinstance(built.provider(), VariableCheck)
 
 
 @pytest.mark.parametrize(

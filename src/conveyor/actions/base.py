@@ -8,6 +8,7 @@ through the job protocol (acknowledge, then success or failure), like any remote
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -174,3 +175,36 @@ class Provider(Protocol):
     def run(self, context: JobContext) -> JobResult:
         """Do the action's work; raise nothing for expected failures, return them."""
         ...
+
+
+class Deferred:
+    """A provider made by ``make`` when its first job runs, then kept: its module (say
+    CodeBuild's, tens of milliseconds) is imported only by a process that runs such a job,
+    so `conveyor run` reaches its first action without the providers its pipeline never uses."""
+
+    def __init__(self, make: Callable[[], Provider]) -> None:
+        self._make = make
+        self._made: Provider | None = None
+        self._lock = threading.Lock()
+
+    def provider(self) -> Provider:
+        made = self._made
+        if made is None:
+            with self._lock:  # two first jobs at once make one provider
+                if self._made is None:
+                    self._made = self._make()
+                made = self._made
+        return made
+
+    def run(self, context: JobContext) -> JobResult:
+        return self.provider().run(context)
+
+
+def deferred(module: str, name: str, *args: object) -> Deferred:
+    """The provider class ``name`` of ``module``, made with ``args`` when its first job runs."""
+
+    def make() -> Provider:
+        made: Provider = getattr(importlib.import_module(module), name)(*args)
+        return made
+
+    return Deferred(make)

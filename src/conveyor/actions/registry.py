@@ -9,13 +9,7 @@ workers.
 
 from __future__ import annotations
 
-from conveyor.actions.base import Provider, ProviderConfig
-from conveyor.actions.codebuild import CodeBuild
-from conveyor.actions.commands import Commands
-from conveyor.actions.git import GitSource
-from conveyor.actions.lambdainvoke import LambdaInvoke
-from conveyor.actions.s3deploy import S3Deploy
-from conveyor.actions.sources import CodeCommitSource, ConnectionSource, GitHubSource, S3Source
+from conveyor.actions.base import Provider, ProviderConfig, deferred
 from conveyor.artifacts.unpacked import Unpacked
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.rules import providers as rule_providers
@@ -64,19 +58,21 @@ AWS_SERVICES = frozenset(
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
     """The provider of each built-in action type this installation runs; those that read
-    input artifacts share one set of unpacked artifacts under ``home/unpacked``."""
+    input artifacts share one set of unpacked artifacts under ``home/unpacked``. Each is
+    made, its module imported, when its first job runs (`Deferred`)."""
     unpacked = Unpacked(config.home / "unpacked", max_bytes=config.max_artifact_bytes)
-    codebuild = CodeBuild(config, unpacked)
+    codebuild = deferred("conveyor.actions.codebuild", "CodeBuild", config, unpacked)
+    sources = "conveyor.actions.sources"
     built: dict[ActionTypeId, Provider] = {
-        GIT_SOURCE: GitSource(),
+        GIT_SOURCE: deferred("conveyor.actions.git", "GitSource"),
         CODEBUILD: codebuild,
         CODEBUILD_TEST: codebuild,
-        CODECOMMIT_SOURCE: CodeCommitSource(config),
-        CONNECTION_SOURCE: ConnectionSource(config),
-        GITHUB_SOURCE: GitHubSource(config),
-        S3_SOURCE: S3Source(config),
-        COMMANDS: Commands(config, unpacked),
-        S3_DEPLOY: S3Deploy(config, unpacked),
+        CODECOMMIT_SOURCE: deferred(sources, "CodeCommitSource", config),
+        CONNECTION_SOURCE: deferred(sources, "ConnectionSource", config),
+        GITHUB_SOURCE: deferred(sources, "GitHubSource", config),
+        S3_SOURCE: deferred(sources, "S3Source", config),
+        COMMANDS: deferred("conveyor.actions.commands", "Commands", config, unpacked),
+        S3_DEPLOY: deferred("conveyor.actions.s3deploy", "S3Deploy", config, unpacked),
     }
     endpoints = config.aws_endpoints
     if "cloudformation" in endpoints:
@@ -98,6 +94,6 @@ def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
 
         built[ECR_SOURCE] = EcrSource(config)
     if config.lambda_functions or "lambda" in endpoints:
-        built[LAMBDA] = LambdaInvoke(config)
+        built[LAMBDA] = deferred("conveyor.actions.lambdainvoke", "LambdaInvoke", config)
     built.update(rule_providers(config, unpacked))
     return built

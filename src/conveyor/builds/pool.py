@@ -18,7 +18,6 @@ from pathlib import Path
 
 from conveyor.actions.base import ProviderConfig
 from conveyor.artifacts import ArtifactStore
-from conveyor.builds.run import run_build
 from conveyor.domain.builds import BuildPlan
 from conveyor.engine.builds import BuildService
 
@@ -91,6 +90,10 @@ class BuildPool:
         self._executor.submit(self._run, plan, flag)
 
     def _run(self, plan: BuildPlan, flag: threading.Event) -> None:
+        # Here: it imports the CodeBuild provider, which a process that runs no build (most
+        # `conveyor run`s) never needs.
+        from conveyor.builds.run import run_build
+
         with self._lock:
             self._waiting.discard(plan.build_id)
         try:

@@ -16,7 +16,6 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from conveyor.actions.codebuild.buildspec import BuildspecError, is_inline, parse
 from conveyor.domain.pipeline import Action, Pipeline
 from conveyor.domain.variables import CODEPIPELINE, PIPELINE_VARIABLES, references
 
@@ -137,6 +136,9 @@ def _buildspec(
     pipeline: Pipeline, s: int, a: int, action: Action
 ) -> tuple[frozenset[str] | None, Problem | None]:
     """The buildspec's exported variables when it could be read, and its problem if any."""
+    # Here: CodeBuild's package is imported only for a pipeline with CodeBuild actions.
+    from conveyor.actions.codebuild.buildspec import BuildspecError, is_inline, parse
+
     key = next((k for k in BUILDSPEC_KEYS if action.config.get(k, "").strip()), None)
     value = action.config.get(key, "").strip() if key else ""
     where = f"stages[{s}].actions[{a}]" + (f".configuration.{key}" if key else "")

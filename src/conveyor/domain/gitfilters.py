@@ -22,13 +22,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from wcmatch import glob
-
 INVALID_COMBINATION = (
     "The trigger configuration for the source action is not valid. Make sure to choose valid "
     "filter combinations."
 )
-_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB
 
 
 class PullRequestEvent(StrEnum):
@@ -48,9 +45,12 @@ class Criteria:
 
     def matches(self, name: str) -> bool:
         """Whether ``name`` is let through: no exclude matches and an include does (if any)."""
-        if self.excludes and glob.globmatch(name, self.excludes, flags=_FLAGS):
+        from wcmatch import glob  # here: only trigger filters match, and it takes a while
+
+        flags = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB
+        if self.excludes and glob.globmatch(name, self.excludes, flags=flags):
             return False
-        return not self.includes or glob.globmatch(name, self.includes, flags=_FLAGS)
+        return not self.includes or glob.globmatch(name, self.includes, flags=flags)
 
     def any_file(self, files: Iterable[str]) -> bool:
         return any(self.matches(name) for name in files)

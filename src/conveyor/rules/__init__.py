@@ -11,7 +11,7 @@ setting it needs.
 
 from __future__ import annotations
 
-from conveyor.actions.base import Provider, ProviderConfig
+from conveyor.actions.base import Provider, ProviderConfig, deferred
 from conveyor.artifacts.unpacked import Unpacked
 from conveyor.domain.actiontype import ActionTypeId
 
@@ -44,19 +44,12 @@ LAMBDA_INVOKE = rule_type("LambdaInvoke")
 
 
 def providers(config: ProviderConfig, unpacked: Unpacked) -> dict[ActionTypeId, Provider]:
-    """The provider of each rule type."""
-    from conveyor.rules.cloudwatchalarm import CloudWatchAlarm
-    from conveyor.rules.codebuild import CodeBuildRule
-    from conveyor.rules.commands import CommandsRule
-    from conveyor.rules.deploymentwindow import DeploymentWindow
-    from conveyor.rules.lambdainvoke import LambdaRule
-    from conveyor.rules.variablecheck import VariableCheck
-
+    """The provider of each rule type, each made when its first job runs."""
     return {
-        VARIABLE_CHECK: VariableCheck(),
-        COMMANDS: CommandsRule(config, unpacked),
-        CODEBUILD: CodeBuildRule(config, unpacked),
-        DEPLOYMENT_WINDOW: DeploymentWindow(),
-        CLOUDWATCH_ALARM: CloudWatchAlarm(config),
-        LAMBDA_INVOKE: LambdaRule(config),
+        VARIABLE_CHECK: deferred("conveyor.rules.variablecheck", "VariableCheck"),
+        COMMANDS: deferred("conveyor.rules.commands", "CommandsRule", config, unpacked),
+        CODEBUILD: deferred("conveyor.rules.codebuild", "CodeBuildRule", config, unpacked),
+        DEPLOYMENT_WINDOW: deferred("conveyor.rules.deploymentwindow", "DeploymentWindow"),
+        CLOUDWATCH_ALARM: deferred("conveyor.rules.cloudwatchalarm", "CloudWatchAlarm", config),
+        LAMBDA_INVOKE: deferred("conveyor.rules.lambdainvoke", "LambdaRule", config),
     }

@@ -3,14 +3,20 @@
 `Store.read()` and `Store.write()` open a transaction and hand out a `Tx` whose attributes
 are the repositories of each concept. The store knows no business rules: it reads and writes
 rows, guards updates with the value it expects, and translates driver errors at one seam.
+
+The repositories only servers and the identity commands use (identities, the audit trail,
+notifications) are imported the first time a transaction asks for one, and their records
+the first time they are imported from here: `conveyor run` never loads them.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,7 +24,6 @@ from sqlalchemy.engine import Engine
 from conveyor.store import fast
 from conveyor.store.actions import ActionBrief, ActionRecord, Actions
 from conveyor.store.actiontypes import ActionTypeRecord, ActionTypes
-from conveyor.store.audit import Audit, AuditRecord
 from conveyor.store.builds import (
     BuildRecord,
     Builds,
@@ -31,10 +36,8 @@ from conveyor.store.errors import DuplicateKey, StoreError, StoreUnavailable
 from conveyor.store.events import EventRecord, Events
 from conveyor.store.executions import ExecutionRecord, Executions, StageRecord
 from conveyor.store.heads import Heads, Leadership, PipelineBrief
-from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
 from conveyor.store.jobs import JobRecord, Jobs
 from conveyor.store.meta import Meta
-from conveyor.store.notifications import Deliveries, NotificationRules
 from conveyor.store.pipelines import DeclarationCache, PipelineRecord, Pipelines, SecretBox
 from conveyor.store.projects import ProjectRecord, Projects
 from conveyor.store.results import JobResultRows, Results
@@ -44,6 +47,27 @@ from conveyor.store.stageruns import RetryRecord, RollbackRecord, StageRuns
 from conveyor.store.tags import Tags
 from conveyor.store.transitions import TransitionRecord, Transitions
 from conveyor.store.webhooks import WebhookRecord, Webhooks
+
+if TYPE_CHECKING:
+    from conveyor.store.audit import Audit, AuditRecord
+    from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
+    from conveyor.store.notifications import Deliveries, NotificationRules
+
+# Names this package gives from modules it imports only when asked (see above).
+_LATER = {
+    "AuditRecord": "conveyor.store.audit",
+    "KeyOwner": "conveyor.store.identities",
+    "KeyRecord": "conveyor.store.identities",
+    "PrincipalRecord": "conveyor.store.identities",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LATER.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "ActionBrief",
@@ -105,14 +129,35 @@ class Tx:
         self.webhooks = Webhooks(conn, box)
         self.action_revisions = ActionRevisions(conn)
         self.heads = Heads(conn)
-        self.identities = Identities(conn)
-        self.audit = Audit(conn)
         self.projects = Projects(conn)
         self.builds = Builds(conn)
         self.stage_runs = StageRuns(conn)
-        self.notifications = NotificationRules(conn, box)
-        self.deliveries = Deliveries(conn)
         self.rule_runs = RuleRuns(conn)
+        self._conn, self._box = conn, box
+
+    @cached_property
+    def identities(self) -> Identities:
+        from conveyor.store.identities import Identities
+
+        return Identities(self._conn)
+
+    @cached_property
+    def audit(self) -> Audit:
+        from conveyor.store.audit import Audit
+
+        return Audit(self._conn)
+
+    @cached_property
+    def notifications(self) -> NotificationRules:
+        from conveyor.store.notifications import NotificationRules
+
+        return NotificationRules(self._conn, self._box)
+
+    @cached_property
+    def deliveries(self) -> Deliveries:
+        from conveyor.store.notifications import Deliveries
+
+        return Deliveries(self._conn)
 
 
 class Store:
