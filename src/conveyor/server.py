@@ -137,7 +137,8 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     routes = list(hook_routes(local.services, connections, provider_config(settings)))
     closing = threading.Event()
     if settings.remote_workers:
-        routes += worker_routes(local.services, settings.home / "logs", closing, access)
+        logs = settings.home / "logs"
+        routes += worker_routes(local.services, logs, closing, access, recorder)
     artifacts = artifact_routes(local.services, settings)
     app = limit_bodies(
         create_app(
