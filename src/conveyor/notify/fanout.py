@@ -19,6 +19,7 @@ from conveyor.notify.messages import (
 )
 from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
 from conveyor.store.notifications import RuleRecord
+from conveyor.store.rows import dumps
 
 # The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
 # an SNS topic whether or not it is a rule's target.
@@ -47,7 +48,7 @@ def deliveries_of(
             actions = tx.actions.of_execution(execution) if execution else []
         return actions
 
-    def row(rule_arn: str, address: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def row(rule_arn: str, address: str, payload: dict[str, Any] | str) -> dict[str, Any]:
         return {
             "event_seq": event.seq,
             "pipeline_name": event.pipeline_name,
@@ -68,7 +69,8 @@ def deliveries_of(
         if detail_type == "FULL":
             found = execution_actions() if needs_actions(body) else []
             attributes = additional_attributes(body, found)
-        note = notification(body, rule.arn, detail_type, attributes)
+        # One text for every target of the rule.
+        note = dumps(notification(body, rule.arn, detail_type, attributes))
         rows.extend(row(rule.arn, address, note) for address in rule.targets)
     if is_approval_needed(body):
         rows.extend(_approval(tx, event.seq, event.pipeline_name, body, now, console))
