@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from conveyor.domain.events import PIPELINE, envelope
+from conveyor.domain.events import ACTION, PIPELINE, envelope
 from conveyor.engine.clock import SystemClock
+from conveyor.notify.fanout import calls_for_notice
 from conveyor.notify.outbox import Outbox
 from conveyor.notify.targets import Destination, Sender
 from conveyor.store import Store
@@ -174,3 +175,31 @@ def test_events_that_make_no_notification_are_read_without_a_write(store: Store)
     again = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
     assert again.fan_out() == 2
     assert _kept(store)[1] == 1
+
+
+def _action_event(category: str, state: str) -> tuple[str, dict[str, Any]]:
+    kind = {"owner": "AWS", "category": category, "provider": "Manual", "version": "1"}
+    if category != "Approval":
+        kind["provider"] = "Commands"
+    detail = {"pipeline": "app", "stage": "S", "action": "A", "state": state, "type": kind}
+    return ACTION, {"detail-type": ACTION, "detail": detail}
+
+
+def test_without_rules_only_an_approvals_start_wakes_the_outbox(store: Store) -> None:
+    assert calls_for_notice(
+        [_action_event("Build", "STARTED"), _action_event("Approval", "STARTED")]
+    )
+    assert not calls_for_notice([_action_event("Approval", "SUCCEEDED")])
+    outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+    outbox.fan_out()  # reads that there is no rule
+    _started(store, "app")
+    outbox.fan_out()
+    outbox.wake([_action_event("Build", "STARTED")])
+    assert not outbox.woken()  # the pass waits for the tick
+    outbox.wake([_action_event("Approval", "STARTED")])
+    assert outbox.woken()
+    _rule_for(store, "app")
+    _started(store, "app")
+    outbox.fan_out()  # reads the rule
+    outbox.wake([_action_event("Build", "STARTED")])
+    assert outbox.woken()

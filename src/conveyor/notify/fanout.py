@@ -26,6 +26,12 @@ from conveyor.store.rows import dumps
 APPROVAL = "approval"
 
 
+def calls_for_notice(events: Iterable[tuple[str, dict[str, Any]]]) -> bool:
+    """Whether any of these events (as a store's ``on_events`` has them) makes a delivery
+    without a rule: an approval action's start, whose notice it sends."""
+    return any(is_approval_needed(body) for _, body in events)
+
+
 def deliveries_of(
     tx: Any,
     event: Any,

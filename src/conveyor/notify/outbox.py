@@ -42,7 +42,7 @@ from typing import Any
 from conveyor.domain.events import PIPELINE
 from conveyor.engine.clock import Clock
 from conveyor.metrics import Recorder, chained
-from conveyor.notify.fanout import APPROVAL, deliveries_of
+from conveyor.notify.fanout import APPROVAL, calls_for_notice, deliveries_of
 from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
 from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
 from conveyor.store import Store
@@ -121,8 +121,10 @@ class Outbox:
         # last written (`fan_out`).
         self._cursor: int | None = None
         self._cursor_written = time.monotonic()
-        # Whether this server delivered at its last pass.
+        # Whether this server delivered at its last pass, and whether any rule was enabled
+        # (until a pass has read them: as if one was).
         self._leading = False
+        self._any_rule = True
         # Notifications delivered and not yet recorded (each pass records them in one
         # write), by id, with the kind of target they went to.
         self._sent: dict[int, tuple[DeliveryRecord, str]] = {}
@@ -148,7 +150,7 @@ class Outbox:
                 # when events commit (`wake`).
                 stop.wait(QUIET)
                 self._news.wait(max(tick - QUIET, 0.0))
-                self._news.clear()
+                self.woken()
         finally:
             # Every sender ends (a request under way within its time-out) before the store
             # may close: none is left holding a connection.
@@ -170,10 +172,20 @@ class Outbox:
         except Exception:  # the database away: the next start reads a little more
             log.warning("cannot keep how far notifications were read", exc_info=True)
 
-    def wake(self, _: object = None) -> None:
-        """Events committed (a store's ``on_events``): pass now rather than at the tick. Costs
-        the committing thread an event's set."""
-        self._news.set()
+    def wake(self, events: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        """Events committed (a store's ``on_events``): pass now rather than at the tick, when
+        they may make a delivery (with no rule, only an approval's start does). Costs the
+        committing thread a look at each event's kind and an event's set; no argument: a pass
+        now, whatever."""
+        if events is None or self._hosts or self._any_rule or calls_for_notice(events):
+            self._news.set()
+
+    def woken(self) -> bool:
+        """Whether the next pass comes now (events that may make a delivery committed), and
+        no longer: the pass takes it."""
+        found = self._news.is_set()
+        self._news.clear()
+        return found
 
     def prime(self) -> None:
         """Put the cursor after the last event, unless it is somewhere already: what
@@ -217,6 +229,7 @@ class Outbox:
                 self._cursor = cursor
                 return 0  # nothing new
             rules = _by_resource(tx.notifications.all())
+            self._any_rule = bool(rules)
             events = tx.events.after_reading(cursor, BATCH, **self._wanted(rules))
             rows: list[dict[str, Any]] = []
             reached, taken = cursor, 0
