@@ -86,6 +86,24 @@ def test_passes_while_a_sender_works_send_nothing_twice(store: Store) -> None:
     assert numbers == list(range(NOTES))  # in order
 
 
+def test_a_busy_sender_sends_what_was_made_meanwhile_without_waiting_for_a_pass(
+    store: Store,
+) -> None:
+    with receiving() as receiver:
+        receiver.answering.clear()  # holds the first notification
+        _pending(store, receiver.url, 1)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        try:
+            outbox.send_due()  # the only pass
+            wait_for(receiver.arrived.is_set, what="the first notification at the receiver")
+            _pending(store, receiver.url, 20)  # made while it waits for the answer
+            receiver.answering.set()
+            wait_for(lambda: len(receiver.got) == 21, what="every notification delivered")
+        finally:
+            outbox.run(_stopped())
+    assert [json.loads(r.body)["n"] for r in receiver.got] == [0, *range(20)]
+
+
 def _stopped() -> threading.Event:
     """A stop already set: `Outbox.run` makes no pass and shuts its senders down."""
     event = threading.Event()

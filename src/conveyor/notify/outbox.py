@@ -63,6 +63,8 @@ PRUNE_EVERY = 300.0
 QUIET = 0.1
 # Pending notifications read a pass, for all the senders.
 PENDING_READ = 2000
+# Senders, each sending to one target (for one pipeline) at a time.
+SENDERS = 16
 # Seconds at most between writes of the cursor when the events read make no delivery.
 CURSOR_EVERY = 5.0
 # Seconds a target's kind and secret are used as read (a changed or deleted target is seen
@@ -90,7 +92,7 @@ class Outbox:
         clock: Clock,
         sender: Sender,
         retry_for: float = 24 * 3600.0,
-        concurrency: int = 8,
+        concurrency: int = SENDERS,
         first_delay: float = 1.0,
         console: str = "",
         hosts: Mapping[str, StatusHost] | None = None,
@@ -107,6 +109,8 @@ class Outbox:
         self._leadership = store.leadership(LOCK)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-notify")
         self._busy: set[tuple[str, str]] = set()
+        # Queues handed out whose sender has not started (all the senders busy).
+        self._waiting = 0
         # When each queue's last sender finished.
         self._finished: dict[tuple[str, str], float] = {}
         self._pruned = float("-inf")
@@ -332,26 +336,27 @@ class Outbox:
         read: dict[tuple[str, str], list[DeliveryRecord]] = {key: [] for key in chosen}
         for delivery in self._unsent(found):
             read[(delivery.pipeline_name, delivery.address)].append(delivery)
-        return [
-            self._pool.submit(self._send_queue, key, queue, complete) for key, queue in read.items()
-        ]
+        with self._lock:
+            self._waiting += len(read)
+        return [self._pool.submit(self._send_queue, key, queue) for key, queue in read.items()]
 
-    def _send_queue(
-        self,
-        key: tuple[str, str],
-        queue: list[DeliveryRecord] | None = None,
-        complete: bool = False,
-    ) -> None:
+    def _send_queue(self, key: tuple[str, str], queue: list[DeliveryRecord] | None = None) -> None:
         """Send one pipeline's notifications to one target in order (``queue``, then what
-        the store holds, unless ``queue`` was ``complete``), until one fails or is not due
-        yet. Those delivered are recorded together, a batch at a time: a server that stops
-        before recording them sends them again (at least once)."""
+        the store holds, made since), until one fails or is not due yet, or none is left:
+        a target that is sent to all the time keeps its sender (unless another queue waits
+        for one), and its notifications wait for no pass. Those delivered are recorded at
+        the next pass: a server that stops before then sends them again (at least once)."""
+        with self._lock:
+            self._waiting -= 1
         try:
             while not self._stopping.is_set():
                 if queue is None:
+                    with self._lock:
+                        if self._waiting:
+                            return  # another queue waits for a sender: its turn
                     with self._store.read() as tx:
                         queue = self._unsent(tx.deliveries.queue(*key))
-                if not queue or not self._send_batch(queue) or complete:
+                if not queue or not self._send_batch(queue):
                     return
                 queue = None
         except Exception:
