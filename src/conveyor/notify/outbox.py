@@ -130,8 +130,8 @@ class Outbox:
         self._leading = False
         self._any_rule = True
         # Notifications delivered and not yet recorded (each pass records them in one
-        # write), by id, with the kind of target they went to.
-        self._sent: dict[int, tuple[DeliveryRecord, str]] = {}
+        # write), by queue and id.
+        self._sent: dict[tuple[str, str], dict[int, DeliveryRecord]] = {}
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -305,7 +305,7 @@ class Outbox:
         queues: dict[tuple[str, str], list[int]] = {}
         firsts: dict[tuple[str, str], float] = {}
         with self._lock:
-            due = [d for d in due if d[0] not in self._sent]
+            due = [d for d in due if d[0] not in self._sent.get((d[1], d[2]), ())]
         for delivery_id, pipeline, address, next_attempt in due:
             queues.setdefault((pipeline, address), []).append(delivery_id)
             firsts.setdefault((pipeline, address), next_attempt)
@@ -334,7 +334,7 @@ class Outbox:
                 self._busy.difference_update(chosen)
             raise
         read: dict[tuple[str, str], list[DeliveryRecord]] = {key: [] for key in chosen}
-        for delivery in self._unsent(found):
+        for delivery in self._unsent(found, set()):
             read[(delivery.pipeline_name, delivery.address)].append(delivery)
         with self._lock:
             self._waiting += len(read)
@@ -354,8 +354,10 @@ class Outbox:
                     with self._lock:
                         if self._waiting:
                             return  # another queue waits for a sender: its turn
+                        # Those sent before the read: a pass may record them while it reads.
+                        before = set(self._sent.get(key, ()))
                     with self._store.read() as tx:
-                        queue = self._unsent(tx.deliveries.queue(*key))
+                        queue = self._unsent(tx.deliveries.queue(*key), before)
                 if not queue or not self._send_batch(queue):
                     return
                 queue = None
@@ -367,10 +369,17 @@ class Outbox:
                 self._busy.discard(key)
                 self._finished[key] = time.monotonic()
 
-    def _unsent(self, read: list[DeliveryRecord]) -> list[DeliveryRecord]:
-        """Those of ``read`` not delivered already (delivered, but not yet recorded)."""
+    def _unsent(self, read: list[DeliveryRecord], before: set[int]) -> list[DeliveryRecord]:
+        """Those of ``read`` not delivered already: delivered but not recorded when the read
+        began (``before``), or now."""
         with self._lock:
-            return [delivery for delivery in read if delivery.id not in self._sent]
+            return [
+                delivery
+                for delivery in read
+                if delivery.id not in before
+                and delivery.id
+                not in self._sent.get((delivery.pipeline_name, delivery.address), ())
+            ]
 
     def _send_batch(self, queue: list[DeliveryRecord]) -> bool:
         """Send ``queue`` in order; whether all of it was delivered."""
@@ -436,26 +445,31 @@ class Outbox:
         if not sent:
             return
         with self._lock:
+            for delivery, _ in sent:
+                key = (delivery.pipeline_name, delivery.address)
+                self._sent.setdefault(key, {})[delivery.id] = delivery
+        if self._recorder is not None:
+            now = self._clock.now()
             for delivery, destination in sent:
-                self._sent[delivery.id] = (delivery, destination.type)
+                self._recorder.delivered(destination.type, now - delivery.created)
 
     def record_sent(self) -> None:
         """Record the notifications delivered since the last pass, in one write."""
         with self._lock:
-            sent = list(self._sent.values())
+            sent = [d for queue in self._sent.values() for d in queue.values()]
         if not sent:
             return
-        now = self._clock.now()
         with self._store.write() as tx:
-            tx.deliveries.delivered([delivery.id for delivery, _ in sent], now)
-            for address in {d.address for d, _ in sent if d.attempts and _kept(d)}:
+            tx.deliveries.delivered([delivery.id for delivery in sent], self._clock.now())
+            for address in {d.address for d in sent if d.attempts and _kept(d)}:
                 tx.notifications.set_status(address, "ACTIVE")
         with self._lock:
-            for delivery, _ in sent:
-                del self._sent[delivery.id]
-        if self._recorder is not None:
-            for delivery, kind in sent:
-                self._recorder.delivered(kind, now - delivery.created)
+            for delivery in sent:
+                key = (delivery.pipeline_name, delivery.address)
+                queue = self._sent[key]
+                del queue[delivery.id]
+                if not queue:
+                    del self._sent[key]
 
     def _failed(
         self, delivery: DeliveryRecord, destination: Destination | None, error: str
