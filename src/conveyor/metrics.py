@@ -5,7 +5,8 @@ reads from the store then).
 
 Counted here: API requests by operation and error code with their latency, action durations
 by provider (from the committed events: an action's start and end as this server saw them
-commit), delivery failures and delivery lag, and change detection's lag.
+commit), delivery failures and delivery lag, change detection's lag, and the remote workers'
+polls waiting at this server (their idle workers).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import threading
 import time
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +101,23 @@ class Recorder:
         self.detection_lag = Histogram(LAG_BUCKETS)  # ()
         self._started: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self._lock = threading.Lock()
+        # Remote workers' polls waiting at this server for a job: their idle slots.
+        self._polling = 0
+
+    @contextmanager
+    def polling(self) -> Iterator[None]:
+        """Count a remote worker's poll as an idle worker while it waits."""
+        with self._lock:
+            self._polling += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._polling -= 1
+
+    def polls_waiting(self) -> int:
+        with self._lock:
+            return self._polling
 
     def api_request(self, service: str, operation: str, code: str, seconds: float) -> None:
         self.api_requests.inc((service, operation, code))

@@ -147,7 +147,9 @@ def build(settings: Settings, holder: str = "a server") -> Application:
     if settings.remote_workers:
         local_buckets = buckets(settings)
         stat = local_buckets.stat if isinstance(local_buckets, LocalBuckets) else None
-        routes += worker_routes(local.services, settings.home / "logs", closing, access, stat)
+        routes += worker_routes(
+            local.services, settings.home / "logs", closing, access, stat, recorder
+        )
     app = limit_bodies(
         create_app(
             local.services,

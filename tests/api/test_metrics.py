@@ -4,6 +4,7 @@ read it with authentication on."""
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from conveyor.config import Settings
 from conveyor.metrics import Histogram, Recorder
 from conveyor.server import Running, running
 from tests.api.test_detection import detecting, follow, git_action, wait_count
+from tests.api.test_remote_worker_routes import GIT, call, start
 from tests.conftest import make_client
 from tests.support.auth import allow, make_user
 from tests.support.engine import (
@@ -206,3 +208,33 @@ def test_with_authentication_metrics_need_the_token_or_a_caller_who_may_list(
             _refused(live.endpoint, {"Authorization": "Bearer scrape-me"})
             == "IncompleteSignatureException"
         )
+
+
+def test_remote_workers_are_counted_idle_while_they_poll_and_busy_with_a_job(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with running(replace(settings, workers=0, remote_workers=True)) as remote:
+        before = scrape(remote.endpoint)[1]
+        assert value(before, "conveyor_remote_workers", state="idle") == 0
+        answers: list[Any] = []
+        poll = {"types": [GIT], "owner": "w/1", "wait": 20}
+        poller = threading.Thread(
+            target=lambda: answers.append(call(remote.endpoint, "poll", poll))
+        )
+        poller.start()
+        try:
+
+            def idle() -> Samples | None:
+                samples = scrape(remote.endpoint)[1]
+                return samples if value(samples, "conveyor_remote_workers", state="idle") else None
+
+            waiting = wait_for(idle, what="the poll counted as an idle worker")
+            assert value(waiting, "conveyor_remote_workers", state="idle") == 1
+            assert value(waiting, "conveyor_remote_workers", state="busy") == 0
+            start(remote.endpoint, tmp_path)
+        finally:
+            poller.join(30)
+        assert answers[0][1]["job"]["type"] == GIT
+        held = scrape(remote.endpoint)[1]
+    assert value(held, "conveyor_remote_workers", state="idle") == 0
+    assert value(held, "conveyor_remote_workers", state="busy") == 1

@@ -33,6 +33,13 @@ class Receiver:
     # While set, the receiver holds every request without answering (a target that hangs).
     hanging: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
+    # Cleared, the receiver answers nothing until it is set again (a slow target); ``arrived``
+    # is set once a request has come.
+    answering: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.answering.set()
 
 
 @contextmanager
@@ -48,6 +55,8 @@ def receiving(failures: int = 0, status: int = 503) -> Iterator[Receiver]:
                 receiver.answered.append(0)
                 receiver.released.wait(120)
                 return
+            receiver.arrived.set()
+            receiver.answering.wait(60)
             with lock:
                 receiver.got.append(Received(dict(self.headers.items()), body, self.path))
                 failing = receiver.failures > 0

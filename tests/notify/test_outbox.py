@@ -1,22 +1,25 @@
 """The outbox's senders on a real store and a local receiver: passes that come while senders
 are still at work send nothing twice, a stopped outbox leaves no sender running, and a
-webhook goes through the environment's proxy."""
+webhook goes through the environment's proxy; events that make no notification cost no write."""
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conveyor.domain.events import ACTION, PIPELINE, envelope
 from conveyor.engine.clock import SystemClock
+from conveyor.notify.fanout import calls_for_notice
 from conveyor.notify.outbox import Outbox
 from conveyor.notify.targets import Destination, Sender
 from conveyor.store import Store
-from conveyor.store.notifications import TargetRecord
+from conveyor.store.notifications import RuleRecord, TargetRecord
 from tests.notify.receiver import receiving
 from tests.support.engine import wait_for
 
@@ -83,6 +86,24 @@ def test_passes_while_a_sender_works_send_nothing_twice(store: Store) -> None:
     assert numbers == list(range(NOTES))  # in order
 
 
+def test_a_busy_sender_sends_what_was_made_meanwhile_without_waiting_for_a_pass(
+    store: Store,
+) -> None:
+    with receiving() as receiver:
+        receiver.answering.clear()  # holds the first notification
+        _pending(store, receiver.url, 1)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        try:
+            outbox.send_due()  # the only pass
+            wait_for(receiver.arrived.is_set, what="the first notification at the receiver")
+            _pending(store, receiver.url, 20)  # made while it waits for the answer
+            receiver.answering.set()
+            wait_for(lambda: len(receiver.got) == 21, what="every notification delivered")
+        finally:
+            outbox.run(_stopped())
+    assert [json.loads(r.body)["n"] for r in receiver.got] == [0, *range(20)]
+
+
 def _stopped() -> threading.Event:
     """A stop already set: `Outbox.run` makes no pass and shuts its senders down."""
     event = threading.Event()
@@ -115,3 +136,88 @@ def test_a_webhook_goes_through_the_environments_proxy(monkeypatch: pytest.Monke
     assert [(r.path, json.loads(r.body)) for r in proxy.got] == [
         ("http://hooks.example.invalid/x", {"n": 1})
     ]
+
+
+RULE = "arn:aws:codestar-notifications:us-east-1:000000000000:notificationrule/r"
+TARGET = "http://127.0.0.1:9/hook"
+
+
+def _rule_for(store: Store, pipeline: str) -> None:
+    now = SystemClock().now()
+    definition = {
+        "EventTypeIds": ["codepipeline-pipeline-pipeline-execution-started"],
+        "DetailType": "BASIC",
+        "Status": "ENABLED",
+    }
+    with store.write() as tx:
+        tx.notifications.add_target(TargetRecord(TARGET, "Webhook", "ACTIVE", now))
+        resource = f"arn:aws:codepipeline:us-east-1:000000000000:{pipeline}"
+        tx.notifications.insert(RuleRecord(RULE, "r", resource, definition, now, now, (TARGET,)))
+
+
+def _started(store: Store, pipeline: str, count: int = 1) -> None:
+    """``count`` executions of ``pipeline`` started: an event each."""
+    now = SystemClock().now()
+    with store.write() as tx:
+        for _ in range(count):
+            detail = {"pipeline": pipeline, "execution-id": str(uuid.uuid4()), "state": "STARTED"}
+            resources = [f"arn:aws:codepipeline:us-east-1:000000000000:{pipeline}"]
+            body = envelope(
+                str(uuid.uuid4()), PIPELINE, now, "000000000000", "us-east-1", resources, detail
+            )
+            tx.events.append(pipeline, now, PIPELINE, body)
+
+
+def _kept(store: Store) -> tuple[int | None, int]:
+    """The cursor as written, and how many notifications are kept."""
+    with store.read() as tx:
+        return tx.deliveries.cursor(), sum(tx.deliveries.counts().values())
+
+
+def test_events_that_make_no_notification_are_read_without_a_write(store: Store) -> None:
+    _rule_for(store, "app")
+    outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+    outbox.prime()
+    primed = _kept(store)
+    _started(store, "other", 5)  # no rule names it
+    assert outbox.fan_out() == 5
+    assert _kept(store) == primed  # nothing written: the cursor moved in memory only
+    _started(store, "app")
+    assert outbox.fan_out() == 1
+    cursor, kept = _kept(store)
+    assert kept == 1 and cursor == primed[0] + 6  # the notification and the cursor together
+    # The next outbox (a restart, another server) starts from the cursor written: the
+    # events it reads again made no notification, and make none now.
+    _started(store, "other", 2)
+    assert outbox.fan_out() == 2
+    again = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+    assert again.fan_out() == 2
+    assert _kept(store)[1] == 1
+
+
+def _action_event(category: str, state: str) -> tuple[str, dict[str, Any]]:
+    kind = {"owner": "AWS", "category": category, "provider": "Manual", "version": "1"}
+    if category != "Approval":
+        kind["provider"] = "Commands"
+    detail = {"pipeline": "app", "stage": "S", "action": "A", "state": state, "type": kind}
+    return ACTION, {"detail-type": ACTION, "detail": detail}
+
+
+def test_without_rules_only_an_approvals_start_wakes_the_outbox(store: Store) -> None:
+    assert calls_for_notice(
+        [_action_event("Build", "STARTED"), _action_event("Approval", "STARTED")]
+    )
+    assert not calls_for_notice([_action_event("Approval", "SUCCEEDED")])
+    outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+    outbox.fan_out()  # reads that there is no rule
+    _started(store, "app")
+    outbox.fan_out()
+    outbox.wake([_action_event("Build", "STARTED")])
+    assert not outbox.woken()  # the pass waits for the tick
+    outbox.wake([_action_event("Approval", "STARTED")])
+    assert outbox.woken()
+    _rule_for(store, "app")
+    _started(store, "app")
+    outbox.fan_out()  # reads the rule
+    outbox.wake([_action_event("Build", "STARTED")])
+    assert outbox.woken()

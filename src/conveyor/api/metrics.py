@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from conveyor.api.guard import Guard
 from conveyor.api.offload import Offloader
+from conveyor.api.workerjobs import REMOTE
 from conveyor.metrics import Histogram, Recorder
 from conveyor.store import Store
 
@@ -69,6 +70,7 @@ class Collector:
             executions = tx.executions.counts()
             queued = tx.jobs.count_queued_any()
             deliveries = tx.deliveries.counts()
+            remote_busy = tx.jobs.holders(REMOTE)
         recorder = self._recorder
         family = GaugeMetricFamily(
             "conveyor_pipeline_executions",
@@ -94,6 +96,16 @@ class Collector:
         workers.add_metric(["busy"], busy)
         workers.add_metric(["idle"], max(size - busy, 0))
         yield workers
+        remote = GaugeMetricFamily(
+            "conveyor_remote_workers",
+            "Remote workers (each of a `conveyor worker`'s): busy, those holding a job (read"
+            " from the database: the same on every server of it); idle, those whose poll"
+            " waits at this server.",
+            labels=["state"],
+        )
+        remote.add_metric(["busy"], remote_busy)
+        remote.add_metric(["idle"], recorder.polls_waiting())
+        yield remote
         yield _histogram(
             HistogramMetricFamily(
                 "conveyor_trigger_detection_lag_seconds",

@@ -45,6 +45,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,12 @@ from conveyor.domain.errors import ConveyorError, JobNotFoundException, Validati
 from conveyor.domain.labels import LabelError, parse_labels
 from conveyor.engine.jobs import Taker
 from conveyor.engine.services import Services
+from conveyor.metrics import Recorder
 from conveyor.store import JobRecord
 
 log = logging.getLogger("conveyor.api")
+# The start of every remote worker's owner name (what its jobs say holds them).
+REMOTE = "remote/"
 PREFIX = "/_conveyor/worker"
 # The policy action a remote worker's key needs, on the types it runs (a Conveyor extension).
 WORKER_ACTION = "conveyor:RunBuiltInJobs"
@@ -139,9 +143,12 @@ class WorkerRoutes:
         closing: threading.Event,
         access: Access | None = None,
         stat: Stat | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._services = services
         self._stat = stat
+        # Counts the polls that wait, for /metrics.
+        self._recorder = recorder
         self._access = access if access is not None and access.required else None
         self._logs = logs
         self._closing = closing
@@ -207,7 +214,7 @@ class WorkerRoutes:
         assert named is not None
         if len(named) > MAX_OWNER:
             raise ValidationException(f"owner: at most {MAX_OWNER} characters")
-        return f"remote/{named}" if caller is None else f"remote/{caller.access_key}/{named}"
+        return f"{REMOTE}{named}" if caller is None else f"{REMOTE}{caller.access_key}/{named}"
 
     def _held(self, body: Mapping[str, Any], caller: Caller | None) -> tuple[JobRecord, str]:
         job_id, owner = _text(body, "jobId"), self._owner(body, caller)
@@ -238,14 +245,15 @@ class WorkerRoutes:
         wait = _seconds(body)
         jobs, notifier = self._services.jobs, self._services.notifier
         deadline = time.monotonic() + min(float(wait), MAX_WAIT)
-        while True:
-            # The generation is read before the claim: a job queued in between wakes us.
-            seen = notifier.generation
-            job = jobs.claim(types, owner=owner, labels=labels)
-            left = deadline - time.monotonic()
-            if job is not None or left <= 0 or self._closing.is_set() or self._left(owner):
-                break
-            notifier.wait_for_jobs(seen, left)
+        with self._recorder.polling() if self._recorder is not None else nullcontext():
+            while True:
+                # The generation is read before the claim: a job queued in between wakes us.
+                seen = notifier.generation
+                job = jobs.claim(types, owner=owner, labels=labels)
+                left = deadline - time.monotonic()
+                if job is not None or left <= 0 or self._closing.is_set() or self._left(owner):
+                    break
+                notifier.wait_for_jobs(seen, left)
         return {"job": self._wire(job), "lease": jobs.lease}
 
     def _wire(self, job: JobRecord | None) -> dict[str, Any] | None:
@@ -378,8 +386,10 @@ def worker_routes(
     closing: threading.Event,
     access: Access | None = None,
     stat: Stat | None = None,
+    recorder: Recorder | None = None,
 ) -> Sequence[BaseRoute]:
     """The routes; ``closing`` set (the server stops) ends the polls that wait; with
     ``access`` requiring authentication, every call is signed and decided; ``stat``: what
-    the server's local buckets say of an object, handed out with each job."""
-    return WorkerRoutes(services, logs, closing, access, stat).routes()
+    the server's local buckets say of an object, handed out with each job; ``recorder``
+    counts the polls waiting (the remote workers' idle ones, in /metrics)."""
+    return WorkerRoutes(services, logs, closing, access, stat, recorder).routes()

@@ -19,10 +19,17 @@ from conveyor.notify.messages import (
 )
 from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
 from conveyor.store.notifications import RuleRecord
+from conveyor.store.rows import dumps
 
 # The rule ARN of an approval notice: sent to the approval action's NotificationArn, which is
 # an SNS topic whether or not it is a rule's target.
 APPROVAL = "approval"
+
+
+def calls_for_notice(events: Iterable[tuple[str, dict[str, Any]]]) -> bool:
+    """Whether any of these events (as a store's ``on_events`` has them) makes a delivery
+    without a rule: an approval action's start, whose notice it sends."""
+    return any(is_approval_needed(body) for _, body in events)
 
 
 def deliveries_of(
@@ -47,7 +54,7 @@ def deliveries_of(
             actions = tx.actions.of_execution(execution) if execution else []
         return actions
 
-    def row(rule_arn: str, address: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def row(rule_arn: str, address: str, payload: dict[str, Any] | str) -> dict[str, Any]:
         return {
             "event_seq": event.seq,
             "pipeline_name": event.pipeline_name,
@@ -68,7 +75,8 @@ def deliveries_of(
         if detail_type == "FULL":
             found = execution_actions() if needs_actions(body) else []
             attributes = additional_attributes(body, found)
-        note = notification(body, rule.arn, detail_type, attributes)
+        # One text for every target of the rule.
+        note = dumps(notification(body, rule.arn, detail_type, attributes))
         rows.extend(row(rule.arn, address, note) for address in rule.targets)
     if is_approval_needed(body):
         rows.extend(_approval(tx, event.seq, event.pipeline_name, body, now, console))

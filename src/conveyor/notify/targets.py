@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import threading
 import urllib.error
@@ -15,7 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import boto3
 from botocore.config import Config
@@ -23,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from conveyor.notify import statuses
 from conveyor.notify.messages import slack_message
+from conveyor.notify.posting import Closed, Connection
 from conveyor.notify.statuses import StatusHost
 
 SIGNATURE_HEADER = "X-Conveyor-Signature-256"
@@ -53,22 +53,17 @@ class _Connections(threading.local):
     on both sides)."""
 
     def __init__(self) -> None:
-        self.open: dict[tuple[str, str], http.client.HTTPConnection] = {}
+        self.open: dict[tuple[str, str], Connection] = {}
 
 
 _connections = _Connections()
 
 
-def _connection(scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
-    kept = _connections.open.get((scheme, netloc))
+def _connection(parts: SplitResult, timeout: float) -> Connection:
+    kept = _connections.open.get((parts.scheme, parts.netloc))
     if kept is not None:
         return kept
-    made: http.client.HTTPConnection
-    if scheme == "https":
-        made = http.client.HTTPSConnection(netloc, timeout=timeout)
-    else:
-        made = http.client.HTTPConnection(netloc, timeout=timeout)
-    _connections.open[(scheme, netloc)] = made
+    made = _connections.open[(parts.scheme, parts.netloc)] = Connection(parts, timeout)
     return made
 
 
@@ -109,7 +104,10 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Non
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SendFailed(f"cannot reach {url}: not an http(s) URL")
-    if _proxied(parts.scheme, parts.hostname or ""):
+    # The environment's proxies are looked at as a connection is opened (reading them costs
+    # more than a POST on a kept connection): a kept one was opened without a proxy.
+    kept = (parts.scheme, parts.netloc) in _connections.open
+    if not kept and _proxied(parts.scheme, parts.hostname or ""):
         sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
         _post_through_proxy(url, body, sent, timeout)
         return
@@ -124,20 +122,16 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Non
     }
     for attempt in (1, 2):
         reused = (parts.scheme, parts.netloc) in _connections.open
-        conn = _connection(parts.scheme, parts.netloc, timeout)
         try:
-            conn.request("POST", target, body, sent)
-            response = conn.getresponse()
-            response.read(65536)
-            status = response.status
-            if response.will_close:
+            status, over = _connection(parts, timeout).post(target, sent, body)
+            if over:
                 _forget(parts.scheme, parts.netloc)
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
+        except (Closed, ConnectionResetError, BrokenPipeError) as error:
             _forget(parts.scheme, parts.netloc)
             if reused and attempt == 1:
                 continue  # the receiver closed a kept connection: once more on a new one
             raise SendFailed(f"cannot reach {url}: {error}") from None
-        except (OSError, http.client.HTTPException, ValueError) as error:
+        except (OSError, ValueError) as error:
             _forget(parts.scheme, parts.netloc)
             raise SendFailed(f"cannot reach {url}: {error}") from None
         if not 200 <= status < 300:
@@ -158,20 +152,25 @@ class Sender:
         self._region = region
         self._timeout = timeout
 
-    def send(self, destination: Destination, note: dict[str, Any]) -> None:
+    def send(self, destination: Destination, note: dict[str, Any] | str) -> None:
+        """Send ``note``: an object, or its JSON as the outbox keeps it (compact, what a
+        Webhook sends as it is)."""
         if destination.type == "Webhook":
-            body = json.dumps(note, separators=(",", ":")).encode()
+            text = note if isinstance(note, str) else json.dumps(note, separators=(",", ":"))
+            body = text.encode()
             headers = {}
             if destination.secret:
                 headers[SIGNATURE_HEADER] = signature(destination.secret, body)
             _post(destination.address, body, headers, self._timeout)
-        elif destination.type == "Slack":
-            body = json.dumps(slack_message(note, self._console)).encode()
+            return
+        payload: dict[str, Any] = json.loads(note) if isinstance(note, str) else note
+        if destination.type == "Slack":
+            body = json.dumps(slack_message(payload, self._console)).encode()
             _post(destination.address, body, {}, self._timeout)
         elif destination.type == "SNS":
-            self._publish(destination.address, note)
+            self._publish(destination.address, payload)
         elif destination.type == "CommitStatus" and destination.host is not None:
-            body = statuses.encoded(note["body"])
+            body = statuses.encoded(payload["body"])
             _post(destination.address, body, statuses.headers(destination.host), self._timeout)
         else:
             raise SendFailed(f"target type {destination.type} is not one Conveyor sends to")

@@ -18,6 +18,7 @@ Events are read in the order of ``seq``, which only grows: retention removes the
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,11 +107,48 @@ class Events:
         query = sa.select(events).where(events.c.seq > seq)
         if pipeline_name is not None:
             query = query.where(events.c.pipeline_name == pipeline_name)
-        query = query.order_by(events.c.seq).limit(limit)
+        return self._records(query.order_by(events.c.seq).limit(limit))
+
+    def after_reading(
+        self,
+        seq: int,
+        limit: int,
+        *,
+        pipelines: Collection[str] = (),
+        kinds: Collection[str] = (),
+        containing: Collection[str] = (),
+    ) -> list[EventRecord]:
+        """The events after ``seq``, as `after` reads them, with the body read only of the
+        events of ``pipelines``, of the detail-types ``kinds``, and of those whose stored
+        form holds one of the strings ``containing`` (every event that names one does);
+        the others come with an empty body, neither sent nor decoded."""
+        self.flush()
+        wanted: list[Any] = []
+        if pipelines:
+            wanted.append(events.c.pipeline_name.in_(sorted(pipelines)))
+        if kinds:
+            wanted.append(events.c.detail_type.in_(sorted(_KIND_CODES.get(k, k) for k in kinds)))
+        wanted.extend(events.c.body.contains(text, autoescape=True) for text in containing)
+        body = sa.case((sa.or_(*wanted), events.c.body), else_=sa.null()) if wanted else sa.null()
+        query = sa.select(
+            events.c.seq,
+            events.c.pipeline_name,
+            events.c.time,
+            events.c.detail_type,
+            body.label("body"),
+        )
+        query = query.where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
+        return self._records(query)
+
+    def _records(self, query: sa.Select[Any]) -> list[EventRecord]:
         found = []
         for row in self._conn.execute(query):
             kind = _KINDS.get(row.detail_type, row.detail_type)
-            body = whole(row.pipeline_name, row.time, kind, json.loads(row.body))
+            body = (
+                {}
+                if row.body is None
+                else whole(row.pipeline_name, row.time, kind, json.loads(row.body))
+            )
             found.append(EventRecord(row.seq, row.pipeline_name, row.time, kind, body))
         return found
 

@@ -375,6 +375,14 @@ class Jobs:
         query = sa.select(sa.func.count()).where(jobs.c.status == "Queued")
         return int(self._conn.execute(query).scalar_one())
 
+    def holders(self, owner_prefix: str) -> int:
+        """How many owners whose names start with ``owner_prefix`` hold a job."""
+        query = sa.select(sa.func.count(sa.distinct(jobs.c.owner))).where(
+            jobs.c.status.in_(["Dispatched", "InProgress"]),
+            jobs.c.owner.startswith(owner_prefix, autoescape=True),
+        )
+        return int(self._conn.execute(query).scalar_one())
+
     def next_lease_end(self) -> float | None:
         query = sa.select(sa.func.min(jobs.c.lease_until)).where(
             jobs.c.status.in_(["Dispatched", "InProgress"])

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from conveyor.domain.declaration import SEALED
 from conveyor.store.pipelines import SecretBox
-from conveyor.store.rows import dumps, loads
+from conveyor.store.rows import dumps, insert_statement, loads
 from conveyor.store.tables import (
     notification_cursor,
     notification_deliveries,
@@ -219,12 +219,18 @@ class DeliveryRecord:
     pipeline_name: str
     rule_arn: str
     address: str
-    payload: dict[str, Any]
+    # The payload as kept: compact JSON, what a Webhook sends as it is.
+    text: str
     status: str
     attempts: int
     created: float
     next_attempt: float
     last_error: str | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        found: dict[str, Any] = loads(self.text)
+        return found
 
 
 def _delivery(row: Mapping[Any, Any]) -> DeliveryRecord:
@@ -234,7 +240,7 @@ def _delivery(row: Mapping[Any, Any]) -> DeliveryRecord:
         pipeline_name=row["pipeline_name"],
         rule_arn=row["rule_arn"],
         address=row["address"],
-        payload=loads(row["payload"]),
+        text=row["payload"],
         status=row["status"],
         attempts=row["attempts"],
         created=row["created"],
@@ -244,6 +250,8 @@ def _delivery(row: Mapping[Any, Any]) -> DeliveryRecord:
 
 
 _CURSOR = "events"
+# Ids per IN (…) list.
+_IN_LIST = 500
 
 
 class Deliveries:
@@ -267,10 +275,17 @@ class Deliveries:
             self._conn.execute(sa.update(table).where(table.c.name == _CURSOR).values(seq=seq))
 
     def add(self, rows: list[dict[str, Any]]) -> None:
+        """Keep new deliveries; a row's payload is an object, or its JSON already made (one
+        text for every target of a notification)."""
         if rows:
             self._conn.execute(
-                sa.insert(notification_deliveries),
-                [{**row, "payload": dumps(row["payload"])} for row in rows],
+                insert_statement(notification_deliveries, tuple(rows[0])),
+                [
+                    row
+                    if isinstance(row["payload"], str)
+                    else {**row, "payload": dumps(row["payload"])}
+                    for row in rows
+                ],
             )
 
     def pending(self, limit: int = 1000) -> list[DeliveryRecord]:
@@ -280,6 +295,29 @@ class Deliveries:
             sa.select(table).where(table.c.status == "PENDING").order_by(table.c.id).limit(limit)
         )
         return [_delivery(row._mapping) for row in self._conn.execute(query)]
+
+    def due(self, limit: int = 1000) -> list[tuple[int, str, str, float]]:
+        """The oldest notifications not yet sent, as (id, pipeline, address, next attempt),
+        in the order they were made: what a pass hands out, without the payloads."""
+        table = notification_deliveries
+        query = (
+            sa.select(table.c.id, table.c.pipeline_name, table.c.address, table.c.next_attempt)
+            .where(table.c.status == "PENDING")
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        return [(int(i), p, a, float(n)) for i, p, a, n in self._conn.execute(query)]
+
+    def with_ids(self, ids: list[int]) -> list[DeliveryRecord]:
+        """The pending notifications among ``ids``, in the order they were made."""
+        table = notification_deliveries
+        found: list[DeliveryRecord] = []
+        for start in range(0, len(ids), _IN_LIST):
+            chunk = ids[start : start + _IN_LIST]
+            query = sa.select(table).where(table.c.id.in_(chunk), table.c.status == "PENDING")
+            found.extend(_delivery(row._mapping) for row in self._conn.execute(query))
+        found.sort(key=lambda d: d.id)
+        return found
 
     def counts(self) -> dict[str, int]:
         """How many notifications are in each status (for ``/metrics``)."""
@@ -337,6 +375,21 @@ class Deliveries:
             .where(table.c.id == delivery_id)
             .values(status=status, attempts=attempts, next_attempt=next_attempt, last_error=error)
         )
+
+    def delivered(self, ids: list[int], now: float) -> None:
+        """Settle notifications as delivered, each with one more attempt."""
+        table = notification_deliveries
+        for start in range(0, len(ids), _IN_LIST):
+            self._conn.execute(
+                sa.update(table)
+                .where(table.c.id.in_(ids[start : start + _IN_LIST]))
+                .values(
+                    status="DELIVERED",
+                    attempts=table.c.attempts + 1,
+                    next_attempt=now,
+                    last_error=None,
+                )
+            )
 
     def retry(self, delivery_id: int, now: float) -> bool:
         """Send a failed notification again from now on; whether it was failed."""
