@@ -472,6 +472,17 @@ def check_waiting_went_on(crashes: Crashes, context: str) -> None:
             )
 
 
+def check_the_promise(crashes: Crashes, context: str) -> None:
+    """Every check of what the kills left: no orphan, no traceback, nothing lost, stuck or
+    run twice, what waited went on, and every failure says it was a crash."""
+    assert not crashes.survivors, f"{context}: action processes outlived a kill"
+    assert "Traceback" not in crashes.server_log, f"{context}:\n{crashes.server_log}"
+    check_none_lost_none_stuck(crashes, context)
+    check_nothing_ran_twice(crashes, context)
+    check_waiting_went_on(crashes, context)
+    check_failures_say_why(crashes, context)
+
+
 @pytest.mark.parametrize("mode", ["QUEUED", "SUPERSEDED"])
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -485,9 +496,4 @@ def test_sigkill_at_any_moment_loses_nothing(
     context = f"seed {seed} (CONVEYOR_CRASH_SEED={SEED}); {crashes.report()}"
     print(context)
     assert not crashes.book.errors, f"{context}: {crashes.book.errors}"
-    assert not crashes.survivors, f"{context}: action processes outlived a kill"
-    assert "Traceback" not in crashes.server_log, f"{context}:\n{crashes.server_log}"
-    check_none_lost_none_stuck(crashes, context)
-    check_nothing_ran_twice(crashes, context)
-    check_waiting_went_on(crashes, context)
-    check_failures_say_why(crashes, context)
+    check_the_promise(crashes, context)
