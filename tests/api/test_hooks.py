@@ -175,7 +175,14 @@ def test_push_starts_once_per_change(hosted: tuple[Running, Path], host: str) ->
 def test_pull_requests_open_update_close(hosted: tuple[Running, Path], host: str) -> None:
     live, repo = hosted
     client = make_client(live.endpoint)
-    client.create_pipeline(pipeline=declaration("app", connection_action(), triggers=[PR_TRIGGER]))
+    # QUEUED: each of the three runs its source. Superseding, the later ones would supersede
+    # an execution still waiting behind the one before it whenever a source took longer
+    # than the deliveries.
+    client.create_pipeline(
+        pipeline=declaration(
+            "app", connection_action(), triggers=[PR_TRIGGER], executionMode="QUEUED"
+        )
+    )
     wait_count(client, "app", 1)
     git(repo, "checkout", "-q", "-b", "feature")
     first = commit(repo, {"f.txt": "1"}, "feature work")
