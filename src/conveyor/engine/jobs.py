@@ -214,7 +214,12 @@ class JobService:
                 percent_complete=percent_complete,
             )
             outcome = report(
-                tx, self._runner, pipeline, action, JobReported(key_of(action), result)
+                tx,
+                self._runner,
+                pipeline,
+                action,
+                JobReported(key_of(action), result),
+                found.live,
             )
             return self._claim_next(tx, next_for, outcome)
 
@@ -246,7 +251,12 @@ class JobService:
                 return self._claim_next(tx, next_for, self._rule_result(tx, found, result))
             action, pipeline = found.action, found.pipeline
             outcome = report(
-                tx, self._runner, pipeline, action, JobReported(key_of(action), result)
+                tx,
+                self._runner,
+                pipeline,
+                action,
+                JobReported(key_of(action), result),
+                found.live,
             )
             return self._claim_next(tx, next_for, outcome)
 
