@@ -111,10 +111,16 @@ _JOB_PIPELINE = sa.select(_JOB.c.pipeline_id).where(_OF_JOB).scalar_subquery()
 _JOB_MODE = (
     sa.select(pipelines.c.execution_mode).where(pipelines.c.id == _JOB_PIPELINE).scalar_subquery()
 )
-LIVE_FOR_JOB = sa.select(executions).where(
-    executions.c.pipeline_id == _JOB_PIPELINE,
-    sa.or_(executions.c.status == "InProgress", executions.c.status == "Stopping"),
-    sa.or_(_JOB_MODE != "PARALLEL", executions.c.id == _JOB_EXECUTION),
+_LIVE = sa.or_(executions.c.status == "InProgress", executions.c.status == "Stopping")
+# The job's execution by its key, then (but in PARALLEL mode) the others live beside it.
+LIVE_FOR_JOB = sa.union_all(
+    sa.select(executions).where(executions.c.id == _JOB_EXECUTION, _LIVE),
+    sa.select(executions).where(
+        executions.c.pipeline_id == _JOB_PIPELINE,
+        _LIVE,
+        executions.c.id != _JOB_EXECUTION,
+        _JOB_MODE != "PARALLEL",
+    ),
 )
 STAGE_FOR_JOB = _WITH_ACTIONS.where(
     stage_executions.c.execution_id == _JOB_EXECUTION,

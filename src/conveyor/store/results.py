@@ -57,9 +57,14 @@ class Results:
 
     def lock_for(self, job_id: str) -> JobResultRows | None:
         """The job, its action execution and its pipeline, whose row stays locked until the
-        transaction ends; None when there is no such job."""
+        transaction ends, with what the result's snapshot reads first; None when there is no
+        such job."""
         key = {"job_id": job_id}
-        queries = [(_FOR_RESULT, key), (LIVE_FOR_JOB, key), (STAGE_FOR_JOB, key)]
+        queries: list[tuple[sa.Executable, dict[str, str]]] = [
+            (_FOR_RESULT, key),
+            (LIVE_FOR_JOB, key),
+            (STAGE_FOR_JOB, key),
+        ]
         rows, live, stage = fast.fetch_together(self._conn, queries)
         if not rows:
             return None
