@@ -7,7 +7,8 @@ in with the attempts of its actions. Transitions are read only when the pipeline
 one is disabled. A PARALLEL pipeline never makes one execution wait for another, so when the
 caller names the execution an event is about (``focus``), only that one is loaded: every
 committed state is settled, so the others have nothing to do, and the cost of an event does
-not grow with the number of executions running beside it.
+not grow with the number of executions running beside it. A job result has read those two
+already, with its job and the pipeline's lock (``ahead``): the snapshot starts from them.
 """
 
 from __future__ import annotations
