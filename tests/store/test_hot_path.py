@@ -16,9 +16,19 @@ import sqlalchemy as sa
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.domain.events import ACTION, PIPELINE, action_detail, envelope
-from conveyor.store import Store, StoreError, TransitionRecord
+from conveyor.store import Store, StoreError, TransitionRecord, fast
 from conveyor.store.tables import events
-from tests.store.records import OTHER, ROLLOUT, action, job, queued_jobs, running_action, stores
+from tests.store.records import (
+    DECLARATION,
+    OTHER,
+    ROLLOUT,
+    action,
+    execution,
+    job,
+    queued_jobs,
+    running_action,
+    stores,
+)
 
 
 def test_a_job_result_reads_its_pipeline_job_and_attempt_together(store: Store) -> None:
@@ -406,3 +416,77 @@ def test_a_required_attempt_update_that_finds_it_changed_rolls_the_transaction_b
         tx.actions.require_update(attempt.id, "InProgress", status="Failed", updated=2.0)
     with store.read() as tx:
         assert tx.actions.get(attempt.id).status == "Failed"  # type: ignore[union-attr]
+
+
+def test_a_fast_statement_names_its_columns_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drivers build a result's description afresh each time they are asked: the fast
+    path reads it from the first cursor that ran a statement and keeps the names."""
+    asked: list[str] = []
+    cursor_of = fast._cursor
+
+    class Cursor:
+        def __init__(self, cursor: Any) -> None:
+            self._cursor = cursor
+
+        @property
+        def description(self) -> Any:
+            asked.append("description")
+            return self._cursor.description
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._cursor, name)
+
+    with store.write() as tx:
+        run, attempt = running_action(tx)
+        made = job(attempt)
+        tx.jobs.insert(made)
+    monkeypatch.setattr(fast, "_names", {}, raising=False)
+    monkeypatch.setattr(fast, "_cursor", lambda conn: Cursor(cursor_of(conn)))
+    with store.read() as tx:
+        assert tx.jobs.get(made.id) == made
+        assert tx.executions.get(run.id) == run
+        first = len(asked)
+        for _ in range(3):
+            assert tx.jobs.get(made.id) == made
+            assert tx.executions.get(run.id) == run
+            live, read = tx.executions.live_with_stage(run.pipeline_id, run.id, "Deploy")
+            assert live == [run] and list(read) == [(run.id, "Deploy")]
+    assert first == 2
+    assert len(asked) == 4  # the two statements of live_with_stage, once
+
+
+@pytest.mark.parametrize("mode", ["SUPERSEDED", "PARALLEL"])
+def test_a_job_result_reads_the_live_executions_and_its_stage_with_the_lock(
+    store: Store, mode: str
+) -> None:
+    """What the result's snapshot reads first travels with the locking join, keyed on the
+    job: the pipeline's live executions (in PARALLEL mode, the job's own alone), and the
+    stage its attempt is in, as `live_with_stage` reads them."""
+    with store.write() as tx:
+        pipeline = tx.pipelines.insert(
+            "app", {**DECLARATION, "executionMode": mode}, "V2", mode, 1.0
+        )
+        other = tx.pipelines.insert("elsewhere", DECLARATION, "V2", "SUPERSEDED", 1.0)
+        run = execution(pipeline.id)
+        beside = [execution(pipeline.id, 2), execution(pipeline.id, 3, status="Stopping")]
+        for record in [run, *beside, execution(pipeline.id, 4, "Succeeded"), execution(other.id)]:
+            tx.executions.insert(record)
+        tx.executions.enter_stage(run.id, pipeline.id, "Deploy", 1.0)
+        attempt = action(run)
+        tx.actions.insert(attempt)
+        tx.actions.insert(replace(action(run), action="Other", status="Succeeded"))
+        made = job(attempt)
+        tx.jobs.insert(made)
+    with store.write() as tx:
+        found = tx.results.lock_for(made.id)
+        assert found is not None
+        live, read = tx.executions.live_with_stage(
+            pipeline.id, run.id, "Deploy", only=mode == "PARALLEL"
+        )
+        expected = [run] if mode == "PARALLEL" else [run, *beside]
+        assert sorted(found.live.executions, key=lambda r: r.seq) == expected
+        assert sorted(live, key=lambda r: r.seq) == expected
+        assert found.live.stages == read
+        assert len(read[(run.id, "Deploy")]) == 2

@@ -13,6 +13,7 @@ from conveyor.domain.execution import ActionKey, ConditionKind, Event, JobRef, R
 from conveyor.domain.status import JobStatus
 from conveyor.engine.runner import Outcome, Runner
 from conveyor.store import ActionRecord, JobRecord, PipelineRecord, RuleRecord, Tx
+from conveyor.store.executions import LiveRead
 
 
 def key_of(action: ActionRecord) -> ActionKey:
@@ -35,9 +36,15 @@ def job_ref(job: JobRecord) -> JobRef:
 
 
 def report(
-    tx: Tx, runner: Runner, pipeline: PipelineRecord, action: ActionRecord, event: Event
+    tx: Tx,
+    runner: Runner,
+    pipeline: PipelineRecord,
+    action: ActionRecord,
+    event: Event,
+    ahead: LiveRead | None = None,
 ) -> Outcome:
-    """Decide and write ``event``, about ``action`` (read under the pipeline's lock)."""
+    """Decide and write ``event``, about ``action`` (read under the pipeline's lock, with
+    ``ahead``, what the snapshot reads first, when the caller read it too)."""
     return runner.advance(
         tx,
         pipeline,
@@ -45,4 +52,5 @@ def report(
         focus=action.execution_id,
         attempts={action.id: action},
         near=(action.execution_id, action.stage),
+        ahead=ahead,
     )

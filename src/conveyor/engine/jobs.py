@@ -177,7 +177,7 @@ class JobService:
             if isinstance(found, RuleJobRows):
                 passed = ActionResult(succeeded=True, summary=summary, external_id=external_id)
                 return self._claim_next(tx, next_for, self._rule_result(tx, found, passed))
-            job, action, pipeline = found.job, found.action, found.pipeline
+            job, action = found.job, found.action
             now = self._clock.now()
             if continuation_token:
                 data = dict(job.data)
@@ -213,10 +213,7 @@ class JobService:
                 revision=dict(revision) if revision else None,
                 percent_complete=percent_complete,
             )
-            outcome = report(
-                tx, self._runner, pipeline, action, JobReported(key_of(action), result)
-            )
-            return self._claim_next(tx, next_for, outcome)
+            return self._claim_next(tx, next_for, self._action_result(tx, found, result))
 
         return self._executions.write(work)
 
@@ -244,11 +241,7 @@ class JobService:
             )
             if isinstance(found, RuleJobRows):
                 return self._claim_next(tx, next_for, self._rule_result(tx, found, result))
-            action, pipeline = found.action, found.pipeline
-            outcome = report(
-                tx, self._runner, pipeline, action, JobReported(key_of(action), result)
-            )
-            return self._claim_next(tx, next_for, outcome)
+            return self._claim_next(tx, next_for, self._action_result(tx, found, result))
 
         return self._executions.write(work)
 
@@ -279,6 +272,12 @@ class JobService:
             now,
             taker.labels,
         )
+
+    def _action_result(self, tx: Tx, found: JobResultRows, result: ActionResult) -> Outcome:
+        """An action's job reported: the decider moves its attempt on, from the snapshot's
+        rows read with the job's."""
+        event = JobReported(key_of(found.action), result)
+        return report(tx, self._runner, found.pipeline, found.action, event, found.live)
 
     def _rule_result(self, tx: Tx, found: RuleJobRows, result: ActionResult) -> Outcome:
         """A rule's job reported: the decider moves its condition on."""

@@ -25,6 +25,7 @@ from conveyor.engine.plans import Plans
 from conveyor.engine.snapshot import load_snapshot
 from conveyor.engine.writers import WRITERS, Outcome, Writing
 from conveyor.store import ActionRecord, ExecutionRecord, PipelineRecord, Tx
+from conveyor.store.executions import LiveRead
 
 __all__ = ["MAX_ROUNDS", "Outcome", "Runner"]
 
@@ -60,20 +61,22 @@ class Runner:
         focus: str | None = None,
         attempts: Mapping[str, ActionRecord] | None = None,
         near: tuple[str, str] | None = None,
+        ahead: LiveRead | None = None,
     ) -> Outcome:
         """Decide ``event`` (if any) and everything that follows from the current state, and
         write it.
 
         ``focus``: the execution the change is about, when it is about one, and ``near``
-        the (execution id, stage) it most likely is about (see `load_snapshot`);
-        ``attempts``: action attempts the caller has read already."""
+        the (execution id, stage) it most likely is about, and ``ahead`` what the first
+        snapshot reads, read already (see `load_snapshot`); ``attempts``: action attempts
+        the caller has read already."""
         outcome = Outcome()
         extra = list(extra)
         known = dict(attempts or {})
         for _ in range(MAX_ROUNDS):
             received = self.clock.now()
-            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus, near)
-            near = None  # what follows may have moved the execution on
+            snapshot, records = load_snapshot(tx, self.plans, pipeline, extra, focus, near, ahead)
+            near = ahead = None  # what follows may have moved the execution on
             if latest_in_stage is not None and event is not None:
                 snapshot = Snapshot(
                     snapshot.version,

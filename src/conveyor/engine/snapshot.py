@@ -7,7 +7,8 @@ in with the attempts of its actions. Transitions are read only when the pipeline
 one is disabled. A PARALLEL pipeline never makes one execution wait for another, so when the
 caller names the execution an event is about (``focus``), only that one is loaded: every
 committed state is settled, so the others have nothing to do, and the cost of an event does
-not grow with the number of executions running beside it.
+not grow with the number of executions running beside it. A job result has read those two
+already, with its job and the pipeline's lock (``ahead``): the snapshot starts from them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from conveyor.domain.status import (
 )
 from conveyor.engine.plans import Plans
 from conveyor.store import ExecutionRecord, PipelineRecord, RuleRecord, Tx
-from conveyor.store.executions import StageRows
+from conveyor.store.executions import LiveRead, StageRows
 
 _ACTIVE = (ExecutionStatus.IN_PROGRESS, ExecutionStatus.STOPPING)
 
@@ -47,15 +48,21 @@ def load_snapshot(
     extra: Iterable[ExecutionRecord] = (),
     focus: str | None = None,
     near: tuple[str, str] | None = None,
+    ahead: LiveRead | None = None,
 ) -> tuple[Snapshot, dict[str, ExecutionRecord]]:
     """The pipeline's live state: its active executions (plus ``extra``) where they are, the
     latest attempts of the actions in their current stages, and which stages are closed.
 
     ``focus``: the execution the event is about; in PARALLEL mode, the only one loaded.
     ``near``: the (execution id, stage) the event is most likely about (a job result's
-    attempt's), whose stage is read with the executions, in the same round trip."""
+    attempt's), whose stage is read with the executions, in the same round trip.
+    ``ahead``: those executions and that stage, read already under the pipeline's lock
+    (with a job result's rows), in place of reading them here."""
     read: StageRows = {}
-    if focus is not None and pipeline.execution_mode == ExecutionMode.PARALLEL:
+    if ahead is not None:
+        active = [r for r in ahead.executions if r.status in _ACTIVE]
+        read = ahead.stages
+    elif focus is not None and pipeline.execution_mode == ExecutionMode.PARALLEL:
         if near is not None and near[0] == focus:
             both, read = tx.executions.live_with_stage(pipeline.id, *near, only=True)
             found = both[0] if both else None

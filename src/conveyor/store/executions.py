@@ -14,6 +14,7 @@ from conveyor.store.rows import dumps, guarded_update, insert, loads, required_u
 from conveyor.store.tables import (
     action_executions,
     executions,
+    jobs,
     latest_stages,
     pipelines,
     stage_executions,
@@ -88,6 +89,53 @@ _WITH_ACTIONS_IN = _WITH_ACTIONS.where(
 # Rows of `stages_with_actions` read ahead, by (execution id, stage).
 StageRows = Mapping[tuple[str, str], list[dict[str, Any]]]
 
+# What a job result's snapshot needs, read with the job (`Results.lock_for`), keyed on the
+# job's id: the live executions of its pipeline (in PARALLEL mode, its own execution's
+# alone), and the stage its attempt is in with every attempt of that stage's actions.
+_JOB = jobs.alias("result_job")
+_ATTEMPT = action_executions.alias("result_attempt")
+_OF_JOB = _JOB.c.id == sa.bindparam("job_id")
+_JOB_EXECUTION = (
+    sa.select(_ATTEMPT.c.execution_id)
+    .join(_JOB, _JOB.c.action_execution_id == _ATTEMPT.c.id)
+    .where(_OF_JOB)
+    .scalar_subquery()
+)
+_JOB_STAGE = (
+    sa.select(_ATTEMPT.c.stage)
+    .join(_JOB, _JOB.c.action_execution_id == _ATTEMPT.c.id)
+    .where(_OF_JOB)
+    .scalar_subquery()
+)
+_JOB_PIPELINE = sa.select(_JOB.c.pipeline_id).where(_OF_JOB).scalar_subquery()
+_JOB_MODE = (
+    sa.select(pipelines.c.execution_mode).where(pipelines.c.id == _JOB_PIPELINE).scalar_subquery()
+)
+_LIVE = sa.or_(executions.c.status == "InProgress", executions.c.status == "Stopping")
+# The job's execution by its key, then (but in PARALLEL mode) the others live beside it.
+LIVE_FOR_JOB = sa.union_all(
+    sa.select(executions).where(executions.c.id == _JOB_EXECUTION, _LIVE),
+    sa.select(executions).where(
+        executions.c.pipeline_id == _JOB_PIPELINE,
+        _LIVE,
+        executions.c.id != _JOB_EXECUTION,
+        _JOB_MODE != "PARALLEL",
+    ),
+)
+STAGE_FOR_JOB = _WITH_ACTIONS.where(
+    stage_executions.c.execution_id == _JOB_EXECUTION,
+    stage_executions.c.stage == _JOB_STAGE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRead:
+    """A pipeline's live executions (in PARALLEL mode, one's alone) and the rows of one of
+    their stages for `Executions.stages_with_actions`, read already."""
+
+    executions: list[ExecutionRecord]
+    stages: StageRows
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRecord:
@@ -116,6 +164,14 @@ class ExecutionRecord:
 
 
 _JSON = ("variables", "source_revisions", "outputs", "artifacts")
+
+
+def live_read(
+    execution_rows: list[dict[str, Any]], at: tuple[str, str], stage_rows: list[dict[str, Any]]
+) -> LiveRead:
+    """`LiveRead` of the rows of `LIVE_FOR_JOB`, and those of `STAGE_FOR_JOB` for the stage
+    ``at`` (execution id, stage)."""
+    return LiveRead([_execution(row) for row in execution_rows], {at: stage_rows})
 
 
 def _execution(row: Mapping[Any, Any]) -> ExecutionRecord:

@@ -122,9 +122,16 @@ def _run_all(conn: sa.Connection, statements: Sequence[tuple[str, Any]]) -> list
     return cursors
 
 
-def _rows(cursor: Any) -> list[dict[str, Any]]:
+# SQL text → the names of its result's columns, read from the first cursor that ran it: a
+# driver builds its description afresh each time it is asked (psycopg, an object a column).
+_names: dict[str, tuple[str, ...]] = {}
+
+
+def _rows(cursor: Any, sql: str) -> list[dict[str, Any]]:
     try:
-        names = [column[0] for column in cursor.description]
+        names = _names.get(sql)
+        if names is None:
+            names = _names[sql] = tuple(column[0] for column in cursor.description)
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         cursor.close()
@@ -135,7 +142,7 @@ def fetch(
 ) -> list[dict[str, Any]]:
     """Rows as dicts of column name → value."""
     compiled = _compile(statement, conn.dialect)
-    return _rows(_run(conn, compiled.sql, compiled.arguments(params)))
+    return _rows(_run(conn, compiled.sql, compiled.arguments(params)), compiled.sql)
 
 
 def fetch_together(
@@ -147,7 +154,8 @@ def fetch_together(
     for statement, params in queries:
         compiled = _compile(statement, conn.dialect)
         statements.append((compiled.sql, compiled.arguments(params)))
-    return [_rows(cursor) for cursor in _run_all(conn, statements)]
+    cursors = _run_all(conn, statements)
+    return [_rows(cursor, sql) for cursor, (sql, _) in zip(cursors, statements, strict=True)]
 
 
 def execute(conn: sa.Connection, statement: sa.Executable, params: Mapping[str, Any]) -> int:

@@ -6,6 +6,11 @@ three. Here one join does it. On PostgreSQL the lock covers the pipeline row onl
 statement that waited for it sees the job and attempt rows as they were when it began; the
 writes that follow are all guarded by the status they expect, so a row that changed in the
 meantime makes its guard fail rather than go unnoticed.
+
+What the result's snapshot reads first (the pipeline's live executions, the stage the
+attempt is in) goes with the join, keyed on the job: on PostgreSQL those statements run
+once the join holds the lock, each seeing what is committed then, so they read what they
+would have read later in the transaction, one round trip sooner.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sqlalchemy as sa
 from conveyor.store import fast
 from conveyor.store.actions import ActionRecord
 from conveyor.store.actions import _record as action_record
+from conveyor.store.executions import LIVE_FOR_JOB, STAGE_FOR_JOB, LiveRead, live_read
 from conveyor.store.jobs import JobRecord
 from conveyor.store.jobs import _record as job_record
 from conveyor.store.pipelines import ANY_DISABLED, PipelineRecord, pipeline_record
@@ -41,6 +47,8 @@ class JobResultRows:
     pipeline: PipelineRecord
     job: JobRecord
     action: ActionRecord
+    # What the snapshot of the result reads first, read with the lock (see `lock_for`).
+    live: LiveRead
 
 
 class Results:
@@ -49,16 +57,25 @@ class Results:
 
     def lock_for(self, job_id: str) -> JobResultRows | None:
         """The job, its action execution and its pipeline, whose row stays locked until the
-        transaction ends; None when there is no such job."""
-        rows = fast.fetch(self._conn, _FOR_RESULT, {"job_id": job_id})
+        transaction ends, with what the result's snapshot reads first; None when there is no
+        such job."""
+        key = {"job_id": job_id}
+        queries: list[tuple[sa.Executable, dict[str, str]]] = [
+            (_FOR_RESULT, key),
+            (LIVE_FOR_JOB, key),
+            (STAGE_FOR_JOB, key),
+        ]
+        rows, live, stage = fast.fetch_together(self._conn, queries)
         if not rows:
             return None
         parts: dict[str, dict[str, object]] = {table.name: {} for table in _TABLES}
         for label, value in rows[0].items():
             table, _, column = label.partition(".")
             parts[table][column] = value
+        action = action_record(parts["action_executions"])
         return JobResultRows(
             pipeline_record(parts["pipelines"]),
             job_record(parts["jobs"]),
-            action_record(parts["action_executions"]),
+            action,
+            live_read(live, (action.execution_id, action.stage), stage),
         )
