@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from conveyor.store import wakeups
 from conveyor.store.database import normalize_url
-from conveyor.store.wakeups import IDS_PER_NOTE, CrossWakeups
-from tests.conftest import POSTGRES_URL
+from conveyor.store.wakeups import IDS_PER_NOTE, CrossWakeups, channel_of
+from tests.conftest import POSTGRES_URL, fresh_schema
 
 pytestmark = pytest.mark.postgres
 
@@ -117,3 +117,33 @@ def test_a_listener_stops_at_once_and_its_stop_wakes_nobody(
     finally:
         other.stop()
         stopping.stop()
+
+
+def test_servers_of_another_schema_are_not_woken(url: sa.URL) -> None:
+    """Notifications reach the whole database; the channel is the schema's."""
+    with fresh_schema() as elsewhere:
+        heard: queue.Queue[object] = queue.Queue()
+        ours = CrossWakeups(url, lambda count: heard.put(("ours", count)))
+        theirs = CrossWakeups(
+            sa.engine.make_url(normalize_url(elsewhere)), lambda count: heard.put(("theirs", count))
+        )
+        sender = CrossWakeups(url, lambda count: heard.put(("sender", count)))
+        for side in (ours, theirs, sender):
+            side.start()
+        try:
+            for side in (ours, theirs):
+                assert side.listening.wait(10)
+            sender.queued(2)
+            assert heard.get(timeout=10) == ("ours", 2)
+            with pytest.raises(queue.Empty):
+                heard.get(timeout=0.3)
+        finally:
+            for side in (ours, theirs, sender):
+                side.stop()
+
+
+def test_a_channel_name_is_kept_whole_by_postgresql() -> None:
+    assert channel_of("public") == "conveyor_jobs.public"
+    long = channel_of("s" * 63)
+    assert len(long.encode()) <= 63
+    assert long != channel_of("s" * 62 + "t")

@@ -1,4 +1,5 @@
-"""Wake-ups across servers on one PostgreSQL database: LISTEN/NOTIFY on one channel.
+"""Wake-ups across servers on one PostgreSQL database: LISTEN/NOTIFY on one channel per
+schema (notifications reach the whole database, and servers of other schemas are not ours).
 
 A server that queues jobs tells the others, so that an idle worker of any server (in-process,
 or a remote worker's long poll) takes a job within milliseconds rather than at the next
@@ -18,6 +19,7 @@ its workers at once, for whatever it may have missed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import secrets
@@ -40,6 +42,15 @@ CANCEL = "cancel:"
 IDS_PER_NOTE = 150
 
 
+def channel_of(schema: str) -> str:
+    """The channel of the servers whose tables are in ``schema``: a name PostgreSQL keeps
+    whole (at most 63 bytes)."""
+    named = f"{CHANNEL}.{schema}"
+    if len(named.encode()) <= 63:
+        return named
+    return f"{CHANNEL}.{hashlib.sha256(schema.encode()).hexdigest()[:32]}"
+
+
 def conninfo(url: sa.URL) -> str:
     """A libpq URL for psycopg from the store engine's SQLAlchemy URL."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -57,6 +68,7 @@ class CrossWakeups:
         on_cancelled: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._conninfo = conninfo(url)
+        self._channel = ""  # known once a connection tells the schema
         self._on_jobs = on_jobs
         self._on_cancelled = on_cancelled
         self.instance = secrets.token_hex(6)
@@ -98,7 +110,7 @@ class CrossWakeups:
             return
         try:
             with self._open("stopper") as conn:
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.instance}:0"))
+                conn.execute("SELECT pg_notify(%s, %s)", (self._channel, f"{self.instance}:0"))
         except Exception as exc:  # the database away: the listener ends at its next tick
             log.debug("cannot wake the listener to stop it: %s", exc)
 
@@ -109,12 +121,20 @@ class CrossWakeups:
     def _open(self, role: str) -> psycopg.Connection[tuple[Any, ...]]:
         import psycopg  # here: only servers on PostgreSQL need it
 
-        return psycopg.connect(
+        conn = psycopg.connect(
             self._conninfo,
             autocommit=True,
             connect_timeout=5,
             application_name=self.application_name(role),
         )
+        if not self._channel:
+            try:
+                found = conn.execute("SELECT current_schema()").fetchone()
+            except BaseException:
+                conn.close()
+                raise
+            self._channel = channel_of(str(found[0]) if found and found[0] else "public")
+        return conn
 
     def _send(self) -> None:
 
@@ -138,7 +158,7 @@ class CrossWakeups:
                 if conn is None or conn.closed:
                     conn = self._open("sender")
                 for payload in self._payloads(total, cancelled):
-                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                    conn.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
                 total, cancelled, pause = 0, [], 0.1
             except Exception as exc:  # the database away, typically: never end the thread
                 log.warning("cannot tell the other servers of new jobs: %s", exc)
@@ -160,12 +180,13 @@ class CrossWakeups:
         return payloads
 
     def _listen(self) -> None:
+        from psycopg import sql  # here: only servers on PostgreSQL need it
 
         pause, first = 0.1, True
         while not self._stop.is_set():
             try:
                 with self._open("listener") as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     self.listening.set()
                     if not first:
                         self._on_jobs(None)  # what was queued while away
