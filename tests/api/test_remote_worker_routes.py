@@ -149,6 +149,23 @@ def test_a_job_answers_only_to_the_worker_that_holds_it(remote: Running, tmp_pat
     assert answer["__type"] == "InvalidJobStateException"
 
 
+def test_a_job_handed_out_has_its_log_file_before_its_result(
+    remote: Running, tmp_path: Path
+) -> None:
+    start(remote.endpoint, tmp_path)
+    _, body = call(remote.endpoint, "poll", {"types": [GIT], "owner": "w/1", "wait": 5})
+    job = body["job"]
+    execution = job["data"]["pipelineContext"]["action"]["actionExecutionId"]
+    log = remote.application.engine.settings.home / "logs" / f"{execution}.log"
+    # Made once the poll's answer is sent, so the result only appends to it.
+    wait_for(log.exists, timeout=5, what="the log file of the job handed out")
+    assert log.read_text() == ""
+    result = {"jobId": job["id"], "owner": "w/1", "succeeded": False, "message": "no"}
+    answer = call(remote.endpoint, "result", result | {"failureType": "JobFailed", "log": "in\n"})
+    assert answer == (200, {"job": None})
+    assert log.read_text() == "in\n"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

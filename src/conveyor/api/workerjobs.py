@@ -21,8 +21,13 @@ only; the jobs of built-in actions are reachable here, and nowhere else. Each ca
   ``owner`` answer none at once (and for `MAX_WAIT` seconds), so a draining worker need not
   wait for its idle polls.
 - ``result`` ``{jobId, owner, succeeded, ..., log, next, labels}``: the job's result and the
-  action's log (appended to the server's log of the action); with ``next``, the worker's next
-  job is claimed in the same transaction, as in-process workers do.
+  action's log (appended to the server's log of the action before the result is written, so
+  that a log followed to the action's end is whole); with ``next``, the worker's next job is
+  claimed in the same transaction, as in-process workers do.
+
+A job handed out (by a poll or with a result) gets its log file on the server once the answer
+is sent, off the worker's path: making a file costs several times what appending to one does,
+and the job's result, which appends the worker's log, comes later (or makes it, if first).
 
 A job comes with ``objects``: what the server knows of the objects it reads (bucket, key, size,
 ETag, version, when written), from local buckets, so that the worker need not ask the S3
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,11 +55,13 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from conveyor.api.logs import log_path
 from conveyor.api.model import SERVICE
 from conveyor.api.workerwatch import Handed, Watches
 from conveyor.artifacts import ObjectInfo
@@ -174,7 +182,7 @@ class WorkerRoutes:
                 return handler(_parse(raw), caller)  # type: ignore[no-any-return]
 
             try:
-                return JSONResponse(await run_in_threadpool(answer, await request.body()))
+                payload = await run_in_threadpool(answer, await request.body())
             except ConveyorError as error:
                 return JSONResponse(
                     {"__type": error.code, "message": error.message}, status_code=error.status
@@ -184,8 +192,16 @@ class WorkerRoutes:
                 message = "The server cannot answer now (see its log); try again."
                 body = {"__type": "ServiceUnavailable", "message": message}
                 return JSONResponse(body, status_code=503)
+            return JSONResponse(payload, background=self._log_ahead(payload.get("job")))
 
         return endpoint
+
+    def _log_ahead(self, wire: Mapping[str, Any] | None) -> BackgroundTask | None:
+        """For a job handed out, the making of its log file, once the answer is sent."""
+        execution = _execution(wire["data"]) if wire is not None else ""
+        if not execution:
+            return None
+        return BackgroundTask(_make_log, log_path(self._logs, execution))
 
     def _caller(self, request: Request, raw: bytes) -> Caller | None:
         """The signer of the call when authentication is required (else None)."""
@@ -342,15 +358,41 @@ class WorkerRoutes:
     def _append_log(self, execution: str, text: object) -> None:
         if not isinstance(text, str) or not text or not execution:
             return
-        self._logs.mkdir(parents=True, exist_ok=True)
-        with open(self._logs / f"{execution}.log", "a", encoding="utf-8") as out:
-            out.write(text[-MAX_LOG:])
+        append(log_path(self._logs, execution), text[-MAX_LOG:].encode("utf-8"))
+
+
+def append(path: Path, data: bytes) -> None:
+    """Append ``data`` to the file at ``path``, made (and its folder) when missing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _make_log(path: Path) -> None:
+    try:
+        append(path, b"")
+    except OSError as error:  # the result makes it, or says why it cannot
+        log.warning("cannot make the log file %s: %s", path, error)
+
+
+def _execution(data: Mapping[str, Any]) -> str:
+    """The action execution a job's data names; empty for a job that keeps no data."""
+    action = (data.get("pipelineContext") or {}).get("action") or {}
+    return str(action.get("actionExecutionId", ""))
 
 
 def _handed(job: JobRecord) -> Handed:
     # A finished built-in job keeps no data: its result is refused, and no log is appended.
-    action = (job.data.get("pipelineContext") or {}).get("action") or {}
-    return Handed(job.id, str(job.owner), job.type_id, str(action.get("actionExecutionId", "")))
+    return Handed(job.id, str(job.owner), job.type_id, _execution(job.data))
 
 
 def _seconds(body: Mapping[str, Any]) -> float:
