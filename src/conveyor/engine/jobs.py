@@ -100,11 +100,14 @@ class JobService:
         instead of two, with the same outcome (the job is ``InProgress`` and leased). A
         worker with ``labels`` also takes the jobs that require some of them.
 
-        A read comes first: a worker that finds nothing never takes the write lock.
+        On SQLite a read comes first: a worker that finds nothing never takes the write
+        lock. PostgreSQL has no such lock, and a claim that finds nothing writes nothing: the
+        read would only cost its round trips.
         """
-        with self._store.read() as tx:
-            if not tx.jobs.claimable(types, 1, labels=labels):
-                return None
+        if self._store.dialect == "sqlite":
+            with self._store.read() as tx:
+                if not tx.jobs.claimable(types, 1, labels=labels):
+                    return None
         with self._store.write() as tx:
             taken = self._take_next(tx, Taker(types, owner, labels))
         return None if taken is None else self.handed(taken)

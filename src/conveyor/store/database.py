@@ -67,7 +67,17 @@ def create_engine(url: str) -> Engine:
     engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
     # Writes kept for the next round trip go before any statement run through SQLAlchemy.
     sa.event.listen(engine, "before_cursor_execute", fast.flush_before)
+    # BEGIN travels with a transaction's first statement: the driver, left to itself, sends
+    # it on a round trip of its own, even in a pipeline. COMMIT and ROLLBACK go as usual.
+    sa.event.listen(engine, "connect", _autocommit)
+    sa.event.listen(engine, "begin", fast.begin)
+    sa.event.listen(engine, "commit", fast.ending)
+    sa.event.listen(engine, "rollback", fast.forget)
     return engine
+
+
+def _autocommit(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.autocommit = True
 
 
 def _sqlite_engine(url: str) -> Engine:

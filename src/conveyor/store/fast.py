@@ -202,13 +202,31 @@ def later(
         check(count)
 
 
+_BEGIN: _Kept = ("BEGIN", None, False, None)
+
+
+def begin(conn: sa.Connection) -> None:
+    """Open the transaction with the next statement, one round trip sooner (a ``begin``
+    listener on PostgreSQL, whose driver connections are in autocommit so that they do not
+    send BEGIN on a round trip of their own); anything still kept is stale and dropped."""
+    conn.info[_KEPT] = [_BEGIN]
+
+
+def ending(conn: sa.Connection, *_: Any) -> None:
+    """A ``commit`` listener: a BEGIN never sent opened nothing; kept writes go now."""
+    if conn.info.get(_KEPT) == [_BEGIN]:
+        forget(conn)
+    else:
+        flush(conn)
+
+
 def flush(conn: sa.Connection) -> None:
     """Send the kept writes now (before a commit, or a statement run another way)."""
     _run(conn, None)
 
 
-def forget(conn: sa.Connection) -> None:
-    """Drop the kept writes of a transaction that is rolled back."""
+def forget(conn: sa.Connection, *_: Any) -> None:
+    """Drop the kept writes of a transaction that is rolled back (a ``rollback`` listener)."""
     conn.info.pop(_KEPT, None)
 
 
