@@ -32,7 +32,8 @@ from conveyor.engine.jobs import Taker
 from conveyor.server import Running, running
 from conveyor.store import JobRecord
 from conveyor.store.errors import StoreUnavailable
-from conveyor.worker.remote import Key, KnownObjects, RemoteJobs, artifact_store, signed
+from conveyor.worker.artifactaccess import KnownObjects, artifact_store
+from conveyor.worker.remote import Key, RemoteJobs, signed
 from tests.conftest import make_client
 from tests.support.auth import allow, make_user, signed_client
 from tests.support.engine import (

@@ -7,7 +7,7 @@ from typing import Any
 
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.store import JobRecord
-from conveyor.worker.remote import signer
+from conveyor.worker.artifactaccess import signer
 
 SOURCE = {"location": {"s3Location": {"bucketName": "artifacts", "objectKey": "p/Src/1"}}}
 
