@@ -365,6 +365,7 @@ def align(archive: Path, folder: Path) -> tuple[int, Shape]:
         entries = source.infolist()
     made = _made_folder_mode(folder.parent)
     shape: Shape = {}
+    moments: dict[tuple[int, ...], int] = {}  # files packed in the same second share one
     for entry in entries:
         rel = _relative_name(entry.filename)
         mode = _mode(entry)
@@ -379,9 +380,12 @@ def align(archive: Path, folder: Path) -> tuple[int, Shape]:
         elif stat.S_ISLNK(mode):
             shape[rel] = ("l", 0, 0, 0)
         else:
-            moment = _moment(entry)
+            moment = moments.get(entry.date_time)
+            if moment is None:
+                moment = moments[entry.date_time] = _moment(entry)
             shape[rel] = ("f", _file_mode(mode), moment, entry.file_size)
-            os.chmod(path, _file_mode(mode), follow_symlinks=False)
+            if mode & 0o7777 != _file_mode(mode):  # else packed from a file of that mode
+                os.chmod(path, _file_mode(mode), follow_symlinks=False)
             os.utime(path, ns=(moment, moment), follow_symlinks=False)
     for rel, (kind, mode, _, _) in shape.items():
         if kind == "d":
