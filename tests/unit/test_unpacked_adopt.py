@@ -5,7 +5,6 @@ a tree that is not what the archive holds is never kept."""
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from conveyor.artifacts.local import LocalBuckets
 from conveyor.artifacts.unpacked import Unpacked
 from tests.support.gitrepo import commit_all, git
 from tests.support.jobs import source_context
+from tests.unit.test_unpacked import _snapshot, _source
 
 
 class CountingBuckets(LocalBuckets):
@@ -30,41 +30,6 @@ class CountingBuckets(LocalBuckets):
     def get(self, bucket: str, key: str, destination: Path) -> None:
         self.fetched += 1
         super().get(bucket, key, destination)
-
-
-def _tree(root: Path) -> Path:
-    (root / "bin").mkdir(parents=True)
-    (root / "bin" / "run.sh").write_text("#!/bin/sh\necho hi\n")
-    (root / "bin" / "run.sh").chmod(0o750)
-    (root / "docs" / "deep").mkdir(parents=True)
-    (root / "docs" / "deep" / "a.md").write_text("a" * 10_000)
-    (root / "docs" / "ro.txt").write_text("read only")
-    (root / "docs" / "ro.txt").chmod(0o444)
-    (root / "docs").chmod(0o775)
-    (root / "empty").mkdir()
-    (root / "empty").chmod(0o700)
-    (root / "README.md").write_text("readme")
-    (root / "zero").write_text("")
-    (root / "link-to-readme").symlink_to("README.md")
-    (root / "docs" / "up").symlink_to("../bin")
-    os.utime(root / "README.md", ns=(1_000_000_001_234_567, 1_000_000_001_234_567))
-    return root
-
-
-def _snapshot(root: Path) -> dict[str, tuple[object, ...]]:
-    """Every path under ``root`` with its kind, mode, content or target and mtime in ns."""
-    seen: dict[str, tuple[object, ...]] = {}
-    for path in sorted(root.rglob("*")):
-        info = path.lstat()
-        rel = path.relative_to(root).as_posix()
-        if stat.S_ISLNK(info.st_mode):
-            seen[rel] = ("link", os.readlink(path))
-        elif stat.S_ISDIR(info.st_mode):
-            seen[rel] = ("dir", stat.S_IMODE(info.st_mode))
-        else:
-            mode, content = stat.S_IMODE(info.st_mode), path.read_bytes()
-            seen[rel] = ("file", mode, content, info.st_mtime_ns)
-    return seen
 
 
 @pytest.fixture(params=[0o022, 0o002, 0o077], ids=["umask-022", "umask-002", "umask-077"])
@@ -94,22 +59,23 @@ def test_the_first_reader_gets_the_tree_as_unpacking_gives_it_without_fetching_i
     tmp_path: Path, umask: int
 ) -> None:
     cache = Unpacked(tmp_path / "cache")
-    tree = _tree(tmp_path / "src")
+    tree = _source(tmp_path / "src")
     buckets, adopted = _adopted(tmp_path, tree, cache)
     assert adopted and not tree.exists()
     expected = tmp_path / "expected"
     unpack(tmp_path / "a.zip", expected)
     first = _materialised(tmp_path, cache, buckets, "first")
-    assert _snapshot(first) == _snapshot(expected)
+    assert _snapshot(first, ns=True) == _snapshot(expected, ns=True)
     assert buckets.fetched == 0
     (first / "README.md").write_text("changed in place")
     cache.reclaim(first)
-    assert _snapshot(_materialised(tmp_path, cache, buckets, "second")) == _snapshot(expected)
+    second = _materialised(tmp_path, cache, buckets, "second")
+    assert _snapshot(second, ns=True) == _snapshot(expected, ns=True)
 
 
 def test_a_tree_changed_since_it_was_packed_is_not_kept(tmp_path: Path) -> None:
     cache = Unpacked(tmp_path / "cache")
-    tree = _tree(tmp_path / "src")
+    tree = _source(tmp_path / "src")
     buckets = CountingBuckets(tmp_path / "buckets")
     pack(tree, tmp_path / "a.zip")
     buckets.put("art", "a.zip", tmp_path / "a.zip")
@@ -118,13 +84,14 @@ def test_a_tree_changed_since_it_was_packed_is_not_kept(tmp_path: Path) -> None:
     assert not cache.adopt(buckets, "art", "a.zip", tree, tmp_path / "a.zip")
     expected = tmp_path / "expected"
     unpack(tmp_path / "a.zip", expected)
-    assert _snapshot(_materialised(tmp_path, cache, buckets, "first")) == _snapshot(expected)
+    first = _materialised(tmp_path, cache, buckets, "first")
+    assert _snapshot(first, ns=True) == _snapshot(expected, ns=True)
     assert buckets.fetched == 1
 
 
 def test_a_tree_packed_in_part_is_not_kept(tmp_path: Path) -> None:
     cache = Unpacked(tmp_path / "cache")
-    tree = _tree(tmp_path / "src")
+    tree = _source(tmp_path / "src")
     buckets = CountingBuckets(tmp_path / "buckets")
     pack(tree, tmp_path / "a.zip", ["docs/**"])
     buckets.put("art", "a.zip", tmp_path / "a.zip")
@@ -136,16 +103,16 @@ def test_a_tree_packed_in_part_is_not_kept(tmp_path: Path) -> None:
 
 def test_a_tree_over_the_size_bound_is_not_kept_and_still_refused(tmp_path: Path) -> None:
     cache = Unpacked(tmp_path / "cache", max_bytes=5_000)
-    buckets, adopted = _adopted(tmp_path, _tree(tmp_path / "src"), cache)
+    buckets, adopted = _adopted(tmp_path, _source(tmp_path / "src"), cache)
     assert not adopted
     with pytest.raises(Exception, match="over 5000 bytes"):
         _materialised(tmp_path, cache, buckets, "one")
 
 
-def test_an_object_already_unpacked_keeps_its_tree(tmp_path: Path) -> None:
+def test_an_object_already_unpacked_keeps_its_source(tmp_path: Path) -> None:
     cache = Unpacked(tmp_path / "cache")
-    buckets, _ = _adopted(tmp_path, _tree(tmp_path / "src"), cache)
-    again = _tree(tmp_path / "again")
+    buckets, _ = _adopted(tmp_path, _source(tmp_path / "src"), cache)
+    again = _source(tmp_path / "again")
     assert not cache.adopt(buckets, "art", "a.zip", again, tmp_path / "a.zip")
     _materialised(tmp_path, cache, buckets, "one")
     assert buckets.fetched == 0
@@ -170,5 +137,5 @@ def test_the_git_source_leaves_its_checkout_for_the_first_reader(tmp_path: Path)
     unpack(tmp_path / "buckets" / "artifacts" / key, expected)
     target = tmp_path / "reader"
     cache.materialise(buckets, "artifacts", key, target, scratch=tmp_path / "scratch.zip")
-    assert _snapshot(target) == _snapshot(expected)
+    assert _snapshot(target, ns=True) == _snapshot(expected, ns=True)
     assert buckets.fetched == 0
