@@ -26,6 +26,7 @@ def _source(root: Path) -> Path:
     (root / "docs" / "deep" / "a.md").write_text("a" * 10_000)
     (root / "docs" / "ro.txt").write_text("read only")
     (root / "docs" / "ro.txt").chmod(0o444)
+    (root / "docs").chmod(0o775)  # not in the zip (it has files): unpacking makes it anew
     (root / "empty").mkdir()
     (root / "empty").chmod(0o700)
     (root / "README.md").write_text("readme")
@@ -36,8 +37,9 @@ def _source(root: Path) -> Path:
     return root
 
 
-def _snapshot(root: Path) -> dict[str, tuple[object, ...]]:
-    """Every path under ``root`` with its kind, mode, content or target and file mtime."""
+def _snapshot(root: Path, *, ns: bool = False) -> dict[str, tuple[object, ...]]:
+    """Every path under ``root`` with its kind, mode, content or target and file mtime (in
+    seconds, or nanoseconds with ``ns``)."""
     seen: dict[str, tuple[object, ...]] = {}
     for path in sorted(root.rglob("*")):
         info = path.lstat()
@@ -47,8 +49,8 @@ def _snapshot(root: Path) -> dict[str, tuple[object, ...]]:
         elif stat.S_ISDIR(info.st_mode):
             seen[rel] = ("dir", stat.S_IMODE(info.st_mode))
         else:
-            content = path.read_bytes()
-            seen[rel] = ("file", stat.S_IMODE(info.st_mode), content, int(info.st_mtime))
+            mode, content = stat.S_IMODE(info.st_mode), path.read_bytes()
+            seen[rel] = ("file", mode, content, info.st_mtime_ns if ns else int(info.st_mtime))
     return seen
 
 

@@ -28,6 +28,7 @@ from conveyor.actions.base import FailureType, JobContext, JobResult, Revision
 from conveyor.actions.process import ProcessResult, run_process
 from conveyor.artifacts import ArtifactError
 from conveyor.artifacts.archive import pack
+from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = [
     "GitRequest",
@@ -187,10 +188,13 @@ def _aws_date(value: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def emit_commit(context: JobContext, request: GitRequest) -> JobResult:
-    """Emit the commit ``request`` names as the job's one output artifact."""
+def emit_commit(
+    context: JobContext, request: GitRequest, unpacked: Unpacked | None = None
+) -> JobResult:
+    """Emit the commit ``request`` names as the job's one output artifact; its checkout is
+    kept in ``unpacked`` (when given) for the actions that read it."""
     try:
-        return _emit(context, request)
+        return _emit(context, request, unpacked)
     except _Failure as failure:
         return JobResult.failed(str(failure), failure.failure_type)
     except ArtifactError as error:
@@ -202,14 +206,18 @@ def emit_commit(context: JobContext, request: GitRequest) -> JobResult:
 
 
 class GitSource:
-    """Fetches one commit of a branch (or a given commit) and emits its tree as a zip."""
+    """Fetches one commit of a branch (or a given commit) and emits its tree as a zip; the
+    tree is kept in ``unpacked`` for the actions that read it."""
+
+    def __init__(self, unpacked: Unpacked | None = None) -> None:
+        self.unpacked = unpacked
 
     def run(self, context: JobContext) -> JobResult:
         url = context.configuration.get("RepositoryUrl", "").strip()
         branch = context.configuration.get("BranchName", "").strip() or "main"
         if not url:
             return JobResult.failed("The configuration has no RepositoryUrl", _MISCONFIGURED)
-        return emit_commit(context, GitRequest(url, branch))
+        return emit_commit(context, GitRequest(url, branch), self.unpacked)
 
 
 def _check(context: JobContext, request: GitRequest) -> tuple[str, str]:
@@ -268,7 +276,7 @@ def _clone(git: _Git, request: GitRequest, tree: Path) -> ProcessResult:
     return git(f"--git-dir={tree / '.git'}", "log", "-1", _FORMAT, revision, "--", capture=True)
 
 
-def _emit(context: JobContext, request: GitRequest) -> JobResult:
+def _emit(context: JobContext, request: GitRequest, unpacked: Unpacked | None) -> JobResult:
     bucket, key = _check(context, request)
     url, branch, wanted = request.url, request.branch, context.source_revision
     shown = without_password(url)  # what logs and messages show
@@ -295,6 +303,8 @@ def _emit(context: JobContext, request: GitRequest) -> JobResult:
     archive = workspace / "source.zip"
     count = pack(tree, archive)
     context.artifacts.put(bucket, key, archive)
+    if unpacked is not None:  # the first action reading it finds it unpacked
+        unpacked.adopt(context.artifacts, bucket, key, tree, archive)
     message = message.rstrip("\n")
     if len(message) > _MAX_MESSAGE // 4:
         message = message.encode()[:_MAX_MESSAGE].decode("utf-8", "ignore")

@@ -58,18 +58,19 @@ AWS_SERVICES = frozenset(
 
 def providers(config: ProviderConfig) -> dict[ActionTypeId, Provider]:
     """The provider of each built-in action type this installation runs; those that read
-    input artifacts share one set of unpacked artifacts under ``home/unpacked``. Each is
+    input artifacts share one set of unpacked artifacts under ``home/unpacked``, where the
+    Git sources leave the trees they check out. Each is
     made, its module imported, when its first job runs (`Deferred`)."""
     unpacked = Unpacked(config.home / "unpacked", max_bytes=config.max_artifact_bytes)
     codebuild = deferred("conveyor.actions.codebuild", "CodeBuild", config, unpacked)
     sources = "conveyor.actions.sources"
     built: dict[ActionTypeId, Provider] = {
-        GIT_SOURCE: deferred("conveyor.actions.git", "GitSource"),
+        GIT_SOURCE: deferred("conveyor.actions.git", "GitSource", unpacked),
         CODEBUILD: codebuild,
         CODEBUILD_TEST: codebuild,
-        CODECOMMIT_SOURCE: deferred(sources, "CodeCommitSource", config),
-        CONNECTION_SOURCE: deferred(sources, "ConnectionSource", config),
-        GITHUB_SOURCE: deferred(sources, "GitHubSource", config),
+        CODECOMMIT_SOURCE: deferred(sources, "CodeCommitSource", config, unpacked),
+        CONNECTION_SOURCE: deferred(sources, "ConnectionSource", config, unpacked),
+        GITHUB_SOURCE: deferred(sources, "GitHubSource", config, unpacked),
         S3_SOURCE: deferred(sources, "S3Source", config),
         COMMANDS: deferred("conveyor.actions.commands", "Commands", config, unpacked),
         S3_DEPLOY: deferred("conveyor.actions.s3deploy", "S3Deploy", config, unpacked),

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from conveyor.actions.base import FailureType, JobContext, JobResult, ProviderConfig, Revision
 from conveyor.actions.git import GitRequest, emit_commit, local_repository
 from conveyor.artifacts import ArtifactError, ArtifactStore, ObjectInfo
+from conveyor.artifacts.unpacked import Unpacked
 
 __all__ = [
     "CodeCommitSource",
@@ -95,22 +96,28 @@ def _folder(path: Path, what: str) -> str:
     raise SourceUnavailable(f"{what} not found: there is no folder {path}", _UNAVAILABLE)
 
 
-def _git(context: JobContext, find: Callable[[Mapping[str, str]], GitRequest]) -> JobResult:
-    try:
-        request = find(context.configuration)
-    except SourceUnavailable as failure:
-        return JobResult.failed(str(failure), failure.failure_type)
-    return emit_commit(context, request)
+class _GitHosted:
+    """A source whose repository a `GitRequest` names, emitted by the Git source's machinery;
+    ``unpacked``: where the commit's checkout is kept for the actions that read it."""
 
-
-class CodeCommitSource:
-    """``Source/AWS/CodeCommit/1``: a branch of a repository known by name."""
-
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, unpacked: Unpacked | None = None) -> None:
         self.config = config
+        self.unpacked = unpacked
 
     def run(self, context: JobContext) -> JobResult:
-        return _git(context, self.request)
+        try:
+            request = self.request(context.configuration)
+        except SourceUnavailable as failure:
+            return JobResult.failed(str(failure), failure.failure_type)
+        return emit_commit(context, request, self.unpacked)
+
+    def request(self, configuration: Mapping[str, str]) -> GitRequest:
+        """Where the configured repository is; raises `SourceUnavailable` saying why not."""
+        raise NotImplementedError
+
+
+class CodeCommitSource(_GitHosted):
+    """``Source/AWS/CodeCommit/1``: a branch of a repository known by name."""
 
     def request(self, configuration: Mapping[str, str]) -> GitRequest:
         """Where the configured repository is; raises `SourceUnavailable` saying why not."""
@@ -129,14 +136,8 @@ class CodeCommitSource:
         return GitRequest(url, branch, repository_name=name, clone=clone)
 
 
-class ConnectionSource:
+class ConnectionSource(_GitHosted):
     """``Source/AWS/CodeStarSourceConnection/1``: a branch of ``owner/repo`` on a Git host."""
-
-    def __init__(self, config: ProviderConfig) -> None:
-        self.config = config
-
-    def run(self, context: JobContext) -> JobResult:
-        return _git(context, self.request)
 
     def request(self, configuration: Mapping[str, str]) -> GitRequest:
         """Where the configured repository is; raises `SourceUnavailable` saying why not."""
@@ -164,7 +165,7 @@ class ConnectionSource:
         return GitRequest(url, branch, parts[-1], clone, variables)
 
 
-class GitHubSource:
+class GitHubSource(_GitHosted):
     """``Source/ThirdParty/GitHub/1`` (GitHub version 1): a branch of ``Owner/Repo``.
 
     The repository is found as a connection's would be, with ``Owner/Repo`` as the full
@@ -172,12 +173,6 @@ class GitHubSource:
     ``GitHub`` (a base URL or folder), else ``repositories/Owner/Repo`` of the home. The
     ``OAuthToken`` is never used here: git reaches the repository with its own credentials.
     """
-
-    def __init__(self, config: ProviderConfig) -> None:
-        self.config = config
-
-    def run(self, context: JobContext) -> JobResult:
-        return _git(context, self.request)
 
     def request(self, configuration: Mapping[str, str]) -> GitRequest:
         """Where the configured repository is; raises `SourceUnavailable` saying why not."""

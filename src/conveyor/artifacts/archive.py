@@ -22,7 +22,7 @@ from pathlib import Path
 
 from conveyor.artifacts import ArtifactError
 
-__all__ = ["PackEntry", "pack", "pack_entries", "unpack"]
+__all__ = ["PackEntry", "Shape", "align", "pack", "pack_entries", "unpack"]
 
 _UNIX = 3  # ZipInfo.create_system for Unix: external_attr holds st_mode in its high 16 bits.
 _DIR_FLAG = 0x10  # MS-DOS directory attribute, set alongside S_IFDIR for other unzip tools.
@@ -303,11 +303,11 @@ def _unpack(source: zipfile.ZipFile, destination: Path, max_bytes: int | None) -
     extractor = _Extractor(destination)
     folder_modes: list[tuple[str, int]] = []
     for entry, rel in zip(entries, names, strict=True):
-        mode = entry.external_attr >> 16 if entry.create_system == _UNIX else 0
+        mode = _mode(entry)
         if entry.is_dir() or stat.S_ISDIR(mode):
             if rel:
                 path = extractor.folder(rel, entry.filename)
-                folder_modes.append((path, mode & 0o777 or 0o755))
+                folder_modes.append((path, _folder_mode(mode)))
         elif not rel:
             raise ArtifactError(f"Unsafe entry {entry.filename!r}: a file without a name")
         elif stat.S_ISLNK(mode):
@@ -322,10 +322,83 @@ def _unpack(source: zipfile.ZipFile, destination: Path, max_bytes: int | None) -
             with source.open(entry) as data, open(os.open(path, flags, 0o600), "wb") as out:
                 shutil.copyfileobj(data, out, 1 << 20)
                 out.flush()  # a write after the utime below would set the time to now
-                os.fchmod(out.fileno(), mode & 0o777 or 0o644)
-                moment = time.mktime((*entry.date_time, 0, 0, -1))
-                os.utime(out.fileno(), (moment, moment))
+                os.fchmod(out.fileno(), _file_mode(mode))
+                moment = _moment(entry)
+                os.utime(out.fileno(), ns=(moment, moment))
     extractor.check_links()
     for path, folder_mode in reversed(folder_modes):
         os.chmod(path, folder_mode)
     return len(entries)
+
+
+def _mode(entry: zipfile.ZipInfo) -> int:
+    """The Unix mode an entry carries (0: none, as from a zip made elsewhere)."""
+    return entry.external_attr >> 16 if entry.create_system == _UNIX else 0
+
+
+def _file_mode(mode: int) -> int:
+    return mode & 0o777 or 0o644
+
+
+def _folder_mode(mode: int) -> int:
+    return mode & 0o777 or 0o755
+
+
+def _moment(entry: zipfile.ZipInfo) -> int:
+    """The modification time an unpacked file gets, in nanoseconds."""
+    return int(time.mktime((*entry.date_time, 0, 0, -1))) * 1_000_000_000
+
+
+# Relative path → (kind, mode, modification time in ns, size) of each path in a tree, as
+# `conveyor.artifacts.trees.manifest` lists them: a mode and a time for files, a mode for
+# folders, neither for links.
+Shape = dict[str, tuple[str, int, int, int]]
+
+
+def align(archive: Path, folder: Path) -> tuple[int, Shape]:
+    """Make ``folder``, the tree ``archive`` was just packed from whole, what `unpack` of the
+    archive would leave (modes and modification times as unpacking sets them), without
+    writing its files again; count the archive's entries, and say what the tree must now be.
+    The caller checks the tree against that shape: a tree that changed since it was packed,
+    or was packed only in part, does not match it."""
+    with zipfile.ZipFile(archive) as source:
+        entries = source.infolist()
+    made = _made_folder_mode(folder.parent)
+    shape: Shape = {}
+    moments: dict[tuple[int, ...], int] = {}  # files packed in the same second share one
+    for entry in entries:
+        rel = _relative_name(entry.filename)
+        mode = _mode(entry)
+        parent = posixpath.dirname(rel)
+        while parent and parent not in shape:  # folders unpacking makes on the way
+            shape[parent] = ("d", made, 0, 0)
+            parent = posixpath.dirname(parent)
+        path = os.path.join(folder, rel)
+        if entry.is_dir() or stat.S_ISDIR(mode):
+            if rel:
+                shape[rel] = ("d", _folder_mode(mode), 0, 0)
+        elif stat.S_ISLNK(mode):
+            shape[rel] = ("l", 0, 0, 0)
+        else:
+            moment = moments.get(entry.date_time)
+            if moment is None:
+                moment = moments[entry.date_time] = _moment(entry)
+            shape[rel] = ("f", _file_mode(mode), moment, entry.file_size)
+            if mode & 0o7777 != _file_mode(mode):  # else packed from a file of that mode
+                os.chmod(path, _file_mode(mode), follow_symlinks=False)
+            os.utime(path, ns=(moment, moment), follow_symlinks=False)
+    for rel, (kind, mode, _, _) in shape.items():
+        if kind == "d":
+            os.chmod(os.path.join(folder, rel), mode)
+    return len(entries), shape
+
+
+def _made_folder_mode(where: Path) -> int:
+    """The mode `unpack` gives a folder it makes on the way (0o755 less the umask), read off
+    a folder made for the purpose, since the umask cannot be read without setting it."""
+    probe = where / f".folder-mode-{os.getpid()}-{threading.get_ident()}"
+    os.mkdir(probe, 0o755)
+    try:
+        return stat.S_IMODE(os.lstat(probe).st_mode)
+    finally:
+        os.rmdir(probe)

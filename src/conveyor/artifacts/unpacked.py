@@ -32,11 +32,12 @@ import os
 import secrets
 import threading
 import weakref
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
 from conveyor.artifacts import ArtifactError, ArtifactStore
-from conveyor.artifacts.archive import unpack
+from conveyor.artifacts.archive import align, unpack
 from conveyor.artifacts.copies import LOCK, Copy, in_background, in_use, remove_stale
 from conveyor.artifacts.trees import (
     Copier,
@@ -151,6 +152,45 @@ class Unpacked:
             return self._lend(store, name, tree, destination)
         finally:
             self._release(name, tree)
+
+    def adopt(self, store: ArtifactStore, bucket: str, key: str, tree: Path, archive: Path) -> bool:
+        """Keep ``tree`` as the unpacked object at ``key``, which was just stored from
+        ``archive``, itself just packed from the whole of ``tree`` (a source's checkout): the
+        first action to read the object then finds it unpacked, where it would have made
+        every file again. The tree is moved here, its modes and times made as unpacking the
+        archive sets them, and kept only if it then lists exactly as the archive would
+        unpack. Whether it was kept: one that was not is removed, or left where it is when
+        it cannot be moved."""
+        info = store.stat(bucket, key)
+        if info is None:
+            return False
+        name: _Key = (bucket, key, info.etag, info.size, info.version_id)
+        folder = self._work() / secrets.token_hex(8)
+        try:
+            os.rename(tree, folder)
+        except OSError:
+            return False  # not on this file system, say: unpacked when first read instead
+        try:
+            count, shape = align(archive, folder)
+            entries, portable = manifest(str(folder))
+        except (OSError, ArtifactError, zipfile.BadZipFile):
+            in_background(remove_tree, folder)
+            return False
+        listed = {e.rel: (e.kind, e.mode, e.mtime_ns, e.size) for e in entries}
+        kept = _Tree(folder, count, entries, portable)
+        fits = self.max_bytes is None or kept.size <= self.max_bytes
+        evicted: list[_Tree] = []
+        with self._lock:
+            new = name not in self._trees and name not in self._unpacking
+            adopted = new and listed == shape and portable and fits
+            if adopted:
+                self._trees[name] = kept
+                evicted = self._evict()
+        if not adopted:
+            in_background(remove_tree, folder)
+        for old in evicted:
+            _remove(old)
+        return adopted
 
     def reclaim(self, destination: Path) -> None:
         """Take back the copy lent at ``destination`` (its action is over) to make it like new
