@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conveyor.api.logs import follow
 from conveyor.server import Running
 from tests.support.engine import (
     action_state,
@@ -79,3 +81,22 @@ def test_following_a_log_streams_until_the_action_ends(
 )
 def test_log_errors(server: Running, path: str, expected: int) -> None:
     assert fetch(f"{server.endpoint}{path}")[0] == expected
+
+
+def test_a_followed_log_keeps_what_was_written_just_before_the_action_ended(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "action.log"
+    log.write_bytes(b"first\n")
+
+    async def ends_after_writing() -> bool:
+        # The worker writes its last line between the follower's read and its look at the
+        # action's status, which then says it has ended.
+        with open(log, "ab") as out:
+            out.write(b"last\n")
+        return False
+
+    async def read_all() -> bytes:
+        return b"".join([chunk async for chunk in follow(log, ends_after_writing)])
+
+    assert asyncio.run(read_all()) == b"first\nlast\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from starlette.requests import Request
@@ -28,6 +29,27 @@ def log_path(logs: Path, action_execution_id: str) -> Path:
     return logs / f"{action_execution_id}.log"
 
 
+async def follow(path: Path, running: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
+    """What is written to the log at ``path`` as it is written, until its action is no longer
+    ``running``; then what the action wrote before it ended, so no last line is lost."""
+    offset, ended = 0, False
+    while True:
+        chunk = b""
+        if path.exists():
+            with open(path, "rb") as log:
+                log.seek(offset)
+                chunk = log.read(CHUNK)
+        if chunk:
+            offset += len(chunk)
+            yield chunk
+        elif ended:
+            return
+        elif not await running():
+            ended = True  # read once more: it may have written since the last read
+        else:
+            await asyncio.sleep(FOLLOW_INTERVAL)
+
+
 def make_log_endpoint(
     services: Services, logs: Path, offload: Offloader
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -42,21 +64,8 @@ def make_log_endpoint(
             return services.builds.log_status(action_execution_id)
         return found.status
 
-    async def follow(path: Path, action_execution_id: str) -> AsyncIterator[bytes]:
-        offset = 0
-        while True:
-            chunk = b""
-            if path.exists():
-                with open(path, "rb") as log:
-                    log.seek(offset)
-                    chunk = log.read(CHUNK)
-            if chunk:
-                offset += len(chunk)
-                yield chunk
-                continue
-            if await offload(status, action_execution_id) != "InProgress":
-                return
-            await asyncio.sleep(FOLLOW_INTERVAL)
+    async def running(action_execution_id: str) -> bool:
+        return await offload(status, action_execution_id) == "InProgress"
 
     async def endpoint(request: Request) -> Response:
         action_execution_id = request.path_params["action_execution_id"]
@@ -70,7 +79,8 @@ def make_log_endpoint(
         path = log_path(logs, action_execution_id)
         if request.query_params.get("follow") in ("1", "true", "yes"):
             return StreamingResponse(
-                follow(path, action_execution_id), media_type="text/plain; charset=utf-8"
+                follow(path, partial(running, action_execution_id)),
+                media_type="text/plain; charset=utf-8",
             )
         text = path.read_bytes() if path.exists() else b""
         return Response(text, media_type="text/plain; charset=utf-8")

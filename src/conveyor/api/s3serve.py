@@ -1,8 +1,9 @@
 """``/_conveyor/s3/<bucket>/<key>``: the server's local buckets over the S3 REST subset that job
 workers use, path-style: GetObject (with ranges), HeadObject, PutObject, DeleteObject,
 ListObjectsV2, and multipart upload (CreateMultipartUpload, UploadPart,
-CompleteMultipartUpload, AbortMultipartUpload), so boto3's managed transfers
-(``download_file``, ``upload_file``) work for artifacts of any size.
+CompleteMultipartUpload, AbortMultipartUpload, the uploads kept by
+`conveyor.api.s3multipart`), so boto3's managed transfers (``download_file``,
+``upload_file``) work for artifacts of any size.
 
 Every request is signed (SigV4) with a job's ``artifactCredentials``
 (`conveyor.auth.artifactkeys`): a job reads its input and output objects and writes its
@@ -17,13 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
-import json
 import logging
-import re
-import secrets
-import shutil
-import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -31,7 +26,6 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from conveyor.api.s3multipart import MAX_COMPLETE, Uploads, part_number
 from conveyor.artifacts import ArtifactError, ObjectInfo
 from conveyor.artifacts.local import LocalBuckets
 from conveyor.auth.artifactkeys import ArtifactDenied, ArtifactKeys, Grant
@@ -47,15 +42,8 @@ from conveyor.store.errors import StoreUnavailable
 
 log = logging.getLogger("conveyor.api")
 PREFIX = "/_conveyor/s3"
-# S3's largest PutObject, and its most parts in one upload.
+# S3's largest PutObject.
 MAX_OBJECT = 5 * 1024**3
-MAX_PARTS = 10_000
-# The largest CompleteMultipartUpload body read.
-MAX_COMPLETE = 2 * 1024 * 1024
-# Seconds after which a multipart upload never completed is removed (a job's longest life is
-# its action's timeout, a week at most).
-STALE_UPLOAD = 8 * 24 * 3600.0
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 _XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 # Whether the job a grant is for still runs (dispatched or in progress).
@@ -212,7 +200,7 @@ class BucketRoutes:
         active: Active,
     ) -> None:
         self._buckets = buckets
-        self._uploads = uploads
+        self._uploads = Uploads(uploads, buckets)
         self._keys = keys
         self._region = region
         self._active = active
@@ -377,8 +365,7 @@ class BucketRoutes:
         return digests.md5.hexdigest()
 
     async def _put(self, request: Request, bucket: str, key: str) -> Response:
-        self._uploads.mkdir(parents=True, exist_ok=True)
-        upload = self._uploads / f"{secrets.token_hex(8)}.part"
+        upload = await run_in_threadpool(self._uploads.scratch)
         try:
             etag = await self._receive(request, upload)
             await run_in_threadpool(self._buckets.put, bucket, key, upload)
@@ -386,104 +373,39 @@ class BucketRoutes:
             upload.unlink(missing_ok=True)
         return Response(None, 200, headers={"ETag": f'"{etag}"'})
 
-    # Multipart upload: uploads/<id>/ holds target.json (bucket, key, job) and each part.
+    # Multipart upload (`conveyor.api.s3multipart` keeps the uploads).
 
     def _create_upload(self, bucket: str, key: str, grant: Grant) -> Response:
-        self._forget_stale_uploads()
-        upload_id = secrets.token_hex(16)
-        folder = self._uploads / upload_id
-        folder.mkdir(parents=True)
-        target = {"bucket": bucket, "key": key, "job": grant.job_id}
-        (folder / "target.json").write_text(json.dumps(target), encoding="utf-8")
+        upload_id = self._uploads.begin(bucket, key, grant.job_id)
         return _xml(
             "InitiateMultipartUploadResult",
             f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
             f"<UploadId>{upload_id}</UploadId>",
         )
 
-    def _forget_stale_uploads(self) -> None:
-        """Remove the uploads begun more than `STALE_UPLOAD` seconds ago and never completed
-        nor aborted (their jobs' credentials have expired since)."""
-        if not self._uploads.is_dir():
-            return
-        too_old = time.time() - STALE_UPLOAD
-        for folder in self._uploads.iterdir():
-            try:
-                if _UPLOAD_ID.fullmatch(folder.name) and folder.stat().st_mtime < too_old:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except OSError:
-                continue
-
-    def _upload(self, upload_id: str, bucket: str, key: str, grant: Grant) -> Path:
-        """The upload's folder, if it is this object's and this job's."""
-        folder = self._uploads / upload_id
-        missing = ArtifactDenied(
-            "NoSuchUpload",
-            "The specified upload does not exist. The upload ID may be invalid, or the upload"
-            " may have been aborted or completed.",
-            404,
-        )
-        if not _UPLOAD_ID.fullmatch(upload_id):
-            raise missing
-        try:
-            target = json.loads((folder / "target.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            raise missing from None
-        if target != {"bucket": bucket, "key": key, "job": grant.job_id}:
-            raise missing
-        return folder
-
     async def _multipart(
         self, request: Request, bucket: str, key: str, grant: Grant, upload_id: str
     ) -> Response:
-        folder = await run_in_threadpool(self._upload, upload_id, bucket, key, grant)
+        folder = await run_in_threadpool(self._uploads.find, upload_id, bucket, key, grant.job_id)
         if request.method == "DELETE":
-            await run_in_threadpool(shutil.rmtree, folder, True)
+            await run_in_threadpool(Uploads.abort, folder)
             return Response(None, 204)
         if request.method == "PUT":
-            number = _part_number(request.query_params.get("partNumber"))
-            partial = folder / f"{number:05d}.{secrets.token_hex(4)}.partial"
-            etag = await self._receive(request, partial)
-            partial.replace(folder / f"{number:05d}.{etag}")
+            number = part_number(request.query_params.get("partNumber"))
+            received = Uploads.receiving(folder, number)
+            etag = await self._receive(request, received)
+            Uploads.keep(received, number, etag)
             return Response(None, 200, headers={"ETag": f'"{etag}"'})
         if request.method == "POST":
             body = await _small_body(request)
-            return await run_in_threadpool(self._complete, folder, bucket, key, body)
+            etag = await run_in_threadpool(self._uploads.complete, folder, bucket, key, body)
+            return _xml(
+                "CompleteMultipartUploadResult",
+                f"<Location>{PREFIX}/{escape(bucket)}/{escape(key)}</Location>"
+                f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+                f"<ETag>&quot;{etag}&quot;</ETag>",
+            )
         raise ArtifactDenied("MethodNotAllowed", f"{request.method} is not served here.", 405)
-
-    def _complete(self, folder: Path, bucket: str, key: str, body: bytes) -> Response:
-        parts = _listed_parts(body)
-        stored: dict[int, list[str]] = {}
-        for path in folder.iterdir():
-            digits, _, tag = path.name.partition(".")
-            if digits.isdigit() and "." not in tag:
-                stored.setdefault(int(digits), []).append(tag)
-        chosen = []
-        for number, etag in parts:
-            if etag not in stored.get(number, []):
-                raise ArtifactDenied(
-                    "InvalidPart",
-                    f"Part {number} with ETag {etag} was not uploaded to this upload.",
-                    400,
-                )
-            chosen.append(folder / f"{number:05d}.{etag}")
-        whole = folder / "object"
-        with open(whole, "wb") as out:
-            for path in chosen:
-                with open(path, "rb") as part:
-                    shutil.copyfileobj(part, out, 1024 * 1024)
-        try:
-            self._buckets.put(bucket, key, whole)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        md5s = b"".join(bytes.fromhex(etag) for _, etag in parts)
-        etag = f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(parts)}"
-        return _xml(
-            "CompleteMultipartUploadResult",
-            f"<Location>{PREFIX}/{escape(bucket)}/{escape(key)}</Location>"
-            f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
-            f"<ETag>&quot;{etag}&quot;</ETag>",
-        )
 
 
 def _refusal(request: Request, exc: Exception) -> Response:
@@ -504,16 +426,6 @@ def _refusal(request: Request, exc: Exception) -> Response:
     return refused
 
 
-def _part_number(text: str | None) -> int:
-    if text is None or not text.isdigit() or not 1 <= int(text) <= MAX_PARTS:
-        raise ArtifactDenied(
-            "InvalidArgument",
-            f"partNumber: an integer from 1 to {MAX_PARTS} is required, not {text!r}",
-            400,
-        )
-    return int(text)
-
-
 async def _small_body(request: Request) -> bytes:
     digests = _Digests(request)
     trailers: dict[str, str] = {}
@@ -530,35 +442,3 @@ async def _small_body(request: Request) -> bytes:
         digests.update(chunk)
     digests.check(trailers)
     return body
-
-
-def _listed_parts(body: bytes) -> list[tuple[int, str]]:
-    """The (part number, ETag) pairs of a CompleteMultipartUpload body, in ascending order."""
-    malformed = ArtifactDenied(
-        "MalformedXML",
-        "The XML you provided was not well-formed or did not validate against our published"
-        " schema.",
-        400,
-    )
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise malformed
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise malformed from None
-    parts = []
-    for part in root:
-        if not part.tag.endswith("Part"):
-            continue
-        fields = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in part}
-        number, etag = fields.get("PartNumber", ""), fields.get("ETag", "").strip('"')
-        if not number.isdigit() or not re.fullmatch(r"[0-9a-f]{32}", etag):
-            raise malformed
-        parts.append((int(number), etag))
-    if not parts:
-        raise malformed
-    if any(a[0] >= b[0] for a, b in itertools.pairwise(parts)):
-        raise ArtifactDenied(
-            "InvalidPartOrder", "The list of parts was not in ascending order.", 400
-        )
-    return parts

@@ -16,7 +16,8 @@ then settles the pipeline until nothing more can move:
 - a run of an older pipeline version starts nothing new: it is ``Cancelled`` once its
   running actions are done.
 
-Every event goes through here: commands (stop, retry, rollback, override), a new execution,
+Every event goes through here: commands (stop, retry, rollback, override; their
+preconditions are checked by `conveyor.domain.preconditions`), a new execution,
 a transition changed, and every way an attempt or a rule ends (its job reported, its lease
 or deadline ran out, its approval answered, it could not start). A result for an attempt
 that is no longer in progress changes nothing. Every status change is checked against its
@@ -35,15 +36,6 @@ from dataclasses import replace
 
 from conveyor.domain.conditiondecider import MET, OUTDATED, ConditionDecider
 from conveyor.domain.deciderstate import LiveRun, LiveStage, Work, legal
-from conveyor.domain.errors import (
-    ConflictException,
-    DuplicatedStopRequestException,
-    NotLatestPipelineExecutionException,
-    PipelineExecutionNotStoppableException,
-    StageNotFoundException,
-    StageNotRetryableException,
-    UnableToRollbackStageException,
-)
 from conveyor.domain.execution import (
     ActionAbandoned,
     ActionEnded,
@@ -80,10 +72,12 @@ from conveyor.domain.execution import (
 )
 from conveyor.domain.pipeline import ExecutionMode
 from conveyor.domain.plan import StagePlan
+from conveyor.domain.preconditions import retryable, rollbackable, stoppable
 from conveyor.domain.status import (
     ACTION_MOVES,
     ACTIVE_STAGE,
     EXECUTION_MOVES,
+    FAILED_ACTIONS,
     JOB_MOVES,
     STAGE_MOVES,
     ActionStatus,
@@ -95,7 +89,6 @@ from conveyor.domain.status import (
 
 A, E, S, J = ActionStatus, ExecutionStatus, StageStatus, JobStatus
 C, K = ConditionStatus, ConditionKind
-FAILED_ACTIONS = frozenset({A.FAILED, A.ABANDONED})
 # What a stage does when its beforeEntry or onSuccess conditions are not met, by the result
 # of the first unmet one: the stage's new status, and whether it rolls back. A failed stage
 # fails its execution; a skipped one lets it go on to the next stage. CreatePipeline allows
@@ -145,17 +138,7 @@ class _Decider(Work):
     # -- commands ---------------------------------------------------------------------------
 
     def stop(self, command: Stop) -> None:
-        run = self.find(command.run_id)
-        if not run.active:
-            raise PipelineExecutionNotStoppableException(
-                f"Execution {run.id} is {run.status}; only an execution in progress can be stopped."
-            )
-        already_abandoning = run.stop is not None and run.stop.abandon
-        if run.status == E.STOPPING and (not command.abandon or already_abandoning):
-            raise DuplicatedStopRequestException(
-                f"Execution {run.id} is already stopping; only a stop that abandons its "
-                "running actions can follow."
-            )
+        run = stoppable(self, command)
         reason = (
             command.reason
             if command.reason is not None
@@ -167,45 +150,7 @@ class _Decider(Work):
             self.run_status(run, E.STOPPED, "Stopped before entering a stage")
 
     def retry(self, command: Retry) -> None:
-        run = self.find(command.run_id)
-        plan = self.snapshot.plans[run.version]
-        index = plan.index(command.stage)
-        if index is None:
-            raise StageNotFoundException(f"Stage '{command.stage}' does not exist.")
-        if run.version != self.snapshot.version:
-            raise StageNotRetryableException(
-                f"The pipeline was updated after execution {run.id} ran; its stage "
-                f"'{command.stage}' can no longer be retried."
-            )
-        stage = run.stage
-        if run.stage_index != index or run.waiting or stage is None:
-            raise StageNotRetryableException(
-                f"Execution {run.id} did not stop or fail in stage '{command.stage}'."
-            )
-        if stage.status not in (S.FAILED, S.STOPPED) or run.status not in (E.FAILED, E.STOPPED):
-            raise StageNotRetryableException(
-                f"Stage '{command.stage}' of execution {run.id} is {stage.status}; only a failed "
-                "or stopped stage can be retried."
-            )
-        if self.snapshot.latest_in_stage.get(command.stage, run.id) != run.id:
-            raise NotLatestPipelineExecutionException(
-                f"Execution {run.id} is not the latest execution in stage '{command.stage}'."
-            )
-        if (
-            any(
-                r.active and not r.waiting and r.stage_index == index
-                for r in self.runs
-                if r is not run
-            )
-            and self.snapshot.mode != ExecutionMode.PARALLEL
-        ):
-            raise ConflictException(f"Stage '{command.stage}' is busy with another execution.")
-        failed = [a for a in stage.actions.values() if a.status in FAILED_ACTIONS]
-        if command.mode == RetryMode.FAILED_ACTIONS and not failed:
-            raise StageNotRetryableException(
-                f"Stage '{command.stage}' of execution {run.id} has no failed actions."
-            )
-        self.restart(run, command.mode, automatic=False)
+        self.restart(retryable(self, command), command.mode, automatic=False)
 
     def restart(self, run: LiveRun, mode: RetryMode, *, automatic: bool) -> None:
         """Put a failed or stopped stage back in progress: its failed actions again, or
@@ -238,21 +183,8 @@ class _Decider(Work):
                 self.start(run, action.action)
 
     def rollback(self, event: Rollback) -> None:
-        run = self.find(event.run_id)
-        plan = self.snapshot.plans[run.version]
-        index = plan.index(event.stage)
-        if index is None:
-            raise StageNotFoundException(f"Stage '{event.stage}' does not exist.")
-        if self.snapshot.mode == ExecutionMode.PARALLEL:
-            raise UnableToRollbackStageException(
-                "A pipeline in PARALLEL execution mode cannot roll back a stage."
-            )
-        if index == 0:
-            raise UnableToRollbackStageException(
-                f"Stage '{event.stage}' is the source stage, which cannot be rolled back."
-            )
-        if not run.rollback or run.stage_index != index or not run.waiting:
-            raise AssertionError("a rollback execution waits in front of its stage")
+        # The rollback execution is in the snapshot already; settling enters it.
+        rollbackable(self, event)
 
     # -- results ----------------------------------------------------------------------------
 

@@ -143,6 +143,8 @@ CONDITION_MET = frozenset({C.SUCCEEDED, C.OVERRIDDEN})
 ACTIVE_EXECUTION = frozenset({E.IN_PROGRESS, E.STOPPING})
 ACTIVE_STAGE = frozenset({S.IN_PROGRESS, S.STOPPING})
 ACTIVE_JOB = frozenset({J.QUEUED, J.DISPATCHED, J.IN_PROGRESS})
+# The actions a retry of failed actions runs again.
+FAILED_ACTIONS = frozenset({A.FAILED, A.ABANDONED})
 
 
 Status = TypeVar("Status", bound=StrEnum)
