@@ -104,6 +104,24 @@ def test_a_busy_sender_sends_what_was_made_meanwhile_without_waiting_for_a_pass(
     assert [json.loads(r.body)["n"] for r in receiver.got] == [0, *range(20)]
 
 
+def test_a_busy_sender_goes_on_past_a_read_of_those_sent_and_not_yet_recorded(
+    store: Store,
+) -> None:
+    with receiving() as receiver:
+        receiver.answering.clear()
+        _pending(store, receiver.url, 1)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        try:
+            outbox.send_due()  # the only pass: nothing sent is recorded until the next
+            wait_for(receiver.arrived.is_set, what="the first notification at the receiver")
+            _pending(store, receiver.url, 3 * NOTES)  # more than one read of the queue
+            receiver.answering.set()
+            wait_for(lambda: len(receiver.got) == 3 * NOTES + 1, what="every notification")
+        finally:
+            outbox.run(_stopped())
+    assert [json.loads(r.body)["n"] for r in receiver.got] == [0, *range(3 * NOTES)]
+
+
 def _stopped() -> threading.Event:
     """A stop already set: `Outbox.run` makes no pass and shuts its senders down."""
     event = threading.Event()

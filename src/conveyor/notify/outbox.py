@@ -354,6 +354,7 @@ class Outbox:
         the next pass: a server that stops before then sends them again (at least once)."""
         with self._lock:
             self._waiting -= 1
+        last = 0
         try:
             while not self._stopping.is_set():
                 if queue is None:
@@ -362,10 +363,14 @@ class Outbox:
                             return  # another queue waits for a sender: its turn
                         # Those sent before the read: a pass may record them while it reads.
                         before = set(self._sent.get(key, ()))
+                    # Only those made after the last one sent: the ones before it are sent
+                    # and not yet recorded, and would fill the read.
                     with self._store.read() as tx:
-                        queue = self._unsent(tx.deliveries.queue(*key), before)
+                        read = tx.deliveries.queue(*key, after=last)
+                    queue = self._unsent(read, before)
                 if not queue or not self._send_batch(queue):
                     return
+                last = queue[-1].id
                 queue = None
         except Exception:
             log.exception("sending notifications to %s failed", key[1])
