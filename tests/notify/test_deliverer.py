@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -110,3 +112,17 @@ def test_counts_taken_in_one_process_add_up_in_another() -> None:
     counter = Counter()
     counter.inc(("SNS",), 2)
     assert counter.take() == {("SNS",): 2} and counter.take() == {}
+
+
+def test_the_deliverer_starts_without_the_aws_libraries() -> None:
+    # What the deliverer imports to run an outbox; boto3 only comes with a first SNS publish.
+    script = (
+        "import sys\n"
+        "from conveyor.notify import deliverer, outbox, targets\n"
+        "from conveyor.store import Store\n"
+        "print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "[]"
