@@ -19,7 +19,7 @@ from conveyor.notify.fanout import calls_for_notice
 from conveyor.notify.outbox import Outbox
 from conveyor.notify.targets import Destination, Sender
 from conveyor.store import Store
-from conveyor.store.notifications import RuleRecord, TargetRecord
+from conveyor.store.notifications import Deliveries, RuleRecord, TargetRecord
 from tests.notify.receiver import receiving
 from tests.support.engine import wait_for
 
@@ -120,6 +120,37 @@ def test_a_busy_sender_goes_on_past_a_read_of_those_sent_and_not_yet_recorded(
         finally:
             outbox.run(_stopped())
     assert [json.loads(r.body)["n"] for r in receiver.got] == [0, *range(3 * NOTES)]
+
+
+def _steps_to_read_queue(store: Store, url: str) -> int:
+    """SQLite's virtual machine steps for a read of one pipeline's queue to ``url``."""
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with store.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.set_progress_handler(step, 1)
+        try:
+            assert len(Deliveries(conn).queue("app", url)) == 1
+        finally:
+            driver.set_progress_handler(None, 1)
+    return steps
+
+
+def test_a_queue_is_read_without_going_through_every_pending_notification(
+    store: Store,
+) -> None:
+    _pending(store, "http://127.0.0.1:9/mine", 1)
+    _pending(store, "http://127.0.0.1:9/others", 10)
+    few = _steps_to_read_queue(store, "http://127.0.0.1:9/mine")
+    _pending(store, "http://127.0.0.1:9/others", 2000)
+    many = _steps_to_read_queue(store, "http://127.0.0.1:9/mine")
+    assert many <= 2 * few
 
 
 def _stopped() -> threading.Event:
