@@ -5,9 +5,10 @@ The engine runs in this process on a store (SQLite in a temporary folder, then P
 fresh schema when ``CONVEYOR_TEST_DATABASE_URL`` answers), with the hot path benchmark's
 pipeline (a source, then 20 Commands actions). This process plays the worker: it claims each
 job and reports it succeeded, paced so that the events its results write come at the rate
-aimed at. Each report is timed: the per-action overhead, measured with the outbox stopped and
-then running, in the same run (the run with delivery on comes between two runs without it,
-so drift of the machine's load shows). Ten local receivers (keep-alive HTTP servers, in a
+aimed at. Each report is timed: the per-action overhead, measured with delivery stopped and
+then running (the deliverer, a process of its own, started as a server starts it), in the
+same run (the run with delivery on comes between two runs without it, so drift of the
+machine's load shows). Ten local receivers (keep-alive HTTP servers, in a
 process of their own) take the notifications; a notification's delivery lag is from its
 event's commit to its arrival.
 
@@ -298,7 +299,8 @@ def main() -> None:
     print(
         f"(aim: lag p99 <= {AIM_LAG_P99:.0f} s; the per-action overhead, a job result's median, "
         "the same within noise with delivery on as off; the floor is the run without delivery;"
-        " delivery CPU: this process's CPU beside the engine's thread, per notification)"
+        " delivery CPU: the deliverer's, and this process's beside the engine's thread, per"
+        " notification)"
     )
 
 
