@@ -120,8 +120,11 @@ def run(setup: Setup, source: IO[bytes], out: IO[bytes], stop: threading.Event) 
 
     def tell() -> None:
         while not stop.wait(REPORT_EVERY):
-            out.write(report(recorder, outbox.any_rule))
-            out.flush()
+            try:
+                out.write(report(recorder, outbox.any_rule))
+                out.flush()
+            except OSError:
+                return  # the server is gone: its end closes the input too, and delivery stops
 
     threading.Thread(target=listen, name="conveyor-deliverer-input", daemon=True).start()
     teller = threading.Thread(target=tell, name="conveyor-deliverer-report", daemon=True)
