@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from conveyor.config import Settings
 from conveyor.metrics import LAG_BUCKETS, Counter, Histogram
+from conveyor.notify.deliverer import Setup
+from conveyor.notify.supervisor import Supervisor
 from conveyor.server import Running, running
 from tests.api.test_metrics import scrape, value
 from tests.e2e.serverproc import free_port
@@ -97,6 +101,23 @@ def test_a_server_that_dies_takes_its_deliverer_with_it(tmp_path: Path) -> None:
         # Its input closed with the server: it stops as asked, without a traceback.
         wait_for(lambda: not alive([deliverer]), timeout=30, what="the deliverer's end")
     assert "Traceback" not in log.read_text()
+
+
+def test_a_deliverer_stopped_before_it_is_ready_is_not_waited_for(tmp_path: Path) -> None:
+    # A database that takes the connection and never answers: the deliverer never starts.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        database = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/never"
+        setup = Setup(database, str(tmp_path), None, "http://127.0.0.1", "us-east-1", 2.0, 60.0)
+        supervisor = Supervisor(setup)
+        supervisor.start()
+        wait_for(lambda: supervisor.pid in deliverers(), what="the deliverer")
+        began = time.monotonic()
+        supervisor.stop()
+        # Not the time-out and its grace: it had sent nothing, and was ended at once.
+        assert time.monotonic() - began < setup.timeout
+    assert not deliverers()
 
 
 def test_counts_taken_in_one_process_add_up_in_another() -> None:

@@ -6,10 +6,10 @@ signing and posting notifications never holds the engine's interpreter.
 line of JSON (`Setup`), then a byte each time the server's events committed that may make a
 delivery (a pass comes at once). The end of its input is the request to stop (the server
 stopping, or gone): the senders finish the request under way, what they delivered is
-recorded, the cursor written. Every half second it writes one line of JSON to its standard
-output with what the server's ``/metrics`` counts in memory (the deliveries' lag and
-failures, by kind, since the last line) and whether a rule is enabled; its log goes to
-standard error, the server's.
+recorded, the cursor written. Once ready, and then every half second, it writes one line of
+JSON to its standard output with what the server's ``/metrics`` counts in memory (the
+deliveries' lag and failures, by kind, since the last line) and whether a rule is enabled;
+its log goes to standard error, the server's.
 """
 
 from __future__ import annotations
@@ -126,6 +126,9 @@ def run(setup: Setup, source: IO[bytes], out: IO[bytes], stop: threading.Event) 
             except OSError:
                 return  # the server is gone: its end closes the input too, and delivery stops
 
+    # The first line says the deliverer is ready: nothing was sent before it.
+    out.write(report(recorder, outbox.any_rule))
+    out.flush()
     threading.Thread(target=listen, name="conveyor-deliverer-input", daemon=True).start()
     teller = threading.Thread(target=tell, name="conveyor-deliverer-report", daemon=True)
     teller.start()

@@ -51,6 +51,8 @@ class Supervisor:
         self._watcher: threading.Thread | None = None
         # As the deliverer last said (until it has: as if a rule was enabled).
         self._any_rule = True
+        # Set once the running deliverer said it is ready (its first line).
+        self._ready = threading.Event()
 
     @property
     def pid(self) -> int | None:
@@ -76,10 +78,13 @@ class Supervisor:
             os.write(process.stdin.fileno(), b"\n")
 
     def stop(self) -> None:
-        """Ask the deliverer to stop and wait for it (its senders within their time-out)."""
+        """Ask the deliverer to stop and wait for it (its senders within their time-out);
+        one that has not said it is ready has sent nothing, and is ended at once."""
         self._stopping.set()
         with self._lock:
             process = self._process
+            if process is not None and not self._ready.is_set():
+                process.kill()
             if process is not None and process.stdin is not None:
                 with suppress(OSError):
                     process.stdin.close()
@@ -94,6 +99,7 @@ class Supervisor:
             self._watcher.join(5.0)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        self._ready.clear()
         environment = dict(os.environ)
         # This server's sources, wherever they are, before anything the environment adds.
         root = str(Path(conveyor.__file__).resolve().parent.parent)
@@ -147,6 +153,7 @@ class Supervisor:
         for line in lines:
             try:
                 said = json.loads(line)
+                self._ready.set()
                 self._any_rule = bool(said["rules"])
                 if self._recorder is not None:
                     for kind, (counts, total) in said["lag"].items():
