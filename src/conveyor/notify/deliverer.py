@@ -118,17 +118,23 @@ def run(setup: Setup, source: IO[bytes], out: IO[bytes], stop: threading.Event) 
         stop.set()
         outbox.wake()
 
+    def told() -> bool:
+        """Write a report; False once the server is gone (its end closes the input too,
+        and delivery stops): what is left is dropped, not raised at the exit."""
+        try:
+            out.write(report(recorder, outbox.any_rule))
+            out.flush()
+        except OSError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+            return False
+        return True
+
     def tell() -> None:
-        while not stop.wait(REPORT_EVERY):
-            try:
-                out.write(report(recorder, outbox.any_rule))
-                out.flush()
-            except OSError:
-                return  # the server is gone: its end closes the input too, and delivery stops
+        while not stop.wait(REPORT_EVERY) and told():
+            pass
 
     # The first line says the deliverer is ready: nothing was sent before it.
-    out.write(report(recorder, outbox.any_rule))
-    out.flush()
+    told()
     threading.Thread(target=listen, name="conveyor-deliverer-input", daemon=True).start()
     teller = threading.Thread(target=tell, name="conveyor-deliverer-report", daemon=True)
     teller.start()
@@ -137,11 +143,7 @@ def run(setup: Setup, source: IO[bytes], out: IO[bytes], stop: threading.Event) 
     finally:
         stop.set()
         teller.join()
-        try:
-            out.write(report(recorder, outbox.any_rule))
-            out.flush()
-        except OSError:
-            pass  # the server is gone: nobody reads what is left
+        told()
         store.close()
 
 
