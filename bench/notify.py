@@ -5,9 +5,10 @@ The engine runs in this process on a store (SQLite in a temporary folder, then P
 fresh schema when ``CONVEYOR_TEST_DATABASE_URL`` answers), with the hot path benchmark's
 pipeline (a source, then 20 Commands actions). This process plays the worker: it claims each
 job and reports it succeeded, paced so that the events its results write come at the rate
-aimed at. Each report is timed: the per-action overhead, measured with the outbox stopped and
-then running, in the same run (the run with delivery on comes between two runs without it,
-so drift of the machine's load shows). Ten local receivers (keep-alive HTTP servers, in a
+aimed at. Each report is timed: the per-action overhead, measured with delivery stopped and
+then running (the deliverer, a process of its own, started as a server starts it), in the
+same run (the run with delivery on comes between two runs without it, so drift of the
+machine's load shows). Ten local receivers (keep-alive HTTP servers, in a
 process of their own) take the notifications; a notification's delivery lag is from its
 event's commit to its arrival.
 
@@ -17,22 +18,25 @@ Other work on the machine moves the figures: compare those of one run only.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from _shapes import commands, git_source
 from conveyor.domain.actiontype import ActionTypeId
 from conveyor.domain.arn import Scope
 from conveyor.engine.services import Limits, Services
-from conveyor.notify import outbox
+from conveyor.notify import supervisor
 from conveyor.notify.catalog import EVENT_TYPES
+from conveyor.notify.deliverer import Setup
 from conveyor.notify.rules import NotificationRuleService
-from conveyor.notify.targets import Sender
 from conveyor.store import Store
 from engine import on_each_database
 
@@ -201,6 +205,14 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def _cpu_of(pid: int | None) -> float:
+    """A process's CPU seconds so far (user and system), as Linux tells them."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(url: str) -> dict[str, float]:
     store = Store.open(url)
     lags = Lags()
@@ -218,7 +230,7 @@ def measure(url: str) -> dict[str, float]:
         worker = Worker(services, lags)
         worker.results(count=2 * (STEPS + 1))  # warm the caches
         off = worker.results(count=OFF_RESULTS)
-        with receivers(TARGETS) as (urls, noted):
+        with receivers(TARGETS) as (urls, noted), tempfile.TemporaryDirectory() as home:
             rules = NotificationRuleService(store, SCOPE, services.clock)
             rules.create(
                 {
@@ -230,23 +242,25 @@ def measure(url: str) -> dict[str, float]:
                 },
                 "bench",
             )
-            sender = Sender("http://127.0.0.1", {}, "us-east-1", timeout=10)
-            stop = outbox.start(store, services.clock, sender, 3600.0)
+            setup = Setup(url, home, None, "http://127.0.0.1", "us-east-1", 10.0, 3600.0)
+            deliverer = supervisor.start(store, setup)
             try:
                 events_before = lags.events
                 written = time.perf_counter()
                 cpu, engine_cpu = time.process_time(), time.thread_time()
+                apart = _cpu_of(deliverer.pid)
                 on = worker.results(seconds=SECONDS)
                 rate = (lags.events - events_before) / (time.perf_counter() - written)
                 expected = (lags.events - events_before) * TARGETS
                 deadline = time.monotonic() + DRAIN_TIMEOUT
                 while not _drained(store) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                # What the process spent beside the engine's thread (this one, which only
-                # waits once its results are in): delivery's CPU.
+                # What the deliverer spent, and this process beside the engine's thread (this
+                # one, which only waits once its results are in): delivery's CPU.
                 delivery_cpu = time.process_time() - cpu - (time.thread_time() - engine_cpu)
+                delivery_cpu += _cpu_of(deliverer.pid) - apart
             finally:
-                stop()
+                deliverer.stop()
         delays = lags.of(noted)
         off_again = worker.results(count=OFF_RESULTS)
     finally:
@@ -285,7 +299,8 @@ def main() -> None:
     print(
         f"(aim: lag p99 <= {AIM_LAG_P99:.0f} s; the per-action overhead, a job result's median, "
         "the same within noise with delivery on as off; the floor is the run without delivery;"
-        " delivery CPU: this process's CPU beside the engine's thread, per notification)"
+        " delivery CPU: the deliverer's, and this process's beside the engine's thread, per"
+        " notification)"
     )
 
 

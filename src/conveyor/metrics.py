@@ -60,6 +60,27 @@ class Histogram:
             counts[index] += 1
             self._sums[labels] += value
 
+    def take(self) -> dict[Labels, tuple[list[int], float]]:
+        """What was observed since the last take (each series' bucket counts and sum), and
+        start again from nothing: how a process that observes for another hands it over."""
+        with self._lock:
+            taken = {k: (v, self._sums[k]) for k, v in self._counts.items()}
+            self._counts, self._sums = {}, {}
+        return taken
+
+    def add(self, labels: Labels, counts: Sequence[int], total: float) -> None:
+        """Add bucket counts and a sum observed elsewhere (`take`, with the same bounds)."""
+        if len(counts) != len(self.bounds) + 1:
+            raise ValueError(f"{len(counts)} bucket counts for {len(self.bounds) + 1} buckets")
+        with self._lock:
+            kept = self._counts.get(labels)
+            if kept is None:
+                kept = self._counts[labels] = [0] * (len(self.bounds) + 1)
+                self._sums[labels] = 0.0
+            for index, count in enumerate(counts):
+                kept[index] += int(count)
+            self._sums[labels] += float(total)
+
     def series(self) -> list[Series]:
         with self._lock:
             taken = [(k, list(v), self._sums[k]) for k, v in self._counts.items()]
@@ -85,6 +106,12 @@ class Counter:
     def values(self) -> dict[Labels, float]:
         with self._lock:
             return dict(self._values)
+
+    def take(self) -> dict[Labels, float]:
+        """The counts since the last take, and start again from nothing (`Histogram.take`)."""
+        with self._lock:
+            taken, self._values = self._values, {}
+        return taken
 
 
 class Recorder:

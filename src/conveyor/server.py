@@ -196,17 +196,28 @@ def artifact_routes(services: Services, settings: Settings) -> list[BaseRoute]:
 def start_delivery(
     settings: Settings, store: Store, services: Services, recorder: Recorder | None = None
 ) -> Callable[[], None]:
-    """Deliver notifications on a thread of their own (`conveyor.notify.outbox`)."""
-    from conveyor.notify import outbox
+    """Deliver notifications from a process of the server's own (`conveyor.notify.supervisor`),
+    woken by the events this server commits; the function that stops it."""
+    from conveyor.logformat import JsonFormatter
+    from conveyor.notify import supervisor
+    from conveyor.notify.deliverer import Setup
     from conveyor.notify.statuses import status_hosts
-    from conveyor.notify.targets import Sender
 
-    console = settings.public_url or f"http://{settings.host}:{settings.port}"
-    timeout = settings.notification_timeout
-    sender = Sender(console, settings.aws_endpoints, settings.region, timeout)
-    retry_for = settings.notification_retry_hours * 3600
-    hosts = status_hosts(read_connections(settings.connections))
-    return outbox.start(store, services.clock, sender, retry_for, console, hosts, timeout, recorder)
+    json_log = any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
+    setup = Setup(
+        database=settings.database,
+        home=str(settings.home),
+        secret_key=settings.secret_key,
+        console=settings.public_url or f"http://{settings.host}:{settings.port}",
+        region=settings.region,
+        timeout=settings.notification_timeout,
+        retry_for=settings.notification_retry_hours * 3600,
+        aws_endpoints=dict(settings.aws_endpoints),
+        connections=dict(settings.connections),
+        log_format="json" if json_log else "text",
+    )
+    statuses = bool(status_hosts(read_connections(settings.connections)))
+    return supervisor.start(store, setup, recorder, statuses).stop
 
 
 class CannotServe(RuntimeError):

@@ -19,7 +19,7 @@ from conveyor.notify.fanout import calls_for_notice
 from conveyor.notify.outbox import Outbox
 from conveyor.notify.targets import Destination, Sender
 from conveyor.store import Store
-from conveyor.store.notifications import RuleRecord, TargetRecord
+from conveyor.store.notifications import Deliveries, RuleRecord, TargetRecord
 from tests.notify.receiver import receiving
 from tests.support.engine import wait_for
 
@@ -102,6 +102,55 @@ def test_a_busy_sender_sends_what_was_made_meanwhile_without_waiting_for_a_pass(
         finally:
             outbox.run(_stopped())
     assert [json.loads(r.body)["n"] for r in receiver.got] == [0, *range(20)]
+
+
+def test_a_busy_sender_goes_on_past_a_read_of_those_sent_and_not_yet_recorded(
+    store: Store,
+) -> None:
+    with receiving() as receiver:
+        receiver.answering.clear()
+        _pending(store, receiver.url, 1)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        try:
+            outbox.send_due()  # the only pass: nothing sent is recorded until the next
+            wait_for(receiver.arrived.is_set, what="the first notification at the receiver")
+            _pending(store, receiver.url, 3 * NOTES)  # more than one read of the queue
+            receiver.answering.set()
+            wait_for(lambda: len(receiver.got) == 3 * NOTES + 1, what="every notification")
+        finally:
+            outbox.run(_stopped())
+    assert [json.loads(r.body)["n"] for r in receiver.got] == [0, *range(3 * NOTES)]
+
+
+def _steps_to_read_queue(store: Store, url: str) -> int:
+    """SQLite's virtual machine steps for a read of one pipeline's queue to ``url``."""
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with store.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.set_progress_handler(step, 1)
+        try:
+            assert len(Deliveries(conn).queue("app", url)) == 1
+        finally:
+            driver.set_progress_handler(None, 1)
+    return steps
+
+
+def test_a_queue_is_read_without_going_through_every_pending_notification(
+    store: Store,
+) -> None:
+    _pending(store, "http://127.0.0.1:9/mine", 1)
+    _pending(store, "http://127.0.0.1:9/others", 10)
+    few = _steps_to_read_queue(store, "http://127.0.0.1:9/mine")
+    _pending(store, "http://127.0.0.1:9/others", 2000)
+    many = _steps_to_read_queue(store, "http://127.0.0.1:9/mine")
+    assert many <= 2 * few
 
 
 def _stopped() -> threading.Event:

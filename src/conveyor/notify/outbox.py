@@ -1,8 +1,9 @@
 """Delivering notifications: at least once, in order per pipeline and target, never in the
 engine's way.
 
-One thread per server, and on one server only (a PostgreSQL advisory lock of its own, as
-change detection holds one). A pass comes when events commit (at most every 100 ms) and every
+One thread in each server's deliverer, a process of the server's own
+(`conveyor.notify.deliverer`), and on one server only (a PostgreSQL advisory lock of its own,
+as change detection holds one). A pass comes when events commit (at most every 100 ms) and every
 half second anyway; each pass
 
 1. reads the events after the outbox's cursor, in a read transaction, with the bodies only of
@@ -21,9 +22,10 @@ half second anyway; each pass
    up only itself. A sender keeps its connection to a target alive while it has
    notifications for it (`conveyor.notify.posting`).
 
-The work is the engine's process's, so it is kept small: a notification's JSON is made once
-for all the targets of its rule and sent as kept, a POST is one write on a kept connection,
-and the store sees a few statements a pass, whatever the number of notifications. A failed
+The work shares the machine with the engine, so it is kept small: a notification's JSON is
+made once for all the targets of its rule and sent as kept, a POST is one write on a kept
+connection, and the store sees a few statements a pass, whatever the number of
+notifications. A failed
 attempt is tried again after 1 s, 2 s, 4 s, … (at most an hour) until the retry time is over,
 then kept as ``FAILED``; `conveyor notifications retry` sends it again. A server that stops
 mid-send leaves its deliveries pending, and those delivered but not yet recorded: the next
@@ -35,13 +37,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.domain.events import PIPELINE
 from conveyor.engine.clock import Clock
-from conveyor.metrics import Recorder, chained
+from conveyor.metrics import Recorder
 from conveyor.notify.fanout import APPROVAL, calls_for_notice, deliveries_of
 from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
 from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
@@ -75,6 +77,12 @@ TARGET_CACHE = 5.0
 def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
     """Seconds before the next attempt, after ``attempts`` failed ones."""
     return float(min(first * 2 ** max(attempts - 1, 0), most))
+
+
+def worth_waking(events: list[tuple[str, dict[str, Any]]], statuses: bool, any_rule: bool) -> bool:
+    """Whether committed events may make a delivery: any may with commit statuses on or a
+    rule enabled; otherwise only an approval's start (its notice)."""
+    return statuses or any_rule or calls_for_notice(events)
 
 
 def _by_resource(rules: list[RuleRecord]) -> dict[str, list[RuleRecord]]:
@@ -181,8 +189,13 @@ class Outbox:
         they may make a delivery (with no rule, only an approval's start does). Costs the
         committing thread a look at each event's kind and an event's set; no argument: a pass
         now, whatever."""
-        if events is None or self._hosts or self._any_rule or calls_for_notice(events):
+        if events is None or worth_waking(events, bool(self._hosts), self._any_rule):
             self._news.set()
+
+    @property
+    def any_rule(self) -> bool:
+        """Whether a rule was enabled at the last pass (until a pass has read them: True)."""
+        return self._any_rule
 
     def woken(self) -> bool:
         """Whether the next pass comes now (events that may make a delivery committed), and
@@ -192,14 +205,7 @@ class Outbox:
         return found
 
     def prime(self) -> None:
-        """Put the cursor after the last event, unless it is somewhere already: what
-        happened before the outbox first ran is history, not news."""
-        try:
-            with self._store.write() as tx:
-                if tx.deliveries.cursor() is None:
-                    tx.deliveries.move_cursor(tx.events.last_seq(), first=True)
-        except DuplicateKey:
-            pass  # another server put it there first
+        prime(self._store)
 
     def tick(self) -> None:
         while self.fan_out() == BATCH:
@@ -348,6 +354,7 @@ class Outbox:
         the next pass: a server that stops before then sends them again (at least once)."""
         with self._lock:
             self._waiting -= 1
+        last = 0
         try:
             while not self._stopping.is_set():
                 if queue is None:
@@ -356,10 +363,14 @@ class Outbox:
                             return  # another queue waits for a sender: its turn
                         # Those sent before the read: a pass may record them while it reads.
                         before = set(self._sent.get(key, ()))
+                    # Only those made after the last one sent: the ones before it are sent
+                    # and not yet recorded, and would fill the read.
                     with self._store.read() as tx:
-                        queue = self._unsent(tx.deliveries.queue(*key), before)
+                        read = tx.deliveries.queue(*key, after=last)
+                    queue = self._unsent(read, before)
                 if not queue or not self._send_batch(queue):
                     return
+                last = queue[-1].id
                 queue = None
         except Exception:
             log.exception("sending notifications to %s failed", key[1])
@@ -489,37 +500,17 @@ class Outbox:
         log.warning("notification %s to %s failed: %s", delivery.id, delivery.address, error)
 
 
+def prime(store: Store) -> None:
+    """Put the cursor after the last event, unless it is somewhere already: what happened
+    before delivery first ran is history, not news."""
+    try:
+        with store.write() as tx:
+            if tx.deliveries.cursor() is None:
+                tx.deliveries.move_cursor(tx.events.last_seq(), first=True)
+    except DuplicateKey:
+        pass  # another server put it there first
+
+
 def _kept(delivery: DeliveryRecord) -> bool:
     """Whether the delivery's address is a kept target (whose status it tells)."""
     return delivery.rule_arn not in (APPROVAL, COMMIT_STATUS)
-
-
-def start(
-    store: Store,
-    clock: Clock,
-    sender: Sender,
-    retry_for: float,
-    console: str = "",
-    hosts: Mapping[str, StatusHost] | None = None,
-    timeout: float = 10.0,
-    recorder: Recorder | None = None,
-) -> Callable[[], None]:
-    """Run an outbox on a thread of its own; the function that stops it, which returns once
-    the outbox and its senders have ended (within ``timeout``, the senders' time-out)."""
-    stop = threading.Event()
-    outbox = Outbox(
-        store, clock, sender, retry_for, console=console, hosts=hosts, recorder=recorder
-    )
-    outbox.prime()
-    store.on_events = chained(store.on_events, outbox.wake)
-    thread = threading.Thread(target=outbox.run, args=(stop,), name="conveyor-notify", daemon=True)
-    thread.start()
-
-    def halt() -> None:
-        stop.set()
-        outbox.wake()
-        thread.join(timeout + 5.0)
-        if thread.is_alive():
-            log.warning("notification delivery did not stop in time")
-
-    return halt

@@ -16,10 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from conveyor.notify import statuses
 from conveyor.notify.messages import slack_message
 from conveyor.notify.posting import Closed, Connection
@@ -179,6 +175,11 @@ class Sender:
         endpoint = self._endpoints.get("sns")
         if endpoint is None:
             raise SendFailed("no SNS endpoint in the aws_endpoints setting")
+        # Imported at the first publish: a deliverer that sends none starts without boto3.
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
         client: Any = boto3.session.Session().client(
             "sns",
             region_name=topic.split(":")[3] or self._region,

@@ -336,8 +336,11 @@ class Deliveries:
         query = sa.select(table).where(table.c.id.in_(first)).order_by(table.c.id)
         return [_delivery(row._mapping) for row in self._conn.execute(query)]
 
-    def queue(self, pipeline_name: str, address: str, limit: int = 100) -> list[DeliveryRecord]:
-        """The pending notifications of one pipeline to one target, oldest first."""
+    def queue(
+        self, pipeline_name: str, address: str, limit: int = 100, after: int = 0
+    ) -> list[DeliveryRecord]:
+        """The pending notifications of one pipeline to one target, oldest first; those made
+        after the one numbered ``after``, when given."""
         table = notification_deliveries
         query = (
             sa.select(table)
@@ -345,6 +348,7 @@ class Deliveries:
                 table.c.status == "PENDING",
                 table.c.pipeline_name == pipeline_name,
                 table.c.address == address,
+                table.c.id > after,
             )
             .order_by(table.c.id)
             .limit(limit)

@@ -610,6 +610,9 @@ notification_deliveries = sa.Table(
     sa.Column("next_attempt", sa.Float(precision=53), nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Index("ix_notification_deliveries_status", "status", "next_attempt"),
+    # A sender's read of its queue (one pipeline's pending notifications to one target, in
+    # order): without it, every read went through all the pending ones.
+    sa.Index("ix_notification_deliveries_queue", "pipeline_name", "address", "status", "id"),
 )
 
 # How far into the events table the outbox has read.
