@@ -27,6 +27,7 @@ from conveyor.actions.sources import S3Source
 from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.s3 import S3Buckets
 from conveyor.worker.artifactaccess import KnownObjects
+from conveyor.worker.sent import Sent
 from tests.support.moto import moto_server
 
 
@@ -234,3 +235,19 @@ def test_a_worker_fetches_an_input_whose_size_the_server_said_in_one_request(
     assert [name for name, _ in calls] == ["GetObject", "HeadObject", "GetObject"]
     assert (tmp_path / "one.zip").read_bytes() == b"zip bytes"
     assert (tmp_path / "two.zip").read_bytes() == b"other"
+
+
+def test_a_worker_fetches_back_nothing_it_sent(store: S3Buckets, tmp_path: Path) -> None:
+    bucket = _bucket()
+    store.client.create_bucket(Bucket=bucket)
+    known = KnownObjects(store, store.stat, Sent(tmp_path / "sent"))
+    known.put(bucket, "pipe/Src.zip", _file(tmp_path / "src.zip", b"zip bytes"))
+    calls = _calls(store)
+    known.get(bucket, "pipe/Src.zip", tmp_path / "back.zip")
+    assert [name for name, _ in calls] == ["HeadObject"]  # what the server says of it, alone
+    assert (tmp_path / "back.zip").read_bytes() == b"zip bytes"
+    # Stored since by another: fetched.
+    store.client.put_object(Bucket=bucket, Key="pipe/Src.zip", Body=b"zip BYTES")
+    known.get(bucket, "pipe/Src.zip", tmp_path / "again.zip")
+    assert [name for name, _ in calls] == ["HeadObject", "PutObject", "HeadObject", "GetObject"]
+    assert (tmp_path / "again.zip").read_bytes() == b"zip BYTES"
