@@ -26,6 +26,8 @@ from conveyor.actions.s3deploy import S3Deploy
 from conveyor.actions.sources import S3Source
 from conveyor.artifacts import ArtifactError, ArtifactStore
 from conveyor.artifacts.s3 import S3Buckets
+from conveyor.worker.artifactaccess import KnownObjects
+from conveyor.worker.sent import Sent
 from tests.support.moto import moto_server
 
 
@@ -175,3 +177,77 @@ def test_s3_deploy_sets_content_type_and_cache_control(store: S3Buckets, tmp_pat
     assert result.summary == f"Deployed 1 file to s3://{site}/www"
     head = store.client.head_object(Bucket=site, Key="www/index.html")
     assert (head["ContentType"], head["CacheControl"]) == ("text/html", "max-age=60")
+
+
+def _calls(store: S3Buckets) -> list[tuple[str, threading.Thread]]:
+    """The S3 operations the store's client calls from now on, with the thread of each."""
+    seen: list[tuple[str, threading.Thread]] = []
+
+    def record(model: Any, **_: Any) -> None:
+        seen.append((model.name, threading.current_thread()))
+
+    store.client.meta.events.register("before-call.s3", record)
+    return seen
+
+
+def test_a_small_object_goes_in_one_request_each_way(store: S3Buckets, tmp_path: Path) -> None:
+    bucket = _bucket()
+    store.client.create_bucket(Bucket=bucket)
+    calls, here = _calls(store), threading.current_thread()
+    store.put(bucket, "pipe/Src.zip", _file(tmp_path / "a.zip", b"zip bytes"))
+    store.get(bucket, "pipe/Src.zip", tmp_path / "copy.zip", size=9)
+    assert calls == [("PutObject", here), ("GetObject", here)]
+    assert (tmp_path / "copy.zip").read_bytes() == b"zip bytes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "copy.zip"]
+    with pytest.raises(ArtifactError, match=f"No object gone.zip in bucket {bucket}"):
+        store.get(bucket, "gone.zip", tmp_path / "gone.zip", size=9)
+    assert not (tmp_path / "gone.zip").exists()
+
+
+def test_a_large_object_or_one_of_unknown_size_goes_through_managed_transfers(
+    store: S3Buckets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("conveyor.artifacts.s3.ONE_REQUEST", 4)
+    bucket = _bucket()
+    store.client.create_bucket(Bucket=bucket)
+    calls = _calls(store)
+    store.put(bucket, "big.zip", _file(tmp_path / "big.zip", b"12345"))
+    store.get(bucket, "big.zip", tmp_path / "back.zip", size=5)
+    store.get(bucket, "big.zip", tmp_path / "again.zip")
+    managed = ["PutObject", "HeadObject", "GetObject", "HeadObject", "GetObject"]
+    assert [name for name, _ in calls] == managed
+    assert calls[0][1] is not threading.current_thread()  # a transfer's thread
+    assert (tmp_path / "back.zip").read_bytes() == (tmp_path / "again.zip").read_bytes() == b"12345"
+
+
+def test_a_worker_fetches_an_input_whose_size_the_server_said_in_one_request(
+    store: S3Buckets, tmp_path: Path
+) -> None:
+    bucket = _bucket()
+    store.put(bucket, "pipe/Src.zip", _file(tmp_path / "src.zip", b"zip bytes"))
+    said = store.stat(bucket, "pipe/Src.zip")
+    known = KnownObjects(store, lambda b, k: said if (b, k) == (bucket, "pipe/Src.zip") else None)
+    store.put(bucket, "pipe/Other.zip", _file(tmp_path / "other.zip", b"other"))
+    calls = _calls(store)
+    known.get(bucket, "pipe/Src.zip", tmp_path / "one.zip")
+    assert [name for name, _ in calls] == ["GetObject"]
+    known.get(bucket, "pipe/Other.zip", tmp_path / "two.zip")  # the server said nothing of it
+    assert [name for name, _ in calls] == ["GetObject", "HeadObject", "GetObject"]
+    assert (tmp_path / "one.zip").read_bytes() == b"zip bytes"
+    assert (tmp_path / "two.zip").read_bytes() == b"other"
+
+
+def test_a_worker_fetches_back_nothing_it_sent(store: S3Buckets, tmp_path: Path) -> None:
+    bucket = _bucket()
+    store.client.create_bucket(Bucket=bucket)
+    known = KnownObjects(store, store.stat, Sent(tmp_path / "sent"))
+    known.put(bucket, "pipe/Src.zip", _file(tmp_path / "src.zip", b"zip bytes"))
+    calls = _calls(store)
+    known.get(bucket, "pipe/Src.zip", tmp_path / "back.zip")
+    assert [name for name, _ in calls] == ["HeadObject"]  # what the server says of it, alone
+    assert (tmp_path / "back.zip").read_bytes() == b"zip bytes"
+    # Stored since by another: fetched.
+    store.client.put_object(Bucket=bucket, Key="pipe/Src.zip", Body=b"zip BYTES")
+    known.get(bucket, "pipe/Src.zip", tmp_path / "again.zip")
+    assert [name for name, _ in calls] == ["HeadObject", "PutObject", "HeadObject", "GetObject"]
+    assert (tmp_path / "again.zip").read_bytes() == b"zip BYTES"

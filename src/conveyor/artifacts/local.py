@@ -28,7 +28,8 @@ _DIGESTS_KEPT = 1024
 _FileId = tuple[int, int, int, int]
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` a hard link to ``source``; a copy (with its mode) across disks."""
     try:
         os.link(source, target)
     except OSError:
@@ -68,7 +69,7 @@ class LocalBuckets:
         partial = target.with_name(f".{target.name}.{secrets.token_hex(6)}{_PARTIAL}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(source, partial)
+            link_or_copy(source, partial)
             os.replace(partial, target)
         except OSError as error:
             partial.unlink(missing_ok=True)
@@ -85,7 +86,7 @@ class LocalBuckets:
             raise ArtifactError(f"No object {key} in bucket {bucket}")
         try:
             destination.unlink(missing_ok=True)
-            _link_or_copy(source, destination)
+            link_or_copy(source, destination)
         except OSError as error:
             raise ArtifactError(f"Cannot fetch {key} from bucket {bucket}: {error}") from error
 

@@ -2,7 +2,11 @@
 
 `S3Buckets` talks to the endpoint with boto3, credentials found the usual way (environment,
 ``~/.aws``, instance role) unless a session is given. Files go up and down with boto3's managed
-transfers (multipart for large files, written to a temporary name then renamed on download).
+transfers (multipart for large files, written to a temporary name then renamed on download),
+except those up to `ONE_REQUEST` bytes: one PutObject, and one GetObject when the caller knows
+the object's size. A managed transfer's threads and futures, and the HeadObject it starts a
+download with, cost a few milliseconds more than the request itself on a nearby endpoint, and
+most artifacts are small.
 Path-style addressing is the default, as self-hosted endpoints seldom have per-bucket DNS
 names. With ``create_buckets`` a missing bucket is made on the first `put`, as `LocalBuckets`
 makes folders. ETags lose their quotes; the version id S3 gives an object written while
@@ -13,6 +17,8 @@ becomes an `ArtifactError` naming the bucket and key.
 from __future__ import annotations
 
 import builtins
+import os
+import secrets
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +38,10 @@ _NO_VERSION = _MISSING | {"400", "InvalidArgument"}
 _CREATABLE = frozenset({"NoSuchBucket"})
 # S3's largest single PutObject.
 _SINGLE_PART_LIMIT = 5 * 1024**3
+# The largest object sent or fetched in one request (boto3's own multipart threshold).
+ONE_REQUEST = 8 * 1024 * 1024
+# Bytes read at a time from a fetched object's body.
+_CHUNK = 1024 * 1024
 
 
 def _code(error: ClientError) -> str:
@@ -98,18 +108,23 @@ class S3Buckets:
         }
         try:
             try:
-                self.client.upload_file(
-                    str(source), bucket, key, ExtraArgs=extra or None, Config=self._transfer
-                )
-            except Boto3Error as error:
+                self._send(bucket, key, source, extra)
+            except (Boto3Error, ClientError) as error:
                 if not (self.create_buckets and "NoSuchBucket" in str(error)):
                     raise
                 self._create(bucket)
-                self.client.upload_file(
-                    str(source), bucket, key, ExtraArgs=extra or None, Config=self._transfer
-                )
+                self._send(bucket, key, source, extra)
         except (Boto3Error, BotoCoreError, ClientError, OSError) as error:
             raise ArtifactError(f"Cannot store {key} in bucket {bucket}: {error}") from error
+
+    def _send(self, bucket: str, key: str, source: Path, extra: dict[str, str]) -> None:
+        if source.stat().st_size > ONE_REQUEST:
+            self.client.upload_file(
+                str(source), bucket, key, ExtraArgs=extra or None, Config=self._transfer
+            )
+            return
+        with open(source, "rb") as body:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
 
     def _create(self, bucket: str) -> None:
         where = {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
@@ -123,13 +138,24 @@ class S3Buckets:
                 raise
 
     def get(
-        self, bucket: str, key: str, destination: Path, *, version_id: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        destination: Path,
+        *,
+        version_id: str | None = None,
+        size: int | None = None,
     ) -> None:
+        """Fetch the object into ``destination``; ``size``, when the caller knows it, lets
+        an object of at most `ONE_REQUEST` bytes come in one GetObject."""
         extra = {"VersionId": version_id} if version_id else None
         try:
-            self.client.download_file(
-                bucket, key, str(destination), ExtraArgs=extra, Config=self._transfer
-            )
+            if size is not None and size <= ONE_REQUEST:
+                self._fetch(bucket, key, destination, extra or {})
+            else:
+                self.client.download_file(
+                    bucket, key, str(destination), ExtraArgs=extra, Config=self._transfer
+                )
         except ClientError as error:
             what = f"version {version_id} of {key}" if version_id else key
             if _code(error) in (_NO_VERSION if version_id else _MISSING):
@@ -137,6 +163,20 @@ class S3Buckets:
             raise ArtifactError(f"Cannot fetch {what} from bucket {bucket}: {error}") from error
         except (Boto3Error, BotoCoreError, OSError) as error:
             raise ArtifactError(f"Cannot fetch {key} from bucket {bucket}: {error}") from error
+
+    def _fetch(self, bucket: str, key: str, destination: Path, extra: dict[str, str]) -> None:
+        """One GetObject, its body written to a temporary name then renamed, as a managed
+        download does: ``destination`` is never seen half written."""
+        body = self.client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+        partial = destination.with_name(f"{destination.name}.{secrets.token_hex(4)}.part")
+        try:
+            with open(partial, "wb") as out:
+                for chunk in body.iter_chunks(_CHUNK):
+                    out.write(chunk)
+            os.replace(partial, destination)
+        finally:
+            body.close()
+            partial.unlink(missing_ok=True)
 
     def exists(self, bucket: str, key: str) -> bool:
         return self.stat(bucket, key) is not None

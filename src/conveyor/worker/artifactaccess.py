@@ -1,20 +1,25 @@
 """How a remote worker reaches artifacts: through the server's S3 endpoint, each object with
 the ``artifactCredentials`` of the held job it belongs to (`signer`), and ``stat`` answered
 from what the server said of a job's objects when it handed the job out (`KnownObjects`), so
-the endpoint is asked about an input only when the server said nothing of it; or the shared
-``s3_endpoint`` when the worker's settings name one."""
+the endpoint is asked about an input only when the server said nothing of it, and fetches
+nothing the worker has just sent (`conveyor.worker.sent`); or the shared ``s3_endpoint`` when
+the worker's settings name one."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from conveyor.artifacts import ArtifactStore, ObjectInfo
 from conveyor.auth.artifactkeys import job_objects
 from conveyor.config import Settings
 from conveyor.store import JobRecord
+from conveyor.worker.sent import Sent
+
+if TYPE_CHECKING:
+    from conveyor.artifacts.s3 import S3Buckets
 
 S3_PATH = "/_conveyor/s3"
 
@@ -50,11 +55,19 @@ def signer(
 
 class KnownObjects:
     """An `ArtifactStore` that answers ``stat`` from what the server said of a held job's
-    objects, and asks ``store`` everything else (the S3 endpoint: a round trip each)."""
+    objects, and asks ``store`` everything else (the S3 endpoint: a round trip each); an
+    object whose size the server said is fetched knowing it (in one request when small),
+    unless it is one ``sent`` kept."""
 
-    def __init__(self, store: ArtifactStore, known: Callable[[str, str], ObjectInfo | None]):
+    def __init__(
+        self,
+        store: S3Buckets,
+        known: Callable[[str, str], ObjectInfo | None],
+        sent: Sent | None = None,
+    ):
         self._store = store
         self._known = known
+        self._sent = sent
 
     def put(
         self,
@@ -69,11 +82,18 @@ class KnownObjects:
         self._store.put(
             bucket, key, source, content_type=content_type, cache_control=cache_control, acl=acl
         )
+        if self._sent is not None:
+            self._sent.keep(bucket, key, source)
 
     def get(
         self, bucket: str, key: str, destination: Path, *, version_id: str | None = None
     ) -> None:
-        self._store.get(bucket, key, destination, version_id=version_id)
+        found = None if version_id is not None else self._known(bucket, key)
+        sent = self._sent
+        if found is not None and sent is not None and sent.give(bucket, key, found, destination):
+            return
+        size = None if found is None else found.size
+        self._store.get(bucket, key, destination, version_id=version_id, size=size)
 
     def exists(self, bucket: str, key: str) -> bool:
         return self.stat(bucket, key) is not None
@@ -115,4 +135,4 @@ def artifact_store(settings: Settings, endpoint: str, jobs: HeldJobs) -> Artifac
             )
 
     store.client.meta.events.register("before-sign.s3", sign_as_job)
-    return KnownObjects(store, jobs.known)
+    return KnownObjects(store, jobs.known, Sent(settings.home / "work" / "sent"))
