@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import boto3
 from boto3.exceptions import Boto3Error
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -36,8 +35,6 @@ _MISSING = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotF
 # S3 answers 400 for a version id it cannot parse: there is no such version either.
 _NO_VERSION = _MISSING | {"400", "InvalidArgument"}
 _CREATABLE = frozenset({"NoSuchBucket"})
-# S3's largest single PutObject.
-_SINGLE_PART_LIMIT = 5 * 1024**3
 # The largest object sent or fetched in one request (boto3's own multipart threshold).
 ONE_REQUEST = 8 * 1024 * 1024
 # Bytes read at a time from a fetched object's body.
@@ -63,7 +60,6 @@ class S3Buckets:
         session: boto3.session.Session | None = None,
         addressing_style: Literal["auto", "virtual", "path"] = "path",
         create_buckets: bool = True,
-        single_part: bool = False,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
@@ -73,17 +69,6 @@ class S3Buckets:
             s3={"addressing_style": addressing_style},
             retries={"max_attempts": 5, "mode": "standard"},
         )
-        # One request an object each way, with no streamed checksums: what a Conveyor
-        # server's own artifact endpoint speaks (`conveyor.api.s3serve`).
-        self._transfer = None
-        if single_part:
-            config = config.merge(
-                Config(
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required",
-                )
-            )
-            self._transfer = TransferConfig(multipart_threshold=_SINGLE_PART_LIMIT)
         maker = session or boto3.session.Session()
         self.client: Any = maker.client("s3", endpoint_url=endpoint_url, config=config)
 
@@ -119,9 +104,7 @@ class S3Buckets:
 
     def _send(self, bucket: str, key: str, source: Path, extra: dict[str, str]) -> None:
         if source.stat().st_size > ONE_REQUEST:
-            self.client.upload_file(
-                str(source), bucket, key, ExtraArgs=extra or None, Config=self._transfer
-            )
+            self.client.upload_file(str(source), bucket, key, ExtraArgs=extra or None)
             return
         with open(source, "rb") as body:
             self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
@@ -153,9 +136,7 @@ class S3Buckets:
             if size is not None and size <= ONE_REQUEST:
                 self._fetch(bucket, key, destination, extra or {})
             else:
-                self.client.download_file(
-                    bucket, key, str(destination), ExtraArgs=extra, Config=self._transfer
-                )
+                self.client.download_file(bucket, key, str(destination), ExtraArgs=extra)
         except ClientError as error:
             what = f"version {version_id} of {key}" if version_id else key
             if _code(error) in (_NO_VERSION if version_id else _MISSING):
