@@ -32,7 +32,7 @@ def gone(pid: int) -> bool:
     """Whether the process ended (a zombie has: its parent has yet to reap it)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going as it is read
         return True
     return stat.rpartition(")")[2].split()[0] == "Z"
 

@@ -114,7 +114,8 @@ def recovering(database: Path, held: int) -> str:
 
 def killed_in_recovery(home: Path, port: int, log: Path) -> str:
     """Start the server on ``home`` and SIGKILL it once it has failed one of the jobs the
-    killed run held, before it has failed them all; what was left to recover."""
+    killed run held, meant to land before it has failed them all; what was left to recover
+    (``0 of …``: the kill came too late)."""
     database = home / "conveyor.db"
     held = held_jobs(database)
     assert held >= 4, f"{held} jobs held at the kill"
@@ -130,7 +131,6 @@ def killed_in_recovery(home: Path, port: int, log: Path) -> str:
             assert time.monotonic() < deadline, "the restarted server recovered nothing"
             time.sleep(0.001)
         again.send_signal(signal.SIGKILL)
-        assert not left.startswith("0 "), f"the kill came after the recovery ({left} left)"
     finally:
         again.kill()
         again.wait()
@@ -147,20 +147,35 @@ def failure_summaries(client: Any, executions: list[dict[str, Any]]) -> dict[str
     }
 
 
+# Runs of the recovery test: on a loaded machine the restarted server may recover every job
+# before the test looks again, and the kill then lands after the recovery.
+RECOVERY_ATTEMPTS = 3
+
+
 def test_a_kill_during_start_up_recovery_in_parallel_mode_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CONVEYOR_WORKERS", "8")  # as many running actions to recover
+    for attempt in range(RECOVERY_ATTEMPTS):
+        if _killed_during_recovery(tmp_path / f"attempt-{attempt}"):
+            return
+    pytest.fail(f"the kill came after the recovery in each of {RECOVERY_ATTEMPTS} runs")
+
+
+def _killed_during_recovery(folder: Path) -> bool:
+    """Kill a PARALLEL run, then its restarted server during its recovery, and check what
+    is left; False when the second kill came after the recovery (nothing was checked)."""
+    folder.mkdir()
     marker = f"crash-{uuid.uuid4().hex[:12]}"
-    ledger, home, log = tmp_path / "ledger.txt", tmp_path / "home", tmp_path / "server.log"
-    make_repo(tmp_path / "repo", {"README.md": "crash test\n"})
+    ledger, home, log = folder / "ledger.txt", folder / "home", folder / "server.log"
+    make_repo(folder / "repo", {"README.md": "crash test\n"})
     port = free_port()
     client = make_client(f"http://127.0.0.1:{port}")
     book, kills = Book(), list[Kill]()
-    monkeypatch.setenv("CONVEYOR_WORKERS", "8")  # as many running actions to recover
     with no_orphans_left(marker) as survivors:
         with conveyor(home, port, None, log) as process:
             client.create_pipeline(
-                pipeline=crash_pipeline(tmp_path / "repo", ledger, marker, "PARALLEL")
+                pipeline=crash_pipeline(folder / "repo", ledger, marker, "PARALLEL")
             )
             book.started.append(all_executions(client)[0]["pipelineExecutionId"])
             for _ in range(3):
@@ -169,8 +184,10 @@ def test_a_kill_during_start_up_recovery_in_parallel_mode_loses_nothing(
             kills.append(kill_while_running(client, process, ledger, marker, 4))
         orphans = kills[0].orphans
         left = killed_in_recovery(home, port, log)
-        kills.append(Kill(time.time(), {}, {}, []))
         survivors.extend(orphans_gone(orphans))
+        if left.startswith("0 "):
+            return False
+        kills.append(Kill(time.time(), {}, {}, []))
         with conveyor(home, port, None, log):
             # Something gets through: an execution started once the kills are over.
             book.started.append(
@@ -193,6 +210,7 @@ def test_a_kill_during_start_up_recovery_in_parallel_mode_loses_nothing(
     context = f"{crashes.report()}; jobs left to recover at the second kill: {left}"
     print(context)
     check_the_promise(crashes, context)
+    return True
 
 
 @pytest.mark.postgres
