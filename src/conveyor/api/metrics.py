@@ -117,10 +117,11 @@ class Collector:
         backlog = GaugeMetricFamily(
             "conveyor_notification_deliveries",
             "Notifications and commit statuses kept, by status: PENDING is the backlog,"
-            " FAILED those given up on.",
+            " FAILED those given up on (a delivered one is not kept: see the delivery lag's"
+            " count).",
             labels=["status"],
         )
-        for status in ("PENDING", "FAILED", "DELIVERED"):
+        for status in ("PENDING", "FAILED"):
             backlog.add_metric([status], deliveries.get(status, 0))
         yield backlog
         failures = CounterMetricFamily(

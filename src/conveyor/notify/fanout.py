@@ -39,20 +39,25 @@ def deliveries_of(
     now: float,
     hosts: Mapping[str, StatusHost],
     console: str,
+    known: dict[str, list[Any]],
 ) -> list[dict[str, Any]]:
     """The deliveries one event makes: a notification per matching rule and target, an
-    approval notice, commit statuses."""
+    approval notice, commit statuses. ``known``: the actions of the executions read so far
+    in this pass, by execution id (read once a pass, so every event of the pass sees its
+    execution as the pass found it, and a pass of 500 events reads a few executions, not
+    500)."""
     body = event.body
     types = event_type_ids(body)
-    actions: list[Any] | None = None
     rows: list[dict[str, Any]] = []
 
     def execution_actions() -> list[Any]:
-        nonlocal actions
-        if actions is None:
-            execution = (body.get("detail") or {}).get("execution-id")
-            actions = tx.actions.of_execution(execution) if execution else []
-        return actions
+        execution = (body.get("detail") or {}).get("execution-id")
+        if not execution:
+            return []
+        found = known.get(execution)
+        if found is None:
+            found = known[execution] = tx.actions.of_execution(execution)
+        return found
 
     def row(rule_arn: str, address: str, payload: dict[str, Any] | str) -> dict[str, Any]:
         return {

@@ -57,9 +57,6 @@ LOCK = "notification_lock_key"
 # rolled-back transaction.
 GAP_WAIT = 5.0
 BATCH = 500
-# Delivered notifications are kept a day (for a look at what was sent), then removed.
-KEEP_DELIVERED = 24 * 3600.0
-PRUNE_EVERY = 300.0
 # Seconds between passes at the least: events committing many times a second are taken a
 # batch a pass, not one write transaction each.
 QUIET = 0.1
@@ -121,7 +118,6 @@ class Outbox:
         self._waiting = 0
         # When each queue's last sender finished.
         self._finished: dict[tuple[str, str], float] = {}
-        self._pruned = float("-inf")
         self._lock = threading.Lock()
         # Set when the outbox stops: senders finish the request under way and send no more.
         self._stopping = threading.Event()
@@ -211,11 +207,6 @@ class Outbox:
         while self.fan_out() == BATCH:
             pass
         self.send_due()
-        now = self._clock.now()
-        if now - self._pruned >= PRUNE_EVERY:
-            self._pruned = now
-            with self._store.write() as tx:
-                tx.deliveries.prune(now - KEEP_DELIVERED)
 
     # -- 1. events to deliveries ---------------------------------------------------------
 
@@ -242,6 +233,7 @@ class Outbox:
             self._any_rule = bool(rules)
             events = tx.events.after_reading(cursor, BATCH, **self._wanted(rules))
             rows: list[dict[str, Any]] = []
+            known: dict[str, list[Any]] = {}
             reached, taken = cursor, 0
             for event in events:
                 if event.seq != reached + 1 and time.time() - event.time < GAP_WAIT:
@@ -252,7 +244,7 @@ class Outbox:
                 resource = (event.body.get("resources") or [""])[0]
                 rows.extend(
                     deliveries_of(
-                        tx, event, rules.get(resource, ()), now, self._hosts, self._console
+                        tx, event, rules.get(resource, ()), now, self._hosts, self._console, known
                     )
                 )
         if rows:
@@ -471,7 +463,7 @@ class Outbox:
         if not sent:
             return
         with self._store.write() as tx:
-            tx.deliveries.delivered([delivery.id for delivery in sent], self._clock.now())
+            tx.deliveries.delivered([delivery.id for delivery in sent])
             for address in {d.address for d in sent if d.attempts and _kept(d)}:
                 tx.notifications.set_status(address, "ACTIVE")
         with self._lock:

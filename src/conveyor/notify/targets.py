@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -96,8 +97,18 @@ def _post_through_proxy(url: str, body: bytes, headers: dict[str, str], timeout:
         raise SendFailed(f"cannot reach {url}: {reason}") from None
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+@lru_cache(maxsize=4096)
+def _split(url: str) -> tuple[SplitResult, str]:
+    """A URL's parts, and the request target (path and query) a POST to it names."""
     parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return parts, target
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    parts, target = _split(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SendFailed(f"cannot reach {url}: not an http(s) URL")
     # The environment's proxies are looked at as a connection is opened (reading them costs
@@ -107,9 +118,6 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Non
         sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
         _post_through_proxy(url, body, sent, timeout)
         return
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
     sent = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,

@@ -13,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from conveyor.domain.declaration import SEALED
+from conveyor.store import fast
 from conveyor.store.pipelines import SecretBox
-from conveyor.store.rows import dumps, insert_statement, loads
+from conveyor.store.rows import dumps, insert_many, loads
 from conveyor.store.tables import (
     notification_cursor,
     notification_deliveries,
@@ -253,6 +254,31 @@ _CURSOR = "events"
 # Ids per IN (…) list.
 _IN_LIST = 500
 
+# What a pass and a sender read many times a second, run on the driver's cursor (`fast`).
+_deliveries = notification_deliveries
+_DUE = (
+    sa.select(
+        _deliveries.c.id,
+        _deliveries.c.pipeline_name,
+        _deliveries.c.address,
+        _deliveries.c.next_attempt,
+    )
+    .where(_deliveries.c.status == "PENDING")
+    .order_by(_deliveries.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_QUEUE = (
+    sa.select(_deliveries)
+    .where(
+        _deliveries.c.status == "PENDING",
+        _deliveries.c.pipeline_name == sa.bindparam("pipeline_name"),
+        _deliveries.c.address == sa.bindparam("address"),
+        _deliveries.c.id > sa.bindparam("after"),
+    )
+    .order_by(_deliveries.c.id)
+    .limit(sa.bindparam("limit"))
+)
+
 
 class Deliveries:
     """The outbox of notifications, and how far into the events table it has read."""
@@ -277,16 +303,16 @@ class Deliveries:
     def add(self, rows: list[dict[str, Any]]) -> None:
         """Keep new deliveries; a row's payload is an object, or its JSON already made (one
         text for every target of a notification)."""
-        if rows:
-            self._conn.execute(
-                insert_statement(notification_deliveries, tuple(rows[0])),
-                [
-                    row
-                    if isinstance(row["payload"], str)
-                    else {**row, "payload": dumps(row["payload"])}
-                    for row in rows
-                ],
-            )
+        insert_many(
+            self._conn,
+            notification_deliveries,
+            [
+                row
+                if isinstance(row["payload"], str)
+                else {**row, "payload": dumps(row["payload"])}
+                for row in rows
+            ],
+        )
 
     def pending(self, limit: int = 1000) -> list[DeliveryRecord]:
         """The oldest notifications not yet sent, in the order they were made."""
@@ -299,14 +325,10 @@ class Deliveries:
     def due(self, limit: int = 1000) -> list[tuple[int, str, str, float]]:
         """The oldest notifications not yet sent, as (id, pipeline, address, next attempt),
         in the order they were made: what a pass hands out, without the payloads."""
-        table = notification_deliveries
-        query = (
-            sa.select(table.c.id, table.c.pipeline_name, table.c.address, table.c.next_attempt)
-            .where(table.c.status == "PENDING")
-            .order_by(table.c.id)
-            .limit(limit)
-        )
-        return [(int(i), p, a, float(n)) for i, p, a, n in self._conn.execute(query)]
+        rows = fast.fetch(self._conn, _DUE, {"limit": limit})
+        return [
+            (int(r["id"]), r["pipeline_name"], r["address"], float(r["next_attempt"])) for r in rows
+        ]
 
     def with_ids(self, ids: list[int]) -> list[DeliveryRecord]:
         """The pending notifications among ``ids``, in the order they were made."""
@@ -341,19 +363,8 @@ class Deliveries:
     ) -> list[DeliveryRecord]:
         """The pending notifications of one pipeline to one target, oldest first; those made
         after the one numbered ``after``, when given."""
-        table = notification_deliveries
-        query = (
-            sa.select(table)
-            .where(
-                table.c.status == "PENDING",
-                table.c.pipeline_name == pipeline_name,
-                table.c.address == address,
-                table.c.id > after,
-            )
-            .order_by(table.c.id)
-            .limit(limit)
-        )
-        return [_delivery(row._mapping) for row in self._conn.execute(query)]
+        keys = {"pipeline_name": pipeline_name, "address": address, "after": after, "limit": limit}
+        return [_delivery(row) for row in fast.fetch(self._conn, _QUEUE, keys)]
 
     def with_status(self, status: str) -> list[DeliveryRecord]:
         table = notification_deliveries
@@ -380,19 +391,13 @@ class Deliveries:
             .values(status=status, attempts=attempts, next_attempt=next_attempt, last_error=error)
         )
 
-    def delivered(self, ids: list[int], now: float) -> None:
-        """Settle notifications as delivered, each with one more attempt."""
+    def delivered(self, ids: list[int]) -> None:
+        """Remove notifications delivered: one write a row (an update to a delivered status
+        would rewrite the row, payload and all, and its removal would be a second)."""
         table = notification_deliveries
         for start in range(0, len(ids), _IN_LIST):
             self._conn.execute(
-                sa.update(table)
-                .where(table.c.id.in_(ids[start : start + _IN_LIST]))
-                .values(
-                    status="DELIVERED",
-                    attempts=table.c.attempts + 1,
-                    next_attempt=now,
-                    last_error=None,
-                )
+                sa.delete(table).where(table.c.id.in_(ids[start : start + _IN_LIST]))
             )
 
     def retry(self, delivery_id: int, now: float) -> bool:
@@ -404,10 +409,3 @@ class Deliveries:
             .values(status="PENDING", attempts=0, created=now, next_attempt=now)
         )
         return bool(result.rowcount)
-
-    def prune(self, before: float) -> int:
-        table = notification_deliveries
-        result = self._conn.execute(
-            sa.delete(table).where(table.c.status == "DELIVERED", table.c.created < before)
-        )
-        return int(result.rowcount)

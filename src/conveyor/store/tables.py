@@ -603,7 +603,7 @@ notification_deliveries = sa.Table(
     sa.Column("rule_arn", sa.String(256), nullable=False),
     sa.Column("address", sa.String(320), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
-    # PENDING until sent, then DELIVERED; FAILED once retried for as long as allowed.
+    # PENDING until sent (then the row goes); FAILED once retried for as long as allowed.
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("created", sa.Float(precision=53), nullable=False),
