@@ -19,6 +19,7 @@ from conveyor.notify.fanout import calls_for_notice
 from conveyor.notify.outbox import Outbox
 from conveyor.notify.targets import Destination, Sender
 from conveyor.store import Store
+from conveyor.store.actions import Actions
 from conveyor.store.notifications import Deliveries, RuleRecord, TargetRecord
 from tests.notify.receiver import receiving
 from tests.support.engine import wait_for
@@ -270,3 +271,63 @@ def test_without_rules_only_an_approvals_start_wakes_the_outbox(store: Store) ->
     outbox.fan_out()  # reads the rule
     outbox.wake([_action_event("Build", "STARTED")])
     assert outbox.woken()
+
+
+def test_a_delivered_notification_leaves_no_row_behind(store: Store) -> None:
+    with receiving() as receiver:
+        _pending(store, receiver.url, 5)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        try:
+            for future in outbox.send_due():
+                future.result(timeout=60)
+            outbox.send_due()  # the next pass records what was delivered
+        finally:
+            outbox.run(_stopped())
+        assert len(receiver.got) == 5
+    with store.read() as tx:
+        assert tx.deliveries.counts() == {}
+
+
+def _failed_pipeline_events(store: Store, executions: int, each: int) -> None:
+    """``each`` failure events of each of ``executions`` executions of "app"."""
+    now = SystemClock().now()
+    with store.write() as tx:
+        for _ in range(executions):
+            execution = str(uuid.uuid4())
+            for _ in range(each):
+                detail = {"pipeline": "app", "execution-id": execution, "state": "FAILED"}
+                resources = ["arn:aws:codepipeline:us-east-1:000000000000:app"]
+                body = envelope(
+                    str(uuid.uuid4()), PIPELINE, now, "000000000000", "us-east-1", resources, detail
+                )
+                tx.events.append("app", now, PIPELINE, body)
+
+
+def test_a_pass_reads_each_executions_actions_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = SystemClock().now()
+    definition = {
+        "EventTypeIds": ["codepipeline-pipeline-pipeline-execution-failed"],
+        "DetailType": "FULL",
+        "Status": "ENABLED",
+    }
+    with store.write() as tx:
+        tx.notifications.add_target(TargetRecord(TARGET, "Webhook", "ACTIVE", now))
+        resource = "arn:aws:codepipeline:us-east-1:000000000000:app"
+        tx.notifications.insert(RuleRecord(RULE, "r", resource, definition, now, now, (TARGET,)))
+    outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+    outbox.prime()
+    read: list[str] = []
+    real = Actions.of_execution
+
+    def counted(self: Actions, execution_id: str) -> Any:
+        read.append(execution_id)
+        return real(self, execution_id)
+
+    monkeypatch.setattr(Actions, "of_execution", counted)
+    _failed_pipeline_events(store, executions=3, each=4)
+    assert outbox.fan_out() == 12
+    assert len(read) == 3 and len(set(read)) == 3
+    with store.read() as tx:
+        assert tx.deliveries.counts() == {"PENDING": 12}

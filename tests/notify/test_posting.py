@@ -116,3 +116,23 @@ def test_the_sender_posts_the_kept_text_and_fails_on_garbage() -> None:
             close_connections()
     assert got[0].endswith(b'\r\n\r\n{"kept":true}')
     assert got[1].endswith(b'\r\n\r\n{"n":2}')
+
+
+def test_a_receiver_that_never_answers_times_out_in_the_kernel() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]))
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook?x=1"
+        connection = Connection(urlsplit(url), timeout=0.2)
+        with pytest.raises(TimeoutError, match="timed out"):
+            _post(connection)
+        thread.join(10)
+        # The socket waits in the kernel: no time-out of Python's, which polls first.
+        assert connection._sock is not None and connection._sock.gettimeout() is None
+        connection.close()
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()

@@ -158,6 +158,34 @@ def test_migration_0014_keeps_the_audit_records_and_events_written_before(
         engine.dispose()
 
 
+def test_migration_0022_removes_the_delivered_notifications_and_keeps_the_rest(
+    empty_database_url: str,
+) -> None:
+    from alembic import command
+
+    engine = create_engine(empty_database_url)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0021")
+            for status in ("DELIVERED", "PENDING", "FAILED", "DELIVERED"):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO notification_deliveries (event_seq, pipeline_name,"
+                        " rule_arn, address, payload, status, attempts, created, next_attempt)"
+                        " VALUES (1, 'app', 'r', 'http://h/', '{}', :status, 1, 1.0, 1.0)"
+                    ),
+                    {"status": status},
+                )
+            command.upgrade(config, "head")
+        with Store(engine).read() as tx:
+            assert tx.deliveries.counts() == {"PENDING": 1, "FAILED": 1}
+    finally:
+        engine.dispose()
+
+
 def _sqlite_schema(engine: sa.Engine) -> dict[str, object]:
     """Every table's columns, indexes and foreign keys as SQLite itself reports them."""
     described: dict[str, object] = {}
