@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conveyor.config import Settings
-from conveyor.notify.outbox import back_off
+from conveyor.notify.senders import back_off
 from conveyor.server import Running, running
 from tests.notify.receiver import Receiver, receiving
 from tests.notify.test_rules_api import notifications_client

@@ -16,11 +16,9 @@ half second anyway; each pass
    whose sequence number leaves a gap behind it waits a few seconds for the transaction
    still writing the missing one; a gap older than that was rolled back.
 2. records, in one write, what the senders delivered since the last pass, then hands the due
-   deliveries, grouped by pipeline and target, to a small pool of senders (their payloads
-   read only for the groups handed out): a group is sent in order, and stops at its first
-   failure; a group already being sent is not handed out again, so a target that hangs holds
-   up only itself. A sender keeps its connection to a target alive while it has
-   notifications for it (`conveyor.notify.posting`).
+   deliveries, grouped by pipeline and target, to a small pool of senders
+   (`conveyor.notify.senders`): a group is sent in order, and stops at its first failure; a
+   target that hangs holds up only itself.
 
 The work shares the machine with the engine, so it is kept small: a notification's JSON is
 made once for all the targets of its rule and sent as kept, a POST is one write on a kept
@@ -38,18 +36,18 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from conveyor.domain.events import PIPELINE
 from conveyor.engine.clock import Clock
 from conveyor.metrics import Recorder
-from conveyor.notify.fanout import APPROVAL, calls_for_notice, deliveries_of
-from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
-from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
+from conveyor.notify.fanout import calls_for_notice, deliveries_of
+from conveyor.notify.senders import SENDERS, Senders
+from conveyor.notify.statuses import StatusHost
+from conveyor.notify.targets import Sender
 from conveyor.store import Store
 from conveyor.store.errors import DuplicateKey
-from conveyor.store.notifications import DeliveryRecord, RuleRecord
+from conveyor.store.notifications import RuleRecord
 
 log = logging.getLogger("conveyor.notify")
 LOCK = "notification_lock_key"
@@ -60,20 +58,8 @@ BATCH = 500
 # Seconds between passes at the least: events committing many times a second are taken a
 # batch a pass, not one write transaction each.
 QUIET = 0.1
-# Pending notifications read a pass, for all the senders.
-PENDING_READ = 2000
-# Senders, each sending to one target (for one pipeline) at a time.
-SENDERS = 16
 # Seconds at most between writes of the cursor when the events read make no delivery.
 CURSOR_EVERY = 5.0
-# Seconds a target's kind and secret are used as read (a changed or deleted target is seen
-# that much later).
-TARGET_CACHE = 5.0
-
-
-def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
-    """Seconds before the next attempt, after ``attempts`` failed ones."""
-    return float(min(first * 2 ** max(attempts - 1, 0), most))
 
 
 def worth_waking(events: list[tuple[str, dict[str, Any]]], statuses: bool, any_rule: bool) -> bool:
@@ -104,27 +90,15 @@ class Outbox:
         recorder: Recorder | None = None,
     ) -> None:
         self._store = store
-        self._recorder = recorder
         self._hosts = dict(hosts or {})
         self._clock = clock
-        self._sender = sender
-        self._retry_for = retry_for
-        self._first_delay = first_delay
         self._console = console
         self._leadership = store.leadership(LOCK)
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-notify")
-        self._busy: set[tuple[str, str]] = set()
-        # Queues handed out whose sender has not started (all the senders busy).
-        self._waiting = 0
-        # When each queue's last sender finished.
-        self._finished: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-        # Set when the outbox stops: senders finish the request under way and send no more.
-        self._stopping = threading.Event()
+        self._senders = Senders(
+            store, clock, sender, retry_for, concurrency, first_delay, self._hosts, recorder
+        )
         # Set when events commit: the next pass comes at once.
         self._news = threading.Event()
-        # Targets as last read (with their opened secrets), by address, until when.
-        self._targets: dict[str, tuple[Destination | None, float]] = {}
         # How far the events were read (None: as the store says), and when the cursor was
         # last written (`fan_out`).
         self._cursor: int | None = None
@@ -133,9 +107,6 @@ class Outbox:
         # (until a pass has read them: as if one was).
         self._leading = False
         self._any_rule = True
-        # Notifications delivered and not yet recorded (each pass records them in one
-        # write), by queue and id.
-        self._sent: dict[tuple[str, str], dict[int, DeliveryRecord]] = {}
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -162,8 +133,7 @@ class Outbox:
         finally:
             # Every sender ends (a request under way within its time-out) before the store
             # may close: none is left holding a connection.
-            self._stopping.set()
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._senders.stop()
             self._keep_cursor()
             try:
                 self.record_sent()
@@ -285,211 +255,16 @@ class Outbox:
                 tx.deliveries.move_cursor(seq, first=False)
         self._cursor_written = time.monotonic()
 
-    # -- 2. deliveries to targets --------------------------------------------------------
+    # -- 2. deliveries to targets (`conveyor.notify.senders`) ----------------------------
 
     def send_due(self) -> list[Any]:
-        """Hand every pipeline and target whose oldest notification is due to the senders,
-        with the notifications read for it (the payloads only of those handed out); the
-        futures of those handed out."""
-        self.record_sent()
-        now = self._clock.now()
-        read_at = time.monotonic()
-        with self._store.read() as tx:
-            due = tx.deliveries.due(limit=PENDING_READ)
-            # Not all of them were read: the head of every queue is, so that a long queue
-            # (a target retried for hours) keeps no other waiting.
-            complete = len(due) < PENDING_READ
-            heads = [] if complete else tx.deliveries.heads()
-        queues: dict[tuple[str, str], list[int]] = {}
-        firsts: dict[tuple[str, str], float] = {}
-        with self._lock:
-            due = [d for d in due if d[0] not in self._sent.get((d[1], d[2]), ())]
-        for delivery_id, pipeline, address, next_attempt in due:
-            queues.setdefault((pipeline, address), []).append(delivery_id)
-            firsts.setdefault((pipeline, address), next_attempt)
-        for head in heads:
-            key = (head.pipeline_name, head.address)
-            if key not in queues:
-                queues[key] = [head.id]
-                firsts[key] = head.next_attempt
-        chosen = []
-        for key in queues:
-            with self._lock:
-                # A sender that finished with this queue after it was read: what was read
-                # may have been sent since, and is left to the next pass.
-                stale = self._finished.get(key, float("-inf")) >= read_at
-                if firsts[key] > now or key in self._busy or stale:
-                    continue
-                self._busy.add(key)
-            chosen.append(key)
-        if not chosen:
-            return []
-        try:
-            with self._store.read() as tx:
-                found = tx.deliveries.with_ids([i for key in chosen for i in queues[key]])
-        except BaseException:
-            with self._lock:
-                self._busy.difference_update(chosen)
-            raise
-        read: dict[tuple[str, str], list[DeliveryRecord]] = {key: [] for key in chosen}
-        for delivery in self._unsent(found, set()):
-            read[(delivery.pipeline_name, delivery.address)].append(delivery)
-        with self._lock:
-            self._waiting += len(read)
-        return [self._pool.submit(self._send_queue, key, queue) for key, queue in read.items()]
-
-    def _send_queue(self, key: tuple[str, str], queue: list[DeliveryRecord] | None = None) -> None:
-        """Send one pipeline's notifications to one target in order (``queue``, then what
-        the store holds, made since), until one fails or is not due yet, or none is left:
-        a target that is sent to all the time keeps its sender (unless another queue waits
-        for one), and its notifications wait for no pass. Those delivered are recorded at
-        the next pass: a server that stops before then sends them again (at least once)."""
-        with self._lock:
-            self._waiting -= 1
-        last = 0
-        try:
-            while not self._stopping.is_set():
-                if queue is None:
-                    with self._lock:
-                        if self._waiting:
-                            return  # another queue waits for a sender: its turn
-                        # Those sent before the read: a pass may record them while it reads.
-                        before = set(self._sent.get(key, ()))
-                    # Only those made after the last one sent: the ones before it are sent
-                    # and not yet recorded, and would fill the read.
-                    with self._store.read() as tx:
-                        read = tx.deliveries.queue(*key, after=last)
-                    queue = self._unsent(read, before)
-                if not queue or not self._send_batch(queue):
-                    return
-                last = queue[-1].id
-                queue = None
-        except Exception:
-            log.exception("sending notifications to %s failed", key[1])
-        finally:
-            close_connections()
-            with self._lock:
-                self._busy.discard(key)
-                self._finished[key] = time.monotonic()
-
-    def _unsent(self, read: list[DeliveryRecord], before: set[int]) -> list[DeliveryRecord]:
-        """Those of ``read`` not delivered already: delivered but not recorded when the read
-        began (``before``), or now."""
-        with self._lock:
-            return [
-                delivery
-                for delivery in read
-                if delivery.id not in before
-                and delivery.id
-                not in self._sent.get((delivery.pipeline_name, delivery.address), ())
-            ]
-
-    def _send_batch(self, queue: list[DeliveryRecord]) -> bool:
-        """Send ``queue`` in order; whether all of it was delivered."""
-        destinations: dict[str, Destination | None] = {}
-        delivered: list[tuple[DeliveryRecord, Destination]] = []
-        try:
-            for delivery in queue:
-                if self._stopping.is_set() or delivery.next_attempt > self._clock.now():
-                    return False
-                kind = delivery.rule_arn if delivery.rule_arn in (APPROVAL, COMMIT_STATUS) else ""
-                if kind not in destinations:
-                    destinations[kind] = self._destination(delivery)
-                destination = destinations[kind]
-                error = self._send(delivery, destination)
-                if error is None and destination is not None:
-                    delivered.append((delivery, destination))
-                    continue
-                self._delivered(delivered)
-                delivered = []
-                self._failed(delivery, destination, error or "")
-                return False
-            return True
-        finally:
-            self._delivered(delivered)
-
-    def _destination(self, delivery: DeliveryRecord) -> Destination | None:
-        if delivery.rule_arn == APPROVAL:
-            return Destination("SNS", delivery.address)
-        if delivery.rule_arn == COMMIT_STATUS:
-            host = self._hosts.get(delivery.payload.get("connection", ""))
-            if host is None:
-                return None
-            return Destination("CommitStatus", delivery.address, host=host)
-        now = time.monotonic()
-        cached = self._targets.get(delivery.address)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        with self._store.read() as tx:
-            target = tx.notifications.target(delivery.address)
-            found = (
-                None
-                if target is None
-                else Destination(target.type, target.address, tx.notifications.open_secret(target))
-            )
-        self._targets[delivery.address] = (found, now + TARGET_CACHE)
-        return found
-
-    def _send(self, delivery: DeliveryRecord, destination: Destination | None) -> str | None:
-        """Send one delivery; why it failed, or None."""
-        if destination is None:
-            if delivery.rule_arn == COMMIT_STATUS:
-                return "the connection no longer posts commit statuses"
-            return "the target was deleted"
-        try:
-            self._sender.send(destination, delivery.text)
-        except SendFailed as failure:
-            return str(failure)
-        return None
-
-    def _delivered(self, sent: list[tuple[DeliveryRecord, Destination]]) -> None:
-        """Note notifications as delivered: the next pass records them (a server that stops
-        before then sends them again: at least once)."""
-        if not sent:
-            return
-        with self._lock:
-            for delivery, _ in sent:
-                key = (delivery.pipeline_name, delivery.address)
-                self._sent.setdefault(key, {})[delivery.id] = delivery
-        if self._recorder is not None:
-            now = self._clock.now()
-            for delivery, destination in sent:
-                self._recorder.delivered(destination.type, now - delivery.created)
+        """Record what was delivered, and hand what is due to the senders; the futures of
+        the groups handed out."""
+        return self._senders.send_due()
 
     def record_sent(self) -> None:
         """Record the notifications delivered since the last pass, in one write."""
-        with self._lock:
-            sent = [d for queue in self._sent.values() for d in queue.values()]
-        if not sent:
-            return
-        with self._store.write() as tx:
-            tx.deliveries.delivered([delivery.id for delivery in sent])
-            for address in {d.address for d in sent if d.attempts and _kept(d)}:
-                tx.notifications.set_status(address, "ACTIVE")
-        with self._lock:
-            for delivery in sent:
-                key = (delivery.pipeline_name, delivery.address)
-                queue = self._sent[key]
-                del queue[delivery.id]
-                if not queue:
-                    del self._sent[key]
-
-    def _failed(
-        self, delivery: DeliveryRecord, destination: Destination | None, error: str
-    ) -> None:
-        now = self._clock.now()
-        attempts = delivery.attempts + 1
-        following = now + back_off(attempts, self._first_delay)
-        gave_up = destination is None or following - delivery.created > self._retry_for
-        with self._store.write() as tx:
-            status = "FAILED" if gave_up else "PENDING"
-            tx.deliveries.settle(delivery.id, status, attempts, following, error)
-            if gave_up and destination is not None and _kept(delivery):
-                tx.notifications.set_status(delivery.address, "UNREACHABLE")
-        if self._recorder is not None:
-            kind = destination.type if destination is not None else "Deleted"
-            self._recorder.delivery_failed(kind)
-        log.warning("notification %s to %s failed: %s", delivery.id, delivery.address, error)
+        self._senders.record_sent()
 
 
 def prime(store: Store) -> None:
@@ -501,8 +276,3 @@ def prime(store: Store) -> None:
                 tx.deliveries.move_cursor(tx.events.last_seq(), first=True)
     except DuplicateKey:
         pass  # another server put it there first
-
-
-def _kept(delivery: DeliveryRecord) -> bool:
-    """Whether the delivery's address is a kept target (whose status it tells)."""
-    return delivery.rule_arn not in (APPROVAL, COMMIT_STATUS)
