@@ -21,6 +21,7 @@ from conveyor.notify.deliverer import Setup
 from conveyor.notify.supervisor import Supervisor
 from conveyor.server import Running, running
 from tests.api.test_metrics import scrape, value
+from tests.conftest import make_client
 from tests.e2e.serverproc import free_port
 from tests.e2e.test_crash import alive, conveyor
 from tests.notify.receiver import receiving
@@ -86,15 +87,34 @@ def test_metrics_count_what_the_deliverer_delivered_and_failed(
     assert failures == 2
 
 
-def test_a_stopped_server_leaves_no_deliverer(settings: Settings) -> None:
+def test_a_server_starts_its_deliverer_once_there_is_something_to_deliver(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with running(settings) as server:
+        failing_pipeline(make_client(server.endpoint), tmp_path)
+        assert not deliverers()  # no rule, nothing pending: no process, no start-up paid
+        rule(server.endpoint, "http://127.0.0.1:9/hook")
+        wait_for(lambda: len(deliverers()) == 1, what="the deliverer, within a look")
+    assert not deliverers()  # the stopped server leaves none
+
+
+def test_a_server_started_with_a_rule_starts_its_deliverer_at_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with running(settings) as server:
+        failing_pipeline(make_client(server.endpoint), tmp_path)
+        rule(server.endpoint, "http://127.0.0.1:9/hook")
     with running(settings):
         assert len(deliverers()) == 1
-    assert not deliverers()
 
 
 def test_a_server_that_dies_takes_its_deliverer_with_it(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
-    with conveyor(tmp_path / "home", free_port(), None, log) as server:
+    port = free_port()
+    with conveyor(tmp_path / "home", port, None, log) as server:
+        endpoint = f"http://127.0.0.1:{port}"
+        failing_pipeline(make_client(endpoint), tmp_path)
+        rule(endpoint, "http://127.0.0.1:9/hook")
         (deliverer,) = wait_for(lambda: deliverers(server.pid), what="the deliverer")
         server.kill()
         server.wait()

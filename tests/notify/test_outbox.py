@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -331,3 +332,16 @@ def test_a_pass_reads_each_executions_actions_once(
     assert len(read) == 3 and len(set(read)) == 3
     with store.read() as tx:
         assert tx.deliveries.counts() == {"PENDING": 12}
+
+
+def test_a_rule_tells_only_of_events_after_its_creation(store: Store) -> None:
+    outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+    outbox.prime()
+    _started(store, "app", 3)  # before the rule: a deliverer that reads them late sends none
+    time.sleep(0.01)  # the clock tells milliseconds: the rule's comes after the events'
+    _rule_for(store, "app")
+    time.sleep(0.01)
+    _started(store, "app")
+    assert outbox.fan_out() == 4
+    with store.read() as tx:
+        assert tx.deliveries.counts() == {"PENDING": 1}

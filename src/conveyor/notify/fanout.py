@@ -1,6 +1,8 @@
-"""What one event makes for the outbox to send: a notification per rule that names its event
-type and target of that rule (FULL ones with `conveyor.notify.attributes`), the approval
-notice of an approval action that starts, and commit statuses (`conveyor.notify.statuses`).
+"""What one event makes for the outbox to send: a notification per rule (made before the
+event) that names its event type and target of that rule (FULL ones with
+`conveyor.notify.attributes`), the approval notice of an approval action that starts (an
+approval notice is sent with or without a rule, and starts the deliverer), and commit statuses
+(`conveyor.notify.statuses`).
 Rows of the deliveries table, written in the transaction that moves the outbox's cursor.
 """
 
@@ -73,7 +75,9 @@ def deliveries_of(
         }
 
     for rule in rules:
-        if not types & set(rule.definition["EventTypeIds"]):
+        # A rule tells of what happens once it exists: an event read late (a deliverer
+        # started when the first rule was made, one catching up) is not news to it.
+        if event.time < rule.created or not types & set(rule.definition["EventTypeIds"]):
             continue
         detail_type = rule.definition["DetailType"]
         attributes = None

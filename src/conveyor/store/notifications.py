@@ -366,6 +366,12 @@ class Deliveries:
         keys = {"pipeline_name": pipeline_name, "address": address, "after": after, "limit": limit}
         return [_delivery(row) for row in fast.fetch(self._conn, _QUEUE, keys)]
 
+    def any_pending(self) -> bool:
+        """Whether a notification waits to be sent (through the index of statuses)."""
+        table = notification_deliveries
+        query = sa.select(table.c.id).where(table.c.status == "PENDING").limit(1)
+        return self._conn.execute(query).first() is not None
+
     def with_status(self, status: str) -> list[DeliveryRecord]:
         table = notification_deliveries
         query = sa.select(table).where(table.c.status == status).order_by(table.c.id)
