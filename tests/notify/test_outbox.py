@@ -193,11 +193,13 @@ RULE = "arn:aws:codestar-notifications:us-east-1:000000000000:notificationrule/r
 TARGET = "http://127.0.0.1:9/hook"
 
 
-def _rule_for(store: Store, pipeline: str) -> None:
+def _rule_for(
+    store: Store, pipeline: str, state: str = "started", detail_type: str = "BASIC"
+) -> None:
     now = SystemClock().now()
     definition = {
-        "EventTypeIds": ["codepipeline-pipeline-pipeline-execution-started"],
-        "DetailType": "BASIC",
+        "EventTypeIds": [f"codepipeline-pipeline-pipeline-execution-{state}"],
+        "DetailType": detail_type,
         "Status": "ENABLED",
     }
     with store.write() as tx:
@@ -206,12 +208,19 @@ def _rule_for(store: Store, pipeline: str) -> None:
         tx.notifications.insert(RuleRecord(RULE, "r", resource, definition, now, now, (TARGET,)))
 
 
-def _started(store: Store, pipeline: str, count: int = 1) -> None:
-    """``count`` executions of ``pipeline`` started: an event each."""
+def _started(
+    store: Store, pipeline: str, count: int = 1, state: str = "STARTED", execution: str = ""
+) -> None:
+    """``count`` executions of ``pipeline`` started (or in ``state``): an event each, of
+    ``execution`` when given."""
     now = SystemClock().now()
     with store.write() as tx:
         for _ in range(count):
-            detail = {"pipeline": pipeline, "execution-id": str(uuid.uuid4()), "state": "STARTED"}
+            detail = {
+                "pipeline": pipeline,
+                "execution-id": execution or str(uuid.uuid4()),
+                "state": state,
+            }
             resources = [f"arn:aws:codepipeline:us-east-1:000000000000:{pipeline}"]
             body = envelope(
                 str(uuid.uuid4()), PIPELINE, now, "000000000000", "us-east-1", resources, detail
@@ -289,34 +298,10 @@ def test_a_delivered_notification_leaves_no_row_behind(store: Store) -> None:
         assert tx.deliveries.counts() == {}
 
 
-def _failed_pipeline_events(store: Store, executions: int, each: int) -> None:
-    """``each`` failure events of each of ``executions`` executions of "app"."""
-    now = SystemClock().now()
-    with store.write() as tx:
-        for _ in range(executions):
-            execution = str(uuid.uuid4())
-            for _ in range(each):
-                detail = {"pipeline": "app", "execution-id": execution, "state": "FAILED"}
-                resources = ["arn:aws:codepipeline:us-east-1:000000000000:app"]
-                body = envelope(
-                    str(uuid.uuid4()), PIPELINE, now, "000000000000", "us-east-1", resources, detail
-                )
-                tx.events.append("app", now, PIPELINE, body)
-
-
 def test_a_pass_reads_each_executions_actions_once(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = SystemClock().now()
-    definition = {
-        "EventTypeIds": ["codepipeline-pipeline-pipeline-execution-failed"],
-        "DetailType": "FULL",
-        "Status": "ENABLED",
-    }
-    with store.write() as tx:
-        tx.notifications.add_target(TargetRecord(TARGET, "Webhook", "ACTIVE", now))
-        resource = "arn:aws:codepipeline:us-east-1:000000000000:app"
-        tx.notifications.insert(RuleRecord(RULE, "r", resource, definition, now, now, (TARGET,)))
+    _rule_for(store, "app", state="failed", detail_type="FULL")
     outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
     outbox.prime()
     read: list[str] = []
@@ -327,7 +312,8 @@ def test_a_pass_reads_each_executions_actions_once(
         return real(self, execution_id)
 
     monkeypatch.setattr(Actions, "of_execution", counted)
-    _failed_pipeline_events(store, executions=3, each=4)
+    for _ in range(3):
+        _started(store, "app", 4, state="FAILED", execution=str(uuid.uuid4()))
     assert outbox.fan_out() == 12
     assert len(read) == 3 and len(set(read)) == 3
     with store.read() as tx:

@@ -45,6 +45,17 @@ def test_migrating_twice_changes_nothing(store: Store) -> None:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 
 
+def _upgraded(conn: sa.Connection, revision: str) -> Config:
+    """Migrate the database on ``conn`` to ``revision``; the configuration that did it."""
+    from alembic import command
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, revision)
+    return config
+
+
 def test_migration_0008_points_at_the_latest_attempts_and_entries_of_existing_history(
     empty_database_url: str,
 ) -> None:
@@ -55,10 +66,7 @@ def test_migration_0008_points_at_the_latest_attempts_and_entries_of_existing_hi
     engine = create_engine(empty_database_url)
     try:
         with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0007")
+            config = _upgraded(conn, "0007")
             conn.execute(
                 sa.insert(tables.pipelines).values(
                     id=7,
@@ -126,10 +134,7 @@ def test_migration_0014_keeps_the_audit_records_and_events_written_before(
     engine = create_engine(empty_database_url)
     try:
         with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0010")
+            config = _upgraded(conn, "0010")
             conn.execute(
                 sa.text(
                     "INSERT INTO audit_events (event_id, event_time, event_name, event_source,"
@@ -166,10 +171,7 @@ def test_migration_0022_removes_the_delivered_notifications_and_keeps_the_rest(
     engine = create_engine(empty_database_url)
     try:
         with engine.begin() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0021")
+            config = _upgraded(conn, "0021")
             for status in ("DELIVERED", "PENDING", "FAILED", "DELIVERED"):
                 conn.execute(
                     sa.text(
