@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from conveyor.domain.actiontype import ActionTypeId
-from conveyor.store import DuplicateKey, Store
+from conveyor.store import DuplicateKey, Store, rows, tables
 
 DECLARATION = {"name": "app", "stages": [{"name": "Source", "actions": []}]}
 CUSTOM = ActionTypeId("Build", "Custom", "Jenkins", "1")
@@ -158,3 +158,14 @@ def test_concurrent_writers_serialize(store: Store) -> None:
         record = tx.pipelines.get("app")
         assert record is not None
         assert record.version == 21
+
+
+def test_a_broken_constraint_on_the_fast_path_is_a_duplicate_key(store: Store) -> None:
+    # Inserts go on the driver's cursor (on PostgreSQL, with the commit): its own error for
+    # the broken key is told as the store's, as SQLAlchemy's is.
+    with store.write() as tx:
+        rows.insert(tx._conn, tables.meta, {"key": "k", "value": "first"})
+    with pytest.raises(DuplicateKey), store.write() as tx:
+        rows.insert(tx._conn, tables.meta, {"key": "k", "value": "second"})
+    with store.read() as tx:
+        assert tx.meta.get("k") == "first"

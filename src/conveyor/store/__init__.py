@@ -169,6 +169,8 @@ class Store:
         # queue here instead and go the moment the previous one commits; other processes
         # on the same file still meet SQLite's own lock.
         self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # The driver's own error for a broken constraint, as `fast` statements raise it.
+        self._integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         # Seals secret values at rest; stored declarations' sealed values are opened with it.
         self.box: SecretBox | None = None
         # Called with a transaction's events once it has committed (the server logs them).
@@ -235,6 +237,8 @@ class Store:
                 self.on_events(tx.events.appended)
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(str(exc.orig)) from exc
+        except self._integrity_error as exc:  # from a statement on the driver's cursor (`fast`)
+            raise DuplicateKey(str(exc)) from exc
 
     def checkpoint(self) -> None:
         """Fold SQLite's write-ahead log into the database off the writers' path (see
