@@ -4,14 +4,19 @@ made in one write."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from conveyor.notify import posting
 from conveyor.notify.posting import Closed, Connection
 from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
 
@@ -135,4 +140,83 @@ def test_a_receiver_that_never_answers_times_out_in_the_kernel() -> None:
     finally:
         for conn in accepted:
             conn.close()
+        listener.close()
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key, as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert, private = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, private
+
+
+@pytest.mark.parametrize("answer", [OK, None], ids=["answered", "silent"])
+def test_a_post_over_tls_is_answered_or_times_out(
+    answer: bytes | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = _certificate(tmp_path)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setattr(posting, "_tls", lambda: trusting)
+    listener = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with served.wrap_socket(raw, server_side=True) as conn:
+            buffer = b""
+            while b'{"n":1}' not in buffer:
+                buffer += conn.recv(65536)
+            got.append(buffer)
+            if answer is not None:
+                conn.sendall(answer)
+            done.wait(10)  # silent: holds the connection open, answering nothing
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/hook?x=1"
+        connection = Connection(urlsplit(url), timeout=0.3)
+        if answer is None:
+            with pytest.raises(TimeoutError, match="timed out"):
+                _post(connection)
+        else:
+            assert _post(connection) == (200, False)
+        assert got and got[0].startswith(b"POST /hook?x=1 HTTP/1.1\r\n")
+        connection.close()
+    finally:
+        done.set()
+        thread.join(10)
         listener.close()

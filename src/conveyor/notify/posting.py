@@ -7,10 +7,10 @@ writes the headers and the body apart, and reads the answer's headers with the e
 Only what a notification needs: a POST with a body, an answer whose body is read (by its
 length, chunked, or up to the close) and dropped.
 
-Once connected, a socket waits in the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO``) rather than
-in Python, whose time-out polls before every read and write: a POST is then two system calls,
-a write and a read. The request's first lines, the same for every POST to one path, are made
-once.
+Once connected, a plain socket waits in the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO``)
+rather than in Python, whose time-out polls before every read and write: a POST is then two
+system calls, a write and a read (a TLS socket keeps Python's). The request's first lines,
+the same for every POST to one path, are made once.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Connection:
         try:
             self._sock.sendall(head.encode("latin-1") + b"\r\n" + body)
             return self._answer()
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        except BlockingIOError:
             raise TimeoutError("timed out") from None  # the kernel's time-out
 
     def _answer(self) -> tuple[int, bool]:
@@ -97,7 +97,9 @@ class Connection:
         made = socket.create_connection((self._host, self._port), timeout=self._timeout)
         made.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tls:
-            made = _tls().wrap_socket(made, server_hostname=self._host)
+            # Python's time-out: a read that the kernel's would end looks like the end of
+            # the connection to the TLS layer (an empty read).
+            return _tls().wrap_socket(made, server_hostname=self._host)
         seconds = max(self._timeout, 0.001)
         waited = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
         made.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, waited)
