@@ -44,6 +44,9 @@ def back_off(attempts: int, first: float = 1.0, most: float = 3600.0) -> float:
 
 
 class Senders:
+    """The outbox's pool of senders, the queues they hold, and what they delivered that the
+    next pass records."""
+
     def __init__(
         self,
         store: Store,
