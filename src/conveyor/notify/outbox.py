@@ -71,7 +71,7 @@ def worth_waking(events: list[tuple[str, dict[str, Any]]], statuses: bool, any_r
 def _by_resource(rules: list[RuleRecord]) -> dict[str, list[RuleRecord]]:
     found: dict[str, list[RuleRecord]] = {}
     for rule in rules:
-        if rule.definition.get("Status", "ENABLED") == "ENABLED":
+        if rule.enabled:
             found.setdefault(rule.resource, []).append(rule)
     return found
 

@@ -156,10 +156,7 @@ class Supervisor:
             return True
         try:
             with self._store.read() as tx:
-                enabled = any(
-                    r.definition.get("Status", "ENABLED") == "ENABLED"
-                    for r in tx.notifications.all()
-                )
+                enabled = any(rule.enabled for rule in tx.notifications.all())
                 found = enabled or tx.deliveries.any_pending()
         except Exception as exc:  # the database away: look again later
             if str(exc) != self._look_failed:

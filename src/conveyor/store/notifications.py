@@ -47,6 +47,10 @@ class RuleRecord:
     # The addresses of the rule's targets, in the order the rule lists them.
     targets: tuple[str, ...] = field(default=())
 
+    @property
+    def enabled(self) -> bool:
+        return bool(self.definition.get("Status", "ENABLED") == "ENABLED")
+
 
 def _target(row: Mapping[Any, Any]) -> TargetRecord:
     return TargetRecord(
