@@ -21,7 +21,8 @@ from conveyor.notify.outbox import Outbox
 from conveyor.notify.targets import Destination, Sender
 from conveyor.store import Store
 from conveyor.store.actions import Actions
-from conveyor.store.notifications import Deliveries, RuleRecord, TargetRecord
+from conveyor.store.deliveries import Deliveries
+from conveyor.store.notifications import RuleRecord, TargetRecord
 from tests.notify.receiver import receiving
 from tests.support.engine import wait_for
 

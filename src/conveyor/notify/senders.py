@@ -26,7 +26,7 @@ from conveyor.notify.fanout import APPROVAL
 from conveyor.notify.statuses import COMMIT_STATUS, StatusHost
 from conveyor.notify.targets import Destination, Sender, SendFailed, close_connections
 from conveyor.store import Store
-from conveyor.store.notifications import DeliveryRecord
+from conveyor.store.deliveries import DeliveryRecord
 
 log = logging.getLogger("conveyor.notify")
 # Pending notifications read a pass, for all the senders.

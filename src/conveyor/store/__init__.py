@@ -50,8 +50,9 @@ from conveyor.store.webhooks import WebhookRecord, Webhooks
 
 if TYPE_CHECKING:
     from conveyor.store.audit import Audit, AuditRecord
+    from conveyor.store.deliveries import Deliveries
     from conveyor.store.identities import Identities, KeyOwner, KeyRecord, PrincipalRecord
-    from conveyor.store.notifications import Deliveries, NotificationRules
+    from conveyor.store.notifications import NotificationRules
 
 # Names this package gives from modules it imports only when asked (see above).
 _LATER = {
@@ -155,7 +156,7 @@ class Tx:
 
     @cached_property
     def deliveries(self) -> Deliveries:
-        from conveyor.store.notifications import Deliveries
+        from conveyor.store.deliveries import Deliveries
 
         return Deliveries(self._conn)
 
