@@ -126,6 +126,8 @@ class Recorder:
         self.delivery_failures = Counter()  # (kind,)
         self.delivery_lag = Histogram(LAG_BUCKETS)  # (kind,)
         self.detection_lag = Histogram(LAG_BUCKETS)  # ()
+        # Notifications the deliverer holds in memory, not yet delivered (its last report).
+        self.deliveries_held = 0
         self._started: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self._lock = threading.Lock()
         # Remote workers' polls waiting at this server for a job: their idle slots.

@@ -16,6 +16,7 @@ import pytest
 
 from conveyor.domain.events import ACTION, PIPELINE, envelope
 from conveyor.engine.clock import SystemClock
+from conveyor.notify import fresh
 from conveyor.notify.fanout import calls_for_notice
 from conveyor.notify.outbox import Outbox
 from conveyor.notify.targets import Destination, Sender
@@ -195,7 +196,11 @@ TARGET = "http://127.0.0.1:9/hook"
 
 
 def _rule_for(
-    store: Store, pipeline: str, state: str = "started", detail_type: str = "BASIC"
+    store: Store,
+    pipeline: str,
+    state: str = "started",
+    detail_type: str = "BASIC",
+    target: str = TARGET,
 ) -> None:
     now = SystemClock().now()
     definition = {
@@ -204,9 +209,9 @@ def _rule_for(
         "Status": "ENABLED",
     }
     with store.write() as tx:
-        tx.notifications.add_target(TargetRecord(TARGET, "Webhook", "ACTIVE", now))
+        tx.notifications.add_target(TargetRecord(target, "Webhook", "ACTIVE", now))
         resource = f"arn:aws:codepipeline:us-east-1:000000000000:{pipeline}"
-        tx.notifications.insert(RuleRecord(RULE, "r", resource, definition, now, now, (TARGET,)))
+        tx.notifications.insert(RuleRecord(RULE, "r", resource, definition, now, now, (target,)))
 
 
 def _started(
@@ -236,24 +241,30 @@ def _kept(store: Store) -> tuple[int | None, int]:
 
 
 def test_events_that_make_no_notification_are_read_without_a_write(store: Store) -> None:
-    _rule_for(store, "app")
-    outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
-    outbox.prime()
-    primed = _kept(store)
-    _started(store, "other", 5)  # no rule names it
-    assert outbox.fan_out() == 5
-    assert _kept(store) == primed  # nothing written: the cursor moved in memory only
-    _started(store, "app")
-    assert outbox.fan_out() == 1
-    cursor, kept = _kept(store)
-    assert kept == 1 and cursor == primed[0] + 6  # the notification and the cursor together
-    # The next outbox (a restart, another server) starts from the cursor written: the
-    # events it reads again made no notification, and make none now.
-    _started(store, "other", 2)
-    assert outbox.fan_out() == 2
-    again = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
-    assert again.fan_out() == 2
-    assert _kept(store)[1] == 1
+    with receiving() as receiver:
+        receiver.answering.clear()  # the notification stays in memory, being sent
+        _rule_for(store, "app", target=receiver.url)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        outbox.prime()
+        primed = _kept(store)
+        _started(store, "other", 5)  # no rule names it
+        assert outbox.fan_out() == 5
+        assert _kept(store) == primed  # nothing written: the cursor moved in memory only
+        _started(store, "app")
+        assert outbox.fan_out() == 1
+        assert receiver.arrived.wait(10)  # sent from memory: no row
+        _started(store, "other", 2)
+        assert outbox.fan_out() == 2
+        assert _kept(store) == primed and outbox.held() == 1
+        # The next outbox (a restart, another server) starts from the cursor written, and
+        # makes the notification left in memory again: at least once.
+        again = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        assert again.fan_out() == 8
+        assert again.held() == 1
+        receiver.answering.set()
+        wait_for(lambda: len(receiver.got) == 2)
+        for each in (outbox, again):
+            each.run(_stopped())
 
 
 def _action_event(category: str, state: str) -> tuple[str, dict[str, Any]]:
@@ -317,8 +328,7 @@ def test_a_pass_reads_each_executions_actions_once(
         _started(store, "app", 4, state="FAILED", execution=str(uuid.uuid4()))
     assert outbox.fan_out() == 12
     assert len(read) == 3 and len(set(read)) == 3
-    with store.read() as tx:
-        assert tx.deliveries.counts() == {"PENDING": 12}
+    assert outbox.held() == 12  # a target that refuses: none delivered
 
 
 def test_a_rule_tells_only_of_events_after_its_creation(store: Store) -> None:
@@ -330,5 +340,119 @@ def test_a_rule_tells_only_of_events_after_its_creation(store: Store) -> None:
     time.sleep(0.01)
     _started(store, "app")
     assert outbox.fan_out() == 4
+    assert outbox.held() == 1
+
+
+def _running(outbox: Outbox) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=outbox.run, args=(stop, 0.05), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def _executions(receiver: Any) -> list[str]:
+    return [r.json()["detail"]["execution-id"] for r in receiver.got]
+
+
+def _started_ids(store: Store, pipeline: str, count: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    for execution in ids:
+        _started(store, pipeline, execution=execution)
+    return ids
+
+
+def test_notifications_delivered_from_memory_leave_no_row_and_move_the_cursor(
+    store: Store,
+) -> None:
+    with receiving() as receiver:
+        _rule_for(store, "app", target=receiver.url)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        outbox.prime()
+        stop, thread = _running(outbox)
+        try:
+            sent = _started_ids(store, "app", 5)
+            outbox.wake()
+            wait_for(lambda: len(receiver.got) == 5)
+            assert _executions(receiver) == sent
+            assert outbox.held() == 0
+        finally:
+            stop.set()
+            thread.join(30)
     with store.read() as tx:
-        assert tx.deliveries.counts() == {"PENDING": 1}
+        assert tx.deliveries.counts() == {}  # not one row written
+        assert tx.deliveries.cursor() == tx.events.last_seq()
+
+
+def test_a_queue_that_fails_is_kept_in_order_then_sent_from_memory_again(
+    store: Store,
+) -> None:
+    with receiving(failures=1) as receiver:
+        receiver.answering.clear()  # the first one fails once the others are in memory
+        _rule_for(store, "app", target=receiver.url)
+        outbox = Outbox(
+            store,
+            SystemClock(),
+            Sender("http://localhost", {}, "us-east-1"),
+            60.0,
+            first_delay=0.3,
+        )
+        outbox.prime()
+        stop, thread = _running(outbox)
+        try:
+            sent = _started_ids(store, "app", 3)
+            outbox.wake()
+            assert receiver.arrived.wait(10)
+            receiver.answering.set()
+
+            def kept() -> list[Any]:
+                with store.read() as tx:
+                    return tx.deliveries.pending()
+
+            # The failed one and those behind it are kept, in order, the failed one noted.
+            wait_for(lambda: len(kept()) == 3)
+            rows = kept()
+            assert [row.payload["detail"]["execution-id"] for row in rows] == sent
+            assert [row.attempts for row in rows] == [1, 0, 0]
+            more = _started_ids(store, "app", 1)  # joins the kept queue
+            outbox.wake()
+            wait_for(lambda: len(receiver.got) == 5 and not kept())
+            assert _executions(receiver) == [sent[0], *sent, *more]
+            # Its rows sent, the queue is sent from memory again.
+            last = _started_ids(store, "app", 2)
+            outbox.wake()
+            wait_for(lambda: len(receiver.got) == 7)
+            assert _executions(receiver)[5:] == last
+            assert not kept()
+        finally:
+            stop.set()
+            thread.join(30)
+
+
+def test_a_queue_that_falls_behind_is_kept(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fresh, "SPILL", 3)
+    with receiving() as receiver:
+        receiver.answering.clear()  # a slow target
+        _rule_for(store, "app", target=receiver.url)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        outbox.prime()
+        sent = _started_ids(store, "app", 1)
+        assert outbox.fan_out() == 1
+        assert receiver.arrived.wait(10)
+        sent += _started_ids(store, "app", 5)  # more than 3 wait behind the one being sent
+        assert outbox.fan_out() == 5
+        outbox.tick()  # the first one still being sent: nothing kept yet
+        with store.read() as tx:
+            assert tx.deliveries.counts() == {}
+        receiver.answering.set()
+        wait_for(lambda: len(receiver.got) == 1)
+
+        def kept() -> int:
+            outbox.tick()
+            with store.read() as tx:
+                return tx.deliveries.counts().get("PENDING", 0)
+
+        wait_for(lambda: kept() == 5)
+        assert outbox.held() == 0
+        wait_for(lambda: len(receiver.got) == 6 and not kept())
+        outbox.run(_stopped())
+        assert _executions(receiver) == sent

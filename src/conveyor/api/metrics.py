@@ -116,13 +116,13 @@ class Collector:
         )
         backlog = GaugeMetricFamily(
             "conveyor_notification_deliveries",
-            "Notifications and commit statuses kept, by status: PENDING is the backlog,"
-            " FAILED those given up on (a delivered one is not kept: see the delivery lag's"
-            " count).",
+            "Notifications and commit statuses not delivered, by status: PENDING is the"
+            " backlog (kept, and held in the deliverer's memory), FAILED those given up on"
+            " (a delivered one is not kept: see the delivery lag's count).",
             labels=["status"],
         )
-        for status in ("PENDING", "FAILED"):
-            backlog.add_metric([status], deliveries.get(status, 0))
+        backlog.add_metric(["PENDING"], deliveries.get("PENDING", 0) + recorder.deliveries_held)
+        backlog.add_metric(["FAILED"], deliveries.get("FAILED", 0))
         yield backlog
         failures = CounterMetricFamily(
             "conveyor_notification_delivery_failures",

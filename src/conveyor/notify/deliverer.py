@@ -59,11 +59,13 @@ class Setup:
             raise SystemExit(f"conveyor deliverer: not a setup line on its input: {exc}") from None
 
 
-def report(recorder: Recorder, any_rule: bool) -> bytes:
-    """One line for the server: the lag and failures observed since the last, by kind."""
+def report(recorder: Recorder, any_rule: bool, held: int = 0) -> bytes:
+    """One line for the server: the lag and failures observed since the last, by kind, and
+    how many notifications are held in memory."""
     lags = {k: [counts, total] for (k,), (counts, total) in recorder.delivery_lag.take().items()}
     failed = {k: count for (k,), count in recorder.delivery_failures.take().items()}
-    return json.dumps({"rules": any_rule, "lag": lags, "failed": failed}).encode() + b"\n"
+    said = {"rules": any_rule, "lag": lags, "failed": failed, "held": held}
+    return json.dumps(said).encode() + b"\n"
 
 
 def main() -> None:
@@ -122,7 +124,7 @@ def run(setup: Setup, source: IO[bytes], out: IO[bytes], stop: threading.Event) 
         """Write a report; False once the server is gone (its end closes the input too,
         and delivery stops): what is left is dropped, not raised at the exit."""
         try:
-            out.write(report(recorder, outbox.any_rule))
+            out.write(report(recorder, outbox.any_rule, outbox.held()))
             out.flush()
         except OSError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())

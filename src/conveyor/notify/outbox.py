@@ -58,8 +58,11 @@ BATCH = 500
 # Seconds between passes at the least: events committing many times a second are taken a
 # batch a pass, not one write transaction each.
 QUIET = 0.1
-# Seconds at most between writes of the cursor when the events read make no delivery.
-CURSOR_EVERY = 5.0
+# Seconds at most between writes of the cursor when it moved with no delivery kept (after a
+# restart, the events after it are read again, and what they made in memory made again).
+CURSOR_EVERY = 1.0
+# Notifications in memory, not yet delivered, past which a pass reads no more events.
+HELD_MOST = 50_000
 
 
 def worth_waking(events: list[tuple[str, dict[str, Any]]], statuses: bool, any_rule: bool) -> bool:
@@ -115,11 +118,15 @@ class Outbox:
         try:
             while not stop.is_set():
                 try:
-                    self._leading = self._leadership.hold()
-                    if self._leading:
+                    leading = self._leadership.hold()
+                    if leading:
+                        self._leading = True
                         self.tick()
-                    else:
-                        self._cursor = None  # another server's now: read it again
+                    elif self._leading:
+                        # Another server's now: it reads from the cursor written.
+                        self._leading = False
+                        self._cursor = None
+                        self._senders.forget()
                     failing = None
                 except Exception as exc:  # keep delivering: one bad pass must not end it
                     if str(exc) != failing:
@@ -142,11 +149,12 @@ class Outbox:
             self._leadership.release()
 
     def _keep_cursor(self) -> None:
-        """Write the cursor as far as it was read (it saves the next start reading again)."""
+        """Write the cursor as far as the events read are settled (it saves the next start
+        reading again; what was left in memory, it makes again)."""
         if self._cursor is None or not self._leading:
             return
         try:
-            self._write_cursor(self._cursor)
+            self._write_cursor(self._senders.settled(self._cursor))
         except Exception:  # the database away: the next start reads a little more
             log.warning("cannot keep how far notifications were read", exc_info=True)
 
@@ -157,6 +165,10 @@ class Outbox:
         now, whatever."""
         if events is None or worth_waking(events, bool(self._hosts), self._any_rule):
             self._news.set()
+
+    def held(self) -> int:
+        """How many notifications the senders hold in memory, not yet delivered."""
+        return self._senders.held()
 
     @property
     def any_rule(self) -> bool:
@@ -174,9 +186,11 @@ class Outbox:
         prime(self._store)
 
     def tick(self) -> None:
+        self._senders.keep_fresh()
+        # The kept queues first: which queues are kept decides where the new notifications go.
+        self.send_due()
         while self.fan_out() == BATCH:
             pass
-        self.send_due()
 
     # -- 1. events to deliveries ---------------------------------------------------------
 
@@ -190,6 +204,8 @@ class Outbox:
         the events between the written cursor and this one made no delivery, so reading
         them again (after a restart, or on the server that takes delivery over) makes none.
         """
+        if self._senders.held() >= HELD_MOST:
+            return 0  # the senders are behind: what is read waits in the events table
         now = self._clock.now()
         with self._store.read() as tx:
             written = tx.deliveries.cursor()
@@ -217,16 +233,18 @@ class Outbox:
                         tx, event, rules.get(resource, ()), now, self._hosts, self._console, known
                     )
                 )
-        if rows:
+        kept = self._senders.hand(rows)
+        settled = max(self._senders.settled(reached), written)
+        if kept:
             with self._store.write() as tx:
                 if tx.deliveries.cursor() != written:
                     self._cursor = None  # another server moved it: read from there
                     return 0
-                tx.deliveries.add(rows)
-                tx.deliveries.move_cursor(reached, first=False)
+                tx.deliveries.add(kept)
+                tx.deliveries.move_cursor(settled, first=False)
             self._cursor_written = time.monotonic()
-        elif reached != written and time.monotonic() - self._cursor_written >= CURSOR_EVERY:
-            self._write_cursor(reached)
+        elif settled != written and time.monotonic() - self._cursor_written >= CURSOR_EVERY:
+            self._write_cursor(settled)
         self._cursor = reached
         return taken
 

@@ -221,6 +221,7 @@ class Supervisor:
                         self._recorder.delivery_lag.add((kind,), counts, total)
                     for kind, count in said["failed"].items():
                         self._recorder.delivery_failures.inc((kind,), count)
+                    self._recorder.deliveries_held = int(said.get("held", 0))
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("notification delivery said something unexpected: %s", exc)
 

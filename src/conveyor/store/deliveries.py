@@ -17,6 +17,7 @@ from conveyor.store.tables import notification_cursor, notification_deliveries
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
+    # 0 for one sent from memory, not kept (`conveyor.notify.fresh`).
     id: int
     event_seq: int
     pipeline_name: str
