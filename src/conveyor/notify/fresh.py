@@ -59,16 +59,11 @@ class FreshQueues:
     def next(self, key: Key) -> DeliveryRecord | None:
         """The next notification to send of this queue; None when there is none, or the
         queue is to be kept (failed, spilled)."""
-        queue = self._queues.get(key)
-        if queue is None or queue.failed is not None or queue.spilled or not queue.waiting:
-            return None
-        return queue.waiting.popleft()
+        return self._queues[key].waiting.popleft() if self.has_next(key) else None
 
     def has_next(self, key: Key) -> bool:
         queue = self._queues.get(key)
-        return (
-            queue is not None and queue.failed is None and not queue.spilled and bool(queue.waiting)
-        )
+        return bool(queue and queue.failed is None and not queue.spilled and queue.waiting)
 
     def delivered(self, delivery: DeliveryRecord) -> None:
         self._release(delivery.event_seq)

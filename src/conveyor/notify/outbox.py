@@ -9,14 +9,17 @@ half second anyway; each pass
 1. reads the events after the outbox's cursor, in a read transaction, with the bodies only of
    those that may make a delivery (pipelines with rules, approval actions, and with commit
    statuses on, pipelines' and sources' events), and makes the deliveries each makes
-   (`conveyor.notify.fanout`: notifications, approval notices, commit statuses). Deliveries
-   are written with the cursor in one short write; events that make none move the cursor in
-   memory only (written every few seconds, and when the outbox stops): reading them again
-   makes none, so a server with no rules costs the engine's database no write. An event
+   (`conveyor.notify.fanout`: notifications, approval notices, commit statuses). They go to
+   the senders in memory (`conveyor.notify.fresh`); only those joining a queue with rows kept
+   are written, with the cursor, in one short write. Otherwise the cursor moves in memory and
+   is written at most every second (and when the outbox stops), up to the first event with a
+   notification still in memory: a restart reads again what is after it, and makes that
+   again; a server with no rules costs the engine's database no write. An event
    whose sequence number leaves a gap behind it waits a few seconds for the transaction
    still writing the missing one; a gap older than that was rolled back.
-2. records, in one write, what the senders delivered since the last pass, then hands the due
-   deliveries, grouped by pipeline and target, to a small pool of senders
+2. keeps in the store the queues in memory that failed or fell behind, records in one write
+   the kept notifications delivered since the last pass, then hands the due kept ones,
+   grouped by pipeline and target, to a small pool of senders
    (`conveyor.notify.senders`): a group is sent in order, and stops at its first failure; a
    target that hangs holds up only itself.
 
@@ -198,11 +201,12 @@ class Outbox:
         """Turn the events after the cursor into deliveries; how many events were taken (those
         behind a gap wait for the next pass).
 
-        The events are read, and their deliveries made, in a read transaction; a write
-        follows only when there are deliveries to keep (with the cursor moved in the same
-        transaction). Otherwise the cursor moves in memory, and is written now and then:
-        the events between the written cursor and this one made no delivery, so reading
-        them again (after a restart, or on the server that takes delivery over) makes none.
+        The events are read, and their deliveries made, in a read transaction, and handed
+        to the senders; a write follows only for deliveries joining a kept queue (with the
+        cursor moved in the same transaction). Otherwise the cursor moves in memory, and is
+        written now and then, no further than the deliveries settled: reading again the
+        events after it (after a restart, or on the server that takes delivery over) makes
+        again what was left in memory.
         """
         if self._senders.held() >= HELD_MOST:
             return 0  # the senders are behind: what is read waits in the events table
