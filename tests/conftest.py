@@ -23,6 +23,9 @@ from conveyor.store.database import HEAD, create_engine, migrate
 from conveyor.store.tables import metadata
 
 POSTGRES_URL = os.environ.get("CONVEYOR_TEST_DATABASE_URL")
+# No `conveyor run` of the tests leaves a warm process behind (tests/e2e/test_warm.py
+# starts its own, in a runtime folder of its own).
+os.environ["CONVEYOR_WARM_START"] = "0"
 
 
 def _postgres_available() -> bool:

@@ -1,3 +1,3 @@
-from conveyor.cli.main import main
+from conveyor.cli.entry import main
 
 main()

@@ -8,17 +8,22 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from conveyor.cli import warm
 
 CONVEYOR = [sys.executable, "-m", "conveyor"]
 NO_TERMINAL = "run again with --approve, or answer at a terminal"
@@ -30,8 +35,10 @@ def said(output: str, text: str) -> bool:
 
 
 def environment(**extra: str) -> dict[str, str]:
+    """This environment without Conveyor's settings, warm start off (tests/e2e/test_warm.py
+    turns it on), and ``extra``."""
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR" and not k.startswith("CONVEYOR")}
-    return {**env, "TERM": "xterm-256color", **extra}
+    return {**env, "TERM": "xterm-256color", "CONVEYOR_WARM_START": "0", **extra}
 
 
 def conveyor_run(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -163,6 +170,46 @@ def finish(process: subprocess.Popen[str], timeout: float) -> str:
             process.kill()
             process.wait()
     return output
+
+
+@contextmanager
+def warm_runtime() -> Iterator[Path]:
+    """A runtime folder (``XDG_RUNTIME_DIR``) for warm processes, short since a socket's path
+    has a limit; its warm processes are stopped afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="cw-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        hosts = folder / "conveyor"
+        if hosts.is_dir():
+            pids = host_pids(hosts)
+            warm.stop_hosts(str(hosts))
+            gone(pids)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def host_pids(hosts: Path) -> list[int]:
+    """The warm processes that hold (or held) a lock in ``hosts``."""
+    return [int(t) for lock in hosts.glob("*.lock") if (t := lock.read_text().strip()).isdigit()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def gone(pids: list[int], timeout: float = 10) -> bool:
+    """Whether every one of ``pids`` has ended within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def running(marker: str) -> bool:

@@ -27,6 +27,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.e2e.runs import warm_runtime
 from tests.e2e.serverproc import free_port
 from tests.e2e.tour import CommandFailed, Session, tour_commands
 
@@ -63,7 +64,7 @@ def _fresh_clone(folder: Path) -> Path:
     return clone
 
 
-def _environment(port: int) -> dict[str, str]:
+def _environment(port: int, runtime: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVEYOR_", "AWS_", "GIT_"))}
     identity = {"NAME": "Tour", "EMAIL": "tour@conveyor.invalid"}
     for who in ("AUTHOR", "COMMITTER"):
@@ -74,6 +75,7 @@ def _environment(port: int) -> dict[str, str]:
         NO_COLOR="1",
         CONVEYOR_PORT=str(port),
         CONVEYOR_ENDPOINT=f"http://127.0.0.1:{port}",
+        XDG_RUNTIME_DIR=str(runtime),  # the warm process the tour's first run leaves
     )
     return env
 
@@ -147,7 +149,7 @@ def test_every_command_of_the_tour_runs_in_order(tmp_path: Path) -> None:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     clone = _fresh_clone(tmp_path)
-    with Session(clone, _environment(port)) as shell:
+    with warm_runtime() as runtime, Session(clone, _environment(port, runtime)) as shell:
         for written in tour_commands(README):
             command = written.replace(DEFAULT_PORT, str(port))
             if shell.background:
