@@ -56,9 +56,12 @@ def _host(runtime: Path, other_than: int | None = None) -> int:
     raise AssertionError("no warm process started")
 
 
-def _run(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(folder: Path, env: dict[str, str], line: str = "") -> subprocess.CompletedProcess[str]:
+    """`conveyor run pipeline.yaml` in ``folder``; ``line``: a bash line that sets up the
+    process, then runs it as ``"$@"`` (``ulimit -n 64 && exec "$@"``)."""
+    prefix = ["bash", "-c", line, "bash"] if line else []
     return subprocess.run(
-        [*CONVEYOR, "run", "pipeline.yaml"],
+        [*prefix, *CONVEYOR, "run", "pipeline.yaml"],
         cwd=folder,
         check=False,
         capture_output=True,
@@ -83,6 +86,7 @@ def _noting_pipeline(folder: Path, *also: str) -> Path:
         f"echo $PPID $(awk '/^PPid/ {{print $2}}' /proc/$PPID/status) > {folder / 'parents'}",
         f'echo "$TZ" > {folder / "value"}',
         f"umask > {folder / 'umask'}",
+        f"echo $(nice) $(ulimit -n) > {folder / 'standing'}",
         *also,
     ]
     return pipeline_file(folder, ("Build", [shell("Note", *notes)]))
@@ -95,7 +99,7 @@ def test_the_second_run_is_served_warm_as_its_own_process(tmp_path: Path, runtim
     cold_runner, _ = _parents(tmp_path)
     host = _host(runtime)
 
-    second = _run(tmp_path, _env(runtime, TZ="YST+2"))
+    second = _run(tmp_path, _env(runtime, TZ="YST+2"), 'ulimit -n 777 && exec nice -n 7 "$@"')
 
     assert second.returncode == 0, second.stdout + second.stderr
     runner, parent = _parents(tmp_path)
@@ -103,6 +107,7 @@ def test_the_second_run_is_served_warm_as_its_own_process(tmp_path: Path, runtim
     assert runner != cold_runner
     assert (tmp_path / "value").read_text() == "YST+2\n"  # ... with this command's environment
     assert (tmp_path / "umask").read_text().strip() == f"{_umask():04o}"
+    assert (tmp_path / "standing").read_text().split() == ["7", "777"]  # and its limits
     assert said(second.stdout, "Build/Note Succeeded")
     assert "Execution Succeeded in" in second.stdout
 
@@ -242,13 +247,17 @@ def test_a_request_survives_the_wire() -> None:
         0o027,
         "/bin",
         [("utf-8", "strict"), ("ascii", "replace"), ("utf-8", "backslashreplace")],
+        warm.Standing(7, [0, 1], [(7, 512, 1024), (0, -1, -1)]),
     )
 
     encoded = request.encode()
     decoded = warm.Request.decode(encoded[warm.LENGTH :])
 
     assert int.from_bytes(encoded[: warm.LENGTH], "big") == len(encoded) - warm.LENGTH
-    assert vars(decoded) == vars(request)
+    assert {**vars(decoded), "standing": vars(decoded.standing)} == {
+        **vars(request),
+        "standing": vars(request.standing),
+    }
     with pytest.raises(ValueError):
         warm.Request.decode(b"just\0a\0few\0fields")
 

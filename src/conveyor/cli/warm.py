@@ -117,6 +117,38 @@ def fingerprint(package: str | None = None, path: Sequence[str] | None = None) -
     return f"{_identity()}\n{zlib.crc32(chr(10).join(marks).encode()):08x}"
 
 
+class Standing:
+    """What the kernel keeps of a process beside its environment, which a command may have
+    been started with (``nice``, ``taskset``, ``ulimit``): its niceness, the CPUs it may run
+    on, its resource limits. On the wire: one field, ``NICE;CPU,CPU;LIMIT:SOFT:HARD,...``."""
+
+    def __init__(self, nice: int, cpus: Sequence[int], limits: Sequence[tuple[int, int, int]]):
+        self.nice = nice
+        self.cpus = list(cpus)
+        self.limits = list(limits)
+
+    @classmethod
+    def here(cls) -> Standing:
+        import resource
+
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        kinds = sorted({getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")})
+        limits = [(kind, *resource.getrlimit(kind)) for kind in kinds]
+        return cls(os.getpriority(os.PRIO_PROCESS, 0), cpus, limits)
+
+    def encode(self) -> str:
+        limits = ",".join(f"{kind}:{soft}:{hard}" for kind, soft, hard in self.limits)
+        return f"{self.nice};{','.join(map(str, self.cpus))};{limits}"
+
+    @classmethod
+    def decode(cls, text: str) -> Standing:
+        nice, cpus, limits = text.split(";")
+        triples = [tuple(map(int, triple.split(":"))) for triple in limits.split(",") if triple]
+        if any(len(triple) != 3 for triple in triples):
+            raise ValueError("not a limit")
+        return cls(int(nice), [int(c) for c in cpus.split(",") if c], triples)  # type: ignore[arg-type]
+
+
 class Request:
     """What a child needs to become the command's process. On the wire: its fields as
     strings separated by NUL (which no argument or environment variable can hold), after
@@ -131,6 +163,7 @@ class Request:
         umask: int,
         path0: str,
         streams: Sequence[tuple[str, str]],
+        standing: Standing,
     ) -> None:
         self.fingerprint = fingerprint
         self.argv = list(argv)
@@ -139,6 +172,7 @@ class Request:
         self.umask = umask
         self.path0 = path0
         self.streams = list(streams)
+        self.standing = standing
 
     @classmethod
     def here(cls, argv: Sequence[str]) -> Request:
@@ -149,10 +183,11 @@ class Request:
             (getattr(s, "encoding", None) or "utf-8", getattr(s, "errors", None) or "strict")
             for s in (sys.stdin, sys.stdout, sys.stderr)
         ]
-        return cls(fingerprint(), argv, os.environ, os.getcwd(), mask, sys.path[0], streams)
+        here = os.getcwd(), mask, sys.path[0], streams, Standing.here()
+        return cls(fingerprint(), argv, os.environ, *here)
 
     def encode(self) -> bytes:
-        fields = [self.fingerprint, self.cwd, str(self.umask), self.path0]
+        fields = [self.fingerprint, self.cwd, str(self.umask), self.path0, self.standing.encode()]
         fields += [part for stream in self.streams for part in stream]
         fields += [str(len(self.argv)), *self.argv]
         fields += [f"{name}={value}" for name, value in self.environ.items()]
@@ -164,11 +199,12 @@ class Request:
         """The request in ``body`` (without its length); ValueError if it is not one."""
         fields = body.decode("utf-8", "surrogateescape").split("\0")
         try:
-            fingerprint, cwd, umask, path0 = fields[:4]
-            parts = fields[4 : 4 + 2 * STREAMS]
+            fingerprint, cwd, umask, path0, standing = fields[:5]
+            parts = fields[5 : 5 + 2 * STREAMS]
             streams = [(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)]
-            start = 4 + 2 * STREAMS + 1
+            start = 5 + 2 * STREAMS + 1
             count = int(fields[start - 1])
+            taken = Standing.decode(standing)
         except (ValueError, IndexError) as exc:
             raise ValueError("not a request") from exc
         argv = fields[start : start + count]
@@ -176,7 +212,7 @@ class Request:
         environ = {name: value for name, _, value in pairs if name}
         if len(streams) != STREAMS or len(argv) != count or not argv:
             raise ValueError("not a request")
-        return cls(fingerprint, argv, environ, cwd, int(umask), path0, streams)
+        return cls(fingerprint, argv, environ, cwd, int(umask), path0, streams, taken)
 
 
 def ended(status: int) -> bytes:

@@ -20,6 +20,7 @@ import importlib
 import io
 import locale
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -235,6 +236,7 @@ def _take_on(request: warm.Request, fds: list[int]) -> None:
             os.close(fd)
     os.chdir(request.cwd)
     os.umask(request.umask)
+    _take_standing(request.standing)
     os.environ.clear()
     os.environ.update(request.environ)
     time.tzset()
@@ -249,6 +251,19 @@ def _take_on(request: warm.Request, fds: list[int]) -> None:
         for fd, (encoding, errors) in enumerate(request.streams)
     ]
     sys.stdin, sys.stdout, sys.stderr = streams
+
+
+def _take_standing(standing: warm.Standing) -> None:
+    """The command's niceness, CPUs and limits, as far as the kernel lets this process take
+    them (it may raise a limit only up to the warm process's hard one)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, standing.nice)
+    if standing.cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, standing.cpus)
+    for kind, soft, hard in standing.limits:
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(kind, (soft, hard))
 
 
 def _stream(fd: int, encoding: str, errors: str, unbuffered: bool) -> TextIO:
