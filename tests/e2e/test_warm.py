@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -274,3 +275,34 @@ def test_any_change_to_the_package_changes_the_fingerprint(tmp_path: Path) -> No
     module.write_text("A = 2\n")
     os.utime(module, ns=(1, 1))
     assert warm.fingerprint(str(package), []) != before
+
+
+GIVE_UP = """
+import socket, sys
+from conveyor.cli import warm
+connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+connection.connect(warm.socket_path(warm.folder()))
+socket.send_fds(connection, [warm.Request.here(sys.argv[1:]).encode()], [0, 1, 2])
+print(connection.recv(1).decode())
+"""
+
+
+def test_a_command_that_gives_up_before_the_go_is_not_run(tmp_path: Path, runtime: Path) -> None:
+    host = _warmed(tmp_path, runtime)
+    make_repo(tmp_path / "repo")
+    pipeline_file(tmp_path, ("Build", [shell("Mark", f"touch {tmp_path / 'ran'}")]))
+
+    answered = subprocess.run(
+        [sys.executable, "-c", GIVE_UP, "conveyor", "run", "pipeline.yaml"],
+        cwd=tmp_path,
+        env=_env(runtime),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+
+    assert answered.stdout.strip() == warm.SERVING.decode()  # it was served, then hung up
+    time.sleep(1)
+    assert not (tmp_path / "ran").exists()
+    assert alive(host)

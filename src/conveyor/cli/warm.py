@@ -45,7 +45,8 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STREAMS = 3  # standard input, output and error
 # One byte says what a message is: the warm process's answers to a command, and the
 # stand-in's signals.
-STALE, SERVING, ENDED, SIGNAL = b"S", b"R", b"X", b"K"
+STALE, SERVING, GO, ENDED, SIGNAL = b"S", b"R", b"G", b"X", b"K"
+HANDSHAKE = 3.0  # seconds to wait for a warm process's answer before running cold
 LENGTH = 4  # bytes of a request's length, and of an exit status
 
 
@@ -236,19 +237,22 @@ def hand_over(argv: Sequence[str]) -> int | None:
     if base is None:
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(HANDSHAKE)
     try:
         connection.connect(socket_path(base))
         fds = [stream.fileno() for stream in (sys.stdin, sys.stdout, sys.stderr)]
         data = Request.here(argv).encode()
         sent = socket.send_fds(connection, [data[:4096]], fds)
         connection.sendall(data[sent:])
-        answer = connection.recv(1)
+        if connection.recv(1) != SERVING:
+            raise ConnectionError("not served")
+        # The child waits for this before it starts: a command that gave up waiting (and runs
+        # here) never runs there too.
+        connection.sendall(GO)
     except (OSError, ValueError, AttributeError):  # none there, or no usable standard streams
         connection.close()
         return None
-    if answer != SERVING:
-        connection.close()
-        return None
+    connection.settimeout(None)
     return _stand_in(connection)
 
 

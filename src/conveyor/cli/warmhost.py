@@ -223,6 +223,14 @@ class Host:
             self.lock.close()
         for other in self.children.values():
             other.close()
+        connection.settimeout(warm.HANDSHAKE)
+        try:
+            go = connection.recv(1)
+        except OSError:
+            go = b""
+        if go != warm.GO:  # the command gave up waiting, and runs cold
+            os._exit(0)
+        connection.settimeout(None)
         _take_on(request, fds)
         threading.Thread(target=_passed_on, args=(connection,), daemon=True).start()
         os._exit(_run())
