@@ -306,3 +306,35 @@ def test_a_command_that_gives_up_before_the_go_is_not_run(tmp_path: Path, runtim
     time.sleep(1)
     assert not (tmp_path / "ran").exists()
     assert alive(host)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _reaches(pid: int, states: str) -> bool:
+    deadline = time.monotonic() + 10
+    while _state(pid) not in states:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_ctrl_z_stops_a_warm_run_with_its_stand_in_and_fg_goes_on(
+    tmp_path: Path, runtime: Path
+) -> None:
+    _warmed(tmp_path, runtime)
+    marker = f"conveyor-test-{uuid.uuid4().hex[:12]}"
+    _noting_pipeline(tmp_path, f"(exec -a {marker} sleep 30)")
+    process = _start(tmp_path, _env(runtime))
+    wait_running(process, marker)
+    child, _ = _parents(tmp_path)
+
+    process.send_signal(signal.SIGTSTP)
+    assert _reaches(process.pid, "T") and _reaches(child, "T")
+    process.send_signal(signal.SIGCONT)
+    assert _reaches(process.pid, "SR") and _reaches(child, "SR")
+
+    process.send_signal(signal.SIGTERM)
+    assert finish(process, timeout=15) and process.returncode == 143

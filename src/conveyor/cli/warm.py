@@ -216,6 +216,10 @@ class Request:
         return cls(fingerprint, argv, environ, cwd, int(umask), path0, streams, taken)
 
 
+def serving(pid: int) -> bytes:
+    return SERVING + pid.to_bytes(LENGTH, "big")
+
+
 def ended(status: int) -> bytes:
     return ENDED + status.to_bytes(LENGTH, "big", signed=True)
 
@@ -244,7 +248,8 @@ def hand_over(argv: Sequence[str]) -> int | None:
         data = Request.here(argv).encode()
         sent = socket.send_fds(connection, [data[:4096]], fds)
         connection.sendall(data[sent:])
-        if connection.recv(1) != SERVING:
+        answer = _receive_exactly(connection, 1 + LENGTH)
+        if answer is None or answer[:1] != SERVING:
             raise ConnectionError("not served")
         # The child waits for this before it starts: a command that gave up waiting (and runs
         # here) never runs there too.
@@ -253,11 +258,12 @@ def hand_over(argv: Sequence[str]) -> int | None:
         connection.close()
         return None
     connection.settimeout(None)
-    return _stand_in(connection)
+    return _stand_in(connection, int.from_bytes(answer[1:], "big"))
 
 
-def _stand_in(connection: socket.socket) -> int:
-    """Pass this process's signals to the child until the warm process says how it ended."""
+def _stand_in(connection: socket.socket, child: int) -> int:
+    """Pass this process's signals to the child until the warm process says how it ended.
+    Ctrl-Z (SIGTSTP) stops the child with this process, and ``fg`` or ``bg`` continues both."""
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         try:  # noqa: SIM105 (contextlib is one more import on the way)
@@ -265,8 +271,16 @@ def _stand_in(connection: socket.socket) -> int:
         except OSError:
             pass
 
+    def suspend(_signum: int, _frame: FrameType | None) -> None:
+        _signal_child(child, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stops here until continued
+        signal.signal(signal.SIGTSTP, suspend)
+        _signal_child(child, signal.SIGCONT)
+
     for signum in FORWARDED:
         signal.signal(signum, forward)
+    signal.signal(signal.SIGTSTP, suspend)
     try:
         answer = _receive_exactly(connection, 1 + LENGTH)
     finally:
@@ -275,6 +289,13 @@ def _stand_in(connection: socket.socket) -> int:
         print("conveyor: the warm process ended before the command did", file=sys.stderr)
         return 1
     return int.from_bytes(answer[1:], "big", signed=True)
+
+
+def _signal_child(pid: int, signum: int) -> None:
+    try:  # noqa: SIM105
+        os.kill(pid, signum)
+    except OSError:
+        pass
 
 
 def stop_hosts(base: str) -> None:

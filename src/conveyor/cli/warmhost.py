@@ -178,15 +178,13 @@ class Host:
             connection.close()
             self._close()
             return
-        if not _send(connection, warm.SERVING):
-            _close_all(fds)
-            connection.close()
-            return
         pid = os.fork()
         if pid == 0:
             self._become(connection, request, fds)
         _close_all(fds)
         self.children[pid] = connection
+        # Gone already: the child, waiting for its go, finds the command gone too and ends.
+        _send(connection, warm.serving(pid))
 
     def _reap(self) -> None:
         try:
