@@ -159,12 +159,18 @@ def _warmed(folder: Path, runtime: Path) -> int:
     return _host(runtime)
 
 
-def test_sigterm_to_a_warm_run_stops_it_and_its_processes(tmp_path: Path, runtime: Path) -> None:
-    _warmed(tmp_path, runtime)
+def _warm_run_asleep(folder: Path, runtime: Path) -> tuple[subprocess.Popen[str], str]:
+    """A run served warm, once its action sleeps; and the sleeping process's marker."""
+    _warmed(folder, runtime)
     marker = f"conveyor-test-{uuid.uuid4().hex[:12]}"
-    _sleeping(tmp_path, marker)
-    process = _start(tmp_path, _env(runtime))
+    _sleeping(folder, marker)
+    process = _start(folder, _env(runtime))
     wait_running(process, marker)
+    return process, marker
+
+
+def test_sigterm_to_a_warm_run_stops_it_and_its_processes(tmp_path: Path, runtime: Path) -> None:
+    process, marker = _warm_run_asleep(tmp_path, runtime)
 
     process.send_signal(signal.SIGTERM)
     output = finish(process, timeout=15)
@@ -175,11 +181,7 @@ def test_sigterm_to_a_warm_run_stops_it_and_its_processes(tmp_path: Path, runtim
 
 
 def test_a_killed_stand_in_takes_its_run_with_it(tmp_path: Path, runtime: Path) -> None:
-    _warmed(tmp_path, runtime)
-    marker = f"conveyor-test-{uuid.uuid4().hex[:12]}"
-    _sleeping(tmp_path, marker)
-    process = _start(tmp_path, _env(runtime))
-    wait_running(process, marker)
+    process, marker = _warm_run_asleep(tmp_path, runtime)
 
     process.kill()
     finish(process, timeout=5)
