@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.cli import warm
+from conveyor.cli.run import rehearse
 from tests.e2e.runs import (
     CONVEYOR,
     alive,
@@ -282,6 +285,7 @@ def test_any_change_to_the_package_changes_the_fingerprint(tmp_path: Path) -> No
 GIVE_UP = """
 import socket, sys
 from conveyor.cli import warm
+from conveyor.cli.run import rehearse
 connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 connection.connect(warm.socket_path(warm.folder()))
 socket.send_fds(connection, [warm.Request.here(sys.argv[1:]).encode()], [0, 1, 2])
@@ -340,3 +344,15 @@ def test_ctrl_z_stops_a_warm_run_with_its_stand_in_and_fg_goes_on(
 
     process.send_signal(signal.SIGTERM)
     assert finish(process, timeout=15) and process.returncode == 143
+
+
+def test_a_rehearsal_leaves_no_thread_and_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    threads = threading.active_count()
+
+    rehearse()
+
+    assert threading.active_count() == threads  # a warm process may fork after it
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ the terminal, approved by ``--approve``, and rejected when there is no terminal 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import shutil
 import sys
@@ -117,6 +118,70 @@ def _engine(stack: ExitStack, settings: Settings) -> Services:
     application.engine.start()
     stack.callback(application.engine.stop)
     return application.services
+
+
+# What `rehearse` reads, installs and starts: a source and an action, as most runs begin.
+_REHEARSAL = {
+    "pipeline": {
+        "name": "rehearsal",
+        "pipelineType": "V2",
+        "stages": [
+            {
+                "name": "Source",
+                "actions": [
+                    {
+                        "name": "Source",
+                        "actionTypeId": {
+                            "category": "Source",
+                            "owner": "AWS",
+                            "provider": "Git",
+                            "version": "1",
+                        },
+                        "configuration": {"RepositoryUrl": "repo", "BranchName": "main"},
+                        "outputArtifacts": [{"name": "Src"}],
+                    }
+                ],
+            },
+            {
+                "name": "Build",
+                "actions": [
+                    {
+                        "name": "Build",
+                        "actionTypeId": {
+                            "category": "Compute",
+                            "owner": "AWS",
+                            "provider": "Commands",
+                            "version": "1",
+                        },
+                        "inputArtifacts": [{"name": "Src"}],
+                        "commands": ["true"],
+                    }
+                ],
+            },
+        ],
+    }
+}
+
+
+def rehearse() -> None:
+    """Do once what a run does before its engine starts (read and check a pipeline file,
+    open a fresh home, install the pipeline, start its execution) in a throwaway folder, and
+    forget it. A warm process (`conveyor.cli.warmhost`) does this before it forks, so that
+    what the first of each costs a process (imports made on first use, the API model's data,
+    the schema and statements compiled once a process) is paid there, once."""
+    from conveyor.cli.localsource import prepare
+    from conveyor.worker.embedded import assemble
+
+    with tempfile.TemporaryDirectory(prefix="conveyor-rehearsal-") as name:
+        folder = Path(name)
+        file = folder / "pipeline.yaml"
+        file.write_text(json.dumps(_REHEARSAL))  # JSON is YAML: read as a YAML file is
+        declaration = prepare(file, [], [], folder / "sources")
+        application = assemble(_settings(folder / "home", temporary=True))
+        try:
+            _start(application.services, declaration, [], [])
+        finally:
+            application.close()
 
 
 def execute(

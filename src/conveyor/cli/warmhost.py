@@ -2,7 +2,8 @@
 ``conveyor build`` handed to it (`conveyor.cli.warm` is the command's end, and says why).
 
 ``python -m conveyor.cli.warmhost SOCKET`` takes a lock beside the socket (a second one
-exits at once), imports `PRELOAD`, then listens. For each command it forks: the child takes
+exits at once), imports `PRELOAD`, rehearses a run's start (`conveyor.cli.run.rehearse`),
+then listens. For each command it forks: the child takes
 on the command's standard streams, folder, umask, environment and arguments, runs it as
 ``conveyor`` would, and exits with its status; the warm process reports that status to the
 command's stand-in. It starts no thread (a fork copies only the thread that forks), and
@@ -33,7 +34,6 @@ import traceback
 from typing import TextIO
 
 from conveyor.cli import warm
-from conveyor.store import database
 
 # What `conveyor run` and `conveyor build` import on their way to a first action.
 PRELOAD = (
@@ -352,7 +352,9 @@ def main(argv: list[str]) -> None:
         return  # another one is there, or starting
     for name in PRELOAD:
         importlib.import_module(name)
-    database.warm_up()
+    from conveyor.cli.run import rehearse  # imported by now
+
+    rehearse()
     if threading.active_count() > 1:
         return  # a fork copies only the thread that forks: it would be unsafe
     gc.collect()

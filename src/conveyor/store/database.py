@@ -167,7 +167,7 @@ _sqlite_schemas: dict[tuple[str, Any], tuple[str, ...]] = {}
 def sqlite_schema(dialect: sa.Dialect) -> tuple[str, ...]:
     """The statements `create_all` would run on this SQLite dialect, compiled the first time
     a process asks (about 20 ms): a warm process (`conveyor.cli.warmhost`) asks before it
-    forks, and so its commands' fresh homes do not pay for it."""
+    forks, when it rehearses a run, and so its commands' fresh homes do not pay for it."""
     key = (dialect.name, dialect.server_version_info)
     statements = _sqlite_schemas.get(key)
     if statements is None:
@@ -177,16 +177,6 @@ def sqlite_schema(dialect: sa.Dialect) -> tuple[str, ...]:
             compiled.extend(str(CreateIndex(i).compile(dialect=dialect)) for i in table.indexes)
         statements = _sqlite_schemas[key] = tuple(compiled)
     return statements
-
-
-def warm_up() -> None:
-    """Compile now, on a database in memory, what declaring a fresh SQLite home needs."""
-    engine = _sqlite_engine("sqlite://")
-    try:
-        with engine.connect() as conn:
-            sqlite_schema(conn.dialect)
-    finally:
-        engine.dispose()
 
 
 def _table_names(conn: sa.Connection) -> list[str]:
