@@ -356,3 +356,15 @@ def test_a_rehearsal_leaves_no_thread_and_no_folder(
 
     assert threading.active_count() == threads  # a warm process may fork after it
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_command_with_other_interpreter_flags_is_not_served_by_that_warm_process(
+    tmp_path: Path, runtime: Path
+) -> None:
+    _warmed(tmp_path, runtime)
+    _noting_pipeline(tmp_path)
+
+    process = _start(tmp_path, _env(runtime, PYTHONDEVMODE="1"))  # -X dev
+
+    assert finish(process, timeout=60) and process.returncode == 0
+    assert _parents(tmp_path)[0] == process.pid  # it ran here, cold

@@ -80,9 +80,11 @@ def folder() -> str | None:
 
 
 def _identity() -> str:
-    """What a warm process must share with this one: the interpreter and the import path
-    (but its first entry, the folder a command was started from)."""
-    return "\n".join([sys.executable, *map(os.path.abspath, sys.path[1:])])
+    """What a warm process must share with this one: the interpreter, its flags (``-O``,
+    ``-X dev``, ``PYTHONDONTWRITEBYTECODE``...) and the import path (but its first entry, the
+    folder a command was started from)."""
+    flags = f"{tuple(sys.flags)} {sorted(sys._xoptions.items())} {sys.warnoptions}"
+    return "\n".join([sys.executable, flags, *map(os.path.abspath, sys.path[1:])])
 
 
 def socket_path(base: str) -> str:
