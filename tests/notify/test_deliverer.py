@@ -133,10 +133,25 @@ def test_a_deliverer_stopped_before_it_is_ready_is_not_waited_for(tmp_path: Path
         supervisor = Supervisor(setup)
         supervisor.start()
         wait_for(lambda: supervisor.pid in deliverers(), what="the deliverer")
+        assert not supervisor.ready(0.5)
         began = time.monotonic()
         supervisor.stop()
         # Not the time-out and its grace: it had sent nothing, and was ended at once.
         assert time.monotonic() - began < setup.timeout
+    assert not deliverers()
+
+
+def test_a_supervisor_tells_once_its_deliverer_is_ready(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'ready.db'}"
+    setup = Setup(database, str(tmp_path), None, "http://127.0.0.1", "us-east-1", 2.0, 60.0)
+    supervisor = Supervisor(setup)
+    assert not supervisor.ready(0.1)  # not started
+    supervisor.start()
+    try:
+        assert supervisor.ready(30)
+        assert supervisor.pid in deliverers()
+    finally:
+        supervisor.stop()
     assert not deliverers()
 
 

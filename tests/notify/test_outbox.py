@@ -383,6 +383,33 @@ def test_notifications_delivered_from_memory_leave_no_row_and_move_the_cursor(
         assert tx.deliveries.cursor() == tx.events.last_seq()
 
 
+def test_the_cursor_is_written_once_what_was_in_memory_is_delivered_with_no_more_events(
+    store: Store,
+) -> None:
+    with receiving() as receiver:
+        receiver.answering.clear()  # the notifications stay in memory, being sent
+        _rule_for(store, "app", target=receiver.url)
+        outbox = Outbox(store, SystemClock(), Sender("http://localhost", {}, "us-east-1"), 60.0)
+        outbox.prime()
+        stop, thread = _running(outbox)
+        try:
+            primed, _ = _kept(store)
+            _started_ids(store, "app", 3)
+            outbox.wake()
+            assert receiver.arrived.wait(10)
+            time.sleep(1.2)  # past the cursor's interval, the first still being sent
+            assert _kept(store) == (primed, 0)  # not written past what is in memory
+            receiver.answering.set()
+            wait_for(lambda: len(receiver.got) == 3)
+            # No event came since: the passes write the cursor all the same.
+            with store.read() as tx:
+                last = tx.events.last_seq()
+            wait_for(lambda: _kept(store) == (last, 0))
+        finally:
+            stop.set()
+            thread.join(30)
+
+
 def test_a_queue_that_fails_is_kept_in_order_then_sent_from_memory_again(
     store: Store,
 ) -> None:

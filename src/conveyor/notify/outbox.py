@@ -48,7 +48,7 @@ from conveyor.notify.fanout import calls_for_notice, deliveries_of
 from conveyor.notify.senders import SENDERS, Senders
 from conveyor.notify.statuses import StatusHost
 from conveyor.notify.targets import Sender
-from conveyor.store import Store
+from conveyor.store import Store, Tx
 from conveyor.store.errors import DuplicateKey
 from conveyor.store.notifications import RuleRecord
 
@@ -210,34 +210,13 @@ class Outbox:
         """
         if self._senders.held() >= HELD_MOST:
             return 0  # the senders are behind: what is read waits in the events table
-        now = self._clock.now()
         with self._store.read() as tx:
             written = tx.deliveries.cursor()
             if written is None:
                 return self._first_cursor()
             cursor = written if self._cursor is None else max(self._cursor, written)
-            if tx.events.last_seq() <= cursor:
-                self._cursor = cursor
-                return 0  # nothing new
-            rules = _by_resource(tx.notifications.all())
-            self._any_rule = bool(rules)
-            events = tx.events.after_reading(cursor, BATCH, **self._wanted(rules))
-            rows: list[dict[str, Any]] = []
-            known: dict[str, list[Any]] = {}
-            reached, taken = cursor, 0
-            for event in events:
-                if event.seq != reached + 1 and time.time() - event.time < GAP_WAIT:
-                    break
-                reached, taken = event.seq, taken + 1
-                if not event.body:
-                    continue  # nothing asks for it
-                resource = (event.body.get("resources") or [""])[0]
-                rows.extend(
-                    deliveries_of(
-                        tx, event, rules.get(resource, ()), now, self._hosts, self._console, known
-                    )
-                )
-        kept = self._senders.hand(rows)
+            rows, reached, taken = self._read(tx, cursor)
+        kept = self._senders.hand(rows) if rows else []
         settled = max(self._senders.settled(reached), written)
         if kept:
             with self._store.write() as tx:
@@ -248,9 +227,36 @@ class Outbox:
                 tx.deliveries.move_cursor(settled, first=False)
             self._cursor_written = time.monotonic()
         elif settled != written and time.monotonic() - self._cursor_written >= CURSOR_EVERY:
+            # Also when nothing new came: what was in memory was delivered since.
             self._write_cursor(settled)
         self._cursor = reached
         return taken
+
+    def _read(self, tx: Tx, cursor: int) -> tuple[list[dict[str, Any]], int, int]:
+        """The deliveries made by the events after ``cursor``, how far they were read, and
+        how many were taken."""
+        rows: list[dict[str, Any]] = []
+        if tx.events.last_seq() <= cursor:
+            return rows, cursor, 0  # nothing new
+        now = self._clock.now()
+        rules = _by_resource(tx.notifications.all())
+        self._any_rule = bool(rules)
+        events = tx.events.after_reading(cursor, BATCH, **self._wanted(rules))
+        known: dict[str, list[Any]] = {}
+        reached, taken = cursor, 0
+        for event in events:
+            if event.seq != reached + 1 and time.time() - event.time < GAP_WAIT:
+                break
+            reached, taken = event.seq, taken + 1
+            if not event.body:
+                continue  # nothing asks for it
+            resource = (event.body.get("resources") or [""])[0]
+            rows.extend(
+                deliveries_of(
+                    tx, event, rules.get(resource, ()), now, self._hosts, self._console, known
+                )
+            )
+        return rows, reached, taken
 
     def _wanted(self, rules: Mapping[str, list[RuleRecord]]) -> dict[str, Any]:
         """Which events' bodies a pass reads: those of pipelines with rules, those of

@@ -90,6 +90,11 @@ class Supervisor:
         self._watcher = threading.Thread(target=self._watch, name="conveyor-deliverer", daemon=True)
         self._watcher.start()
 
+    def ready(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the running deliverer to say it is ready (its
+        first line: it delivers from then on); whether it did."""
+        return self._ready.wait(timeout)
+
     def wake(self, events: list[tuple[str, dict[str, Any]]] | None = None) -> None:
         """Events committed (a store's ``on_events``): the deliverer passes now when they may
         make a delivery (and starts, when not yet running, for an approval's notice)."""
