@@ -5,8 +5,12 @@ Most notifications are delivered at the first attempt, within a second of their 
 those, a row written, read back and removed would be three writes for nothing. So the outbox
 hands a pass's new notifications to the senders in memory, and keeps a row only for a queue
 that needs one: one whose notification failed (the failed one and those behind it, to be tried
-again in order), one that falls behind (more waiting than ``SPILL``: a target that is slow or
-hangs), and one with rows still waiting (whatever comes after them joins them).
+again in order), one that falls behind its peers (more waiting than ``SPILL`` beyond the
+shortest queue of the same pipeline: a target that is slow or hangs), and one with rows still
+waiting (whatever comes after them joins them). Queues all behind together (a backlog met at
+start, or a machine short of CPU) stay in memory: keeping them all would double the cost of
+each notification just when delivery is behind, while the fan-out's limit on what is held
+already bounds the memory.
 
 At-least-once without the rows: the outbox's cursor, as written, moves only up to the first
 event with a notification neither delivered nor kept (`settled`). A server that stops or dies
@@ -24,8 +28,9 @@ from typing import Any
 from conveyor.store.deliveries import DeliveryRecord
 from conveyor.store.rows import dumps
 
-# A queue's notifications waiting in memory past which it is kept in the store instead (its
-# target is slow, or hangs): a queue waiting that long has no use for the speed of memory.
+# How many more notifications than its shortest peer (the same pipeline's queue to another
+# target; none: 0) a queue may have waiting before it is kept in the store instead (its target
+# is slow, or hangs): a queue that far behind has no use for the speed of memory.
 SPILL = 1000
 
 Key = tuple[str, str]  # a pipeline, an address
@@ -46,15 +51,37 @@ class FreshQueues:
 
     def __init__(self) -> None:
         self._queues: dict[Key, _Queue] = {}
+        # Each pipeline's queues, by address: a queue's peers.
+        self._pipelines: dict[str, dict[str, _Queue]] = {}
         # The notifications in memory (waiting, being sent, failed), by their event.
         self._held: Counter[int] = Counter()
 
     def add(self, key: Key, delivery: DeliveryRecord) -> None:
-        queue = self._queues.setdefault(key, _Queue())
+        queue = self._queues.get(key) or self._new(key)
         queue.waiting.append(delivery)
         self._held[delivery.event_seq] += 1
-        if len(queue.waiting) > SPILL:
-            queue.spilled = True
+        if len(queue.waiting) > SPILL and not queue.spilled:
+            queue.spilled = len(queue.waiting) - self._shortest_peer(key) > SPILL
+
+    def _new(self, key: Key) -> _Queue:
+        queue = self._queues[key] = _Queue()
+        self._pipelines.setdefault(key[0], {})[key[1]] = queue
+        return queue
+
+    def _drop(self, key: Key) -> _Queue:
+        queue = self._queues.pop(key)
+        peers = self._pipelines[key[0]]
+        del peers[key[1]]
+        if not peers:
+            del self._pipelines[key[0]]
+        return queue
+
+    def _shortest_peer(self, key: Key) -> int:
+        """How many wait in the shortest other queue of the pipeline (0 when it has none in
+        memory: the others have nothing waiting)."""
+        pipeline, address = key
+        waiting = (len(q.waiting) for a, q in self._pipelines[pipeline].items() if a != address)
+        return min(waiting, default=0)
 
     def next(self, key: Key) -> DeliveryRecord | None:
         """The next notification to send of this queue; None when there is none, or the
@@ -70,7 +97,7 @@ class FreshQueues:
 
     def failed(self, key: Key, delivery: DeliveryRecord) -> None:
         """``delivery`` failed (as noted in it): it heads its queue, which is kept next."""
-        self._queues.setdefault(key, _Queue()).failed = delivery
+        (self._queues.get(key) or self._new(key)).failed = delivery
 
     def to_keep(self, busy: set[Key]) -> dict[Key, list[DeliveryRecord]]:
         """The queues to keep in the store now, in order (a failed one first): those that
@@ -85,7 +112,7 @@ class FreshQueues:
 
     def kept(self, key: Key) -> None:
         """The queue ``to_keep`` gave is in the store now: it leaves memory."""
-        queue = self._queues.pop(key)
+        queue = self._drop(key)
         if queue.failed is not None:
             self._release(queue.failed.event_seq)
         for delivery in queue.waiting:
@@ -95,7 +122,7 @@ class FreshQueues:
         """The queue's sender is done: an empty queue is forgotten."""
         queue = self._queues.get(key)
         if queue is not None and not queue.waiting and queue.failed is None:
-            del self._queues[key]
+            self._drop(key)
 
     def settled(self, cursor: int) -> int:
         """How far the cursor may be written, read up to ``cursor``: to before the first
@@ -109,6 +136,7 @@ class FreshQueues:
     def forget(self) -> None:
         """Drop everything (delivery goes to another server, which reads the events again)."""
         self._queues.clear()
+        self._pipelines.clear()
         self._held.clear()
 
     def _release(self, seq: int) -> None:
