@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,7 +141,7 @@ def _sleeping(folder: Path, marker: str) -> None:
     pipeline_file(folder, ("Build", [sleep]), ("After", [shell("Never", "echo never")]))
 
 
-def _start(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def _start(folder: Path, env: dict[str, str], **options: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CONVEYOR, "run", "pipeline.yaml"],
         cwd=folder,
@@ -149,6 +150,7 @@ def _start(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
+        **options,
     )
 
 
@@ -333,17 +335,22 @@ def test_ctrl_z_stops_a_warm_run_with_its_stand_in_and_fg_goes_on(
     _warmed(tmp_path, runtime)
     marker = f"conveyor-test-{uuid.uuid4().hex[:12]}"
     _noting_pipeline(tmp_path, f"(exec -a {marker} sleep 30)")
-    process = _start(tmp_path, _env(runtime))
-    wait_running(process, marker)
-    child, _ = _parents(tmp_path)
+    # A process group of its own, as a shell gives each job: the kernel ignores Ctrl-Z in an
+    # orphaned group (one whose parent is outside the session), as test runners' may be.
+    process = _start(tmp_path, _env(runtime), process_group=0)
+    try:
+        wait_running(process, marker)
+        child, _ = _parents(tmp_path)
 
-    process.send_signal(signal.SIGTSTP)
-    assert _reaches(process.pid, "T") and _reaches(child, "T")
-    process.send_signal(signal.SIGCONT)
-    assert _reaches(process.pid, "SR") and _reaches(child, "SR")
+        process.send_signal(signal.SIGTSTP)
+        assert _reaches(process.pid, "T") and _reaches(child, "T")
+        process.send_signal(signal.SIGCONT)
+        assert _reaches(process.pid, "SR") and _reaches(child, "SR")
 
-    process.send_signal(signal.SIGTERM)
-    assert finish(process, timeout=15) and process.returncode == 143
+        process.send_signal(signal.SIGTERM)
+    finally:
+        output = finish(process, timeout=15)
+    assert process.returncode == 143, output
 
 
 def test_a_rehearsal_leaves_no_thread_and_no_folder(
