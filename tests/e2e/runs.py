@@ -184,7 +184,7 @@ def warm_runtime() -> Iterator[Path]:
         if hosts.is_dir():
             pids = host_pids(hosts)
             warm.stop_hosts(str(hosts))
-            gone(pids)
+            assert gone(pids), "a warm process did not end on SIGTERM"
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -375,3 +375,23 @@ def test_a_command_with_other_interpreter_flags_is_not_served_by_that_warm_proce
 
     assert finish(process, timeout=60) and process.returncode == 0
     assert _parents(tmp_path)[0] == process.pid  # it ran here, cold
+
+
+def test_a_warm_process_asked_to_stop_ends_once_its_runs_have(
+    tmp_path: Path, runtime: Path
+) -> None:
+    process, marker = _warm_run_asleep(tmp_path, runtime)
+    host = _host(runtime)
+    try:
+        warm.stop_hosts(str(runtime / "conveyor"))
+
+        deadline = time.monotonic() + 10
+        while list((runtime / "conveyor").glob("*.sock")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not list((runtime / "conveyor").glob("*.sock"))  # it takes no more commands
+        assert alive(host) and running(marker)  # but the run goes on
+        process.send_signal(signal.SIGTERM)
+    finally:
+        finish(process, timeout=15)
+    assert process.returncode == 143
+    assert gone([host])

@@ -109,6 +109,7 @@ class Host:
         self.inode = os.stat(path).st_ino  # the socket's, to leave another's alone
         self.children: dict[int, socket.socket] = {}
         self.closing = False
+        self.asked_to_stop = False  # SIGTERM: the loop closes, between two commands
         self.selector = selectors.DefaultSelector()
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
@@ -117,21 +118,25 @@ class Host:
     def serve(self) -> None:
         signal.set_wakeup_fd(self.wake_write, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.signal(signal.SIGTERM, lambda *_: self._close())
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "asked_to_stop", True))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        assert self.listener is not None
-        self.selector.register(self.listener, selectors.EVENT_READ)
+        if self.listener is not None:
+            self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(self.wake_read, selectors.EVENT_READ)
         idle_since = time.monotonic()
-        while not (self.closing and not self.children):
+        while True:
+            if self.asked_to_stop:
+                self._close()
+            if self.closing and not self.children:
+                break
             timeout = None
             if not self.children:
                 timeout = idle_since + warm.IDLE - time.monotonic()
                 if timeout <= 0:
                     break
             for key, _events in self.selector.select(timeout):
-                if key.fileobj is self.listener:
+                if self.listener is not None and key.fileobj is self.listener:
                     self._accept()
                 else:
                     self._reap()
@@ -156,7 +161,8 @@ class Host:
             self.lock = None
 
     def _accept(self) -> None:
-        assert self.listener is not None
+        if self.listener is None:
+            return
         try:
             connection, _address = self.listener.accept()
         except OSError:
