@@ -2,8 +2,8 @@
 loaded already.
 
 Most of a cold ``conveyor run``'s wait before its first action is Python importing the
-engine, its store and SQLAlchemy: two thirds of a second on a slow machine, paid again by
-every run. So the first such command that finds no warm process starts one in the
+engine, its store and SQLAlchemy: about 300 ms on the machines we measure on, paid again
+by every run. So the first such command that finds no warm process starts one in the
 background when it ends (`conveyor.cli.warmhost`): it imports what those commands need, then
 waits for the next. A later command connects to it over a Unix socket and sends its
 arguments, environment, working folder, umask and standard streams (the file descriptors
