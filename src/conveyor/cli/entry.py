@@ -17,7 +17,10 @@ def main() -> None:
 
     if not warm.wanted(sys.argv, os.environ):
         return _here()
-    status = warm.hand_over(sys.argv)
+    try:
+        status = warm.hand_over(sys.argv)
+    except KeyboardInterrupt:  # Ctrl-C before the run began, here or there
+        sys.exit(130)
     if status is not None:
         sys.exit(status)
     try:

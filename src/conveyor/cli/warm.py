@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 SWITCH = "CONVEYOR_WARM_START"  # "0" (or "off", "no", "false"): always start cold
 IDLE = 900.0  # seconds a warm process waits for a command before it exits
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_HELD = (*FORWARDED, signal.SIGTSTP)
 STREAMS = 3  # standard input, output and error
 # One byte says what a message is: the warm process's answers to a command, and the
 # stand-in's signals.
@@ -253,10 +254,13 @@ def hand_over(argv: Sequence[str]) -> int | None:
         answer = _receive_exactly(connection, 1 + LENGTH)
         if answer is None or answer[:1] != SERVING:
             raise ConnectionError("not served")
+        # From the go on, the signals are the child's: held back until they can be passed on.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         # The child waits for this before it starts: a command that gave up waiting (and runs
         # here) never runs there too.
         connection.sendall(GO)
     except (OSError, ValueError, AttributeError):  # none there, or no usable standard streams
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
         connection.close()
         return None
     connection.settimeout(None)
@@ -283,6 +287,7 @@ def _stand_in(connection: socket.socket, child: int) -> int:
     for signum in FORWARDED:
         signal.signal(signum, forward)
     signal.signal(signal.SIGTSTP, suspend)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # any that came meanwhile go on now
     try:
         answer = _receive_exactly(connection, 1 + LENGTH)
     finally:
