@@ -395,3 +395,42 @@ def test_a_warm_process_asked_to_stop_ends_once_its_runs_have(
         finish(process, timeout=15)
     assert process.returncode == 143
     assert gone([host])
+
+
+ELSEWHERE = """
+import socket, sys
+from conveyor.cli import warm
+connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+connection.connect(warm.socket_path(warm.folder()))
+request = warm.Request.here(sys.argv[1:])
+request.cwd = "/no/such/folder"
+socket.send_fds(connection, [request.encode()], [0, 1, 2])
+assert connection.recv(1 + warm.LENGTH)[:1] == warm.SERVING
+connection.sendall(warm.GO)
+print(int.from_bytes(connection.recv(1 + warm.LENGTH)[1:], "big", signed=True))
+"""
+
+
+def test_a_child_that_cannot_take_its_command_on_fails_it_and_the_host_goes_on(
+    tmp_path: Path, runtime: Path
+) -> None:
+    host = _warmed(tmp_path, runtime)
+    _noting_pipeline(tmp_path)
+
+    answered = subprocess.run(
+        [sys.executable, "-c", ELSEWHERE, "conveyor", "run", "pipeline.yaml"],
+        cwd=tmp_path,
+        env=_env(runtime),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+
+    assert answered.stdout.strip() == "1"
+    assert "/no/such/folder" in answered.stderr  # it said why
+    pattern = f"warmhost {runtime}"
+    hosts = subprocess.run(["pgrep", "-f", pattern], check=False, capture_output=True, text=True)
+    assert hosts.stdout.split() == [str(host)]  # the child did not carry on as a host
+    assert _run(tmp_path, _env(runtime)).returncode == 0
+    assert _parents(tmp_path)[1] == host

@@ -186,7 +186,11 @@ class Host:
             return
         pid = os.fork()
         if pid == 0:
-            self._become(connection, request, fds)
+            try:
+                self._become(connection, request, fds)
+            finally:  # whatever happens, a child never goes back to the warm process's loop
+                traceback.print_exc()
+                os._exit(1)
         _close_all(fds)
         self.children[pid] = connection
         # Gone already: the child, waiting for its go, finds the command gone too and ends.
