@@ -434,3 +434,12 @@ def test_a_child_that_cannot_take_its_command_on_fails_it_and_the_host_goes_on(
     assert hosts.stdout.split() == [str(host)]  # the child did not carry on as a host
     assert _run(tmp_path, _env(runtime)).returncode == 0
     assert _parents(tmp_path)[1] == host
+
+
+def test_a_warm_process_whose_socket_is_gone_ends(tmp_path: Path, runtime: Path) -> None:
+    host = _warmed(tmp_path, runtime)
+
+    for socket_file in (runtime / "conveyor").glob("*.sock"):
+        socket_file.unlink()  # as a cleaner of temporary files would
+
+    assert gone([host], timeout=20)

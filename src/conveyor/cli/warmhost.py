@@ -8,7 +8,7 @@ on the command's standard streams, folder, umask, environment and arguments, run
 ``conveyor`` would, and exits with its status; the warm process reports that status to the
 command's stand-in. It starts no thread (a fork copies only the thread that forks), and
 exits after `warm.IDLE` seconds with no command and no child, on SIGTERM once its children
-have ended, or once a command finds it stale.
+have ended, once a command finds it stale, or once its socket is gone (its folder removed).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ PRELOAD = (
     "sqlite3",
 )
 _READ_TIMEOUT = 5.0  # seconds a command has to send what it is, once connected
+_LOOK_EVERY = 5.0  # seconds between looks at whether the socket is still there
 
 
 def _received(connection: socket.socket) -> tuple[warm.Request, list[int]] | None:
@@ -126,15 +127,16 @@ class Host:
         self.selector.register(self.wake_read, selectors.EVENT_READ)
         idle_since = time.monotonic()
         while True:
-            if self.asked_to_stop:
+            if self.asked_to_stop or not self._reachable():
                 self._close()
             if self.closing and not self.children:
                 break
-            timeout = None
+            timeout = _LOOK_EVERY
             if not self.children:
-                timeout = idle_since + warm.IDLE - time.monotonic()
-                if timeout <= 0:
+                idle = idle_since + warm.IDLE - time.monotonic()
+                if idle <= 0:
                     break
+                timeout = min(idle, timeout)
             for key, _events in self.selector.select(timeout):
                 if self.listener is not None and key.fileobj is self.listener:
                     self._accept()
@@ -143,6 +145,16 @@ class Host:
             if self.children:
                 idle_since = time.monotonic()
         self._close()
+
+    def _reachable(self) -> bool:
+        """Whether commands can still find this process: its socket is where it was (a
+        runtime folder removed, or a socket deleted, leaves it with nothing to do)."""
+        if self.closing:
+            return True  # nothing more to find out
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
 
     def _close(self) -> None:
         """Take no more commands: the socket goes (if it is still ours), and the lock."""
@@ -360,6 +372,11 @@ def main(argv: list[str]) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another one is there, or starting
+    # Named from the start, so that it can be stopped while it starts (SIGTERM ends it then).
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
     for name in PRELOAD:
         importlib.import_module(name)
     from conveyor.cli.run import rehearse  # imported by now
@@ -375,10 +392,6 @@ def main(argv: list[str]) -> None:
     listener.bind(path)
     os.chmod(path, 0o600)
     listener.listen(16)
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"{os.getpid()}\n")
-    lock.flush()
     Host(path, listener, lock).serve()
 
 
