@@ -295,20 +295,26 @@ print(connection.recv(1).decode())
 """
 
 
-def test_a_command_that_gives_up_before_the_go_is_not_run(tmp_path: Path, runtime: Path) -> None:
-    host = _warmed(tmp_path, runtime)
-    make_repo(tmp_path / "repo")
-    pipeline_file(tmp_path, ("Build", [shell("Mark", f"touch {tmp_path / 'ran'}")]))
-
-    answered = subprocess.run(
-        [sys.executable, "-c", GIVE_UP, "conveyor", "run", "pipeline.yaml"],
-        cwd=tmp_path,
+def _by_hand(script: str, folder: Path, runtime: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` run in ``folder`` as `conveyor run pipeline.yaml` would be: it speaks to
+    the warm process itself."""
+    return subprocess.run(
+        [sys.executable, "-c", script, "conveyor", "run", "pipeline.yaml"],
+        cwd=folder,
         env=_env(runtime),
         capture_output=True,
         text=True,
         check=True,
         timeout=30,
     )
+
+
+def test_a_command_that_gives_up_before_the_go_is_not_run(tmp_path: Path, runtime: Path) -> None:
+    host = _warmed(tmp_path, runtime)
+    make_repo(tmp_path / "repo")
+    pipeline_file(tmp_path, ("Build", [shell("Mark", f"touch {tmp_path / 'ran'}")]))
+
+    answered = _by_hand(GIVE_UP, tmp_path, runtime)
 
     assert answered.stdout.strip() == warm.SERVING.decode()  # it was served, then hung up
     time.sleep(1)
@@ -417,15 +423,7 @@ def test_a_child_that_cannot_take_its_command_on_fails_it_and_the_host_goes_on(
     host = _warmed(tmp_path, runtime)
     _noting_pipeline(tmp_path)
 
-    answered = subprocess.run(
-        [sys.executable, "-c", ELSEWHERE, "conveyor", "run", "pipeline.yaml"],
-        cwd=tmp_path,
-        env=_env(runtime),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
+    answered = _by_hand(ELSEWHERE, tmp_path, runtime)
 
     assert answered.stdout.strip() == "1"
     assert "/no/such/folder" in answered.stderr  # it said why
