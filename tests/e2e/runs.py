@@ -182,15 +182,10 @@ def warm_runtime() -> Iterator[Path]:
     finally:
         hosts = folder / "conveyor"
         if hosts.is_dir():
-            pids = host_pids(hosts)
+            pids = warm.host_pids(str(hosts))
             warm.stop_hosts(str(hosts))
             assert gone(pids), "a warm process did not end on SIGTERM"
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def host_pids(hosts: Path) -> list[int]:
-    """The warm processes that hold (or held) a lock in ``hosts``."""
-    return [int(t) for lock in hosts.glob("*.lock") if (t := lock.read_text().strip()).isdigit()]
 
 
 def alive(pid: int) -> bool:

@@ -27,7 +27,6 @@ from tests.e2e.runs import (
     environment,
     finish,
     gone,
-    host_pids,
     pipeline_file,
     running,
     said,
@@ -54,7 +53,7 @@ def _host(runtime: Path, other_than: int | None = None) -> int:
     while time.monotonic() < deadline:
         hosts = runtime / "conveyor"
         if hosts.is_dir() and list(hosts.glob("*.sock")):
-            pids = [p for p in host_pids(hosts) if p != other_than and alive(p)]
+            pids = [p for p in warm.host_pids(str(hosts)) if p != other_than and alive(p)]
             if pids:
                 return pids[0]
         time.sleep(0.05)

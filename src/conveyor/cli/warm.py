@@ -19,8 +19,8 @@ a command. Its socket is in a folder only this user can open (``$XDG_RUNTIME_DIR
 else ``$TMPDIR/conveyor-UID``), and it serves only its own user. ``CONVEYOR_WARM_START=0`` turns
 all of this off.
 
-This module is imported before anything else on those commands' way, so it keeps to the
-few standard modules that the interpreter has loaded at start anyway.
+This module is imported before anything else on those commands' way, so it keeps to a few
+small standard modules (not even typing).
 """
 
 from __future__ import annotations
@@ -147,10 +147,11 @@ class Standing:
     @classmethod
     def decode(cls, text: str) -> Standing:
         nice, cpus, limits = text.split(";")
-        triples = [tuple(map(int, triple.split(":"))) for triple in limits.split(",") if triple]
-        if any(len(triple) != 3 for triple in triples):
-            raise ValueError("not a limit")
-        return cls(int(nice), [int(c) for c in cpus.split(",") if c], triples)  # type: ignore[arg-type]
+        triples = []
+        for triple in filter(None, limits.split(",")):
+            kind, soft, hard = map(int, triple.split(":"))  # ValueError if it is not one
+            triples.append((kind, soft, hard))
+        return cls(int(nice), [int(c) for c in cpus.split(",") if c], triples)
 
 
 class Request:
@@ -278,11 +279,11 @@ def _stand_in(connection: socket.socket, child: int) -> int:
             pass
 
     def suspend(_signum: int, _frame: FrameType | None) -> None:
-        _signal_child(child, signal.SIGSTOP)
+        _signal(child, signal.SIGSTOP)
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTSTP)  # stops here until continued
         signal.signal(signal.SIGTSTP, suspend)
-        _signal_child(child, signal.SIGCONT)
+        _signal(child, signal.SIGCONT)
 
     for signum in FORWARDED:
         signal.signal(signum, forward)
@@ -298,25 +299,30 @@ def _stand_in(connection: socket.socket, child: int) -> int:
     return int.from_bytes(answer[1:], "big", signed=True)
 
 
-def _signal_child(pid: int, signum: int) -> None:
+def _signal(pid: int, signum: int) -> None:
     try:  # noqa: SIM105
         os.kill(pid, signum)
     except OSError:
         pass
 
 
-def stop_hosts(base: str) -> None:
-    """Ask the warm processes of ``base`` to end (SIGTERM): each stops taking commands and
-    exits once its children have. Each lock beside a socket names its process."""
+def host_pids(base: str) -> list[int]:
+    """The warm processes of ``base``, as their locks name them (one may have ended)."""
+    pids = []
     for name in os.listdir(base):
         if name.endswith(".lock"):
             with open(os.path.join(base, name)) as lock:
                 text = lock.read().strip()
             if text.isdigit():
-                try:  # noqa: SIM105
-                    os.kill(int(text), signal.SIGTERM)
-                except OSError:
-                    pass
+                pids.append(int(text))
+    return pids
+
+
+def stop_hosts(base: str) -> None:
+    """Ask the warm processes of ``base`` to end (SIGTERM): each stops taking commands and
+    exits once its children have."""
+    for pid in host_pids(base):
+        _signal(pid, signal.SIGTERM)
 
 
 def start_host() -> None:
